@@ -1,0 +1,1 @@
+"""namestudio data: sources, cleaning, leak-free splits, vocabulary (no torch needed)."""

@@ -1,0 +1,1 @@
+"""namestudio engine: models, training loop, metrics, sampling, checkpoints."""

@@ -1,0 +1,1 @@
+"""namestudio front ends: the Textual app and the headless CLI."""
