@@ -1,0 +1,82 @@
+"""Every hyperparameter of a run, in one dataclass."""
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+
+TASKS = ("classify", "generate")
+DEVICES = ("auto", "cpu", "cuda", "mps")
+
+
+@dataclass
+class TrainConfig:
+    task: str = "classify"
+    model: str = "lstm"               # rnn | lstm | gru | mylstm
+    data: str | None = None           # source; None means the default (pytorch-names if on disk, else builtin)
+    ascii_fold: bool = False
+    # model shape
+    embed: int = 64                   # 0 = one-hot letters
+    hidden: int | None = None         # None: 128 for classifiers, 256 for generators
+    layers: int = 1
+    bidirectional: bool | None = None  # None: on for classifiers (generators are always one-way)
+    dropout: float = 0.1
+    label_init: bool = True           # generators: the label also sets the initial hidden state
+    # optimisation
+    epochs: int = 10
+    batch_size: int = 64
+    lr: float = 3e-3
+    weight_decay: float = 1e-2
+    clip: float = 5.0                 # gradient-norm clipping, as the seeds did
+    schedule: str = "cosine"          # none | cosine | step
+    class_weighting: float = 0.5     # classifiers: loss weight per class = (1/freq)^this (0 = plain cross-entropy)
+    eval_every: int = 0               # evaluate every N steps; 0 = once per epoch
+    patience: int = 3                 # early stop after this many evaluations without improvement (0 = never)
+    # reproducibility and hardware
+    seed: int = 0
+    split_seed: int = 0
+    val_fraction: float = 0.1
+    test_fraction: float = 0.1
+    device: str = "auto"
+    amp: bool = True                  # mixed precision, used on CUDA only
+    threads: int = 0                  # torch CPU threads; 0 = all cores
+    log_every: int = 20               # steps between step events
+    max_steps: int = 0                # stop after this many steps (0 = no limit); for benchmarks and tests
+
+    def __post_init__(self):
+        if self.hidden is None:
+            self.hidden = 128 if self.task == "classify" else 256
+        if self.bidirectional is None:
+            self.bidirectional = self.task == "classify"
+        if self.task == "generate":
+            self.bidirectional = False
+
+    @property
+    def monitor(self) -> str:
+        """The validation metric that picks the best weights and stops early."""
+        return "accuracy" if self.task == "classify" else "nll"
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "TrainConfig":
+        known = {f.name for f in dataclasses.fields(cls)}
+        return cls(**{k: v for k, v in d.items() if k in known})
+
+    def validate(self) -> None:
+        from .models import CELLS
+        if self.task not in TASKS:
+            raise ValueError(f"unknown task {self.task!r}; choose {' or '.join(TASKS)}")
+        if self.model not in CELLS:
+            raise ValueError(f"unknown model {self.model!r}; choose one of {', '.join(CELLS)}")
+        if self.device not in DEVICES:
+            raise ValueError(f"unknown device {self.device!r}; choose one of {', '.join(DEVICES)}")
+        for name in ("epochs", "batch_size", "hidden", "layers"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be at least 1")
+        if not 0 <= self.dropout < 1:
+            raise ValueError("dropout must be in [0, 1)")
+        if self.lr <= 0:
+            raise ValueError("learning rate must be positive")
+        if self.schedule not in ("none", "cosine", "step"):
+            raise ValueError(f"unknown schedule {self.schedule!r}; choose none, cosine or step")

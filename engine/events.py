@@ -1,0 +1,56 @@
+"""What the training loop reports. Plain data: the CLI and the TUI render it."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass
+class Started:
+    run_dir: str
+    config: dict
+    labels: list[str]
+    total_steps: int
+    steps_per_epoch: int
+    n_train: int
+    device: str
+    note: str = ""            # e.g. a device fallback that the user should hear about
+    start_step: int = 0       # > 0 when resuming
+
+
+@dataclass
+class Step:
+    step: int
+    epoch: float              # fractional epoch, e.g. 2.5
+    loss: float               # mean training loss since the last Step event
+    names_per_s: float
+    elapsed: float
+    eta: float                # seconds left at the current pace
+    total_steps: int
+
+
+@dataclass
+class Eval:
+    step: int
+    epoch: float
+    train_loss: float
+    metrics: dict             # validation metrics; classifiers add "confusion" (counts) and "per_class"
+    best: bool                # this evaluation improved the monitored metric
+    elapsed: float
+
+
+@dataclass
+class Done:
+    run_dir: str
+    test_metrics: dict
+    train_seconds: float
+    reason: str               # "finished" | "early_stop" | "cancelled" | "max_steps"
+    best_step: int = 0
+
+
+@dataclass
+class Failed:
+    message: str              # one line
+    run_dir: str | None = None
+
+
+Event = Started | Step | Eval | Done | Failed

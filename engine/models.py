@@ -1,0 +1,214 @@
+"""The models, side by side: one short class each.
+
+Classifiers read a name and predict its language. Generators are character
+language models conditioned on the language. Every one of them runs on any of
+the four cells: ``rnn`` (nn.RNN), ``lstm`` (nn.LSTM), ``gru`` (nn.GRU) and
+``mylstm`` (the hand-written LSTM below).
+"""
+from __future__ import annotations
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
+
+CELLS = ("rnn", "lstm", "gru", "mylstm")
+
+
+def _lstm_step(gates_x: torch.Tensor, h: torch.Tensor, c: torch.Tensor, w_hh: torch.Tensor, b_hh: torch.Tensor):
+    """One LSTM time step. ``gates_x`` already holds x_t @ W_ih^T + b_ih for all four gates."""
+    gates = torch.addmm(gates_x + b_hh, h, w_hh.t())  # one fused matmul for the four gates
+    i, f, g, o = gates.chunk(4, dim=1)
+    input_gate = torch.sigmoid(i)
+    forget_gate = torch.sigmoid(f)
+    cell_candidate = torch.tanh(g)
+    output_gate = torch.sigmoid(o)
+    c = forget_gate * c + input_gate * cell_candidate
+    h = output_gate * torch.tanh(c)
+    return h, c
+
+
+class MyLSTM(nn.Module):
+    """A hand-written LSTM with explicit input, forget, cell and output gates.
+
+    Its parameters carry nn.LSTM's names and layout (gates stacked i, f, g, o), so
+    ``MyLSTM.load_state_dict(nn.LSTM(...).state_dict())`` gives the same outputs.
+    Speed without losing readability: the input projection of every time step
+    is one matmul up front, and each step is one fused matmul for all four gates.
+    Sequences are right-padded; ``lengths`` freezes each row's state after its end.
+    """
+
+    def __init__(self, input_size: int, hidden_size: int, num_layers: int = 1,
+                 bidirectional: bool = False, dropout: float = 0.0):
+        super().__init__()
+        self.input_size, self.hidden_size, self.num_layers = input_size, hidden_size, num_layers
+        self.bidirectional, self.dropout = bidirectional, dropout
+        k = hidden_size ** -0.5
+        for layer in range(num_layers):
+            layer_in = input_size if layer == 0 else hidden_size * self.directions
+            for sfx in self._suffixes(layer):
+                self.register_parameter(f"weight_ih{sfx}", nn.Parameter(torch.empty(4 * hidden_size, layer_in).uniform_(-k, k)))
+                self.register_parameter(f"weight_hh{sfx}", nn.Parameter(torch.empty(4 * hidden_size, hidden_size).uniform_(-k, k)))
+                self.register_parameter(f"bias_ih{sfx}", nn.Parameter(torch.empty(4 * hidden_size).uniform_(-k, k)))
+                self.register_parameter(f"bias_hh{sfx}", nn.Parameter(torch.empty(4 * hidden_size).uniform_(-k, k)))
+
+    @property
+    def directions(self) -> int:
+        return 2 if self.bidirectional else 1
+
+    def _suffixes(self, layer: int):
+        return [f"_l{layer}"] + ([f"_l{layer}_reverse"] if self.bidirectional else [])
+
+    def _direction(self, x, lengths, sfx, state):
+        """Run one direction over (B, T, I); returns outputs (B, T, H) and the final (h, c)."""
+        B, T, _ = x.shape
+        gates_x = F.linear(x, getattr(self, f"weight_ih{sfx}"), getattr(self, f"bias_ih{sfx}"))
+        w_hh, b_hh = getattr(self, f"weight_hh{sfx}"), getattr(self, f"bias_hh{sfx}")
+        h, c = state
+        alive = (torch.arange(T, device=x.device)[None, :] < lengths.to(x.device)[:, None]).unsqueeze(-1)
+        outputs = []
+        for t in range(T):
+            h_new, c_new = _lstm_step(gates_x[:, t], h, c, w_hh, b_hh)
+            h = torch.where(alive[:, t], h_new, h)
+            c = torch.where(alive[:, t], c_new, c)
+            outputs.append(h_new)
+        out = torch.stack(outputs, dim=1) * alive  # padded positions read zero, as with packing
+        return out, (h, c)
+
+    def forward(self, x: torch.Tensor, lengths: torch.Tensor | None = None, state=None):
+        """x: (B, T, I) batch-first. Returns (output (B, T, H*dirs), (h_n, c_n)) like nn.LSTM."""
+        B, T, _ = x.shape
+        if lengths is None:
+            lengths = torch.full((B,), T, dtype=torch.long)
+        if state is None:
+            zeros = x.new_zeros(self.num_layers * self.directions, B, self.hidden_size)
+            state = (zeros, zeros)
+        rev = _reverse_index(lengths, T).to(x.device) if self.bidirectional else None
+        h_n, c_n = [], []
+        for layer in range(self.num_layers):
+            outs = []
+            for d, sfx in enumerate(self._suffixes(layer)):
+                i = layer * self.directions + d
+                inp = x if d == 0 else x.gather(1, rev.unsqueeze(-1).expand_as(x))
+                out, (h, c) = self._direction(inp, lengths, sfx, (state[0][i], state[1][i]))
+                if d == 1:
+                    out = out.gather(1, rev.unsqueeze(-1).expand_as(out))
+                outs.append(out)
+                h_n.append(h)
+                c_n.append(c)
+            x = torch.cat(outs, dim=-1)
+            if self.dropout and self.training and layer < self.num_layers - 1:
+                x = F.dropout(x, self.dropout, training=True)
+        return x, (torch.stack(h_n), torch.stack(c_n))
+
+
+def _reverse_index(lengths: torch.Tensor, T: int) -> torch.Tensor:
+    """Index that reverses each row within its own length, leaving the padding in place."""
+    t = torch.arange(T)[None, :]
+    L = lengths.cpu()[:, None]
+    return torch.where(t < L, L - 1 - t, t)
+
+
+def make_rnn(cell: str, input_size: int, hidden: int, layers: int, bidirectional: bool, dropout: float) -> nn.Module:
+    if cell not in CELLS:
+        raise ValueError(f"unknown model {cell!r}; choose one of {', '.join(CELLS)}")
+    drop = dropout if layers > 1 else 0.0
+    if cell == "mylstm":
+        return MyLSTM(input_size, hidden, layers, bidirectional, drop)
+    kind = {"rnn": nn.RNN, "lstm": nn.LSTM, "gru": nn.GRU}[cell]
+    return kind(input_size, hidden, layers, batch_first=True, bidirectional=bidirectional, dropout=drop)
+
+
+def run_rnn(rnn: nn.Module, x: torch.Tensor, lengths: torch.Tensor, state=None):
+    """Run any cell over right-padded (B, T, I) inputs; returns (outputs (B, T, H*dirs), final hidden (L*dirs, B, H))."""
+    if isinstance(rnn, MyLSTM):
+        out, (h, _) = rnn(x, lengths, state)
+        return out, h
+    packed = pack_padded_sequence(x, lengths.cpu(), batch_first=True, enforce_sorted=False)
+    out, h = rnn(packed, state)
+    out, _ = pad_packed_sequence(out, batch_first=True, total_length=x.shape[1])
+    return out, (h[0] if isinstance(h, tuple) else h)
+
+
+class CharInput(nn.Module):
+    """Characters to vectors: a learned embedding, or one-hot when ``embed == 0``."""
+
+    def __init__(self, vocab_size: int, embed: int):
+        super().__init__()
+        self.vocab_size = vocab_size
+        self.table = nn.Embedding(vocab_size, embed, padding_idx=0) if embed > 0 else None
+        self.size = embed if embed > 0 else vocab_size
+
+    def forward(self, ids: torch.Tensor) -> torch.Tensor:
+        if self.table is None:
+            return F.one_hot(ids, self.vocab_size).float()
+        return self.table(ids)
+
+
+class Classifier(nn.Module):
+    """name -> language: a (bi)directional RNN read, max-pooled and final states, then a linear head."""
+
+    def __init__(self, cell: str, vocab_size: int, n_labels: int, embed: int = 64, hidden: int = 128,
+                 layers: int = 1, bidirectional: bool = True, dropout: float = 0.0):
+        super().__init__()
+        self.chars = CharInput(vocab_size, embed)
+        self.rnn = make_rnn(cell, self.chars.size, hidden, layers, bidirectional, dropout)
+        width = hidden * (2 if bidirectional else 1)
+        self.drop = nn.Dropout(dropout)
+        self.head = nn.Linear(2 * width, n_labels)
+        self.directions = 2 if bidirectional else 1
+
+    def forward(self, ids: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        out, h = run_rnn(self.rnn, self.drop(self.chars(ids)), lengths)
+        last = torch.cat(list(h[-self.directions:]), dim=-1)           # final state of the top layer, both directions
+        pad = (ids == 0).unsqueeze(-1)
+        pooled = out.masked_fill(pad, float("-inf")).amax(dim=1)          # max over the name's positions
+        return self.head(self.drop(torch.cat([last, pooled], dim=-1)))
+
+
+class Generator(nn.Module):
+    """A character language model conditioned on the language label.
+
+    The label is embedded and fed beside the character at every step; with
+    ``label_init`` it also sets the initial hidden state.
+    """
+
+    def __init__(self, cell: str, vocab_size: int, n_labels: int, embed: int = 64, hidden: int = 256,
+                 layers: int = 1, dropout: float = 0.0, label_embed: int = 16, label_init: bool = True):
+        super().__init__()
+        self.cell, self.layers, self.hidden = cell, layers, hidden
+        self.chars = CharInput(vocab_size, embed)
+        self.label = nn.Embedding(n_labels, label_embed)
+        self.rnn = make_rnn(cell, self.chars.size + label_embed, hidden, layers, False, dropout)
+        self.init = nn.Linear(label_embed, layers * hidden) if label_init else None
+        self.drop = nn.Dropout(dropout)
+        self.head = nn.Linear(hidden, vocab_size)
+
+    def initial_state(self, labels: torch.Tensor):
+        if self.init is None:
+            return None
+        h0 = torch.tanh(self.init(self.label(labels))).view(-1, self.layers, self.hidden).transpose(0, 1).contiguous()
+        if self.cell in ("lstm", "mylstm"):
+            return h0, torch.zeros_like(h0)
+        return h0
+
+    def forward(self, ids: torch.Tensor, labels: torch.Tensor, lengths: torch.Tensor | None = None, state=None):
+        """ids: (B, T) starting with <bos>. Returns next-character logits (B, T, V) and the final state."""
+        x = torch.cat([self.chars(ids), self.label(labels)[:, None, :].expand(-1, ids.shape[1], -1)], dim=-1)
+        if state is None:
+            state = self.initial_state(labels)
+        # Padding sits at the end and a one-way model never looks ahead, so no packing is needed.
+        if isinstance(self.rnn, MyLSTM):
+            out, state = self.rnn(x, None, state)
+        else:
+            out, state = self.rnn(x, state)
+        return self.head(self.drop(out)), state
+
+
+def build_model(task: str, cell: str, vocab_size: int, n_labels: int, *, embed: int, hidden: int, layers: int,
+                bidirectional: bool, dropout: float, label_init: bool = True) -> nn.Module:
+    if task == "classify":
+        return Classifier(cell, vocab_size, n_labels, embed, hidden, layers, bidirectional, dropout)
+    if task == "generate":
+        return Generator(cell, vocab_size, n_labels, embed, hidden, layers, dropout, label_init=label_init)
+    raise ValueError(f"unknown task {task!r}; choose classify or generate")

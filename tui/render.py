@@ -1,0 +1,134 @@
+"""Rich renderables shared by the CLI and the TUI: confusion matrix, metrics, probabilities, summaries."""
+from __future__ import annotations
+
+from rich.color import Color
+from rich.style import Style
+from rich.table import Table
+from rich.text import Text
+
+
+def abbreviations(labels: list[str], width: int = 3) -> list[str]:
+    """The shortest unique prefixes of at least ``width`` letters (Spanish/Scottish -> Spa/Sco)."""
+    out = []
+    for lab in labels:
+        n = width
+        while n < len(lab) and sum(1 for other in labels if other[:n] == lab[:n]) > 1:
+            n += 1
+        out.append(lab[:n])
+    return out
+
+
+def _cell_style(value: float, diagonal: bool, dark: bool = True) -> Style:
+    """Background intensity follows the row-normalised value; the diagonal is green, the rest red."""
+    v = max(0.0, min(1.0, value))
+    base = (30, 30, 30) if dark else (250, 250, 250)
+    hue = (40, 200, 80) if diagonal else (230, 60, 50)
+    rgb = tuple(int(b + (h - b) * (v ** 0.6)) for b, h in zip(base, hue))
+    lum = 0.299 * rgb[0] + 0.587 * rgb[1] + 0.114 * rgb[2]
+    fg = "black" if lum > 140 else "white"
+    return Style(bgcolor=Color.from_rgb(*rgb), color=fg, bold=diagonal)
+
+
+def confusion_table(confusion: list[list[int]], labels: list[str], percent: bool = True, dark: bool = True,
+                    title: str | None = "Confusion matrix (rows: true, columns: predicted)") -> Table:
+    short = abbreviations(labels)
+    table = Table(title=title, show_edge=False, pad_edge=False, padding=(0, 0), collapse_padding=True,
+                  header_style="bold", title_style="bold")
+    table.add_column("true\\pred", no_wrap=True)
+    width = 4 if percent else max(3, max((len(str(v)) for row in confusion for v in row), default=1))
+    for s in short:
+        table.add_column(s[:width].rjust(width), justify="right", no_wrap=True, min_width=width)
+    for i, row in enumerate(confusion):
+        total = sum(row) or 1
+        cells = []
+        for j, v in enumerate(row):
+            frac = v / total
+            text = f"{round(100 * frac):>3}%"[-width:] if percent else str(v)
+            if percent and v == 0:
+                text = "·"
+            cells.append(Text(text.rjust(width), style=_cell_style(frac, i == j, dark)))
+        table.add_row(short[i], *cells)
+    return table
+
+
+def per_class_table(metrics: dict) -> Table:
+    table = Table(title="Per class", show_edge=False, header_style="bold")
+    for col in ("label", "prec", "rec", "F1", "n"):
+        table.add_column(col, justify="left" if col == "label" else "right")
+    for lab, m in metrics.get("per_class", {}).items():
+        table.add_row(lab, f"{m['precision']:.2f}", f"{m['recall']:.2f}", f"{m['f1']:.2f}", str(m["support"]))
+    return table
+
+
+def headline(metrics: dict, task: str) -> str:
+    if task == "generate" or "nll" in metrics:
+        return f"NLL {metrics['nll']:.3f} nats/char · perplexity {metrics['perplexity']:.2f}"
+    return (f"accuracy {metrics['accuracy']:.3f} · balanced accuracy {metrics['balanced_accuracy']:.3f} · "
+            f"macro-F1 {metrics['macro_f1']:.3f} · n {metrics.get('n', 0)}")
+
+
+def bar(fraction: float, width: int = 20) -> str:
+    """A horizontal bar with eighth-block resolution."""
+    fraction = max(0.0, min(1.0, fraction))
+    eighths = int(round(fraction * width * 8))
+    full, part = divmod(eighths, 8)
+    return ("█" * full + (" ▏▎▍▌▋▊▉"[part] if part else "")).ljust(width)
+
+
+def probability_table(top: list[tuple[str, float]], width: int = 20) -> Table:
+    table = Table(show_header=False, show_edge=False, box=None, padding=(0, 1))
+    table.add_column("label", no_wrap=True)
+    table.add_column("bar", no_wrap=True, style="cyan")
+    table.add_column("p", justify="right")
+    for lab, p in top:
+        table.add_row(lab, bar(p, width), f"{100 * p:5.1f}%")
+    return table
+
+
+def attribution_text(name: str, scores: list[float]) -> Text:
+    """Letters coloured by how much they drive the prediction (green: supports it, red: argues against)."""
+    text = Text()
+    top = max((abs(s) for s in scores), default=0) or 1.0
+    for ch, s in zip(name, scores):
+        v = min(1.0, abs(s) / top)
+        rgb = (40, int(80 + 175 * v), 80) if s >= 0 else (int(80 + 175 * v), 60, 60)
+        text.append(ch, style=Style(bgcolor=Color.from_rgb(*rgb), color="white", bold=v > 0.5))
+    return text
+
+
+def summary_tables(summary: dict) -> list:
+    """The data summary as a few small tables: labels with bars, lengths, duplicates, cleaning counts."""
+    per_label = summary.get("per_label", {})
+    most = max(per_label.values(), default=1) or 1
+    labels = Table(title=f"{summary.get('n_pairs', 0)} names · {summary.get('n_labels', 0)} labels · "
+                         f"source {summary.get('source')}", show_edge=False, header_style="bold")
+    labels.add_column("label")
+    labels.add_column("names", justify="right")
+    labels.add_column("", no_wrap=True, style="green")
+    for lab, n in sorted(per_label.items(), key=lambda kv: -kv[1]):
+        labels.add_row(lab, str(n), bar(n / most, 24))
+    lengths = Table(title="Name length", show_edge=False, header_style="bold")
+    stats = summary.get("length", {})
+    for k in stats:
+        lengths.add_column(k, justify="right")
+    lengths.add_row(*[f"{v:.1f}" if isinstance(v, float) else str(v) for v in stats.values()])
+    cleaning = Table(title="Cleaning (every change, by reason)", show_edge=False, header_style="bold")
+    cleaning.add_column("reason")
+    cleaning.add_column("count", justify="right")
+    for k, v in summary.get("cleaning", {}).items():
+        cleaning.add_row(k.replace("_", " "), str(v))
+    dup = summary.get("cross_label_duplicates", {})
+    dups = Table(title="Names under more than one label", show_edge=False, header_style="bold")
+    dups.add_column("count", justify="right")
+    dups.add_column("examples")
+    if isinstance(dup, dict):
+        examples = dup.get("examples", [])
+        dups.add_row(str(dup.get("count", 0)), ", ".join(str(e if isinstance(e, str) else e[0]) for e in examples[:6]))
+    out = [labels, lengths, dups, cleaning]
+    if summary.get("split"):
+        split = Table(title="Split (by unique name)", show_edge=False, header_style="bold")
+        for k in summary["split"]:
+            split.add_column(k, justify="right")
+        split.add_row(*[str(v) for v in summary["split"].values()])
+        out.append(split)
+    return out
