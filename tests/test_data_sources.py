@@ -1,0 +1,190 @@
+"""Every dataset source, and unreadable input."""
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from namestudio.data import (
+    DataError, Dataset, default_source, load_dataset, pytorch_names_available,
+    pytorch_names_dir, user_data_dir,
+)
+
+SHARED = Path(__file__).resolve().parents[1].parent / "shared"
+REAL_NAMES = SHARED / "data" / "names"
+
+
+@pytest.fixture
+def data_home(tmp_path, monkeypatch):
+    home = tmp_path / "home"
+    monkeypatch.setenv("NAMESTUDIO_DATA_DIR", str(home))
+    return home
+
+
+def write(path: Path, text: str) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def test_folder_of_label_files(tmp_path):
+    write(tmp_path / "names" / "French.txt", "Dupont\nMartin\n")
+    write(tmp_path / "names" / "German.txt", "Müller\nMartin\n")
+    write(tmp_path / "names" / "notes.md", "ignored\n")
+    ds = load_dataset(str(tmp_path / "names"))
+    assert isinstance(ds, Dataset)
+    assert ds.source == str((tmp_path / "names").absolute())
+    assert ds.labels == ["French", "German"]
+    assert ds.pairs == [("Dupont", "French"), ("Martin", "French"),
+                        ("Martin", "German"), ("Müller", "German")]
+    assert ds.task_hint == "classify"
+
+
+def test_csv_with_name_and_label_columns(tmp_path):
+    csv = write(tmp_path / "people.csv",
+                "\ufeffid, Label ,Name\n1,Irish,O'Neal\n2,English,\"Smith, Jr\"\n3,English,\n4,Irish\n")
+    ds = load_dataset(str(csv))
+    assert ds.pairs == [("O'Neal", "Irish"), ("Smith Jr", "English")]
+    assert ds.labels == ["English", "Irish"]
+    assert ds.report["lines_read"] == 4
+    assert ds.report["dropped_empty"] == 2
+    assert ds.task_hint == "classify"
+
+
+def test_single_txt_is_one_class_for_generation(tmp_path):
+    txt = write(tmp_path / "Elvish.txt", "Galadriel\r\nElrond\r\nGaladriel\r\n")
+    ds = load_dataset(str(txt))
+    assert ds.labels == ["Elvish"]
+    assert ds.pairs == [("Elrond", "Elvish"), ("Galadriel", "Elvish")]
+    assert ds.task_hint == "generate"
+    assert ds.report["duplicates_removed"] == 1
+
+
+def test_builtin_has_at_least_12_languages_with_50_names():
+    ds = load_dataset("builtin")
+    assert ds.source == "builtin"
+    per_label = {}
+    for name, label in ds.pairs:
+        per_label.setdefault(label, set()).add(name)
+    big = [label for label, names in per_label.items() if len(names) >= 50]
+    assert len(big) >= 12
+    assert sorted(per_label) == ds.labels and len(ds.labels) == len(big)
+    assert {"English", "Russian", "Japanese", "Chinese", "Greek"} <= set(ds.labels)
+    assert all(name.isascii() and name.strip() == name for name, _ in ds.pairs)
+    assert ds.report["kept"] == len(ds.pairs)
+    assert load_dataset("builtin") == ds  # deterministic
+
+
+def test_builtin_transliterates_other_scripts():
+    ds = load_dataset("builtin")
+    names = {label: {n for n, lab in ds.pairs if lab == label} for label in ds.labels}
+    assert {"Ivanov", "Smirnov"} <= names["Russian"]
+    assert {"Wang", "Zhang"} <= names["Chinese"]
+    assert {"Tanaka", "Suzuki"} <= names["Japanese"]
+    assert "Papadopoylos" in names["Greek"] or "Papadopoulos" in names["Greek"]
+
+
+def test_user_data_dir_honours_env(data_home):
+    assert user_data_dir() == data_home
+    assert pytorch_names_dir() == data_home / "pytorch-names" / "names"
+
+
+def test_pytorch_names_missing_tells_user_to_download(data_home):
+    assert not pytorch_names_available()
+    assert default_source() == "builtin"
+    with pytest.raises(DataError, match="namestudio data download"):
+        load_dataset("pytorch-names")
+
+
+def test_pytorch_names_on_disk_is_the_default(data_home):
+    write(pytorch_names_dir() / "Korean.txt", "Kim\nPark\n")
+    write(pytorch_names_dir() / "Scottish.txt", "Mclaughlin\n")
+    assert pytorch_names_available()
+    assert default_source() == "pytorch-names"
+    ds = load_dataset()
+    assert ds.source == "pytorch-names"
+    assert ds.labels == ["Korean", "Scottish"]
+
+
+@pytest.mark.skipif(not REAL_NAMES.is_dir(), reason="shared names data not present")
+def test_real_names_dataset_loads_clean():
+    ds = load_dataset(str(REAL_NAMES))
+    assert len(ds.labels) == 18
+    assert ds.report["lines_read"] == 20074
+    assert ds.report["dropped_junk"] >= 23
+    names = {n for n, _ in ds.pairs}
+    assert "To The First Page" not in names
+    assert {("Rafaj", "Czech"), ("Lu", "Chinese"), ("Jevolojnov", "Russian")} <= set(ds.pairs)
+    assert not any(c.isdigit() or c in ",:/" for n in names for c in n)
+    assert len([p for p in ds.pairs if p[1] == "Arabic"]) < 150  # 2,000 lines, ~108 names
+    r = ds.report
+    assert r["lines_read"] == r["kept"] + r["dropped_empty"] + r["dropped_junk"] + r["duplicates_removed"]
+
+
+# --- unreadable input: one-line DataError naming the file -------------------
+
+def assert_names(exc_info, path: Path):
+    message = str(exc_info.value)
+    assert path.name in message
+    assert "\n" not in message
+
+
+def test_binary_file(tmp_path):
+    bad = tmp_path / "names" / "Binary.txt"
+    bad.parent.mkdir()
+    bad.write_bytes(b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR")
+    with pytest.raises(DataError, match="binary") as exc:
+        load_dataset(str(bad.parent))
+    assert_names(exc, bad)
+
+
+def test_latin1_file(tmp_path):
+    bad = tmp_path / "German.txt"
+    bad.write_bytes("Müller\nSchröder\n".encode("latin-1"))
+    with pytest.raises(DataError, match="UTF-8") as exc:
+        load_dataset(str(bad))
+    assert_names(exc, bad)
+
+
+def test_empty_folder(tmp_path):
+    empty = tmp_path / "nothing_here"
+    empty.mkdir()
+    (empty / "readme.md").write_text("no txt files")
+    with pytest.raises(DataError) as exc:
+        load_dataset(str(empty))
+    assert_names(exc, empty)
+
+
+def test_csv_missing_columns(tmp_path):
+    bad = write(tmp_path / "people.csv", "surname,country\nSmith,England\n")
+    with pytest.raises(DataError, match="name.*label") as exc:
+        load_dataset(str(bad))
+    assert_names(exc, bad)
+    assert "surname, country" in str(exc.value)
+
+
+def test_nonexistent_path(tmp_path):
+    missing = tmp_path / "no_such_dir"
+    with pytest.raises(DataError, match="not found") as exc:
+        load_dataset(str(missing))
+    assert_names(exc, missing)
+
+
+def test_unsupported_file_type(tmp_path):
+    bad = write(tmp_path / "names.json", "[]")
+    with pytest.raises(DataError, match="unsupported") as exc:
+        load_dataset(str(bad))
+    assert_names(exc, bad)
+
+
+def test_nothing_left_after_cleaning(tmp_path):
+    bad = write(tmp_path / "Junk.txt", "To The First Page\n123\n\n")
+    with pytest.raises(DataError, match="no names left") as exc:
+        load_dataset(str(bad))
+    assert_names(exc, bad)
+
+
+def test_data_package_needs_neither_torch_nor_textual():
+    code = ("import sys, namestudio.data as d; d.load_dataset('builtin'); "
+            "assert 'torch' not in sys.modules and 'textual' not in sys.modules")
+    subprocess.run([sys.executable, "-c", code], check=True)
