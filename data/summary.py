@@ -25,6 +25,8 @@ def _length_stats(lengths: list[int]) -> dict:
 
 
 def summarise(ds: Dataset, split: Split | None = None) -> dict:
+    """Counts, lengths, cross-label duplicates ([name, [labels]] examples,
+    most-shared first), the cleaning report and, if given, the split."""
     labels_of: dict[str, set[str]] = defaultdict(set)
     for name, label in ds.pairs:
         labels_of[name].add(label)
@@ -42,7 +44,7 @@ def summarise(ds: Dataset, split: Split | None = None) -> dict:
         "length": _length_stats([len(name) for name in labels_of]),
         "cross_label_duplicates": {
             "count": len(shared),
-            "examples": [{"name": n, "labels": labs} for n, labs in shared[:MAX_EXAMPLES]],
+            "examples": [[n, labs] for n, labs in shared[:MAX_EXAMPLES]],
         },
         "cleaning": dict(ds.report),
     }

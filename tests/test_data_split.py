@@ -122,7 +122,8 @@ def test_summary(tmp_path):
     assert s["per_label"] == {"A": 4, "B": 3}
     assert s["length"] == {"min": 2, "max": 5, "mean": 3.2, "median": 3, "p95": 5}
     assert s["cross_label_duplicates"]["count"] == 2
-    assert {e["name"] for e in s["cross_label_duplicates"]["examples"]} == {"Bo", "Carla"}
+    assert sorted(s["cross_label_duplicates"]["examples"]) == [
+        ["Bo", ["A", "B"]], ["Carla", ["A", "B"]]]
     assert s["cleaning"]["stripped_digits_punct"] == 1
     assert s["split"] == split.to_dict()
     assert "split" not in summarise(ds)
