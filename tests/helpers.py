@@ -1,0 +1,32 @@
+"""Small deterministic fixtures shared by the engine and CLI tests."""
+from __future__ import annotations
+
+import random
+from pathlib import Path
+
+SHARED = Path(__file__).resolve().parents[1].parent / "shared"
+SHARED_NAMES = SHARED / "data" / "names"
+
+_SYLLABLES = ["ka", "lo", "mi", "ra", "te", "vi", "no", "sa", "pe", "du", "gi", "ha", "be", "zo"]
+
+
+def tiny_names(n_per_label: int = 40, seed: int = 0) -> dict[str, list[str]]:
+    """Three made-up 'languages' with clear letter patterns, so a model can learn them."""
+    rng = random.Random(seed)
+    stems = set()
+    while len(stems) < 3 * n_per_label:
+        stems.add("".join(rng.choice(_SYLLABLES) for _ in range(rng.randint(1, 3))))
+    stems = sorted(stems)
+    rng.shuffle(stems)
+    return {
+        "Slavic": [s.capitalize() + "ov" for s in stems[:n_per_label]],
+        "Nordic": [s.capitalize() + "sson" for s in stems[n_per_label:2 * n_per_label]],
+        "Gaelic": ["Mc" + s.capitalize() for s in stems[2 * n_per_label:]],
+    }
+
+
+def write_names_folder(root: Path, n_per_label: int = 40) -> Path:
+    root.mkdir(parents=True, exist_ok=True)
+    for label, names in tiny_names(n_per_label).items():
+        (root / f"{label}.txt").write_text("\n".join(names) + "\n", encoding="utf-8")
+    return root

@@ -1,0 +1,143 @@
+import json
+import threading
+
+import pytest
+import torch
+
+from helpers import write_names_folder
+from namestudio.data import load_dataset
+from namestudio.engine import checkpoint as ck
+from namestudio.engine.config import TrainConfig
+from namestudio.engine.events import Done, Eval, Failed, Started, Step
+from namestudio.engine.infer import load_run
+from namestudio.engine.train import Trainer
+
+
+def small(task="classify", **kw):
+    base = dict(task=task, model="lstm", embed=8, hidden=24, epochs=6, batch_size=16, lr=1e-2, log_every=2,
+                patience=0, threads=1, seed=0)
+    base.update(kw)
+    return TrainConfig(**base)
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory):
+    return load_dataset(str(write_names_folder(tmp_path_factory.mktemp("tiny") / "names")))
+
+
+@pytest.mark.parametrize("task", ["classify", "generate"])
+def test_training_end_to_end_loss_falls(task, tiny, tmp_path):
+    events = []
+    result = Trainer(small(task), tmp_path, events.append, dataset=tiny).run()
+    assert isinstance(result, Done), result
+    assert isinstance(events[0], Started) and events[-1] is result
+    steps = [e for e in events if isinstance(e, Step)]
+    evals = [e for e in events if isinstance(e, Eval)]
+    assert len(evals) == 6  # once per epoch
+    assert steps[-1].loss < 0.7 * steps[0].loss
+    run = ck.resolve_run(result.run_dir)
+    cfg = json.loads((run / "config.json").read_text())
+    assert cfg["labels"] == ["Gaelic", "Nordic", "Slavic"] and cfg["split_seed"] == 0 and cfg["vocab"][:4] == ["<pad>", "<unk>", "<bos>", "<eos>"]
+    assert len(ck.read_jsonl(run / "metrics.jsonl")) == 6
+    test = json.loads((run / "test_metrics.json").read_text())["test"]
+    if task == "classify":
+        assert test["accuracy"] > 0.8  # the fixture's labels are easy letter patterns
+        assert len(test["confusion"]) == 3 and sum(map(sum, test["confusion"])) == test["n"]
+    else:
+        assert evals[-1].metrics["nll"] < evals[0].metrics["nll"]
+        assert test["perplexity"] == pytest.approx(torch.tensor(test["nll"]).exp().item(), rel=1e-4)
+
+
+def test_split_is_by_name_and_recorded(tiny, tmp_path):
+    result = Trainer(small(epochs=1), tmp_path, dataset=tiny).run()
+    split = json.loads((ck.resolve_run(result.run_dir) / "split.json").read_text())
+    names = [{n for n, _ in split[k]} for k in ("train", "val", "test")]
+    assert not (names[0] & names[1]) and not (names[0] & names[2]) and not (names[1] & names[2])
+    assert sum(map(len, names)) == len({n for n, _ in tiny.pairs})
+
+
+def test_same_seed_same_result(tiny, tmp_path):
+    a = Trainer(small(epochs=2), tmp_path / "a", dataset=tiny).run()
+    b = Trainer(small(epochs=2), tmp_path / "b", dataset=tiny).run()
+    assert a.test_metrics["loss"] == pytest.approx(b.test_metrics["loss"], rel=1e-6)
+
+
+def test_cancel_is_seen_within_one_batch_and_keeps_a_checkpoint(tiny, tmp_path):
+    steps = []
+
+    def on_event(e):
+        if isinstance(e, Step):
+            steps.append(e.step)
+            trainer.cancel()
+
+    trainer = Trainer(small(epochs=50, log_every=1), tmp_path, on_event, dataset=tiny)
+    result = trainer.run()
+    assert result.reason == "cancelled"
+    saved = json.loads((ck.resolve_run(result.run_dir) / "test_metrics.json").read_text())
+    assert saved["steps"] == steps[0] == 1  # no batch ran after the cancel
+    assert load_run(result.run_dir).classify(["Karov"], 2)  # the kept checkpoint loads
+
+
+def test_pause_and_cancel_from_another_thread(tiny, tmp_path):
+    seen = []
+    paused_at = threading.Event()
+    trainer = Trainer(small(epochs=200, log_every=1), tmp_path, lambda e: seen.append(e), dataset=tiny)
+
+    def watcher(e):
+        seen.append(e)
+        if isinstance(e, Step) and e.step == 3:
+            trainer.pause()
+            paused_at.set()
+
+    trainer.on_event = watcher
+    th = threading.Thread(target=trainer.run)
+    th.start()
+    assert paused_at.wait(30)
+    n = len([e for e in seen if isinstance(e, Step)])
+    th.join(0.5)
+    assert th.is_alive() and trainer.paused
+    assert len([e for e in seen if isinstance(e, Step)]) <= n + 1  # at most the batch in flight finishes
+    trainer.cancel()
+    th.join(30)
+    assert not th.is_alive()
+    assert isinstance(seen[-1], Done) and seen[-1].reason == "cancelled"
+
+
+def test_nan_loss_stops_with_a_clear_message_and_keeps_the_last_good_checkpoint(tiny, tmp_path, monkeypatch):
+    trainer = Trainer(small(epochs=20, eval_every=2, log_every=1), tmp_path, dataset=tiny)
+    real = trainer._train_step
+    calls = {"n": 0}
+
+    def poisoned(idx):
+        calls["n"] += 1
+        loss = real(idx)
+        return loss * float("nan") if calls["n"] >= 5 else loss
+
+    monkeypatch.setattr(trainer, "_train_step", poisoned)
+    result = trainer.run()
+    assert isinstance(result, Failed)
+    assert "nan" in result.message.lower() and "\n" not in result.message
+    assert load_run(result.run_dir).classify(["Karov"], 1)  # the best checkpoint from before the NaN
+
+
+def test_resume_continues_from_the_saved_step(tiny, tmp_path):
+    first = Trainer(small(epochs=2), tmp_path, dataset=tiny).run()
+    run = ck.resolve_run(first.run_dir)
+    before = ck.read_json(run / "state.json")["step"]
+    cfg = TrainConfig.from_dict(ck.read_json(run / "config.json")["train"])
+    cfg.epochs = 4
+    events = []
+    second = Trainer(cfg, tmp_path, events.append, resume_from=run).run()
+    assert isinstance(second, Done), second
+    started = events[0]
+    assert started.start_step == before and started.run_dir == str(run)
+    evals = ck.read_jsonl(run / "metrics.jsonl")
+    assert [e["step"] for e in evals] == sorted({e["step"] for e in evals}) and len(evals) == 4
+    assert ck.read_json(run / "state.json")["step"] == 2 * before
+
+
+def test_unknown_device_and_absent_cuda_are_clear_errors(tiny, tmp_path):
+    result = Trainer(small(device="cuda"), tmp_path, dataset=tiny).run()
+    if torch.cuda.is_available():
+        pytest.skip("this machine has CUDA")
+    assert isinstance(result, Failed) and "cuda" in result.message and "not available" in result.message
