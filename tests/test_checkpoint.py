@@ -1,0 +1,125 @@
+import os
+import pickle
+
+import pytest
+import torch
+
+from helpers import write_names_folder
+from namestudio.data import load_dataset
+from namestudio.engine import checkpoint as ck
+from namestudio.engine.config import TrainConfig
+from namestudio.engine.infer import load_run
+from namestudio.engine.train import Trainer
+
+
+@pytest.fixture(scope="module")
+def run_dir(tmp_path_factory):
+    ds = load_dataset(str(write_names_folder(tmp_path_factory.mktemp("tiny") / "names")))
+    cfg = TrainConfig(embed=8, hidden=16, epochs=3, batch_size=16, lr=1e-2, threads=1)
+    result = Trainer(cfg, tmp_path_factory.mktemp("ck"), dataset=ds).run()
+    return ck.resolve_run(result.run_dir)
+
+
+class Boom:
+    """A pickle that runs code when loaded: it would create a marker file."""
+
+    def __init__(self, marker):
+        self.marker = marker
+
+    def __reduce__(self):
+        return (open, (str(self.marker), "w"))
+
+
+def test_round_trip_gives_the_same_predictions(run_dir):
+    a = load_run(run_dir)
+    b = load_run(run_dir.name, run_dir.parent)  # by id under the checkpoints folder
+    pa, pb = a.probabilities(["Karov", "McLoto"]), b.probabilities(["Karov", "McLoto"])
+    torch.testing.assert_close(pa, pb)
+    stored = a.test_metrics()["test"]
+    again = a.evaluate("test")
+    assert again["accuracy"] == pytest.approx(stored["accuracy"])
+    assert again["confusion"] == stored["confusion"]
+
+
+def test_truncated_weights_give_a_one_line_error(run_dir, tmp_path):
+    bad = tmp_path / "run"
+    bad.mkdir()
+    for f in run_dir.iterdir():
+        (bad / f.name).write_bytes(f.read_bytes())
+    data = (bad / "model.safetensors").read_bytes()
+    (bad / "model.safetensors").write_bytes(data[: len(data) // 2])
+    with pytest.raises(ck.CheckpointError) as e:
+        load_run(bad)
+    assert "model.safetensors" in str(e.value) and "\n" not in str(e.value)
+
+
+def test_corrupt_config_gives_a_one_line_error(run_dir, tmp_path):
+    bad = tmp_path / "run"
+    bad.mkdir()
+    for f in run_dir.iterdir():
+        (bad / f.name).write_bytes(f.read_bytes())
+    (bad / "config.json").write_text('{"train": {"task": ')
+    with pytest.raises(ck.CheckpointError) as e:
+        load_run(bad)
+    assert "config.json" in str(e.value)
+
+
+def test_malicious_pickle_as_weights_runs_nothing(run_dir, tmp_path):
+    bad = tmp_path / "run"
+    bad.mkdir()
+    for f in run_dir.iterdir():
+        (bad / f.name).write_bytes(f.read_bytes())
+    marker = tmp_path / "pwned"
+    (bad / "model.safetensors").write_bytes(pickle.dumps(Boom(marker)))
+    with pytest.raises(ck.CheckpointError):
+        load_run(bad)
+    assert not marker.exists()
+
+
+def test_malicious_pickle_as_optimizer_state_is_refused_on_resume(run_dir, tmp_path):
+    bad = tmp_path / "run"
+    bad.mkdir()
+    for f in run_dir.iterdir():
+        (bad / f.name).write_bytes(f.read_bytes())
+    marker = tmp_path / "pwned"
+    torch.save({"optimizer": Boom(marker)}, bad / "optim.pt")
+    assert not marker.exists()
+    cfg = TrainConfig.from_dict(ck.read_json(bad / "config.json")["train"])
+    cfg.epochs = 5
+    result = Trainer(cfg, tmp_path, resume_from=bad).run()
+    assert type(result).__name__ == "Failed" and "optim.pt" in result.message
+    assert not marker.exists()
+
+
+def test_a_failed_write_keeps_the_previous_file_and_leaves_no_temp(run_dir, tmp_path, monkeypatch):
+    target = tmp_path / "model.safetensors"
+    ck.save_weights({"w": torch.ones(3)}, target)
+    before = target.read_bytes()
+
+    def crash(src, dst):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(os, "replace", crash)
+    with pytest.raises(OSError):
+        ck.save_weights({"w": torch.zeros(3)}, target)
+    assert target.read_bytes() == before
+    assert [p.name for p in tmp_path.iterdir()] == ["model.safetensors"]
+
+
+def test_torn_metrics_line_is_skipped(tmp_path):
+    p = tmp_path / "metrics.jsonl"
+    p.write_text('{"step": 1}\n{"step": 2}\n{"step": ')
+    assert [r["step"] for r in ck.read_jsonl(p)] == [1, 2]
+
+
+def test_missing_and_ambiguous_runs(run_dir, tmp_path):
+    with pytest.raises(ck.CheckpointError, match="no run"):
+        ck.resolve_run("nope", tmp_path)
+    assert ck.resolve_run(run_dir.name[:8], run_dir.parent) == run_dir
+
+
+def test_list_runs_reports_metrics(run_dir):
+    rows = ck.list_runs(run_dir.parent)
+    row = next(r for r in rows if r["run"] == run_dir.name)
+    assert row["task"] == "classify" and row["model"] == "lstm" and row["params"] > 0
+    assert 0 <= row["test_accuracy"] <= 1 and "best_val_accuracy" in row
