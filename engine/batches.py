@@ -52,3 +52,16 @@ def encode(pairs, vocab, label_index: dict[str, int], task: str) -> Encoded:
     ids, lengths = pad([[vocab.BOS] + s for s in names])
     target, _ = pad([s + [vocab.EOS] for s in names])
     return Encoded(ids, lengths, y, target)
+
+
+def epoch_batches(lengths: torch.Tensor, batch_size: int, generator: torch.Generator, pool: int = 50) -> list[torch.Tensor]:
+    """Shuffled batches of similar-length names: shuffle, sort within pools of ``pool`` batches by length,
+    cut into batches, shuffle the batches. Fewer padded time steps per batch, same randomness per epoch."""
+    order = torch.randperm(len(lengths), generator=generator)
+    batches = []
+    for s in range(0, len(order), batch_size * pool):
+        chunk = order[s:s + batch_size * pool]
+        chunk = chunk[torch.sort(lengths[chunk], stable=True).indices]
+        batches.extend(chunk.split(batch_size))
+    perm = torch.randperm(len(batches), generator=generator)
+    return [batches[i] for i in perm]

@@ -15,7 +15,7 @@ import torch.nn.functional as F
 from namestudio.data import Split, Vocab, load_dataset, split_by_name
 
 from . import checkpoint as ck
-from .batches import Encoded, encode
+from .batches import Encoded, encode, epoch_batches
 from .config import TrainConfig
 from .device import resolve_device
 from .events import Done, Eval, Failed, Started, Step
@@ -179,10 +179,10 @@ class Trainer:
         try:
             while step < self.total_steps:
                 epoch = step // self.steps_per_epoch
-                order = torch.randperm(len(self.train_data), generator=torch.Generator().manual_seed(cfg.seed * 1000 + epoch))
-                for b in range(step % self.steps_per_epoch, self.steps_per_epoch):
+                batches = epoch_batches(self.train_data.lengths, cfg.batch_size,
+                                        torch.Generator().manual_seed(cfg.seed * 1000 + epoch))
+                for idx in batches[step % self.steps_per_epoch:]:
                     self._checkpoint_control()
-                    idx = order[b * cfg.batch_size:(b + 1) * cfg.batch_size]
                     loss = self._train_step(idx)
                     step += 1
                     window_loss += loss

@@ -34,7 +34,8 @@ def test_training_end_to_end_loss_falls(task, tiny, tmp_path):
     steps = [e for e in events if isinstance(e, Step)]
     evals = [e for e in events if isinstance(e, Eval)]
     assert len(evals) == 6  # once per epoch
-    assert steps[-1].loss < 0.7 * steps[0].loss
+    first, last = sum(e.loss for e in steps[:2]) / 2, sum(e.loss for e in steps[-2:]) / 2
+    assert last < 0.75 * first, (first, last)
     run = ck.resolve_run(result.run_dir)
     cfg = json.loads((run / "config.json").read_text())
     assert cfg["labels"] == ["Gaelic", "Nordic", "Slavic"] and cfg["split_seed"] == 0 and cfg["vocab"][:4] == ["<pad>", "<unk>", "<bos>", "<eos>"]
