@@ -26,38 +26,54 @@ def _cell_style(value: float, diagonal: bool, dark: bool = True) -> Style:
     rgb = tuple(int(b + (h - b) * (v ** 0.6)) for b, h in zip(base, hue))
     lum = 0.299 * rgb[0] + 0.587 * rgb[1] + 0.114 * rgb[2]
     fg = "black" if lum > 140 else "white"
-    return Style(bgcolor=Color.from_rgb(*rgb), color=fg, bold=diagonal)
+    return Style(bgcolor=Color.from_rgb(*rgb), color=fg, bold=diagonal, underline=diagonal)
 
 
 def confusion_table(confusion: list[list[int]], labels: list[str], percent: bool = True, dark: bool = True,
-                    title: str | None = "Confusion matrix (rows: true, columns: predicted)") -> Table:
+                    title: str | None = "Confusion matrix (rows: true, columns: predicted)",
+                    corner: str = "true\\pred") -> Table:
+    """Rows are true labels, columns predicted ones. Each cell's background follows the row-normalised value;
+    the diagonal is green, bold and underlined, the rest red. Label names are abbreviated to fit."""
     short = abbreviations(labels)
     table = Table(title=title, show_edge=False, pad_edge=False, padding=(0, 0), collapse_padding=True,
-                  header_style="bold", title_style="bold")
-    table.add_column("true\\pred", no_wrap=True)
-    width = 4 if percent else max(3, max((len(str(v)) for row in confusion for v in row), default=1))
+                  header_style="bold", title_style="bold", box=None)
+    table.add_column(corner, no_wrap=True)
+    width = 4 if percent else max(3, max((len(str(v)) for row in confusion for v in row), default=1)) + 1
+    width = max(width, max((len(s) for s in short), default=0) + 1)
     for s in short:
-        table.add_column(s[:width].rjust(width), justify="right", no_wrap=True, min_width=width)
+        table.add_column(s.rjust(width), justify="right", no_wrap=True, min_width=width)
     for i, row in enumerate(confusion):
         total = sum(row) or 1
         cells = []
         for j, v in enumerate(row):
             frac = v / total
-            text = f"{round(100 * frac):>3}%"[-width:] if percent else str(v)
+            text = f"{round(100 * frac)}%" if percent else str(v)
             if percent and v == 0:
                 text = "·"
             cells.append(Text(text.rjust(width), style=_cell_style(frac, i == j, dark)))
-        table.add_row(short[i], *cells)
+        table.add_row(short[i] if i < len(short) else str(i), *cells)
     return table
 
 
-def per_class_table(metrics: dict) -> Table:
-    table = Table(title="Per class", show_edge=False, header_style="bold")
+def per_class_table(metrics: dict, compact: bool = False) -> Table:
+    """Per-class precision, recall, F1 and support. ``compact`` abbreviates the labels and drops the
+    leading zeros (".82") so that the table fits beside an 18-label confusion matrix in 100 columns."""
+    table = Table(title=None if compact else "Per class", show_edge=False, header_style="bold",
+                  padding=(0, 1) if not compact else (0, 0, 0, 1), pad_edge=False,
+                  **({"box": None} if compact else {}))
     for col in ("label", "prec", "rec", "F1", "n"):
-        table.add_column(col, justify="left" if col == "label" else "right")
-    for lab, m in metrics.get("per_class", {}).items():
-        table.add_row(lab, f"{m['precision']:.2f}", f"{m['recall']:.2f}", f"{m['f1']:.2f}", str(m["support"]))
+        table.add_column(("" if col == "label" else col[:1].upper() if col in ("prec", "rec") else col)
+                         if compact else col, justify="left" if col == "label" else "right", no_wrap=True)
+    per_class = metrics.get("per_class", {})
+    names = abbreviations(list(per_class)) if compact else list(per_class)
+    fmt = _short_float if compact else (lambda v: f"{v:.2f}")
+    for name, m in zip(names, per_class.values()):
+        table.add_row(name, fmt(m["precision"]), fmt(m["recall"]), fmt(m["f1"]), str(m["support"]))
     return table
+
+
+def _short_float(v: float) -> str:
+    return "1.0" if v >= 0.995 else f"{v:.2f}"[1:]
 
 
 def headline(metrics: dict, task: str) -> str:
@@ -123,12 +139,26 @@ def summary_tables(summary: dict) -> list:
     dups.add_column("examples")
     if isinstance(dup, dict):
         examples = dup.get("examples", [])
-        dups.add_row(str(dup.get("count", 0)), ", ".join(str(e if isinstance(e, str) else e[0]) for e in examples[:6]))
+        dups.add_row(str(dup.get("count", 0)), ", ".join(_example(e) for e in examples[:6]))
     out = [labels, lengths, dups, cleaning]
     if summary.get("split"):
-        split = Table(title="Split (by unique name)", show_edge=False, header_style="bold")
-        for k in summary["split"]:
+        info = summary["split"]
+        counts = info.get("counts") if isinstance(info.get("counts"), dict) else {
+            k: v for k, v in info.items() if not isinstance(v, dict)}
+        split = Table(title=f"Split by unique name (seed {info.get('seed', 0)})" if "counts" in info
+                      else "Split (by unique name)", show_edge=False, header_style="bold")
+        for k in counts:
             split.add_column(k, justify="right")
-        split.add_row(*[str(v) for v in summary["split"].values()])
+        split.add_row(*[str(v) for v in counts.values()])
         out.append(split)
     return out
+
+
+def _example(e) -> str:
+    """One cross-label duplicate: a name, a (name, labels) pair or {"name", "labels"}."""
+    if isinstance(e, str):
+        return e
+    if isinstance(e, dict):
+        labels = e.get("labels") or []
+        return f"{e.get('name', '?')} ({len(labels)})" if labels else str(e.get("name", "?"))
+    return str(e[0]) if e else "?"

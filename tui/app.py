@@ -1,0 +1,280 @@
+"""The namestudio Textual app: six panes (Data, Train, Evaluate, Classify, Generate, Runs).
+
+The app renders engine events and calls the engine's API; it holds no training logic. Every key is
+defined in tui/keys.py, every message in tui/messages.py, every style in app.tcss.
+"""
+from __future__ import annotations
+
+import time
+from functools import partial
+from pathlib import Path
+
+from textual import events, work
+from textual.app import App, ComposeResult
+from textual.command import DiscoveryHit, Hit, Hits, Provider
+from textual.widgets import Footer, Input, Static, TabbedContent, TabPane
+from textual.worker import Worker, WorkerState
+
+from . import keys
+from .messages import (DatasetLoaded, DevicesFound, OpenRun, RunsListed, TrainingDone, TrainingEval,
+                       TrainingFailed, TrainingPaused, TrainingStarted, TrainingStep)
+from .panes.classify import ClassifyPane
+from .panes.data import DataPane
+from .panes.evaluate import EvaluatePane
+from .panes.generate import GeneratePane
+from .panes.runs import RunsPane
+from .panes.train import TrainPane
+from .widgets import ErrorScreen, HelpScreen, Pane, short_path
+
+PANE_CLASSES = {"data": DataPane, "train": TrainPane, "evaluate": EvaluatePane, "classify": ClassifyPane,
+                "generate": GeneratePane, "runs": RunsPane}
+PANE_TITLES = {pid: title for pid, title, _ in keys.PANES}
+NARROW = 98          # below this width the Evaluate pane stacks its tables
+
+
+class NameStudioCommands(Provider):
+    """The command palette (Ctrl+P): every pane and every pane action, with its help text."""
+
+    def _commands(self):
+        app = self.app
+        assert isinstance(app, NameStudioApp)
+        for pid, title, key in keys.PANES:
+            yield f"Go to {title}", f"Show the {title} pane (key {key}).", partial(app.action_pane, pid)
+        for pid, bindings in keys.BY_PANE.items():
+            seen = set()
+            for b in bindings:
+                if b.action in seen:
+                    continue
+                seen.add(b.action)
+                yield (f"{PANE_TITLES[pid]}: {b.description}", b.tooltip,
+                       partial(app.run_pane_action, pid, b.action))
+        for b in keys.APP:
+            if b.show and not b.action.startswith("app.pane("):
+                yield b.description, b.tooltip, partial(app.run_action, b.action)
+
+    async def discover(self) -> Hits:
+        for title, help_text, callback in self._commands():
+            yield DiscoveryHit(title, callback, help=help_text)
+
+    async def search(self, query: str) -> Hits:
+        matcher = self.matcher(query)
+        for title, help_text, callback in self._commands():
+            score = matcher.match(title)
+            if score > 0:
+                yield Hit(score, matcher.highlight(title), callback, help=help_text)
+
+
+class NameStudioApp(App):
+    CSS_PATH = "app.tcss"
+    TITLE = "namestudio"
+    BINDINGS = keys.APP
+    COMMANDS = App.COMMANDS | {NameStudioCommands}
+
+    def __init__(self, data: str | None = None, checkpoints: str | Path = "checkpoints") -> None:
+        super().__init__()
+        self.data_arg = data
+        self.checkpoints = Path(checkpoints)
+        self.dataset = None                  # namestudio.data.Dataset of the Data pane
+        self.runs: list[dict] = []           # rows of engine.checkpoint.list_runs
+        self.training_run: str | None = None  # folder of the active (or last) training run
+        self.train_overrides: dict = {}      # extra TrainConfig fields (tests, benchmarks): e.g. max_steps
+        self._status = {"data": "loading data …", "train": "idle"}
+
+    # ---- layout -------------------------------------------------------------------
+    def compose(self) -> ComposeResult:
+        with TabbedContent(initial="data", id="panes"):
+            for pid, title, key in keys.PANES:
+                with TabPane(f"{key} {title}", id=pid):
+                    if pid == "data":
+                        yield DataPane(initial=self.data_arg, id="data-pane")
+                    else:
+                        yield PANE_CLASSES[pid](id=f"{pid}-pane")
+        yield Static("", id="status-bar")
+        yield Footer(compact=True, show_command_palette=False)
+
+    def on_mount(self) -> None:
+        self._narrow(self.size.width)
+        self._startup()
+        self.pane("data").focus_default()
+        self._show_status()
+
+    def on_resize(self, event: events.Resize) -> None:
+        self._narrow(event.size.width)
+
+    def _narrow(self, width: int) -> None:
+        if self.screen_stack:
+            self.screen_stack[0].set_class(width < NARROW, "-narrow")
+
+    def pane(self, pid: str) -> Pane:
+        return self.query_one(f"#{pid}-pane", PANE_CLASSES[pid])
+
+    @property
+    def active_pane(self) -> Pane:
+        return self.pane(self.query_one("#panes", TabbedContent).active or "data")
+
+    # ---- start-up and runs ----------------------------------------------------------
+    @work(thread=True, group="startup", exit_on_error=False)
+    def _startup(self) -> None:
+        """Import torch off the UI thread, find the devices, list the runs."""
+        from namestudio.engine.checkpoint import list_runs
+        from namestudio.engine.device import available_devices
+
+        self.post_message(DevicesFound(available_devices()))
+        self.post_message(RunsListed(list_runs(self.checkpoints)))
+
+    def refresh_runs(self) -> None:
+        self._list_runs()
+
+    @work(thread=True, exclusive=True, group="runs", exit_on_error=False)
+    def _list_runs(self) -> None:
+        from namestudio.engine.checkpoint import list_runs
+
+        self.post_message(RunsListed(list_runs(self.checkpoints)))
+
+    def on_devices_found(self, msg: DevicesFound) -> None:
+        self.pane("train").set_devices(msg.devices)
+
+    def on_runs_listed(self, msg: RunsListed) -> None:
+        self.runs = msg.runs
+        for pid in ("runs", "evaluate", "classify", "generate"):
+            self.pane(pid).set_runs(msg.runs)
+
+    # ---- data -----------------------------------------------------------------------
+    def on_dataset_loaded(self, msg: DatasetLoaded) -> None:
+        self.dataset = msg.dataset
+        s = msg.summary
+        self._status["data"] = f"data {short_path(s['source'])} ({s['n_pairs']:,} names, {s['n_labels']} labels)"
+        self._show_status()
+
+    # ---- training events (after the Train pane has handled them) ------------------
+    def on_training_started(self, msg: TrainingStarted) -> None:
+        self.training_run = msg.run_dir
+        self.pane("evaluate").on_live_started(msg)
+        self._status["train"] = f"training {msg.model} {msg.task}"
+        self._show_status()
+        self.refresh_runs()
+
+    def on_training_step(self, msg: TrainingStep) -> None:
+        pct = 100 * msg.step / max(1, msg.total_steps)
+        model = self._status["train"].split(" ")[1] if self._status["train"].startswith("training") else ""
+        self._status["train"] = f"training {model} {pct:.0f}% · epoch {msg.epoch:.1f}"
+        self._show_status()
+
+    def on_training_eval(self, msg: TrainingEval) -> None:
+        self.pane("evaluate").on_live_eval(msg)
+
+    def on_training_paused(self, msg: TrainingPaused) -> None:
+        self._status["train"] = "paused" if msg.paused else "training"
+        self._show_status()
+
+    def on_training_done(self, msg: TrainingDone) -> None:
+        self._status["train"] = f"last run {msg.reason}"
+        self._show_status()
+        self.pane("evaluate").on_live_done(msg)
+        if msg.task == "classify":
+            self.pane("classify").load_run(msg.run_dir, quiet=True)
+            gen = self.pane("generate")
+            if gen.classifier is None:
+                gen.load_classifier(msg.run_dir, quiet=True)
+        else:
+            self.pane("generate").load_run(msg.run_dir, quiet=True)
+        self.notify(f"Run {Path(msg.run_dir).name}: {msg.reason}.", title="Training done")
+        self.refresh_runs()
+
+    def on_training_failed(self, msg: TrainingFailed) -> None:
+        self._status["train"] = "last run failed"
+        self._show_status()
+        where = f"\n\nRun folder: {short_path(msg.run_dir)}" if msg.run_dir else ""
+        self.push_screen(ErrorScreen("Training failed", msg.message + where))
+        self.refresh_runs()
+
+    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
+        """A worker that raised becomes a message in the app, not a crash."""
+        if event.state != WorkerState.ERROR:
+            return
+        worker = event.worker
+        error = worker.error
+        text = f"{type(error).__name__}: {error}" if error is not None else "unknown error"
+        if worker.group == "train":
+            self.pane("train").worker_failed(error)
+            self._status["train"] = "last run failed"
+            self._show_status()
+        self.push_screen(ErrorScreen(f"Background task failed ({worker.group or worker.name})", text))
+
+    def on_open_run(self, msg: OpenRun) -> None:
+        pane = self.pane(msg.target)
+        ok = pane.load_run(msg.path)
+        if ok is not False:
+            self.action_pane(msg.target)
+
+    # ---- status -------------------------------------------------------------------
+    def _show_status(self) -> None:
+        try:
+            bar = self.query_one("#status-bar", Static)
+        except Exception:
+            return
+        bar.update(f" {self._status['data']} │ {self._status['train']} │ runs in {short_path(self.checkpoints)}")
+
+    # ---- actions ------------------------------------------------------------------
+    def action_pane(self, pid: str) -> None:
+        self.query_one("#panes", TabbedContent).active = pid
+        self.pane(pid).focus_default()
+
+    async def run_pane_action(self, pid: str, action: str) -> None:
+        self.action_pane(pid)
+        await self.pane(pid).run_action(action)
+
+    def on_tabbed_content_tab_activated(self, event: TabbedContent.TabActivated) -> None:
+        pid = event.pane.id or ""
+        if pid in PANE_CLASSES and not (self.focused and self.pane(pid) in self.focused.ancestors_with_self):
+            self.call_after_refresh(self.pane(pid).focus_default)
+
+    def action_help(self) -> None:
+        if isinstance(self.screen, HelpScreen):
+            self.pop_screen()
+            return
+        groups = [("Everywhere", [b for b in keys.APP if b.show or b.key == "question_mark"])]
+        groups += [(PANE_TITLES[pid], bindings) for pid, bindings in keys.BY_PANE.items()]
+        self.push_screen(HelpScreen(groups))
+
+    def action_screenshot(self) -> None:
+        """An SVG of the screen, into the folder of the pane's run, else the training run, else checkpoints."""
+        folder = self.active_pane.run_path or (Path(self.training_run) if self.training_run else None)
+        if folder is None or not folder.is_dir():
+            folder = self.checkpoints
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+            name = f"namestudio-{self.active_pane.pane_id}-{time.strftime('%Y%m%d-%H%M%S')}.svg"
+            path = self.save_screenshot(filename=name, path=str(folder))
+        except OSError as e:
+            self.notify(str(e), title="Screenshot failed", severity="error")
+            return
+        self.last_screenshot = path
+        self.notify(short_path(path), title="Screenshot saved")
+
+    def action_toggle_theme(self) -> None:
+        self.theme = "textual-light" if self.current_theme.dark else "textual-dark"
+
+    def action_leave_field(self) -> None:
+        self.active_pane.focus()
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "leave_field":
+            return isinstance(self.focused, Input) and not isinstance(self.screen, (HelpScreen, ErrorScreen))
+        if action == "pane" and len(self.screen_stack) > 1:
+            return False          # not behind a modal message
+        return True
+
+    async def action_quit(self) -> None:
+        self.pane("train").cancel_training()
+        self.exit()
+
+    def on_unmount(self) -> None:
+        try:
+            self.pane("train").cancel_training()
+        except Exception:
+            pass
+
+
+def run_app(data: str | None = None, checkpoints: str | Path = "checkpoints") -> None:
+    NameStudioApp(data=data, checkpoints=checkpoints).run()

@@ -1,0 +1,105 @@
+"""Every key binding of the TUI, in one place.
+
+Each binding has an id, a short description (shown in the footer) and a tooltip
+(the help text shown by the keys screen, F1). Pane bindings are active while
+the focus is inside that pane; pane-switch keys work everywhere except inside
+a field that accepts digits.
+
+Letter keys are bound with ``priority=True`` so that they also work while a
+number field has the focus: a :class:`~namestudio.tui.widgets.Field` only
+claims the characters it accepts, and Textual drops a priority binding whose
+key the focused field would consume. So ``s`` starts training from inside the
+epochs field, but typing ``s`` into the data path field types an ``s``.
+"""
+from __future__ import annotations
+
+from textual.binding import Binding
+
+PANES = [
+    ("data", "Data", "1"),
+    ("train", "Train", "2"),
+    ("evaluate", "Evaluate", "3"),
+    ("classify", "Classify", "4"),
+    ("generate", "Generate", "5"),
+    ("runs", "Runs", "6"),
+]
+
+_PANE_GROUP = Binding.Group("Panes", compact=True)
+
+
+def _key(key: str, action: str, description: str, tooltip: str, *, id: str, show: bool = True,
+         priority: bool = True, group: Binding.Group | None = None) -> Binding:
+    return Binding(key, action, description, show=show, priority=priority, tooltip=tooltip,
+                   id=f"namestudio.{id}", group=group)
+
+
+APP = [
+    _key("f1", "app.help", "Keys", "List every key with its help text (F1 or ? again closes it).", id="help"),
+    _key("question_mark", "app.help", "Keys", "List every key with its help text.", id="help2", show=False),
+    _key("ctrl+p", "app.command_palette", "Palette", "Search every action by name (the command palette).",
+         id="palette"),
+    _key("ctrl+s", "app.screenshot", "SVG", "Save an SVG screenshot of the screen into the folder of the "
+         "active or loaded run (else the checkpoints folder).", id="screenshot"),
+    _key("ctrl+t", "app.toggle_theme", "Theme", "Switch between the dark and the light theme.", id="theme"),
+    _key("escape", "app.leave_field", "Leave field", "Leave the text field so that the pane's letter keys work "
+         "(Tab also moves on).", id="leave"),
+    _key("ctrl+q", "app.quit", "Quit", "Quit; a training run is stopped first and its best checkpoint is kept.",
+         id="quit"),
+    *(_key(k, f"app.pane('{pid}')", title, f"Show the {title} pane.", id=f"pane.{pid}", group=_PANE_GROUP)
+      for pid, title, k in PANES),
+]
+
+DATA = [
+    _key("b", "use_builtin", "Built-in", "Use the built-in offline dataset (surnames by language, from Faker).",
+         id="data.builtin"),
+    _key("p", "use_pytorch", "PyTorch names", "Use the PyTorch tutorial names dataset; it is downloaded "
+         "(checksum verified, with a progress bar) when it is not on disk.", id="data.pytorch"),
+    _key("o", "open_path", "Open path", "Type a folder of <Label>.txt, a name,label .csv or a one-list .txt, "
+         "then press Enter.", id="data.path"),
+    _key("r", "reload", "Reload", "Load the active source again (e.g. after editing its files).", id="data.reload"),
+]
+
+TRAIN = [
+    _key("s", "start", "Start", "Start training with the form's settings on the active data source.",
+         id="train.start"),
+    _key("p", "pause", "Pause", "Pause the run after the current batch, or resume it.", id="train.pause"),
+    _key("x", "stop", "Stop", "Stop the run within one batch; the best checkpoint so far is kept and tested.",
+         id="train.stop"),
+    _key("l", "log_scale", "Log y", "Show the loss plot as log10(loss), or linear again.", id="train.log"),
+]
+
+EVALUATE = [
+    _key("c", "toggle_counts", "Counts/%", "Show the confusion matrix as counts or as row percentages.",
+         id="eval.counts"),
+    _key("l", "follow_live", "Live", "Follow the training run: update at each evaluation.", id="eval.live"),
+    _key("o", "choose_run", "Open run", "Choose a saved classifier run to show (its test split).", id="eval.open"),
+]
+
+CLASSIFY = [
+    _key("up", "more", "More", "Show one more language (top-k + 1).", id="clf.more", priority=False),
+    _key("down", "fewer", "Fewer", "Show one language fewer (top-k - 1).", id="clf.fewer", priority=False),
+    _key("o", "choose_run", "Open run", "Choose another saved classifier run.", id="clf.open"),
+    _key("n", "edit_name", "Name", "Type a name; the prediction updates as you type.", id="clf.name"),
+]
+
+GENERATE = [
+    _key("r", "resample", "Resample", "Sample again with the current settings (Enter in a field does too).",
+         id="gen.resample"),
+    _key("ctrl+r", "resample", "Resample", "Sample again, also from inside a text field.", id="gen.resample2",
+         show=False),
+    _key("o", "choose_run", "Open run", "Choose another saved generator run.", id="gen.open"),
+]
+
+RUNS = [
+    _key("space", "mark", "Mark", "Mark or unmark the run under the cursor for the overlay plot.", id="runs.mark",
+         priority=False),
+    _key("e", "open('evaluate')", "→Evaluate", "Show this classifier run on the Evaluate pane.", id="runs.eval"),
+    _key("c", "open('classify')", "→Classify", "Use this classifier run on the Classify pane.", id="runs.clf"),
+    _key("g", "open('generate')", "→Generate", "Use this generator run on the Generate pane.", id="runs.gen"),
+    _key("x", "export", "CSV", "Export the run's evaluations (metrics.jsonl) as metrics.csv in its folder.",
+         id="runs.csv"),
+    _key("r", "refresh", "Refresh", "Read the checkpoints folder again.", id="runs.refresh"),
+]
+
+BY_PANE = {"data": DATA, "train": TRAIN, "evaluate": EVALUATE, "classify": CLASSIFY, "generate": GENERATE,
+           "runs": RUNS}

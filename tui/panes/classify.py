@@ -1,0 +1,159 @@
+"""Classify pane: type a name; the top-k languages update as you type, with per-letter attribution."""
+from __future__ import annotations
+
+from pathlib import Path
+
+from rich.console import Group
+from rich.text import Text
+from textual import on
+from textual.app import ComposeResult
+from textual.containers import Horizontal
+from textual.widgets import Input, Label, Select, Static
+
+from .. import keys
+from ..render import attribution_text, probability_table
+from ..widgets import NAME, Field, Pane, set_select, short_run, usable
+
+
+class ClassifyPane(Pane):
+    pane_id = "classify"
+    BINDINGS = keys.CLASSIFY
+
+    def __init__(self, **kw) -> None:
+        super().__init__(**kw)
+        self.run = None              # LoadedRun
+        self.k = 3
+        self.results: list[tuple[str, float]] = []
+        self.attribution: tuple[str, list[float]] | None = None
+
+    @property
+    def run_path(self) -> Path | None:
+        return Path(self.run.path) if self.run is not None else None
+
+    def compose(self) -> ComposeResult:
+        with Horizontal(classes="toolbar"):
+            yield Label("Run:", classes="field-label")
+            yield Select([], prompt="no classifier run yet", allow_blank=True, compact=True, id="clf-run")
+        with Horizontal(classes="toolbar"):
+            yield Label("Name:", classes="field-label")
+            yield Field(placeholder="type a surname, e.g. Nakamura", accept=NAME, id="clf-name")
+            yield Static("", id="clf-k")
+        yield Static("", id="clf-run-info")
+        yield Static("", id="clf-probs")
+        yield Static("", id="clf-attr")
+
+    def on_mount(self) -> None:
+        self._show_k()
+        self._refresh_view()
+
+    def focus_default(self) -> None:
+        self.query_one("#clf-name", Field).focus()
+
+    # ---- runs ---------------------------------------------------------------------
+    def set_runs(self, runs: list[dict]) -> None:
+        options = [(f"{short_run(r)} {r.get('model')}"
+                    + (f" · acc {r['test_accuracy']:.3f}" if "test_accuracy" in r else ""), r["path"])
+                   for r in runs if r.get("task") == "classify" and usable(r)]
+        set_select(self.query_one("#clf-run", Select), options,
+                   str(self.run.path) if self.run is not None else None)
+        if self.run is None and options:
+            self.load_run(options[0][1], quiet=True)     # the newest classifier
+
+    @on(Select.Changed, "#clf-run")
+    def _run_chosen(self, event: Select.Changed) -> None:
+        value = event.select.value
+        if value == Select.NULL or (self.run is not None and str(self.run.path) == value):
+            return
+        self.load_run(str(value))
+
+    def load_run(self, path: str, quiet: bool = False) -> bool:
+        from namestudio.engine.infer import load_run
+
+        try:
+            run = load_run(path)
+        except Exception as e:
+            if not quiet:
+                self.app.notify(f"{Path(path).name}: {str(e).strip().splitlines()[0] if str(e).strip() else e}",
+                                title="Cannot load the run", severity="error")
+            return False
+        if run.task != "classify":
+            self.app.notify(f"{run.path.name} is a {run.task} run; Classify needs a classifier.", severity="warning")
+            return False
+        self.run = run
+        self.k = min(max(self.k, 1), len(run.labels))
+        set_select(self.query_one("#clf-run", Select), value=str(run.path))
+        self._show_k()
+        self.predict()
+        if not quiet:
+            self.app.notify(f"Classify uses {run.path.name}.")
+        return True
+
+    # ---- prediction ---------------------------------------------------------------
+    @on(Input.Changed, "#clf-name")
+    def _name_changed(self, event: Input.Changed) -> None:
+        self.predict()
+
+    def predict(self) -> None:
+        name = self.query_one("#clf-name", Field).value.strip()
+        self.results, self.attribution = [], None
+        if self.run is not None and name:
+            try:
+                self.results = self.run.classify([name], self.k)[0]
+                self.attribution = self.run.attribution(name)
+            except Exception as e:  # InferenceError and the like: a message, not a crash
+                self.query_one("#clf-probs", Static).update(Text(str(e), style="red"))
+                return
+        self._refresh_view()
+
+    def _refresh_view(self) -> None:
+        info = self.query_one("#clf-run-info", Static)
+        probs = self.query_one("#clf-probs", Static)
+        attr = self.query_one("#clf-attr", Static)
+        if self.run is None:
+            info.update("No classifier run: train one on the Train pane (2) or open one from Runs (6).")
+            probs.update("")
+            attr.update("")
+            return
+        cfg = self.run.config
+        info.update(Text(f"{self.run.path.name} · {cfg.model} · {len(self.run.labels)} labels", style="dim"))
+        name = self.query_one("#clf-name", Field).value.strip()
+        if not name:
+            probs.update(Text("Type a name above; the languages update as you type.", style="dim"))
+            attr.update("")
+            return
+        total = sum(p for _, p in self.results)
+        probs.update(Group(Text(f"Top {len(self.results)} of {len(self.run.labels)} (together {100 * total:.1f}%)",
+                                style="bold"), probability_table(self.results, width=30)))
+        if self.attribution:
+            label, scores = self.attribution
+            shown = name[:len(scores)]
+            attr.update(Group(
+                Text(f"Which letters drive “{label}” (occlusion: the drop in its probability without each letter)",
+                     style="bold"),
+                Text.assemble("  ", attribution_text(shown, scores)),
+                Text.assemble(("  green", "green"), " supports it · ", ("red", "red"), " argues against · ",
+                              "brighter is stronger", style="dim")))
+
+    def _show_k(self) -> None:
+        n = len(self.run.labels) if self.run is not None else 0
+        self.query_one("#clf-k", Static).update(f" top {self.k}" + (f" of {n}" if n else "") + " (↑/↓)")
+
+    # ---- actions ------------------------------------------------------------------
+    def action_more(self) -> None:
+        n = len(self.run.labels) if self.run is not None else 10
+        self.k = min(n, self.k + 1)
+        self._show_k()
+        self.predict()
+
+    def action_fewer(self) -> None:
+        self.k = max(1, self.k - 1)
+        self._show_k()
+        self.predict()
+
+    def action_choose_run(self) -> None:
+        select = self.query_one("#clf-run", Select)
+        select.focus()
+        select.expanded = True
+
+    def action_edit_name(self) -> None:
+        self.query_one("#clf-name", Field).focus()

@@ -1,0 +1,180 @@
+"""Data pane: the active source, its summary, and switching source (built-in, pytorch-names, a path)."""
+from __future__ import annotations
+
+from textual import on, work
+from textual.app import ComposeResult
+from textual.containers import Horizontal, Vertical
+from textual.widgets import Button, Input, Label, ProgressBar, Static
+
+from .. import keys
+from ..messages import DatasetFailed, DatasetLoaded, DownloadDone, DownloadProgress
+from ..render import summary_tables
+from ..widgets import ANY, Field, Pane, short_path
+
+
+class DataPane(Pane):
+    pane_id = "data"
+    BINDINGS = keys.DATA
+
+    def __init__(self, initial: str | None = None, **kw) -> None:
+        super().__init__(**kw)
+        self.initial = initial
+        self.source: str | None = None        # what the user asked for ("builtin", "pytorch-names", a path)
+        self.dataset = None
+        self.summary: dict | None = None
+        self.downloading = False
+        self._last_pct = -1
+
+    def compose(self) -> ComposeResult:
+        with Horizontal(id="data-sources", classes="toolbar"):
+            yield Button("Built-in", id="use-builtin", compact=True, tooltip="b: use the built-in offline dataset")
+            yield Button("PyTorch names", id="use-pytorch", compact=True,
+                         tooltip="p: use the PyTorch names (downloaded when missing)")
+            yield Label("Path:", classes="field-label")
+            yield Field(placeholder="folder of <Label>.txt, .csv or .txt, then Enter", accept=ANY, id="data-path")
+        yield Static("", id="data-status")
+        with Horizontal(id="download-row"):
+            yield Label("Downloading pytorch-names ", classes="field-label")
+            yield ProgressBar(id="download-bar", show_eta=True)
+        with Horizontal(id="data-body"):
+            yield Static("", id="data-labels")
+            with Vertical(id="data-side"):
+                yield Static("", id="data-lengths")
+                yield Static("", id="data-split")
+                yield Static("", id="data-dups")
+                yield Static("", id="data-cleaning")
+
+    def on_mount(self) -> None:
+        self.query_one("#download-row").display = False
+        from namestudio.data import default_source, pytorch_names_available
+
+        if self.initial:
+            why = "chosen with --data" if self.initial not in ("builtin", "pytorch-names") else "asked for at start"
+            self.load(self.initial, why)
+        else:
+            src = default_source()
+            why = ("chosen at start: pytorch-names is on disk" if pytorch_names_available()
+                   else "chosen at start: pytorch-names is not on disk (press p to download it)")
+            self.load(src, why)
+
+    # ---- loading ------------------------------------------------------------------
+    def load(self, src: str, why: str) -> None:
+        self.query_one("#data-status", Static).update(f"Loading {short_path(src)} …")
+        self._load_worker(src, why)
+
+    @work(thread=True, exclusive=True, group="data", exit_on_error=False)
+    def _load_worker(self, src: str, why: str) -> None:
+        from namestudio.data import DataError, load_dataset, split_by_name, summarise
+
+        try:
+            ds = load_dataset(src)
+            split = split_by_name(ds.pairs, seed=0) if len(ds.pairs) >= 3 else None
+            summary = summarise(ds, split)
+        except (DataError, ValueError, OSError) as e:
+            self.post_message(DatasetFailed(src, str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__))
+            return
+        self.post_message(DatasetLoaded(ds, summary, why))
+
+    def on_dataset_loaded(self, msg: DatasetLoaded) -> None:
+        self.dataset, self.summary = msg.dataset, msg.summary
+        self.source = msg.dataset.source
+        s = msg.summary
+        self.query_one("#data-status", Static).update(
+            f"[b]Active source:[/b] {short_path(s['source'])} · {s['n_pairs']:,} names · {s['n_labels']} labels"
+            f" · {msg.why}")
+        tables = summary_tables(s)
+        labels, lengths, dups, cleaning = tables[:4]
+        labels.title = "Names per label"
+        lengths.title, dups.title, cleaning.title = "Name length", "Names under 2+ labels", "Cleaning, by reason"
+        if len(tables) > 4:
+            tables[4].title = "Split by name (seed 0)"
+        for t in tables[1:]:
+            t.title_justify = "left"
+            t.min_width = 30
+        self.query_one("#data-labels", Static).update(labels)
+        self.query_one("#data-lengths", Static).update(lengths)
+        self.query_one("#data-dups", Static).update(dups)
+        self.query_one("#data-cleaning", Static).update(cleaning)
+        self.query_one("#data-split", Static).update(tables[4] if len(tables) > 4 else "")
+
+    def on_dataset_failed(self, msg: DatasetFailed) -> None:
+        still = f" Still using {short_path(self.source)}." if self.dataset is not None else ""
+        self.query_one("#data-status", Static).update(f"[b red]Could not load {short_path(msg.source)}:[/] "
+                                                      f"{msg.message}.{still}")
+
+    # ---- download -----------------------------------------------------------------
+    def start_download(self) -> None:
+        if self.downloading:
+            self.app.notify("The download is already running.")
+            return
+        self.downloading = True
+        self._last_pct = -1
+        row = self.query_one("#download-row")
+        row.display = True
+        self.query_one("#download-bar", ProgressBar).update(total=None, progress=0)
+        self.query_one("#data-status", Static).update("Downloading the PyTorch names (checksum verified) …")
+        self._download_worker()
+
+    @work(thread=True, exclusive=True, group="download", exit_on_error=False)
+    def _download_worker(self) -> None:
+        from namestudio.data import DataError, download_pytorch_names
+
+        def progress(done: int, total: int | None) -> None:
+            pct = int(100 * done / total) if total else done // (256 * 1024)
+            if pct != self._last_pct:       # at most ~100 small messages
+                self._last_pct = pct
+                self.post_message(DownloadProgress(done, total))
+
+        try:
+            download_pytorch_names(progress=progress)
+        except (DataError, OSError) as e:
+            self.post_message(DownloadDone(False, str(e).strip().splitlines()[0]))
+            return
+        self.post_message(DownloadDone(True))
+
+    def on_download_progress(self, msg: DownloadProgress) -> None:
+        self.query_one("#download-bar", ProgressBar).update(total=msg.total, progress=msg.done)
+
+    def on_download_done(self, msg: DownloadDone) -> None:
+        self.downloading = False
+        self.query_one("#download-row").display = False
+        if msg.ok:
+            self.app.notify("PyTorch names downloaded.")
+            self.load("pytorch-names", "downloaded just now")
+        else:
+            self.query_one("#data-status", Static).update(f"[b red]Download failed:[/] {msg.message}")
+            self.app.notify(msg.message, title="Download failed", severity="error")
+
+    # ---- actions ------------------------------------------------------------------
+    def action_use_builtin(self) -> None:
+        self.load("builtin", "chosen by you")
+
+    def action_use_pytorch(self) -> None:
+        from namestudio.data import pytorch_names_available
+
+        if pytorch_names_available():
+            self.load("pytorch-names", "chosen by you")
+        else:
+            self.start_download()
+
+    def action_open_path(self) -> None:
+        self.query_one("#data-path", Field).focus()
+
+    def action_reload(self) -> None:
+        if self.source:
+            self.load(self.source, "reloaded")
+
+    @on(Button.Pressed, "#use-builtin")
+    def _builtin_pressed(self) -> None:
+        self.action_use_builtin()
+
+    @on(Button.Pressed, "#use-pytorch")
+    def _pytorch_pressed(self) -> None:
+        self.action_use_pytorch()
+
+    @on(Input.Submitted, "#data-path")
+    def _path_submitted(self, event: Input.Submitted) -> None:
+        path = event.value.strip()
+        if path:
+            self.load(path, "typed by you")
+        self.focus()

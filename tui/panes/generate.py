@@ -1,0 +1,238 @@
+"""Generate pane: sample names from a generator run, marked new or in-training-set, optionally checked
+by a classifier run (does it agree with the requested language?)."""
+from __future__ import annotations
+
+import random
+from pathlib import Path
+
+from rich.table import Table
+from rich.text import Text
+from textual import on
+from textual.app import ComposeResult
+from textual.containers import Horizontal
+from textual.widgets import Input, Label, Select, Static
+
+from .. import keys
+from ..widgets import INTEGER, NAME, NUMBER, Field, Pane, set_select, short_run, usable
+
+NO_CLASSIFIER = "__none__"
+
+
+class GeneratePane(Pane):
+    pane_id = "generate"
+    BINDINGS = keys.GENERATE
+
+    def __init__(self, **kw) -> None:
+        super().__init__(**kw)
+        self.run = None            # generator LoadedRun
+        self.classifier = None     # classifier LoadedRun or None
+        self.samples: list[dict] = []
+        self.agreement: float | None = None
+        self._runs: list[dict] = []
+        self._lang = None          # the language of the last samples
+
+    @property
+    def run_path(self) -> Path | None:
+        return Path(self.run.path) if self.run is not None else None
+
+    def compose(self) -> ComposeResult:
+        with Horizontal(classes="toolbar"):
+            yield Label("Run:", classes="field-label")
+            yield Select([], prompt="no generator run yet", allow_blank=True, compact=True, id="gen-run")
+        with Horizontal(classes="toolbar"):
+            yield Label("Language:", classes="field-label")
+            yield Select([], prompt="any", allow_blank=True, compact=True, id="gen-lang")
+        with Horizontal(classes="toolbar"):
+            yield Label("Check with:", classes="field-label")
+            yield Select([("no classifier", NO_CLASSIFIER)], value=NO_CLASSIFIER, allow_blank=False, compact=True,
+                         id="gen-clf")
+        with Horizontal(classes="toolbar", id="gen-params"):
+            yield Label("Start:", classes="field-label")
+            yield Field("", placeholder="letters", accept=NAME, id="gen-start")
+            yield Label("Temp:", classes="field-label")
+            yield Field("0.8", accept=NUMBER, id="gen-temp")
+            yield Label("Top-k:", classes="field-label")
+            yield Field("0", accept=INTEGER, id="gen-topk")
+            yield Label("Count:", classes="field-label")
+            yield Field("10", accept=INTEGER, id="gen-count")
+        yield Static("", id="gen-summary")
+        yield Static("", id="gen-samples")
+
+    def on_mount(self) -> None:
+        self._refresh_view()
+
+    def focus_default(self) -> None:
+        self.query_one("#gen-start", Field).focus()
+
+    # ---- runs ---------------------------------------------------------------------
+    def set_runs(self, runs: list[dict]) -> None:
+        gens = [(f"{short_run(r)} {r.get('model')}" + (f" · NLL {r['test_nll']:.2f}" if "test_nll" in r else ""),
+                 r["path"]) for r in runs if r.get("task") == "generate" and usable(r)]
+        clfs = [(f"{short_run(r)} {r.get('model')}", r["path"])
+                for r in runs if r.get("task") == "classify" and usable(r)]
+        set_select(self.query_one("#gen-run", Select), gens, str(self.run.path) if self.run is not None else None)
+        keep = str(self.classifier.path) if self.classifier is not None else NO_CLASSIFIER
+        if keep not in [v for _, v in clfs]:
+            keep, self.classifier = NO_CLASSIFIER, None
+        set_select(self.query_one("#gen-clf", Select), [("no classifier", NO_CLASSIFIER)] + clfs, keep)
+        if self.run is None and gens:
+            self.load_run(gens[0][1], quiet=True)
+        if self.classifier is None and clfs:
+            self.load_classifier(clfs[0][1], quiet=True)
+
+    @on(Select.Changed, "#gen-run")
+    def _run_chosen(self, event: Select.Changed) -> None:
+        value = event.select.value
+        if value != Select.NULL and not (self.run is not None and str(self.run.path) == value):
+            self.load_run(str(value))
+
+    @on(Select.Changed, "#gen-clf")
+    def _clf_chosen(self, event: Select.Changed) -> None:
+        value = event.select.value
+        current = str(self.classifier.path) if self.classifier is not None else NO_CLASSIFIER
+        if value == current or value == Select.NULL:
+            return
+        if value == NO_CLASSIFIER:
+            self.classifier = None
+            self.check_samples()
+        else:
+            self.load_classifier(str(value))
+
+    @on(Select.Changed, "#gen-lang")
+    def _lang_chosen(self, event: Select.Changed) -> None:
+        value = event.select.value
+        if self.run is not None and value != Select.NULL and value != self._lang:
+            self.action_resample()
+
+    def load_run(self, path: str, quiet: bool = False) -> bool:
+        from namestudio.engine.infer import load_run
+
+        try:
+            run = load_run(path)
+        except Exception as e:
+            if not quiet:
+                self.app.notify(f"{Path(path).name}: {e}", title="Cannot load the run", severity="error")
+            return False
+        if run.task != "generate":
+            self.app.notify(f"{run.path.name} is a {run.task} run; Generate needs a generator.", severity="warning")
+            return False
+        self.run = run
+        set_select(self.query_one("#gen-run", Select), value=str(run.path))
+        lang = self.query_one("#gen-lang", Select)
+        previous = lang.value
+        set_select(lang, [(lab, lab) for lab in run.labels],
+                   previous if previous in run.labels else (run.labels[0] if run.labels else None))
+        if not quiet:
+            self.app.notify(f"Generate uses {run.path.name}.")
+        self.action_resample()
+        return True
+
+    def load_classifier(self, path: str, quiet: bool = False) -> bool:
+        from namestudio.engine.infer import load_run
+
+        try:
+            clf = load_run(path)
+        except Exception as e:
+            if not quiet:
+                self.app.notify(f"{Path(path).name}: {e}", title="Cannot load the classifier", severity="error")
+            return False
+        if clf.task != "classify":
+            return False
+        self.classifier = clf
+        set_select(self.query_one("#gen-clf", Select), value=str(clf.path))
+        self.check_samples()
+        return True
+
+    # ---- sampling -----------------------------------------------------------------
+    def settings(self) -> dict:
+        def num(fid, kind, default):
+            text = self.query_one(fid, Field).value.strip()
+            try:
+                return kind(text) if text else default
+            except ValueError:
+                raise ValueError(f"{fid[5:]}: {text!r} is not a number") from None
+
+        lang = self.query_one("#gen-lang", Select).value
+        return {"lang": None if lang == Select.NULL else str(lang),
+                "start": self.query_one("#gen-start", Field).value.strip(),
+                "temperature": num("#gen-temp", float, 0.8), "top_k": max(0, num("#gen-topk", int, 0)),
+                "n": num("#gen-count", int, 10)}
+
+    def action_resample(self) -> None:
+        if self.run is None:
+            self.app.notify("No generator run: train one (task generate) or open one from Runs (6).",
+                            severity="warning")
+            return
+        try:
+            s = self.settings()
+            self._lang = s["lang"]
+            self.samples = self.run.sample(lang=s["lang"], start=s["start"], n=s["n"], temperature=s["temperature"],
+                                           top_k=s["top_k"], seed=random.randrange(2 ** 31))
+        except Exception as e:   # InferenceError, bad numbers: a message, not a crash
+            self.samples = []
+            self.query_one("#gen-summary", Static).update(Text(str(e).strip().splitlines()[0], style="red"))
+            self.query_one("#gen-samples", Static).update("")
+            return
+        self.check_samples()
+
+    def check_samples(self) -> None:
+        """Ask the classifier (if any) whether it agrees with the requested language."""
+        self.agreement = None
+        if self.classifier is not None and self.samples:
+            known = {lab.lower() for lab in self.classifier.labels}
+            names = [s["name"] or "?" for s in self.samples]
+            preds = self.classifier.classify(names, 1)
+            for s, p in zip(self.samples, preds):
+                s["classifier"] = p[0][0]
+                s["agrees"] = p[0][0].lower() == s["lang"].lower() if s["lang"].lower() in known else None
+            judged = [s["agrees"] for s in self.samples if s.get("agrees") is not None]
+            self.agreement = sum(judged) / len(judged) if judged else None
+        else:
+            for s in self.samples:
+                s.pop("classifier", None)
+                s.pop("agrees", None)
+        self._refresh_view()
+
+    def _refresh_view(self) -> None:
+        summary = self.query_one("#gen-summary", Static)
+        table_w = self.query_one("#gen-samples", Static)
+        if self.run is None:
+            summary.update("No generator run: train one on the Train pane (2) with task generate, "
+                           "or open one from Runs (6).")
+            table_w.update("")
+            return
+        if not self.samples:
+            summary.update(Text(f"{self.run.path.name}: press r to sample.", style="dim"))
+            table_w.update("")
+            return
+        new = sum(s["new"] for s in self.samples)
+        parts = [f"{len(self.samples)} samples from {self.run.path.name}",
+                 f"{new} new, {len(self.samples) - new} in the training set"]
+        if self.classifier is not None:
+            parts.append(f"classifier agrees on {100 * self.agreement:.0f}%" if self.agreement is not None
+                         else "the classifier does not know this language")
+        summary.update(Text(" · ".join(parts), style="bold"))
+        t = Table(box=None, padding=(0, 2, 0, 0), header_style="bold", show_edge=False)
+        t.add_column("name", no_wrap=True)
+        t.add_column("language", no_wrap=True)
+        t.add_column("", no_wrap=True)
+        if self.classifier is not None:
+            t.add_column("classifier", no_wrap=True)
+        for s in self.samples:
+            row = [s["name"] or "∅", s["lang"],
+                   Text("new", style="green") if s["new"] else Text("in training set", style="dim")]
+            if self.classifier is not None:
+                mark = {True: ("✓", "green"), False: ("✗", "red"), None: ("?", "dim")}[s.get("agrees")]
+                row.append(Text.assemble((mark[0] + " ", mark[1]), s.get("classifier", "")))
+            t.add_row(*row)
+        table_w.update(t)
+
+    @on(Input.Submitted)
+    def _submitted(self, event: Input.Submitted) -> None:
+        event.stop()
+        self.action_resample()
+
+    def action_choose_run(self) -> None:
+        select = self.query_one("#gen-run", Select)
+        select.focus()
+        select.expanded = True

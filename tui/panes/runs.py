@@ -1,0 +1,210 @@
+"""Runs pane: every run in the checkpoints folder, overlaid validation curves, load and export."""
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+from rich.text import Text
+from textual import on
+from textual.app import ComposeResult
+from textual.widgets import DataTable, Static
+from textual_plotext import PlotextPlot
+
+from .. import keys
+from ..messages import OpenRun
+from ..widgets import Pane, compact_number, duration, short_path, short_run
+
+COLUMNS = [("", "mark"), ("run", "run"), ("task", "task"), ("model", "model"), ("params", "params"),
+           ("time", "time"), ("best val", "best"), ("test", "test"), ("test F1", "f1"), ("status", "status")]
+COLOURS = ["cyan", "orange", "green", "magenta", "red", "blue", "yellow", "white"]
+
+
+class RunsPane(Pane):
+    pane_id = "runs"
+    BINDINGS = keys.RUNS
+
+    def __init__(self, **kw) -> None:
+        super().__init__(**kw)
+        self.runs: list[dict] = []
+        self.marked: set[str] = set()
+
+    def compose(self) -> ComposeResult:
+        yield Static("", id="runs-title")
+        yield DataTable(id="runs-table", cursor_type="row", zebra_stripes=True)
+        yield Static("", id="runs-note")
+        yield PlotextPlot(id="runs-plot")
+
+    def on_mount(self) -> None:
+        table = self.query_one("#runs-table", DataTable)
+        for label, key in COLUMNS:
+            table.add_column(label, key=key)
+        self._title()
+        self._draw_overlay()
+
+    def focus_default(self) -> None:
+        self.query_one("#runs-table", DataTable).focus()
+
+    @property
+    def run_path(self) -> Path | None:
+        row = self.cursor_run()
+        return Path(row["path"]) if row else None
+
+    # ---- the table ----------------------------------------------------------------
+    def set_runs(self, runs: list[dict]) -> None:
+        self.runs = runs
+        paths = {r["path"] for r in runs}
+        self.marked &= paths
+        table = self.query_one("#runs-table", DataTable)
+        cursor_key = None
+        if table.row_count and 0 <= table.cursor_row < table.row_count:
+            cursor_key = table.coordinate_to_cell_key((table.cursor_row, 0)).row_key.value
+        table.clear()
+        for r in runs:
+            table.add_row(*self._cells(r), key=r["path"])
+        if cursor_key in paths:
+            table.move_cursor(row=table.get_row_index(cursor_key))
+        self._title()
+        self._draw_overlay()
+
+    def _cells(self, r: dict) -> list:
+        mark = Text("●", style="bold green") if r["path"] in self.marked else Text(" ")
+        if "error" in r:
+            return [mark, short_run(r), "", "", "", "", "", "", "", Text(r["error"][:40], style="red")]
+        if r.get("task") == "classify":
+            best = f"acc {r['best_val_accuracy']:.3f}" if "best_val_accuracy" in r else ""
+            test = f"acc {r['test_accuracy']:.3f}" if "test_accuracy" in r else ""
+            f1 = f"{r['test_macro_f1']:.3f}" if "test_macro_f1" in r else ""
+        else:
+            best = f"nll {r['best_val_nll']:.3f}" if "best_val_nll" in r else ""
+            test = f"nll {r['test_nll']:.3f}" if "test_nll" in r else ""
+            f1 = ""
+        return [mark, short_run(r), r.get("task") or "", r.get("model") or "", compact_number(r.get("params")),
+                duration(r.get("train_seconds")) if r.get("train_seconds") is not None else "", best, test, f1,
+                r.get("status", "")]
+
+    def _title(self) -> None:
+        folder = short_path(getattr(self.app, "checkpoints", "checkpoints"))
+        n = len(self.runs)
+        text = f"{n} run{'s' if n != 1 else ''} in {folder}" if n else \
+            f"No runs in {folder} yet: train one on the Train pane (2)."
+        self.query_one("#runs-title", Static).update(Text(text, style="bold"))
+
+    def cursor_run(self) -> dict | None:
+        table = self.query_one("#runs-table", DataTable)
+        if not table.row_count:
+            return None
+        key = table.coordinate_to_cell_key((table.cursor_row, 0)).row_key.value
+        return next((r for r in self.runs if r["path"] == key), None)
+
+    @on(DataTable.RowHighlighted, "#runs-table")
+    def _highlighted(self, event: DataTable.RowHighlighted) -> None:
+        if not self.marked:
+            self._draw_overlay()
+
+    @on(DataTable.RowSelected, "#runs-table")
+    def _selected(self, event: DataTable.RowSelected) -> None:
+        row = self.cursor_run()
+        if row:
+            self.action_open("evaluate" if row.get("task") == "classify" else "generate")
+
+    # ---- overlay plot -------------------------------------------------------------
+    def overlay_runs(self) -> list[dict]:
+        rows = [r for r in self.runs if r["path"] in self.marked] if self.marked else \
+            [r for r in [self.cursor_run()] if r]
+        rows = [r for r in rows if "error" not in r]
+        if rows:
+            task = rows[0].get("task")
+            rows = [r for r in rows if r.get("task") == task]
+        return rows
+
+    def _draw_overlay(self) -> None:
+        plot = self.query_one("#runs-plot", PlotextPlot)
+        plt = plot.plt
+        plt.clear_figure()
+        plt.xlabel("epoch")
+        rows = self.overlay_runs()
+        note = self.query_one("#runs-note", Static)
+        if not rows:
+            plt.title("validation curves (mark runs with space)")
+            note.update("")
+            plot.refresh()
+            return
+        from namestudio.engine.checkpoint import METRICS, read_jsonl   # torch: imported only once runs exist
+
+        task = rows[0].get("task")
+        key = "accuracy" if task == "classify" else "nll"
+        plt.title(f"validation {'accuracy' if key == 'accuracy' else 'NLL'} of "
+                  + (f"{len(rows)} marked run{'s' if len(rows) > 1 else ''}" if self.marked else "the run under the cursor"))
+        for i, r in enumerate(rows):
+            evals = [e for e in read_jsonl(Path(r["path"]) / METRICS) if key in e.get("val", {})]
+            if evals:
+                plt.plot([e["epoch"] for e in evals], [e["val"][key] for e in evals], marker="braille",
+                         label=f"{r.get('model')} {short_run(r)[-6:]}", color=COLOURS[i % len(COLOURS)])
+        skipped = len([p for p in self.marked]) - len(rows) if self.marked else 0
+        note.update(Text(f"{skipped} marked run(s) of the other task are not drawn" if skipped > 0 else
+                         "space marks · e/c/g open in Evaluate/Classify/Generate · x saves CSV",
+                         style="dim"))
+        plot.refresh()
+
+    # ---- actions ------------------------------------------------------------------
+    def action_mark(self) -> None:
+        row = self.cursor_run()
+        if not row:
+            return
+        path = row["path"]
+        self.marked ^= {path}
+        table = self.query_one("#runs-table", DataTable)
+        table.update_cell(path, "mark", Text("●", style="bold green") if path in self.marked else Text(" "))
+        self._draw_overlay()
+
+    def action_open(self, target: str) -> None:
+        row = self.cursor_run()
+        if not row:
+            self.app.notify("No run under the cursor.", severity="warning")
+            return
+        need = "generate" if target == "generate" else "classify"
+        if row.get("task") != need:
+            self.app.notify(f"{row['run']} is a {row.get('task')} run; {target.capitalize()} needs a "
+                            f"{'generator' if need == 'generate' else 'classifier'}.", severity="warning")
+            return
+        self.post_message(OpenRun(row["path"], target))
+
+    def action_export(self) -> None:
+        row = self.cursor_run()
+        if not row:
+            self.app.notify("No run under the cursor.", severity="warning")
+            return
+        try:
+            path = export_csv(Path(row["path"]))
+        except OSError as e:
+            self.app.notify(str(e), title="Export failed", severity="error")
+            return
+        self.app.notify(f"Saved {short_path(path)}", title="Metrics exported")
+
+    def action_refresh(self) -> None:
+        self.app.refresh_runs()
+
+
+def export_csv(run_dir: Path) -> Path:
+    """metrics.jsonl as metrics.csv (one row per evaluation; val metrics flattened), plus the test metrics."""
+    from namestudio.engine.checkpoint import METRICS, TEST, read_json, read_jsonl
+
+    rows = read_jsonl(run_dir / METRICS)
+    val_keys: list[str] = []
+    for r in rows:
+        for k, v in r.get("val", {}).items():
+            if isinstance(v, (int, float)) and k not in val_keys:
+                val_keys.append(k)
+    out = run_dir / "metrics.csv"
+    with open(out, "w", newline="", encoding="utf-8") as f:
+        w = csv.writer(f)
+        w.writerow(["split", "step", "epoch", "elapsed", "train_loss", *val_keys, "best"])
+        for r in rows:
+            w.writerow(["val", r.get("step"), r.get("epoch"), r.get("elapsed"), r.get("train_loss"),
+                        *[r.get("val", {}).get(k, "") for k in val_keys], r.get("best", "")])
+        if (run_dir / TEST).is_file():
+            test = read_json(run_dir / TEST)
+            t = test.get("test", {})
+            w.writerow(["test", test.get("steps", ""), "", test.get("train_seconds", ""), "",
+                        *[t.get(k, "") if isinstance(t.get(k), (int, float)) else "" for k in val_keys], ""])
+    return out
