@@ -23,12 +23,12 @@ class TrainConfig:
     label_init: bool = True           # generators: the label also sets the initial hidden state
     # optimisation
     epochs: int = 10
-    batch_size: int = 64
-    lr: float = 3e-3
+    batch_size: int = 128
+    lr: float = 5e-3
     weight_decay: float = 1e-2
     clip: float = 5.0                 # gradient-norm clipping, as the seeds did
     schedule: str = "cosine"          # none | cosine | step
-    class_weighting: float = 0.5     # classifiers: loss weight per class = (1/freq)^this (0 = plain cross-entropy)
+    class_weighting: float = 0.25    # classifiers: loss weight per class = (1/freq)^this (0 = plain cross-entropy)
     eval_every: int = 0               # evaluate every N steps; 0 = once per epoch
     patience: int = 3                 # early stop after this many evaluations without improvement (0 = never)
     # reproducibility and hardware
