@@ -128,7 +128,7 @@ def build_parser() -> argparse.ArgumentParser:
 # ---- helpers ------------------------------------------------------------------------
 def _console(json_mode: bool = False):
     from rich.console import Console
-    return Console(stderr=json_mode, highlight=False)
+    return Console(stderr=json_mode, highlight=False, soft_wrap=not sys.stdout.isatty())
 
 
 def _emit_json(obj) -> None:
