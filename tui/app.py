@@ -79,6 +79,7 @@ class NameStudioApp(App):
         self.training_run: str | None = None  # folder of the active (or last) training run
         self.train_overrides: dict = {}      # extra TrainConfig fields (tests, benchmarks): e.g. max_steps
         self._status = {"data": "loading data …", "train": "idle"}
+        self._training = ""                  # "lstm classify" while a run trains
 
     # ---- layout -------------------------------------------------------------------
     def compose(self) -> ComposeResult:
@@ -150,21 +151,21 @@ class NameStudioApp(App):
     def on_training_started(self, msg: TrainingStarted) -> None:
         self.training_run = msg.run_dir
         self.pane("evaluate").on_live_started(msg)
-        self._status["train"] = f"training {msg.model} {msg.task}"
+        self._training = f"{msg.model} {msg.task}"
+        self._status["train"] = f"training {self._training}"
         self._show_status()
         self.refresh_runs()
 
     def on_training_step(self, msg: TrainingStep) -> None:
         pct = 100 * msg.step / max(1, msg.total_steps)
-        model = self._status["train"].split(" ")[1] if self._status["train"].startswith("training") else ""
-        self._status["train"] = f"training {model} {pct:.0f}% · epoch {msg.epoch:.1f}"
+        self._status["train"] = f"training {self._training} {pct:.0f}% · epoch {msg.epoch:.1f}"
         self._show_status()
 
     def on_training_eval(self, msg: TrainingEval) -> None:
         self.pane("evaluate").on_live_eval(msg)
 
     def on_training_paused(self, msg: TrainingPaused) -> None:
-        self._status["train"] = "paused" if msg.paused else "training"
+        self._status["train"] = f"{'paused' if msg.paused else 'training'} {self._training}"
         self._show_status()
 
     def on_training_done(self, msg: TrainingDone) -> None:
@@ -189,14 +190,14 @@ class NameStudioApp(App):
         self.refresh_runs()
 
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
+        if event.state == WorkerState.ERROR:
+            self.show_worker_error(event.worker)
+
+    def show_worker_error(self, worker: Worker) -> None:
         """A worker that raised becomes a message in the app, not a crash."""
-        if event.state != WorkerState.ERROR:
-            return
-        worker = event.worker
         error = worker.error
         text = f"{type(error).__name__}: {error}" if error is not None else "unknown error"
         if worker.group == "train":
-            self.pane("train").worker_failed(error)
             self._status["train"] = "last run failed"
             self._show_status()
         self.push_screen(ErrorScreen(f"Background task failed ({worker.group or worker.name})", text))

@@ -128,7 +128,9 @@ def build_parser() -> argparse.ArgumentParser:
 # ---- helpers ------------------------------------------------------------------------
 def _console(json_mode: bool = False):
     from rich.console import Console
-    return Console(stderr=json_mode, highlight=False, soft_wrap=not sys.stdout.isatty())
+    con = Console(stderr=json_mode, highlight=False)
+    con.soft_wrap = not con.is_terminal  # piped: whole lines, no wrapping at 80 columns
+    return con
 
 
 def _emit_json(obj) -> None:

@@ -161,4 +161,6 @@ def _example(e) -> str:
     if isinstance(e, dict):
         labels = e.get("labels") or []
         return f"{e.get('name', '?')} ({len(labels)})" if labels else str(e.get("name", "?"))
+    if e and len(e) == 2 and isinstance(e[1], (list, tuple)):
+        return f"{e[0]} ({len(e[1])})"
     return str(e[0]) if e else "?"

@@ -51,6 +51,17 @@ class Pane(VerticalScroll, can_focus=True):
     def focus_default(self) -> None:
         self.focus()
 
+    def on_worker_state_changed(self, event) -> None:
+        """Worker state messages do not bubble: a pane's worker that raised is reported by the app."""
+        from textual.worker import WorkerState
+
+        if event.state == WorkerState.ERROR:
+            self.worker_failed(event.worker)
+            self.app.show_worker_error(event.worker)
+
+    def worker_failed(self, worker) -> None:
+        """Put the pane back in a usable state after its worker raised."""
+
 
 class ErrorScreen(ModalScreen[None]):
     """A message that must be read: a worker error, a failed run, bad data."""

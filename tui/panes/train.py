@@ -40,6 +40,7 @@ class TrainPane(Pane):
     def __init__(self, **kw) -> None:
         super().__init__(**kw)
         self.trainer = None
+        self.worker = None           # the Textual worker of the latest run
         self.running = False
         self.paused = False
         self.train_task = "classify"
@@ -172,7 +173,7 @@ class TrainPane(Pane):
         self._status(f"Starting: {cfg.task} · {cfg.model} · {short_path(dataset.source)} · "
                      f"{cfg.threads} torch thread{'s' if cfg.threads > 1 else ''} …")
         self._update_buttons()
-        self.train_worker(self.trainer)
+        self.worker = self.train_worker(self.trainer)
 
     def action_pause(self) -> None:
         if not (self.running and self.trainer):
@@ -298,8 +299,11 @@ class TrainPane(Pane):
         else:
             self._status("Resumed.")
 
-    def worker_failed(self, error: BaseException) -> None:
-        """The worker raised (not a Failed event): the app shows the message; the pane is ready again."""
+    def worker_failed(self, worker) -> None:
+        """A worker raised (not a Failed event): the app shows the message; the pane is ready again."""
+        if worker.group != "train":
+            return
+        error = worker.error
         self.running, self.paused = False, False
         self._status(f"[b red]Training stopped by an error:[/] {error}")
         self._update_buttons()
