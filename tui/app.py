@@ -80,6 +80,7 @@ class NameStudioApp(App):
         self.train_overrides: dict = {}      # extra TrainConfig fields (tests, benchmarks): e.g. max_steps
         self._status = {"data": "loading data …", "train": "idle"}
         self._training = ""                  # "lstm classify" while a run trains
+        self._status_dirty = False
 
     # ---- layout -------------------------------------------------------------------
     def compose(self) -> ComposeResult:
@@ -96,6 +97,7 @@ class NameStudioApp(App):
     def on_mount(self) -> None:
         self._narrow(self.size.width)
         self._startup()
+        self.set_interval(0.25, self._flush_status)
         self.pane("data").focus_default()
         self._show_status()
 
@@ -159,7 +161,7 @@ class NameStudioApp(App):
     def on_training_step(self, msg: TrainingStep) -> None:
         pct = 100 * msg.step / max(1, msg.total_steps)
         self._status["train"] = f"training {self._training} {pct:.0f}% · epoch {msg.epoch:.1f}"
-        self._show_status()
+        self._status_dirty = True           # drawn by the 4 Hz timer
 
     def on_training_eval(self, msg: TrainingEval) -> None:
         self.pane("evaluate").on_live_eval(msg)
@@ -209,7 +211,12 @@ class NameStudioApp(App):
             self.action_pane(msg.target)
 
     # ---- status -------------------------------------------------------------------
+    def _flush_status(self) -> None:
+        if self._status_dirty:
+            self._show_status()
+
     def _show_status(self) -> None:
+        self._status_dirty = False
         try:
             bar = self.query_one("#status-bar", Static)
         except Exception:

@@ -134,3 +134,11 @@ class Notice(Message):
     text: str
     severity: str = "information"
     extra: dict = field(default_factory=dict)
+
+
+@message
+class SamplesReady(Message):
+    """Samples from the Generate pane's worker, checked by the classifier when one is chosen."""
+    samples: list[dict]
+    agreement: float | None
+    error: str = ""

@@ -7,12 +7,14 @@ from pathlib import Path
 
 from rich.table import Table
 from rich.text import Text
-from textual import on
+from textual import on, work
 from textual.app import ComposeResult
 from textual.containers import Horizontal
 from textual.widgets import Input, Label, Select, Static
+from textual.worker import get_current_worker
 
 from .. import keys
+from ..messages import SamplesReady
 from ..widgets import INTEGER, NAME, NUMBER, Field, Pane, set_select, short_run, usable
 
 NO_CLASSIFIER = "__none__"
@@ -164,34 +166,58 @@ class GeneratePane(Pane):
                             severity="warning")
             return
         try:
-            s = self.settings()
-            self._lang = s["lang"]
-            self.samples = self.run.sample(lang=s["lang"], start=s["start"], n=s["n"], temperature=s["temperature"],
-                                           top_k=s["top_k"], seed=random.randrange(2 ** 31))
-        except Exception as e:   # InferenceError, bad numbers: a message, not a crash
-            self.samples = []
-            self.query_one("#gen-summary", Static).update(Text(str(e).strip().splitlines()[0], style="red"))
-            self.query_one("#gen-samples", Static).update("")
+            settings = self.settings()
+        except ValueError as e:
+            self._show_error(str(e))
             return
-        self.check_samples()
+        self._lang = settings["lang"]
+        self._sample_worker(self.run, self.classifier, settings, None)
 
     def check_samples(self) -> None:
-        """Ask the classifier (if any) whether it agrees with the requested language."""
-        self.agreement = None
-        if self.classifier is not None and self.samples:
-            known = {lab.lower() for lab in self.classifier.labels}
-            names = [s["name"] or "?" for s in self.samples]
-            preds = self.classifier.classify(names, 1)
-            for s, p in zip(self.samples, preds):
-                s["classifier"] = p[0][0]
-                s["agrees"] = p[0][0].lower() == s["lang"].lower() if s["lang"].lower() in known else None
-            judged = [s["agrees"] for s in self.samples if s.get("agrees") is not None]
-            self.agreement = sum(judged) / len(judged) if judged else None
+        """Ask the classifier (if any) about the samples shown, again (after the classifier changed)."""
+        if self.samples:
+            self._sample_worker(None, self.classifier, {}, [dict(s) for s in self.samples])
         else:
-            for s in self.samples:
+            self._refresh_view()
+
+    @work(thread=True, exclusive=True, group="sample", exit_on_error=False)
+    def _sample_worker(self, run, classifier, settings: dict, samples: list[dict] | None) -> None:
+        """Sampling (up to 10,000 names) and the classifier check run here, off the UI thread."""
+        try:
+            if samples is None:
+                samples = run.sample(lang=settings["lang"], start=settings["start"], n=settings["n"],
+                                     temperature=settings["temperature"], top_k=settings["top_k"],
+                                     seed=random.randrange(2 ** 31))
+            agreement = None
+            for s in samples:
                 s.pop("classifier", None)
                 s.pop("agrees", None)
+            if classifier is not None and samples:
+                known = {lab.lower() for lab in classifier.labels}
+                preds = classifier.classify([s["name"] or "?" for s in samples], 1)
+                for s, p in zip(samples, preds):
+                    s["classifier"] = p[0][0]
+                    s["agrees"] = p[0][0].lower() == s["lang"].lower() if s["lang"].lower() in known else None
+                judged = [s["agrees"] for s in samples if s["agrees"] is not None]
+                agreement = sum(judged) / len(judged) if judged else None
+        except Exception as e:   # InferenceError and the like: a message, not a crash
+            self.post_message(SamplesReady([], None, str(e).strip().splitlines()[0] if str(e).strip() else repr(e)))
+            return
+        if not get_current_worker().is_cancelled:
+            self.post_message(SamplesReady(samples, agreement))
+
+    def on_samples_ready(self, msg: SamplesReady) -> None:
+        msg.stop()
+        if msg.error:
+            self.samples = []
+            self._show_error(msg.error)
+            return
+        self.samples, self.agreement = msg.samples, msg.agreement
         self._refresh_view()
+
+    def _show_error(self, text: str) -> None:
+        self.query_one("#gen-summary", Static).update(Text(text, style="red"))
+        self.query_one("#gen-samples", Static).update("")
 
     def _refresh_view(self) -> None:
         summary = self.query_one("#gen-summary", Static)

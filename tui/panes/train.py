@@ -47,6 +47,7 @@ class TrainPane(Pane):
         self.epochs = 0
         self.run_dir: str | None = None
         self.log_scale = False
+        self.last_step: TrainingStep | None = None
         self._dirty = False
         self.reset_history()
 
@@ -166,6 +167,7 @@ class TrainPane(Pane):
         self.train_task, self.epochs, self.run_dir = cfg.task, cfg.epochs, None
         self.running, self.paused = True, False
         self.reset_history()
+        self.last_step = None
         self._dirty = True
         self.query_one("#eval-log", Log).clear()
         self.query_one("#train-progress", ProgressBar).update(total=100, progress=0)
@@ -251,13 +253,20 @@ class TrainPane(Pane):
                      f" · {msg.n_train:,} training names")
 
     def on_training_step(self, msg: TrainingStep) -> None:
+        """Record only; the 4 Hz timer draws (a tiny dataset can send a hundred steps a second)."""
+        self.history["step_epoch"].append(msg.epoch)
+        self.history["step_loss"].append(msg.loss)
+        self.last_step = msg
+        self._dirty = True
+
+    def _draw_progress(self) -> None:
+        msg = self.last_step
+        if msg is None:
+            return
         self.query_one("#train-progress", ProgressBar).update(total=msg.total_steps, progress=msg.step)
         self.query_one("#train-rate", Static).update(
             f"epoch {msg.epoch:.2f}/{self.epochs} · step {msg.step:,}/{msg.total_steps:,} · "
             f"ETA {duration(msg.eta)} · {msg.names_per_s:,.0f} names/s · loss {msg.loss:.3f}")
-        self.history["step_epoch"].append(msg.epoch)
-        self.history["step_loss"].append(msg.loss)
-        self._dirty = True
 
     def on_training_eval(self, msg: TrainingEval) -> None:
         m = msg.metrics
@@ -323,6 +332,7 @@ class TrainPane(Pane):
     def _redraw_if_dirty(self) -> None:
         if self._dirty:
             self._dirty = False
+            self._draw_progress()
             self._draw_plots()
 
     def _draw_plots(self) -> None:
