@@ -8,7 +8,8 @@ import time
 from pathlib import Path
 
 import pytest
-from textual.command import CommandPalette
+from textual import events
+from textual.command import CommandList, CommandPalette
 from textual.widgets import DataTable, Input, Select
 
 from namestudio.engine.infer import load_run
@@ -57,6 +58,13 @@ async def settle(pilot, app) -> None:
 async def set_form(app, values: dict) -> None:
     for fid, value in values.items():
         app.query_one(f"#{fid}", Input).value = value
+
+
+async def tap(pilot, key: str, char: str | None = None) -> None:
+    """A key press that does not wait for the process to go idle (Pilot.press waits up to 2 s for that,
+    and a training run keeps the process busy); the key is handled before this returns."""
+    pilot.app.post_message(events.Key(key, char if char is not None else (key if len(key) == 1 else None)))
+    await pilot.pause(0.05)
 
 
 async def wait_for(pilot, condition, timeout: float = 30.0) -> None:
@@ -196,10 +204,11 @@ async def test_stop_mid_run_cancels_and_keeps_a_loadable_checkpoint(fixture_app)
         pane = app.pane("train")
         await wait_for(pilot, lambda: len(pane.history["eval_epoch"]) >= 1)
         assert pane.running
-        await pilot.press("p")
+        await tap(pilot, "p")
         assert pane.paused and pane.trainer.paused
-        await pilot.press("p")
-        await pilot.press("x")
+        await tap(pilot, "p")
+        assert not pane.trainer.paused
+        await tap(pilot, "x")
         await settle(pilot, app)
         assert not pane.running
         assert pane.worker.is_finished and pane.worker.state.name == "SUCCESS"
@@ -279,9 +288,11 @@ async def test_keys_fields_help_theme_palette_and_an_18_label_matrix(fixture_app
         await pilot.press("ctrl+t")
         assert app.current_theme.dark != dark
         await pilot.press("ctrl+p")
-        await pilot.press(*"start train")
+        await pilot.press(*"svg")
         await pilot.pause(0.3)
         assert isinstance(app.screen, CommandPalette)
+        hits = app.screen.query_one(CommandList)
+        assert hits.option_count >= 1 and "SVG" in str(hits.get_option_at_index(0).prompt)
         await pilot.press("escape")
 
 

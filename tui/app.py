@@ -204,11 +204,12 @@ class NameStudioApp(App):
             self._show_status()
         self.push_screen(ErrorScreen(f"Background task failed ({worker.group or worker.name})", text))
 
-    def on_open_run(self, msg: OpenRun) -> None:
+    async def on_open_run(self, msg: OpenRun) -> None:
         pane = self.pane(msg.target)
+        await pane.ensure_built()
         ok = pane.load_run(msg.path)
         if ok is not False:
-            self.action_pane(msg.target)
+            await self.action_pane(msg.target)
 
     # ---- status -------------------------------------------------------------------
     def _flush_status(self) -> None:
@@ -224,18 +225,25 @@ class NameStudioApp(App):
         bar.update(f" {self._status['data']} │ {self._status['train']} │ runs in {short_path(self.checkpoints)}")
 
     # ---- actions ------------------------------------------------------------------
-    def action_pane(self, pid: str) -> None:
+    async def action_pane(self, pid: str) -> None:
         self.query_one("#panes", TabbedContent).active = pid
-        self.pane(pid).focus_default()
+        pane = self.pane(pid)
+        await pane.ensure_built()
+        pane.focus_default()
 
     async def run_pane_action(self, pid: str, action: str) -> None:
-        self.action_pane(pid)
+        await self.action_pane(pid)
         await self.pane(pid).run_action(action)
 
-    def on_tabbed_content_tab_activated(self, event: TabbedContent.TabActivated) -> None:
+    async def on_tabbed_content_tab_activated(self, event: TabbedContent.TabActivated) -> None:
+        """A tab chosen with the mouse (or the tab bar's keys): build the pane and focus into it."""
         pid = event.pane.id or ""
-        if pid in PANE_CLASSES and not (self.focused and self.pane(pid) in self.focused.ancestors_with_self):
-            self.call_after_refresh(self.pane(pid).focus_default)
+        if pid not in PANE_CLASSES:
+            return
+        pane = self.pane(pid)
+        await pane.ensure_built()
+        if not (self.focused and pane in self.focused.ancestors_with_self):
+            pane.focus_default()
 
     def action_help(self) -> None:
         if isinstance(self.screen, HelpScreen):

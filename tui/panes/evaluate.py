@@ -34,12 +34,13 @@ class EvaluatePane(Pane):
         self.live_run: str | None = None
         self.shown_run: str | None = None                      # run folder of what is shown
         self.selected_run: str | None = None                   # the saved run chosen (None: live)
+        self.options: list[tuple[str, str]] = []               # classifier runs to choose from
 
     @property
     def run_path(self) -> Path | None:
         return Path(self.shown_run) if self.shown_run else None
 
-    def compose(self) -> ComposeResult:
+    def compose_content(self) -> ComposeResult:
         with Horizontal(classes="toolbar"):
             yield Label("Run:", classes="field-label")
             yield Select([], prompt="live: the training run", allow_blank=True, compact=True, id="eval-run")
@@ -61,7 +62,15 @@ class EvaluatePane(Pane):
                 continue
             acc = f" · acc {r['test_accuracy']:.3f}" if "test_accuracy" in r else ""
             options.append((f"{short_run(r)} {r.get('model')}{acc}", r["path"]))
-        set_select(self.query_one("#eval-run", Select), options, self.selected_run)
+        self.options = options
+        if self.built:
+            set_select(self.query_one("#eval-run", Select), options, self.selected_run)
+
+    def on_built(self) -> None:
+        set_select(self.query_one("#eval-run", Select), self.options, self.selected_run)
+        if self.selected_run and not self.metrics:
+            self.query_one("#eval-title", Static).update(f"Loading {Path(self.selected_run).name} …")
+        self.render_metrics()
 
     @on(Select.Changed, "#eval-run")
     def _run_chosen(self, event: Select.Changed) -> None:
@@ -79,7 +88,7 @@ class EvaluatePane(Pane):
         self.render_metrics()
 
     def render_metrics(self) -> None:
-        if not self.is_mounted:
+        if not self.built or not self.is_mounted:
             return
         title = self.query_one("#eval-title", Static)
         cm = self.query_one("#eval-cm", Static)
@@ -130,8 +139,9 @@ class EvaluatePane(Pane):
     def load_run(self, path: str) -> None:
         self.follow_live = False
         self.selected_run = str(path)
-        set_select(self.query_one("#eval-run", Select), value=str(path))
-        self.query_one("#eval-title", Static).update(f"Loading {Path(path).name} …")
+        if self.built:
+            set_select(self.query_one("#eval-run", Select), value=str(path))
+            self.query_one("#eval-title", Static).update(f"Loading {Path(path).name} …")
         self._metrics_worker(str(path))
 
     @work(thread=True, exclusive=True, group="evaluate", exit_on_error=False)
@@ -159,7 +169,9 @@ class EvaluatePane(Pane):
     def on_run_metrics(self, msg: RunMetrics) -> None:
         msg.stop()
         if msg.error:
-            self.query_one("#eval-title", Static).update(Text(f"{Path(msg.path).name}: {msg.error}", style="red"))
+            self.metrics = None
+            if self.built:
+                self.query_one("#eval-title", Static).update(Text(f"{Path(msg.path).name}: {msg.error}", style="red"))
             return
         self.show_metrics(msg.metrics, msg.labels, f"{msg.split.capitalize()} split · {Path(msg.path).name}",
                           run=msg.path)

@@ -30,14 +30,17 @@ class GeneratePane(Pane):
         self.classifier = None     # classifier LoadedRun or None
         self.samples: list[dict] = []
         self.agreement: float | None = None
-        self._runs: list[dict] = []
+        self.gens: list[tuple[str, str]] = []   # generator runs to choose from
+        self.clfs: list[tuple[str, str]] = []   # classifier runs to check with
+        self.pending_run: str | None = None     # runs to load once the pane is built
+        self.pending_clf: str | None = None
         self._lang = None          # the language of the last samples
 
     @property
     def run_path(self) -> Path | None:
         return Path(self.run.path) if self.run is not None else None
 
-    def compose(self) -> ComposeResult:
+    def compose_content(self) -> ComposeResult:
         with Horizontal(classes="toolbar"):
             yield Label("Run:", classes="field-label")
             yield Select([], prompt="no generator run yet", allow_blank=True, compact=True, id="gen-run")
@@ -60,7 +63,12 @@ class GeneratePane(Pane):
         yield Static("", id="gen-summary")
         yield Static("", id="gen-samples")
 
-    def on_mount(self) -> None:
+    def on_built(self) -> None:
+        self._apply_options()
+        if self.pending_clf:
+            self.load_classifier(self.pending_clf, quiet=True)
+        if self.pending_run:
+            self.load_run(self.pending_run, quiet=True)
         self._refresh_view()
 
     def focus_default(self) -> None:
@@ -68,19 +76,24 @@ class GeneratePane(Pane):
 
     # ---- runs ---------------------------------------------------------------------
     def set_runs(self, runs: list[dict]) -> None:
-        gens = [(f"{short_run(r)} {r.get('model')}" + (f" · NLL {r['test_nll']:.2f}" if "test_nll" in r else ""),
-                 r["path"]) for r in runs if r.get("task") == "generate" and usable(r)]
-        clfs = [(f"{short_run(r)} {r.get('model')}", r["path"])
-                for r in runs if r.get("task") == "classify" and usable(r)]
-        set_select(self.query_one("#gen-run", Select), gens, str(self.run.path) if self.run is not None else None)
+        self.gens = [(f"{short_run(r)} {r.get('model')}" + (f" · NLL {r['test_nll']:.2f}" if "test_nll" in r else ""),
+                      r["path"]) for r in runs if r.get("task") == "generate" and usable(r)]
+        self.clfs = [(f"{short_run(r)} {r.get('model')}", r["path"])
+                     for r in runs if r.get("task") == "classify" and usable(r)]
+        if self.classifier is not None and str(self.classifier.path) not in [v for _, v in self.clfs]:
+            self.classifier = None
+        if self.built:
+            self._apply_options()
+        if self.run is None and self.pending_run is None and self.gens:
+            self.load_run(self.gens[0][1], quiet=True)
+        if self.classifier is None and self.pending_clf is None and self.clfs:
+            self.load_classifier(self.clfs[0][1], quiet=True)
+
+    def _apply_options(self) -> None:
+        set_select(self.query_one("#gen-run", Select), self.gens,
+                   str(self.run.path) if self.run is not None else None)
         keep = str(self.classifier.path) if self.classifier is not None else NO_CLASSIFIER
-        if keep not in [v for _, v in clfs]:
-            keep, self.classifier = NO_CLASSIFIER, None
-        set_select(self.query_one("#gen-clf", Select), [("no classifier", NO_CLASSIFIER)] + clfs, keep)
-        if self.run is None and gens:
-            self.load_run(gens[0][1], quiet=True)
-        if self.classifier is None and clfs:
-            self.load_classifier(clfs[0][1], quiet=True)
+        set_select(self.query_one("#gen-clf", Select), [("no classifier", NO_CLASSIFIER)] + self.clfs, keep)
 
     @on(Select.Changed, "#gen-run")
     def _run_chosen(self, event: Select.Changed) -> None:
@@ -109,6 +122,10 @@ class GeneratePane(Pane):
     def load_run(self, path: str, quiet: bool = False) -> bool:
         from namestudio.engine.infer import load_run
 
+        if not self.built:
+            self.pending_run = str(path)     # loaded when the pane is first shown
+            return True
+        self.pending_run = None
         try:
             run = load_run(path)
         except Exception as e:
@@ -132,6 +149,10 @@ class GeneratePane(Pane):
     def load_classifier(self, path: str, quiet: bool = False) -> bool:
         from namestudio.engine.infer import load_run
 
+        if not self.built:
+            self.pending_clf = str(path)
+            return True
+        self.pending_clf = None
         try:
             clf = load_run(path)
         except Exception as e:

@@ -28,25 +28,24 @@ class RunsPane(Pane):
         self.runs: list[dict] = []
         self.marked: set[str] = set()
 
-    def compose(self) -> ComposeResult:
+    def compose_content(self) -> ComposeResult:
         yield Static("", id="runs-title")
         yield DataTable(id="runs-table", cursor_type="row", zebra_stripes=True)
         yield Static("", id="runs-note")
         yield PlotextPlot(id="runs-plot")
 
-    def on_mount(self) -> None:
+    def on_built(self) -> None:
         table = self.query_one("#runs-table", DataTable)
         for label, key in COLUMNS:
             table.add_column(label, key=key)
-        self._title()
-        self._draw_overlay()
+        self.set_runs(self.runs)
 
     def focus_default(self) -> None:
         self.query_one("#runs-table", DataTable).focus()
 
     @property
     def run_path(self) -> Path | None:
-        row = self.cursor_run()
+        row = self.cursor_run() if self.built else None
         return Path(row["path"]) if row else None
 
     # ---- the table ----------------------------------------------------------------
@@ -54,6 +53,8 @@ class RunsPane(Pane):
         self.runs = runs
         paths = {r["path"] for r in runs}
         self.marked &= paths
+        if not self.built:
+            return
         table = self.query_one("#runs-table", DataTable)
         cursor_key = None
         if table.row_count and 0 <= table.cursor_row < table.row_count:

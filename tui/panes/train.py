@@ -39,6 +39,7 @@ class TrainPane(Pane):
 
     def __init__(self, **kw) -> None:
         super().__init__(**kw)
+        self.devices: list[str] = []
         self.trainer = None
         self.worker = None           # the Textual worker of the latest run
         self.running = False
@@ -58,7 +59,7 @@ class TrainPane(Pane):
         }
 
     # ---- layout -------------------------------------------------------------------
-    def compose(self) -> ComposeResult:
+    def compose_content(self) -> ComposeResult:
         d = TrainConfig()
         with Horizontal(id="train-body"):
             with Vertical(id="train-form"):
@@ -96,11 +97,18 @@ class TrainPane(Pane):
 
     def on_mount(self) -> None:
         self.set_interval(REDRAW_EVERY, self._redraw_if_dirty)
+
+    def on_built(self) -> None:
         self._draw_plots()
         self._update_buttons()
+        if self.devices:
+            self.set_devices(self.devices)
 
     def set_devices(self, devices: list[str]) -> None:
         """Show only the devices that exist here (after the start-up worker has asked torch)."""
+        self.devices = devices
+        if not self.built:
+            return
         select = self.query_one("#f-device", Select)
         current = select.value
         select.set_options([("auto", "auto")] + [(d, d) for d in devices])
@@ -330,7 +338,7 @@ class TrainPane(Pane):
         self.refresh_bindings()
 
     def _redraw_if_dirty(self) -> None:
-        if self._dirty:
+        if self._dirty and self.built:
             self._dirty = False
             self._draw_progress()
             self._draw_plots()
