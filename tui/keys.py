@@ -76,17 +76,16 @@ EVALUATE = [
 ]
 
 CLASSIFY = [
-    _key("up", "more", "More", "Show one more language (top-k + 1).", id="clf.more", priority=False),
-    _key("down", "fewer", "Fewer", "Show one language fewer (top-k - 1).", id="clf.fewer", priority=False),
+    _key("up", "more", "More", "Show one more language (top-k + 1).", id="clf.more"),
+    _key("down", "fewer", "Fewer", "Show one language fewer (top-k - 1).", id="clf.fewer"),
     _key("o", "choose_run", "Open run", "Choose another saved classifier run.", id="clf.open"),
     _key("n", "edit_name", "Name", "Type a name; the prediction updates as you type.", id="clf.name"),
 ]
 
 GENERATE = [
-    _key("r", "resample", "Resample", "Sample again with the current settings (Enter in a field does too).",
-         id="gen.resample"),
-    _key("ctrl+r", "resample", "Resample", "Sample again, also from inside a text field.", id="gen.resample2",
-         show=False),
+    _key("ctrl+r", "resample", "Resample", "Sample again with the current settings, from anywhere in the pane "
+         "(Enter in a field does too).", id="gen.resample"),
+    _key("r", "resample", "Resample", "Sample again (outside the text fields).", id="gen.resample2", show=False),
     _key("o", "choose_run", "Open run", "Choose another saved generator run.", id="gen.open"),
 ]
 

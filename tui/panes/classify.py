@@ -151,6 +151,11 @@ class ClassifyPane(Pane):
         self.query_one("#clf-k", Static).update(f" top {self.k}" + (f" of {n}" if n else "") + " (↑/↓)")
 
     # ---- actions ------------------------------------------------------------------
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action in ("more", "fewer"):       # ↑/↓ belong to an open run list, not to top-k
+            return self.app.focused is self or getattr(self.app.focused, "id", None) == "clf-name"
+        return True
+
     def action_more(self) -> None:
         n = len(self.run.labels) if self.run is not None else 10
         self.k = min(n, self.k + 1)

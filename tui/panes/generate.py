@@ -87,7 +87,9 @@ class GeneratePane(Pane):
         if self.run is None and self.pending_run is None and self.gens:
             self.load_run(self.gens[0][1], quiet=True)
         if self.classifier is None and self.pending_clf is None and self.clfs:
-            self.load_classifier(self.clfs[0][1], quiet=True)
+            best = max((r for r in runs if r.get("task") == "classify" and usable(r)),
+                       key=lambda r: r.get("test_accuracy", 0.0))
+            self.load_classifier(best["path"], quiet=True)     # the most accurate classifier
 
     def _apply_options(self) -> None:
         set_select(self.query_one("#gen-run", Select), self.gens,

@@ -20,7 +20,6 @@ from namestudio.engine.config import TrainConfig
 from .. import keys
 from ..messages import (TrainingDone, TrainingEval, TrainingFailed, TrainingPaused, TrainingStarted,
                         TrainingStep)
-from ..render import headline
 from ..widgets import INTEGER, NUMBER, Field, Pane, duration, short_path
 
 MODELS = [("LSTM (nn.LSTM)", "lstm"), ("GRU", "gru"), ("RNN (tanh)", "rnn"), ("hand-written LSTM", "mylstm")]
@@ -119,6 +118,9 @@ class TrainPane(Pane):
         hidden = self.query_one("#f-hidden", Field)
         if hidden.value.strip() in {str(v) for v in HIDDEN_DEFAULT.values()}:
             hidden.value = str(HIDDEN_DEFAULT.get(str(event.value), 128))
+        if not self.running and not self.history["eval_epoch"]:
+            self.train_task = str(event.value)      # the metric plot's title follows the task
+            self._dirty = True
 
     # ---- the form -----------------------------------------------------------------
     def build_config(self, dataset=None) -> TrainConfig:
@@ -183,6 +185,7 @@ class TrainPane(Pane):
         self._status(f"Starting: {cfg.task} · {cfg.model} · {short_path(dataset.source)} · "
                      f"{cfg.threads} torch thread{'s' if cfg.threads > 1 else ''} …")
         self._update_buttons()
+        self.focus()                 # out of the form: digits switch panes again
         self.worker = self.train_worker(self.trainer)
 
     def action_pause(self) -> None:
@@ -282,23 +285,26 @@ class TrainPane(Pane):
         if msg.task == "classify":
             self.history["val_loss"].append(m.get("loss", float("nan")))
             self.history["val_metric"].append(m.get("accuracy", float("nan")))
-            text = f"val loss {m['loss']:.3f} · acc {m['accuracy']:.3f} · F1 {m['macro_f1']:.3f}"
+            text = f"val loss {m['loss']:.3f} acc {m['accuracy']:.3f} F1 {m['macro_f1']:.3f}"
         else:
             self.history["val_loss"].append(m.get("nll", float("nan")))
             self.history["val_metric"].append(m.get("nll", float("nan")))
-            text = f"val NLL {m['nll']:.3f} · ppl {m['perplexity']:.2f}"
+            text = f"val NLL {m['nll']:.3f} ppl {m['perplexity']:.2f}"
         self.query_one("#eval-log", Log).write_line(
-            f"ep {msg.epoch:5.2f} · train {msg.train_loss:.3f} · {text}{'  ★ best' if msg.best else ''}")
+            f"ep {msg.epoch:5.2f} · train {msg.train_loss:.3f} · {text}{' ★' if msg.best else ''}")
         self._dirty = True
 
     def on_training_done(self, msg: TrainingDone) -> None:
         self.running, self.paused = False, False
         reasons = {"finished": "finished", "early_stop": "stopped early (no improvement)",
                    "cancelled": "stopped by you", "max_steps": "reached the step limit"}
-        line = f"Done, {reasons.get(msg.reason, msg.reason)} in {duration(msg.train_seconds)} · test " \
-               f"{headline(msg.test_metrics, msg.task)}"
+        t = msg.test_metrics
+        test = (f"test acc {t.get('accuracy', 0):.3f} · bal {t.get('balanced_accuracy', 0):.3f} · "
+                f"F1 {t.get('macro_f1', 0):.3f}" if msg.task == "classify" else
+                f"test NLL {t.get('nll', 0):.3f} · ppl {t.get('perplexity', 0):.2f}")
+        line = f"Done, {reasons.get(msg.reason, msg.reason)} in {duration(msg.train_seconds)} · {test}"
         self.query_one("#eval-log", Log).write_line(line)
-        self._status(f"[b]{line}[/b] · best checkpoint in {short_path(msg.run_dir)}")
+        self._status(f"[b]{line}[/b]\nBest checkpoint: {short_path(msg.run_dir)}")
         self._update_buttons()
         self._dirty = True
         self._redraw_if_dirty()

@@ -1,0 +1,85 @@
+"""The bench's plumbing on a tiny fixture: every key comes out, numeric. No targets are checked here."""
+import json
+import math
+
+import pytest
+
+from helpers import write_names_folder
+from namestudio.engine.bench import SECTION_KEYS, TARGETS, percentile
+from namestudio.tui.cli import main
+
+REQUIRED = ["seed_names_per_s", "ns_names_per_s", "seed_val_acc_at_budget", "ns_seconds_to_seed_acc",
+            "speedup_to_same_accuracy", "mylstm_over_lstm_epoch_time", "tui_over_cli_throughput",
+            "tui_key_latency_ms_p95", "cli_help_seconds", "tui_first_paint_seconds"]
+OPTIONAL = {"mylstm_scripted_over_lstm_epoch_time", "mylstm_compiled_over_lstm_epoch_time",
+            "mylstm_compile_warmup_seconds"}  # full runs only
+
+
+def numeric(v) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+
+
+@pytest.fixture(scope="module")
+def result(tmp_path_factory):
+    root = tmp_path_factory.mktemp("bench")
+    data = write_names_folder(root / "names")
+    mp = pytest.MonkeyPatch()
+    mp.setenv("NAMESTUDIO_BENCH_PRESET", "tiny")
+    mp.setenv("NAMESTUDIO_DATA_DIR", str(root / "userdata"))
+    mp.chdir(root)
+    try:
+        import io
+        import contextlib
+        out = io.StringIO()
+        with contextlib.redirect_stdout(out):
+            code = main(["bench", "--quick", "--data", str(data), "--json"])
+    finally:
+        mp.undo()
+    assert code == 0
+    return json.loads(out.getvalue().strip().splitlines()[-1])
+
+
+def test_every_key_is_present_and_numeric(result):
+    assert result["skipped"].keys() <= {"gpu"}, result["skipped"]
+    for key in REQUIRED:
+        assert numeric(result[key]), (key, result[key])
+    for section, keys in SECTION_KEYS.items():
+        for key in keys:
+            assert key in result
+            if section != "gpu" and key not in OPTIONAL:
+                assert numeric(result[key]), (key, result[key])
+
+
+def test_gpu_keys_are_null_with_a_reason_without_cuda(result):
+    import torch
+    if torch.cuda.is_available():
+        pytest.skip("this machine has CUDA")
+    assert "CUDA" in result["skipped"]["gpu"]
+    assert all(result[k] is None for k in SECTION_KEYS["gpu"])
+
+
+def test_targets_are_reported_not_enforced(result):
+    assert set(result["targets"]) == set(TARGETS)
+    for key, t in result["targets"].items():
+        assert t["met"] in (True, False)
+    assert result["preset"] == "tiny"
+
+
+def test_absent_device_is_one_line_error(capsys):
+    import torch
+    if torch.cuda.is_available():
+        pytest.skip("this machine has CUDA")
+    assert main(["bench", "--device", "cuda", "--json"]) == 1
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "cuda" in err and "not available" in err
+
+
+def test_unknown_skip_is_one_line_error(capsys):
+    assert main(["bench", "--skip", "seed,nope"]) == 1
+    assert "nope" in capsys.readouterr().err
+
+
+def test_percentile_is_nearest_rank():
+    assert percentile(list(range(1, 101)), 95) == 95
+    assert percentile([5.0], 95) == 5.0
+    assert percentile([], 95) is None
