@@ -19,10 +19,10 @@ class TrainConfig:
     hidden: int | None = None         # None: 128 for classifiers, 256 for generators
     layers: int = 1
     bidirectional: bool | None = None  # None: on for classifiers (generators are always one-way)
-    dropout: float = 0.1
+    dropout: float | None = None      # None: 0.1 for classifiers, 0.2 for generators
     label_init: bool = True           # generators: the label also sets the initial hidden state
     # optimisation
-    epochs: int = 10
+    epochs: int | None = None         # None: 10 for classifiers, 15 for generators
     batch_size: int = 128
     lr: float = 5e-3
     weight_decay: float = 1e-2
@@ -45,6 +45,10 @@ class TrainConfig:
     def __post_init__(self):
         if self.hidden is None:
             self.hidden = 128 if self.task == "classify" else 256
+        if self.epochs is None:
+            self.epochs = 10 if self.task == "classify" else 15
+        if self.dropout is None:
+            self.dropout = 0.1 if self.task == "classify" else 0.2
         if self.bidirectional is None:
             self.bidirectional = self.task == "classify"
         if self.task == "generate":
