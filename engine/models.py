@@ -15,9 +15,9 @@ from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 CELLS = ("rnn", "lstm", "gru", "mylstm")
 
 
-def _lstm_step(gates_x: torch.Tensor, h: torch.Tensor, c: torch.Tensor, w_hh: torch.Tensor, b_hh: torch.Tensor):
-    """One LSTM time step. ``gates_x`` already holds x_t @ W_ih^T + b_ih for all four gates."""
-    gates = torch.addmm(gates_x + b_hh, h, w_hh.t())  # one fused matmul for the four gates
+def _lstm_step(gates_x: torch.Tensor, h: torch.Tensor, c: torch.Tensor, w_hh_t: torch.Tensor):
+    """One LSTM time step. ``gates_x`` already holds x_t @ W_ih^T + b_ih + b_hh for all four gates."""
+    gates = torch.addmm(gates_x, h, w_hh_t)  # one fused matmul for the four gates
     i, f, g, o = gates.chunk(4, dim=1)
     input_gate = torch.sigmoid(i)
     forget_gate = torch.sigmoid(f)
@@ -34,8 +34,9 @@ class MyLSTM(nn.Module):
     Its parameters carry nn.LSTM's names and layout (gates stacked i, f, g, o), so
     ``MyLSTM.load_state_dict(nn.LSTM(...).state_dict())`` gives the same outputs.
     Speed without losing readability: the input projection of every time step
-    is one matmul up front, and each step is one fused matmul for all four gates.
-    Sequences are right-padded; ``lengths`` freezes each row's state after its end.
+    (both biases folded in) is one matmul up front, and each step is one fused
+    matmul for all four gates. Sequences are right-padded; each row's final state
+    is the one at its last character, and outputs past a row's end read zero.
     """
 
     def __init__(self, input_size: int, hidden_size: int, num_layers: int = 1,
@@ -51,6 +52,9 @@ class MyLSTM(nn.Module):
                 self.register_parameter(f"weight_hh{sfx}", nn.Parameter(torch.empty(4 * hidden_size, hidden_size).uniform_(-k, k)))
                 self.register_parameter(f"bias_ih{sfx}", nn.Parameter(torch.empty(4 * hidden_size).uniform_(-k, k)))
                 self.register_parameter(f"bias_hh{sfx}", nn.Parameter(torch.empty(4 * hidden_size).uniform_(-k, k)))
+        # The step function. `namestudio bench` swaps in torch.jit.script(_lstm_step) or
+        # torch.compile(_lstm_step) here to measure what they give (see BENCHMARKS.md).
+        self.step = _lstm_step
 
     @property
     def directions(self) -> int:
@@ -60,20 +64,25 @@ class MyLSTM(nn.Module):
         return [f"_l{layer}"] + ([f"_l{layer}_reverse"] if self.bidirectional else [])
 
     def _direction(self, x, lengths, sfx, state):
-        """Run one direction over (B, T, I); returns outputs (B, T, H) and the final (h, c)."""
+        """Run one direction over (B, T, I); returns outputs (B, T, H) and each row's final (h, c)."""
         B, T, _ = x.shape
-        gates_x = F.linear(x, getattr(self, f"weight_ih{sfx}"), getattr(self, f"bias_ih{sfx}"))
-        w_hh, b_hh = getattr(self, f"weight_hh{sfx}"), getattr(self, f"bias_hh{sfx}")
+        bias = getattr(self, f"bias_ih{sfx}") + getattr(self, f"bias_hh{sfx}")
+        gates_x = F.linear(x, getattr(self, f"weight_ih{sfx}"), bias)  # every step's input projection at once
+        w_hh_t = getattr(self, f"weight_hh{sfx}").t()
         h, c = state
-        alive = (torch.arange(T, device=x.device)[None, :] < lengths.to(x.device)[:, None]).unsqueeze(-1)
-        outputs = []
-        for t in range(T):
-            h_new, c_new = _lstm_step(gates_x[:, t], h, c, w_hh, b_hh)
-            h = torch.where(alive[:, t], h_new, h)
-            c = torch.where(alive[:, t], c_new, c)
-            outputs.append(h_new)
-        out = torch.stack(outputs, dim=1) * alive  # padded positions read zero, as with packing
-        return out, (h, c)
+        hs, cs = [], []
+        # unbind, not gates_x[:, t]: the backward of each gates_x[:, t] would fill a full-size tensor of zeros
+        for gates_x_t in gates_x.unbind(1):
+            h, c = self.step(gates_x_t, h, c, w_hh_t)
+            hs.append(h)
+            cs.append(c)
+        hs, cs = torch.stack(hs, dim=1), torch.stack(cs, dim=1)
+        # Padding comes after a row's end, so it never changes the states before it: the final state of a row
+        # is simply the one at its last character, and outputs past the end are zeroed as packing would.
+        lengths = lengths.to(x.device)
+        last = (lengths - 1).view(B, 1, 1).expand(B, 1, self.hidden_size)
+        alive = (torch.arange(T, device=x.device)[None, :] < lengths[:, None]).unsqueeze(-1)
+        return hs * alive, (hs.gather(1, last).squeeze(1), cs.gather(1, last).squeeze(1))
 
     def forward(self, x: torch.Tensor, lengths: torch.Tensor | None = None, state=None):
         """x: (B, T, I) batch-first. Returns (output (B, T, H*dirs), (h_n, c_n)) like nn.LSTM."""
