@@ -96,7 +96,15 @@ async def test_default_source_is_builtin_without_pytorch_names(tmp_path, monkeyp
         assert "pytorch-names is not on disk" in str(app.query_one("#data-status").render())
 
 
-async def test_starts_on_given_data_says_why_and_switches_source(fixture_app):
+async def test_starts_on_given_data_says_why_and_switches_source(fixture_app, monkeypatch, tmp_path):
+    import namestudio.data as data
+
+    def fake_download(progress=None, **kw):      # no network: a download of the fixture, in 4 chunks
+        for done in (0, 100, 200, 300, 400):
+            progress(done, 400)
+        return write_fixture(data.pytorch_names_dir())
+
+    monkeypatch.setattr(data, "download_pytorch_names", fake_download)
     app = fixture_app
     async with app.run_test(size=SIZE) as pilot:
         await settle(pilot, app)
@@ -112,6 +120,13 @@ async def test_starts_on_given_data_says_why_and_switches_source(fixture_app):
         await pilot.press("b")
         await settle(pilot, app)
         assert app.dataset.source == "builtin"
+        # pytorch-names is not on disk: p downloads it (with a progress bar), then uses it
+        await pilot.press("p")
+        await settle(pilot, app)
+        bar = app.query_one("#download-bar")
+        assert bar.total == 400 and bar.progress == 400 and not app.query_one("#download-row").display
+        assert app.dataset.source == "pytorch-names" and "downloaded just now" in str(
+            app.query_one("#data-status").render())
 
 
 async def test_train_classifier_then_generator_through_the_ui(fixture_app, tmp_path):

@@ -12,7 +12,7 @@ from pathlib import Path
 from textual import events, work
 from textual.app import App, ComposeResult
 from textual.command import DiscoveryHit, Hit, Hits, Provider
-from textual.widgets import Footer, Input, Static, TabbedContent, TabPane
+from textual.widgets import Input, Static, TabbedContent, TabPane
 from textual.worker import Worker, WorkerState
 
 from . import keys
@@ -24,7 +24,7 @@ from .panes.evaluate import EvaluatePane
 from .panes.generate import GeneratePane
 from .panes.runs import RunsPane
 from .panes.train import TrainPane
-from .widgets import ErrorScreen, HelpScreen, Pane, short_path
+from .widgets import ErrorScreen, HelpScreen, KeyBar, Pane, short_path
 
 PANE_CLASSES = {"data": DataPane, "train": TrainPane, "evaluate": EvaluatePane, "classify": ClassifyPane,
                 "generate": GeneratePane, "runs": RunsPane}
@@ -59,7 +59,7 @@ class NameStudioCommands(Provider):
     async def search(self, query: str) -> Hits:
         matcher = self.matcher(query)
         for title, help_text, callback in self._commands():
-            score = matcher.match(title)
+            score = max(matcher.match(title), 0.8 * matcher.match(help_text or ""))   # the help text counts too
             if score > 0:
                 yield Hit(score, matcher.highlight(title), callback, help=help_text)
 
@@ -81,23 +81,23 @@ class NameStudioApp(App):
         self._status = {"data": "loading data …", "train": "idle"}
         self._training = ""                  # "lstm classify" while a run trains
         self._status_dirty = False
+        self._panes: dict[str, Pane] = {}
+        self.closing = False
 
     # ---- layout -------------------------------------------------------------------
     def compose(self) -> ComposeResult:
         with TabbedContent(initial="data", id="panes"):
             for pid, title, key in keys.PANES:
                 with TabPane(f"{key} {title}", id=pid):
-                    if pid == "data":
-                        yield DataPane(initial=self.data_arg, id="data-pane")
-                    else:
-                        yield PANE_CLASSES[pid](id=f"{pid}-pane")
+                    kw = {"initial": self.data_arg} if pid == "data" else {}
+                    self._panes[pid] = PANE_CLASSES[pid](id=f"{pid}-pane", **kw)
+                    yield self._panes[pid]
         yield Static("", id="status-bar")
-        yield Footer(compact=True, show_command_palette=False)
+        yield KeyBar(id="footer")
 
     def on_mount(self) -> None:
         self._narrow(self.size.width)
         self._startup()
-        self.set_interval(0.25, self._flush_status)
         self.pane("data").focus_default()
         self._show_status()
 
@@ -109,7 +109,11 @@ class NameStudioApp(App):
             self.screen_stack[0].set_class(width < NARROW, "-narrow")
 
     def pane(self, pid: str) -> Pane:
-        return self.query_one(f"#{pid}-pane", PANE_CLASSES[pid])
+        return self._panes[pid]
+
+    def exit(self, *args, **kw) -> None:
+        self.closing = True       # background messages that still arrive are ignored from now on
+        super().exit(*args, **kw)
 
     @property
     def active_pane(self) -> Pane:
@@ -135,15 +139,21 @@ class NameStudioApp(App):
         self.post_message(RunsListed(list_runs(self.checkpoints)))
 
     def on_devices_found(self, msg: DevicesFound) -> None:
+        if self.closing or not self.is_running:
+            return
         self.pane("train").set_devices(msg.devices)
 
     def on_runs_listed(self, msg: RunsListed) -> None:
+        if self.closing or not self.is_running:
+            return
         self.runs = msg.runs
         for pid in ("runs", "evaluate", "classify", "generate"):
             self.pane(pid).set_runs(msg.runs)
 
     # ---- data -----------------------------------------------------------------------
     def on_dataset_loaded(self, msg: DatasetLoaded) -> None:
+        if self.closing or not self.is_running:
+            return
         self.dataset = msg.dataset
         s = msg.summary
         self._status["data"] = f"data {short_path(s['source'])} ({s['n_pairs']:,} names, {s['n_labels']} labels)"
@@ -151,6 +161,8 @@ class NameStudioApp(App):
 
     # ---- training events (after the Train pane has handled them) ------------------
     def on_training_started(self, msg: TrainingStarted) -> None:
+        if self.closing or not self.is_running:
+            return
         self.training_run = msg.run_dir
         self.pane("evaluate").on_live_started(msg)
         self._training = f"{msg.model} {msg.task}"
@@ -159,18 +171,26 @@ class NameStudioApp(App):
         self.refresh_runs()
 
     def on_training_step(self, msg: TrainingStep) -> None:
+        if self.closing or not self.is_running:
+            return
         pct = 100 * msg.step / max(1, msg.total_steps)
         self._status["train"] = f"training {self._training} {pct:.0f}% · epoch {msg.epoch:.1f}"
-        self._status_dirty = True           # drawn by the 4 Hz timer
+        self._status_dirty = True           # drawn by the Train pane's 4 Hz timer
 
     def on_training_eval(self, msg: TrainingEval) -> None:
+        if self.closing or not self.is_running:
+            return
         self.pane("evaluate").on_live_eval(msg)
 
     def on_training_paused(self, msg: TrainingPaused) -> None:
+        if self.closing or not self.is_running:
+            return
         self._status["train"] = f"{'paused' if msg.paused else 'training'} {self._training}"
         self._show_status()
 
     def on_training_done(self, msg: TrainingDone) -> None:
+        if self.closing or not self.is_running:
+            return
         self._status["train"] = f"last run {msg.reason}"
         self._show_status()
         self.pane("evaluate").on_live_done(msg)
@@ -185,6 +205,8 @@ class NameStudioApp(App):
         self.refresh_runs()
 
     def on_training_failed(self, msg: TrainingFailed) -> None:
+        if self.closing or not self.is_running:
+            return
         self._status["train"] = "last run failed"
         self._show_status()
         where = f"\n\nRun folder: {short_path(msg.run_dir)}" if msg.run_dir else ""
@@ -197,6 +219,8 @@ class NameStudioApp(App):
 
     def show_worker_error(self, worker: Worker) -> None:
         """A worker that raised becomes a message in the app, not a crash."""
+        if self.closing or not self.is_running:
+            return
         error = worker.error
         text = f"{type(error).__name__}: {error}" if error is not None else "unknown error"
         if worker.group == "train":
@@ -212,7 +236,8 @@ class NameStudioApp(App):
             await self.action_pane(msg.target)
 
     # ---- status -------------------------------------------------------------------
-    def _flush_status(self) -> None:
+    def flush_status(self) -> None:
+        """Called by the Train pane's 4 Hz timer, so that the status bar changes in the same frame."""
         if self._status_dirty:
             self._show_status()
 
@@ -222,7 +247,8 @@ class NameStudioApp(App):
             bar = self.query_one("#status-bar", Static)
         except Exception:
             return
-        bar.update(f" {self._status['data']} │ {self._status['train']} │ runs in {short_path(self.checkpoints)}")
+        bar.update(f" {self._status['data']} │ {self._status['train']} │ runs in {short_path(self.checkpoints)}",
+                   layout=False)
 
     # ---- actions ------------------------------------------------------------------
     async def action_pane(self, pid: str) -> None:
@@ -272,7 +298,7 @@ class NameStudioApp(App):
         self.theme = "textual-light" if self.current_theme.dark else "textual-dark"
 
     def action_leave_field(self) -> None:
-        self.active_pane.focus()
+        self.active_pane.focus_anchor()
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action == "leave_field":

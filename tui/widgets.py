@@ -11,7 +11,10 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical, VerticalScroll
 from textual.screen import ModalScreen
+from textual.widget import Widget
 from textual.widgets import Input, Static
+
+from .render import bar
 
 # Characters a field accepts. A field claims only these keys, so the pane's letter keys and the
 # pane-switch digits still work while, say, the epochs field has the focus.
@@ -37,9 +40,15 @@ class Field(Input):
         return character is not None and character.isprintable() and bool(self._accept.fullmatch(character))
 
 
-class Pane(VerticalScroll, can_focus=True):
-    """One pane of the app. It scrolls when the terminal is small, and it can hold the focus itself
-    so that its keys work after Escape leaves a field.
+class Anchor(Static, can_focus=True):
+    """The one-line heading of a pane, which takes the focus when no field has it, so that the pane's
+    keys work (and ↑/↓ scroll the pane). Focusing a leaf is cheap; focusing the whole pane would make
+    Textual restyle every widget in it on each pane switch."""
+
+
+class Pane(VerticalScroll, can_focus=False):
+    """One pane of the app. It scrolls when the terminal is small; its Anchor holds the focus so that
+    its keys work after Escape leaves a field.
 
     A pane builds its widgets the first time it is shown (``ensure_built``), which halves the app's
     start-up work. Until then its methods only record state; ``on_built`` draws that state."""
@@ -71,8 +80,13 @@ class Pane(VerticalScroll, can_focus=True):
         """The run this pane shows, if any (the screenshot key saves into its folder)."""
         return None
 
+    def focus_anchor(self) -> None:
+        anchors = self.query(Anchor)
+        if anchors:
+            anchors.first().focus()
+
     def focus_default(self) -> None:
-        self.focus()
+        self.focus_anchor()
 
     def on_worker_state_changed(self, event) -> None:
         """Worker state messages do not bubble: a pane's worker that raised is reported by the app."""
@@ -84,6 +98,107 @@ class Pane(VerticalScroll, can_focus=True):
 
     def worker_failed(self, worker) -> None:
         """Put the pane back in a usable state after its worker raised."""
+
+
+class ProgressLine(Widget):
+    """A one-line progress bar with its percentage. Cheap to update many times a second: it never asks
+    for a new layout (Textual's ProgressBar re-lays out its labels on every update)."""
+
+    DEFAULT_CSS = """
+    ProgressLine { height: 1; width: 1fr; }
+    ProgressLine > .progress--bar { color: $success; }
+    ProgressLine > .progress--rest { color: $panel; }
+    """
+    COMPONENT_CLASSES = {"progress--bar", "progress--rest"}
+
+    def __init__(self, **kw) -> None:
+        super().__init__(**kw)
+        self.completed, self.total = 0.0, 0.0
+
+    def set(self, completed: float, total: float) -> None:
+        if (completed, total) != (self.completed, self.total):
+            self.completed, self.total = completed, total
+            self.refresh()
+
+    def render(self) -> Text:
+        frac = self.completed / self.total if self.total else 0.0
+        width = max(1, self.size.width - 6)
+        done = bar(frac, width).rstrip()
+        rest = "━" * (width - len(done))
+        return Text.assemble((done, self.get_component_rich_style("progress--bar")),
+                             (rest, self.get_component_rich_style("progress--rest")), f" {100 * frac:4.0f}%")
+
+
+class KeyBar(Widget):
+    """The footer: the active keys with their descriptions, on one line (a click runs the key).
+
+    Textual's Footer mounts a widget per key and rebuilds them all whenever the focus moves, which costs
+    tens of milliseconds on every pane switch; this draws one line of text instead."""
+
+    DEFAULT_CSS = """
+    KeyBar { height: 1; width: 1fr; background: $footer-background; color: $footer-foreground; }
+    KeyBar > .keybar--key { color: $footer-key-foreground; text-style: bold; }
+    KeyBar > .keybar--disabled { color: $text-disabled; }
+    """
+    COMPONENT_CLASSES = {"keybar--key", "keybar--disabled"}
+
+    def __init__(self, **kw) -> None:
+        super().__init__(**kw)
+        self._spans: list[tuple[int, int, str]] = []   # (start, end, key) of each shown binding
+
+    def on_mount(self) -> None:
+        self.screen.bindings_updated_signal.subscribe(self, lambda _screen: self.refresh())
+
+    def on_unmount(self) -> None:
+        self.screen.bindings_updated_signal.unsubscribe(self)
+
+    def items(self) -> list[tuple[list[str], str, bool]]:
+        """(keys, description, enabled) of the shown bindings, a group's keys together, in footer order."""
+        by_action: dict[str, tuple] = {}
+        for active in self.screen.active_bindings.values():
+            b = active.binding
+            if b.show and b.action not in by_action:
+                by_action[b.action] = (b, active.enabled)
+        out: list[tuple[list[str], str, bool]] = []
+        groups: dict[str, int] = {}
+        for b, enabled in by_action.values():
+            if b.group is not None:
+                if b.group.description in groups:
+                    out[groups[b.group.description]][0].append(b.key)
+                    continue
+                groups[b.group.description] = len(out)
+                out.append(([b.key], b.group.description, enabled))
+            else:
+                out.append(([b.key], b.description, enabled))
+        return out
+
+    def render(self) -> Text:
+        from rich.style import Style
+
+        # colours only: the bar's own background shows through (an explicit one renders differently in 256 colours)
+        key = self.get_component_rich_style("keybar--key")
+        key_style = Style(color=key.color, bold=key.bold, bgcolor=self.rich_style.bgcolor)
+        off_style = Style(color=self.get_component_rich_style("keybar--disabled").color)
+        text, self._spans = Text(no_wrap=True, overflow="crop"), []
+        for keys, description, enabled in self.items():
+            start = len(text)
+            label = "".join(key_label(k) for k in keys) if len(keys) > 1 else key_label(keys[0])
+            text.append(f" {label}", key_style if enabled else off_style)
+            text.append(f" {description}", None if enabled else off_style)
+            if len(keys) == 1:
+                self._spans.append((start, len(text), keys[0]))
+            else:
+                pos = start + 1
+                for k in keys:
+                    self._spans.append((pos, pos + len(key_label(k)), k))
+                    pos += len(key_label(k))
+        return text
+
+    def on_click(self, event) -> None:
+        for start, end, key in self._spans:
+            if start <= event.x < end:
+                self.app.simulate_key(key)
+                break
 
 
 class ErrorScreen(ModalScreen[None]):

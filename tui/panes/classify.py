@@ -12,7 +12,7 @@ from textual.widgets import Input, Label, Select, Static
 
 from .. import keys
 from ..render import attribution_text, probability_table
-from ..widgets import NAME, Field, Pane, set_select, short_run, usable
+from ..widgets import NAME, Anchor, Field, Pane, set_select, short_run, usable
 
 
 class ClassifyPane(Pane):
@@ -40,7 +40,7 @@ class ClassifyPane(Pane):
             yield Label("Name:", classes="field-label")
             yield Field(placeholder="type a surname, e.g. Nakamura", accept=NAME, id="clf-name")
             yield Static("", id="clf-k")
-        yield Static("", id="clf-run-info")
+        yield Anchor("", id="clf-run-info")
         yield Static("", id="clf-probs")
         yield Static("", id="clf-attr")
 
@@ -153,7 +153,7 @@ class ClassifyPane(Pane):
     # ---- actions ------------------------------------------------------------------
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action in ("more", "fewer"):       # ↑/↓ belong to an open run list, not to top-k
-            return self.app.focused is self or getattr(self.app.focused, "id", None) == "clf-name"
+            return getattr(self.app.focused, "id", None) in ("clf-name", "clf-run-info")
         return True
 
     def action_more(self) -> None:

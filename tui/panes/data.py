@@ -9,7 +9,7 @@ from textual.widgets import Button, Input, Label, ProgressBar, Static
 from .. import keys
 from ..messages import DatasetFailed, DatasetLoaded, DownloadDone, DownloadProgress
 from ..render import summary_tables
-from ..widgets import ANY, Field, Pane, short_path
+from ..widgets import ANY, Anchor, Field, Pane, short_path
 
 
 class DataPane(Pane):
@@ -32,7 +32,7 @@ class DataPane(Pane):
                          tooltip="p: use the PyTorch names (downloaded when missing)")
             yield Label("Path:", classes="field-label")
             yield Field(placeholder="folder of <Label>.txt, .csv or .txt, then Enter", accept=ANY, id="data-path")
-        yield Static("", id="data-status")
+        yield Anchor("", id="data-status")
         with Horizontal(id="download-row"):
             yield Label("Downloading pytorch-names ", classes="field-label")
             yield ProgressBar(id="download-bar", show_eta=True)
@@ -177,4 +177,4 @@ class DataPane(Pane):
         path = event.value.strip()
         if path:
             self.load(path, "typed by you")
-        self.focus()
+        self.focus_anchor()

@@ -16,7 +16,7 @@ from textual.widgets import Label, Select, Static
 from .. import keys
 from ..messages import RunMetrics, TrainingDone, TrainingEval, TrainingStarted
 from ..render import confusion_table, per_class_table
-from ..widgets import Pane, set_select, short_run, usable
+from ..widgets import Anchor, Pane, set_select, short_run, usable
 
 
 class EvaluatePane(Pane):
@@ -44,7 +44,7 @@ class EvaluatePane(Pane):
         with Horizontal(classes="toolbar"):
             yield Label("Run:", classes="field-label")
             yield Select([], prompt="live: the training run", allow_blank=True, compact=True, id="eval-run")
-        yield Static("No evaluation yet: train a classifier (2), or open a saved run (o).", id="eval-title")
+        yield Anchor("No evaluation yet: train a classifier (2), or open a saved run (o).", id="eval-title")
         with Horizontal(id="eval-body"):
             yield Static("", id="eval-cm")
             with Vertical(id="eval-side"):

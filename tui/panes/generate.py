@@ -15,7 +15,7 @@ from textual.worker import get_current_worker
 
 from .. import keys
 from ..messages import SamplesReady
-from ..widgets import INTEGER, NAME, NUMBER, Field, Pane, set_select, short_run, usable
+from ..widgets import INTEGER, NAME, NUMBER, Anchor, Field, Pane, set_select, short_run, usable
 
 NO_CLASSIFIER = "__none__"
 
@@ -60,7 +60,7 @@ class GeneratePane(Pane):
             yield Field("0", accept=INTEGER, id="gen-topk")
             yield Label("Count:", classes="field-label")
             yield Field("10", accept=INTEGER, id="gen-count")
-        yield Static("", id="gen-summary")
+        yield Anchor("", id="gen-summary")
         yield Static("", id="gen-samples")
 
     def on_built(self) -> None:

@@ -12,7 +12,7 @@ from textual_plotext import PlotextPlot
 
 from .. import keys
 from ..messages import OpenRun
-from ..widgets import Pane, compact_number, duration, short_path, short_run
+from ..widgets import Anchor, Pane, compact_number, duration, short_path, short_run
 
 COLUMNS = [("", "mark"), ("run", "run"), ("task", "task"), ("model", "model"), ("params", "params"),
            ("time", "time"), ("best val", "best"), ("test", "test"), ("test F1", "f1"), ("status", "status")]
@@ -29,7 +29,7 @@ class RunsPane(Pane):
         self.marked: set[str] = set()
 
     def compose_content(self) -> ComposeResult:
-        yield Static("", id="runs-title")
+        yield Anchor("", id="runs-title")
         yield DataTable(id="runs-table", cursor_type="row", zebra_stripes=True)
         yield Static("", id="runs-note")
         yield PlotextPlot(id="runs-plot")

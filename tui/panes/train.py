@@ -11,7 +11,7 @@ import os
 from textual import on, work
 from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical
-from textual.widgets import Button, Label, Log, ProgressBar, Select, Static
+from textual.widgets import Button, Label, Log, Select, Static
 from textual.worker import get_current_worker
 from textual_plotext import PlotextPlot
 
@@ -20,7 +20,7 @@ from namestudio.engine.config import TrainConfig
 from .. import keys
 from ..messages import (TrainingDone, TrainingEval, TrainingFailed, TrainingPaused, TrainingStarted,
                         TrainingStep)
-from ..widgets import INTEGER, NUMBER, Field, Pane, duration, short_path
+from ..widgets import INTEGER, NUMBER, Anchor, Field, Pane, ProgressLine, duration, short_path
 
 MODELS = [("LSTM (nn.LSTM)", "lstm"), ("GRU", "gru"), ("RNN (tanh)", "rnn"), ("hand-written LSTM", "mylstm")]
 HIDDEN_DEFAULT = {"classify": 128, "generate": 256}
@@ -48,7 +48,8 @@ class TrainPane(Pane):
         self.run_dir: str | None = None
         self.log_scale = False
         self.last_step: TrainingStep | None = None
-        self._dirty = False
+        self._dirty = False          # redraw everything at the next tick
+        self._dirty_steps = False    # redraw the progress and the loss plot at the next tick
         self.reset_history()
 
     def reset_history(self) -> None:
@@ -80,8 +81,8 @@ class TrainPane(Pane):
                     yield Button("Pause", id="b-pause", compact=True, tooltip="p: pause or resume")
                     yield Button("Stop", id="b-stop", compact=True, variant="error", tooltip="x: stop, keep the best")
             with Vertical(id="train-main"):
-                yield Static("Ready: press s to train on the active data source.", id="train-status")
-                yield ProgressBar(id="train-progress", show_eta=False, total=100)
+                yield Anchor("Ready: press s to train on the active data source.", id="train-status")
+                yield ProgressLine(id="train-progress")
                 yield Static("", id="train-rate")
                 with Horizontal(id="train-plots"):
                     yield PlotextPlot(id="loss-plot")
@@ -180,12 +181,12 @@ class TrainPane(Pane):
         self.last_step = None
         self._dirty = True
         self.query_one("#eval-log", Log).clear()
-        self.query_one("#train-progress", ProgressBar).update(total=100, progress=0)
-        self.query_one("#train-rate", Static).update("")
+        self.query_one("#train-progress", ProgressLine).set(0, 0)
+        self.query_one("#train-rate", Static).update("", layout=False)
         self._status(f"Starting: {cfg.task} · {cfg.model} · {short_path(dataset.source)} · "
                      f"{cfg.threads} torch thread{'s' if cfg.threads > 1 else ''} …")
         self._update_buttons()
-        self.focus()                 # out of the form: digits switch panes again
+        self.focus_anchor()          # out of the form: digits switch panes again
         self.worker = self.train_worker(self.trainer)
 
     def action_pause(self) -> None:
@@ -257,8 +258,7 @@ class TrainPane(Pane):
     # ---- engine events, as messages -------------------------------------------------
     def on_training_started(self, msg: TrainingStarted) -> None:
         self.run_dir = msg.run_dir
-        bar = self.query_one("#train-progress", ProgressBar)
-        bar.update(total=msg.total_steps, progress=0)
+        self.query_one("#train-progress", ProgressLine).set(0, msg.total_steps)
         note = f" ({msg.note})" if msg.note else ""
         self._status(f"Training [b]{msg.model}[/b] {msg.task} · run {os_name(msg.run_dir)} · device {msg.device}{note}"
                      f" · {msg.n_train:,} training names")
@@ -268,16 +268,16 @@ class TrainPane(Pane):
         self.history["step_epoch"].append(msg.epoch)
         self.history["step_loss"].append(msg.loss)
         self.last_step = msg
-        self._dirty = True
+        self._dirty_steps = True
 
     def _draw_progress(self) -> None:
         msg = self.last_step
         if msg is None:
             return
-        self.query_one("#train-progress", ProgressBar).update(total=msg.total_steps, progress=msg.step)
+        self.query_one("#train-progress", ProgressLine).set(msg.step, msg.total_steps)
         self.query_one("#train-rate", Static).update(
             f"epoch {msg.epoch:.2f}/{self.epochs} · step {msg.step:,}/{msg.total_steps:,} · "
-            f"ETA {duration(msg.eta)} · {msg.names_per_s:,.0f} names/s · loss {msg.loss:.3f}")
+            f"ETA {duration(msg.eta)} · {msg.names_per_s:,.0f} names/s · loss {msg.loss:.3f}", layout=False)
 
     def on_training_eval(self, msg: TrainingEval) -> None:
         m = msg.metrics
@@ -344,12 +344,22 @@ class TrainPane(Pane):
         self.refresh_bindings()
 
     def _redraw_if_dirty(self) -> None:
-        if self._dirty and self.built:
-            self._dirty = False
+        """The 4 Hz timer: draw what changed since the last tick, in one frame."""
+        if not self.built:
+            return
+        if self._dirty:                  # everything (a new evaluation, a new run, the log scale)
+            self._dirty = self._dirty_steps = False
             self._draw_progress()
             self._draw_plots()
+        elif self._dirty_steps:          # new training steps: the progress line and the loss plot only
+            self._dirty_steps = False
+            self._draw_progress()
+            self._draw_plots(metric=False)
+        flush = getattr(self.app, "flush_status", None)
+        if flush:
+            flush()                      # the status bar, in the same frame
 
-    def _draw_plots(self) -> None:
+    def _draw_plots(self, metric: bool = True) -> None:
         h = self.history
         loss_plot = self.query_one("#loss-plot", PlotextPlot)
         plt = loss_plot.plt
@@ -362,6 +372,8 @@ class TrainPane(Pane):
         if h["eval_epoch"]:
             plt.plot(h["eval_epoch"], [f(v) for v in h["val_loss"]], label="val", marker="braille", color="orange")
         loss_plot.refresh()
+        if not metric:
+            return
         metric_plot = self.query_one("#metric-plot", PlotextPlot)
         plt = metric_plot.plt
         plt.clear_figure()
