@@ -105,7 +105,7 @@ class EvaluatePane(Pane):
             per.update("")
             return
         mode = "row %" if self.percent else "counts"
-        title.update(Text.assemble((self.title, "bold"), f"  rows true, columns predicted, {mode} (c toggles)"))
+        title.update(Text.assemble((self.title, "bold"), f" · rows true, columns predicted · {mode} (c)"))
         dark = getattr(self.app.current_theme, "dark", True)
         cm.update(confusion_table(m["confusion"], self.labels, percent=self.percent, dark=dark, title=None,
                                   corner=""))

@@ -368,7 +368,9 @@ class TrainPane(Pane):
         plt.title("log10 loss" if self.log_scale else "loss")
         plt.xlabel("epoch")
         if h["step_epoch"]:
-            plt.plot(h["step_epoch"], [f(v) for v in h["step_loss"]], label="train", marker="braille", color="cyan")
+            # at most ~one point per braille column: the mean of each bucket of steps (less noise, less work)
+            xs, ys = bucket_means(h["step_epoch"], h["step_loss"], 2 * max(10, loss_plot.size.width - 8))
+            plt.plot(xs, [f(v) for v in ys], label="train", marker="braille", color="cyan")
         if h["eval_epoch"]:
             plt.plot(h["eval_epoch"], [f(v) for v in h["val_loss"]], label="val", marker="braille", color="orange")
         loss_plot.refresh()
@@ -386,6 +388,17 @@ class TrainPane(Pane):
         if h["eval_epoch"]:
             plt.plot(h["eval_epoch"], h["val_metric"], marker="braille", color="green")
         metric_plot.refresh()
+
+
+def bucket_means(xs: list[float], ys: list[float], most: int) -> tuple[list[float], list[float]]:
+    """Average consecutive points so that at most ``most`` remain (the last bucket may be smaller)."""
+    n = len(xs)
+    if n <= most:
+        return xs, ys
+    size = math.ceil(n / most)
+    bx = [sum(xs[i:i + size]) / len(xs[i:i + size]) for i in range(0, n, size)]
+    by = [sum(ys[i:i + size]) / len(ys[i:i + size]) for i in range(0, n, size)]
+    return bx, by
 
 
 def os_name(path: str) -> str:
