@@ -309,6 +309,13 @@ async def test_keys_fields_help_theme_palette_and_an_18_label_matrix(fixture_app
         hits = app.screen.query_one(CommandList)
         assert hits.option_count >= 1 and "SVG" in str(hits.get_option_at_index(0).prompt)
         await pilot.press("escape")
+        await pilot.press("ctrl+p", *"go to runs")      # a command runs from the palette
+        await wait_for(pilot, lambda: isinstance(app.screen, CommandPalette) and "Go to Runs" in str(
+            app.screen.query_one(CommandList).get_option_at_index(0).prompt) if app.screen.query(CommandList)
+            and app.screen.query_one(CommandList).option_count else False, 10)
+        await pilot.press("enter")
+        await pilot.pause()
+        assert app.query_one("#panes").active == "runs" and app.pane("runs").built
 
 
 def test_every_binding_has_a_description_and_help():

@@ -302,7 +302,7 @@ class NameStudioApp(App):
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action == "leave_field":
-            return isinstance(self.focused, Input) and not isinstance(self.screen, (HelpScreen, ErrorScreen))
+            return isinstance(self.focused, Input) and len(self.screen_stack) == 1   # not in a modal or palette
         if action == "pane" and len(self.screen_stack) > 1:
             return False          # not behind a modal message
         return True
