@@ -149,6 +149,8 @@ async def test_train_classifier_then_generator_through_the_ui(fixture_app, tmp_p
         cm = ev.metrics["confusion"]
         assert len(cm) == 3 and all(len(row) == 3 for row in cm)
         assert sum(cm[i][i] for i in range(3)) > 0
+        table = app.query_one("#eval-cm").content          # the coloured Rich table on screen
+        assert len(table.columns) == 1 + 3 and table.row_count == 3
         assert ev.run_path == run_dir
         await pilot.press("c")
         assert ev.percent is False
@@ -319,7 +321,7 @@ async def test_keys_fields_help_theme_palette_and_an_18_label_matrix(fixture_app
 
 
 def test_every_binding_has_a_description_and_help():
-    for bindings in [keys.APP, *keys.BY_PANE.values()]:
+    for bindings in [keys.APP, *keys.BY_PANE.values(), keys.ERROR, keys.HELP]:
         for b in bindings:
             assert b.description and b.tooltip and b.id, b
 

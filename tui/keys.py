@@ -102,3 +102,8 @@ RUNS = [
 
 BY_PANE = {"data": DATA, "train": TRAIN, "evaluate": EVALUATE, "classify": CLASSIFY, "generate": GENERATE,
            "runs": RUNS}
+
+# the modal screens
+ERROR = [Binding("escape,enter,q", "dismiss", "Close", tooltip="Close this message.", id="namestudio.error.close")]
+HELP = [Binding("escape,f1,question_mark,q", "dismiss", "Close", tooltip="Close the keys screen.",
+                id="namestudio.help.close")]

@@ -14,6 +14,7 @@ from textual.screen import ModalScreen
 from textual.widget import Widget
 from textual.widgets import Input, Static
 
+from . import keys
 from .render import bar
 
 # Characters a field accepts. A field claims only these keys, so the pane's letter keys and the
@@ -104,11 +105,6 @@ class ProgressLine(Widget):
     """A one-line progress bar with its percentage. Cheap to update many times a second: it never asks
     for a new layout (Textual's ProgressBar re-lays out its labels on every update)."""
 
-    DEFAULT_CSS = """
-    ProgressLine { height: 1; width: 1fr; }
-    ProgressLine > .progress--bar { color: $success; }
-    ProgressLine > .progress--rest { color: $panel; }
-    """
     COMPONENT_CLASSES = {"progress--bar", "progress--rest"}
 
     def __init__(self, **kw) -> None:
@@ -135,11 +131,6 @@ class KeyBar(Widget):
     Textual's Footer mounts a widget per key and rebuilds them all whenever the focus moves, which costs
     tens of milliseconds on every pane switch; this draws one line of text instead."""
 
-    DEFAULT_CSS = """
-    KeyBar { height: 1; width: 1fr; background: $footer-background; color: $footer-foreground; }
-    KeyBar > .keybar--key { color: $footer-key-foreground; text-style: bold; }
-    KeyBar > .keybar--disabled { color: $text-disabled; }
-    """
     COMPONENT_CLASSES = {"keybar--key", "keybar--disabled"}
 
     def __init__(self, **kw) -> None:
@@ -204,7 +195,7 @@ class KeyBar(Widget):
 class ErrorScreen(ModalScreen[None]):
     """A message that must be read: a worker error, a failed run, bad data."""
 
-    BINDINGS = [Binding("escape,enter,q", "dismiss", "Close", tooltip="Close this message.")]
+    BINDINGS = keys.ERROR
 
     def __init__(self, title: str, message: str) -> None:
         super().__init__()
@@ -221,7 +212,7 @@ class ErrorScreen(ModalScreen[None]):
 class HelpScreen(ModalScreen[None]):
     """Every key with its help text, by pane."""
 
-    BINDINGS = [Binding("escape,f1,question_mark,q", "dismiss", "Close", tooltip="Close the keys screen.")]
+    BINDINGS = keys.HELP
 
     def __init__(self, groups: list[tuple[str, list[Binding]]]) -> None:
         super().__init__()
