@@ -96,6 +96,19 @@ async def test_default_source_is_builtin_without_pytorch_names(tmp_path, monkeyp
         assert "pytorch-names is not on disk" in str(app.query_one("#data-status").render())
 
 
+async def test_default_source_is_pytorch_names_when_on_disk(tmp_path, monkeypatch):
+    import namestudio.data as data
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("NAMESTUDIO_DATA_DIR", str(tmp_path / "userdata"))
+    write_fixture(data.pytorch_names_dir())
+    app = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot, app)
+        assert app.dataset.source == "pytorch-names"
+        assert "pytorch-names is on disk" in str(app.query_one("#data-status").render())
+
+
 async def test_starts_on_given_data_says_why_and_switches_source(fixture_app, monkeypatch, tmp_path):
     import namestudio.data as data
 

@@ -15,7 +15,7 @@ from textual.widgets import Button, Label, Log, Select, Static
 from textual.worker import get_current_worker
 from textual_plotext import PlotextPlot
 
-from namestudio.engine.config import TrainConfig
+from namestudio.engine.config import TASKS, TrainConfig
 
 from .. import keys
 from ..messages import (TrainingDone, TrainingEval, TrainingFailed, TrainingPaused, TrainingStarted,
@@ -23,7 +23,7 @@ from ..messages import (TrainingDone, TrainingEval, TrainingFailed, TrainingPaus
 from ..widgets import INTEGER, NUMBER, Anchor, Field, Pane, ProgressLine, duration, short_path
 
 MODELS = [("LSTM (nn.LSTM)", "lstm"), ("GRU", "gru"), ("RNN (tanh)", "rnn"), ("hand-written LSTM", "mylstm")]
-HIDDEN_DEFAULT = {"classify": 128, "generate": 256}
+HIDDEN_DEFAULT = {task: TrainConfig(task=task).hidden for task in TASKS}   # the engine's defaults
 REDRAW_EVERY = 0.25          # seconds: plots redraw at most ~4 times a second
 
 
