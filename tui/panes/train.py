@@ -260,7 +260,7 @@ class TrainPane(Pane):
         self.run_dir = msg.run_dir
         self.query_one("#train-progress", ProgressLine).set(0, msg.total_steps)
         note = f" ({msg.note})" if msg.note else ""
-        self._status(f"Training [b]{msg.model}[/b] {msg.task} · run {os_name(msg.run_dir)} · device {msg.device}{note}"
+        self._status(f"Training [b]{msg.model}[/b] {msg.task} on {msg.device}{note} · run {os_name(msg.run_dir)}"
                      f" · {msg.n_train:,} training names")
 
     def on_training_step(self, msg: TrainingStep) -> None:
@@ -276,8 +276,8 @@ class TrainPane(Pane):
             return
         self.query_one("#train-progress", ProgressLine).set(msg.step, msg.total_steps)
         self.query_one("#train-rate", Static).update(
-            f"epoch {msg.epoch:.2f}/{self.epochs} · step {msg.step:,}/{msg.total_steps:,} · "
-            f"ETA {duration(msg.eta)} · {msg.names_per_s:,.0f} names/s · loss {msg.loss:.3f}", layout=False)
+            f"epoch {msg.epoch:.1f}/{self.epochs} · ETA {duration(msg.eta)} · {msg.names_per_s:,.0f} names/s · "
+            f"step {msg.step:,}/{msg.total_steps:,} · loss {msg.loss:.3f}", layout=False)
 
     def on_training_eval(self, msg: TrainingEval) -> None:
         m = msg.metrics
