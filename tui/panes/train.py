@@ -23,7 +23,9 @@ from ..messages import (TrainingDone, TrainingEval, TrainingFailed, TrainingPaus
 from ..widgets import INTEGER, NUMBER, Anchor, Field, Pane, ProgressLine, duration, short_path
 
 MODELS = [("LSTM (nn.LSTM)", "lstm"), ("GRU", "gru"), ("RNN (tanh)", "rnn"), ("hand-written LSTM", "mylstm")]
-HIDDEN_DEFAULT = {task: TrainConfig(task=task).hidden for task in TASKS}   # the engine's defaults
+DEFAULTS = {task: TrainConfig(task=task) for task in TASKS}   # the engine's defaults differ by task
+FORM = {"f-epochs": "epochs", "f-batch": "batch_size", "f-lr": "lr", "f-hidden": "hidden", "f-layers": "layers",
+        "f-dropout": "dropout", "f-seed": "seed"}     # form field -> TrainConfig field
 REDRAW_EVERY = 0.25          # seconds: plots redraw at most ~4 times a second
 
 
@@ -60,7 +62,7 @@ class TrainPane(Pane):
 
     # ---- layout -------------------------------------------------------------------
     def compose_content(self) -> ComposeResult:
-        d = TrainConfig()
+        d = DEFAULTS[TASKS[0]]
         with Horizontal(id="train-body"):
             with Vertical(id="train-form"):
                 yield from self._row("Task", Select([("classify", "classify"), ("generate", "generate")],
@@ -72,7 +74,7 @@ class TrainPane(Pane):
                 yield from self._row("Epochs", Field(str(d.epochs), accept=INTEGER, id="f-epochs"))
                 yield from self._row("Batch", Field(str(d.batch_size), accept=INTEGER, id="f-batch"))
                 yield from self._row("LR", Field(str(d.lr), accept=NUMBER, id="f-lr"))
-                yield from self._row("Hidden", Field(str(HIDDEN_DEFAULT[d.task]), accept=INTEGER, id="f-hidden"))
+                yield from self._row("Hidden", Field(str(d.hidden), accept=INTEGER, id="f-hidden"))
                 yield from self._row("Layers", Field(str(d.layers), accept=INTEGER, id="f-layers"))
                 yield from self._row("Dropout", Field(str(d.dropout), accept=NUMBER, id="f-dropout"))
                 yield from self._row("Seed", Field(str(d.seed), accept=INTEGER, id="f-seed"))
@@ -116,9 +118,13 @@ class TrainPane(Pane):
 
     @on(Select.Changed, "#f-task")
     def _task_changed(self, event: Select.Changed) -> None:
-        hidden = self.query_one("#f-hidden", Field)
-        if hidden.value.strip() in {str(v) for v in HIDDEN_DEFAULT.values()}:
-            hidden.value = str(HIDDEN_DEFAULT.get(str(event.value), 128))
+        new = DEFAULTS.get(str(event.value))
+        if new is None:
+            return
+        for fid, name in FORM.items():     # a field left at another task's default takes this task's default
+            field = self.query_one(f"#{fid}", Field)
+            if any(field.value.strip() == str(getattr(d, name)) for d in DEFAULTS.values()):
+                field.value = str(getattr(new, name))
         if not self.running and not self.history["eval_epoch"]:
             self.train_task = str(event.value)      # the metric plot's title follows the task
             self._dirty = True
