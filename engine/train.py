@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import math
-import os
 import random
 import threading
 import time
@@ -16,7 +15,7 @@ from namestudio.data import Split, Vocab, load_dataset, split_by_name
 
 from . import checkpoint as ck
 from .batches import Encoded, encode, epoch_batches
-from .config import TrainConfig
+from .config import TrainConfig, default_threads
 from .device import resolve_device
 from .events import Done, Eval, Failed, Started, Step
 from .metrics import classification_report, confusion_matrix, perplexity
@@ -88,7 +87,7 @@ class Trainer:
         cfg.validate()
         torch.manual_seed(cfg.seed)
         random.seed(cfg.seed)
-        torch.set_num_threads(max(1, cfg.threads or os.cpu_count() or 1))
+        torch.set_num_threads(max(1, cfg.threads or default_threads()))
         self.device, self.device_note = resolve_device(cfg.device)
         self.start_step, self.state = 0, {}
         if self.resume_from:

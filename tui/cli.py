@@ -71,7 +71,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--ascii", action="store_true", help="fold names to ASCII letters")
     p.add_argument("--device", choices=["auto", "cpu", "cuda", "mps"], default="auto", help="default: auto")
     p.add_argument("--no-amp", action="store_true", help="no mixed precision on CUDA")
-    p.add_argument("--threads", type=int, help="torch CPU threads (default: all cores)")
+    p.add_argument("--threads", type=int, help="torch CPU threads (default: 1 on 2 cores or fewer, else cores-1 up to 4)")
     p.add_argument("--seed", type=int, help="training seed (default: 0)")
     p.add_argument("--split-seed", type=int, help="data split seed (default: 0)")
     p.add_argument("--resume", metavar="RUN", help="continue a saved run (its config is used; --epochs may raise the total)")

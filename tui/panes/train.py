@@ -15,7 +15,7 @@ from textual.widgets import Button, Label, Log, Select, Static
 from textual.worker import get_current_worker
 from textual_plotext import PlotextPlot
 
-from namestudio.engine.config import TASKS, TrainConfig
+from namestudio.engine.config import TASKS, TrainConfig, default_threads
 
 from .. import keys
 from ..messages import (TrainingDone, TrainingEval, TrainingFailed, TrainingPaused, TrainingStarted,
@@ -30,8 +30,8 @@ REDRAW_EVERY = 0.25          # seconds: plots redraw at most ~4 times a second
 
 
 def ui_threads() -> int:
-    """Torch threads for training: all cores but one, which is left for the UI."""
-    return max(1, (os.cpu_count() or 2) - 1)
+    """Torch threads for training: the engine's default, which leaves a core for the UI."""
+    return default_threads()
 
 
 class TrainPane(Pane):
