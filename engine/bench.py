@@ -40,7 +40,7 @@ from torch.nn.utils.rnn import pack_sequence
 from namestudio.data import default_source, load_dataset, split_by_name
 
 from .batches import epoch_batches
-from .config import TrainConfig
+from .config import TrainConfig, default_threads
 from .device import available_devices, resolve_device
 from .metrics import classification_report, confusion_matrix
 from .models import _lstm_step, build_model
@@ -62,10 +62,6 @@ class Budgets:
     tui_train_s: float = 8.0        # seconds of training measured in each
     tui_presses: int = 30           # key presses timed in each TUI run
     gpu_epochs: int = 2             # epochs of each GPU configuration
-    tui_same_threads: bool = True   # also time the CLI with the TUI's thread count
-    cli_threads: int = 0            # --threads of the CLI training child (0: the CLI's default, all cores)
-    threads: int = 1                # torch threads of the in-process contenders (0: namestudio's default,
-                                    # all cores); env NAMESTUDIO_BENCH_THREADS overrides it. Why 1: BENCHMARKS.md
 
 
 PRESETS = {
@@ -75,7 +71,7 @@ PRESETS = {
     # the test's plumbing run: a few seconds in all (NAMESTUDIO_BENCH_PRESET=tiny)
     "tiny": Budgets(seed_budget_s=0.6, rounds=2, ns_cap_s=0.3, cell_epochs=1, cell_max_batches=4,
                     jit_variants=False, help_runs=1, paint_runs=1, tui_rounds=1, tui_train_s=0.5, tui_presses=3,
-                    gpu_epochs=1, tui_same_threads=False, cli_threads=1),
+                    gpu_epochs=1),
 }
 
 TARGETS = {  # key: (comparison, target) on 2 CPU cores; the bench reports, it never fails on a miss
@@ -97,8 +93,8 @@ SECTION_KEYS = {
                "mylstm_scripted_over_lstm_epoch_time", "mylstm_compiled_over_lstm_epoch_time",
                "mylstm_compile_warmup_seconds"],
     "startup": ["cli_help_seconds", "tui_first_paint_seconds"],
-    "tui": ["tui_over_cli_throughput", "tui_names_per_s", "cli_names_per_s", "cli_same_threads_names_per_s",
-            "tui_over_cli_same_threads", "tui_key_latency_ms_p95", "tui_key_latency_ms_median",
+    "tui": ["tui_over_cli_throughput", "tui_names_per_s", "cli_names_per_s", "tui_key_latency_ms_p95",
+            "tui_key_latency_ms_median",
             "tui_plot_key_latency_ms_p95", "tui_plot_key_latency_ms_median"],
     "gpu": ["gpu_lstm_names_per_s", "gpu_lstm_amp_names_per_s", "gpu_lstm_epoch_seconds",
             "gpu_lstm_amp_epoch_seconds", "gpu_generator_names_per_s", "gpu_generator_amp_names_per_s",
@@ -211,10 +207,8 @@ def run_bench(args) -> int:
     if preset not in PRESETS:
         raise ValueError(f"NAMESTUDIO_BENCH_PRESET={preset!r}; choose one of {', '.join(PRESETS)}")
     budgets = PRESETS[preset]
-    threads = budgets.threads
-    if os.environ.get("NAMESTUDIO_BENCH_THREADS"):
-        threads = int(os.environ["NAMESTUDIO_BENCH_THREADS"])
-    threads = threads or TrainConfig().threads or os.cpu_count() or 1
+    # torch threads for every contender: namestudio's default unless NAMESTUDIO_BENCH_THREADS says otherwise
+    threads = int(os.environ.get("NAMESTUDIO_BENCH_THREADS") or 0) or TrainConfig().threads or default_threads()
     src = args.data or default_source()
     with Reporter(args.json) as rep:
         dataset = load_dataset(src, ascii_fold=TrainConfig().ascii_fold)
@@ -621,9 +615,11 @@ class Recording(train_module.Trainer):
 train_module.Trainer = Recording
 
 
-async def wait_until(condition, timeout):
+async def wait_until(condition, timeout, app=None):
     start = time.perf_counter()
     while not condition():
+        if getattr(app, "_exception", None) is not None:
+            raise RuntimeError(f"the app failed: {app._exception!r}")
         if time.perf_counter() - start > timeout:
             raise TimeoutError("the TUI did not get there in time")
         await asyncio.sleep(0.005)
@@ -633,7 +629,7 @@ async def tui():
     app_module = importlib.import_module("namestudio.tui.app")
     textual_events = importlib.import_module("textual.events")
     app = app_module.NameStudioApp(data=data, checkpoints=checkpoints)
-    app.train_overrides = dict(OVERRIDES)
+    app.train_overrides = {**OVERRIDES, **({"threads": int(threads)} if threads != "0" else {})}
     watch = {"done": None, "at": None}   # done(): has the screen caught up with the key?
     show = app._display
 
@@ -653,10 +649,10 @@ async def tui():
         app.post_message(textual_events.Key(key, key))
 
     async with app.run_test(size=(100, 30)) as pilot:
-        await wait_until(lambda: app.dataset is not None, 300)
+        await wait_until(lambda: app.dataset is not None, 300, app)
         await pilot.press("2")
         await pilot.press("s")
-        await wait_until(lambda: state["measured"], seconds + 300)
+        await wait_until(lambda: state["measured"], seconds + 300, app)
         train_pane = app.pane("train")
         for k in range(presses):
             # in turn: 3 shows the Evaluate pane, 2 the Train pane again, l redraws its loss plot in log10 (or back);
@@ -671,7 +667,7 @@ async def tui():
             watch["done"], watch["at"] = done, None
             start = time.perf_counter()
             press(key)
-            await wait_until(lambda: watch["at"] is not None, 30)
+            await wait_until(lambda: watch["at"] is not None, 30, app)
             latencies[kind].append(1000 * (watch["at"] - start))
             watch["done"] = None
             await asyncio.sleep(random.uniform(0.05, 0.25))
@@ -765,7 +761,7 @@ def train_probe(mode: str, ctx: Context, checkpoints: str, threads: int) -> dict
     presses = b.tui_presses if mode == "tui" else 0
     r = subprocess.run([sys.executable, "-c", TRAIN_PROBE, mode, ctx.data_src, checkpoints, str(b.tui_train_s),
                         str(presses), str(threads)], capture_output=True, text=True, env=_child_env(),
-                       timeout=b.tui_train_s + 40 * presses + 600)
+                       timeout=b.tui_train_s + 5 * presses + 600)
     if r.returncode != 0:
         raise RuntimeError(f"{mode} training child failed: {(r.stderr or r.stdout).strip()[-400:]}")
     return json.loads(r.stdout.strip().splitlines()[-1])
@@ -773,33 +769,29 @@ def train_probe(mode: str, ctx: Context, checkpoints: str, threads: int) -> dict
 
 def tui_section(ctx: Context) -> dict:
     b = ctx.budgets
-    ui_threads = max(1, (os.cpu_count() or 2) - 1)  # the TUI trains on all cores but one, leaving one for the UI
-    modes = ["cli", "cli_same_threads", "tui"] if b.tui_same_threads else ["cli", "tui"]
-    sec = ctx.rep.section("TUI vs CLI training", b.tui_rounds * len(modes))
-    got = {m: [] for m in modes}
+    # both train with the engine's default threads (which leave a core for the UI), or NAMESTUDIO_BENCH_THREADS
+    threads = int(os.environ.get("NAMESTUDIO_BENCH_THREADS") or 0)
+    sec = ctx.rep.section("TUI vs CLI training", 2 * b.tui_rounds)
+    got = {"cli": [], "tui": []}
     latencies = {"pane": [], "plot": []}
     with tempfile.TemporaryDirectory(prefix="namestudio-bench-") as tmp:
         for r in range(b.tui_rounds):
-            for m in (modes if r % 2 == 0 else modes[::-1]):
-                threads = {"cli": b.cli_threads, "cli_same_threads": ui_threads, "tui": 0}[m]
-                res = train_probe("tui" if m == "tui" else "cli", ctx, tmp, threads)
-                got[m].append(res["names_per_s"])
+            for mode in (("cli", "tui") if r % 2 == 0 else ("tui", "cli")):
+                res = train_probe(mode, ctx, tmp, threads)
+                got[mode].append(res["names_per_s"])
                 for kind, values in res["latencies_ms"].items():
                     latencies[kind] += values
-                sec.step(f"{m}: {res['names_per_s'] or 0:,.0f} names/s")
-    tui, cli, cli1 = (median(got.get(m, [])) for m in ("tui", "cli", "cli_same_threads"))
+                sec.step(f"{mode}: {res['names_per_s'] or 0:,.0f} names/s")
+    tui, cli = median(got["tui"]), median(got["cli"])
     sec.finish(f"TUI/CLI {ratio(tui, cli) or 0:.2f}")
     return {"tui_over_cli_throughput": ratio(tui, cli), "tui_names_per_s": tui, "cli_names_per_s": cli,
-            "cli_same_threads_names_per_s": cli1, "tui_over_cli_same_threads": ratio(tui, cli1),
             "tui_key_latency_ms_p95": percentile(latencies["pane"], 95),
             "tui_key_latency_ms_median": median(latencies["pane"]),
             "tui_plot_key_latency_ms_p95": percentile(latencies["plot"], 95),
             "tui_plot_key_latency_ms_median": median(latencies["plot"]),
-            "notes": {"tui_over_cli_throughput": f"names/s of the Trainer's step events over {b.tui_train_s:g} s, "
-                                                 f"medians of {b.tui_rounds} runs each; the CLI trains on "
-                                                 f"{f'{b.cli_threads} thread(s)' if b.cli_threads else 'all cores'}"
-                                                 f", the TUI on {ui_threads} (all cores but one, left for the UI)",
-                      "tui_over_cli_same_threads": f"the CLI run with --threads {ui_threads}, as the TUI trains",
+            "notes": {"tui_over_cli_throughput": f"names/s of the Trainer's step events over {b.tui_train_s:g} s "
+                                                 f"of training, medians of {b.tui_rounds} runs each, both with "
+                                                 f"{threads or 'the default'} torch thread(s)",
                       "tui_key_latency_ms_p95": f"{len(latencies['pane'])} presses of 3 and 2 (switch pane) while "
                                                 "training: from the key to the first frame that shows the pane",
                       "tui_plot_key_latency_ms_p95": f"{len(latencies['plot'])} presses of l (loss plot in log10 or "

@@ -12,8 +12,7 @@ REQUIRED = ["seed_names_per_s", "ns_names_per_s", "seed_val_acc_at_budget", "ns_
             "speedup_to_same_accuracy", "mylstm_over_lstm_epoch_time", "tui_over_cli_throughput",
             "tui_key_latency_ms_p95", "cli_help_seconds", "tui_first_paint_seconds"]
 OPTIONAL = {"mylstm_scripted_over_lstm_epoch_time", "mylstm_compiled_over_lstm_epoch_time",
-            "mylstm_compile_warmup_seconds",                        # full runs only
-            "cli_same_threads_names_per_s", "tui_over_cli_same_threads"}  # not in the tiny preset
+            "mylstm_compile_warmup_seconds"}  # full runs only
 
 
 def numeric(v) -> bool:
