@@ -31,7 +31,7 @@ class TrainConfig:
     dropout: float | None = None      # None: 0.1 for classifiers, 0.2 for generators
     label_init: bool = True           # generators: the label also sets the initial hidden state
     # optimisation
-    epochs: int | None = None         # None: 10 for classifiers, 15 for generators
+    epochs: int | None = None         # None: 14 for classifiers, 15 for generators
     batch_size: int = 128
     lr: float = 5e-3
     weight_decay: float = 1e-2
@@ -55,7 +55,7 @@ class TrainConfig:
         if self.hidden is None:
             self.hidden = 128 if self.task == "classify" else 256
         if self.epochs is None:
-            self.epochs = 10 if self.task == "classify" else 15
+            self.epochs = 14 if self.task == "classify" else 15
         if self.dropout is None:
             self.dropout = 0.1 if self.task == "classify" else 0.2
         if self.bidirectional is None:

@@ -55,7 +55,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--task", choices=["classify", "generate"], default="classify", help="default: classify")
     p.add_argument("--model", choices=["rnn", "lstm", "gru", "mylstm"], default="lstm", help="default: lstm")
     p.add_argument("--data", metavar="SRC", help="data source (default: pytorch-names if on disk, else builtin)")
-    p.add_argument("--epochs", type=int, help="default: 10 classify, 15 generate")
+    p.add_argument("--epochs", type=int, help="default: 14 classify, 15 generate")
     p.add_argument("--batch-size", type=int, help=f"default: {d.batch_size}")
     p.add_argument("--lr", type=float, help=f"AdamW learning rate (default: {d.lr})")
     p.add_argument("--hidden", type=int, help="hidden size (default: 128 classify, 256 generate)")
