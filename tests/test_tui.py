@@ -12,6 +12,7 @@ from textual import events
 from textual.command import CommandList, CommandPalette
 from textual.widgets import DataTable, Input, Select
 
+from namestudio.engine.config import TrainConfig
 from namestudio.engine.infer import load_run
 from namestudio.tui import keys
 from namestudio.tui.app import NameStudioApp
@@ -290,7 +291,7 @@ async def test_keys_fields_help_theme_palette_and_an_18_label_matrix(fixture_app
         await pilot.press("2")
         app.query_one("#f-epochs", Input).focus()
         await pilot.press("l")                 # a pane key, not typed into the number field
-        assert app.pane("train").log_scale and app.query_one("#f-epochs", Input).value == "10"
+        assert app.pane("train").log_scale and app.query_one("#f-epochs", Input).value == str(TrainConfig().epochs)
         await pilot.press("1")                 # digits type into number fields ...
         assert app.query_one("#f-epochs", Input).value == "1" and app.query_one("#panes").active == "train"
         await pilot.press("escape", "1", "o")  # ... and switch panes once Escape has left the field
