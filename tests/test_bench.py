@@ -5,7 +5,7 @@ import math
 import pytest
 
 from helpers import write_names_folder
-from namestudio.engine.bench import SECTION_KEYS, TARGETS, percentile
+from namestudio.tui.bench import SECTION_KEYS, TARGETS, percentile
 from namestudio.tui.cli import main
 
 REQUIRED = ["seed_names_per_s", "ns_names_per_s", "seed_val_acc_at_budget", "ns_seconds_to_seed_acc",

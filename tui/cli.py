@@ -383,7 +383,7 @@ def cmd_runs(args) -> int:
 
 
 def cmd_bench(args) -> int:
-    from namestudio.engine.bench import run_bench
+    from namestudio.tui.bench import run_bench
     return run_bench(args)
 
 

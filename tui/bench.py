@@ -39,12 +39,12 @@ from torch.nn.utils.rnn import pack_sequence
 
 from namestudio.data import default_source, load_dataset, split_by_name
 
-from .batches import epoch_batches
-from .config import TrainConfig, default_threads
-from .device import available_devices, resolve_device
-from .metrics import classification_report, confusion_matrix
-from .models import _lstm_step, build_model
-from .train import Trainer, batch_loss
+from namestudio.engine.batches import epoch_batches
+from namestudio.engine.config import TrainConfig, default_threads
+from namestudio.engine.device import available_devices, resolve_device
+from namestudio.engine.metrics import classification_report, confusion_matrix
+from namestudio.engine.models import _lstm_step, build_model
+from namestudio.engine.train import Trainer, batch_loss
 
 
 # ---- budgets ----------------------------------------------------------------------------
@@ -558,8 +558,7 @@ def cells_section(ctx: Context) -> dict:
 
 
 # ---- 3 and 4. start-up and the TUI, in child processes --------------------------------------
-# The engine never imports the TUI (tui -> engine -> data), and a child process measures a fresh start, so the
-# TUI is driven by the small scripts below, run with `python -c`. They load the app's modules by name.
+# A child process measures a fresh start, so the TUI is driven by the small scripts below, run with `python -c`.
 
 PAINT_PROBE = r'''
 import importlib, sys
