@@ -6,7 +6,6 @@ defined in tui/keys.py, every message in tui/messages.py, every style in app.tcs
 from __future__ import annotations
 
 import gc
-
 import time
 from functools import partial
 from pathlib import Path
