@@ -20,6 +20,13 @@ def run_dir(tmp_path_factory):
     return ck.resolve_run(result.run_dir)
 
 
+def copy_run(src, dst):
+    dst.mkdir()
+    for f in src.iterdir():
+        (dst / f.name).write_bytes(f.read_bytes())
+    return dst
+
+
 class Boom:
     """A pickle that runs code when loaded: it would create a marker file."""
 
@@ -42,10 +49,7 @@ def test_round_trip_gives_the_same_predictions(run_dir):
 
 
 def test_truncated_weights_give_a_one_line_error(run_dir, tmp_path):
-    bad = tmp_path / "run"
-    bad.mkdir()
-    for f in run_dir.iterdir():
-        (bad / f.name).write_bytes(f.read_bytes())
+    bad = copy_run(run_dir, tmp_path / "run")
     data = (bad / "model.safetensors").read_bytes()
     (bad / "model.safetensors").write_bytes(data[: len(data) // 2])
     with pytest.raises(ck.CheckpointError) as e:
@@ -54,10 +58,7 @@ def test_truncated_weights_give_a_one_line_error(run_dir, tmp_path):
 
 
 def test_corrupt_config_gives_a_one_line_error(run_dir, tmp_path):
-    bad = tmp_path / "run"
-    bad.mkdir()
-    for f in run_dir.iterdir():
-        (bad / f.name).write_bytes(f.read_bytes())
+    bad = copy_run(run_dir, tmp_path / "run")
     (bad / "config.json").write_text('{"train": {"task": ')
     with pytest.raises(ck.CheckpointError) as e:
         load_run(bad)
@@ -65,10 +66,7 @@ def test_corrupt_config_gives_a_one_line_error(run_dir, tmp_path):
 
 
 def test_malicious_pickle_as_weights_runs_nothing(run_dir, tmp_path):
-    bad = tmp_path / "run"
-    bad.mkdir()
-    for f in run_dir.iterdir():
-        (bad / f.name).write_bytes(f.read_bytes())
+    bad = copy_run(run_dir, tmp_path / "run")
     marker = tmp_path / "pwned"
     (bad / "model.safetensors").write_bytes(pickle.dumps(Boom(marker)))
     with pytest.raises(ck.CheckpointError):
@@ -77,10 +75,7 @@ def test_malicious_pickle_as_weights_runs_nothing(run_dir, tmp_path):
 
 
 def test_malicious_pickle_as_optimizer_state_is_refused_on_resume(run_dir, tmp_path):
-    bad = tmp_path / "run"
-    bad.mkdir()
-    for f in run_dir.iterdir():
-        (bad / f.name).write_bytes(f.read_bytes())
+    bad = copy_run(run_dir, tmp_path / "run")
     marker = tmp_path / "pwned"
     torch.save({"optimizer": Boom(marker)}, bad / "optim.pt")
     assert not marker.exists()

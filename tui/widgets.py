@@ -306,3 +306,23 @@ def set_select(select, options: list[tuple[str, object]] | None = None, value=No
 def usable(run: dict) -> bool:
     """A run row that has finished (or was stopped) and so has weights to load."""
     return "error" not in run and run.get("status", "incomplete") != "incomplete"
+
+
+def open_run(app, path: str, task: str, quiet: bool = False, what: str = "the run"):
+    """Load a saved run for a pane; a run that cannot be read, or is of the other task, becomes a
+    notification and None (never an exception in the UI)."""
+    from namestudio.engine.infer import load_run
+
+    try:
+        run = load_run(path)
+    except Exception as e:
+        if not quiet:
+            text = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+            app.notify(f"{Path(path).name}: {text}", title=f"Cannot load {what}", severity="error")
+        return None
+    if run.task != task:
+        if not quiet:
+            need = "a classifier" if task == "classify" else "a generator"
+            app.notify(f"{run.path.name} is a {run.task} run; this needs {need}.", severity="warning")
+        return None
+    return run

@@ -12,7 +12,7 @@ from textual.widgets import Input, Label, Select, Static
 
 from .. import keys
 from ..render import attribution_text, probability_table
-from ..widgets import NAME, Anchor, Field, Pane, set_select, short_run, usable
+from ..widgets import NAME, Anchor, Field, Pane, open_run, set_select, short_run, usable
 
 
 class ClassifyPane(Pane):
@@ -75,21 +75,12 @@ class ClassifyPane(Pane):
         self.load_run(str(value))
 
     def load_run(self, path: str, quiet: bool = False) -> bool:
-        from namestudio.engine.infer import load_run
-
         if not self.built:
             self.pending = str(path)         # loaded when the pane is first shown
             return True
         self.pending = None
-        try:
-            run = load_run(path)
-        except Exception as e:
-            if not quiet:
-                self.app.notify(f"{Path(path).name}: {str(e).strip().splitlines()[0] if str(e).strip() else e}",
-                                title="Cannot load the run", severity="error")
-            return False
-        if run.task != "classify":
-            self.app.notify(f"{run.path.name} is a {run.task} run; Classify needs a classifier.", severity="warning")
+        run = open_run(self.app, path, "classify", quiet)
+        if run is None:
             return False
         self.run = run
         self.k = min(max(self.k, 1), len(run.labels))

@@ -15,7 +15,7 @@ from textual.worker import get_current_worker
 
 from .. import keys
 from ..messages import SamplesReady
-from ..widgets import INTEGER, NAME, NUMBER, Anchor, Field, Pane, set_select, short_run, usable
+from ..widgets import INTEGER, NAME, NUMBER, Anchor, Field, Pane, open_run, set_select, short_run, usable
 
 NO_CLASSIFIER = "__none__"
 
@@ -122,20 +122,12 @@ class GeneratePane(Pane):
             self.action_resample()
 
     def load_run(self, path: str, quiet: bool = False) -> bool:
-        from namestudio.engine.infer import load_run
-
         if not self.built:
             self.pending_run = str(path)     # loaded when the pane is first shown
             return True
         self.pending_run = None
-        try:
-            run = load_run(path)
-        except Exception as e:
-            if not quiet:
-                self.app.notify(f"{Path(path).name}: {e}", title="Cannot load the run", severity="error")
-            return False
-        if run.task != "generate":
-            self.app.notify(f"{run.path.name} is a {run.task} run; Generate needs a generator.", severity="warning")
+        run = open_run(self.app, path, "generate", quiet)
+        if run is None:
             return False
         self.run = run
         set_select(self.query_one("#gen-run", Select), value=str(run.path))
@@ -149,19 +141,15 @@ class GeneratePane(Pane):
         return True
 
     def load_classifier(self, path: str, quiet: bool = False) -> bool:
-        from namestudio.engine.infer import load_run
-
         if not self.built:
             self.pending_clf = str(path)
             return True
         self.pending_clf = None
-        try:
-            clf = load_run(path)
-        except Exception as e:
+        clf = open_run(self.app, path, "classify", quiet=True)
+        if clf is None:
             if not quiet:
-                self.app.notify(f"{Path(path).name}: {e}", title="Cannot load the classifier", severity="error")
-            return False
-        if clf.task != "classify":
+                self.app.notify(f"{Path(path).name}: not a readable classifier run", title="Cannot load the classifier",
+                                severity="error")
             return False
         self.classifier = clf
         set_select(self.query_one("#gen-clf", Select), value=str(clf.path))
