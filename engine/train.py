@@ -82,7 +82,7 @@ class Trainer:
         self.on_event(result)
         return result
 
-    def _setup(self):
+    def setup(self):
         cfg = self.cfg
         cfg.validate()
         torch.manual_seed(cfg.seed)
@@ -160,7 +160,7 @@ class Trainer:
             "n_params": n_params, "torch": torch.__version__})
 
     def _run(self) -> Done:
-        self._setup()
+        self.setup()
         cfg = self.cfg
         self.on_event(Started(run_dir=str(self.run_dir), config=cfg.to_dict(), labels=self.labels,
                               total_steps=self.total_steps, steps_per_epoch=self.steps_per_epoch,
@@ -180,11 +180,10 @@ class Trainer:
         try:
             while step < self.total_steps:
                 epoch = step // self.steps_per_epoch
-                batches = epoch_batches(self.train_data.lengths, cfg.batch_size,
-                                        torch.Generator().manual_seed(cfg.seed * 1000 + epoch))
+                batches = self.epoch_batches(epoch)
                 for idx in batches[step % self.steps_per_epoch:]:
                     self._checkpoint_control()
-                    loss = self._train_step(idx)
+                    loss = self.train_step(idx)
                     step += 1
                     window_loss += loss
                     since_eval_loss += loss
@@ -257,10 +256,15 @@ class Trainer:
         ck.atomic_write_json(self.run_dir / ck.STATE, {"step": step, "best": best, "best_step": best_step,
                                                        "bad_evals": bad_evals, "train_seconds": elapsed})
 
+    def epoch_batches(self, epoch: int) -> list[torch.Tensor]:
+        """The batches of one epoch: the same for the same seed and epoch, so a resumed run picks up where it was."""
+        return epoch_batches(self.train_data.lengths, self.cfg.batch_size,
+                             torch.Generator().manual_seed(self.cfg.seed * 1000 + epoch))
+
     def _loss(self, data: Encoded, idx: torch.Tensor):
         return batch_loss(self.model, data.batch(idx, self.device), self.cfg.task, self.amp, self.class_weights)[0]
 
-    def _train_step(self, idx: torch.Tensor) -> torch.Tensor:
+    def train_step(self, idx: torch.Tensor) -> torch.Tensor:
         loss = self._loss(self.train_data, idx)
         self.optimizer.zero_grad(set_to_none=True)
         self.scaler.scale(loss).backward()

@@ -106,7 +106,7 @@ def test_pause_and_cancel_from_another_thread(tiny, tmp_path):
 
 def test_nan_loss_stops_with_a_clear_message_and_keeps_the_last_good_checkpoint(tiny, tmp_path, monkeypatch):
     trainer = Trainer(small(epochs=20, eval_every=2, log_every=1), tmp_path, dataset=tiny)
-    real = trainer._train_step
+    real = trainer.train_step
     calls = {"n": 0}
 
     def poisoned(idx):
@@ -114,7 +114,7 @@ def test_nan_loss_stops_with_a_clear_message_and_keeps_the_last_good_checkpoint(
         loss = real(idx)
         return loss * float("nan") if calls["n"] >= 5 else loss
 
-    monkeypatch.setattr(trainer, "_train_step", poisoned)
+    monkeypatch.setattr(trainer, "train_step", poisoned)
     result = trainer.run()
     assert isinstance(result, Failed)
     assert "nan" in result.message.lower() and "\n" not in result.message

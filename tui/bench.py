@@ -387,17 +387,16 @@ def namestudio_run(cfg: TrainConfig, dataset, cap_s: float, targets: dict | None
     then every 10. Stops after ``cap_s`` seconds of training, or once every value in ``targets`` is reached."""
     with tempfile.TemporaryDirectory(prefix="namestudio-bench-") as tmp:
         trainer = Trainer(cfg, tmp, dataset=dataset)
-        trainer._setup()  # the same model, optimiser, schedule, class weights and encoded split as a real run
+        trainer.setup()  # the same model, optimiser, schedule, class weights and encoded split as a real run
         device, model = trainer.device, trainer.model
         curve, names, step, train_s = [], 0, 0, 0.0
         first_step_s, first_names = None, 0
         epoch = 0
         while True:
-            batches = epoch_batches(trainer.train_data.lengths, cfg.batch_size,
-                                    torch.Generator().manual_seed(cfg.seed * 1000 + epoch))
+            batches = trainer.epoch_batches(epoch)
             for idx in batches:
                 start = time.perf_counter()
-                trainer._train_step(idx)
+                trainer.train_step(idx)
                 step += 1
                 names += len(idx)
                 if not (step <= 20 or step % (5 if step <= 100 else 10) == 0):
@@ -481,7 +480,7 @@ def cells_section(ctx: Context) -> dict:
     b, cfg = ctx.budgets, ctx.config()
     with tempfile.TemporaryDirectory(prefix="namestudio-bench-") as tmp:
         trainer = Trainer(cfg, tmp, dataset=ctx.dataset)
-        trainer._setup()
+        trainer.setup()
     device, lstm, data = trainer.device, trainer.model, trainer.train_data
 
     def mylstm(step=None):
@@ -810,17 +809,16 @@ def gpu_section(ctx: Context) -> dict:
             for amp in (False, True):
                 cfg = replace(ctx.config(task=task), device="cuda", amp=amp)
                 trainers[amp] = Trainer(cfg, Path(tmp) / str(amp), dataset=ctx.dataset)
-                trainers[amp]._setup()
+                trainers[amp].setup()
         for e in range(b.gpu_epochs + 1):  # epoch 0 warms up (cuDNN plans, allocator)
             for amp in ((False, True) if e % 2 == 0 else (True, False)):
                 tr = trainers[amp]
-                idxs = epoch_batches(tr.train_data.lengths, tr.cfg.batch_size,
-                                     torch.Generator().manual_seed(tr.cfg.seed * 1000 + e))
+                idxs = tr.epoch_batches(e)
                 tr.model.train()
                 sync(tr.device)
                 start = time.perf_counter()
                 for idx in idxs:
-                    tr._train_step(idx)
+                    tr.train_step(idx)
                 sync(tr.device)
                 if e:
                     times[amp].append(time.perf_counter() - start)
