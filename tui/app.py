@@ -168,6 +168,7 @@ class NameStudioApp(App):
         if self.closing or not self.is_running:
             return
         self.training_run = msg.run_dir
+        gc.freeze()  # the dataset, split and model objects of this run are long-lived too: out of the collector's way
         self.pane("evaluate").on_live_started(msg)
         self._training = f"{msg.model} {msg.task}"
         self._status["train"] = f"training {self._training}"
