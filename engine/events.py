@@ -1,7 +1,7 @@
 """What the training loop reports. Plain data: the CLI and the TUI render it."""
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 
 @dataclass

@@ -78,8 +78,10 @@ class Pane(VerticalScroll, can_focus=False):
 
     @property
     def run_path(self) -> Path | None:
-        """The run this pane shows, if any (the screenshot key saves into its folder)."""
-        return None
+        """The run this pane shows, if any (the screenshot key saves into its folder): by default the
+        loaded run in ``self.run``; panes that track their run differently override this."""
+        run = getattr(self, "run", None)
+        return Path(run.path) if run is not None else None
 
     def focus_anchor(self) -> None:
         anchors = self.query(Anchor)
@@ -292,8 +294,6 @@ def set_select(select, options: list[tuple[str, object]] | None = None, value=No
 
     Select.Changed messages that this causes arrive later; handlers compare the Select's value with
     the pane's own state, so a programmatic change never reloads anything twice."""
-    from textual.widgets import Select
-
     if options is not None:
         select.set_options(options)
     values = [v for _, v in select._options]

@@ -1,8 +1,6 @@
 """Classify pane: type a name; the top-k languages update as you type, with per-letter attribution."""
 from __future__ import annotations
 
-from pathlib import Path
-
 from rich.console import Group
 from rich.text import Text
 from textual import on
@@ -27,10 +25,6 @@ class ClassifyPane(Pane):
         self.attribution: tuple[str, list[float]] | None = None
         self.options: list[tuple[str, str]] = []
         self.pending: str | None = None   # a run to load once the pane is built
-
-    @property
-    def run_path(self) -> Path | None:
-        return Path(self.run.path) if self.run is not None else None
 
     def compose_content(self) -> ComposeResult:
         with Horizontal(classes="toolbar"):

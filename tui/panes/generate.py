@@ -36,10 +36,6 @@ class GeneratePane(Pane):
         self.pending_clf: str | None = None
         self._lang = None          # the language of the last samples
 
-    @property
-    def run_path(self) -> Path | None:
-        return Path(self.run.path) if self.run is not None else None
-
     def compose_content(self) -> ComposeResult:
         with Horizontal(classes="toolbar"):
             yield Label("Run:", classes="field-label")
