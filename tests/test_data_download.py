@@ -32,7 +32,8 @@ class Server:
     def __init__(self):
         self.routes: dict[str, object] = {}
         self.stop = threading.Event()
-        routes, stop = self.routes, self.stop
+        self.client_hung_up = threading.Event()   # a raw route's writes failed: the client closed
+        routes, stop, hung_up = self.routes, self.stop, self.client_hung_up
 
         class Handler(http.server.BaseHTTPRequestHandler):
             def do_GET(self):
@@ -44,7 +45,7 @@ class Server:
                     try:
                         route(self.wfile, stop)
                     except OSError:       # the client hung up: that is the point
-                        pass
+                        hung_up.set()
                     return
                 body, claimed = route
                 self.send_response(200)
@@ -357,6 +358,8 @@ def test_a_trickling_server_hits_the_deadline(server, tmp_path, writer):
         download_pytorch_names(url, SHA256, dest, deadline_s=1.0, read_timeout_s=0.5)
     assert "--url file:///" in str(exc.value)
     assert leftovers(tmp_path) == []
+    # the client cut the connection itself, long before the server's own 8 s bound
+    assert server.client_hung_up.wait(5)
 
 
 def test_a_stalled_server_hits_the_read_timeout(server, tmp_path):
