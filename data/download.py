@@ -89,11 +89,14 @@ def download_pytorch_names(
     """Download, verify and extract the names; return the folder of *.txt.
 
     max_bytes, deadline_s and read_timeout_s default to MAX_DOWNLOAD_BYTES,
-    DEADLINE_S and READ_TIMEOUT_S (read when called).
+    DEADLINE_S and READ_TIMEOUT_S (read when called). url may also be a
+    plain path to a local copy of the archive.
     """
     max_bytes = MAX_DOWNLOAD_BYTES if max_bytes is None else max_bytes
     deadline_s = DEADLINE_S if deadline_s is None else deadline_s
     read_timeout_s = READ_TIMEOUT_S if read_timeout_s is None else read_timeout_s
+    if "://" not in url and Path(url).expanduser().is_file():   # a plain path to a local copy
+        url = Path(url).expanduser().absolute().as_uri()
     dest = Path(dest) if dest is not None else pytorch_names_dir()
     dest = dest.expanduser().absolute()
     created = _first_missing(dest.parent)

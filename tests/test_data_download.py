@@ -442,6 +442,7 @@ def test_zip_bytes_are_counted_while_extracting(server, tmp_path, monkeypatch):
     assert leftovers(tmp_path) == []
 
 
-def test_file_url_works_offline(archive, tmp_path):
-    out = download_pytorch_names(ZIP_PATH.as_uri(), SHA256, tmp_path / "names")
+@pytest.mark.parametrize("as_uri", [True, False], ids=["file-url", "plain-path"])
+def test_a_local_copy_works_offline(archive, tmp_path, as_uri):
+    out = download_pytorch_names(ZIP_PATH.as_uri() if as_uri else str(ZIP_PATH), SHA256, tmp_path / "names")
     assert len(leftovers(out)) == 18
