@@ -259,7 +259,11 @@ def _fetch(url: str, out, where: Path, progress: Progress | None, max_bytes: int
         return DataError(f"{url} did not finish within {deadline_s:g} s ({done} bytes received); {OFFLINE_HINT}")
 
     try:
-        with _opener(watchdog).open(url, timeout=min(read_timeout_s, deadline_s)) as response:
+        try:
+            response = _opener(watchdog).open(url, timeout=min(read_timeout_s, deadline_s))
+        except ValueError as exc:
+            raise DataError(f"not a download address: {url!r} ({exc}); use http(s):// or file://") from None
+        with response:
             length = response.headers.get("Content-Length")
             total = int(length) if length and length.isdigit() else None
             if total is not None and total > max_bytes:
@@ -292,6 +296,9 @@ def _fetch(url: str, out, where: Path, progress: Progress | None, max_bytes: int
     except (urllib.error.URLError, http.client.HTTPException, OSError) as exc:
         if watchdog.expired:
             raise too_slow() from None
+        if url.lower().startswith("file:"):
+            reason = exc.reason if isinstance(exc, urllib.error.URLError) else exc
+            raise DataError(f"cannot open {url} ({reason})") from None
         if isinstance(exc, urllib.error.URLError) and not isinstance(exc.reason, TimeoutError):
             raise DataError(f"cannot reach {url} ({exc.reason}); {OFFLINE_HINT}") from None
         if isinstance(exc, TimeoutError) or isinstance(getattr(exc, "reason", None), TimeoutError):
@@ -299,8 +306,6 @@ def _fetch(url: str, out, where: Path, progress: Progress | None, max_bytes: int
                 f"{url} sent nothing for {min(read_timeout_s, deadline_s):g} s ({done} bytes received); {OFFLINE_HINT}"
             ) from None
         raise DataError(f"reading {url} failed ({type(exc).__name__}: {exc}); {OFFLINE_HINT}") from None
-    except ValueError as exc:
-        raise DataError(f"not a download address: {url!r} ({exc}); use http(s):// or file://") from None
     finally:
         watchdog.cancel()
     if watchdog.expired or time.monotonic() > end:

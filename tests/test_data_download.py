@@ -2,8 +2,10 @@
 import hashlib
 import http.server
 import io
+import os
 import socket
 import threading
+import time
 import zipfile
 from pathlib import Path
 
@@ -13,6 +15,7 @@ from namestudio.data import (
     SHA256, DataError, download_pytorch_names, load_dataset, pytorch_names_available,
     pytorch_names_dir,
 )
+from namestudio.data import download as dl
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared"
 ZIP_PATH = SHARED / "data" / "names-data.zip"
@@ -293,12 +296,6 @@ def test_progress_callback_can_cancel_cleanly(server, archive, tmp_path):
 
 # --- resource limits: size cap, deadline, per-read timeout, cleanup -----------
 
-import os  # noqa: E402
-import time  # noqa: E402
-
-from namestudio.data import download as dl  # noqa: E402
-
-
 def test_default_cap_is_near_the_pinned_archive(archive):
     assert dl.ARCHIVE_BYTES == len(archive)
     assert len(archive) < dl.MAX_DOWNLOAD_BYTES <= 5 * len(archive)
@@ -446,3 +443,11 @@ def test_zip_bytes_are_counted_while_extracting(server, tmp_path, monkeypatch):
 def test_a_local_copy_works_offline(archive, tmp_path, as_uri):
     out = download_pytorch_names(ZIP_PATH.as_uri() if as_uri else str(ZIP_PATH), SHA256, tmp_path / "names")
     assert len(leftovers(out)) == 18
+
+
+def test_a_missing_local_copy_is_named(tmp_path):
+    missing = (tmp_path / "nope.zip").as_uri()
+    with pytest.raises(DataError, match="cannot open file://.*nope.zip") as exc:
+        download_pytorch_names(missing, SHA256, tmp_path / "names")
+    assert "offline?" not in str(exc.value)
+    assert leftovers(tmp_path) == []
