@@ -34,7 +34,7 @@ SEPARATORS = "'- "
 
 REPORT_KEYS = (
     "lines_read", "nfc_changed", "apostrophe_normalised", "whitespace_stripped",
-    "dropped_empty", "dropped_malformed", "dropped_junk", "stripped_digits_punct", "ascii_folded",
+    "dropped_empty", "dropped_junk", "stripped_digits_punct", "ascii_folded",
     "duplicates_removed", "kept",
 )
 
@@ -96,7 +96,8 @@ def clean_rows(
     """Clean (raw name, label) rows: sorted unique pairs and the report.
 
     A row whose raw name is None is one the reader could not parse (e.g. a
-    CSV line with an unclosed quote): it is counted as "dropped_malformed".
+    CSV line with an unclosed quote): it is counted as "dropped_malformed"
+    (a key present only when such rows can occur: see sources.load_dataset).
     """
     report = Counter({key: 0 for key in REPORT_KEYS})
     pairs: set[tuple[str, str]] = set()

@@ -43,6 +43,8 @@ def load_dataset(src: str | None = None, ascii_fold: bool = False) -> Dataset:
         rows = read_path(path)
         source = str(path)
     pairs, report = clean_rows(rows, ascii_fold)
+    if src.lower().endswith(".csv") or "dropped_malformed" in report:
+        report = _malformed_after_empty(report)     # CSV: the one source whose lines can be malformed
     if src == "builtin":
         pairs, extra["labels_dropped"] = builtin.drop_small_labels(pairs)
         report["kept"] = len(pairs)
@@ -52,6 +54,18 @@ def load_dataset(src: str | None = None, ascii_fold: bool = False) -> Dataset:
     labels = sorted({label for _, label in pairs})
     task_hint = "generate" if len(labels) == 1 else "classify"
     return Dataset(source, pairs, labels, report, task_hint)
+
+
+def _malformed_after_empty(report: dict[str, int]) -> dict[str, int]:
+    """The report with a "dropped_malformed" count (0 if none), listed after "dropped_empty"."""
+    malformed = report.pop("dropped_malformed", 0)
+    out: dict[str, int] = {}
+    for key, value in report.items():
+        out[key] = value
+        if key == "dropped_empty":
+            out["dropped_malformed"] = malformed
+    out.setdefault("dropped_malformed", malformed)
+    return out
 
 
 def read_path(path: Path) -> list[tuple[str, str]]:

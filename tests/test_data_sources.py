@@ -220,10 +220,12 @@ def test_csv_broken_header_names_line_1(tmp_path):
     assert_names(exc, bad)
 
 
-def test_malformed_count_is_zero_for_clean_sources(tmp_path):
-    write(tmp_path / "names" / "French.txt", "Dupont\n")
-    write(tmp_path / "names" / "German.txt", "Müller\n")
-    assert load_dataset(str(tmp_path / "names")).report["dropped_malformed"] == 0
+def test_malformed_count_is_zero_for_a_clean_csv(tmp_path):
+    good = write(tmp_path / "people.csv", "name,label\nDupont,French\nMüller,German\n")
+    report = load_dataset(str(good)).report
+    assert report["dropped_malformed"] == 0
+    keys = list(report)
+    assert keys.index("dropped_malformed") == keys.index("dropped_empty") + 1
 
 
 @pytest.mark.parametrize("encoding", ["utf-16", "utf-16-le", "utf-16-be", "utf-32", "utf-8-sig"])
