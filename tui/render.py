@@ -220,7 +220,8 @@ def run_cells(row: dict) -> dict[str, str]:
 def runs_table(rows: list[dict], width: int = 80, title: str | None = None) -> Table:
     """The runs as a table that fits ``width`` columns. Run ids are never cut: the id column does not wrap and is
     as wide as the longest id; when the table is too wide, the least useful columns are dropped first (params,
-    model, task, time, best val, test, progress); a long state (a damaged run's error) wraps."""
+    model, task, time, best val, test, then progress, which joins the state); a long state (a damaged run's
+    error) wraps."""
     from io import StringIO
 
     from rich import box
@@ -238,8 +239,10 @@ def runs_table(rows: list[dict], width: int = 80, title: str | None = None) -> T
             t.add_column(h, no_wrap=h != "state", min_width=longest if h == "run" else None,
                          max_width=22 if h == "state" else None,
                          justify="right" if h in ("progress", "time", "params") else "left")
+        merge = not any(h == "progress" for h, _ in cols)   # no room for progress: it joins the state
         for c in cells:
-            t.add_row(*[c.get(h, "") for h, _ in cols])
+            t.add_row(*[(f"{c['state']} {c['progress']}" if merge and h == "state" and c.get("progress")
+                         else c.get(h, "")) for h, _ in cols])
         return t
 
     console = Console(width=width, file=StringIO())
