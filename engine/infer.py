@@ -1,6 +1,8 @@
 """Use a saved run: classify names, explain a prediction, sample new names."""
 from __future__ import annotations
 
+from namestudio.data.errors import NamestudioError
+
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
@@ -15,7 +17,7 @@ from .config import TrainConfig
 from .models import build_model
 
 
-class InferenceError(ValueError):
+class InferenceError(NamestudioError, ValueError):
     """Bad input for a loaded run (unknown language, empty name, ...); one line."""
 
 

@@ -32,11 +32,7 @@ import time
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
-try:  # the coordinator's single error base (data/errors.py); a local stand-in until it lands
-    from namestudio.data.errors import NamestudioError
-except ImportError:  # pragma: no cover - removed at merge
-    class NamestudioError(Exception):
-        """Every user-facing error: the message is one line."""
+from namestudio.data.errors import NamestudioError
 
 FORMAT = 2
 

@@ -15,8 +15,20 @@ EPILOG = "SRC is a folder of <Label>.txt, a name,label CSV, a one-class .txt, 'p
          "RUN is a run folder or a run id under the checkpoints folder."
 
 
-class CliError(Exception):
-    """A user-facing error: printed as one line, exit code 1."""
+from namestudio.data.errors import NamestudioError
+
+
+class CliError(NamestudioError):
+    """A bad command line: printed as one line, exit code 1."""
+
+
+def _version() -> str:
+    """The installed distribution's version (package metadata), so it is written in one place: pyproject.toml."""
+    from importlib.metadata import PackageNotFoundError, version
+    try:
+        return version("namestudio")
+    except PackageNotFoundError:
+        return "unknown (not installed)"
 
 
 def _add_checkpoints(p):
@@ -31,7 +43,7 @@ def _add_json(p):
 def build_parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(prog="namestudio", description="Character-level RNN studio for names. "
                                  "Run with no command to open the terminal UI.", epilog=EPILOG)
-    ap.add_argument("--version", action="version", version="namestudio 0.1.0")
+    ap.add_argument("--version", action="version", version=f"namestudio {_version()}")
     sub = ap.add_subparsers(dest="command", metavar="COMMAND")
 
     p = sub.add_parser("tui", help="open the terminal UI (the default)", epilog=EPILOG)
@@ -49,31 +61,9 @@ def build_parser() -> argparse.ArgumentParser:
     _add_json(p)
     p.set_defaults(func=cmd_data)
 
-    from namestudio.engine.config import TrainConfig
-    d = TrainConfig()
+    from namestudio.engine.config import add_train_arguments
     p = sub.add_parser("train", help="train a classifier or a generator", epilog=EPILOG)
-    p.add_argument("--task", choices=["classify", "generate"], default="classify", help="default: classify")
-    p.add_argument("--model", choices=["rnn", "lstm", "gru", "mylstm"], default="lstm", help="default: lstm")
-    p.add_argument("--data", metavar="SRC", help="data source (default: pytorch-names if on disk, else builtin)")
-    p.add_argument("--epochs", type=int, help="default: 14 classify, 15 generate")
-    p.add_argument("--batch-size", type=int, help=f"default: {d.batch_size}")
-    p.add_argument("--lr", type=float, help=f"AdamW learning rate (default: {d.lr})")
-    p.add_argument("--hidden", type=int, help="hidden size (default: 128 classify, 256 generate)")
-    p.add_argument("--layers", type=int, help=f"RNN layers (default: {d.layers})")
-    p.add_argument("--embed", type=int, help=f"character embedding size; 0 = one-hot (default: {d.embed})")
-    p.add_argument("--dropout", type=float, help="default: 0.1 classify, 0.2 generate")
-    p.add_argument("--unidirectional", action="store_true", help="classifiers: read names one way only")
-    p.add_argument("--schedule", choices=["none", "cosine", "step"], help=f"learning-rate schedule (default: {d.schedule})")
-    p.add_argument("--clip", type=float, help=f"gradient-norm clipping, 0 = off (default: {d.clip})")
-    p.add_argument("--eval-every", type=int, help="evaluate every N steps (default: once per epoch)")
-    p.add_argument("--patience", type=int, help=f"early-stop patience in evaluations, 0 = off (default: {d.patience})")
-    p.add_argument("--max-steps", type=int, help="stop after N steps (default: no limit)")
-    p.add_argument("--ascii", action="store_true", help="fold names to ASCII letters")
-    p.add_argument("--device", choices=["auto", "cpu", "cuda", "mps"], default="auto", help="default: auto")
-    p.add_argument("--no-amp", action="store_true", help="no mixed precision on CUDA")
-    p.add_argument("--threads", type=int, help="torch CPU threads (default: 1 on 2 cores or fewer, else cores-1 up to 4)")
-    p.add_argument("--seed", type=int, help="training seed (default: 0)")
-    p.add_argument("--split-seed", type=int, help="data split seed (default: 0)")
+    add_train_arguments(p)   # every option comes from the one definition in engine/config.py
     p.add_argument("--resume", metavar="RUN", help="continue a saved run (its config is used; --epochs may raise the total)")
     _add_checkpoints(p)
     _add_json(p)
@@ -200,27 +190,16 @@ def cmd_train(args) -> int:
     from namestudio.engine.train import Trainer
     from namestudio.tui.render import headline
 
-    overrides = {k: v for k, v in {
-        "task": args.task, "model": args.model, "data": args.data, "epochs": args.epochs, "batch_size": args.batch_size,
-        "lr": args.lr, "hidden": args.hidden, "layers": args.layers, "embed": args.embed, "dropout": args.dropout,
-        "schedule": args.schedule, "clip": args.clip, "eval_every": args.eval_every, "patience": args.patience,
-        "max_steps": args.max_steps, "device": args.device, "threads": args.threads, "seed": args.seed,
-        "split_seed": args.split_seed}.items() if v is not None}
-    if args.ascii:
-        overrides["ascii_fold"] = True
-    if args.no_amp:
-        overrides["amp"] = False
-    if args.unidirectional:
-        overrides["bidirectional"] = False
+    from namestudio.engine.config import given_options
+
+    overrides = given_options(args)
     resume = None
     if args.resume:
         resume = ck.resolve_run(args.resume, args.checkpoints)
         saved = TrainConfig.from_dict(ck.read_json(resume / ck.CONFIG)["train"])
-        for k in ("epochs", "device", "threads", "max_steps", "patience"):
+        for k in ("epochs", "device", "threads", "max_steps", "patience", "amp"):
             if k in overrides:
                 setattr(saved, k, overrides[k])
-        if args.no_amp:
-            saved.amp = False
         cfg = saved
         if not (resume / ck.STATE).is_file():
             raise CliError(f"run {resume.name} has no saved state to resume from (it never reached an evaluation)")
@@ -398,14 +377,28 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("namestudio: interrupted", file=sys.stderr)
         return 130
-    except Exception as e:  # every known failure is one line; unknown ones too, with their type
-        known = type(e).__name__ in ("CliError", "DataError", "CheckpointError", "InferenceError", "DeviceError",
-                                     "ValueError", "TrainingError")
-        msg = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+    except NamestudioError as e:  # every user-facing error is one line
         if os.environ.get("NAMESTUDIO_DEBUG"):
             raise
-        print(f"namestudio: error: {msg if known else type(e).__name__ + ': ' + msg}", file=sys.stderr)
+        print(f"namestudio: error: {_one_line(e)}", file=sys.stderr)
         return 1
+    except OSError as e:  # the disk or the system said no: name the file and the reason in words
+        if os.environ.get("NAMESTUDIO_DEBUG"):
+            raise
+        where = f"{e.filename}: " if getattr(e, "filename", None) else ""
+        print(f"namestudio: error: {where}{e.strerror or _one_line(e)}", file=sys.stderr)
+        return 1
+    except Exception as e:  # a bug: still one line, with its type; NAMESTUDIO_DEBUG=1 shows the traceback
+        if os.environ.get("NAMESTUDIO_DEBUG"):
+            raise
+        print(f"namestudio: error: {type(e).__name__}: {_one_line(e)} (a bug: please report it; "
+              f"NAMESTUDIO_DEBUG=1 shows the traceback)", file=sys.stderr)
+        return 1
+
+
+def _one_line(e: BaseException) -> str:
+    text = str(e).strip().splitlines()
+    return text[0] if text else type(e).__name__
 
 
 if __name__ == "__main__":
