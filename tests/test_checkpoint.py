@@ -1,12 +1,13 @@
 import os
 import pickle
+import shutil
 
 import pytest
 import torch
 
 from helpers import write_names_folder
 from namestudio.data import load_dataset
-from namestudio.engine import checkpoint as ck
+from namestudio.engine import runfolder as ck
 from namestudio.engine.config import TrainConfig
 from namestudio.engine.infer import load_run
 from namestudio.engine.train import Trainer
@@ -21,9 +22,7 @@ def run_dir(tmp_path_factory):
 
 
 def copy_run(src, dst):
-    dst.mkdir()
-    for f in src.iterdir():
-        (dst / f.name).write_bytes(f.read_bytes())
+    shutil.copytree(src, dst)
     return dst
 
 
@@ -77,12 +76,14 @@ def test_malicious_pickle_as_weights_runs_nothing(run_dir, tmp_path):
 def test_malicious_pickle_as_optimizer_state_is_refused_on_resume(run_dir, tmp_path):
     bad = copy_run(run_dir, tmp_path / "run")
     marker = tmp_path / "pwned"
-    torch.save({"optimizer": Boom(marker)}, bad / "optim.pt")
+    torch.save({"optimizer": Boom(marker)}, ck.resume_dir(bad) / "optim.pt")
     assert not marker.exists()
     cfg = TrainConfig.from_dict(ck.read_json(bad / "config.json")["train"])
     cfg.epochs = 5
     result = Trainer(cfg, tmp_path, resume_from=bad).run()
     assert type(result).__name__ == "Failed" and "optim.pt" in result.message
+    assert result.message.startswith("refused: ") and "could run code when loaded" in result.message
+    assert "weights_only" not in result.message  # never suggest the unsafe option
     assert not marker.exists()
 
 
@@ -95,7 +96,7 @@ def test_a_failed_write_keeps_the_previous_file_and_leaves_no_temp(run_dir, tmp_
         raise OSError("disk full")
 
     monkeypatch.setattr(os, "replace", crash)
-    with pytest.raises(OSError):
+    with pytest.raises(ck.RunFolderError, match="could not write .*model.safetensors"):
         ck.save_weights({"w": torch.zeros(3)}, target)
     assert target.read_bytes() == before
     assert [p.name for p in tmp_path.iterdir()] == ["model.safetensors"]

@@ -6,7 +6,7 @@ import torch
 
 from helpers import write_names_folder
 from namestudio.data import load_dataset
-from namestudio.engine import checkpoint as ck
+from namestudio.engine import runfolder as ck
 from namestudio.engine.config import TrainConfig
 from namestudio.engine.events import Done, Eval, Failed, Started, Step
 from namestudio.engine.infer import load_run
@@ -124,7 +124,7 @@ def test_nan_loss_stops_with_a_clear_message_and_keeps_the_last_good_checkpoint(
 def test_resume_continues_from_the_saved_step(tiny, tmp_path):
     first = Trainer(small(epochs=2), tmp_path, dataset=tiny).run()
     run = ck.resolve_run(first.run_dir)
-    before = ck.read_json(run / "state.json")["step"]
+    before = ck.read_json(ck.resume_dir(run) / "state.json")["step"]
     cfg = TrainConfig.from_dict(ck.read_json(run / "config.json")["train"])
     cfg.epochs = 4
     events = []
@@ -134,7 +134,8 @@ def test_resume_continues_from_the_saved_step(tiny, tmp_path):
     assert started.start_step == before and started.run_dir == str(run)
     evals = ck.read_jsonl(run / "metrics.jsonl")
     assert [e["step"] for e in evals] == sorted({e["step"] for e in evals}) and len(evals) == 4
-    assert ck.read_json(run / "state.json")["step"] == 2 * before
+    assert ck.read_json(ck.resume_dir(run) / "state.json")["step"] == 2 * before
+    assert [p.name for p in run.glob("resume-*")] == [f"resume-{2 * before}"]  # older resume points are gone
 
 
 def test_unknown_device_and_absent_cuda_are_clear_errors(tiny, tmp_path):
