@@ -119,3 +119,52 @@ def test_list_runs_reports_metrics(run_dir):
     row = next(r for r in rows if r["run"] == run_dir.name)
     assert row["task"] == "classify" and row["model"] == "lstm" and row["params"] > 0
     assert 0 <= row["test_accuracy"] <= 1 and "best_val_accuracy" in row
+
+
+def test_non_finite_weights_are_refused_in_one_line(run_dir, tmp_path):
+    bad = copy_run(run_dir, tmp_path / "run")
+    sd = ck.load_weights(bad / "model.safetensors")
+    name = next(iter(sd))
+    sd[name][0] = float("nan")
+    ck.save_weights(sd, bad / "model.safetensors")
+    with pytest.raises(ck.RunFolderError, match=f"refused: tensor {name} holds NaN") as e:
+        load_run(bad)
+    assert "\n" not in str(e.value)
+
+
+@pytest.mark.parametrize("change", [{"layers": 3000}, {"layers": 2}, {"hidden": 17}, {"embed": 0}])
+def test_config_sizes_are_checked_against_the_weights_header_before_building(run_dir, tmp_path, change):
+    bad = copy_run(run_dir, tmp_path / "run")
+    cfg = ck.read_json(bad / "config.json")
+    cfg["train"].update(change)
+    ck.atomic_write_json(bad / "config.json", cfg)
+    with pytest.raises(ck.RunFolderError, match="config.json") as e:
+        load_run(bad)
+    assert "\n" not in str(e.value)
+
+
+def test_safetensors_header_is_read_without_the_tensors(run_dir, tmp_path):
+    shapes = ck.read_safetensors_header(run_dir / "model.safetensors")
+    sd = ck.load_weights(run_dir / "model.safetensors")
+    assert shapes == {k: list(v.shape) for k, v in sd.items()}
+    (tmp_path / "w.safetensors").write_bytes((10**12).to_bytes(8, "little") + b"{}")
+    with pytest.raises(ck.RunFolderError, match="bad header length"):
+        ck.read_safetensors_header(tmp_path / "w.safetensors")
+
+
+def test_a_full_disk_names_the_file_in_words_and_keeps_the_previous_file(tmp_path, monkeypatch):
+    import errno
+    target = tmp_path / "model.safetensors"
+    ck.save_weights({"w": torch.ones(3)}, target)
+    before = target.read_bytes()
+    real_fsync = os.fsync
+
+    def full(fd):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(os, "fsync", full)
+    with pytest.raises(ck.RunFolderError) as e:
+        ck.save_weights({"w": torch.zeros(3)}, target)
+    assert str(e.value) == f"could not write {target}: the disk is full"
+    monkeypatch.setattr(os, "fsync", real_fsync)
+    assert target.read_bytes() == before and [p.name for p in tmp_path.iterdir()] == ["model.safetensors"]
