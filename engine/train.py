@@ -48,7 +48,7 @@ class Trainer:
                  run_dir: str | Path | None = None, save_every_s: float = SAVE_EVERY_S):
         self.cfg = config
         self.checkpoints = Path(checkpoints)
-        self.on_event = on_event
+        self.on_event = on_event if on_event is None or callable(on_event) else _fan_out(list(on_event))
         self.resume_from = Path(resume_from) if resume_from else None
         self.dataset = dataset
         self.save_every_s = save_every_s
@@ -100,9 +100,11 @@ class Trainer:
 
     # ---- events -------------------------------------------------------------------
     def emit(self, event) -> None:
-        sinks = self.on_event if isinstance(self.on_event, (list, tuple)) else [self.on_event]
-        for sink in ([self.writer] if self.writer else []) + [s for s in sinks if s]:
-            sink(event)
+        """The run-folder writer first (files are on disk before anyone hears of them), then the other sinks."""
+        if self.writer:
+            self.writer(event)
+        if self.on_event:
+            self.on_event(event)
 
     # ---- the run ------------------------------------------------------------------
     def run(self) -> Done | Failed:
@@ -115,9 +117,8 @@ class Trainer:
                 self.emit(result)
             except rf.RunFolderError as e:  # the writer could not write the end (disk full): say so
                 result = Failed(message=str(e), run_dir=str(self.run_dir) if self.run_dir else None)
-                for sink in (self.on_event if isinstance(self.on_event, (list, tuple)) else [self.on_event]):
-                    if sink:
-                        sink(result)
+                if self.on_event:
+                    self.on_event(result)
         finally:
             if self.writer:
                 self.writer.close()
@@ -353,6 +354,13 @@ class Trainer:
 
     def evaluate(self, data: Encoded) -> dict:
         return evaluate(self.model, data, self.cfg.task, self.labels, self.device, self.amp)
+
+
+def _fan_out(sinks: list[Callable]) -> Callable:
+    def send(event) -> None:
+        for sink in sinks:
+            sink(event)
+    return send
 
 
 def _one_line(e: BaseException) -> str:
