@@ -17,7 +17,7 @@ from anyascii import anyascii
 from namestudio.data import Vocab
 from namestudio.data.clean import APOSTROPHES, SEPARATORS
 
-from . import checkpoint as ck
+from . import runfolder as rf
 from .batches import MAX_LEN, encode, pad
 from .config import TrainConfig
 from .models import build_model
@@ -45,7 +45,7 @@ class LoadedRun:
 
     @cached_property
     def split(self) -> dict:
-        return ck.read_json(self.path / ck.SPLIT)
+        return rf.read_json(self.path / rf.SPLIT)
 
     @cached_property
     def train_names(self) -> set[str]:
@@ -59,7 +59,7 @@ class LoadedRun:
         return out
 
     def test_metrics(self) -> dict:
-        return ck.read_json(self.path / ck.TEST) if (self.path / ck.TEST).is_file() else {}
+        return rf.read_json(self.path / rf.TEST) if (self.path / rf.TEST).is_file() else {}
 
     def evaluate(self, which: str = "test") -> dict:
         """Recompute metrics on a recorded split with the best weights."""
@@ -417,30 +417,30 @@ def write_lines(path: str | Path, lines: list[str]) -> Path:
 
 
 def load_run(run: str | Path, checkpoints: str | Path = "checkpoints") -> LoadedRun:
-    path = ck.resolve_run(run, checkpoints)
-    meta = ck.read_json(path / ck.CONFIG)
+    path = rf.resolve_run(run, checkpoints)
+    meta = rf.read_json(path / rf.CONFIG)
     try:
         cfg = TrainConfig.from_dict(meta["train"])
         labels, vocab = meta["labels"], Vocab.from_list(meta["vocab"])
     except (KeyError, TypeError) as e:
-        raise ck.CheckpointError(f"{path / ck.CONFIG}: missing field {e}") from None
+        raise rf.RunFolderError(f"{path / rf.CONFIG}: missing field {e}") from None
     try:  # bound every size field, then check the shapes against the weights' header, before any allocation
         cfg.validate()
     except NamestudioError as e:
-        raise ck.CheckpointError(f"{path / ck.CONFIG}: {e}") from None
+        raise rf.RunFolderError(f"{path / rf.CONFIG}: {e}") from None
 
     def build():
         return build_model(cfg.task, cfg.model, len(vocab), len(labels), embed=cfg.embed, hidden=cfg.hidden,
                            layers=cfg.layers, bidirectional=cfg.bidirectional, dropout=cfg.dropout,
                            label_init=cfg.label_init)
 
-    ck.check_weights_fit(path / ck.WEIGHTS, build)
+    rf.check_weights_fit(path / rf.WEIGHTS, build)
     model = build()
-    weights = ck.load_weights(path / ck.WEIGHTS)
+    weights = rf.load_weights(path / rf.WEIGHTS)
     try:
         model.load_state_dict(weights)
     except RuntimeError as e:
-        raise ck.CheckpointError(f"{path / ck.WEIGHTS}: weights do not fit the model in config.json "
+        raise rf.RunFolderError(f"{path / rf.WEIGHTS}: weights do not fit the model in config.json "
                                  f"({str(e).splitlines()[0][:120]})") from None
     model.eval()
     return LoadedRun(path=path, config=cfg, labels=labels, vocab=vocab, model=model, meta=meta)

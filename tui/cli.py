@@ -451,7 +451,7 @@ def cmd_sample(args) -> int:
 
 
 def cmd_runs(args) -> int:
-    from namestudio.engine.checkpoint import list_runs
+    from namestudio.engine.runfolder import list_runs
     from namestudio.tui.render import runs_table, runs_tsv
     rows = list_runs(args.checkpoints)
     if args.json:
