@@ -85,6 +85,9 @@ class TrainConfig:
     threads: int = opt(0, "torch CPU threads; 0 = auto (1 on 2 cores or fewer, else cores-1 up to 4)", lo=0, hi=1024)
     log_every: int = opt(20, "steps between logged training losses", lo=1, hi=10**9)
     max_steps: int = opt(0, "stop after N steps; 0 = no limit", lo=0, hi=10**12)
+    compile: bool = opt(False, "try torch.compile on the model (the first steps are slow while it compiles)")
+    cuda_graphs: bool = opt(False, "CUDA only: replay the steps as CUDA graphs (torch.compile mode "
+                                   "'reduce-overhead')")
 
     def __post_init__(self):
         for name, by_task in TASK_DEFAULTS.items():

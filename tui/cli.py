@@ -69,6 +69,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--nice", type=int, metavar="N", help="lower this process's CPU priority by N (os.nice)")
     _add_checkpoints(p)
     _add_json(p)
+    _add_ranks(p)
     p.set_defaults(func=cmd_train)
 
     for name, func, what in (("stop", cmd_stop, "stop a run: the best weights are kept and tested"),
@@ -214,6 +215,29 @@ def _download(args, con) -> int:
     return 0
 
 
+RANKS_HELP = """Train with N processes (ranks) through torchrun, torch's elastic launcher: `namestudio train
+--nproc N ...` is the same as `torchrun --nproc-per-node N -m namestudio train ...` (which also works).
+DistributedDataParallel: gloo on CPU, NCCL on CUDA (one GPU per rank). Each batch is split between the ranks,
+so a step, its loss and the metrics are those of one process; rank 0 alone writes the run folder, and a run
+resumes with any number of ranks. Several machines: run the same command on each with --nnodes M, its own
+--node-rank and the first machine's --master-addr/--master-port (or --rdzv-backend c10d --rdzv-endpoint
+HOST:PORT --rdzv-id ID); only rank 0's machine needs the data and the run folder."""
+
+
+def _add_ranks(p):
+    g = p.add_argument_group("many processes (torch.distributed)", RANKS_HELP)
+    g.add_argument("--nproc", type=int, metavar="N", help="ranks on this machine (default 1: no torchrun); at most "
+                   "the CPU cores, or the GPUs when training on CUDA")
+    g.add_argument("--nnodes", metavar="M", help="machines taking part, or MIN:MAX (torchrun --nnodes)")
+    g.add_argument("--node-rank", type=int, metavar="I", help="this machine's index, 0 to M-1 (static rendezvous)")
+    g.add_argument("--master-addr", metavar="HOST", help="address of node 0 (static rendezvous)")
+    g.add_argument("--master-port", type=int, metavar="PORT", help="free port on node 0 (static rendezvous)")
+    g.add_argument("--rdzv-backend", metavar="NAME", help="rendezvous backend, e.g. c10d (torchrun --rdzv-backend)")
+    g.add_argument("--rdzv-endpoint", metavar="HOST:PORT", help="rendezvous address (torchrun --rdzv-endpoint)")
+    g.add_argument("--rdzv-id", metavar="ID", help="a job id shared by all machines (torchrun --rdzv-id)")
+    g.add_argument("--rdzv-conf", metavar="K=V,...", help="extra rendezvous settings (torchrun --rdzv-conf)")
+
+
 def cmd_train(args) -> int:
     from namestudio.engine import runfolder as rf
     from namestudio.engine.config import TrainConfig, given_options
@@ -221,13 +245,25 @@ def cmd_train(args) -> int:
     from namestudio.engine.train import Trainer
     from namestudio.tui.render import headline
 
+    from namestudio.engine import distributed as ddp
+
+    rdzv = {k: getattr(args, k, None) for k in ddp.RDZV_FLAGS}
+    launcher = (args.nproc is not None and args.nproc != 1) or any(v is not None for v in rdzv.values())
+    if launcher and ddp.in_torchrun():
+        raise CliError("--nproc and the rendezvous options start torchrun; under torchrun, leave them out")
+    if args.nproc is not None and args.nproc < 1:
+        raise CliError(f"--nproc must be at least 1 (got {args.nproc})")
+    ranks = ddp.Ranks.from_env()
     if args.nice:
         os.nice(args.nice)
     overrides = given_options(args)
     resume = None
-    if args.resume:
-        if args.run_dir:
-            raise CliError("--resume and --run-dir do not go together: a resumed run trains in its own folder")
+    if args.resume and args.run_dir:
+        raise CliError("--resume and --run-dir do not go together: a resumed run trains in its own folder")
+    if args.resume and not ranks.main:
+        cfg = TrainConfig(**overrides)   # a stand-in: rank 0 reads the run and sends its config
+        resume = args.resume
+    elif args.resume:
         resume = rf.resolve_run(args.resume, args.checkpoints)
         train = rf.read_json(resume / rf.CONFIG, dict).get("train")
         saved = TrainConfig.from_dict(train)
@@ -240,6 +276,10 @@ def cmd_train(args) -> int:
     else:
         cfg = TrainConfig(**overrides)
     cfg.validate()
+    if launcher:
+        return _launch_ranks(args, cfg, overrides, rdzv)
+    if not ranks.main:
+        return _train_rank(args, cfg, resume, ranks)
 
     con = _console(args.json)
     progress = None
@@ -274,7 +314,13 @@ def cmd_train(args) -> int:
     handled = (signal.SIGINT, signal.SIGTERM)
     previous = {s: signal.getsignal(s) for s in handled}
 
+    under_torchrun = ddp.in_torchrun()
+
     def on_signal(signum, frame):  # first Ctrl-C / SIGTERM: stop cleanly (best kept and tested); a second: abort
+        if under_torchrun:  # torchrun forwards the terminal's Ctrl-C again; it kills the ranks if they linger
+            con.print("[yellow]stopping: keeping the best checkpoint[/]")
+            trainer.cancel()
+            return
         con.print("[yellow]stopping: keeping the best checkpoint (Ctrl-C again to abort)[/]")
         trainer.cancel()
         signal.signal(signum, previous[signum])
@@ -304,6 +350,66 @@ def cmd_train(args) -> int:
         else:
             out.update(test_nll=t["nll"], test_perplexity=t["perplexity"])
         _emit_json(out)
+    return 0
+
+
+def _launch_ranks(args, cfg, overrides: dict, rdzv: dict) -> int:
+    """`train --nproc N`: check N, then run torchrun's agent here; it starts N ranks of this same command
+    (without the launcher's options) and waits for them."""
+    from namestudio.engine import distributed as ddp
+    from namestudio.engine.config import cfg_to_argv, default_threads
+    nproc = args.nproc or 1
+    try:
+        ddp.check_nproc(nproc, cfg.device)
+    except ddp.DistributedError as e:
+        raise CliError(str(e)) from None
+    if args.resume:   # the ranks get only what the command line said; rank 0 reads the rest from the run
+        worker = ["train", "--resume", args.resume, *_given_argv(overrides)]
+    else:
+        worker = ["train", *cfg_to_argv(cfg)]
+        if args.run_dir:
+            worker += ["--run-dir", args.run_dir]
+    worker += ["--checkpoints", args.checkpoints] + (["--json"] if args.json else [])
+    torchrun = ddp.torchrun_args(nproc, rdzv, worker)
+    threads = cfg.threads or max(1, default_threads() // nproc)
+    con = _console(args.json)
+    con.print(f"[dim]{nproc} rank{'s' * (nproc != 1)} on this machine: {ddp.shown_command(torchrun)}[/]",
+              soft_wrap=True)
+    try:
+        return ddp.launch(torchrun, threads)
+    except ddp.DistributedError as e:
+        raise CliError(str(e)) from None
+
+
+def _given_argv(given: dict) -> list[str]:
+    """The command-line options of only the config fields in ``given`` (as cfg_to_argv writes them)."""
+    from namestudio.engine.config import fields, flag_of
+    argv: list[str] = []
+    for f in fields():
+        if f.name not in given:
+            continue
+        value, flag = given[f.name], flag_of(f)
+        if isinstance(value, bool):
+            argv.append(flag if value else "--no-" + flag[2:])
+        else:
+            argv += [flag, repr(value) if isinstance(value, float) else str(value)]
+    return argv
+
+
+def _train_rank(args, cfg, resume, ranks) -> int:
+    """A rank other than 0 under torchrun: trains its share, says nothing; exits 1 on failure (its error on
+    one line, unless rank 0 failed first: rank 0 says why)."""
+    from namestudio.engine.events import Failed
+    from namestudio.engine.train import Trainer
+    trainer = Trainer(cfg, args.checkpoints, None, resume_from=resume, run_dir=args.run_dir)
+    if threading_main():
+        for s in (signal.SIGINT, signal.SIGTERM):   # a stop asked of any rank reaches every rank
+            signal.signal(s, lambda signum, frame: trainer.cancel())
+    result = trainer.run()
+    if isinstance(result, Failed):
+        if trainer.peer_failed:
+            return 1
+        raise CliError(f"rank {ranks.rank}: {result.message}")
     return 0
 
 
