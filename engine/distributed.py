@@ -177,6 +177,7 @@ def launch(args: list[str], threads: int, quiet: bool = True) -> int:
     for a rank that died otherwise (a signal, a crash) or a rendezvous that failed."""
     import logging
 
+    from torch.distributed.elastic.multiprocessing.api import SignalException
     from torch.distributed.elastic.multiprocessing.errors import ChildFailedError
     from torch.distributed.run import parse_args, run
 
@@ -191,6 +192,8 @@ def launch(args: list[str], threads: int, quiet: bool = True) -> int:
         raise DistributedError("bad torchrun options: " + " ".join(args[:args.index("-m")])) from None
     try:
         run(parsed)
+    except SignalException:   # Ctrl-C or SIGTERM: the agent passed it on; the ranks stopped as asked
+        return 0
     except ChildFailedError as e:
         codes = {rank: f.exitcode for rank, f in e.failures.items()}
         if codes and all(c == 1 for c in codes.values()):
