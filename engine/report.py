@@ -106,7 +106,8 @@ def _curves_figure(runs: list[tuple[str, Path]], task: str, path: Path) -> None:
         if loss:
             xs, ys = zip(*loss)
             axes[0].plot(xs, ys, color=color, alpha=0.25, linewidth=0.8)
-            axes[0].plot(xs, ema(ys, SMOOTHING), color=color, label=label, linewidth=1.5)
+            axes[0].plot(xs, ema(ys, SMOOTHING), color=color, label=label, linewidth=1.5,
+                         marker="o" if len(xs) < 30 else None, markersize=3)
         for ax, x in ((axes[1], "epoch"), (axes[2], "elapsed")):
             pts = ex.series(d, metric, x)
             if pts:
@@ -295,6 +296,9 @@ def write_report(items: list[str], out: str | Path, checkpoints: str | Path = "c
     try:
         parent.mkdir(parents=True, exist_ok=True)
         tmp = Path(tempfile.mkdtemp(dir=parent, prefix=f".{out.name}.", suffix=".tmp"))
+        mask = os.umask(0)
+        os.umask(mask)
+        os.chmod(tmp, 0o777 & ~mask)         # mkdtemp makes 0700; a report folder is an ordinary folder
     except OSError as e:
         raise ReportError(f"could not write {out}: {e.strerror or e}") from None
     try:
