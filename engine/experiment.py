@@ -429,8 +429,8 @@ class Controller:
                 r, action = queue.pop(0)
                 try:
                     self._start(r, action)
-                except NamestudioError as e:
-                    r["state"], r["error"] = "failed", str(e)
+                except (NamestudioError, OSError) as e:
+                    r["state"], r["error"] = "failed", rf._first_line(e)
                     self.views[r["dir"]].state, self.views[r["dir"]].error = "failed", str(e)
                     self._save()
             for label, p in list(self.active.items()):
@@ -463,6 +463,38 @@ class Controller:
         self._refresh([label])
         v = self.views[label]
         v.total_steps = v.total_steps or v.step
+
+
+# ---- for a face that starts and stops experiments (the TUI) ------------------------------------
+COMPARE_LOG = "compare.log"
+
+
+def launch_compare(checkpoints: str | Path, options: dict, models: list[str] | None = None,
+                   grid: dict[str, list] | None = None, parallel: int | None = None,
+                   nice: int = 10) -> tuple[Path, subprocess.Popen]:
+    """Create the experiment folder now (so a follower has its path at once), then run it with
+    `namestudio compare --resume EXP` as a child in its own session (it outlives its launcher), its output
+    in EXP/compare.log. Returns (experiment folder, the child). Follow it with ``read_experiment``."""
+    models = models or list(DEFAULT_MODELS)
+    runs = plan_runs(options, models, grid or {})
+    parallel = parallel or default_parallel(TrainConfig.from_dict(runs[0]["config"]), len(runs))
+    exp = new_experiment(checkpoints, options, models, grid or {}, parallel)
+    argv = [sys.executable, "-m", CLI_MODULE, "compare", "--resume", str(exp), "--parallel", str(parallel),
+            "--nice", str(int(nice))]
+    with open(exp / COMPARE_LOG, "ab") as log:
+        popen = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+                                 start_new_session=True, close_fds=True,
+                                 env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    return exp, popen
+
+
+def stop_experiment(exp: str | Path) -> None:
+    """Ask the `compare` process running an experiment to stop every run cleanly (SIGTERM, as Ctrl-C).
+    ExperimentError when no live controller runs it on this host."""
+    doc = read_experiment(exp)
+    if doc.get("state") != "running" or doc.get("host") != rf.HOST or not rf.pid_alive(doc.get("pid")):
+        raise ExperimentError(f"experiment {Path(exp).name} is not running here (it is {doc.get('state')})")
+    os.kill(int(doc["pid"]), signal.SIGTERM)
 
 
 # ---- the data of the comparison views and the report -------------------------------------------

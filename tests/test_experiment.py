@@ -211,3 +211,26 @@ def test_tutorial_generator_trains_through_the_one_loop_and_samples(names, tmp_p
     table = ex.samples_table(out["run_dir"], 0.8, "KMZ")
     assert table["letters"] == ["K", "M"] and "Z" in table["notes"][0]
     assert len(table["rows"]) == 3 and all(r["samples"]["K"][0].startswith("K") for r in table["rows"])
+
+
+def test_launch_compare_and_stop_it_as_the_tui_would(names, tmp_path):
+    base = {"data": names, "epochs": 400, "eval_every": 5, "patience": 0, "embed": 8, "hidden": 16,
+            "batch_size": 16, "threads": 1, "device": "cpu", "log_every": 2}
+    exp, popen = ex.launch_compare(tmp_path, base, ["rnn"], parallel=1)
+    try:
+        assert ex.read_experiment(exp)["runs"][0]["state"] in ("pending", "running")   # followable at once
+        end = time.time() + 90
+        while time.time() < end and not rf.read_jsonl(exp / "rnn" / rf.STEPS):
+            time.sleep(0.2)
+        doc = ex.read_experiment(exp)
+        assert doc["live"] and doc["state"] == "running" and doc["pid"] == popen.pid
+        ex.stop_experiment(exp)
+        assert popen.wait(60) == 130
+    finally:
+        if popen.poll() is None:
+            popen.kill()
+            popen.wait()
+    doc = ex.read_experiment(exp)
+    assert doc["state"] == "cancelled" and not doc["live"] and doc["runs"][0]["state"] == "cancelled"
+    with pytest.raises(ex.ExperimentError, match="not running"):
+        ex.stop_experiment(exp)

@@ -616,7 +616,7 @@ def cmd_compare(args) -> int:
         t.add_row(r["label"], f(r["params"], ","), f(r["train_seconds"], ".1f"), f(r["names_per_s"], ",.0f"), *tail)
     con.print(t)
     report = None
-    if args.report and doc["state"] == "done":
+    if args.report and doc["state"] in ("done", "failed") and any(r["state"] == "done" for r in doc["runs"]):
         from namestudio.engine.report import write_report
         rep = write_report([str(exp)], args.report, args.checkpoints, names=_names(args.names))
         for note in rep.notes:
