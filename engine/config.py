@@ -20,6 +20,8 @@ TASKS = ("classify", "generate")
 MODELS = ("rnn", "lstm", "gru", "mylstm")      # engine/models.py registers exactly these (a test checks)
 DEVICES = ("auto", "cpu", "cuda", "mps")
 SCHEDULES = ("none", "cosine", "step")
+RECIPES = ("modern", "tutorial")
+OPTIMIZERS = ("adamw", "sgd")
 
 
 class ConfigError(NamestudioError, ValueError):
@@ -88,6 +90,12 @@ class TrainConfig:
     compile: bool = opt(False, "try torch.compile on the model (the first steps are slow while it compiles)")
     cuda_graphs: bool = opt(False, "CUDA only: replay the steps as CUDA graphs (torch.compile mode "
                                    "'reduce-overhead')")
+    # recipes (issue 10): a recipe only fills in the options a command line leaves out (apply_recipe)
+    recipe: str = opt("modern", "training recipe: modern (the defaults listed here) or tutorial (the PyTorch "
+                                "tutorial's: one-hot letters, one name per step, plain SGD at 0.005, no schedule, "
+                                "no clipping; generators: its i2h/i2o/o2o cell with dropout and the language one-hot "
+                                "at every step); options given explicitly win", choices=RECIPES)
+    optimizer: str = opt("adamw", "optimizer: adamw, or sgd (plain SGD: no momentum)", choices=OPTIMIZERS)
 
     def __post_init__(self):
         for name, by_task in TASK_DEFAULTS.items():
@@ -115,7 +123,39 @@ class TrainConfig:
         """Check every field against its definition; ConfigError names the option at fault."""
         for f in dataclasses.fields(self):
             check_value(f, getattr(self, f.name))
+        check_recipe(self)
         return self
+
+
+# ---- recipes (issue 10) ------------------------------------------------------------------------------------------
+# What a recipe sets, per task, for the options a command line (or a caller) leaves out. "modern" is the
+# dataclass defaults. "tutorial" is the PyTorch char-RNN tutorials' setup: one-hot letters, one name per step,
+# plain SGD at 0.005, no schedule, no clipping, no class weights. Its generator is the tutorial's own
+# i2h/i2o/o2o cell (engine/models.py TutorialGenerator, built for model "rnn") with dropout 0.1 and the language
+# one-hot at every step. (The tutorial's generator steps SGD at 0.0005 on the loss summed over a name's letters;
+# here the loss is the mean over letters, so 0.005 is about the same step for names of 7-10 letters.)
+RECIPE_DEFAULTS: dict[str, dict[str, dict]] = {
+    "modern": {"classify": {}, "generate": {}},
+    "tutorial": {
+        "classify": dict(embed=0, hidden=128, layers=1, bidirectional=False, dropout=0.0, batch_size=1,
+                         optimizer="sgd", lr=0.005, weight_decay=0.0, clip=0.0, schedule="none",
+                         class_weighting=0.0, amp=False),
+        "generate": dict(model="rnn", embed=0, hidden=128, layers=1, dropout=0.1, label_init=False, batch_size=1,
+                         optimizer="sgd", lr=0.005, weight_decay=0.0, clip=0.0, schedule="none", amp=False),
+    },
+}
+
+
+def apply_recipe(options: dict) -> dict:
+    """``options`` (field -> value, as given) with the recipe's choices filled in where they are left out."""
+    recipe, task = options.get("recipe") or "modern", options.get("task") or "classify"
+    return {**RECIPE_DEFAULTS.get(recipe, {}).get(task, {}), **options}
+
+
+def check_recipe(cfg: "TrainConfig") -> None:
+    if cfg.recipe == "tutorial" and cfg.task == "generate" and cfg.model != "rnn":
+        raise ConfigError(f"--recipe tutorial: generators use the tutorial's own i2h/i2o/o2o cell; use --model rnn "
+                          f"(not {cfg.model})")
 
 
 # ---- the one definition, read ------------------------------------------------------------------------------------
@@ -216,7 +256,7 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> None:
 def given_options(args: argparse.Namespace) -> dict:
     """The config fields a command line set (everything it left out stays at the config's default)."""
     names = {f.name for f in dataclasses.fields(TrainConfig) if f.metadata["cli"]}
-    return {k: v for k, v in vars(args).items() if k in names and v is not None}
+    return apply_recipe({k: v for k, v in vars(args).items() if k in names and v is not None})
 
 
 def config_from_args(args: argparse.Namespace) -> TrainConfig:

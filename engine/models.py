@@ -215,9 +215,42 @@ class Generator(nn.Module):
 
 
 def build_model(task: str, cell: str, vocab_size: int, n_labels: int, *, embed: int, hidden: int, layers: int,
-                bidirectional: bool, dropout: float, label_init: bool = True) -> nn.Module:
+                bidirectional: bool, dropout: float, label_init: bool = True, recipe: str = "modern") -> nn.Module:
+    if task == "generate" and recipe == "tutorial":
+        return TutorialGenerator(vocab_size, n_labels, embed, hidden, dropout)
     if task == "classify":
         return Classifier(cell, vocab_size, n_labels, embed, hidden, layers, bidirectional, dropout)
     if task == "generate":
         return Generator(cell, vocab_size, n_labels, embed, hidden, layers, dropout, label_init=label_init)
     raise ValueError(f"unknown task {task!r}; choose classify or generate")
+
+
+class TutorialGenerator(nn.Module):
+    """The PyTorch tutorial's generator ("generating names with a character-level RNN"), as it was written.
+
+    At every step the language (one-hot), the letter and the hidden state are concatenated; ``i2h`` gives the
+    next hidden state (linear: no squashing), ``i2o`` an output; ``o2o`` reads that output beside the new hidden
+    state; dropout on the result. Same calling convention as Generator: (ids, labels[, state]) -> (logits, state).
+    Built for ``--recipe tutorial --task generate`` (engine/config.py RECIPE_DEFAULTS).
+    """
+
+    def __init__(self, vocab_size: int, n_labels: int, embed: int = 0, hidden: int = 128, dropout: float = 0.1):
+        super().__init__()
+        self.n_labels, self.hidden = n_labels, hidden
+        self.chars = CharInput(vocab_size, embed)
+        size = n_labels + self.chars.size + hidden
+        self.i2h = nn.Linear(size, hidden)
+        self.i2o = nn.Linear(size, vocab_size)
+        self.o2o = nn.Linear(hidden + vocab_size, vocab_size)
+        self.drop = nn.Dropout(dropout)
+
+    def forward(self, ids: torch.Tensor, labels: torch.Tensor, lengths: torch.Tensor | None = None, state=None):
+        lang = F.one_hot(labels, self.n_labels).float()
+        x = self.chars(ids)
+        h = state if state is not None else x.new_zeros(ids.shape[0], self.hidden)
+        outs = []
+        for x_t in x.unbind(1):
+            combined = torch.cat([lang, x_t, h], dim=1)
+            h, out = self.i2h(combined), self.i2o(combined)
+            outs.append(self.drop(self.o2o(torch.cat([h, out], dim=1))))
+        return torch.stack(outs, dim=1), h

@@ -193,7 +193,7 @@ class Trainer:
         random.seed(cfg.seed)
         self.model = build_model(cfg.task, cfg.model, len(self.vocab), len(self.labels), embed=cfg.embed,
                                  hidden=cfg.hidden, layers=cfg.layers, bidirectional=cfg.bidirectional,
-                                 dropout=cfg.dropout, label_init=cfg.label_init).to(self.device)
+                                 dropout=cfg.dropout, label_init=cfg.label_init, recipe=cfg.recipe).to(self.device)
         label_index = {lab: i for i, lab in enumerate(self.labels)}
         train = encode(self.split.train, self.vocab, label_index, cfg.task)
         self.train_y, self.train_lengths = train.y, train.lengths      # on the CPU, for sharing batches out
@@ -207,7 +207,10 @@ class Trainer:
             self.total_steps = min(self.total_steps, cfg.max_steps)
         # the fused AdamW kernel (one op for all parameters) where the device has it
         fused = {"fused": True} if self.device.type in ("cpu", "cuda") else {}
-        self.optimizer = torch.optim.AdamW(self.model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay, **fused)
+        if cfg.optimizer == "sgd":      # plain SGD, as the tutorial recipe steps (engine/config.py RECIPE_DEFAULTS)
+            self.optimizer = torch.optim.SGD(self.model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+        else:
+            self.optimizer = torch.optim.AdamW(self.model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay, **fused)
         self.scheduler = self._make_scheduler()
         # mixed precision on CUDA: bf16 where the GPU has it, else fp16 with a loss scaler
         self.amp = amp_dtype(self.device, cfg.amp) or False

@@ -144,6 +144,53 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--skip", default="", help="comma-separated sections to skip: seed,mylstm,startup,tui,gpu")
     _add_json(p)
     p.set_defaults(func=cmd_bench)
+
+    p = sub.add_parser("compare", help="train a set of models (or a grid of settings) on one data source, split "
+                       "and seed, as an experiment folder", epilog=EPILOG,
+                       description="Train each model as its own `namestudio train` process, N at a time, all on "
+                       "one data source, one split and one seed with the same settings (every `train` option "
+                       "below applies to every run). The experiment is a folder under --checkpoints "
+                       "(exp-<time>-<task>/) holding experiment.json and one run folder per run. Ctrl-C stops "
+                       "every run cleanly (the best weights are kept and tested); --resume EXP continues: runs "
+                       "that are done are kept, the others resumed or restarted.")
+    add_train_arguments(p)
+    p.add_argument("--models", metavar="M1,M2", help="the models to compare (default: rnn,lstm,mylstm,gru)")
+    p.add_argument("--set", dest="grid", action="append", metavar="KEY=V1,V2",
+                   help="also vary a setting over these values (repeatable: the grid of every combination), "
+                        "e.g. --set hidden=64,128 --set lr=0.002,0.005")
+    p.add_argument("--parallel", type=int, metavar="N",
+                   help="runs at once (default: the CPU cores divided by each run's torch threads; one per GPU)")
+    p.add_argument("--resume", metavar="EXP", help="continue an experiment (a folder or an id under --checkpoints)")
+    p.add_argument("--nice", type=int, default=10, metavar="N", help="each run's CPU priority is lowered by N (default 10)")
+    p.add_argument("--report", metavar="DIR", help="write a report folder at the end (see `namestudio report`)")
+    p.add_argument("--names", metavar="N1,N2", help="the report's top-3 names (default Dovesky,Jackson,Hou)")
+    _add_checkpoints(p)
+    _add_json(p)
+    p.set_defaults(func=cmd_compare)
+
+    p = sub.add_parser("report", help="a lab-report folder (report.md, figures, curves.csv) of an experiment or runs",
+                       epilog=EPILOG,
+                       description="Write DIR/report.md (results table, settings, machine, top-3 table of chosen "
+                       "names, generators' samples per language), figures linked from it (curves, a confusion "
+                       "matrix per classifier; needs matplotlib: pip install 'namestudio[report]') and "
+                       "DIR/curves.csv with every logged point. Runs trained separately work too. DIR is written "
+                       "whole or not at all; an existing DIR must be empty or an earlier report.")
+    p.add_argument("items", metavar="EXPERIMENT|RUN", nargs="+")
+    p.add_argument("--out", metavar="DIR", required=True, help="the report folder")
+    p.add_argument("--names", metavar="N1,N2", help="top-3 names (default Dovesky,Jackson,Hou)")
+    p.add_argument("--start-letters", default="ABC", metavar="ABC", help="generators: start letters (default ABC)")
+    p.add_argument("--temperature", type=float, default=0.8, metavar="T", help="generators: temperature (default 0.8)")
+    _add_checkpoints(p)
+    _add_json(p)
+    p.set_defaults(func=cmd_report)
+
+    p = sub.add_parser("export", help="export runs' curves as TensorBoard event files", epilog=EPILOG)
+    p.add_argument("items", metavar="RUN|EXPERIMENT", nargs="+")
+    p.add_argument("--tensorboard", metavar="DIR", required=True,
+                   help="write DIR/<run-id>/events.out.tfevents.* (then: tensorboard --logdir DIR)")
+    _add_checkpoints(p)
+    _add_json(p)
+    p.set_defaults(func=cmd_export)
     return ap
 
 
@@ -577,6 +624,150 @@ def cmd_runs(args) -> int:
 def cmd_bench(args) -> int:
     from namestudio.tui.bench import run_bench
     return run_bench(args)
+
+
+def _names(text: str | None) -> list[str]:
+    from namestudio.engine.experiment import DEFAULT_NAMES
+    names = [n.strip() for n in (text or "").split(",") if n.strip()]
+    return names or list(DEFAULT_NAMES)
+
+
+def cmd_compare(args) -> int:
+    import time
+
+    from namestudio.engine import experiment as ex
+    from namestudio.engine.config import TrainConfig, given_options
+
+    options = given_options(args)
+    if args.parallel is not None and args.parallel < 1:
+        raise CliError("--parallel must be at least 1")
+    if args.resume:
+        asked = sorted(k for k in options if k != "recipe") + (["models"] if args.models else []) + \
+            (["set"] if args.grid else [])
+        if asked:
+            raise CliError(f"--resume continues an experiment with its own settings; drop --{asked[0].replace('_', '-')}")
+        exp = ex.resolve_experiment(args.resume, args.checkpoints)
+    else:
+        if "model" in options:
+            raise CliError("compare takes --models M1,M2 (a list), not --model")
+        models = ex.parse_models(args.models)
+        grid = ex.parse_grid(args.grid)
+        runs = ex.plan_runs(options, models, grid)
+        first = TrainConfig.from_dict(runs[0]["config"])
+        parallel = args.parallel or ex.default_parallel(first, len(runs))
+        exp = ex.new_experiment(args.checkpoints, options, models, grid, parallel)
+    doc = ex.read_experiment(exp)
+    parallel = args.parallel or doc.get("parallel") or 1
+    con = _console(args.json)
+    con.print(f"[bold]experiment[/] {exp} · {doc['task']} · {len(doc['runs'])} runs · {parallel} at a time")
+
+    progress, tasks, said = None, {}, {}
+    if con.is_terminal:
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+        progress = Progress(TextColumn("[bold]{task.description:<24}"), BarColumn(), MofNCompleteColumn(),
+                            TextColumn("{task.fields[state]:<9}"), TextColumn("{task.fields[metric]}"),
+                            TimeElapsedColumn(), console=con)
+    metric_name = "val acc" if doc["task"] == "classify" else "val nll"
+
+    def on_update(views):
+        for v in views:
+            metric = f"{metric_name} {v.metric:.3f}" if v.metric is not None else ""
+            if progress is not None:
+                if v.label not in tasks:
+                    tasks[v.label] = progress.add_task(v.label, total=v.total_steps or None, state=v.state, metric=metric)
+                progress.update(tasks[v.label], completed=v.step, total=v.total_steps or None, state=v.state,
+                                metric=metric)
+            if said.get(v.label) != v.state and v.state != "pending":
+                said[v.label] = v.state
+                line = f"{v.label}: {v.state}" + (f" · {metric}" if metric and v.state != "running" else "") + \
+                    (f" · {v.error}" if v.error else "")
+                (progress.console if progress is not None else con).print(line)
+
+    ctl = ex.Controller(exp, parallel=parallel, nice=args.nice, on_update=on_update)
+    handled = (signal.SIGINT, signal.SIGTERM)
+    previous = {s: signal.getsignal(s) for s in handled}
+
+    def on_signal(signum, frame):  # first: every run stops cleanly; second: they are killed
+        if not ctl.stopping:
+            con.print("[yellow]stopping every run: the best weights are kept and tested (Ctrl-C again to kill)[/]")
+        ctl.stop()
+
+    if threading_main():
+        for s in handled:
+            signal.signal(s, on_signal)
+    t0 = time.perf_counter()
+    try:
+        if progress is not None:
+            progress.start()
+        doc = ctl.run()
+    finally:
+        if progress is not None:
+            progress.stop()
+        if threading_main():
+            for s in handled:
+                signal.signal(s, previous[s])
+    wall = time.perf_counter() - t0
+
+    rows = ex.results_rows([(r["dir"], exp / r["dir"]) for r in doc["runs"]])
+    from rich.table import Table
+    t = Table(title=f"{exp.name} · {wall:.1f} s wall", header_style="bold", title_justify="left")
+    cols = ["run", "params", "train s", "names/s"] + (["test acc", "bal acc", "macro-F1"] if doc["task"] == "classify"
+                                                      else ["test NLL"])
+    for c in cols:
+        t.add_column(c, justify="left" if c == "run" else "right")
+    f = lambda v, fmt=".3f": "–" if v is None else format(v, fmt)
+    for r in rows:
+        tail = [f(r["test_accuracy"]), f(r["test_balanced_accuracy"]), f(r["test_macro_f1"])] \
+            if doc["task"] == "classify" else [f(r["test_nll"])]
+        t.add_row(r["label"], f(r["params"], ","), f(r["train_seconds"], ".1f"), f(r["names_per_s"], ",.0f"), *tail)
+    con.print(t)
+    report = None
+    if args.report and doc["state"] in ("done", "failed") and any(r["state"] == "done" for r in doc["runs"]):
+        from namestudio.engine.report import write_report
+        rep = write_report([str(exp)], args.report, args.checkpoints, names=_names(args.names))
+        for note in rep.notes:
+            con.print(note, style="yellow", markup=False)
+        con.print(f"report: {rep.path / 'report.md'}")
+        report = rep.path
+    elif args.report:
+        con.print(f"[yellow]no report: the experiment is {doc['state']}[/]")
+    if args.json:
+        _emit_json(ex.compare_json(exp, report))
+    if doc["state"] == "cancelled":
+        con.print(f"stopped: `namestudio compare --resume {exp}` continues it")
+        return 130
+    failed = [r for r in doc["runs"] if r["state"] == "failed"]
+    if failed:
+        raise CliError(f"{len(failed)} of {len(doc['runs'])} runs failed; {failed[0]['dir']}: {failed[0]['error']}")
+    return 0
+
+
+def cmd_report(args) -> int:
+    from namestudio.engine.report import write_report
+    con = _console(args.json)
+    rep = write_report(args.items, args.out, args.checkpoints, names=_names(args.names),
+                       start_letters=args.start_letters, temperature=args.temperature)
+    for note in rep.notes:
+        con.print(note, style="yellow", markup=False)
+    con.print(f"report: {rep.path / 'report.md'} ({len(rep.files)} files)")
+    if args.json:
+        _emit_json({"report": str(rep.path), "files": rep.files, "notes": rep.notes})
+    return 0
+
+
+def cmd_export(args) -> int:
+    from namestudio.engine.experiment import collect_runs
+    from namestudio.engine.export import _have_tensorboard, export_tensorboard
+    con = _console(args.json)
+    runs, _ = collect_runs(args.items, args.checkpoints)
+    how = "torch.utils.tensorboard" if _have_tensorboard() else "namestudio's own writer (no tensorboard package)"
+    files = [export_tensorboard(d, args.tensorboard) for _, d in runs]
+    for path in files:
+        con.print(f"wrote {path}")
+    con.print(f"{len(files)} runs exported with {how}; view: tensorboard --logdir {args.tensorboard}")
+    if args.json:
+        _emit_json({"tensorboard": str(args.tensorboard), "files": [str(p) for p in files]})
+    return 0
 
 
 # ---- entry --------------------------------------------------------------------------
