@@ -77,11 +77,11 @@ class TrainConfig:
         return cls(**{k: v for k, v in d.items() if k in known})
 
     def validate(self) -> None:
-        from .models import CELLS
+        from .models import MODELS  # quality: ngram and hybrid are models too
         if self.task not in TASKS:
             raise ValueError(f"unknown task {self.task!r}; choose {' or '.join(TASKS)}")
-        if self.model not in CELLS:
-            raise ValueError(f"unknown model {self.model!r}; choose one of {', '.join(CELLS)}")
+        if self.model not in MODELS:
+            raise ValueError(f"unknown model {self.model!r}; choose one of {', '.join(MODELS)}")
         if self.device not in DEVICES:
             raise ValueError(f"unknown device {self.device!r}; choose one of {', '.join(DEVICES)}")
         for name in ("epochs", "batch_size", "hidden", "layers"):
