@@ -61,11 +61,16 @@ class LoadedRun:
         if self.task != task:
             raise InferenceError(f"run {self.path.name} is a {self.task} run; this needs a {task} run")
 
+    @cached_property
+    def temperature(self) -> float:  # quality: fitted on validation (calibration.json); 1.0 when absent
+        from .calibration import read_temperature
+        return read_temperature(self.path)
+
     @torch.no_grad()
     def probabilities(self, names: list[str]) -> torch.Tensor:
         self._require("classify")
         ids, lengths = pad([self.vocab.encode(n)[:MAX_LEN] or [self.vocab.UNK] for n in names])
-        return torch.softmax(self.model(ids, lengths).float(), dim=-1)
+        return torch.softmax(self.model(ids, lengths).float() / self.temperature, dim=-1)
 
     def classify(self, names: list[str], k: int = 3) -> list[list[tuple[str, float]]]:
         """Top-k (label, probability) for each name."""
