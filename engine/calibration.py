@@ -13,6 +13,8 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
+from namestudio.data.errors import NamestudioError
+
 from .batches import MAX_LEN, pad
 from .metrics import classification_report, confusion_matrix
 
@@ -115,7 +117,7 @@ def calibrate_run(run_dir) -> dict | None:
     if run.task != "classify":
         return None
     index = {lab: i for i, lab in enumerate(run.labels)}
-    val = [(n, lab) for n, lab in run.split["val"] if lab in index]
+    val, _ = _readable(run, [(n, lab) for n, lab in run.split["val"] if lab in index])
     logits = name_logits(run.model, run.vocab, [n for n, _ in val])
     y = torch.tensor([index[lab] for _, lab in val], dtype=torch.long)
     t = fit_temperature(logits, y)
@@ -128,8 +130,20 @@ def calibrate_run(run_dir) -> dict | None:
     return result
 
 
-class EvalDataError(ValueError):
+class EvalDataError(NamestudioError, ValueError):
     """Nothing left to evaluate, or a source that does not fit the run; one line."""
+
+
+def _readable(run, pairs):
+    """(pairs as the model reads them (``LoadedRun.read``: normalised, folded, cut), names it cannot read)."""
+    from .infer import InferenceError
+    out, bad = [], []
+    for name, lab in pairs:
+        try:
+            out.append((run.read(name).text, lab))
+        except InferenceError:
+            bad.append(name)
+    return out, bad
 
 
 def evaluate_pairs(run, pairs, exclude_train: bool = False, temperature: float | None = None) -> dict:
@@ -149,6 +163,7 @@ def evaluate_pairs(run, pairs, exclude_train: bool = False, temperature: float |
         else:
             unknown[lab] = unknown.get(lab, 0) + 1
     train = run.train_names
+    known, unreadable = _readable(run, known)
     overlap = sum(1 for n, _ in known if n in train)
     if exclude_train:
         known = [(n, lab) for n, lab in known if n not in train]
@@ -157,7 +172,8 @@ def evaluate_pairs(run, pairs, exclude_train: bool = False, temperature: float |
             f"none of its labels is known to the run (it knows: {', '.join(run.labels)})"
         raise EvalDataError(f"nothing to evaluate: {why}")
     counts = {"skipped_unknown": sum(unknown.values()), "unknown_labels": sorted(unknown), "in_train": overlap,
-              "excluded_train": overlap if exclude_train else 0, "n_source": len(pairs)}
+              "excluded_train": overlap if exclude_train else 0, "unreadable": len(unreadable),
+              "n_source": len(pairs)}
     if run.task != "classify":  # generators: NLL per character on the source's names
         from .batches import encode
         from .train import evaluate

@@ -10,6 +10,8 @@ A run folder ``checkpoints/<run-id>/`` holds:
 """
 from __future__ import annotations
 
+from namestudio.data.errors import NamestudioError
+
 import json
 import os
 import tempfile
@@ -28,7 +30,7 @@ METRICS = "metrics.jsonl"
 TEST = "test_metrics.json"
 
 
-class CheckpointError(Exception):
+class CheckpointError(NamestudioError):
     """A run folder or file that cannot be used; the message is one line."""
 
 

@@ -1,12 +1,29 @@
-"""Every hyperparameter of a run, in one dataclass."""
+"""Every hyperparameter of a run, in one dataclass, and the one definition of each option.
+
+Each field carries its help text, its command-line flag, its choices and its bounds (dataclass field
+metadata). From that one definition come the ``namestudio train`` options (:func:`add_train_arguments`),
+reading them back (:func:`config_from_args`), the exact command line of a config (:func:`cfg_to_argv`, which
+the TUI uses to launch a run), the TUI form's defaults and choices (:func:`option`), and validation
+(:meth:`TrainConfig.validate`). This module imports neither torch nor textual, so ``--help`` stays instant.
+"""
 from __future__ import annotations
 
+import argparse
 import dataclasses
+import math
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+
+from namestudio.data.errors import NamestudioError
 
 TASKS = ("classify", "generate")
+MODELS = ("rnn", "lstm", "gru", "mylstm", "ngram", "hybrid")  # engine/models.py registers exactly these (a test checks)
 DEVICES = ("auto", "cpu", "cuda", "mps")
+SCHEDULES = ("none", "cosine", "step")
+
+
+class ConfigError(NamestudioError, ValueError):
+    """An option out of range or of the wrong kind; the message names the option."""
 
 
 def default_threads() -> int:
@@ -17,49 +34,63 @@ def default_threads() -> int:
     return 1 if cores <= 2 else min(4, cores - 1)
 
 
+def opt(default, help: str, *, flag: str | None = None, choices: tuple | None = None, lo=None, hi=None,
+        lo_open: bool = False, hi_open: bool = False, cli: bool = True, metavar: str | None = None):
+    """A config field with its one definition: help, flag, choices and bounds ([lo, hi]; open ends if asked)."""
+    return field(default=default, metadata={"help": help, "flag": flag, "choices": choices, "lo": lo, "hi": hi,
+                                            "lo_open": lo_open, "hi_open": hi_open, "cli": cli,
+                                            "metavar": metavar})
+
+
+# task-dependent defaults: None in the dataclass, resolved in __post_init__
+TASK_DEFAULTS = {
+    "hidden": {"classify": 128, "generate": 256},
+    "epochs": {"classify": 14, "generate": 15},
+    "dropout": {"classify": 0.1, "generate": 0.2},
+    "bidirectional": {"classify": True, "generate": False},
+}
+
+
 @dataclass
 class TrainConfig:
-    task: str = "classify"
-    model: str = "lstm"               # rnn | lstm | gru | mylstm
-    data: str | None = None           # source; None means the default (pytorch-names if on disk, else builtin)
-    ascii_fold: bool = False
+    task: str = opt("classify", "what to train: a language classifier or a name generator", choices=TASKS)
+    model: str = opt("lstm", "the recurrent cell; or ngram (hashed n-gram bag) or hybrid (lstm + n-gram bag), "
+                             "classifiers only", choices=MODELS)
+    data: str | None = opt(None, "data source SRC (default: pytorch-names if on disk, else builtin)", metavar="SRC")
+    ascii_fold: bool = opt(False, "fold names to ASCII letters", flag="--ascii")
     # model shape
-    embed: int = 64                   # 0 = one-hot letters
-    hidden: int | None = None         # None: 128 for classifiers, 256 for generators
-    layers: int = 1
-    bidirectional: bool | None = None  # None: on for classifiers (generators are always one-way)
-    dropout: float | None = None      # None: 0.1 for classifiers, 0.2 for generators
-    label_init: bool = True           # generators: the label also sets the initial hidden state
+    embed: int = opt(64, "character embedding size; 0 = one-hot letters", lo=0, hi=4096)
+    hidden: int | None = opt(None, "hidden size", lo=1, hi=8192)
+    layers: int = opt(1, "stacked RNN layers", lo=1, hi=16)
+    bidirectional: bool | None = opt(None, "classifiers: read names both ways (generators are always one-way)")
+    dropout: float | None = opt(None, "dropout probability", lo=0, hi=1, hi_open=True)
+    label_init: bool = opt(True, "generators: the language also sets the initial hidden state")
     # optimisation
-    epochs: int | None = None         # None: 14 for classifiers, 15 for generators
-    batch_size: int = 128
-    lr: float = 5e-3
-    weight_decay: float = 1e-2
-    clip: float = 5.0                 # gradient-norm clipping, as the seeds did
-    schedule: str = "cosine"          # none | cosine | step
-    class_weighting: float = 0.25    # classifiers: loss weight per class = (1/freq)^this (0 = plain cross-entropy)
-    eval_every: int = 0               # evaluate every N steps; 0 = once per epoch
-    patience: int = 3                 # early stop after this many evaluations without improvement (0 = never)
+    epochs: int | None = opt(None, "passes over the training names", lo=1, hi=100_000)
+    batch_size: int = opt(128, "names per step", lo=1, hi=1_000_000)
+    lr: float = opt(5e-3, "AdamW learning rate", lo=0, hi=10, lo_open=True)
+    weight_decay: float = opt(1e-2, "AdamW weight decay", lo=0, hi=10)
+    clip: float = opt(5.0, "gradient-norm clipping; 0 = off", lo=0, hi=1e6)
+    schedule: str = opt("cosine", "learning-rate schedule", choices=SCHEDULES)
+    class_weighting: float = opt(0.25, "classifiers: loss weight per class = (1/frequency)^this; 0 = plain "
+                                       "cross-entropy, 1 = fully balanced", lo=0, hi=2)
+    eval_every: int = opt(0, "evaluate every N steps; 0 = once per epoch", lo=0, hi=10**9)
+    patience: int = opt(3, "stop early after this many evaluations without improvement; 0 = never", lo=0, hi=10**6)
     # reproducibility and hardware
-    seed: int = 0
-    split_seed: int = 0
-    val_fraction: float = 0.1
-    test_fraction: float = 0.1
-    device: str = "auto"
-    amp: bool = True                  # mixed precision, used on CUDA only
-    threads: int = 0                  # torch CPU threads; 0 = auto (see default_threads)
-    log_every: int = 20               # steps between step events
-    max_steps: int = 0                # stop after this many steps (0 = no limit); for benchmarks and tests
+    seed: int = opt(0, "training seed", lo=0, hi=2**63 - 1)
+    split_seed: int = opt(0, "data split seed", lo=0, hi=2**63 - 1)
+    val_fraction: float = opt(0.1, "share of unique names held out for validation", lo=0, hi=0.5, lo_open=True)
+    test_fraction: float = opt(0.1, "share of unique names held out for the test", lo=0, hi=0.5, lo_open=True)
+    device: str = opt("auto", "where to train; a device asked for but absent is an error", choices=DEVICES)
+    amp: bool = opt(True, "mixed precision (CUDA only)")
+    threads: int = opt(0, "torch CPU threads; 0 = auto (1 on 2 cores or fewer, else cores-1 up to 4)", lo=0, hi=1024)
+    log_every: int = opt(20, "steps between logged training losses", lo=1, hi=10**9)
+    max_steps: int = opt(0, "stop after N steps; 0 = no limit", lo=0, hi=10**12)
 
     def __post_init__(self):
-        if self.hidden is None:
-            self.hidden = 128 if self.task == "classify" else 256
-        if self.epochs is None:
-            self.epochs = 14 if self.task == "classify" else 15
-        if self.dropout is None:
-            self.dropout = 0.1 if self.task == "classify" else 0.2
-        if self.bidirectional is None:
-            self.bidirectional = self.task == "classify"
+        for name, by_task in TASK_DEFAULTS.items():
+            if getattr(self, name) is None and self.task in by_task:
+                setattr(self, name, by_task[self.task])
         if self.task == "generate":
             self.bidirectional = False
 
@@ -73,23 +104,136 @@ class TrainConfig:
 
     @classmethod
     def from_dict(cls, d: dict) -> "TrainConfig":
+        if not isinstance(d, dict):
+            raise ConfigError(f"a saved config must be a JSON object, not {type(d).__name__}")
         known = {f.name for f in dataclasses.fields(cls)}
         return cls(**{k: v for k, v in d.items() if k in known})
 
-    def validate(self) -> None:
-        from .models import MODELS  # quality: ngram and hybrid are models too
-        if self.task not in TASKS:
-            raise ValueError(f"unknown task {self.task!r}; choose {' or '.join(TASKS)}")
-        if self.model not in MODELS:
-            raise ValueError(f"unknown model {self.model!r}; choose one of {', '.join(MODELS)}")
-        if self.device not in DEVICES:
-            raise ValueError(f"unknown device {self.device!r}; choose one of {', '.join(DEVICES)}")
-        for name in ("epochs", "batch_size", "hidden", "layers"):
-            if getattr(self, name) < 1:
-                raise ValueError(f"{name} must be at least 1")
-        if not 0 <= self.dropout < 1:
-            raise ValueError("dropout must be in [0, 1)")
-        if self.lr <= 0:
-            raise ValueError("learning rate must be positive")
-        if self.schedule not in ("none", "cosine", "step"):
-            raise ValueError(f"unknown schedule {self.schedule!r}; choose none, cosine or step")
+    def validate(self) -> "TrainConfig":
+        """Check every field against its definition; ConfigError names the option at fault."""
+        for f in dataclasses.fields(self):
+            check_value(f, getattr(self, f.name))
+        if self.task == "generate" and self.model in ("ngram", "hybrid"):  # quality: classifier-only models
+            raise ConfigError(f"--model {self.model} is a classifier only; generators use rnn, lstm, gru or mylstm")
+        return self
+
+
+# ---- the one definition, read ------------------------------------------------------------------------------------
+def fields() -> list[dataclasses.Field]:
+    return list(dataclasses.fields(TrainConfig))
+
+
+def _field(name: str) -> dataclasses.Field:
+    for f in dataclasses.fields(TrainConfig):
+        if f.name == name:
+            return f
+    raise KeyError(name)
+
+
+def flag_of(f: dataclasses.Field) -> str:
+    return f.metadata.get("flag") or "--" + f.name.replace("_", "-")
+
+
+def _kind(f: dataclasses.Field) -> type:
+    t = str(f.type)
+    return bool if "bool" in t else int if "int" in t else float if "float" in t else str
+
+
+def option(name: str, task: str | None = None) -> dict:
+    """One option as the TUI form needs it: flag, help, default (for a task), choices, bounds and kind."""
+    f = _field(name)
+    m = f.metadata
+    default = f.default
+    if default is None and name in TASK_DEFAULTS:
+        default = TASK_DEFAULTS[name].get(task or "classify")
+    return {"name": name, "flag": flag_of(f), "help": m["help"], "default": default, "choices": m["choices"],
+            "lo": m["lo"], "hi": m["hi"], "kind": _kind(f).__name__}
+
+
+def _describe_range(m: dict) -> str:
+    lo, hi = m["lo"], m["hi"]
+    left = "(" if m["lo_open"] else "["
+    right = ")" if m["hi_open"] else "]"
+    if lo is not None and hi is not None and hi < 10**5:
+        return f"in {left}{lo}, {hi}{right}"
+    if lo is not None:
+        return f"{'>' if m['lo_open'] else '≥'} {lo}"
+    return f"{'<' if m['hi_open'] else '≤'} {hi}"
+
+
+def check_value(f: dataclasses.Field, value) -> None:
+    m, flag, kind = f.metadata, flag_of(f), _kind(f)
+    if value is None:
+        if f.default is None:
+            return
+        raise ConfigError(f"{flag} needs a value")
+    if kind is bool:
+        if not isinstance(value, bool):
+            raise ConfigError(f"{flag} must be true or false, not {value!r}")
+        return
+    if kind is str:
+        if not isinstance(value, str):
+            raise ConfigError(f"{flag} must be text, not {value!r}")
+        if m["choices"] and value not in m["choices"]:
+            raise ConfigError(f"{flag}: unknown {f.name} {value!r}; choose one of {', '.join(m['choices'])}")
+        return
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise ConfigError(f"{flag} must be a number, not {value!r}")
+    if kind is int and not float(value).is_integer():
+        raise ConfigError(f"{flag} must be a whole number, not {value!r}")
+    if not math.isfinite(value):
+        raise ConfigError(f"{flag} must be a finite number, not {value}")
+    lo, hi = m["lo"], m["hi"]
+    if (lo is not None and (value < lo or (m["lo_open"] and value == lo))) or \
+            (hi is not None and (value > hi or (m["hi_open"] and value == hi))):
+        raise ConfigError(f"{flag} must be {_describe_range(m)} (got {value})")
+
+
+# ---- the one definition, as command-line options -----------------------------------------------------------------
+def add_train_arguments(parser: argparse.ArgumentParser) -> None:
+    """Every config field as a `namestudio train` option. Defaults stay None, so a command line says only what
+    it sets (``--resume`` keeps the saved config and takes only a few overrides)."""
+    for f in dataclasses.fields(TrainConfig):
+        m = f.metadata
+        if not m["cli"]:
+            continue
+        kind, flag = _kind(f), flag_of(f)
+        default = f.default if f.default is not None else None
+        if f.name in TASK_DEFAULTS:
+            shown = ", ".join(f"{v} {t}" for t, v in TASK_DEFAULTS[f.name].items())
+        else:
+            shown = "" if default is None else str(default)
+        help_text = m["help"] + (f" (default: {shown})" if shown else "")
+        if kind is bool:
+            parser.add_argument(flag, dest=f.name, action=argparse.BooleanOptionalAction, default=None, help=help_text)
+        else:
+            parser.add_argument(flag, dest=f.name, type=kind, choices=m["choices"], default=None,
+                                metavar=m["metavar"] or (None if m["choices"] else f.name.upper()), help=help_text)
+    parser.add_argument("--unidirectional", dest="bidirectional", action="store_false", default=None,
+                        help="the same as --no-bidirectional")
+
+
+def given_options(args: argparse.Namespace) -> dict:
+    """The config fields a command line set (everything it left out stays at the config's default)."""
+    names = {f.name for f in dataclasses.fields(TrainConfig) if f.metadata["cli"]}
+    return {k: v for k, v in vars(args).items() if k in names and v is not None}
+
+
+def config_from_args(args: argparse.Namespace) -> TrainConfig:
+    return TrainConfig(**given_options(args)).validate()
+
+
+def cfg_to_argv(cfg: TrainConfig) -> list[str]:
+    """The `namestudio train` options that rebuild exactly this config (config_from_args(parse(argv)) == cfg)."""
+    argv: list[str] = []
+    for f in dataclasses.fields(TrainConfig):
+        if not f.metadata["cli"]:
+            continue
+        value, flag = getattr(cfg, f.name), flag_of(f)
+        if value is None:
+            continue
+        if isinstance(value, bool):
+            argv.append(flag if value else "--no-" + flag[2:])
+        else:
+            argv += [flag, repr(value) if isinstance(value, float) else str(value)]
+    return argv

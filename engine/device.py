@@ -1,10 +1,12 @@
 """Pick the torch device: auto | cpu | cuda | mps."""
 from __future__ import annotations
 
+from namestudio.data.errors import NamestudioError
+
 import torch
 
 
-class DeviceError(ValueError):
+class DeviceError(NamestudioError, ValueError):
     pass
 
 

@@ -1,6 +1,8 @@
 """One training loop for both tasks. It reports through events and knows nothing of any UI."""
 from __future__ import annotations
 
+from namestudio.data.errors import NamestudioError
+
 import math
 import random
 import threading
@@ -26,7 +28,7 @@ class Cancelled(Exception):
     pass
 
 
-class TrainingError(Exception):
+class TrainingError(NamestudioError):
     """A run that cannot go on; the message is one line."""
 
 

@@ -264,14 +264,20 @@ async def test_failures_are_messages_not_crashes(fixture_app, monkeypatch):
         assert not pane.running and pane.trainer is None
         # a run that fails (non-finite loss): the engine's Failed event becomes a modal message
         await set_form(app, FAST)
-        app.train_overrides = {"lr": float("inf")}
+        real_loss = engine_train.batch_loss
+
+        def nan_loss(*a, **kw):
+            loss, logits = real_loss(*a, **kw)
+            return loss * float("nan"), logits
+
+        monkeypatch.setattr(engine_train, "batch_loss", nan_loss)
         await pilot.press("s")
         await settle(pilot, app)
         assert isinstance(app.screen, ErrorScreen) and "Training failed" in app.screen.title_text
         await pilot.press("escape")
         assert not isinstance(app.screen, ErrorScreen) and not pane.running
         # a worker that raises: a modal message too, and the pane can start again
-        app.train_overrides = {}
+        monkeypatch.setattr(engine_train, "batch_loss", real_loss)
 
         def boom(self):
             raise RuntimeError("disk on fire")

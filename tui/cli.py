@@ -15,8 +15,20 @@ EPILOG = "SRC is a folder of <Label>.txt, a name,label CSV, a one-class .txt, 'p
          "RUN is a run folder or a run id under the checkpoints folder."
 
 
-class CliError(Exception):
-    """A user-facing error: printed as one line, exit code 1."""
+from namestudio.data.errors import NamestudioError
+
+
+class CliError(NamestudioError):
+    """A bad command line: printed as one line, exit code 1."""
+
+
+def _version() -> str:
+    """The installed distribution's version (package metadata), so it is written in one place: pyproject.toml."""
+    from importlib.metadata import PackageNotFoundError, version
+    try:
+        return version("namestudio")
+    except PackageNotFoundError:
+        return "unknown (not installed)"
 
 
 def _add_checkpoints(p):
@@ -31,7 +43,7 @@ def _add_json(p):
 def build_parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(prog="namestudio", description="Character-level RNN studio for names. "
                                  "Run with no command to open the terminal UI.", epilog=EPILOG)
-    ap.add_argument("--version", action="version", version="namestudio 0.1.0")
+    ap.add_argument("--version", action="version", version=f"namestudio {_version()}")
     sub = ap.add_subparsers(dest="command", metavar="COMMAND")
 
     p = sub.add_parser("tui", help="open the terminal UI (the default)", epilog=EPILOG)
@@ -49,31 +61,9 @@ def build_parser() -> argparse.ArgumentParser:
     _add_json(p)
     p.set_defaults(func=cmd_data)
 
-    from namestudio.engine.config import TrainConfig
-    d = TrainConfig()
+    from namestudio.engine.config import add_train_arguments
     p = sub.add_parser("train", help="train a classifier or a generator", epilog=EPILOG)
-    p.add_argument("--task", choices=["classify", "generate"], default="classify", help="default: classify")
-    p.add_argument("--model", choices=["rnn", "lstm", "gru", "mylstm"], default="lstm", help="default: lstm")
-    p.add_argument("--data", metavar="SRC", help="data source (default: pytorch-names if on disk, else builtin)")
-    p.add_argument("--epochs", type=int, help="default: 14 classify, 15 generate")
-    p.add_argument("--batch-size", type=int, help=f"default: {d.batch_size}")
-    p.add_argument("--lr", type=float, help=f"AdamW learning rate (default: {d.lr})")
-    p.add_argument("--hidden", type=int, help="hidden size (default: 128 classify, 256 generate)")
-    p.add_argument("--layers", type=int, help=f"RNN layers (default: {d.layers})")
-    p.add_argument("--embed", type=int, help=f"character embedding size; 0 = one-hot (default: {d.embed})")
-    p.add_argument("--dropout", type=float, help="default: 0.1 classify, 0.2 generate")
-    p.add_argument("--unidirectional", action="store_true", help="classifiers: read names one way only")
-    p.add_argument("--schedule", choices=["none", "cosine", "step"], help=f"learning-rate schedule (default: {d.schedule})")
-    p.add_argument("--clip", type=float, help=f"gradient-norm clipping, 0 = off (default: {d.clip})")
-    p.add_argument("--eval-every", type=int, help="evaluate every N steps (default: once per epoch)")
-    p.add_argument("--patience", type=int, help=f"early-stop patience in evaluations, 0 = off (default: {d.patience})")
-    p.add_argument("--max-steps", type=int, help="stop after N steps (default: no limit)")
-    p.add_argument("--ascii", action="store_true", help="fold names to ASCII letters")
-    p.add_argument("--device", choices=["auto", "cpu", "cuda", "mps"], default="auto", help="default: auto")
-    p.add_argument("--no-amp", action="store_true", help="no mixed precision on CUDA")
-    p.add_argument("--threads", type=int, help="torch CPU threads (default: 1 on 2 cores or fewer, else cores-1 up to 4)")
-    p.add_argument("--seed", type=int, help="training seed (default: 0)")
-    p.add_argument("--split-seed", type=int, help="data split seed (default: 0)")
+    add_train_arguments(p)   # every option comes from the one definition in engine/config.py
     p.add_argument("--resume", metavar="RUN", help="continue a saved run (its config is used; --epochs may raise the total)")
     _add_checkpoints(p)
     _add_json(p)
@@ -90,7 +80,12 @@ def build_parser() -> argparse.ArgumentParser:
     _add_json(p)
     p.set_defaults(func=cmd_eval)
 
-    p = sub.add_parser("classify", help="top-k languages for each name", epilog=EPILOG)
+    p = sub.add_parser("classify", help="top-k languages for each name", epilog=EPILOG,
+                       description="Top-k languages for each name. Names are read as the run's training data was "
+                       "(folded to ASCII when it was trained with --ascii); a note names the characters the run "
+                       "never saw and says when a name was cut to the 64 letters the model reads. A bad name "
+                       "(empty, or no letter the run knows) gets its own error line and the other names are "
+                       "answered. Exit status: 0 when at least one name was answered, 1 when every name failed.")
     p.add_argument("run", metavar="RUN")
     p.add_argument("names", metavar="NAME", nargs="+")
     p.add_argument("--top", type=int, default=3, metavar="K", help="how many languages to show (default 3)")
@@ -98,21 +93,38 @@ def build_parser() -> argparse.ArgumentParser:
     _add_json(p)
     p.set_defaults(func=cmd_classify)
 
-    p = sub.add_parser("sample", help="generate names with a generator run", epilog=EPILOG)
+    p = sub.add_parser("sample", help="generate names with a generator run", epilog=EPILOG,
+                       description="Generate names with a generator run. A sample is 'new' when it is not in the "
+                       "run's training data, not a repeat of an earlier sample, and more than the prefix. "
+                       "--table prints, per temperature, the share of new names, of distinct names and, with "
+                       "--classifier, of names the classifier assigns to the sampled language.")
     p.add_argument("run", metavar="RUN")
     p.add_argument("--lang", metavar="L", help="language to generate (default: a random one per sample)")
-    p.add_argument("--start", default="", metavar="ABC", help="start letters")
-    p.add_argument("-n", type=int, default=10, help="how many names (default 10)")
-    p.add_argument("--temperature", type=float, default=0.8, metavar="T", help="default 0.8")
+    start = p.add_mutually_exclusive_group()
+    start.add_argument("--start", default="", metavar="PREFIX", help="every name begins with PREFIX")
+    start.add_argument("--start-letters", metavar="ABC",
+                       help="one name per letter, each beginning with that letter (-n names per letter)")
+    p.add_argument("-n", type=int, help="how many names (default 10; 1 per letter with --start-letters; "
+                   "200 per temperature with --table)")
+    p.add_argument("--temperature", type=float, default=0.8, metavar="T",
+                   help="default 0.8; 0 = greedy (always the likeliest letter)")
     p.add_argument("--top-k", type=int, default=0, metavar="K", help="sample among the K likeliest letters (default: all)")
-    p.add_argument("--max-len", type=int, default=24, help="maximum name length (default 24)")
+    p.add_argument("--max-len", type=int, default=24, help="maximum name length, 1 to 64 (default 24)")
     p.add_argument("--seed", type=int, help="sampling seed")
     p.add_argument("--classifier", metavar="RUN2", help="a classifier run: report the share of samples it assigns to L")
+    p.add_argument("--out", metavar="FILE", help="also write the names to FILE, one per line (replaced atomically)")
+    p.add_argument("--table", action="store_true",
+                   help="a table of novelty, uniqueness (and classifier agreement) across temperatures")
+    p.add_argument("--temperatures", default="0.5,0.8,1.0,1.2", metavar="T1,T2,...",
+                   help="temperatures for --table (default 0.5,0.8,1.0,1.2)")
     _add_checkpoints(p)
     _add_json(p)
     p.set_defaults(func=cmd_sample)
 
-    p = sub.add_parser("runs", help="list saved runs", epilog=EPILOG)
+    p = sub.add_parser("runs", help="list saved runs", epilog=EPILOG,
+                       description="List the runs with their state and, for live runs, progress. In a terminal: a "
+                       "table that fits its width (run ids are never cut; other columns go first). Piped: "
+                       "tab-separated lines, a header first, every column. --json: every field.")
     _add_checkpoints(p)
     _add_json(p)
     p.set_defaults(func=cmd_runs)
@@ -203,27 +215,16 @@ def cmd_train(args) -> int:
     from namestudio.engine.train import Trainer
     from namestudio.tui.render import headline
 
-    overrides = {k: v for k, v in {
-        "task": args.task, "model": args.model, "data": args.data, "epochs": args.epochs, "batch_size": args.batch_size,
-        "lr": args.lr, "hidden": args.hidden, "layers": args.layers, "embed": args.embed, "dropout": args.dropout,
-        "schedule": args.schedule, "clip": args.clip, "eval_every": args.eval_every, "patience": args.patience,
-        "max_steps": args.max_steps, "device": args.device, "threads": args.threads, "seed": args.seed,
-        "split_seed": args.split_seed}.items() if v is not None}
-    if args.ascii:
-        overrides["ascii_fold"] = True
-    if args.no_amp:
-        overrides["amp"] = False
-    if args.unidirectional:
-        overrides["bidirectional"] = False
+    from namestudio.engine.config import given_options
+
+    overrides = given_options(args)
     resume = None
     if args.resume:
         resume = ck.resolve_run(args.resume, args.checkpoints)
         saved = TrainConfig.from_dict(ck.read_json(resume / ck.CONFIG)["train"])
-        for k in ("epochs", "device", "threads", "max_steps", "patience"):
+        for k in ("epochs", "device", "threads", "max_steps", "patience", "amp"):
             if k in overrides:
                 setattr(saved, k, overrides[k])
-        if args.no_amp:
-            saved.amp = False
         cfg = saved
         if not (resume / ck.STATE).is_file():
             raise CliError(f"run {resume.name} has no saved state to resume from (it never reached an evaluation)")
@@ -331,79 +332,124 @@ def cmd_eval(args) -> int:
 
 
 def cmd_classify(args) -> int:
+    from rich.markup import escape
+
     from namestudio.tui.render import probability_table
     run = _load(args.run, args.checkpoints)
     if args.top < 1:
         raise CliError("--top must be at least 1")
-    results = run.classify(args.names, args.top)
+    results = run.classify_each(args.names, args.top)
+    failed = [r for r in results if r.error]
     con = _console(args.json)
-    for name, top in zip(args.names, results):
-        con.print(f"[bold]{name.strip()[:64]}[/]")
-        con.print(probability_table(top))
+    if len(results) > 1 or not failed:
+        for r in results:
+            shown = escape(r.name if len(r.name) <= 64 else r.name[:64] + "…") if r.name.strip() else repr(r.name)
+            if r.error:
+                con.print(f"[bold]{shown}[/] [red]✗ {escape(r.error)}[/]")
+                continue
+            read_as = f"  [dim](read as {escape(r.reading.text)})[/]" if r.reading.text != r.reading.name[:64] else ""
+            con.print(f"[bold]{shown}[/]{read_as}")
+            for note in r.notes():
+                con.print(f"  [yellow]note:[/] {escape(note)}")
+            con.print(probability_table(r.top))
     if args.json:
-        _emit_json({"run": run.path.name, "results": [
-            {"name": n, "top": [{"label": lab, "prob": round(p, 6)} for lab, p in top]} for n, top in zip(args.names, results)]})
+        _emit_json({"run": run.path.name, "results": [r.as_dict() for r in results],
+                    "failed": len(failed)})
+    if len(failed) == len(results):
+        raise CliError(failed[0].error if len(failed) == 1 else f"none of the {len(failed)} names could be classified")
     return 0
 
 
 def cmd_sample(args) -> int:
+    from rich.markup import escape
+
+    from namestudio.engine.infer import check_sampling, classifier_agreement, novelty, sample_quality, write_lines
     run = _load(args.run, args.checkpoints)
     clf = _load(args.classifier, args.checkpoints) if args.classifier else None
     if clf is not None and clf.task != "classify":
         raise CliError(f"--classifier {args.classifier}: that is a {clf.task} run, not a classifier")
     if args.lang is not None:
         run.label_id(args.lang)  # unknown language: one-line error before any work
-    samples = run.sample(lang=args.lang, start=args.start, n=args.n, temperature=args.temperature,
-                         top_k=args.top_k, max_len=args.max_len, seed=args.seed)
-    agree = None
-    if clf is not None:
-        preds = clf.classify([s["name"] or "?" for s in samples], 1)
-        for s, p in zip(samples, preds):
-            s["classifier"] = p[0][0]
-            s["agrees"] = p[0][0].lower() == s["lang"].lower()
-        agree = sum(s["agrees"] for s in samples) / len(samples)
     con = _console(args.json)
+    if args.table:
+        if args.out:
+            raise CliError("--out writes samples; it does not go with --table")
+        try:
+            temps = [float(t) for t in args.temperatures.split(",") if t.strip()]
+        except ValueError:
+            raise CliError(f"--temperatures {args.temperatures!r}: give numbers separated by commas, "
+                           "e.g. 0.5,0.8,1.0") from None
+        if not temps:
+            raise CliError("--temperatures: give at least one temperature")
+        n = args.n if args.n is not None else 200
+        for t in temps:
+            check_sampling(t, args.top_k, n, args.max_len)
+        rows = sample_quality(run, temps, n=n, classifier=clf, seed=args.seed if args.seed is not None else 0,
+                              lang=args.lang, start=args.start, start_letters=args.start_letters,
+                              top_k=args.top_k, max_len=args.max_len)
+        from rich.table import Table
+        t = Table(title=f"{run.path.name}: {n} samples per temperature", header_style="bold", title_justify="left")
+        for c in ("temperature", "new", "unique") + (("classifier agrees",) if clf is not None else ()):
+            t.add_column(c, justify="right")
+        pct = lambda v: "–" if v is None else f"{100 * v:.0f}%"
+        for r in rows:
+            t.add_row(f"{r['temperature']:g}", pct(r["novelty"]), pct(r["uniqueness"]),
+                      *((pct(r["agreement"]),) if clf is not None else ()))
+        con.print(t)
+        con.print("new: not in the training data, not a repeat, more than the prefix · unique: distinct names"
+                  + (" · classifier agrees: assigns the sampled language" if clf is not None else ""))
+        if args.json:
+            _emit_json({"run": run.path.name, "classifier": clf.path.name if clf is not None else None, "table": rows})
+        return 0
+    n = args.n if args.n is not None else (1 if args.start_letters else 10)
+    samples = run.sample(lang=args.lang, start=args.start, n=n, temperature=args.temperature, top_k=args.top_k,
+                         max_len=args.max_len, seed=args.seed, start_letters=args.start_letters)
+    agree = classifier_agreement(samples, clf) if clf is not None else None
+    out = write_lines(args.out, [s["name"] for s in samples]) if args.out else None
+    width = max([len(s["name"]) for s in samples] + [8])
     for s in samples:
-        tag = "[green]new[/]" if s["new"] else "[dim]in training set[/]"
+        if s["new"]:
+            tag = "[green]new[/]"
+        elif s["in_training"]:
+            tag = "[dim]in training set[/]"
+        elif s["repeat"]:
+            tag = "[dim]repeat[/]"
+        else:
+            tag = "[dim]only the prefix[/]"
         extra = ""
-        if "agrees" in s:
-            extra = f"  classifier: {s['classifier']}" + (" ✓" if s["agrees"] else " ✗")
-        con.print(f"{s['name']:<24} {s['lang']:<12} {tag}{extra}")
-    new_frac = sum(s["new"] for s in samples) / len(samples)
-    con.print(f"{100 * new_frac:.0f}% new" + (f" · classifier agrees on {100 * agree:.0f}%" if agree is not None else ""))
+        if s.get("agrees") is not None or "classifier" in s:
+            mark = {True: "✓", False: "✗", None: "?"}[s.get("agrees")]
+            extra = f"  classifier: {escape(s.get('classifier') or '–')} {mark}"
+        con.print(f"{escape(s['name'] or '∅'):<{width}} {escape(s['lang']):<12} {tag}{extra}")
+    nov = novelty(samples)
+    con.print(f"{100 * nov['new_fraction']:.0f}% new · {100 * nov['unique_fraction']:.0f}% unique "
+              f"({len({s['name'] for s in samples})} distinct of {len(samples)})"
+              + (f" · classifier agrees on {100 * agree:.0f}%" if agree is not None else "")
+              + (" · the classifier knows none of these languages" if clf is not None and agree is None else ""))
+    if out is not None:
+        con.print(f"wrote {len(samples)} names to {out}")
     if args.json:
-        _emit_json({"run": run.path.name, "samples": samples, "new_fraction": new_frac, "classifier_agreement": agree})
+        _emit_json({"run": run.path.name, "samples": samples, "new_fraction": nov["new_fraction"],
+                    "unique_fraction": nov["unique_fraction"], "classifier_agreement": agree,
+                    "out": str(out) if out is not None else None})
     return 0
 
 
 def cmd_runs(args) -> int:
     from namestudio.engine.checkpoint import list_runs
+    from namestudio.tui.render import runs_table, runs_tsv
     rows = list_runs(args.checkpoints)
     if args.json:
         _emit_json({"checkpoints": args.checkpoints, "runs": rows})
         return 0
-    from rich.table import Table
     con = _console()
     if not rows:
         con.print(f"no runs under {args.checkpoints}")
         return 0
-    t = Table(title=f"Runs in {args.checkpoints}", header_style="bold")
-    for c in ("run", "task", "model", "params", "time", "best val", "test", "status"):
-        t.add_column(c, justify="right" if c in ("params", "time") else "left")
-    for r in rows:
-        if "error" in r:
-            t.add_row(r["run"], "", "", "", "", "", "", r["error"][:40])
-            continue
-        if r.get("task") == "classify":
-            best = f"acc {r['best_val_accuracy']:.3f}" if "best_val_accuracy" in r else ""
-            test = f"acc {r['test_accuracy']:.3f} F1 {r['test_macro_f1']:.3f}" if "test_accuracy" in r else ""
-        else:
-            best = f"nll {r['best_val_nll']:.3f}" if "best_val_nll" in r else ""
-            test = f"nll {r['test_nll']:.3f}" if "test_nll" in r else ""
-        secs = f"{r['train_seconds']:.0f}s" if r.get("train_seconds") is not None else ""
-        t.add_row(r["run"], r.get("task") or "", r.get("model") or "", f"{r.get('params') or 0:,}", secs, best, test,
-                  r.get("status", ""))
-    con.print(t)
+    if not con.is_terminal:          # piped: whole tab-separated lines for cut, awk, grep
+        sys.stdout.write("".join(line + "\n" for line in runs_tsv(rows)))
+        return 0
+    con.print(runs_table(rows, con.width, title=f"Runs in {args.checkpoints}"))
     return 0
 
 
@@ -423,14 +469,28 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("namestudio: interrupted", file=sys.stderr)
         return 130
-    except Exception as e:  # every known failure is one line; unknown ones too, with their type
-        known = type(e).__name__ in ("CliError", "DataError", "CheckpointError", "InferenceError", "DeviceError",
-                                     "ValueError", "TrainingError")
-        msg = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+    except NamestudioError as e:  # every user-facing error is one line
         if os.environ.get("NAMESTUDIO_DEBUG"):
             raise
-        print(f"namestudio: error: {msg if known else type(e).__name__ + ': ' + msg}", file=sys.stderr)
+        print(f"namestudio: error: {_one_line(e)}", file=sys.stderr)
         return 1
+    except OSError as e:  # the disk or the system said no: name the file and the reason in words
+        if os.environ.get("NAMESTUDIO_DEBUG"):
+            raise
+        where = f"{e.filename}: " if getattr(e, "filename", None) else ""
+        print(f"namestudio: error: {where}{e.strerror or _one_line(e)}", file=sys.stderr)
+        return 1
+    except Exception as e:  # a bug: still one line, with its type; NAMESTUDIO_DEBUG=1 shows the traceback
+        if os.environ.get("NAMESTUDIO_DEBUG"):
+            raise
+        print(f"namestudio: error: {type(e).__name__}: {_one_line(e)} (a bug: please report it; "
+              f"NAMESTUDIO_DEBUG=1 shows the traceback)", file=sys.stderr)
+        return 1
+
+
+def _one_line(e: BaseException) -> str:
+    text = str(e).strip().splitlines()
+    return text[0] if text else type(e).__name__
 
 
 if __name__ == "__main__":
