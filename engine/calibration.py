@@ -15,6 +15,7 @@ import torch.nn.functional as F
 
 from namestudio.data.errors import NamestudioError
 
+from . import runfolder as rf
 from .batches import MAX_LEN, pad
 from .metrics import classification_report, confusion_matrix
 
@@ -88,21 +89,13 @@ def name_logits(model, vocab, names: list[str], batch_size: int = 1024) -> torch
     return torch.cat(out) if out else torch.zeros(0, 0)
 
 
-def _rf():
-    try:  # the engine stream's run-folder module replaces checkpoint.py
-        from . import runfolder as rf
-    except ImportError:
-        from . import checkpoint as rf
-    return rf
-
-
 def read_temperature(run_dir) -> float:
     """The run's fitted temperature, or 1.0 when it has none (or an unreadable one)."""
     path = Path(run_dir) / CALIBRATION
     if not path.is_file():
         return 1.0
     try:
-        t = float(_rf().read_json(path)["temperature"])
+        t = float(rf.read_json(path)["temperature"])
     except Exception:
         return 1.0
     return t if math.isfinite(t) and t > 0 else 1.0
@@ -126,7 +119,7 @@ def calibrate_run(run_dir) -> dict | None:
               "val_nll_after": F.cross_entropy(logits / t, y).item() if len(val) else None,
               "val_ece_before": expected_calibration_error(logits.softmax(-1), y),
               "val_ece_after": expected_calibration_error((logits / t).softmax(-1), y)}
-    _rf().atomic_write_json(Path(run_dir) / CALIBRATION, result)
+    rf.atomic_write_json(Path(run_dir) / CALIBRATION, result)
     return result
 
 

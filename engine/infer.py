@@ -429,9 +429,18 @@ def load_run(run: str | Path, checkpoints: str | Path = "checkpoints") -> Loaded
         labels, vocab = meta["labels"], Vocab.from_list(meta["vocab"])
     except (KeyError, TypeError) as e:
         raise ck.CheckpointError(f"{path / ck.CONFIG}: missing field {e}") from None
-    model = build_model(cfg.task, cfg.model, len(vocab), len(labels), embed=cfg.embed, hidden=cfg.hidden,
-                        layers=cfg.layers, bidirectional=cfg.bidirectional, dropout=cfg.dropout,
-                        label_init=cfg.label_init)
+    try:  # bound every size field, then check the shapes against the weights' header, before any allocation
+        cfg.validate()
+    except NamestudioError as e:
+        raise ck.CheckpointError(f"{path / ck.CONFIG}: {e}") from None
+
+    def build():
+        return build_model(cfg.task, cfg.model, len(vocab), len(labels), embed=cfg.embed, hidden=cfg.hidden,
+                           layers=cfg.layers, bidirectional=cfg.bidirectional, dropout=cfg.dropout,
+                           label_init=cfg.label_init)
+
+    ck.check_weights_fit(path / ck.WEIGHTS, build)
+    model = build()
     weights = ck.load_weights(path / ck.WEIGHTS)
     try:
         model.load_state_dict(weights)

@@ -65,9 +65,18 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("train", help="train a classifier or a generator", epilog=EPILOG)
     add_train_arguments(p)   # every option comes from the one definition in engine/config.py
     p.add_argument("--resume", metavar="RUN", help="continue a saved run (its config is used; --epochs may raise the total)")
+    p.add_argument("--run-dir", metavar="DIR", help="train into this folder (created if absent; it must hold no run yet)")
+    p.add_argument("--nice", type=int, metavar="N", help="lower this process's CPU priority by N (os.nice)")
     _add_checkpoints(p)
     _add_json(p)
     p.set_defaults(func=cmd_train)
+
+    for name, func, what in (("stop", cmd_stop, "stop a run: the best weights are kept and tested"),
+                             ("pause", cmd_pause, "pause a run"), ("resume", cmd_resume, "resume a paused run")):
+        p = sub.add_parser(name, help=f"{what} (any live local run, whoever started it)", epilog=EPILOG)
+        p.add_argument("run", metavar="RUN")
+        _add_checkpoints(p)
+        p.set_defaults(func=func)
 
     p = sub.add_parser("eval", help="test metrics, calibration and the confusion matrix of a run", epilog=EPILOG)
     p.add_argument("run", metavar="RUN")
@@ -209,25 +218,28 @@ def _download(args, con) -> int:
 
 
 def cmd_train(args) -> int:
-    from namestudio.engine import checkpoint as ck
-    from namestudio.engine.config import TrainConfig
-    from namestudio.engine.events import Done, Eval, Failed, Started, Step
+    from namestudio.engine import runfolder as rf
+    from namestudio.engine.config import TrainConfig, given_options
+    from namestudio.engine.events import Done, Eval, Failed, Started, Status, Step
     from namestudio.engine.train import Trainer
     from namestudio.tui.render import headline
 
-    from namestudio.engine.config import given_options
-
+    if args.nice:
+        os.nice(args.nice)
     overrides = given_options(args)
     resume = None
     if args.resume:
-        resume = ck.resolve_run(args.resume, args.checkpoints)
-        saved = TrainConfig.from_dict(ck.read_json(resume / ck.CONFIG)["train"])
+        if args.run_dir:
+            raise CliError("--resume and --run-dir do not go together: a resumed run trains in its own folder")
+        resume = rf.resolve_run(args.resume, args.checkpoints)
+        train = rf.read_json(resume / rf.CONFIG, dict).get("train")
+        saved = TrainConfig.from_dict(train)
         for k in ("epochs", "device", "threads", "max_steps", "patience", "amp"):
             if k in overrides:
                 setattr(saved, k, overrides[k])
         cfg = saved
-        if not (resume / ck.STATE).is_file():
-            raise CliError(f"run {resume.name} has no saved state to resume from (it never reached an evaluation)")
+        if rf.resume_dir(resume) is None:
+            raise CliError(f"run {resume.name} has no resume point yet (it was stopped before its first save)")
     else:
         cfg = TrainConfig(**overrides)
     cfg.validate()
@@ -241,10 +253,10 @@ def cmd_train(args) -> int:
                             TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn(), console=con)
     state = {"task": None}
 
-    def on_event(e):
+    def printer(e):  # the CLI's event sink; the run folder has its own (RunWriter)
         if isinstance(e, Started):
             con.print(f"[bold]run[/] {e.run_dir} · {cfg.task} · {cfg.model} · {e.n_train} training names · "
-                      f"device {e.device}" + (f" ({e.note})" if e.note else ""))
+                      f"device {e.device} · pid {os.getpid()}" + (f" ({e.note})" if e.note else ""))
             if progress:
                 progress.start()
                 state["task"] = progress.add_task("train", total=e.total_steps, completed=e.start_step, rate=0.0, loss=0.0)
@@ -255,24 +267,32 @@ def cmd_train(args) -> int:
             mark = " *best*" if e.best else ""
             con.print(f"epoch {e.epoch:5.2f} step {e.step:6d} · train loss {e.train_loss:.3f} · val "
                       f"{headline(e.metrics, cfg.task)}{mark}")
+        elif isinstance(e, Status):
+            con.print({"paused": "paused", "running": "resumed",
+                       "stopping": "stopping: testing the best weights"}.get(e.state, e.state))
         elif isinstance(e, (Done, Failed)) and progress:
             progress.stop()
 
-    trainer = Trainer(cfg, args.checkpoints, on_event, resume_from=resume)
-    previous = signal.getsignal(signal.SIGINT)
+    trainer = Trainer(cfg, args.checkpoints, [printer], resume_from=resume, run_dir=args.run_dir)
+    handled = (signal.SIGINT, signal.SIGTERM)
+    previous = {s: signal.getsignal(s) for s in handled}
 
-    def on_sigint(signum, frame):  # first Ctrl-C: stop cleanly (keeps the best checkpoint); second: abort
+    def on_signal(signum, frame):  # first Ctrl-C / SIGTERM: stop cleanly (best kept and tested); a second: abort
         con.print("[yellow]stopping: keeping the best checkpoint (Ctrl-C again to abort)[/]")
         trainer.cancel()
-        signal.signal(signal.SIGINT, previous)
+        signal.signal(signum, previous[signum])
 
     if threading_main():
-        signal.signal(signal.SIGINT, on_sigint)
+        for s in handled:
+            signal.signal(s, on_signal)
+        if hasattr(signal, "SIGXFSZ"):  # past a file-size limit: a write error naming the file, not a silent death
+            signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
     try:
         result = trainer.run()
     finally:
         if threading_main():
-            signal.signal(signal.SIGINT, previous)
+            for s in handled:
+                signal.signal(s, previous[s])
     if isinstance(result, Failed):
         raise CliError(result.message + (f" (run folder: {result.run_dir})" if result.run_dir else ""))
     t = result.test_metrics
@@ -288,6 +308,26 @@ def cmd_train(args) -> int:
             out.update(test_nll=t["nll"], test_perplexity=t["perplexity"])
         _emit_json(out)
     return 0
+
+
+def _control(args, command: str, said: str) -> int:
+    from namestudio.engine import runfolder as rf
+    run = rf.resolve_run(args.run, args.checkpoints)
+    rf.send_control(run, command)
+    print(f"{run.name}: {said}")
+    return 0
+
+
+def cmd_stop(args) -> int:
+    return _control(args, "stop", "asked to stop (the best weights are kept and tested)")
+
+
+def cmd_pause(args) -> int:
+    return _control(args, "pause", "asked to pause (`namestudio resume` continues it)")
+
+
+def cmd_resume(args) -> int:
+    return _control(args, "resume", "asked to resume")
 
 
 def threading_main() -> bool:
