@@ -48,6 +48,7 @@ TASK_DEFAULTS = {
     "epochs": {"classify": 14, "generate": 15},
     "dropout": {"classify": 0.1, "generate": 0.2},
     "bidirectional": {"classify": True, "generate": False},
+    "lr": {"classify": 5e-3, "generate": 1e-2},  # quality: generators, val NLL 1.806 -> 1.796 (2 seeds)
 }
 
 
@@ -68,7 +69,7 @@ class TrainConfig:
     # optimisation
     epochs: int | None = opt(None, "passes over the training names", lo=1, hi=100_000)
     batch_size: int = opt(128, "names per step", lo=1, hi=1_000_000)
-    lr: float = opt(5e-3, "AdamW learning rate", lo=0, hi=10, lo_open=True)
+    lr: float | None = opt(None, "AdamW learning rate", lo=0, hi=10, lo_open=True)
     weight_decay: float = opt(1e-2, "AdamW weight decay", lo=0, hi=10)
     clip: float = opt(5.0, "gradient-norm clipping; 0 = off", lo=0, hi=1e6)
     schedule: str = opt("cosine", "learning-rate schedule", choices=SCHEDULES)
