@@ -107,7 +107,12 @@ class LoadedRun:
         """Log-probabilities (len(texts), labels) for texts as the model reads them (see ``read``)."""
         self._require("classify")
         ids, lengths = pad([self.vocab.encode(t)[:MAX_LEN] for t in texts])
-        return torch.log_softmax(self.model(ids, lengths).float(), dim=-1)
+        return torch.log_softmax(self.model(ids, lengths).float() / self.temperature, dim=-1)
+
+    @cached_property
+    def temperature(self) -> float:  # quality: fitted on validation (calibration.json); 1.0 when absent
+        from .calibration import read_temperature
+        return read_temperature(self.path)
 
     def probabilities(self, texts: list[str]) -> torch.Tensor:
         return self.log_probabilities(texts).exp()

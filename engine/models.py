@@ -3,7 +3,9 @@
 Classifiers read a name and predict its language. Generators are character
 language models conditioned on the language. Every one of them runs on any of
 the four cells: ``rnn`` (nn.RNN), ``lstm`` (nn.LSTM), ``gru`` (nn.GRU) and
-``mylstm`` (the hand-written LSTM below).
+``mylstm`` (the hand-written LSTM below). Two more classifiers: ``ngram``
+(a fastText-style bag of hashed character n-grams, no recurrence) and
+``hybrid`` (a bidirectional LSTM and the n-gram bag, read side by side).
 """
 from __future__ import annotations
 
@@ -13,6 +15,8 @@ import torch.nn.functional as F
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 CELLS = ("rnn", "lstm", "gru", "mylstm")
+BAG_MODELS = ("ngram", "hybrid")          # classifiers only
+MODELS = CELLS + BAG_MODELS               # every value of TrainConfig.model
 
 
 def _lstm_step(gates_x: torch.Tensor, h: torch.Tensor, c: torch.Tensor, w_hh_t: torch.Tensor):
@@ -175,6 +179,77 @@ class Classifier(nn.Module):
         return self.head(self.drop(torch.cat([last, pooled], dim=-1)))
 
 
+class NGramBag(nn.Module):
+    """A name as the mean of its hashed character n-gram vectors (fastText-style).
+
+    The name is framed by a boundary mark (so "ov" at the end differs from "ov" inside), every n-gram of
+    1..``n_max`` characters is hashed into one of ``buckets`` rows, and an ``EmbeddingBag`` averages them.
+    The hashing is done in torch from the character ids, so the model takes the same input as the RNNs.
+    """
+    PRIME, MOD = 1_000_003, 2_147_483_647
+
+    def __init__(self, vocab_size: int, dim: int, buckets: int = 1 << 16, n_max: int = 4):
+        super().__init__()
+        self.vocab_size, self.buckets, self.n_max = vocab_size, buckets, n_max
+        self.bag = nn.EmbeddingBag(buckets + 1, dim, mode="mean", padding_idx=0)  # row 0: no n-gram
+        self.size = dim
+
+    def ngram_ids(self, ids: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        """(B, T) character ids -> (B, G) bucket ids in 1..buckets, 0 where there is no n-gram."""
+        B, T = ids.shape
+        mark = self.vocab_size  # an id no character has
+        framed = F.pad(ids, (1, 1))
+        framed[:, 0] = mark
+        framed[torch.arange(B), lengths.to(ids.device) + 1] = mark
+        span = lengths.to(ids.device)[:, None] + 2  # characters in the framed name
+        grams = []
+        for n in range(1, self.n_max + 1):
+            if T + 2 < n:
+                break
+            h = torch.full((B, T + 3 - n), n, dtype=torch.long, device=ids.device)
+            for k in range(n):
+                h = (h * self.PRIME + framed[:, k:k + T + 3 - n]) % self.MOD
+            start = torch.arange(T + 3 - n, device=ids.device)[None, :]
+            valid = start + n <= span
+            if n == 1:  # the lone boundary marks carry nothing
+                valid &= (start > 0) & (start < span - 1)
+            grams.append(torch.where(valid, h % self.buckets + 1, 0))
+        return torch.cat(grams, dim=1)
+
+    def forward(self, ids: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        return self.bag(self.ngram_ids(ids, lengths))
+
+
+class NGramClassifier(nn.Module):
+    """name -> language from the n-gram bag alone: mean of n-gram vectors, then a linear head (fastText)."""
+
+    def __init__(self, vocab_size: int, n_labels: int, hidden: int = 128, dropout: float = 0.0):
+        super().__init__()
+        self.ngrams = NGramBag(vocab_size, hidden)
+        self.drop = nn.Dropout(dropout)
+        self.head = nn.Linear(hidden, n_labels)
+
+    def forward(self, ids: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        return self.head(self.drop(self.ngrams(ids, lengths)))
+
+
+class HybridClassifier(nn.Module):
+    """name -> language: the RNN classifier's features and the n-gram bag, concatenated before one head."""
+
+    def __init__(self, vocab_size: int, n_labels: int, embed: int = 64, hidden: int = 128, layers: int = 1,
+                 bidirectional: bool = True, dropout: float = 0.0, cell: str = "lstm"):
+        super().__init__()
+        self.rnn = Classifier(cell, vocab_size, n_labels, embed, hidden, layers, bidirectional, dropout)
+        self.ngrams = NGramBag(vocab_size, hidden)
+        width = self.rnn.head.in_features
+        self.rnn.head = nn.Identity()  # the RNN gives features; the head below reads both
+        self.drop = nn.Dropout(dropout)
+        self.head = nn.Linear(width + hidden, n_labels)
+
+    def forward(self, ids: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        return self.head(torch.cat([self.rnn(ids, lengths), self.drop(self.ngrams(ids, lengths))], dim=-1))
+
+
 class Generator(nn.Module):
     """A character language model conditioned on the language label.
 
@@ -216,9 +291,15 @@ class Generator(nn.Module):
 
 def build_model(task: str, cell: str, vocab_size: int, n_labels: int, *, embed: int, hidden: int, layers: int,
                 bidirectional: bool, dropout: float, label_init: bool = True, recipe: str = "modern") -> nn.Module:
+    if cell in BAG_MODELS and task != "classify":
+        raise ValueError(f"model {cell!r} is a classifier only; generators use one of {', '.join(CELLS)}")
     if task == "generate" and recipe == "tutorial":
         return TutorialGenerator(vocab_size, n_labels, embed, hidden, dropout)
     if task == "classify":
+        if cell == "ngram":
+            return NGramClassifier(vocab_size, n_labels, hidden, dropout)
+        if cell == "hybrid":
+            return HybridClassifier(vocab_size, n_labels, embed, hidden, layers, bidirectional, dropout)
         return Classifier(cell, vocab_size, n_labels, embed, hidden, layers, bidirectional, dropout)
     if task == "generate":
         return Generator(cell, vocab_size, n_labels, embed, hidden, layers, dropout, label_init=label_init)

@@ -43,6 +43,7 @@ STEPS = "steps.jsonl"
 METRICS = "metrics.jsonl"
 WEIGHTS = "model.safetensors"
 TEST = "test_metrics.json"
+CALIBRATION = "calibration.json"        # temperature scaling of a classifier (engine/calibration.py)
 LOG = "train.log"
 CONTROL = "control.json"
 LOCK = "run.lock"

@@ -9,6 +9,7 @@ from __future__ import annotations
 import math
 import random
 import threading
+import sys
 import time
 from pathlib import Path
 from typing import Callable
@@ -416,8 +417,19 @@ class Trainer:
             rf.save_weights(self.model.state_dict(), self.run_dir / rf.WEIGHTS)
         self.model.load_state_dict(rf.load_weights(self.run_dir / rf.WEIGHTS))
         test = self.evaluate(self.test_data)
+        if self.cfg.task == "classify":
+            self._calibrate()
         return Done(run_dir=str(self.run_dir), test_metrics=test, train_seconds=train_seconds, reason=reason,
                     best_step=self.best_step, steps=step, device=str(self.device))
+
+    def _calibrate(self) -> None:
+        """Temperature scaling of the best weights, fitted on the validation split (calibration.json). A run whose
+        calibration fails is still a good run: its probabilities are just not calibrated."""
+        from .calibration import calibrate_run
+        try:
+            calibrate_run(self.run_dir)
+        except (NamestudioError, RuntimeError, ValueError) as e:
+            print(f"calibration skipped: {_one_line(e)}", file=sys.stderr)
 
     def _finite(self, loss: float, step: int) -> float:
         if math.isfinite(loss):

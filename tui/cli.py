@@ -79,9 +79,12 @@ def build_parser() -> argparse.ArgumentParser:
         _add_checkpoints(p)
         p.set_defaults(func=func)
 
-    p = sub.add_parser("eval", help="test metrics and the confusion matrix of a run", epilog=EPILOG)
+    p = sub.add_parser("eval", help="test metrics, calibration and the confusion matrix of a run", epilog=EPILOG)
     p.add_argument("run", metavar="RUN")
     p.add_argument("--split", choices=["test", "val"], default="test", help="recorded split to evaluate (default: test)")
+    p.add_argument("--data", metavar="SRC", help="evaluate on this labelled source instead of a recorded split "
+                   "(labels the run does not know are reported and skipped)")
+    p.add_argument("--exclude-train", action="store_true", help="with --data: skip names in the run's training split")
     p.add_argument("--counts", action="store_true", help="confusion matrix in counts instead of row percentages")
     _add_checkpoints(p)
     _add_json(p)
@@ -486,16 +489,38 @@ def threading_main() -> bool:
 
 
 def cmd_eval(args) -> int:
+    from namestudio.engine import calibration as cal
     from namestudio.tui.render import confusion_table, headline, per_class_table
     run = _load(args.run, args.checkpoints)
-    m = run.evaluate(args.split)
+    if args.exclude_train and not args.data:
+        raise CliError("--exclude-train needs --data SRC (the recorded splits never overlap the training split)")
+    if args.data:
+        from namestudio.data import load_dataset
+        ds = load_dataset(args.data)
+        pairs, where = list(ds.pairs), ds.source
+    else:
+        pairs, where = [tuple(p) for p in run.split[args.split]], args.split
+    if run.task == "classify" and not (run.path / cal.CALIBRATION).is_file():
+        cal.calibrate_run(run.path)  # runs trained before calibration existed
+    try:
+        m = cal.evaluate_pairs(run, pairs, exclude_train=args.exclude_train)
+    except cal.EvalDataError as e:
+        raise CliError(f"{where}: {e}") from None
     con = _console(args.json)
-    con.print(f"[bold]{run.path.name}[/] · {run.task} · {run.config.model} · {args.split}: {headline(m, run.task)}")
+    con.print(f"[bold]{run.path.name}[/] · {run.task} · {run.config.model} · {where}: {headline(m, run.task)}")
+    if m["skipped_unknown"]:
+        con.print(f"skipped {m['skipped_unknown']} names with labels the run does not know: {', '.join(m['unknown_labels'])}")
+    if args.data:
+        verb = "excluded" if args.exclude_train else "included (use --exclude-train to skip them)"
+        con.print(f"{m['in_train']} names are in the run's training split: {verb}")
     if run.task == "classify":
+        con.print(f"calibration: temperature {m['temperature']:.3f} · ECE (15 bins) {m['ece_before']:.4f} before, "
+                  f"{m['ece_after']:.4f} after · NLL {m['loss']:.4f} before, {m['nll_after']:.4f} after")
         con.print(confusion_table(m["confusion"], run.labels, percent=not args.counts))
         con.print(per_class_table(m))
     if args.json:
-        _emit_json({"run": run.path.name, "task": run.task, "split": args.split, **m})
+        _emit_json({"run": run.path.name, "task": run.task, "split": None if args.data else args.split,
+                    "data": where if args.data else None, **m})
     return 0
 
 
