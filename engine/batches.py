@@ -12,6 +12,8 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from namestudio.data.table import table_of
+
 MAX_LEN = 64  # longer inputs are cut to this many characters
 _CHUNK = 1 << 18  # names encoded per slab (bounds the temporary arrays)
 
@@ -97,9 +99,20 @@ def encode_names(names: list[str], vocab, prefix: int | None = None, suffix: int
     return out, lengths
 
 
+def _label_ids(pairs, label_index: dict[str, int]) -> np.ndarray:
+    table = table_of(pairs)
+    if table is None:
+        return np.fromiter((label_index[lab] for _, lab in pairs), dtype=np.int64, count=len(pairs))
+    lut = np.array([label_index.get(lab, -1) for lab in table.labels] or [0], dtype=np.int64)
+    y = lut[table.label_idx]
+    if len(y) and y.min() < 0:
+        raise KeyError(table.labels[int(table.label_idx[np.argmin(y)])])
+    return y
+
+
 def encode(pairs, vocab, label_index: dict[str, int], task: str) -> Encoded:
     names = [n for n, _ in pairs]
-    y = torch.from_numpy(np.fromiter((label_index[lab] for _, lab in pairs), dtype=np.int64, count=len(names)))
+    y = torch.from_numpy(_label_ids(pairs, label_index))
     if task == "classify":
         ids, lengths = encode_names(names, vocab)
         return Encoded(torch.from_numpy(ids), torch.from_numpy(lengths), y)
