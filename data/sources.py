@@ -21,8 +21,8 @@ from .download import default_source, pytorch_names_available, pytorch_names_dir
 from .errors import DataError
 from .table import PairTable, Pairs
 
-SOURCE_HELP = ("use 'builtin', 'pytorch-names', 'names-dataset[?top=N&min_share=S]' (pip install "
-               "'namestudio[large]'), a folder of <Label>.txt, a .csv (name,label) or a .txt list")
+SOURCE_HELP = ("use 'builtin', 'pytorch-names', 'names-dataset' (optional extra 'large'; options: "
+               "names-dataset?top=N&min_share=S), a folder of <Label>.txt, a .csv (name,label) or a .txt list")
 
 Rows = Iterable[tuple[tuple[str | None, str], int]]     # ((raw name, label), occurrences)
 
