@@ -532,8 +532,9 @@ def evaluate(model, data: Encoded, task: str, labels: list[str], device, amp: bo
     Generators: NLL per character (the end token included) and perplexity."""
     model.eval()
     total, count, preds = 0.0, 0, []
+    order = torch.argsort(data.lengths, stable=True)   # batches of similar lengths: little padding
     for s in range(0, len(data), batch_size):
-        idx = torch.arange(s, min(s + batch_size, len(data)))
+        idx = order[s:s + batch_size]
         loss, logits = batch_loss(model, data.batch(idx, device), task, amp, reduction="sum")
         total += loss.item()
         if task == "classify":
@@ -546,7 +547,7 @@ def evaluate(model, data: Encoded, task: str, labels: list[str], device, amp: bo
         return {"nll": mean, "perplexity": perplexity(mean), "n_chars": count}
     if not preds:
         return {"loss": mean, "accuracy": 0.0, "balanced_accuracy": 0.0, "macro_f1": 0.0, "n": 0}
-    cm = confusion_matrix(data.y, torch.cat(preds), len(labels))
+    cm = confusion_matrix(data.y[order], torch.cat(preds), len(labels))
     return {"loss": mean, **classification_report(cm, labels)}
 
 
