@@ -8,7 +8,7 @@ from helpers import write_names_folder
 from namestudio.tui.bench import SECTION_KEYS, TARGETS, percentile
 from namestudio.tui.cli import main
 
-REQUIRED = ["seed_names_per_s", "ns_names_per_s", "seed_val_acc_at_budget", "ns_seconds_to_seed_acc",
+REQUIRED = ["tutorial_names_per_s", "ns_names_per_s", "tutorial_val_acc_at_budget", "ns_seconds_to_tutorial_acc",
             "speedup_to_same_accuracy", "mylstm_over_lstm_epoch_time", "tui_over_cli_throughput",
             "tui_key_latency_ms_p95", "cli_help_seconds", "tui_first_paint_seconds"]
 OPTIONAL = {"mylstm_scripted_over_lstm_epoch_time", "mylstm_compiled_over_lstm_epoch_time",
@@ -75,11 +75,25 @@ def test_absent_device_is_one_line_error(capsys):
 
 
 def test_unknown_skip_is_one_line_error(capsys):
-    assert main(["bench", "--skip", "seed,nope"]) == 1
-    assert "nope" in capsys.readouterr().err
+    assert main(["bench", "--skip", "tutorial,nope"]) == 1
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "nope" in err and "a bug" not in err  # a user error, not a crash
 
 
 def test_percentile_is_nearest_rank():
     assert percentile(list(range(1, 101)), 95) == 95
     assert percentile([5.0], 95) == 5.0
     assert percentile([], 95) is None
+
+
+async def test_floor_app_switches_tabs_with_2_and_3():
+    from namestudio.tui.bench.floor_app import KEYS, FloorApp
+    from textual.widgets import TabbedContent
+
+    app = FloorApp()
+    async with app.run_test(size=(60, 12)) as pilot:
+        tabs = app.query_one("#tabs", TabbedContent)
+        for key in ("3", "2", "3"):
+            await pilot.press(key)
+            await pilot.pause()
+            assert tabs.active == KEYS[key]
