@@ -6,11 +6,13 @@ import pytest
 
 from helpers import write_names_folder
 from namestudio.tui.bench import SECTION_KEYS, TARGETS, percentile
+from namestudio.tui.bench.common import SKIP_KEYS
 from namestudio.tui.cli import main
 
 REQUIRED = ["tutorial_names_per_s", "ns_names_per_s", "tutorial_val_acc_at_budget", "ns_seconds_to_tutorial_acc",
             "speedup_to_same_accuracy", "mylstm_over_lstm_epoch_time", "tui_over_cli_throughput",
-            "tui_key_latency_ms_p95", "cli_help_seconds", "tui_first_paint_seconds"]
+            "tui_key_latency_ms_p95", "tui_rest_key_latency_ms_p95", "tui_quit_seconds", "cli_help_seconds",
+            "tui_first_paint_seconds"]
 OPTIONAL = {"mylstm_scripted_over_lstm_epoch_time", "mylstm_compiled_over_lstm_epoch_time",
             "mylstm_compile_warmup_seconds"}  # full runs only
 
@@ -43,11 +45,22 @@ def test_every_key_is_present_and_numeric(result):
     assert result["skipped"].keys() <= {"gpu"}, result["skipped"]
     for key in REQUIRED:
         assert numeric(result[key]), (key, result[key])
+    skipped = {k for why, keys in SKIP_KEYS.items() if result[why] for k in keys}  # e.g. no tmux here
     for section, keys in SECTION_KEYS.items():
         for key in keys:
             assert key in result
-            if section != "gpu" and key not in OPTIONAL:
+            if key in skipped:
+                assert result[key] is None, key
+            elif section != "gpu" and key not in OPTIONAL:
                 assert numeric(result[key]), (key, result[key])
+
+
+def test_a_measurement_that_cannot_run_says_why(result):
+    for why, keys in SKIP_KEYS.items():
+        assert why in result
+        ran = result[why] is None
+        assert isinstance(result[why], str) or ran
+        assert all((result[k] is not None) == ran for k in keys if k in TARGETS), (why, result[why])
 
 
 def test_gpu_keys_are_null_with_a_reason_without_cuda(result):
@@ -60,8 +73,9 @@ def test_gpu_keys_are_null_with_a_reason_without_cuda(result):
 
 def test_targets_are_reported_not_enforced(result):
     assert set(result["targets"]) == set(TARGETS)
+    skipped = {k for why, keys in SKIP_KEYS.items() if result[why] for k in keys}
     for key, t in result["targets"].items():
-        assert t["met"] in (True, False)
+        assert t["met"] in ((None,) if key in skipped else (True, False)), key
     assert result["preset"] == "tiny"
 
 

@@ -9,8 +9,10 @@ One module per section (``--skip`` takes their names):
 - ``tui`` (tui.py): the TUI while a run trains: training names/s and key-press-to-screen latency.
 - ``gpu`` (gpu.py): CUDA only: names/s and epoch time of the classifier and the generator, with and without AMP.
 
-common.py holds the budgets, targets, statistics and reporting; runner.py runs the sections. Probes that must run
-in a fresh process are modules too (paint_probe.py, train_probe.py, floor_app.py), started with ``python -m``.
+common.py holds the budgets, targets, statistics and reporting; runner.py runs the sections. What runs in a fresh
+process is a module started with ``python -m``: paint_probe.py, tui_probe.py, floor_app.py (the floor for key
+latency: a minimal Textual app with two tabs). child.py starts real `namestudio train` runs; tmux.py drives an app
+from outside, in a real terminal; attach.py holds what the bench knows about the TUI's screen.
 
 Machines are noisy (other jobs share the cores), so the contenders of a section take turns in short slices and
 every figure is a median. ``--json`` prints one JSON object as the last line of stdout.

@@ -46,8 +46,18 @@ PRESETS = {
 TARGETS = {  # key: (comparison, target) on 2 CPU cores; the bench reports, it never fails on a miss
     "speedup_to_same_accuracy": (">=", 50.0),
     "mylstm_over_lstm_epoch_time": ("<=", 1.5),
-    "tui_over_cli_throughput": (">=", 0.85),
-    "tui_key_latency_ms_p95": ("<=", 100.0),
+    "tui_over_cli_throughput": (">=", 0.95),
+    "tui_key_latency_ms_p95": ("<=", 50.0),
+    "tui_key_latency_ms_max": ("<=", 100.0),
+    "tui_rest_key_latency_ms_p95": ("<=", 30.0),
+    "tui_quit_seconds": ("<=", 1.0),
+    "tui_rest_quit_seconds": ("<=", 1.0),
+    "tui_tmux_key_latency_ms_p95": ("<=", 50.0),
+    "tui_tmux_key_latency_ms_max": ("<=", 100.0),
+    "tui_tmux_rest_key_latency_ms_p95": ("<=", 30.0),
+    "tui_tmux_quit_seconds": ("<=", 1.0),
+    "tui_tmux_rest_quit_seconds": ("<=", 1.0),
+    "tui_step_to_screen_seconds_max": ("<=", 1.0),
     "cli_help_seconds": ("<=", 0.6),
     "tui_first_paint_seconds": ("<=", 2.0),
 }
@@ -63,13 +73,22 @@ SECTION_KEYS = {
                "mylstm_scripted_over_lstm_epoch_time", "mylstm_compiled_over_lstm_epoch_time",
                "mylstm_compile_warmup_seconds"],
     "startup": ["cli_help_seconds", "tui_first_paint_seconds"],
-    "tui": ["tui_over_cli_throughput", "tui_names_per_s", "cli_names_per_s", "tui_key_latency_ms_p95",
-            "tui_key_latency_ms_median",
-            "tui_plot_key_latency_ms_p95", "tui_plot_key_latency_ms_median"],
+    "tui": ["tui_over_cli_throughput", "tui_names_per_s", "cli_names_per_s",
+            "tui_key_latency_ms_p95", "tui_key_latency_ms_median", "tui_key_latency_ms_max",
+            "tui_rest_key_latency_ms_p95", "tui_rest_key_latency_ms_median", "tui_rest_key_latency_ms_max",
+            "tui_quit_seconds", "tui_rest_quit_seconds",
+            "tui_tmux_key_latency_ms_p95", "tui_tmux_key_latency_ms_median", "tui_tmux_key_latency_ms_max",
+            "tui_tmux_rest_key_latency_ms_p95", "tui_tmux_rest_key_latency_ms_median",
+            "tui_tmux_rest_key_latency_ms_max",
+            "floor_tmux_key_latency_ms_p95", "floor_tmux_key_latency_ms_median", "floor_tmux_key_latency_ms_max",
+            "tui_tmux_quit_seconds", "tui_tmux_rest_quit_seconds",
+            "tui_step_to_screen_seconds_median", "tui_step_to_screen_seconds_max"],
     "gpu": ["gpu_lstm_names_per_s", "gpu_lstm_amp_names_per_s", "gpu_lstm_epoch_seconds",
             "gpu_lstm_amp_epoch_seconds", "gpu_generator_names_per_s", "gpu_generator_amp_names_per_s",
             "gpu_generator_epoch_seconds", "gpu_generator_amp_epoch_seconds"],
 }
+# A measurement that cannot run here reports its keys as null and says why in its "*_skipped" key (null when it ran).
+SKIP_KEYS = {"tui_tmux_skipped": [k for k in SECTION_KEYS["tui"] if "_tmux_" in k or "step_to_screen" in k]}
 
 
 # ---- small statistics -------------------------------------------------------------------

@@ -14,7 +14,7 @@ from namestudio.engine.config import TrainConfig, default_threads
 from namestudio.engine.device import available_devices, resolve_device
 
 from . import cells, gpu, startup, tui, tutorial
-from .common import (PRESETS, SECTION_KEYS, SECTIONS, TARGETS, BenchError, Context, Reporter, loadavg,
+from .common import (PRESETS, SECTION_KEYS, SECTIONS, SKIP_KEYS, TARGETS, BenchError, Context, Reporter, loadavg,
                      round_sig)
 
 RUNS = {"tutorial": tutorial.tutorial_section, "mylstm": cells.cells_section, "startup": startup.startup_section,
@@ -80,6 +80,8 @@ def bench(ctx: Context, skip: set[str]) -> dict:
     for keys in SECTION_KEYS.values():
         for k in keys:
             out.setdefault(k, None)
+    for k in SKIP_KEYS:
+        out.setdefault(k, None)
     out = {k: round_sig(v) for k, v in out.items()}
     out["targets"] = {k: {"target": f"{op} {t:g}", "met": None if out.get(k) is None else
                           (out[k] >= t if op == ">=" else out[k] <= t)} for k, (op, t) in TARGETS.items()}
@@ -109,3 +111,6 @@ def show_summary(results: dict, rep: Reporter) -> None:
     rep.console.print(t)
     for name, why in results["skipped"].items():
         rep.console.print(f"[dim]{name}: {why}[/]")
+    for k in SKIP_KEYS:
+        if results.get(k):
+            rep.console.print(f"[dim]{k}: {results[k]}[/]")

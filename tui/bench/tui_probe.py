@@ -1,0 +1,84 @@
+"""Key latency of the TUI, measured inside its own process (the bench's historic method), in a fresh process.
+
+The app runs with the recording driver, so every frame is encoded as for a terminal and its write is timed. Keys go
+in through Textual's Pilot. A press of 3 or 2 switches to the Evaluate or the Train pane; its latency is the time
+from the key to the first frame written once that pane has a place on the screen. Then ctrl+q quits, and the
+parent times from that press to the end of this process. Run by tui.py::
+
+    TEXTUAL_DRIVER=namestudio.tui.bench.driver:RecordingDriver \\
+        python -m namestudio.tui.bench.tui_probe DATA CHECKPOINTS PRESSES [RUN_DIR]
+
+With RUN_DIR (a run that a `namestudio train` child writes) it first waits until the app follows that run.
+Lines on stdout: ``keys <perf_counter>`` when the presses start, ``done <perf_counter>`` when they end,
+``quit <perf_counter>`` when ctrl+q is pressed, and one JSON line with the latencies before that.
+(stdout is written with os.write: while the app runs, print() goes to Textual's capture of stdout.)
+"""
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import random
+import sys
+import time
+
+SWITCHES = [("3", "evaluate"), ("2", "train")]
+
+
+def say(text: str) -> None:
+    os.write(1, (text + "\n").encode())
+
+
+def main(argv: list[str]) -> int:
+    data, checkpoints, presses = argv[0], argv[1], int(argv[2])
+    run_dir = argv[3] if len(argv) > 3 else None
+    from namestudio.tui.app import NameStudioApp
+
+    from . import attach
+    from .driver import RecordingDriver
+
+    app = NameStudioApp(data=data, checkpoints=checkpoints)
+    watch: dict = {"done": None, "at": None}
+
+    def on_write(at: float, _text: str) -> None:
+        if watch["done"] is not None and watch["at"] is None and watch["done"]():
+            watch["at"] = at
+
+    RecordingDriver.listeners.append(on_write)
+    latencies: list[float] = []
+    rng = random.Random(0)
+
+    async def wait_until(condition, timeout: float) -> None:
+        deadline = time.perf_counter() + timeout
+        while not condition():
+            if time.perf_counter() > deadline:
+                raise TimeoutError("the TUI did not get there in time")
+            await asyncio.sleep(0.005)
+
+    async def drive(pilot) -> None:
+        await wait_until(lambda: attach.ready(app), 120)
+        if run_dir:
+            await wait_until(lambda: attach.following(app, run_dir), 120)
+        await pilot.pause()
+        say(f"keys {time.perf_counter()}")
+        for k in range(presses):
+            key, pid = SWITCHES[k % 2]
+            pane = app.query_one(f"TabPane#{pid}")
+            watch["done"], watch["at"] = (lambda: pane.region.area > 0), None
+            start = time.perf_counter()
+            await pilot.press(key)   # the frame's time comes from the driver, whatever Pilot waits for after it
+            await wait_until(lambda: watch["at"] is not None, 30)
+            latencies.append(1000 * (watch["at"] - start))
+            watch["done"] = None
+            await asyncio.sleep(rng.uniform(0.05, 0.25))
+        say(f"done {time.perf_counter()}")
+        say(json.dumps({"latencies_ms": latencies}))
+        say(f"quit {time.perf_counter()}")
+        await attach.quit(app, pilot)
+
+    app.run(size=(100, 30), auto_pilot=drive)
+    return 0 if len(latencies) == presses else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
