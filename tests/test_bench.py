@@ -111,3 +111,22 @@ async def test_floor_app_switches_tabs_with_2_and_3():
             await pilot.press(key)
             await pilot.pause()
             assert tabs.active == KEYS[key]
+
+
+def test_tmux_times_the_floor_app_from_outside():
+    from namestudio.tui.bench import floor_app, tmux
+    from namestudio.tui.bench.common import child_env, probe_command
+
+    why = tmux.unavailable()
+    if why:
+        pytest.skip(why)
+    with tmux.Tmux(probe_command("floor_app"), width=60, height=12, env=child_env()) as t:
+        assert t.wait_for(lambda s: floor_app.MARKERS["two"] in s, 60) is not None
+        assert floor_app.MARKERS["three"] not in t.screen()
+        shows_three = lambda s: floor_app.MARKERS["three"] in s  # noqa: E731
+        latencies = tmux.time_key_presses(t, [("3", shows_three)], gap=(0, 0))
+        assert len(latencies) == 1 and latencies[0] >= 0
+        assert shows_three(t.screen())
+        sent = t.send("C-q")
+        ended = t.wait_exit(30)
+        assert ended is not None and ended >= sent
