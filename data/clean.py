@@ -14,6 +14,9 @@ The rules, in order, for one raw line:
    inner apostrophes, inner hyphens and single inner spaces are kept.
    "A/B" alternatives keep the first one.         -> "stripped_digits_punct"
    No letter left                                 -> dropped, "dropped_junk"
+
+A row the reader could not parse (a CSV line with broken quoting) arrives
+with no name                                      -> dropped, "dropped_malformed"
 """
 from __future__ import annotations
 
@@ -88,13 +91,21 @@ def clean_name(raw: str, ascii_fold: bool = False) -> tuple[str | None, list[str
 
 
 def clean_rows(
-    rows: Iterable[tuple[str, str]], ascii_fold: bool = False
+    rows: Iterable[tuple[str | None, str]], ascii_fold: bool = False
 ) -> tuple[list[tuple[str, str]], dict[str, int]]:
-    """Clean (raw name, label) rows: sorted unique pairs and the report."""
+    """Clean (raw name, label) rows: sorted unique pairs and the report.
+
+    A row whose raw name is None is one the reader could not parse (e.g. a
+    CSV line with an unclosed quote): it is counted as "dropped_malformed"
+    (a key present only when such rows can occur: see sources.load_dataset).
+    """
     report = Counter({key: 0 for key in REPORT_KEYS})
     pairs: set[tuple[str, str]] = set()
     for raw, label in rows:
         report["lines_read"] += 1
+        if raw is None:
+            report["dropped_malformed"] += 1
+            continue
         label = " ".join(unicodedata.normalize("NFC", label).split())
         name, reasons = clean_name(raw, ascii_fold)
         report.update(reasons)

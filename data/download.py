@@ -4,7 +4,18 @@ The archive is the data.zip of the PyTorch char-RNN tutorials. It is fetched
 with urllib into a temporary file beside the destination, checked against a
 pinned sha256, and only its data/names/*.txt members are extracted, into a
 temporary folder that is then renamed into place. A failure at any step
-leaves nothing behind and raises DataError with a one-line message.
+(an exception, Ctrl+C, a limit, the checksum) leaves nothing behind — no
+temporary file and no dataset folder this call created — and raises
+DataError with a one-line message.
+
+A hostile or broken server cannot exhaust the machine: the download is
+capped at MAX_DOWNLOAD_BYTES (4x the pinned archive), must finish within a
+total deadline (a watchdog shuts the socket, so a server that trickles its
+headers or body one byte at a time is cut off too) and each read within a
+per-read timeout. Extraction caps every member and the total, both by the
+sizes the archive declares and by the bytes actually written. A process
+killed mid-download leaves a `.download-*` file; the next download sweeps
+such files once they are older than its deadline.
 """
 from __future__ import annotations
 
@@ -12,7 +23,10 @@ import hashlib
 import http.client
 import os
 import shutil
+import socket
 import tempfile
+import threading
+import time
 import urllib.error
 import urllib.request
 import zipfile
@@ -26,9 +40,17 @@ from .errors import DataError
 
 URL = "https://download.pytorch.org/tutorial/data.zip"
 SHA256 = "fb317e80248faeb62dc25ef3390ae24ca34b94e276bbc5141fd8862c2200bff5"
+ARCHIVE_BYTES = 2_882_130                    # size of the pinned archive
+MAX_DOWNLOAD_BYTES = 4 * ARCHIVE_BYTES       # a generous margin; anything bigger is not our archive
+DEADLINE_S = 120.0                           # the whole download, headers included
+READ_TIMEOUT_S = 30.0                        # connect, and each read
 NAMES_MEMBER_DIR = PurePosixPath("data/names")
-MAX_MEMBER_BYTES = 64 * 1024 * 1024
+MAX_MEMBER_BYTES = 16 * 1024 * 1024          # one extracted file (the largest real one is ~120 KB)
+MAX_TOTAL_BYTES = 64 * 1024 * 1024           # all extracted files together (the real ones: ~0.8 MB)
 CHUNK = 64 * 1024
+TMP_PREFIXES = (".download-", ".names-")     # our temporary files and folders beside the destination
+OFFLINE_HINT = ("offline? with a copy of the archive run "
+                "`namestudio data download --url file:///path/to/names-data.zip`")
 
 Progress = Callable[[int, "int | None"], None]
 
@@ -59,56 +81,239 @@ def download_pytorch_names(
     sha256: str = SHA256,
     dest: str | os.PathLike | None = None,
     progress: Progress | None = None,
+    *,
+    max_bytes: int | None = None,
+    deadline_s: float | None = None,
+    read_timeout_s: float | None = None,
 ) -> Path:
-    """Download, verify and extract the names; return the folder of *.txt."""
+    """Download, verify and extract the names; return the folder of *.txt.
+
+    max_bytes, deadline_s and read_timeout_s default to MAX_DOWNLOAD_BYTES,
+    DEADLINE_S and READ_TIMEOUT_S (read when called). url may also be a
+    plain path to a local copy of the archive.
+    """
+    max_bytes = MAX_DOWNLOAD_BYTES if max_bytes is None else max_bytes
+    deadline_s = DEADLINE_S if deadline_s is None else deadline_s
+    read_timeout_s = READ_TIMEOUT_S if read_timeout_s is None else read_timeout_s
+    if "://" not in url and Path(url).expanduser().is_file():   # a plain path to a local copy
+        url = Path(url).expanduser().absolute().as_uri()
     dest = Path(dest) if dest is not None else pytorch_names_dir()
     dest = dest.expanduser().absolute()
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(dir=dest.parent, prefix=".download-", suffix=".zip")
-    tmp_zip = Path(tmp_name)
+    created = _first_missing(dest.parent)
+    ok = False
+    tmp_zip: Path | None = None
     tmp_dir: Path | None = None
     try:
-        with os.fdopen(fd, "wb") as out:
-            digest = _fetch(url, out, progress)
+        try:
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            _sweep_stale(dest.parent, older_than_s=deadline_s + read_timeout_s)
+            fd, tmp_name = tempfile.mkstemp(dir=dest.parent, prefix=".download-", suffix=".zip")
+            tmp_zip = Path(tmp_name)
+            with os.fdopen(fd, "wb") as out:
+                digest = _fetch(url, out, tmp_zip, progress, max_bytes, deadline_s, read_timeout_s)
+        except OSError as exc:  # the local side: our folder or temporary file
+            raise DataError(f"cannot write the download into {dest.parent}: {exc.strerror or exc}") from None
         if digest != sha256.lower():
             raise DataError(
                 f"checksum mismatch for {url} (expected {sha256.lower()}, got {digest})"
             )
-        tmp_dir = Path(tempfile.mkdtemp(dir=dest.parent, prefix=".names-"))
-        _extract_names(tmp_zip, tmp_dir, url)
-        _replace_dir(tmp_dir, dest)
+        try:
+            tmp_dir = Path(tempfile.mkdtemp(dir=dest.parent, prefix=".names-"))
+            _extract_names(tmp_zip, tmp_dir, url)
+            _replace_dir(tmp_dir, dest)
+        except OSError as exc:
+            raise DataError(f"cannot extract the names into {dest}: {exc.strerror or exc}") from None
         tmp_dir = None
+        ok = True
         return dest
     finally:
-        tmp_zip.unlink(missing_ok=True)
+        if tmp_zip is not None:
+            tmp_zip.unlink(missing_ok=True)
         if tmp_dir is not None:
             shutil.rmtree(tmp_dir, ignore_errors=True)
+        if not ok and created is not None:
+            _remove_empty_dirs(dest.parent, created)
 
 
-def _fetch(url: str, out, progress: Progress | None) -> str:
-    """Stream url into out; return the sha256 hex digest of what was read."""
+def _first_missing(folder: Path) -> Path | None:
+    """The outermost ancestor of folder (or folder) that does not exist yet."""
+    missing = None
+    for p in (folder, *folder.parents):
+        if p.exists():
+            break
+        missing = p
+    return missing
+
+
+def _remove_empty_dirs(folder: Path, top: Path) -> None:
+    """Remove folder and its parents up to top, as long as they are empty."""
+    for p in (folder, *folder.parents):
+        try:
+            p.rmdir()
+        except OSError:
+            return
+        if p == top:
+            return
+
+
+def _sweep_stale(folder: Path, older_than_s: float) -> None:
+    """Remove our temporary files and folders left by a killed download."""
+    cutoff = time.time() - older_than_s
+    for p in folder.iterdir():
+        if not p.name.startswith(TMP_PREFIXES):
+            continue
+        try:
+            if p.lstat().st_mtime >= cutoff:
+                continue
+            if p.is_dir() and not p.is_symlink():
+                shutil.rmtree(p, ignore_errors=True)
+            else:
+                p.unlink(missing_ok=True)
+        except OSError:
+            pass
+
+
+class _Watchdog:
+    """Shuts every watched socket down when the deadline passes."""
+
+    def __init__(self, seconds: float):
+        self.expired = False
+        self._socks: list[socket.socket] = []
+        self._lock = threading.Lock()
+        self._timer = threading.Timer(seconds, self._fire)
+        self._timer.daemon = True
+        self._timer.start()
+
+    def watch(self, sock) -> None:
+        with self._lock:
+            if any(s is sock for s in self._socks):
+                return
+            self._socks.append(sock)
+            if self.expired:
+                _shutdown(sock)
+
+    def _fire(self) -> None:
+        with self._lock:
+            self.expired = True
+            for sock in self._socks:
+                _shutdown(sock)
+
+    def cancel(self) -> None:
+        self._timer.cancel()
+
+
+def _shutdown(sock) -> None:
+    try:
+        sock.shutdown(socket.SHUT_RDWR)
+    except OSError:
+        pass
+
+
+def _watched(conn_class, watchdog: _Watchdog):
+    """A subclass of an http.client connection class whose sockets the watchdog sees."""
+
+    class Watched(conn_class):
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, **kwargs)
+            create = self._create_connection
+
+            def create_and_watch(*a, **k):
+                sock = create(*a, **k)
+                watchdog.watch(sock)       # before any TLS handshake or header read
+                return sock
+
+            self._create_connection = create_and_watch
+
+        def connect(self):
+            super().connect()
+            watchdog.watch(self.sock)
+
+    return Watched
+
+
+def _opener(watchdog: _Watchdog) -> urllib.request.OpenerDirector:
+    class HTTP(urllib.request.HTTPHandler):
+        def do_open(self, http_class, req, **kwargs):
+            return super().do_open(_watched(http_class, watchdog), req, **kwargs)
+
+    handlers: list = [HTTP]
+    if hasattr(urllib.request, "HTTPSHandler"):
+        class HTTPS(urllib.request.HTTPSHandler):
+            def do_open(self, http_class, req, **kwargs):
+                return super().do_open(_watched(http_class, watchdog), req, **kwargs)
+
+        handlers.append(HTTPS)
+    return urllib.request.build_opener(*handlers)
+
+
+def _fetch(url: str, out, where: Path, progress: Progress | None, max_bytes: int,
+           deadline_s: float, read_timeout_s: float) -> str:
+    """Stream url into out (the file where); return the sha256 hex digest of what was read."""
     sha = hashlib.sha256()
     done = 0
+    total = None
+    end = time.monotonic() + deadline_s
+    watchdog = _Watchdog(deadline_s)
+
+    def too_slow() -> DataError:
+        return DataError(f"{url} did not finish within {deadline_s:g} s ({done} bytes received); {OFFLINE_HINT}")
+
     try:
-        with urllib.request.urlopen(url, timeout=60) as response:
+        try:
+            response = _opener(watchdog).open(url, timeout=min(read_timeout_s, deadline_s))
+        except ValueError as exc:
+            raise DataError(f"not a download address: {url!r} ({exc}); use http(s):// or file://") from None
+        with response:
             length = response.headers.get("Content-Length")
             total = int(length) if length and length.isdigit() else None
+            if total is not None and total > max_bytes:
+                raise DataError(
+                    f"{url} announces {total} bytes, more than the {max_bytes} allowed "
+                    f"(the names archive is {ARCHIVE_BYTES} bytes); refused"
+                )
             if progress:
                 progress(0, total)
-            while chunk := response.read(CHUNK):
-                out.write(chunk)
-                sha.update(chunk)
+            read = getattr(response, "read1", response.read)   # read1: whatever has arrived, no waiting for a full chunk
+            while chunk := read(CHUNK):
                 done += len(chunk)
+                if done > max_bytes:
+                    raise DataError(
+                        f"{url} sent more than {max_bytes} bytes (the names archive is {ARCHIVE_BYTES} bytes); refused"
+                    )
+                if time.monotonic() > end:
+                    raise too_slow()
+                try:
+                    out.write(chunk)
+                except OSError as exc:
+                    raise DataError(f"cannot write {where}: {exc.strerror or exc}") from None
+                sha.update(chunk)
                 if progress:
                     progress(done, total)
+    except DataError:
+        raise
     except urllib.error.HTTPError as exc:
-        raise DataError(f"download failed: HTTP {exc.code} {exc.reason} from {url}") from None
-    except urllib.error.URLError as exc:
-        raise DataError(f"download failed: {exc.reason} ({url})") from None
-    except (http.client.HTTPException, OSError, ValueError) as exc:
-        raise DataError(f"download failed: {type(exc).__name__}: {exc} ({url})") from None
+        raise DataError(f"HTTP {exc.code} {exc.reason} from {url}") from None
+    except (urllib.error.URLError, http.client.HTTPException, OSError) as exc:
+        if watchdog.expired:
+            raise too_slow() from None
+        if url.lower().startswith("file:"):
+            reason = exc.reason if isinstance(exc, urllib.error.URLError) else exc
+            raise DataError(f"cannot open {url} ({reason})") from None
+        if isinstance(exc, urllib.error.URLError) and not isinstance(exc.reason, TimeoutError):
+            raise DataError(f"cannot reach {url} ({exc.reason}); {OFFLINE_HINT}") from None
+        if isinstance(exc, TimeoutError) or isinstance(getattr(exc, "reason", None), TimeoutError):
+            raise DataError(
+                f"{url} sent nothing for {min(read_timeout_s, deadline_s):g} s ({done} bytes received); {OFFLINE_HINT}"
+            ) from None
+        raise DataError(f"reading {url} failed ({type(exc).__name__}: {exc}); {OFFLINE_HINT}") from None
+    finally:
+        watchdog.cancel()
+    if watchdog.expired or time.monotonic() > end:
+        raise too_slow()
     if total is not None and done != total:
-        raise DataError(f"download truncated: got {done} of {total} bytes from {url}")
+        raise DataError(
+            f"truncated: the connection closed after {done} of {total} bytes from {url}; {OFFLINE_HINT}"
+        )
     return sha.hexdigest()
 
 
@@ -121,7 +326,8 @@ def _is_unsafe(member: str, target: Path) -> bool:
 
 
 def _extract_names(archive: Path, target: Path, url: str) -> None:
-    """Write data/names/*.txt from archive into target (flat)."""
+    """Write data/names/*.txt from archive into target (flat), within the size caps."""
+    max_member, max_total = MAX_MEMBER_BYTES, MAX_TOTAL_BYTES
     try:
         with zipfile.ZipFile(archive) as zf:
             members = zf.infolist()
@@ -136,11 +342,30 @@ def _extract_names(archive: Path, target: Path, url: str) -> None:
             ]
             if not wanted:
                 raise DataError(f"archive from {url} holds no data/names/*.txt files")
-            for info in wanted:
-                if info.file_size > MAX_MEMBER_BYTES:
-                    raise DataError(f"archive member {info.filename} from {url} is too large")
-                (target / PurePosixPath(info.filename).name).write_bytes(zf.read(info))
-    except (zipfile.BadZipFile, zlib.error, EOFError) as exc:
+            for info in wanted:        # what the archive declares, before writing anything
+                if info.file_size > max_member:
+                    raise DataError(
+                        f"archive member {info.filename} from {url} is too large "
+                        f"({info.file_size} bytes, at most {max_member})"
+                    )
+            declared = sum(info.file_size for info in wanted)
+            if declared > max_total:
+                raise DataError(
+                    f"archive from {url} would extract to {declared} bytes, more than the {max_total} allowed"
+                )
+            written = 0
+            for info in wanted:        # and what it really holds, counted while writing
+                member_bytes = 0
+                with zf.open(info) as src, open(target / PurePosixPath(info.filename).name, "wb") as dst:
+                    while chunk := src.read(CHUNK):
+                        member_bytes += len(chunk)
+                        written += len(chunk)
+                        if member_bytes > max_member or written > max_total:
+                            raise DataError(
+                                f"archive from {url} holds more than it declares ({info.filename}); refused"
+                            )
+                        dst.write(chunk)
+    except (zipfile.BadZipFile, zlib.error, EOFError, NotImplementedError) as exc:
         raise DataError(f"corrupt zip archive from {url}: {exc}") from None
 
 

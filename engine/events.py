@@ -1,4 +1,5 @@
-"""What the training loop reports. Plain data: the CLI and the TUI render it."""
+"""What the training loop reports. Plain data: the CLI printer, the run-folder writer and the TUI's
+follower all consume these (the follower re-creates Step and Eval from the run folder's logs)."""
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -26,6 +27,7 @@ class Step:
     elapsed: float
     eta: float                # seconds left at the current pace
     total_steps: int
+    lr: float | None = None   # the learning rate at this step
 
 
 @dataclass
@@ -39,12 +41,19 @@ class Eval:
 
 
 @dataclass
+class Status:
+    state: str                # "paused" | "running" | "stopping": a change the user asked for
+
+
+@dataclass
 class Done:
     run_dir: str
     test_metrics: dict
     train_seconds: float
     reason: str               # "finished" | "early_stop" | "cancelled" | "max_steps"
     best_step: int = 0
+    steps: int = 0            # the step the run ended at
+    device: str = ""
 
 
 @dataclass
@@ -53,4 +62,4 @@ class Failed:
     run_dir: str | None = None
 
 
-Event = Started | Step | Eval | Done | Failed
+Event = Started | Step | Eval | Status | Done | Failed

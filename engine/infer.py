@@ -3,15 +3,21 @@ from __future__ import annotations
 
 from namestudio.data.errors import NamestudioError
 
-from dataclasses import dataclass
+import math
+import os
+import tempfile
+import unicodedata
+from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
 
 import torch
+from anyascii import anyascii
 
 from namestudio.data import Vocab
+from namestudio.data.clean import APOSTROPHES, SEPARATORS
 
-from . import checkpoint as ck
+from . import runfolder as rf
 from .batches import MAX_LEN, encode, pad
 from .config import TrainConfig
 from .models import build_model
@@ -19,6 +25,9 @@ from .models import build_model
 
 class InferenceError(NamestudioError, ValueError):
     """Bad input for a loaded run (unknown language, empty name, ...); one line."""
+
+
+MAX_SAMPLES = 10_000   # names per sample call
 
 
 @dataclass
@@ -36,7 +45,7 @@ class LoadedRun:
 
     @cached_property
     def split(self) -> dict:
-        return ck.read_json(self.path / ck.SPLIT)
+        return rf.read_json(self.path / rf.SPLIT)
 
     @cached_property
     def train_names(self) -> set[str]:
@@ -50,7 +59,7 @@ class LoadedRun:
         return out
 
     def test_metrics(self) -> dict:
-        return ck.read_json(self.path / ck.TEST) if (self.path / ck.TEST).is_file() else {}
+        return rf.read_json(self.path / rf.TEST) if (self.path / rf.TEST).is_file() else {}
 
     def evaluate(self, which: str = "test") -> dict:
         """Recompute metrics on a recorded split with the best weights."""
@@ -58,39 +67,107 @@ class LoadedRun:
         data = encode([tuple(p) for p in self.split[which]], self.vocab, {l: i for i, l in enumerate(self.labels)}, self.task)
         return evaluate(self.model, data, self.task, self.labels, torch.device("cpu"))
 
+    # ---- reading what the user typed ---------------------------------------------
+    def read(self, name: str) -> "Reading":
+        """What the model will read for ``name``: normalised as the training data was (NFC, apostrophes, spaces;
+        anyascii when the run was trained folded), cut to MAX_LEN, with the characters this run never saw.
+        A letter the run never saw is read as its ASCII fold when this run knows that ("ü" as "u"); anything
+        else it never saw is read as <unk>. Raises InferenceError for an empty name or one with no known letter."""
+        typed = " ".join(unicodedata.normalize("NFC", name).translate(APOSTROPHES).split())
+        if not typed:
+            raise InferenceError("empty name: type at least one letter")
+        seen = typed
+        if self.config.ascii_fold:     # the training data went through anyascii: so does what the user types
+            seen = "".join(anyascii(c) if not c.isascii() and unicodedata.category(c)[0] in "LM" else c for c in typed)
+        stoi = self.vocab.stoi
+        out, unknown, replaced = [], [], {}
+        for ch in seen:
+            if ch not in stoi:
+                if ch not in unknown:
+                    unknown.append(ch)
+                folded = anyascii(ch) if unicodedata.category(ch)[0] in "LM" else ""
+                if folded and all(c in stoi for c in folded):
+                    replaced[ch] = folded
+                    ch = folded
+            out.append(ch)
+        text = "".join(out)
+        if not any(c in stoi and c not in SEPARATORS for c in text):
+            raise InferenceError(f"{_short(typed)!r}: no letter this run knows (it never saw "
+                                 f"{_chars(unknown) or 'these letters'}); type a name in its alphabet")
+        cut = len(text) if len(text) > MAX_LEN else 0
+        return Reading(name=typed, text=text[:MAX_LEN], unknown=unknown, replaced=replaced, truncated_from=cut)
+
     # ---- classifiers --------------------------------------------------------------
     def _require(self, task: str):
         if self.task != task:
             raise InferenceError(f"run {self.path.name} is a {self.task} run; this needs a {task} run")
 
     @torch.no_grad()
-    def probabilities(self, names: list[str]) -> torch.Tensor:
+    def log_probabilities(self, texts: list[str]) -> torch.Tensor:
+        """Log-probabilities (len(texts), labels) for texts as the model reads them (see ``read``)."""
         self._require("classify")
-        ids, lengths = pad([self.vocab.encode(n)[:MAX_LEN] or [self.vocab.UNK] for n in names])
-        return torch.softmax(self.model(ids, lengths).float(), dim=-1)
+        ids, lengths = pad([self.vocab.encode(t)[:MAX_LEN] for t in texts])
+        return torch.log_softmax(self.model(ids, lengths).float(), dim=-1)
+
+    def probabilities(self, texts: list[str]) -> torch.Tensor:
+        return self.log_probabilities(texts).exp()
+
+    def classify_each(self, names: list[str], k: int = 3) -> list["Classified"]:
+        """Top-k (label, probability) for each name; a bad name gets its own ``error`` and the rest are answered."""
+        self._require("classify")
+        k = max(1, min(k, len(self.labels)))
+        out, good = [], []
+        for n in names:
+            try:
+                out.append(Classified(reading=self.read(n), name=n))
+                good.append(out[-1])
+            except InferenceError as e:
+                out.append(Classified(reading=None, name=n, error=str(e)))
+        if good:
+            top = self.probabilities([c.reading.text for c in good]).topk(k, dim=-1)
+            for c, ps, ix in zip(good, top.values.tolist(), top.indices.tolist()):
+                c.top = [(self.labels[i], float(p)) for p, i in zip(ps, ix)]
+        return out
 
     def classify(self, names: list[str], k: int = 3) -> list[list[tuple[str, float]]]:
-        """Top-k (label, probability) for each name."""
-        for n in names:
-            if not n.strip():
-                raise InferenceError("empty name: type at least one letter")
-        probs = self.probabilities([n.strip() for n in names])
-        k = max(1, min(k, len(self.labels)))
-        top = probs.topk(k, dim=-1)
-        return [[(self.labels[i], float(p)) for p, i in zip(ps.tolist(), ix.tolist())]
-                for ps, ix in zip(top.values, top.indices)]
+        """Top-k (label, probability) for each name; raises InferenceError for the first bad name."""
+        results = self.classify_each(names, k)
+        for c in results:
+            if c.error:
+                raise InferenceError(c.error)
+        return [c.top for c in results]
+
+    def explain(self, name: str) -> "Explanation":
+        """Which letters drive the top prediction, by occlusion: each letter's score is how much the predicted
+        label's log-probability, taken against the other labels, falls when that letter is removed (for a
+        one-letter name, against the uniform guess):
+
+            score_i = logodds(label | text) - logodds(label | text without letter i),
+            logodds(y) = log p(y) - log(1 - p(y))
+
+        The first term is the log-probability of the label. Near p = 0.999 the probability and the plain
+        log-probability both saturate (p moves by 1e-4, log p by 1e-4), so a letter that takes p from 0.999 to
+        0.9999 shows nothing; its log-odds move by 2.3. Removal, not an <unk> token: the model never trained
+        on <unk>, so replacing a letter with it adds noise. Positive: the letter supports the label. One score
+        per character of ``text`` (what the model read, which may differ from what was typed: folded, cut)."""
+        r = self.read(name)
+        text = r.text
+        variants = [text] + [text[:i] + text[i + 1:] for i in range(len(text))]
+        logp = self.log_probabilities(variants)
+        empty = torch.tensor([not v for v in variants])
+        if empty.any():   # the name was one letter: without it the model knows nothing (uniform)
+            logp[empty] = -math.log(len(self.labels))
+        top = int(logp[0].argmax())
+        others = torch.cat([logp[:, :top], logp[:, top + 1:]], dim=1)
+        logodds = logp[:, top] - (torch.logsumexp(others, dim=1) if others.shape[1] else torch.zeros(len(logp)))
+        base = float(logodds[0])
+        return Explanation(label=self.labels[top], text=text, scores=[base - float(v) for v in logodds[1:]],
+                           prob=math.exp(float(logp[0, top])), reading=r)
 
     def attribution(self, name: str) -> tuple[str, list[float]]:
-        """Which letters drive the top prediction: the drop in its probability when each letter is
-        replaced by <unk> (occlusion). Returns (top label, one score per letter)."""
-        name = name.strip()[:MAX_LEN]
-        if not name:
-            raise InferenceError("empty name: type at least one letter")
-        variants = [name] + [name[:i] + "\0" + name[i + 1:] for i in range(len(name))]  # \0 is never in the vocabulary
-        probs = self.probabilities(variants)
-        top = int(probs[0].argmax())
-        base = float(probs[0, top])
-        return self.labels[top], [base - float(p) for p in probs[1:, top]]
+        """(top label, one score per letter of ``explain(name).text``); see ``explain``."""
+        e = self.explain(name)
+        return e.label, e.scores
 
     # ---- generators ---------------------------------------------------------------
     def label_id(self, lang: str | None) -> int:
@@ -101,36 +178,42 @@ class LoadedRun:
                 return i
         raise InferenceError(f"unknown language {lang!r}; this run knows: {', '.join(self.labels)}")
 
+    def _prefix(self, start: str, what: str = "start") -> str:
+        """A start prefix as the model reads it: folded like the training data, capitalised like the names."""
+        start = " ".join(start.split())
+        if not start:
+            return ""
+        try:
+            r = self.read(start)
+        except InferenceError as e:
+            raise InferenceError(f"{what} {e}") from None
+        if r.unknown and set(r.unknown) - set(r.replaced):
+            raise InferenceError(f"{what} {start!r}: this run never saw {_chars([c for c in r.unknown if c not in r.replaced])}")
+        text = r.text
+        if text[0] not in self.vocab.stoi or (not text[0].isupper() and text[0].upper() in self.vocab.stoi):
+            text = text[0].upper() + text[1:]
+        return text
+
     @torch.no_grad()
-    def sample(self, lang: str | None = None, start: str = "", n: int = 10, temperature: float = 1.0,
-               top_k: int = 0, max_len: int = 24, seed: int | None = None) -> list[dict]:
-        """Sample ``n`` names. Each is {"name", "lang", "new"}; "new" is False when the name is in the training set."""
-        self._require("generate")
-        if temperature <= 0:
-            raise InferenceError("temperature must be positive")
-        if n < 1 or n > 10000:
-            raise InferenceError("n must be between 1 and 10000")
-        max_len = max(1, min(int(max_len), MAX_LEN))
-        gen = torch.Generator().manual_seed(seed) if seed is not None else None
-        if lang is None and len(self.labels) > 1:
-            picks = torch.randint(len(self.labels), (n,), generator=gen)
-        else:
-            picks = torch.full((n,), self.label_id(lang), dtype=torch.long)
-        start = start.strip()[:max_len]
-        if start and start[0] not in self.vocab.itos and start[0].upper() in self.vocab.itos:
-            start = start[0].upper() + start[1:]
-        prefix = [self.vocab.BOS] + self.vocab.encode(start)
-        ids = torch.tensor(prefix).repeat(n, 1)
+    def _generate(self, prefix: str, picks: torch.Tensor, temperature: float, top_k: int, max_len: int,
+                  gen: torch.Generator | None) -> list[str]:
+        """One name per entry of ``picks`` (label ids), each starting with ``prefix``. Temperature 0 is greedy."""
+        n = len(picks)
+        ids = torch.tensor([self.vocab.BOS] + self.vocab.encode(prefix)).repeat(n, 1)
         logits, state = self.model(ids, picks)
         out = [[] for _ in range(n)]
         alive = torch.ones(n, dtype=torch.bool)
-        for _ in range(max_len - len(start)):
-            step = logits[:, -1].float() / temperature
+        for _ in range(max_len - len(prefix)):
+            step = logits[:, -1].float()
             step[:, [self.vocab.PAD, self.vocab.BOS, self.vocab.UNK]] = float("-inf")
-            if top_k and top_k < step.shape[-1]:
-                kth = step.topk(top_k, dim=-1).values[:, -1:]
-                step = step.masked_fill(step < kth, float("-inf"))
-            nxt = torch.multinomial(torch.softmax(step, -1), 1, generator=gen).squeeze(1)
+            if temperature == 0:
+                nxt = step.argmax(-1)
+            else:
+                step = step / temperature
+                if top_k and top_k < step.shape[-1]:
+                    kth = step.topk(top_k, dim=-1).values[:, -1:]
+                    step = step.masked_fill(step < kth, float("-inf"))
+                nxt = torch.multinomial(torch.softmax(step, -1), 1, generator=gen).squeeze(1)
             for i in range(n):
                 if alive[i]:
                     if nxt[i] == self.vocab.EOS:
@@ -140,30 +223,224 @@ class LoadedRun:
             if not alive.any():
                 break
             logits, state = self.model(nxt[:, None], picks, state=state)
+        return [prefix + self.vocab.decode(o) for o in out]
+
+    def sample(self, lang: str | None = None, start: str = "", n: int = 10, temperature: float = 1.0,
+               top_k: int = 0, max_len: int = 24, seed: int | None = None,
+               start_letters: str | None = None) -> list[dict]:
+        """Sample names. ``start`` is a prefix every name begins with; ``start_letters`` ("ABC") gives ``n`` names
+        per letter, each beginning with that letter (the PyTorch tutorial's meaning). Temperature 0 is greedy.
+
+        Each sample is {"name", "lang", "start", "in_training", "repeat", "new"}: "in_training" when the name is in
+        the run's training data (any language), "repeat" when an earlier sample of this call is the same name,
+        and "new" only when it is neither, and more than the prefix."""
+        self._require("generate")
+        check_sampling(temperature, top_k, n, max_len)
+        gen = torch.Generator().manual_seed(seed) if seed is not None else None
+        if start_letters is not None:
+            letters = [c for c in start_letters if not c.isspace()]
+            if not letters:
+                raise InferenceError("start letters: give at least one letter")
+            prefixes = [self._prefix(c, "start letter") for c in letters]
+        else:
+            prefixes = [self._prefix(start)]
+        for p in prefixes:
+            if len(p) >= max_len:
+                raise InferenceError(f"start {p!r} is {len(p)} letters: max-len {max_len} leaves no room; raise max-len")
         results = []
-        for i in range(n):
-            name = start + self.vocab.decode(out[i])
-            lab = self.labels[int(picks[i])]
-            results.append({"name": name, "lang": lab, "new": name not in self.train_names_by_label.get(lab, set())})
+        for prefix in prefixes:
+            if lang is None and len(self.labels) > 1:
+                picks = torch.randint(len(self.labels), (n,), generator=gen)
+            else:
+                picks = torch.full((n,), self.label_id(lang), dtype=torch.long)
+            for name, pick in zip(self._generate(prefix, picks, float(temperature), int(top_k), int(max_len), gen),
+                                  picks.tolist()):
+                results.append({"name": name, "lang": self.labels[pick], "start": prefix})
+        mark_novelty(results, self.train_names)
         return results
 
 
+@dataclass
+class Reading:
+    """A name as the model reads it."""
+    name: str                      # what was typed, with whitespace and apostrophes normalised
+    text: str                      # what the model reads: folded like the training data, cut to MAX_LEN
+    unknown: list[str] = field(default_factory=list)         # characters this run never saw, in order
+    replaced: dict[str, str] = field(default_factory=dict)   # of those, the ones read as their ASCII fold
+    truncated_from: int = 0        # the length before the cut to MAX_LEN; 0 when not cut
+
+    def notes(self) -> list[str]:
+        """One line per thing the user should know about how the name was read."""
+        out = []
+        if self.unknown:
+            how = [f"{c} as {self.replaced[c]}" if c in self.replaced else f"{_chars([c])} as unknown"
+                   for c in self.unknown]
+            out.append(f"this run never saw {_chars(self.unknown)}: read "
+                       + (", ".join(how) if self.replaced else "as unknown characters"))
+        if self.truncated_from:
+            out.append(f"cut to its first {MAX_LEN} of {self.truncated_from} characters (the model reads at most "
+                       f"{MAX_LEN})")
+        return out
+
+
+@dataclass
+class Classified:
+    """One name's answer: ``top`` (label, probability) pairs, or ``error`` (one line)."""
+    name: str
+    reading: Reading | None
+    top: list[tuple[str, float]] = field(default_factory=list)
+    error: str | None = None
+
+    def notes(self) -> list[str]:
+        return self.reading.notes() if self.reading else []
+
+    def as_dict(self) -> dict:
+        if self.error:
+            return {"name": self.name, "error": self.error}
+        r = self.reading
+        return {"name": self.name, "read_as": r.text, "unknown_chars": list(r.unknown), "replaced_chars": r.replaced,
+                "truncated": bool(r.truncated_from), "length": r.truncated_from or len(r.text), "max_len": MAX_LEN,
+                "notes": self.notes(), "top": [{"label": lab, "prob": round(p, 6)} for lab, p in self.top]}
+
+
+@dataclass
+class Explanation:
+    label: str                     # the predicted label
+    text: str                      # what the model read; one score per character
+    scores: list[float]            # log-odds of label given text, minus the same without that character
+    prob: float                    # p(label | text)
+    reading: Reading | None = None
+
+
+def _short(s: str, n: int = 20) -> str:
+    return s if len(s) <= n else s[:n] + "…"
+
+
+def _chars(chars) -> str:
+    return ", ".join(repr(c) if c.isspace() or not c.isprintable() else c for c in chars)
+
+
+# ---- sampling: checks, novelty, quality ---------------------------------------------------
+def check_sampling(temperature: float, top_k: int = 0, n: int = 1, max_len: int = 24) -> None:
+    """One-line InferenceError for settings torch would reject with its own words (or silently misuse)."""
+    try:
+        t = float(temperature)
+    except (TypeError, ValueError):
+        raise InferenceError(f"temperature must be a number, not {temperature!r}") from None
+    if not math.isfinite(t) or t < 0:
+        raise InferenceError(f"temperature must be 0 (always the likeliest letter) or more, and finite; not {temperature}")
+    if int(top_k) != top_k or top_k < 0:
+        raise InferenceError(f"top-k must be 0 (all letters) or a positive number of letters, not {top_k}")
+    if int(n) != n or not 1 <= n <= MAX_SAMPLES:
+        raise InferenceError(f"n must be between 1 and {MAX_SAMPLES}, not {n}")
+    if int(max_len) != max_len or not 1 <= max_len <= MAX_LEN:
+        raise InferenceError(f"max-len must be between 1 and {MAX_LEN}, not {max_len}")
+
+
+def mark_novelty(samples: list[dict], train_names: set[str]) -> None:
+    """Set "in_training", "repeat" and "new" on each sample (see LoadedRun.sample)."""
+    seen: set[str] = set()
+    for s in samples:
+        name = s["name"]
+        s["in_training"] = name in train_names
+        s["repeat"] = name in seen
+        s["new"] = bool(name) and name != s.get("start", "") and not s["in_training"] and not s["repeat"]
+        seen.add(name)
+
+
+def novelty(samples: list[dict]) -> dict:
+    """{"n", "new_fraction" (neither in training nor a repeat nor only the prefix), "unique_fraction"
+    (distinct names / n), "in_training_fraction"}."""
+    n = len(samples)
+    if not n:
+        return {"n": 0, "new_fraction": 0.0, "unique_fraction": 0.0, "in_training_fraction": 0.0}
+    return {"n": n, "new_fraction": sum(s["new"] for s in samples) / n,
+            "unique_fraction": len({s["name"] for s in samples}) / n,
+            "in_training_fraction": sum(s["in_training"] for s in samples) / n}
+
+
+def classifier_agreement(samples: list[dict], classifier: LoadedRun) -> float | None:
+    """Ask a classifier run about each sample. Sets "classifier" (its top label, or None when it cannot read the
+    name) and "agrees" (True/False; None when the classifier does not know the sample's language) on each
+    sample. Returns the share of agreement among the samples it could judge, or None if it could judge none."""
+    if classifier.task != "classify":
+        raise InferenceError(f"run {classifier.path.name} is a {classifier.task} run, not a classifier")
+    known = {lab.lower() for lab in classifier.labels}
+    answers = classifier.classify_each([s["name"] for s in samples], 1)
+    for s, a in zip(samples, answers):
+        s["classifier"] = a.top[0][0] if a.top else None
+        if s["lang"].lower() not in known:
+            s["agrees"] = None
+        else:
+            s["agrees"] = s["classifier"] is not None and s["classifier"].lower() == s["lang"].lower()
+    judged = [s["agrees"] for s in samples if s["agrees"] is not None]
+    return sum(judged) / len(judged) if judged else None
+
+
+def sample_quality(run: LoadedRun, temperatures=(0.5, 0.8, 1.0, 1.2), n: int = 200,
+                   classifier: LoadedRun | None = None, seed: int = 0, **sample_kw) -> list[dict]:
+    """The quality/diversity trade-off: per temperature, ``n`` samples (same seed for each) and their
+    {"temperature", "n", "novelty" (share not in the training data, not repeated, more than the prefix),
+    "uniqueness" (share of distinct names), "agreement" (share the classifier assigns to the sampled language;
+    None without a classifier or when it knows none of the languages)}."""
+    rows = []
+    for t in temperatures:
+        samples = run.sample(temperature=t, n=n, seed=seed, **sample_kw)
+        nov = novelty(samples)
+        rows.append({"temperature": t, "n": nov["n"], "novelty": nov["new_fraction"],
+                     "uniqueness": nov["unique_fraction"],
+                     "agreement": classifier_agreement(samples, classifier) if classifier is not None else None})
+    return rows
+
+
+def write_lines(path: str | Path, lines: list[str]) -> Path:
+    """Write one line per item, atomically: a temporary file beside ``path``, fsync, rename."""
+    path = Path(path)
+    if path.is_dir():
+        raise InferenceError(f"{path}: is a folder; give a file name")
+    if not path.parent.is_dir():
+        raise InferenceError(f"{path.parent}: no such folder")
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write("".join(line + "\n" for line in lines))
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
+    return path
+
+
 def load_run(run: str | Path, checkpoints: str | Path = "checkpoints") -> LoadedRun:
-    path = ck.resolve_run(run, checkpoints)
-    meta = ck.read_json(path / ck.CONFIG)
+    path = rf.resolve_run(run, checkpoints)
+    meta = rf.read_json(path / rf.CONFIG)
     try:
         cfg = TrainConfig.from_dict(meta["train"])
         labels, vocab = meta["labels"], Vocab.from_list(meta["vocab"])
     except (KeyError, TypeError) as e:
-        raise ck.CheckpointError(f"{path / ck.CONFIG}: missing field {e}") from None
-    model = build_model(cfg.task, cfg.model, len(vocab), len(labels), embed=cfg.embed, hidden=cfg.hidden,
-                        layers=cfg.layers, bidirectional=cfg.bidirectional, dropout=cfg.dropout,
-                        label_init=cfg.label_init)
-    weights = ck.load_weights(path / ck.WEIGHTS)
+        raise rf.RunFolderError(f"{path / rf.CONFIG}: missing field {e}") from None
+    try:  # bound every size field, then check the shapes against the weights' header, before any allocation
+        cfg.validate()
+    except NamestudioError as e:
+        raise rf.RunFolderError(f"{path / rf.CONFIG}: {e}") from None
+
+    def build():
+        return build_model(cfg.task, cfg.model, len(vocab), len(labels), embed=cfg.embed, hidden=cfg.hidden,
+                           layers=cfg.layers, bidirectional=cfg.bidirectional, dropout=cfg.dropout,
+                           label_init=cfg.label_init)
+
+    rf.check_weights_fit(path / rf.WEIGHTS, build)
+    model = build()
+    weights = rf.load_weights(path / rf.WEIGHTS)
     try:
         model.load_state_dict(weights)
     except RuntimeError as e:
-        raise ck.CheckpointError(f"{path / ck.WEIGHTS}: weights do not fit the model in config.json "
+        raise rf.RunFolderError(f"{path / rf.WEIGHTS}: weights do not fit the model in config.json "
                                  f"({str(e).splitlines()[0][:120]})") from None
     model.eval()
     return LoadedRun(path=path, config=cfg, labels=labels, vocab=vocab, model=model, meta=meta)

@@ -1,7 +1,10 @@
-"""One training loop for both tasks. It reports through events and knows nothing of any UI."""
-from __future__ import annotations
+"""One training loop for both tasks. It reports through events and knows nothing of any UI.
 
-from namestudio.data.errors import NamestudioError
+The shape, as in makemore: prepare the data, the model and the optimizer (no disk writes), then one flat
+loop that trains, logs, evaluates and saves. Everything the loop says is an event, sent to a list of sinks:
+the run-folder writer (engine/runfolder.RunWriter), the CLI's printer, or a test's list.
+"""
+from __future__ import annotations
 
 import math
 import random
@@ -14,18 +17,17 @@ import torch
 import torch.nn.functional as F
 
 from namestudio.data import Split, Vocab, load_dataset, split_by_name
+from namestudio.data.errors import NamestudioError
 
-from . import checkpoint as ck
+from . import runfolder as rf
 from .batches import Encoded, encode, epoch_batches
 from .config import TrainConfig, default_threads
 from .device import resolve_device
-from .events import Done, Eval, Failed, Started, Step
+from .events import Done, Eval, Failed, Started, Status, Step
 from .metrics import classification_report, confusion_matrix, perplexity
 from .models import build_model
 
-
-class Cancelled(Exception):
-    pass
+SAVE_EVERY_S = 60.0   # a resumable state at least this often (seconds of training), as well as at evaluations
 
 
 class TrainingError(NamestudioError):
@@ -33,22 +35,30 @@ class TrainingError(NamestudioError):
 
 
 class Trainer:
-    """Train one model. ``run()`` blocks; ``pause()``, ``resume()`` and ``cancel()`` may be called from any thread.
+    """Train one model. ``run()`` blocks; ``pause()``, ``resume()`` and ``cancel()`` may be called from any
+    thread, and a run folder's control.json (``namestudio stop|pause|resume``) does the same.
 
-    Events go to ``on_event`` as they happen: Started, Step, Eval, then Done or Failed.
+    Events go to every sink in ``on_event`` (a callable or a list) as they happen: Started, Step, Eval,
+    Status, then Done or Failed. The run folder is written by a RunWriter sink that run() adds itself.
+    ``run_dir`` trains into that folder (``train --run-dir``); ``resume_from`` continues a saved run.
     """
 
     def __init__(self, config: TrainConfig, checkpoints: str | Path = "checkpoints",
-                 on_event: Callable | None = None, resume_from: str | Path | None = None, dataset=None):
+                 on_event: Callable | list | None = None, resume_from: str | Path | None = None, dataset=None,
+                 run_dir: str | Path | None = None, save_every_s: float = SAVE_EVERY_S):
         self.cfg = config
         self.checkpoints = Path(checkpoints)
-        self.on_event = on_event or (lambda e: None)
+        self.on_event = on_event if on_event is None or callable(on_event) else _fan_out(list(on_event))
         self.resume_from = Path(resume_from) if resume_from else None
         self.dataset = dataset
+        self.save_every_s = save_every_s
+        self.run_dir: Path | None = self.resume_from or (Path(run_dir) if run_dir else None)
+        self.writer: rf.RunWriter | None = None
+        self.lock: rf.RunLock | None = None
+        self.watcher: rf.ControlWatcher | None = None
         self._cancel = threading.Event()
         self._running = threading.Event()
         self._running.set()
-        self.run_dir: Path | None = None
 
     # ---- control, from any thread -------------------------------------------------
     def pause(self):
@@ -65,50 +75,98 @@ class Trainer:
     def paused(self) -> bool:
         return not self._running.is_set()
 
-    def _checkpoint_control(self):
-        """Called once per batch: waits while paused, raises Cancelled when cancelled."""
+    def _apply(self, command: str | None) -> None:
+        if command == "stop":
+            self.cancel()
+        elif command == "pause":
+            self.pause()
+        elif command == "resume":
+            self.resume()
+
+    def _should_stop(self) -> bool:
+        """Once per batch: one os.stat of control.json; waits while paused. True when asked to stop."""
+        if self.watcher:
+            self._apply(self.watcher.poll())
         if not self._running.is_set():
-            self._running.wait()
-        if self._cancel.is_set():
-            raise Cancelled()
+            t = time.perf_counter()
+            self.emit(Status("paused"))
+            while not self._running.wait(0.2):
+                if self.watcher:
+                    self._apply(self.watcher.poll())
+            self.paused_seconds += time.perf_counter() - t
+            if not self._cancel.is_set():
+                self.emit(Status("running"))
+        return self._cancel.is_set()
+
+    # ---- events -------------------------------------------------------------------
+    def emit(self, event) -> None:
+        """The run-folder writer first (files are on disk before anyone hears of them), then the other sinks."""
+        if self.writer:
+            self.writer(event)
+        if self.on_event:
+            self.on_event(event)
 
     # ---- the run ------------------------------------------------------------------
     def run(self) -> Done | Failed:
         try:
-            result = self._run()
-        except Exception as e:  # every failure becomes one event with one line
-            msg = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-            if not isinstance(e, (TrainingError, ValueError, ck.CheckpointError)) and type(e).__name__ != "DataError":
-                msg = f"{type(e).__name__}: {msg}"
-            result = Failed(message=msg, run_dir=str(self.run_dir) if self.run_dir else None)
-        self.on_event(result)
+            try:
+                result = self._run()
+            except Exception as e:  # every failure becomes one event with one line
+                result = Failed(message=_one_line(e), run_dir=str(self.run_dir) if self.run_dir else None)
+            try:
+                self.emit(result)
+            except rf.RunFolderError as e:  # the writer could not write the end (disk full): say so
+                result = Failed(message=str(e), run_dir=str(self.run_dir) if self.run_dir else None)
+                if self.on_event:
+                    self.on_event(result)
+        finally:
+            if self.writer:
+                self.writer.close()
+            if self.lock:
+                self.lock.release()
         return result
 
+    def _open_run_dir(self) -> None:
+        """Lock the run folder (and start its status) before anything is read from or written to it."""
+        if self.resume_from is None:
+            rf.prepare_run_dir(self.run_dir)
+        self.lock = rf.RunLock(self.run_dir).acquire()
+        self.writer = rf.RunWriter(self.run_dir)
+        self.writer.write()                      # status "starting", with this pid
+        self.watcher = rf.ControlWatcher(self.run_dir)
+
     def setup(self):
+        """Data, split, vocabulary, model, optimizer and schedule: everything in memory, no disk writes."""
         cfg = self.cfg
         cfg.validate()
         torch.manual_seed(cfg.seed)
         random.seed(cfg.seed)
         torch.set_num_threads(max(1, cfg.threads or default_threads()))
         self.device, self.device_note = resolve_device(cfg.device)
-        self.start_step, self.state = 0, {}
+        self.start_step, self.state, resume = 0, {}, None
         if self.resume_from:
-            self.run_dir = self.resume_from
-            saved = ck.read_json(self.run_dir / ck.CONFIG)
-            split = ck.read_json(self.run_dir / ck.SPLIT)
-            self.split = Split(train=[tuple(p) for p in split["train"]], val=[tuple(p) for p in split["val"]],
-                               test=[tuple(p) for p in split["test"]], seed=split["seed"])
-            self.labels, self.vocab = saved["labels"], Vocab.from_list(saved["vocab"])
-            self.data_source = saved["data_source"]
-            self.state = ck.read_json(self.run_dir / ck.STATE)
+            saved = rf.read_json(self.resume_from / rf.CONFIG, dict)
+            split = rf.read_json(self.resume_from / rf.SPLIT, dict)
+            try:
+                self.split = Split(train=[tuple(p) for p in split["train"]], val=[tuple(p) for p in split["val"]],
+                                   test=[tuple(p) for p in split["test"]], seed=split["seed"])
+                self.labels, self.vocab = saved["labels"], Vocab.from_list(saved["vocab"])
+                self.data_source = saved["data_source"]
+            except (KeyError, TypeError) as e:
+                raise rf.RunFolderError(f"{self.resume_from}: config.json or split.json lacks {e}") from None
+            resume = rf.load_resume_point(self.resume_from)
+            self.state = resume[2]
             self.start_step = self.state["step"]
         else:
             ds = self.dataset or load_dataset(cfg.data, ascii_fold=cfg.ascii_fold)
             self.data_source = ds.source
+            self.labels = list(ds.labels)
+            if cfg.task == "classify" and len(self.labels) < 2:
+                raise TrainingError(f"{ds.source}: one language only ({', '.join(self.labels) or 'none'}): a "
+                                    f"classifier needs at least two (or train a generator: --task generate)")
             self.split = split_by_name(ds.pairs, seed=cfg.split_seed, val=cfg.val_fraction, test=cfg.test_fraction)
             if not self.split.train or not self.split.val:
                 raise TrainingError(f"{ds.source}: too few names to split into train and validation")
-            self.labels = list(ds.labels)
             self.vocab = Vocab.build(n for n, _ in self.split.train)
         self.model = build_model(cfg.task, cfg.model, len(self.vocab), len(self.labels), embed=cfg.embed,
                                  hidden=cfg.hidden, layers=cfg.layers, bidirectional=cfg.bidirectional,
@@ -132,15 +190,16 @@ class Trainer:
             counts = torch.bincount(self.train_data.y, minlength=len(self.labels)).double().clamp(min=1)
             w = (counts.sum() / counts) ** cfg.class_weighting
             self.class_weights = (w / (w * counts).sum() * counts.sum()).float().to(self.device)
-        if self.resume_from:
-            self.model.load_state_dict(ck.load_weights(self.run_dir / ck.LAST))
-            opt = ck.load_torch(self.run_dir / ck.OPTIM)
-            self.optimizer.load_state_dict(opt["optimizer"])
-            if self.scheduler and opt.get("scheduler"):
-                self.scheduler.load_state_dict(opt["scheduler"])
-        else:
-            self.run_dir = ck.new_run_dir(self.checkpoints, cfg.task, cfg.model)
-            self._write_run_files()
+        if resume:
+            weights, opt, _ = resume
+            try:
+                self.model.load_state_dict(weights)
+                self.optimizer.load_state_dict(opt["optimizer"])
+                if self.scheduler and opt.get("scheduler"):
+                    self.scheduler.load_state_dict(opt["scheduler"])
+            except (KeyError, TypeError, ValueError, RuntimeError) as e:
+                where = rf.resume_dir(self.resume_from)
+                raise rf.RunFolderError(f"{where}: the resume point does not fit this run ({_one_line(e)[:120]})") from None
 
     def _make_scheduler(self):
         cfg = self.cfg
@@ -151,112 +210,126 @@ class Trainer:
             return torch.optim.lr_scheduler.StepLR(self.optimizer, step_size=max(1, self.steps_per_epoch * 3), gamma=0.5)
         return None
 
-    def _write_run_files(self):
-        n_params = sum(p.numel() for p in self.model.parameters())
-        ck.atomic_write_json(self.run_dir / ck.SPLIT, {
-            "seed": self.split.seed, "train": self.split.train, "val": self.split.val, "test": self.split.test})
-        ck.atomic_write_json(self.run_dir / ck.CONFIG, {
-            "format": 1, "created": time.strftime("%Y-%m-%dT%H:%M:%S"), "train": self.cfg.to_dict(),
-            "labels": self.labels, "vocab": self.vocab.to_list(), "data_source": self.data_source,
-            "split_seed": self.split.seed, "split_counts": {k: len(getattr(self.split, k)) for k in ("train", "val", "test")},
-            "n_params": n_params, "torch": torch.__version__})
+    def _run_meta(self) -> dict:
+        return {"created": time.strftime("%Y-%m-%dT%H:%M:%S"), "train": self.cfg.to_dict(), "labels": self.labels,
+                "vocab": self.vocab.to_list(), "data_source": self.data_source, "split_seed": self.split.seed,
+                "split_counts": {k: len(getattr(self.split, k)) for k in ("train", "val", "test")},
+                "n_params": sum(p.numel() for p in self.model.parameters()), "torch": torch.__version__}
 
     def _run(self) -> Done:
-        self.setup()
         cfg = self.cfg
-        self.on_event(Started(run_dir=str(self.run_dir), config=cfg.to_dict(), labels=self.labels,
-                              total_steps=self.total_steps, steps_per_epoch=self.steps_per_epoch,
-                              n_train=len(self.train_data), device=str(self.device), note=self.device_note,
-                              start_step=self.start_step))
-        best = self.state.get("best")
-        best_step = self.state.get("best_step", 0)
-        bad_evals = self.state.get("bad_evals", 0)
-        step = self.start_step
-        train_seconds = self.state.get("train_seconds", 0.0)
-        eval_every = cfg.eval_every or self.steps_per_epoch
-        reason = "finished"
-        t0 = time.perf_counter() - train_seconds
-        window_loss, window_steps, window_names, window_t = torch.zeros((), device=self.device), 0, 0, time.perf_counter()
-        since_eval_loss, since_eval_steps = torch.zeros((), device=self.device), 0
+        cfg.validate()
+        if self.run_dir is not None:              # --run-dir or --resume: lock it before reading or writing
+            self._open_run_dir()
+        self.setup()                              # prepare: no disk writes
+        if self.run_dir is None:
+            self.run_dir = rf.new_run_dir(self.checkpoints, cfg.task, cfg.model)
+            self._open_run_dir()
+        if self.resume_from:
+            rf.clean_for_resume(self.run_dir, self.start_step)
+        else:
+            rf.write_run_files(self.run_dir, self._run_meta(), {"seed": self.split.seed, "train": self.split.train,
+                                                                "val": self.split.val, "test": self.split.test})
+        self.emit(Started(run_dir=str(self.run_dir), config=cfg.to_dict(), labels=self.labels,
+                          total_steps=self.total_steps, steps_per_epoch=self.steps_per_epoch,
+                          n_train=len(self.train_data), device=str(self.device), note=self.device_note,
+                          start_step=self.start_step))
+        spe, total = self.steps_per_epoch, self.total_steps
+        eval_every = cfg.eval_every or spe
+        self.best = self.state.get("best")
+        self.best_step = self.state.get("best_step", 0)
+        self.bad_evals = self.state.get("bad_evals", 0)
+        self.paused_seconds = 0.0
+        t0 = time.perf_counter() - self.state.get("train_seconds", 0.0)
+        elapsed = lambda: time.perf_counter() - t0 - self.paused_seconds  # training time, pauses left out
+        last_save = elapsed()
+        step, reason = self.start_step, "finished"
+        window = {"loss": torch.zeros((), device=self.device), "steps": 0, "names": 0, "t": elapsed()}
+        since_eval = {"loss": torch.zeros((), device=self.device), "steps": 0}
         self.model.train()
-        try:
-            while step < self.total_steps:
-                epoch = step // self.steps_per_epoch
-                batches = self.epoch_batches(epoch)
-                for idx in batches[step % self.steps_per_epoch:]:
-                    self._checkpoint_control()
-                    loss = self.train_step(idx)
-                    step += 1
-                    window_loss += loss
-                    since_eval_loss += loss
-                    window_steps += 1
-                    since_eval_steps += 1
-                    window_names += len(idx)
-                    if step % cfg.log_every == 0 or step == self.total_steps:
-                        mean = (window_loss / window_steps).item()  # the one sync per logging window
-                        if not math.isfinite(mean):
-                            raise TrainingError(f"training loss became {mean} at step {step}; stopped, the last good "
-                                                f"checkpoint is kept (try a lower learning rate)")
-                        now = time.perf_counter()
-                        rate = window_names / max(now - window_t, 1e-9)
-                        elapsed = now - t0
-                        done_frac = (step - self.start_step) / max(1, self.total_steps - self.start_step)
-                        eta = (now - t0 - train_seconds) * (1 - done_frac) / max(done_frac, 1e-9)
-                        self.on_event(Step(step=step, epoch=step / self.steps_per_epoch, loss=mean, names_per_s=rate,
-                                           elapsed=elapsed, eta=eta, total_steps=self.total_steps))
-                        window_loss.zero_(); window_steps = window_names = 0; window_t = now
-                    if step % eval_every == 0 or step == self.total_steps:
-                        train_loss = (since_eval_loss / max(1, since_eval_steps)).item()
-                        if not math.isfinite(train_loss):
-                            raise TrainingError(f"training loss became {train_loss} at step {step}; stopped, the last "
-                                                f"good checkpoint is kept (try a lower learning rate)")
-                        since_eval_loss.zero_(); since_eval_steps = 0
-                        metrics = self.evaluate(self.val_data)
-                        value = metrics[cfg.monitor]
-                        improved = best is None or (value > best if cfg.monitor == "accuracy" else value < best)
-                        if improved:
-                            best, best_step, bad_evals = value, step, 0
-                            ck.save_weights(self.model.state_dict(), self.run_dir / ck.WEIGHTS)
-                        else:
-                            bad_evals += 1
-                        elapsed = time.perf_counter() - t0
-                        ck.append_jsonl(self.run_dir / ck.METRICS, {
-                            "step": step, "epoch": round(step / self.steps_per_epoch, 3), "elapsed": round(elapsed, 3),
-                            "train_loss": train_loss, "val": {k: v for k, v in metrics.items()
-                                                              if k not in ("confusion", "confusion_normalized", "per_class")},
-                            "best": improved})
-                        self._save_resume_state(step, best, best_step, bad_evals, elapsed)
-                        self.on_event(Eval(step=step, epoch=step / self.steps_per_epoch, train_loss=train_loss,
-                                           metrics=metrics, best=improved, elapsed=elapsed))
-                        self.model.train()
-                        if cfg.patience and bad_evals >= cfg.patience:
-                            reason = "early_stop"
-                            break
-                    if step >= self.total_steps:
-                        break
-                if reason == "early_stop":
+        while step < total and reason == "finished":
+            for idx in self.epoch_batches(step // spe)[step % spe:]:
+                if self._should_stop():
+                    reason = "cancelled"
                     break
-            if cfg.max_steps and step >= cfg.max_steps and step < self.steps_per_epoch * cfg.epochs:
-                reason = "max_steps"
-        except Cancelled:
-            reason = "cancelled"
-        train_seconds = time.perf_counter() - t0
-        if not (self.run_dir / ck.WEIGHTS).exists():  # cancelled before the first evaluation: keep what we have
-            ck.save_weights(self.model.state_dict(), self.run_dir / ck.WEIGHTS)
-        self.model.load_state_dict(ck.load_weights(self.run_dir / ck.WEIGHTS))
-        test = self.evaluate(self.test_data)
-        ck.atomic_write_json(self.run_dir / ck.TEST, {
-            "test": test, "train_seconds": train_seconds, "reason": reason, "best_step": best_step,
-            "steps": step, "device": str(self.device)})
-        return Done(run_dir=str(self.run_dir), test_metrics=test, train_seconds=train_seconds, reason=reason,
-                    best_step=best_step)
+                loss = self.train_step(idx)
+                step += 1
+                for acc in (window, since_eval):
+                    acc["loss"] += loss
+                    acc["steps"] += 1
+                window["names"] += len(idx)
 
-    def _save_resume_state(self, step, best, best_step, bad_evals, elapsed):
-        ck.save_weights(self.model.state_dict(), self.run_dir / ck.LAST)
-        ck.save_torch({"optimizer": self.optimizer.state_dict(),
-                       "scheduler": self.scheduler.state_dict() if self.scheduler else None}, self.run_dir / ck.OPTIM)
-        ck.atomic_write_json(self.run_dir / ck.STATE, {"step": step, "best": best, "best_step": best_step,
-                                                       "bad_evals": bad_evals, "train_seconds": elapsed})
+                if step % cfg.log_every == 0 or step == total:
+                    mean = self._finite((window["loss"] / window["steps"]).item(), step)  # one sync per window
+                    now = elapsed()
+                    done = (step - self.start_step) / max(1, total - self.start_step)
+                    eta = (now - self.state.get("train_seconds", 0.0)) * (1 - done) / max(done, 1e-9)
+                    self.emit(Step(step=step, epoch=step / spe, loss=mean, lr=self.optimizer.param_groups[0]["lr"],
+                                   names_per_s=window["names"] / max(now - window["t"], 1e-9), elapsed=now, eta=eta,
+                                   total_steps=total))
+                    window.update(loss=window["loss"].zero_(), steps=0, names=0, t=now)
+
+                if step % eval_every == 0 or step == total:
+                    train_loss = self._finite((since_eval["loss"] / max(1, since_eval["steps"])).item(), step)
+                    since_eval.update(loss=since_eval["loss"].zero_(), steps=0)
+                    metrics = self.evaluate(self.val_data)
+                    value = metrics[cfg.monitor]
+                    improved = self.best is None or (value > self.best if cfg.monitor == "accuracy" else value < self.best)
+                    if improved:
+                        self.best, self.best_step, self.bad_evals = value, step, 0
+                        rf.save_weights(self.model.state_dict(), self.run_dir / rf.WEIGHTS)
+                    else:
+                        self.bad_evals += 1
+                    self.emit(Eval(step=step, epoch=step / spe, train_loss=train_loss, metrics=metrics,
+                                   best=improved, elapsed=elapsed()))
+                    self.save_resume_point(step, elapsed())
+                    last_save = elapsed()
+                    self.model.train()
+                    if cfg.patience and self.bad_evals >= cfg.patience:
+                        reason = "early_stop"
+                        break
+                elif elapsed() - last_save >= self.save_every_s:   # a kill loses at most this much training
+                    self.save_resume_point(step, elapsed())
+                    last_save = elapsed()
+                if step >= total:
+                    break
+        if reason == "finished" and cfg.max_steps and step >= cfg.max_steps and step < spe * cfg.epochs:
+            reason = "max_steps"
+        if reason == "cancelled":
+            self.emit(Status("stopping"))
+        return self._finish(step, reason, elapsed())
+
+    def _finish(self, step: int, reason: str, train_seconds: float) -> Done:
+        """Keep the best weights (or, stopped before any evaluation, the current ones), a resume point at the
+        last step, and the test metrics of the best weights."""
+        if step > self.start_step or rf.resume_dir(self.run_dir) is None:
+            self.save_resume_point(step, train_seconds)   # no-op when the last evaluation saved this step
+        if not (self.run_dir / rf.WEIGHTS).exists():
+            rf.save_weights(self.model.state_dict(), self.run_dir / rf.WEIGHTS)
+        self.model.load_state_dict(rf.load_weights(self.run_dir / rf.WEIGHTS))
+        test = self.evaluate(self.test_data)
+        return Done(run_dir=str(self.run_dir), test_metrics=test, train_seconds=train_seconds, reason=reason,
+                    best_step=self.best_step, steps=step, device=str(self.device))
+
+    def _finite(self, loss: float, step: int) -> float:
+        if math.isfinite(loss):
+            return loss
+        if (self.run_dir / rf.WEIGHTS).exists():
+            kept = f"the best weights so far (step {self.best_step}) are kept in {self.run_dir.name}"
+        else:
+            kept = "no checkpoint exists yet (it failed before its first evaluation)"
+        raise TrainingError(f"training loss became {loss} at step {step}; stopped; {kept}; "
+                            f"try a lower learning rate or gradient clipping")
+
+    def save_resume_point(self, step: int, train_seconds: float) -> None:
+        if step == getattr(self, "saved_step", None):
+            return
+        self.saved_step = step
+        rf.save_resume_point(
+            self.run_dir, step, self.model.state_dict(),
+            {"optimizer": self.optimizer.state_dict(), "scheduler": self.scheduler.state_dict() if self.scheduler else None},
+            {"best": self.best, "best_step": self.best_step, "bad_evals": self.bad_evals,
+             "train_seconds": train_seconds})
 
     def epoch_batches(self, epoch: int) -> list[torch.Tensor]:
         """The batches of one epoch: the same for the same seed and epoch, so a resumed run picks up where it was."""
@@ -281,6 +354,18 @@ class Trainer:
 
     def evaluate(self, data: Encoded) -> dict:
         return evaluate(self.model, data, self.cfg.task, self.labels, self.device, self.amp)
+
+
+def _fan_out(sinks: list[Callable]) -> Callable:
+    def send(event) -> None:
+        for sink in sinks:
+            sink(event)
+    return send
+
+
+def _one_line(e: BaseException) -> str:
+    msg = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+    return msg if isinstance(e, NamestudioError) else f"{type(e).__name__}: {msg}"
 
 
 def batch_loss(model, batch, task: str, amp: bool = False, class_weights=None, reduction: str = "mean"):

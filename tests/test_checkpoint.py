@@ -1,12 +1,13 @@
 import os
 import pickle
+import shutil
 
 import pytest
 import torch
 
 from helpers import write_names_folder
 from namestudio.data import load_dataset
-from namestudio.engine import checkpoint as ck
+from namestudio.engine import runfolder as ck
 from namestudio.engine.config import TrainConfig
 from namestudio.engine.infer import load_run
 from namestudio.engine.train import Trainer
@@ -21,9 +22,7 @@ def run_dir(tmp_path_factory):
 
 
 def copy_run(src, dst):
-    dst.mkdir()
-    for f in src.iterdir():
-        (dst / f.name).write_bytes(f.read_bytes())
+    shutil.copytree(src, dst)
     return dst
 
 
@@ -77,12 +76,14 @@ def test_malicious_pickle_as_weights_runs_nothing(run_dir, tmp_path):
 def test_malicious_pickle_as_optimizer_state_is_refused_on_resume(run_dir, tmp_path):
     bad = copy_run(run_dir, tmp_path / "run")
     marker = tmp_path / "pwned"
-    torch.save({"optimizer": Boom(marker)}, bad / "optim.pt")
+    torch.save({"optimizer": Boom(marker)}, ck.resume_dir(bad) / "optim.pt")
     assert not marker.exists()
     cfg = TrainConfig.from_dict(ck.read_json(bad / "config.json")["train"])
     cfg.epochs = 5
     result = Trainer(cfg, tmp_path, resume_from=bad).run()
     assert type(result).__name__ == "Failed" and "optim.pt" in result.message
+    assert result.message.startswith("refused: ") and "could run code when loaded" in result.message
+    assert "weights_only" not in result.message  # never suggest the unsafe option
     assert not marker.exists()
 
 
@@ -95,7 +96,7 @@ def test_a_failed_write_keeps_the_previous_file_and_leaves_no_temp(run_dir, tmp_
         raise OSError("disk full")
 
     monkeypatch.setattr(os, "replace", crash)
-    with pytest.raises(OSError):
+    with pytest.raises(ck.RunFolderError, match="could not write .*model.safetensors"):
         ck.save_weights({"w": torch.zeros(3)}, target)
     assert target.read_bytes() == before
     assert [p.name for p in tmp_path.iterdir()] == ["model.safetensors"]
@@ -118,3 +119,52 @@ def test_list_runs_reports_metrics(run_dir):
     row = next(r for r in rows if r["run"] == run_dir.name)
     assert row["task"] == "classify" and row["model"] == "lstm" and row["params"] > 0
     assert 0 <= row["test_accuracy"] <= 1 and "best_val_accuracy" in row
+
+
+def test_non_finite_weights_are_refused_in_one_line(run_dir, tmp_path):
+    bad = copy_run(run_dir, tmp_path / "run")
+    sd = ck.load_weights(bad / "model.safetensors")
+    name = next(iter(sd))
+    sd[name][0] = float("nan")
+    ck.save_weights(sd, bad / "model.safetensors")
+    with pytest.raises(ck.RunFolderError, match=f"refused: tensor {name} holds NaN") as e:
+        load_run(bad)
+    assert "\n" not in str(e.value)
+
+
+@pytest.mark.parametrize("change", [{"layers": 3000}, {"layers": 2}, {"hidden": 17}, {"embed": 0}])
+def test_config_sizes_are_checked_against_the_weights_header_before_building(run_dir, tmp_path, change):
+    bad = copy_run(run_dir, tmp_path / "run")
+    cfg = ck.read_json(bad / "config.json")
+    cfg["train"].update(change)
+    ck.atomic_write_json(bad / "config.json", cfg)
+    with pytest.raises(ck.RunFolderError, match="config.json") as e:
+        load_run(bad)
+    assert "\n" not in str(e.value)
+
+
+def test_safetensors_header_is_read_without_the_tensors(run_dir, tmp_path):
+    shapes = ck.read_safetensors_header(run_dir / "model.safetensors")
+    sd = ck.load_weights(run_dir / "model.safetensors")
+    assert shapes == {k: list(v.shape) for k, v in sd.items()}
+    (tmp_path / "w.safetensors").write_bytes((10**12).to_bytes(8, "little") + b"{}")
+    with pytest.raises(ck.RunFolderError, match="bad header length"):
+        ck.read_safetensors_header(tmp_path / "w.safetensors")
+
+
+def test_a_full_disk_names_the_file_in_words_and_keeps_the_previous_file(tmp_path, monkeypatch):
+    import errno
+    target = tmp_path / "model.safetensors"
+    ck.save_weights({"w": torch.ones(3)}, target)
+    before = target.read_bytes()
+    real_fsync = os.fsync
+
+    def full(fd):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(os, "fsync", full)
+    with pytest.raises(ck.RunFolderError) as e:
+        ck.save_weights({"w": torch.zeros(3)}, target)
+    assert str(e.value) == f"could not write {target}: the disk is full"
+    monkeypatch.setattr(os, "fsync", real_fsync)
+    assert target.read_bytes() == before and [p.name for p in tmp_path.iterdir()] == ["model.safetensors"]

@@ -114,6 +114,139 @@ def test_runs_lists_both(env, capsys):
     assert code == 0 and "classify" in out
 
 
+def test_sample_start_letters_gives_one_name_per_letter(env, capsys):
+    code, out, _ = run_cli(capsys, "sample", env["gen"], "--start-letters", "KMS", "--seed", 3, "--json")
+    res = last_json(out)
+    assert code == 0 and [s["name"][0] for s in res["samples"]] == ["K", "M", "S"]
+    code, out, _ = run_cli(capsys, "sample", env["gen"], "--start-letters", "KM", "-n", 3, "--seed", 3, "--json")
+    assert [s["name"][0] for s in last_json(out)["samples"]] == ["K"] * 3 + ["M"] * 3
+    with pytest.raises(SystemExit):     # a prefix and start letters do not go together
+        main(["sample", str(env["gen"]), "--start", "K", "--start-letters", "KM"])
+    capsys.readouterr()
+
+
+def test_sample_zero_temperature_is_greedy(env, capsys):
+    names = []
+    for seed in (1, 2):
+        code, out, _ = run_cli(capsys, "sample", env["gen"], "--lang", "Slavic", "--temperature", 0, "-n", 4,
+                               "--seed", seed, "--json")
+        assert code == 0
+        names.append([s["name"] for s in last_json(out)["samples"]])
+    assert names[0] == names[1] and len(set(names[0])) == 1        # the same likeliest name, whatever the seed
+    res = last_json(out)
+    assert res["unique_fraction"] == 0.25 and sum(s["new"] for s in res["samples"]) <= 1
+    assert [s["repeat"] for s in res["samples"]] == [False, True, True, True]
+
+
+def test_sample_counts_uniqueness_and_a_repeat_is_not_new(env, capsys):
+    code, out, _ = run_cli(capsys, "sample", env["gen"], "-n", 60, "--seed", 0, "--temperature", 0.5, "--json")
+    res = last_json(out)
+    names = [s["name"] for s in res["samples"]]
+    assert res["unique_fraction"] == len(set(names)) / 60
+    new_names = [s["name"] for s in res["samples"] if s["new"]]
+    assert len(new_names) == len(set(new_names))                     # a name is new at most once
+    assert res["new_fraction"] == len(new_names) / 60
+    code, out, _ = run_cli(capsys, "sample", env["gen"], "-n", 5, "--seed", 0)
+    assert "% unique" in out
+
+
+def test_sample_out_writes_the_names(env, tmp_path, capsys):
+    target = tmp_path / "names.txt"
+    code, out, _ = run_cli(capsys, "sample", env["gen"], "-n", 6, "--seed", 4, "--out", target, "--json")
+    res = last_json(out)
+    assert code == 0 and res["out"] == str(target)
+    assert target.read_text(encoding="utf-8").splitlines() == [s["name"] for s in res["samples"]]
+    assert [p.name for p in tmp_path.iterdir()] == ["names.txt"]
+    code, _, err = run_cli(capsys, "sample", env["gen"], "--out", tmp_path / "no" / "x.txt")
+    assert "no such folder" in one_line_error(code, err)
+
+
+def test_sample_table_across_temperatures(env, capsys):
+    from namestudio.engine.infer import load_run, sample_quality
+    code, out, _ = run_cli(capsys, "sample", env["gen"], "--table", "--temperatures", "0,0.8,1.5", "-n", 40,
+                           "--classifier", env["clf"], "--seed", 2, "--json")
+    res = last_json(out)
+    assert code == 0 and [r["temperature"] for r in res["table"]] == [0, 0.8, 1.5]
+    for r in res["table"]:
+        assert r["n"] == 40 and all(0 <= r[k] <= 1 for k in ("novelty", "uniqueness", "agreement"))
+    assert res["table"][0]["uniqueness"] < res["table"][2]["uniqueness"]   # greedy repeats itself
+    # the CLI's figures are the engine's (one implementation of agreement, shared with the TUI)
+    assert res["table"] == sample_quality(load_run(env["gen"]), [0, 0.8, 1.5], n=40,
+                                          classifier=load_run(env["clf"]), seed=2)
+    code, out, _ = run_cli(capsys, "sample", env["gen"], "--table", "-n", 20)
+    assert code == 0 and "temperature" in out and "unique" in out and "classifier" not in out.split("\n")[1]
+    code, _, err = run_cli(capsys, "sample", env["gen"], "--table", "--temperatures", "hot")
+    assert "--temperatures" in one_line_error(code, err)
+
+
+RUN_ROWS = [
+    {"run": "20261123-080613-classify-lstm-with-a-long-name", "task": "classify", "model": "lstm", "params": 123456,
+     "state": "done", "reason": "early_stop", "best_val_accuracy": 0.84, "test_accuracy": 0.83, "test_macro_f1": 0.6,
+     "train_seconds": 61.2},
+    {"run": "20261123-080827-generate-gru-0123456789", "task": "generate", "model": "gru", "params": 9999,
+     "state": "running", "step": 1200, "total_steps": 5000, "best_val_nll": 2.1},
+    {"run": "20261123-090000-classify-rnn", "task": "classify", "model": "rnn", "status": "finished",
+     "test_accuracy": 0.5, "test_macro_f1": 0.4},
+    {"run": "20261123-100000-broken-run-folder", "error": "config.json: not valid JSON at line 3 column 1"},
+]
+
+
+def test_runs_table_never_cuts_an_id_at_80_columns():
+    import io
+
+    from rich.console import Console
+
+    from namestudio.tui.render import runs_table
+    for width in (80, 60):
+        con = Console(width=width, file=io.StringIO(), color_system=None)
+        con.print(runs_table(RUN_ROWS, width))
+        text = con.file.getvalue()
+        assert all(len(line) <= width for line in text.splitlines())
+        for r in RUN_ROWS:
+            assert r["run"] in text                         # whole, on one line
+        assert "…" not in text
+        assert "running" in text and "1200/5000" in text    # state, then progress of the live run
+        assert "early_stop" not in text
+        if width == 80:
+            assert "running 1200/5000 24%" in text and "done (early stop)" in text
+
+
+def test_runs_in_a_terminal_at_80_columns(env, capsys, monkeypatch):
+    monkeypatch.setenv("FORCE_COLOR", "1")
+    monkeypatch.setenv("COLUMNS", "80")
+    monkeypatch.delenv("NO_COLOR", raising=False)
+    code, out, _ = run_cli(capsys, "runs", "--checkpoints", env["ck"])
+    import re
+    plain = re.sub(r"\x1b\[[0-9;]*m", "", out)
+    assert code == 0 and all(len(line) <= 80 for line in plain.splitlines())
+    for p in env["ck"].iterdir():
+        assert p.name in plain
+
+
+def test_runs_piped_are_tab_separated_whole_rows(env, capsys):
+    code, out, _ = run_cli(capsys, "runs", "--checkpoints", env["ck"])
+    lines = out.strip().splitlines()
+    header = lines[0].split("\t")
+    assert code == 0 and header[:2] == ["run", "state"]
+    ids = {p.name for p in env["ck"].iterdir()}
+    assert {line.split("\t")[0] for line in lines[1:]} == ids
+    assert all(len(line.split("\t")) == len(header) for line in lines)
+    assert "\x1b[" not in out and "…" not in out and "━" not in out
+
+
+def test_runs_state_and_progress_cells():
+    from namestudio.tui.render import run_cells, runs_tsv
+    cells = [run_cells(r) for r in RUN_ROWS]
+    assert cells[0]["state"] == "done (early stop)" and cells[0]["progress"] == ""
+    assert cells[1]["state"] == "running" and cells[1]["progress"].startswith("1200/5000")
+    assert cells[2]["state"] == "done"                     # older rows: status only
+    assert cells[3]["state"].startswith("damaged: config.json")
+    assert run_cells({"run": "x", "state": "failed", "resumable": True})["state"] == "failed · resumable"
+    assert run_cells({"run": "x", "state": "stale", "step": 5, "total_steps": 10})["progress"] == "5/10 50%"
+    tsv = runs_tsv(RUN_ROWS)
+    assert tsv[2].split("\t")[:3] == [RUN_ROWS[1]["run"], "running", "1200/5000 24%"]
+
+
 # ---- bad inputs: a clear one-line error or a sensible answer, never a traceback -------------
 def one_line_error(code, err):
     assert code != 0
@@ -127,15 +260,65 @@ def test_empty_name_is_a_clear_error(env, capsys):
     assert "empty name" in one_line_error(code, err)
 
 
-def test_name_of_only_unknown_characters_gets_an_answer(env, capsys):
+def test_name_whose_letters_fold_to_known_ones_gets_an_answer(env, capsys):
     code, out, _ = run_cli(capsys, "classify", env["clf"], "ЖЖЖ☃", "--json")
     top = last_json(out)["results"][0]["top"]
     assert code == 0 and len(top) == 3
 
 
-def test_ten_thousand_characters_get_an_answer(env, capsys):
+def test_ten_thousand_characters_get_an_answer_and_a_note_that_the_name_was_cut(env, capsys):
     code, out, _ = run_cli(capsys, "classify", env["clf"], "a" * 10_000, "--top", 1, "--json")
-    assert code == 0 and len(last_json(out)["results"][0]["top"]) == 1
+    res = last_json(out)["results"][0]
+    assert code == 0 and len(res["top"]) == 1
+    assert res["truncated"] is True and res["length"] == 10_000 and len(res["read_as"]) == res["max_len"]
+    code, out, _ = run_cli(capsys, "classify", env["clf"], "a" * 300)
+    assert code == 0 and "note:" in out and "64 of 300" in out
+    code, out, _ = run_cli(capsys, "classify", env["clf"], "Karov", "--json")
+    assert last_json(out)["results"][0]["truncated"] is False
+
+
+def test_unknown_characters_are_named_in_a_note_and_in_json(env, capsys):
+    code, out, _ = run_cli(capsys, "classify", env["clf"], "Kar☃v", "--json")
+    res = last_json(out)["results"][0]
+    assert code == 0 and res["unknown_chars"] == ["☃"] and len(res["top"]) == 3
+    code, out, _ = run_cli(capsys, "classify", env["clf"], "Kar☃v")
+    assert code == 0 and "note:" in out and "never saw ☃" in out
+    code, out, _ = run_cli(capsys, "classify", env["clf"], "Karov", "--json")
+    assert last_json(out)["results"][0]["unknown_chars"] == []
+
+
+def test_a_letter_the_run_never_saw_is_read_folded(env, capsys):
+    # the fixture has no accented letters: "Kärov" is read as "Karov" and gets Karov's answer
+    _, out, _ = run_cli(capsys, "classify", env["clf"], "Kärov", "Karov", "--json")
+    folded, plain = last_json(out)["results"]
+    assert folded["read_as"] == "Karov" and folded["unknown_chars"] == ["ä"]
+    assert folded["top"] == plain["top"]
+
+
+def test_a_name_with_no_known_letter_is_a_per_name_error(env, capsys):
+    code, out, _ = run_cli(capsys, "classify", env["clf"], "😀☃", "Karov", "--json")
+    bad, good = last_json(out)["results"]
+    assert code == 0 and "no letter" in bad["error"] and "top" not in bad and len(good["top"]) == 3
+
+
+def test_one_bad_name_does_not_fail_the_others(env, capsys):
+    code, out, err = run_cli(capsys, "classify", env["clf"], "", "Karov")
+    assert code == 0 and "empty name" in out and "Karov" in out and "%" in out and err == ""
+    code, out, _ = run_cli(capsys, "classify", env["clf"], "", "Karov", "--json")
+    res = last_json(out)
+    assert code == 0 and res["failed"] == 1 and "empty name" in res["results"][0]["error"]
+    assert res["results"][1]["top"]
+
+
+def test_exit_status_is_one_only_when_every_name_failed(env, capsys):
+    code, out, err = run_cli(capsys, "classify", env["clf"], "", "😀")
+    assert code == 1 and "empty name" in out and "no letter" in out
+    assert "none of the 2 names" in one_line_error(code, err)
+    code, out, err = run_cli(capsys, "classify", env["clf"], "", "😀", "--json")
+    assert code == 1 and all("error" in r for r in last_json(out)["results"])
+    with pytest.raises(SystemExit):
+        main(["classify", "--help"])
+    assert "every name failed" in " ".join(capsys.readouterr().out.split())
 
 
 def test_missing_run_is_a_clear_error(env, capsys):
@@ -149,9 +332,17 @@ def test_unknown_language_is_a_clear_error(env, capsys):
     assert "Klingon" in msg and "Slavic" in msg
 
 
+@pytest.mark.parametrize("option, value, word", [
+    ("--top-k", -1, "top-k"), ("--temperature", "nan", "temperature"), ("--temperature", -0.5, "temperature"),
+    ("-n", 0, "n must"), ("--max-len", 0, "max-len")])
+def test_bad_sampling_values_are_one_line_errors(env, capsys, option, value, word):
+    msg = one_line_error(*run_cli(capsys, "sample", env["gen"], option, value)[::2])
+    assert word in msg and "RuntimeError" not in msg and "bug" not in msg
+
+
 def test_wrong_run_kind_and_bad_values(env, capsys):
     assert "generate run" in one_line_error(*run_cli(capsys, "sample", env["clf"])[::2])
-    assert "temperature" in one_line_error(*run_cli(capsys, "sample", env["gen"], "--temperature", 0)[::2])
+    assert "temperature" in one_line_error(*run_cli(capsys, "sample", env["gen"], "--temperature", -1)[::2])
     assert "--top" in one_line_error(*run_cli(capsys, "classify", env["clf"], "x", "--top", 0)[::2])
 
 

@@ -2,8 +2,10 @@
 import hashlib
 import http.server
 import io
+import os
 import socket
 import threading
+import time
 import zipfile
 from pathlib import Path
 
@@ -13,6 +15,7 @@ from namestudio.data import (
     SHA256, DataError, download_pytorch_names, load_dataset, pytorch_names_available,
     pytorch_names_dir,
 )
+from namestudio.data import download as dl
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared"
 ZIP_PATH = SHARED / "data" / "names-data.zip"
@@ -24,21 +27,34 @@ def sha(data: bytes) -> str:
 
 
 class Server:
-    """Serves bytes by path; a route may lie about its Content-Length."""
+    """Serves bytes by path; a route may lie about its Content-Length, send none
+    (the body then ends when the connection closes), or be a function that
+    writes the whole response itself (slow and hostile servers). Such functions
+    get `stop`, an Event set at close, so no handler outlives its test."""
 
     def __init__(self):
-        self.routes: dict[str, tuple[bytes, int | None]] = {}
-        routes = self.routes
+        self.routes: dict[str, object] = {}
+        self.stop = threading.Event()
+        self.client_hung_up = threading.Event()   # a raw route's writes failed: the client closed
+        routes, stop, hung_up = self.routes, self.stop, self.client_hung_up
 
         class Handler(http.server.BaseHTTPRequestHandler):
             def do_GET(self):
                 if self.path not in routes:
                     self.send_error(404)
                     return
-                body, claimed = routes[self.path]
+                route = routes[self.path]
+                if callable(route):
+                    try:
+                        route(self.wfile, stop)
+                    except OSError:       # the client hung up: that is the point
+                        hung_up.set()
+                    return
+                body, claimed = route
                 self.send_response(200)
                 self.send_header("Content-Type", "application/zip")
-                self.send_header("Content-Length", str(claimed or len(body)))
+                if claimed != -1:
+                    self.send_header("Content-Length", str(claimed or len(body)))
                 self.end_headers()
                 self.wfile.write(body)
 
@@ -50,10 +66,19 @@ class Server:
         self.thread.start()
 
     def add(self, path: str, body: bytes, claimed_length: int | None = None) -> str:
+        """claimed_length: None = the true length, -1 = no Content-Length header."""
         self.routes[path] = (body, claimed_length)
+        return self.url(path)
+
+    def add_raw(self, path: str, writer) -> str:
+        self.routes[path] = writer
+        return self.url(path)
+
+    def url(self, path: str) -> str:
         return f"http://127.0.0.1:{self.httpd.server_address[1]}{path}"
 
     def close(self):
+        self.stop.set()
         self.httpd.shutdown()
         self.httpd.server_close()
 
@@ -125,8 +150,7 @@ def test_corrupted_download_fails_checksum_and_leaves_nothing(server, archive, t
         download_pytorch_names(server.add("/data.zip", bytes(corrupted)), SHA256, dest)
     message = str(exc.value)
     assert SHA256 in message and sha(bytes(corrupted)) in message and "\n" not in message
-    assert not dest.exists()
-    assert leftovers(dest.parent) == []
+    assert leftovers(tmp_path) == []          # no pytorch-names/ left behind either
 
 
 def test_failed_download_keeps_the_existing_folder(server, archive, tmp_path):
@@ -175,19 +199,57 @@ def test_http_error(server, tmp_path):
     assert leftovers(tmp_path) == []
 
 
-def test_connection_refused(tmp_path, monkeypatch):
-    monkeypatch.setenv("no_proxy", "127.0.0.1")
+def refused_url() -> str:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    with pytest.raises(DataError, match="download failed"):
-        download_pytorch_names(f"http://127.0.0.1:{port}/data.zip", SHA256, tmp_path / "names")
+    return f"http://127.0.0.1:{port}/data.zip"
+
+
+def test_connection_refused_gives_the_offline_hint(tmp_path, monkeypatch):
+    monkeypatch.setenv("no_proxy", "127.0.0.1")
+    with pytest.raises(DataError, match="cannot reach") as exc:
+        download_pytorch_names(refused_url(), SHA256, tmp_path / "names")
+    message = str(exc.value)
+    assert "namestudio data download --url file:///" in message and "\n" not in message
     assert leftovers(tmp_path) == []
 
 
+def test_messages_do_not_start_with_what_the_uis_add(server, archive, tmp_path, monkeypatch):
+    """The TUI prints "Download failed: <message>", the CLI "namestudio: error: <message>"."""
+    monkeypatch.setenv("no_proxy", "127.0.0.1")
+    urls = [refused_url(), server.add("/short.zip", archive[:4096], claimed_length=len(archive)),
+            server.add("/x.zip", b"").replace("/x.zip", "/missing.zip"), "notaurl",
+            server.add("/bad.zip", archive[:1000])]
+    for url in urls:
+        with pytest.raises(DataError) as exc:
+            download_pytorch_names(url, SHA256, tmp_path / "names")
+        message = str(exc.value)
+        assert not message.lower().startswith(("download", "error")), message
+        assert "\n" not in message
+
+
 def test_bad_url(tmp_path):
-    with pytest.raises(DataError, match="download failed"):
+    with pytest.raises(DataError, match="not a download address: 'notaurl'"):
         download_pytorch_names("notaurl", SHA256, tmp_path / "names")
+
+
+def test_failure_leaves_no_dataset_folder_it_created(tmp_path, monkeypatch):
+    monkeypatch.setenv("NAMESTUDIO_DATA_DIR", str(tmp_path / "home"))
+    monkeypatch.setenv("no_proxy", "127.0.0.1")
+    with pytest.raises(DataError):
+        download_pytorch_names(refused_url())
+    assert leftovers(tmp_path) == []          # neither home/ nor home/pytorch-names/
+    assert not pytorch_names_available()
+
+
+def test_failure_keeps_a_parent_folder_that_was_there(tmp_path, monkeypatch):
+    (tmp_path / "home" / "pytorch-names").mkdir(parents=True)
+    monkeypatch.setenv("NAMESTUDIO_DATA_DIR", str(tmp_path / "home"))
+    monkeypatch.setenv("no_proxy", "127.0.0.1")
+    with pytest.raises(DataError):
+        download_pytorch_names(refused_url())
+    assert leftovers(tmp_path / "home") == ["pytorch-names"]
 
 
 def make_zip(members: dict[str, bytes]) -> bytes:
@@ -209,7 +271,7 @@ def test_zip_slip_is_refused(server, tmp_path, evil):
     assert evil in str(exc.value)
     assert not list(tmp_path.rglob("evil.txt"))
     assert not Path("/tmp/namestudio-evil.txt").exists()
-    assert not dest.exists() and leftovers(dest.parent) == []
+    assert leftovers(tmp_path) == []
 
 
 def test_archive_without_names_is_refused(server, tmp_path):
@@ -229,4 +291,163 @@ def test_progress_callback_can_cancel_cleanly(server, archive, tmp_path):
 
     with pytest.raises(Cancelled):
         download_pytorch_names(server.add("/data.zip", archive), SHA256, tmp_path / "names", progress)
+    assert leftovers(tmp_path) == []
+
+
+# --- resource limits: size cap, deadline, per-read timeout, cleanup -----------
+
+def test_default_cap_is_near_the_pinned_archive(archive):
+    assert dl.ARCHIVE_BYTES == len(archive)
+    assert len(archive) < dl.MAX_DOWNLOAD_BYTES <= 5 * len(archive)
+
+
+def test_announced_oversize_is_refused_before_reading(server, tmp_path):
+    seen = []
+    url = server.add("/big.zip", b"\0" * 300_000)
+    with pytest.raises(DataError, match="announces 300000 bytes") as exc:
+        download_pytorch_names(url, SHA256, tmp_path / "names", progress=lambda d, t: seen.append(d),
+                               max_bytes=100_000)
+    assert "\n" not in str(exc.value)
+    assert seen == []                          # not one chunk was taken
+    assert leftovers(tmp_path) == []
+
+
+def test_unannounced_stream_is_cut_at_the_cap(server, tmp_path):
+    url = server.add("/zeros.zip", b"\0" * 1_000_000, claimed_length=-1)   # no Content-Length
+    seen = []
+    with pytest.raises(DataError, match="more than 100000 bytes"):
+        download_pytorch_names(url, SHA256, tmp_path / "names", progress=lambda d, t: seen.append(d),
+                               max_bytes=100_000)
+    assert max(seen) <= 100_000
+    assert leftovers(tmp_path) == []
+
+
+def trickle_body(wfile, stop):
+    """Headers at once, then one byte every 20 ms: each read is quick, the whole is not."""
+    wfile.write(b"HTTP/1.0 200 OK\r\nContent-Type: application/zip\r\n\r\n")
+    wfile.flush()
+    while not stop.wait(0.02):
+        wfile.write(b"\0")
+        wfile.flush()
+
+
+def trickle_headers(wfile, stop):
+    """A status line, then an endless header, one byte every 20 ms (bounded to 8 s)."""
+    wfile.write(b"HTTP/1.0 200 OK\r\nX-Slow: ")
+    wfile.flush()
+    end = time.monotonic() + 8
+    while not stop.wait(0.02) and time.monotonic() < end:
+        wfile.write(b"a")
+        wfile.flush()
+
+
+def stall_after_headers(wfile, stop):
+    wfile.write(b"HTTP/1.0 200 OK\r\nContent-Length: 1000\r\n\r\n")
+    wfile.flush()
+    stop.wait(8)
+
+
+@pytest.mark.parametrize("writer", [trickle_body, trickle_headers], ids=["body", "headers"])
+def test_a_trickling_server_hits_the_deadline(server, tmp_path, writer):
+    url = server.add_raw("/slow.zip", writer)
+    dest = tmp_path / "deep" / "names"
+    with pytest.raises(DataError, match="did not finish within 1 s") as exc:
+        download_pytorch_names(url, SHA256, dest, deadline_s=1.0, read_timeout_s=0.5)
+    assert "--url file:///" in str(exc.value)
+    assert leftovers(tmp_path) == []
+    # the client cut the connection itself, long before the server's own 8 s bound
+    assert server.client_hung_up.wait(5)
+
+
+def test_a_stalled_server_hits_the_read_timeout(server, tmp_path):
+    url = server.add_raw("/stall.zip", stall_after_headers)
+    with pytest.raises(DataError, match="sent nothing for 0.3 s"):
+        download_pytorch_names(url, SHA256, tmp_path / "names", deadline_s=5.0, read_timeout_s=0.3)
+    assert leftovers(tmp_path) == []
+
+
+def test_ctrl_c_mid_download_cleans_up(server, archive, tmp_path):
+    def progress(done, total):
+        if done > 100_000:
+            raise KeyboardInterrupt
+
+    dest = tmp_path / "home" / "pytorch-names" / "names"
+    with pytest.raises(KeyboardInterrupt):
+        download_pytorch_names(server.add("/data.zip", archive), SHA256, dest, progress)
+    assert leftovers(tmp_path) == []
+
+
+def test_stale_temporary_files_are_swept(server, tmp_path):
+    data = make_zip({"data/names/English.txt": b"Smith\n"})
+    dest = tmp_path / "names"
+    old = time.time() - 3600
+    stale_zip = tmp_path / ".download-killed.zip"
+    stale_zip.write_bytes(b"\0" * 1000)
+    stale_dir = tmp_path / ".names-killed"
+    stale_dir.mkdir()
+    (stale_dir / "Russian.txt").write_text("Ivanov\n")
+    fresh = tmp_path / ".download-running.zip"      # another download in progress
+    fresh.write_bytes(b"\0")
+    mine = tmp_path / "notes.txt"                     # not ours
+    mine.write_text("keep")
+    for p in (stale_zip, stale_dir, mine):
+        os.utime(p, (old, old))
+    download_pytorch_names(server.add("/d.zip", data), sha(data), dest, deadline_s=60, read_timeout_s=10)
+    assert leftovers(tmp_path) == [".download-running.zip", "names", "notes.txt"]
+
+
+def test_zip_total_uncompressed_size_is_capped(server, tmp_path, monkeypatch):
+    monkeypatch.setattr(dl, "MAX_TOTAL_BYTES", 100_000)
+    monkeypatch.setattr(dl, "MAX_MEMBER_BYTES", 40_000)
+    members = {f"data/names/L{i}.txt": b"Smith\n" * 5000 for i in range(5)}   # 30 KB each, 150 KB in all
+    data = make_zip(members)
+    with pytest.raises(DataError, match="would extract to 150000 bytes"):
+        download_pytorch_names(server.add("/bomb.zip", data), sha(data), tmp_path / "names")
+    assert leftovers(tmp_path) == []
+
+
+def test_zip_member_size_is_capped(server, tmp_path, monkeypatch):
+    monkeypatch.setattr(dl, "MAX_MEMBER_BYTES", 20_000)
+    data = make_zip({"data/names/L.txt": b"Smith\n" * 5000})
+    with pytest.raises(DataError, match="too large"):
+        download_pytorch_names(server.add("/bomb.zip", data), sha(data), tmp_path / "names")
+    assert leftovers(tmp_path) == []
+
+
+def test_zip_bytes_are_counted_while_extracting(server, tmp_path, monkeypatch):
+    """An archive whose declared sizes understate its content is stopped by the byte count."""
+    monkeypatch.setattr(dl, "MAX_TOTAL_BYTES", 100_000)
+    data = make_zip({f"data/names/L{i}.txt": b"Smith\n" * 5000 for i in range(5)})
+    real_infolist, real_open = zipfile.ZipFile.infolist, zipfile.ZipFile.open
+
+    def understated(self):
+        infos = []
+        for info in real_infolist(self):
+            lie = zipfile.ZipInfo(info.filename, info.date_time)
+            lie.file_size = 10
+            infos.append(lie)
+        return infos
+
+    def open_real(self, name, *args, **kwargs):
+        name = name.filename if isinstance(name, zipfile.ZipInfo) else name
+        return real_open(self, name, *args, **kwargs)
+
+    monkeypatch.setattr(zipfile.ZipFile, "infolist", understated)
+    monkeypatch.setattr(zipfile.ZipFile, "open", open_real)
+    with pytest.raises(DataError, match="more than it declares"):
+        download_pytorch_names(server.add("/liar.zip", data), sha(data), tmp_path / "names")
+    assert leftovers(tmp_path) == []
+
+
+@pytest.mark.parametrize("as_uri", [True, False], ids=["file-url", "plain-path"])
+def test_a_local_copy_works_offline(archive, tmp_path, as_uri):
+    out = download_pytorch_names(ZIP_PATH.as_uri() if as_uri else str(ZIP_PATH), SHA256, tmp_path / "names")
+    assert len(leftovers(out)) == 18
+
+
+def test_a_missing_local_copy_is_named(tmp_path):
+    missing = (tmp_path / "nope.zip").as_uri()
+    with pytest.raises(DataError, match="cannot open file://.*nope.zip") as exc:
+        download_pytorch_names(missing, SHA256, tmp_path / "names")
+    assert "offline?" not in str(exc.value)
     assert leftovers(tmp_path) == []

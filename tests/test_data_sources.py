@@ -188,3 +188,88 @@ def test_data_package_needs_neither_torch_nor_textual():
     code = ("import sys, namestudio.data as d; d.load_dataset('builtin'); "
             "assert 'torch' not in sys.modules and 'textual' not in sys.modules")
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+# --- hostile text: broken quoting, other encodings, binary further in ---------
+
+def test_csv_unclosed_quote_drops_one_row_and_keeps_the_rest(tmp_path):
+    bad = write(tmp_path / "people.csv",
+                'name,label\nSmith,English\n"Unclosed,English\nJones,English\nDupont,French\n'
+                '"Bro"ken,French\nMartin,French\n')
+    ds = load_dataset(str(bad))
+    assert ds.pairs == [("Dupont", "French"), ("Jones", "English"), ("Martin", "French"),
+                        ("Smith", "English")]
+    r = ds.report
+    assert r["dropped_malformed"] == 2 and r["dropped_empty"] == 0
+    assert r["lines_read"] == 6
+    assert r["lines_read"] == r["kept"] + r["dropped_empty"] + r["dropped_junk"] + r["dropped_malformed"] \
+        + r["duplicates_removed"]
+
+
+def test_csv_unclosed_quote_on_the_last_line(tmp_path):
+    bad = write(tmp_path / "people.csv", 'name,label\nSmith,English\n"Last,English')
+    ds = load_dataset(str(bad))
+    assert ds.pairs == [("Smith", "English")]
+    assert ds.report["dropped_malformed"] == 1
+
+
+def test_csv_broken_header_names_line_1(tmp_path):
+    bad = write(tmp_path / "people.csv", '"name,label\nSmith,English\n')
+    with pytest.raises(DataError, match="line 1") as exc:
+        load_dataset(str(bad))
+    assert_names(exc, bad)
+
+
+def test_malformed_count_is_zero_for_a_clean_csv(tmp_path):
+    good = write(tmp_path / "people.csv", "name,label\nDupont,French\nMüller,German\n")
+    report = load_dataset(str(good)).report
+    assert report["dropped_malformed"] == 0
+    keys = list(report)
+    assert keys.index("dropped_malformed") == keys.index("dropped_empty") + 1
+
+
+@pytest.mark.parametrize("encoding", ["utf-16", "utf-16-le", "utf-16-be", "utf-32", "utf-8-sig"])
+def test_text_with_a_byte_order_mark_is_read(tmp_path, encoding):
+    text = "name,label\nMüller,German\nŁukasz,Polish\n"
+    data = text.encode(encoding)
+    if encoding in ("utf-16-le", "utf-16-be"):  # these codecs write no BOM: add it
+        data = "\ufeff".encode(encoding) + data
+    (tmp_path / "people.csv").write_bytes(data)
+    ds = load_dataset(str(tmp_path / "people.csv"))
+    assert ds.pairs == [("Müller", "German"), ("Łukasz", "Polish")]
+    assert ds.report["dropped_malformed"] == 0
+
+
+def test_utf16_without_bom_says_convert(tmp_path):
+    bad = tmp_path / "German.txt"
+    bad.write_bytes("Müller\nSchröder\n".encode("utf-16-le"))
+    with pytest.raises(DataError, match="UTF-16.*convert it to UTF-8") as exc:
+        load_dataset(str(bad))
+    assert "binary" not in str(exc.value)
+    assert_names(exc, bad)
+
+
+def test_binary_after_the_first_8_kib_names_the_line(tmp_path):
+    bad = tmp_path / "names" / "English.txt"
+    bad.parent.mkdir()
+    lines = [f"Smith{chr(97 + i % 26)}" for i in range(2000)]       # ~14 KB of good text
+    bad.write_bytes(("\n".join(lines) + "\n").encode() + b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR")
+    with pytest.raises(DataError, match="binary.*line 2001") as exc:
+        load_dataset(str(bad.parent))
+    assert_names(exc, bad)
+
+
+def test_binary_inside_utf16_names_the_line(tmp_path):
+    bad = tmp_path / "people.csv"
+    bad.write_bytes("name,label\nSmith,English\nJo\x00nes,English\n".encode("utf-16"))
+    with pytest.raises(DataError, match="binary.*line 3") as exc:
+        load_dataset(str(bad))
+    assert_names(exc, bad)
+
+
+def test_bad_utf8_after_the_first_8_kib_names_the_line(tmp_path):
+    bad = tmp_path / "English.txt"
+    bad.write_bytes(("Smith\n" * 3000).encode() + "Müller\n".encode("latin-1"))
+    with pytest.raises(DataError, match="byte 0xfc at line 3001") as exc:
+        load_dataset(str(bad))
+    assert_names(exc, bad)

@@ -1,4 +1,5 @@
 import json
+import os
 import threading
 
 import pytest
@@ -6,9 +7,9 @@ import torch
 
 from helpers import write_names_folder
 from namestudio.data import load_dataset
-from namestudio.engine import checkpoint as ck
+from namestudio.engine import runfolder as ck
 from namestudio.engine.config import TrainConfig
-from namestudio.engine.events import Done, Eval, Failed, Started, Step
+from namestudio.engine.events import Done, Eval, Failed, Started, Status, Step
 from namestudio.engine.infer import load_run
 from namestudio.engine.train import Trainer
 
@@ -124,7 +125,7 @@ def test_nan_loss_stops_with_a_clear_message_and_keeps_the_last_good_checkpoint(
 def test_resume_continues_from_the_saved_step(tiny, tmp_path):
     first = Trainer(small(epochs=2), tmp_path, dataset=tiny).run()
     run = ck.resolve_run(first.run_dir)
-    before = ck.read_json(run / "state.json")["step"]
+    before = ck.read_json(ck.resume_dir(run) / "state.json")["step"]
     cfg = TrainConfig.from_dict(ck.read_json(run / "config.json")["train"])
     cfg.epochs = 4
     events = []
@@ -134,7 +135,8 @@ def test_resume_continues_from_the_saved_step(tiny, tmp_path):
     assert started.start_step == before and started.run_dir == str(run)
     evals = ck.read_jsonl(run / "metrics.jsonl")
     assert [e["step"] for e in evals] == sorted({e["step"] for e in evals}) and len(evals) == 4
-    assert ck.read_json(run / "state.json")["step"] == 2 * before
+    assert ck.read_json(ck.resume_dir(run) / "state.json")["step"] == 2 * before
+    assert [p.name for p in run.glob("resume-*")] == [f"resume-{2 * before}"]  # older resume points are gone
 
 
 def test_unknown_device_and_absent_cuda_are_clear_errors(tiny, tmp_path):
@@ -142,3 +144,100 @@ def test_unknown_device_and_absent_cuda_are_clear_errors(tiny, tmp_path):
     if torch.cuda.is_available():
         pytest.skip("this machine has CUDA")
     assert isinstance(result, Failed) and "cuda" in result.message and "not available" in result.message
+
+
+def test_nan_before_any_checkpoint_says_none_exists(tiny, tmp_path, monkeypatch):
+    trainer = Trainer(small(epochs=20, log_every=1), tmp_path, dataset=tiny)
+    real = trainer.train_step
+    monkeypatch.setattr(trainer, "train_step", lambda idx: real(idx) * float("nan"))
+    result = trainer.run()
+    assert isinstance(result, Failed) and "no checkpoint exists yet" in result.message
+    assert "kept" not in result.message
+    assert ck.read_status(result.run_dir).state == "failed"
+    assert ck.read_status(result.run_dir).error == result.message
+
+
+def test_a_one_class_classifier_is_refused(tmp_path):
+    from namestudio.data import load_dataset
+    (tmp_path / "names").mkdir()
+    (tmp_path / "names" / "Solo.txt").write_text("\n".join(f"Name{chr(97 + i)}{chr(97 + j)}" for i in range(8)
+                                                           for j in range(8)) + "\n")
+    ds = load_dataset(str(tmp_path / "names"))
+    result = Trainer(small(), tmp_path / "ck", dataset=ds).run()
+    assert isinstance(result, Failed) and "one language only (Solo)" in result.message
+    assert not (tmp_path / "ck").exists() or not list((tmp_path / "ck").iterdir())  # nothing written
+
+
+def test_a_timed_resume_point_makes_a_run_killed_before_its_first_evaluation_resumable(tiny, tmp_path):
+    class Killed(Exception):
+        pass
+
+    def die(e):
+        if isinstance(e, Step) and e.step == 4:
+            raise Killed("simulated crash")
+
+    # save_every_s=0: a resume point after every step, as 60 s of training would give on a real run
+    trainer = Trainer(small(epochs=2, log_every=1), tmp_path, [die], dataset=tiny, save_every_s=0.0)
+    assert isinstance(trainer.run(), Failed)
+    run = trainer.run_dir
+    assert not (run / ck.METRICS).exists()                       # no evaluation happened
+    assert ck.load_resume_point(run)[2]["step"] == 3               # saved after step 3; step 4 was logged, then died
+    row = ck.list_runs(tmp_path)[0]
+    assert row["resumable"] and row["state"] == "failed"
+    cfg = TrainConfig.from_dict(ck.read_json(run / "config.json")["train"])
+    events = []
+    assert isinstance(Trainer(cfg, tmp_path, events.append, resume_from=run).run(), Done)
+    assert events[0].start_step == 3
+    steps = [r["step"] for r in ck.read_jsonl(run / ck.STEPS)]
+    assert steps == list(range(1, steps[-1] + 1))                # every step once
+
+
+def test_resume_cuts_the_logs_back_to_the_resume_step_and_cleans_temporaries(tiny, tmp_path):
+    first = Trainer(small(epochs=2), tmp_path, dataset=tiny).run()
+    run = ck.resolve_run(first.run_dir)
+    at = ck.load_resume_point(run)[2]["step"]
+    # a kill after appending, before the next resume point: lines past the resume step, a torn line, temporaries
+    with open(run / ck.STEPS, "a") as f:
+        f.write(json.dumps({"step": at + 2, "epoch": 9, "loss": 1.0}) + "\n" + '{"step": ')
+    with open(run / ck.METRICS, "a") as f:
+        f.write(json.dumps({"step": at + 6, "epoch": 9, "train_loss": 1.0, "val": {}}) + "\n")
+    (run / ".split.json.abc.tmp").write_text("x")
+    (run / f"resume-{at + 6}").mkdir()                            # a half-written resume folder
+    (run / f"resume-{at + 6}" / ".last.safetensors.x.tmp").write_text("x")
+    cfg = TrainConfig.from_dict(ck.read_json(run / "config.json")["train"])
+    cfg.epochs = 3
+    assert isinstance(Trainer(cfg, tmp_path, resume_from=run).run(), Done)
+    for name in (ck.STEPS, ck.METRICS):
+        logged = [r["step"] for r in ck.read_jsonl(run / name)]
+        assert logged == sorted(set(logged)), (name, logged)
+    assert len(ck.read_jsonl(run / ck.METRICS)) == 3
+    assert not list(run.glob(".*.tmp")) and [p.name for p in run.glob("resume-*")] == [f"resume-{at * 3 // 2}"]
+
+
+def test_a_second_trainer_on_a_locked_run_is_refused(tiny, tmp_path):
+    first = Trainer(small(epochs=1), tmp_path, dataset=tiny).run()
+    run = ck.resolve_run(first.run_dir)
+    before = ck.read_json(run / ck.STATUS)
+    cfg = TrainConfig.from_dict(ck.read_json(run / "config.json")["train"])
+    with ck.RunLock(run):                                         # as a trainer in another process holds it
+        result = Trainer(cfg, tmp_path, resume_from=run).run()
+    assert isinstance(result, Failed) and result.message == f"run {run.name} is being trained by pid {os.getpid()}"
+    assert ck.read_json(run / ck.STATUS) == before                # the refused trainer wrote nothing
+
+
+def test_control_file_pauses_and_stops_an_in_process_run(tiny, tmp_path):
+    seen = []
+
+    def on_event(e):
+        seen.append(e)
+        if isinstance(e, Step) and e.step == 2:
+            ck.atomic_write_json(trainer.run_dir / ck.CONTROL, {"command": "pause", "at": 0})
+        if isinstance(e, Status) and e.state == "paused":
+            ck.atomic_write_json(trainer.run_dir / ck.CONTROL, {"command": "stop", "at": 1})
+
+    trainer = Trainer(small(epochs=50, log_every=1), tmp_path, on_event, dataset=tiny)
+    result = trainer.run()
+    assert isinstance(result, Done) and result.reason == "cancelled" and result.steps == 2
+    states = [e.state for e in seen if isinstance(e, Status)]
+    assert states == ["paused", "stopping"]
+    assert ck.read_status(trainer.run_dir).state == "cancelled"

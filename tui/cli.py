@@ -65,9 +65,18 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("train", help="train a classifier or a generator", epilog=EPILOG)
     add_train_arguments(p)   # every option comes from the one definition in engine/config.py
     p.add_argument("--resume", metavar="RUN", help="continue a saved run (its config is used; --epochs may raise the total)")
+    p.add_argument("--run-dir", metavar="DIR", help="train into this folder (created if absent; it must hold no run yet)")
+    p.add_argument("--nice", type=int, metavar="N", help="lower this process's CPU priority by N (os.nice)")
     _add_checkpoints(p)
     _add_json(p)
     p.set_defaults(func=cmd_train)
+
+    for name, func, what in (("stop", cmd_stop, "stop a run: the best weights are kept and tested"),
+                             ("pause", cmd_pause, "pause a run"), ("resume", cmd_resume, "resume a paused run")):
+        p = sub.add_parser(name, help=f"{what} (any live local run, whoever started it)", epilog=EPILOG)
+        p.add_argument("run", metavar="RUN")
+        _add_checkpoints(p)
+        p.set_defaults(func=func)
 
     p = sub.add_parser("eval", help="test metrics and the confusion matrix of a run", epilog=EPILOG)
     p.add_argument("run", metavar="RUN")
@@ -77,7 +86,12 @@ def build_parser() -> argparse.ArgumentParser:
     _add_json(p)
     p.set_defaults(func=cmd_eval)
 
-    p = sub.add_parser("classify", help="top-k languages for each name", epilog=EPILOG)
+    p = sub.add_parser("classify", help="top-k languages for each name", epilog=EPILOG,
+                       description="Top-k languages for each name. Names are read as the run's training data was "
+                       "(folded to ASCII when it was trained with --ascii); a note names the characters the run "
+                       "never saw and says when a name was cut to the 64 letters the model reads. A bad name "
+                       "(empty, or no letter the run knows) gets its own error line and the other names are "
+                       "answered. Exit status: 0 when at least one name was answered, 1 when every name failed.")
     p.add_argument("run", metavar="RUN")
     p.add_argument("names", metavar="NAME", nargs="+")
     p.add_argument("--top", type=int, default=3, metavar="K", help="how many languages to show (default 3)")
@@ -85,21 +99,38 @@ def build_parser() -> argparse.ArgumentParser:
     _add_json(p)
     p.set_defaults(func=cmd_classify)
 
-    p = sub.add_parser("sample", help="generate names with a generator run", epilog=EPILOG)
+    p = sub.add_parser("sample", help="generate names with a generator run", epilog=EPILOG,
+                       description="Generate names with a generator run. A sample is 'new' when it is not in the "
+                       "run's training data, not a repeat of an earlier sample, and more than the prefix. "
+                       "--table prints, per temperature, the share of new names, of distinct names and, with "
+                       "--classifier, of names the classifier assigns to the sampled language.")
     p.add_argument("run", metavar="RUN")
     p.add_argument("--lang", metavar="L", help="language to generate (default: a random one per sample)")
-    p.add_argument("--start", default="", metavar="ABC", help="start letters")
-    p.add_argument("-n", type=int, default=10, help="how many names (default 10)")
-    p.add_argument("--temperature", type=float, default=0.8, metavar="T", help="default 0.8")
+    start = p.add_mutually_exclusive_group()
+    start.add_argument("--start", default="", metavar="PREFIX", help="every name begins with PREFIX")
+    start.add_argument("--start-letters", metavar="ABC",
+                       help="one name per letter, each beginning with that letter (-n names per letter)")
+    p.add_argument("-n", type=int, help="how many names (default 10; 1 per letter with --start-letters; "
+                   "200 per temperature with --table)")
+    p.add_argument("--temperature", type=float, default=0.8, metavar="T",
+                   help="default 0.8; 0 = greedy (always the likeliest letter)")
     p.add_argument("--top-k", type=int, default=0, metavar="K", help="sample among the K likeliest letters (default: all)")
-    p.add_argument("--max-len", type=int, default=24, help="maximum name length (default 24)")
+    p.add_argument("--max-len", type=int, default=24, help="maximum name length, 1 to 64 (default 24)")
     p.add_argument("--seed", type=int, help="sampling seed")
     p.add_argument("--classifier", metavar="RUN2", help="a classifier run: report the share of samples it assigns to L")
+    p.add_argument("--out", metavar="FILE", help="also write the names to FILE, one per line (replaced atomically)")
+    p.add_argument("--table", action="store_true",
+                   help="a table of novelty, uniqueness (and classifier agreement) across temperatures")
+    p.add_argument("--temperatures", default="0.5,0.8,1.0,1.2", metavar="T1,T2,...",
+                   help="temperatures for --table (default 0.5,0.8,1.0,1.2)")
     _add_checkpoints(p)
     _add_json(p)
     p.set_defaults(func=cmd_sample)
 
-    p = sub.add_parser("runs", help="list saved runs", epilog=EPILOG)
+    p = sub.add_parser("runs", help="list saved runs", epilog=EPILOG,
+                       description="List the runs with their state and, for live runs, progress. In a terminal: a "
+                       "table that fits its width (run ids are never cut; other columns go first). Piped: "
+                       "tab-separated lines, a header first, every column. --json: every field.")
     _add_checkpoints(p)
     _add_json(p)
     p.set_defaults(func=cmd_runs)
@@ -185,25 +216,28 @@ def _download(args, con) -> int:
 
 
 def cmd_train(args) -> int:
-    from namestudio.engine import checkpoint as ck
-    from namestudio.engine.config import TrainConfig
-    from namestudio.engine.events import Done, Eval, Failed, Started, Step
+    from namestudio.engine import runfolder as rf
+    from namestudio.engine.config import TrainConfig, given_options
+    from namestudio.engine.events import Done, Eval, Failed, Started, Status, Step
     from namestudio.engine.train import Trainer
     from namestudio.tui.render import headline
 
-    from namestudio.engine.config import given_options
-
+    if args.nice:
+        os.nice(args.nice)
     overrides = given_options(args)
     resume = None
     if args.resume:
-        resume = ck.resolve_run(args.resume, args.checkpoints)
-        saved = TrainConfig.from_dict(ck.read_json(resume / ck.CONFIG)["train"])
+        if args.run_dir:
+            raise CliError("--resume and --run-dir do not go together: a resumed run trains in its own folder")
+        resume = rf.resolve_run(args.resume, args.checkpoints)
+        train = rf.read_json(resume / rf.CONFIG, dict).get("train")
+        saved = TrainConfig.from_dict(train)
         for k in ("epochs", "device", "threads", "max_steps", "patience", "amp"):
             if k in overrides:
                 setattr(saved, k, overrides[k])
         cfg = saved
-        if not (resume / ck.STATE).is_file():
-            raise CliError(f"run {resume.name} has no saved state to resume from (it never reached an evaluation)")
+        if rf.resume_dir(resume) is None:
+            raise CliError(f"run {resume.name} has no resume point yet (it was stopped before its first save)")
     else:
         cfg = TrainConfig(**overrides)
     cfg.validate()
@@ -217,10 +251,10 @@ def cmd_train(args) -> int:
                             TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn(), console=con)
     state = {"task": None}
 
-    def on_event(e):
+    def printer(e):  # the CLI's event sink; the run folder has its own (RunWriter)
         if isinstance(e, Started):
             con.print(f"[bold]run[/] {e.run_dir} · {cfg.task} · {cfg.model} · {e.n_train} training names · "
-                      f"device {e.device}" + (f" ({e.note})" if e.note else ""))
+                      f"device {e.device} · pid {os.getpid()}" + (f" ({e.note})" if e.note else ""))
             if progress:
                 progress.start()
                 state["task"] = progress.add_task("train", total=e.total_steps, completed=e.start_step, rate=0.0, loss=0.0)
@@ -231,24 +265,32 @@ def cmd_train(args) -> int:
             mark = " *best*" if e.best else ""
             con.print(f"epoch {e.epoch:5.2f} step {e.step:6d} · train loss {e.train_loss:.3f} · val "
                       f"{headline(e.metrics, cfg.task)}{mark}")
+        elif isinstance(e, Status):
+            con.print({"paused": "paused", "running": "resumed",
+                       "stopping": "stopping: testing the best weights"}.get(e.state, e.state))
         elif isinstance(e, (Done, Failed)) and progress:
             progress.stop()
 
-    trainer = Trainer(cfg, args.checkpoints, on_event, resume_from=resume)
-    previous = signal.getsignal(signal.SIGINT)
+    trainer = Trainer(cfg, args.checkpoints, [printer], resume_from=resume, run_dir=args.run_dir)
+    handled = (signal.SIGINT, signal.SIGTERM)
+    previous = {s: signal.getsignal(s) for s in handled}
 
-    def on_sigint(signum, frame):  # first Ctrl-C: stop cleanly (keeps the best checkpoint); second: abort
+    def on_signal(signum, frame):  # first Ctrl-C / SIGTERM: stop cleanly (best kept and tested); a second: abort
         con.print("[yellow]stopping: keeping the best checkpoint (Ctrl-C again to abort)[/]")
         trainer.cancel()
-        signal.signal(signal.SIGINT, previous)
+        signal.signal(signum, previous[signum])
 
     if threading_main():
-        signal.signal(signal.SIGINT, on_sigint)
+        for s in handled:
+            signal.signal(s, on_signal)
+        if hasattr(signal, "SIGXFSZ"):  # past a file-size limit: a write error naming the file, not a silent death
+            signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
     try:
         result = trainer.run()
     finally:
         if threading_main():
-            signal.signal(signal.SIGINT, previous)
+            for s in handled:
+                signal.signal(s, previous[s])
     if isinstance(result, Failed):
         raise CliError(result.message + (f" (run folder: {result.run_dir})" if result.run_dir else ""))
     t = result.test_metrics
@@ -264,6 +306,26 @@ def cmd_train(args) -> int:
             out.update(test_nll=t["nll"], test_perplexity=t["perplexity"])
         _emit_json(out)
     return 0
+
+
+def _control(args, command: str, said: str) -> int:
+    from namestudio.engine import runfolder as rf
+    run = rf.resolve_run(args.run, args.checkpoints)
+    rf.send_control(run, command)
+    print(f"{run.name}: {said}")
+    return 0
+
+
+def cmd_stop(args) -> int:
+    return _control(args, "stop", "asked to stop (the best weights are kept and tested)")
+
+
+def cmd_pause(args) -> int:
+    return _control(args, "pause", "asked to pause (`namestudio resume` continues it)")
+
+
+def cmd_resume(args) -> int:
+    return _control(args, "resume", "asked to resume")
 
 
 def threading_main() -> bool:
@@ -286,79 +348,124 @@ def cmd_eval(args) -> int:
 
 
 def cmd_classify(args) -> int:
+    from rich.markup import escape
+
     from namestudio.tui.render import probability_table
     run = _load(args.run, args.checkpoints)
     if args.top < 1:
         raise CliError("--top must be at least 1")
-    results = run.classify(args.names, args.top)
+    results = run.classify_each(args.names, args.top)
+    failed = [r for r in results if r.error]
     con = _console(args.json)
-    for name, top in zip(args.names, results):
-        con.print(f"[bold]{name.strip()[:64]}[/]")
-        con.print(probability_table(top))
+    if len(results) > 1 or not failed:
+        for r in results:
+            shown = escape(r.name if len(r.name) <= 64 else r.name[:64] + "…") if r.name.strip() else repr(r.name)
+            if r.error:
+                con.print(f"[bold]{shown}[/] [red]✗ {escape(r.error)}[/]")
+                continue
+            read_as = f"  [dim](read as {escape(r.reading.text)})[/]" if r.reading.text != r.reading.name[:64] else ""
+            con.print(f"[bold]{shown}[/]{read_as}")
+            for note in r.notes():
+                con.print(f"  [yellow]note:[/] {escape(note)}")
+            con.print(probability_table(r.top))
     if args.json:
-        _emit_json({"run": run.path.name, "results": [
-            {"name": n, "top": [{"label": lab, "prob": round(p, 6)} for lab, p in top]} for n, top in zip(args.names, results)]})
+        _emit_json({"run": run.path.name, "results": [r.as_dict() for r in results],
+                    "failed": len(failed)})
+    if len(failed) == len(results):
+        raise CliError(failed[0].error if len(failed) == 1 else f"none of the {len(failed)} names could be classified")
     return 0
 
 
 def cmd_sample(args) -> int:
+    from rich.markup import escape
+
+    from namestudio.engine.infer import check_sampling, classifier_agreement, novelty, sample_quality, write_lines
     run = _load(args.run, args.checkpoints)
     clf = _load(args.classifier, args.checkpoints) if args.classifier else None
     if clf is not None and clf.task != "classify":
         raise CliError(f"--classifier {args.classifier}: that is a {clf.task} run, not a classifier")
     if args.lang is not None:
         run.label_id(args.lang)  # unknown language: one-line error before any work
-    samples = run.sample(lang=args.lang, start=args.start, n=args.n, temperature=args.temperature,
-                         top_k=args.top_k, max_len=args.max_len, seed=args.seed)
-    agree = None
-    if clf is not None:
-        preds = clf.classify([s["name"] or "?" for s in samples], 1)
-        for s, p in zip(samples, preds):
-            s["classifier"] = p[0][0]
-            s["agrees"] = p[0][0].lower() == s["lang"].lower()
-        agree = sum(s["agrees"] for s in samples) / len(samples)
     con = _console(args.json)
+    if args.table:
+        if args.out:
+            raise CliError("--out writes samples; it does not go with --table")
+        try:
+            temps = [float(t) for t in args.temperatures.split(",") if t.strip()]
+        except ValueError:
+            raise CliError(f"--temperatures {args.temperatures!r}: give numbers separated by commas, "
+                           "e.g. 0.5,0.8,1.0") from None
+        if not temps:
+            raise CliError("--temperatures: give at least one temperature")
+        n = args.n if args.n is not None else 200
+        for t in temps:
+            check_sampling(t, args.top_k, n, args.max_len)
+        rows = sample_quality(run, temps, n=n, classifier=clf, seed=args.seed if args.seed is not None else 0,
+                              lang=args.lang, start=args.start, start_letters=args.start_letters,
+                              top_k=args.top_k, max_len=args.max_len)
+        from rich.table import Table
+        t = Table(title=f"{run.path.name}: {n} samples per temperature", header_style="bold", title_justify="left")
+        for c in ("temperature", "new", "unique") + (("classifier agrees",) if clf is not None else ()):
+            t.add_column(c, justify="right")
+        pct = lambda v: "–" if v is None else f"{100 * v:.0f}%"
+        for r in rows:
+            t.add_row(f"{r['temperature']:g}", pct(r["novelty"]), pct(r["uniqueness"]),
+                      *((pct(r["agreement"]),) if clf is not None else ()))
+        con.print(t)
+        con.print("new: not in the training data, not a repeat, more than the prefix · unique: distinct names"
+                  + (" · classifier agrees: assigns the sampled language" if clf is not None else ""))
+        if args.json:
+            _emit_json({"run": run.path.name, "classifier": clf.path.name if clf is not None else None, "table": rows})
+        return 0
+    n = args.n if args.n is not None else (1 if args.start_letters else 10)
+    samples = run.sample(lang=args.lang, start=args.start, n=n, temperature=args.temperature, top_k=args.top_k,
+                         max_len=args.max_len, seed=args.seed, start_letters=args.start_letters)
+    agree = classifier_agreement(samples, clf) if clf is not None else None
+    out = write_lines(args.out, [s["name"] for s in samples]) if args.out else None
+    width = max([len(s["name"]) for s in samples] + [8])
     for s in samples:
-        tag = "[green]new[/]" if s["new"] else "[dim]in training set[/]"
+        if s["new"]:
+            tag = "[green]new[/]"
+        elif s["in_training"]:
+            tag = "[dim]in training set[/]"
+        elif s["repeat"]:
+            tag = "[dim]repeat[/]"
+        else:
+            tag = "[dim]only the prefix[/]"
         extra = ""
-        if "agrees" in s:
-            extra = f"  classifier: {s['classifier']}" + (" ✓" if s["agrees"] else " ✗")
-        con.print(f"{s['name']:<24} {s['lang']:<12} {tag}{extra}")
-    new_frac = sum(s["new"] for s in samples) / len(samples)
-    con.print(f"{100 * new_frac:.0f}% new" + (f" · classifier agrees on {100 * agree:.0f}%" if agree is not None else ""))
+        if s.get("agrees") is not None or "classifier" in s:
+            mark = {True: "✓", False: "✗", None: "?"}[s.get("agrees")]
+            extra = f"  classifier: {escape(s.get('classifier') or '–')} {mark}"
+        con.print(f"{escape(s['name'] or '∅'):<{width}} {escape(s['lang']):<12} {tag}{extra}")
+    nov = novelty(samples)
+    con.print(f"{100 * nov['new_fraction']:.0f}% new · {100 * nov['unique_fraction']:.0f}% unique "
+              f"({len({s['name'] for s in samples})} distinct of {len(samples)})"
+              + (f" · classifier agrees on {100 * agree:.0f}%" if agree is not None else "")
+              + (" · the classifier knows none of these languages" if clf is not None and agree is None else ""))
+    if out is not None:
+        con.print(f"wrote {len(samples)} names to {out}")
     if args.json:
-        _emit_json({"run": run.path.name, "samples": samples, "new_fraction": new_frac, "classifier_agreement": agree})
+        _emit_json({"run": run.path.name, "samples": samples, "new_fraction": nov["new_fraction"],
+                    "unique_fraction": nov["unique_fraction"], "classifier_agreement": agree,
+                    "out": str(out) if out is not None else None})
     return 0
 
 
 def cmd_runs(args) -> int:
-    from namestudio.engine.checkpoint import list_runs
+    from namestudio.engine.runfolder import list_runs
+    from namestudio.tui.render import runs_table, runs_tsv
     rows = list_runs(args.checkpoints)
     if args.json:
         _emit_json({"checkpoints": args.checkpoints, "runs": rows})
         return 0
-    from rich.table import Table
     con = _console()
     if not rows:
         con.print(f"no runs under {args.checkpoints}")
         return 0
-    t = Table(title=f"Runs in {args.checkpoints}", header_style="bold")
-    for c in ("run", "task", "model", "params", "time", "best val", "test", "status"):
-        t.add_column(c, justify="right" if c in ("params", "time") else "left")
-    for r in rows:
-        if "error" in r:
-            t.add_row(r["run"], "", "", "", "", "", "", r["error"][:40])
-            continue
-        if r.get("task") == "classify":
-            best = f"acc {r['best_val_accuracy']:.3f}" if "best_val_accuracy" in r else ""
-            test = f"acc {r['test_accuracy']:.3f} F1 {r['test_macro_f1']:.3f}" if "test_accuracy" in r else ""
-        else:
-            best = f"nll {r['best_val_nll']:.3f}" if "best_val_nll" in r else ""
-            test = f"nll {r['test_nll']:.3f}" if "test_nll" in r else ""
-        secs = f"{r['train_seconds']:.0f}s" if r.get("train_seconds") is not None else ""
-        t.add_row(r["run"], r.get("task") or "", r.get("model") or "", f"{r.get('params') or 0:,}", secs, best, test,
-                  r.get("status", ""))
-    con.print(t)
+    if not con.is_terminal:          # piped: whole tab-separated lines for cut, awk, grep
+        sys.stdout.write("".join(line + "\n" for line in runs_tsv(rows)))
+        return 0
+    con.print(runs_table(rows, con.width, title=f"Runs in {args.checkpoints}"))
     return 0
 
 

@@ -102,14 +102,25 @@ def probability_table(top: list[tuple[str, float]], width: int = 20) -> Table:
 
 
 def attribution_text(name: str, scores: list[float]) -> Text:
-    """Letters coloured by how much they drive the prediction (green: supports it, red: argues against)."""
+    """Letters coloured by how much they drive the prediction (green: supports it, red: argues against).
+
+    Spaces, hyphens and apostrophes stay plain (no colour), so the gaps between the parts of a name show as
+    gaps: a coloured space reads as one more letter block and the words run together."""
     text = Text()
-    top = max((abs(s) for s in scores), default=0) or 1.0
+    letters = [s for ch, s in zip(name, scores) if not _is_gap(ch)]
+    top = max((abs(s) for s in letters), default=0) or 1.0
     for ch, s in zip(name, scores):
+        if _is_gap(ch):
+            text.append(ch)
+            continue
         v = min(1.0, abs(s) / top)
         rgb = (40, int(80 + 175 * v), 80) if s >= 0 else (int(80 + 175 * v), 60, 60)
         text.append(ch, style=Style(bgcolor=Color.from_rgb(*rgb), color="white", bold=v > 0.5))
     return text
+
+
+def _is_gap(ch: str) -> bool:
+    return ch.isspace() or ch in "-'"
 
 
 def summary_tables(summary: dict) -> list:
@@ -164,3 +175,91 @@ def _example(e) -> str:
     if e and len(e) == 2 and isinstance(e[1], (list, tuple)):
         return f"{e[0]} ({len(e[1])})"
     return str(e[0]) if e else "?"
+
+
+# ---- the list of runs ------------------------------------------------------------------------
+LIVE_STATES = ("starting", "running", "paused", "stopping")
+REASON_WORDS = {"finished": "", "early_stop": "early stop", "max_steps": "step limit", "cancelled": "stopped"}
+# (header, drop order: the highest number goes first when the table is too wide; 0 never goes)
+# (the id already names the task and the model of a run trained without --run-dir)
+RUN_COLUMNS = [("run", 0), ("state", 0), ("progress", 1), ("test", 2), ("best val", 3), ("time", 4), ("task", 5),
+               ("model", 6), ("params", 7)]
+
+
+def run_cells(row: dict) -> dict[str, str]:
+    """The display text of one ``list_runs`` row, by column header. Uses ``state`` (falls back to the older
+    ``status``), and shows progress (step/total) for live runs."""
+    if row.get("error"):
+        return {"run": row.get("run", "?"), "state": f"damaged: {row['error']}"}
+    state = row.get("state") or row.get("status") or ""
+    words = REASON_WORDS.get(row.get("reason") or "", str(row.get("reason") or "").replace("_", " "))
+    if state in REASON_WORDS:                       # runs listed before states existed: status was the reason
+        state = REASON_WORDS[state] or "done"
+    elif words and words != state:
+        state = f"{state} ({words})"
+    if row.get("resumable") and not any(state.startswith(s) for s in LIVE_STATES + ("done",)):
+        state += " · resumable"
+    progress = ""
+    if (row.get("state") in LIVE_STATES + ("stale",)) and row.get("total_steps"):
+        step, total = int(row.get("step") or 0), int(row["total_steps"])
+        progress = f"{step}/{total} {100 * step / total:.0f}%"
+    if row.get("task") == "classify":
+        best = f"acc {row['best_val_accuracy']:.3f}" if row.get("best_val_accuracy") is not None else ""
+        test = (f"acc {row['test_accuracy']:.3f} F1 {row['test_macro_f1']:.3f}"
+                if row.get("test_accuracy") is not None and row.get("test_macro_f1") is not None else "")
+    else:
+        best = f"nll {row['best_val_nll']:.3f}" if row.get("best_val_nll") is not None else ""
+        test = f"nll {row['test_nll']:.3f}" if row.get("test_nll") is not None else ""
+    secs = row.get("train_seconds")
+    return {"run": row.get("run", "?"), "state": state, "progress": progress, "task": row.get("task") or "",
+            "test": test, "best val": best, "model": row.get("model") or "",
+            "time": f"{secs:.0f}s" if isinstance(secs, (int, float)) else "",
+            "params": f"{row['params']:,}" if isinstance(row.get("params"), int) else ""}
+
+
+def runs_table(rows: list[dict], width: int = 80, title: str | None = None) -> Table:
+    """The runs as a table that fits ``width`` columns. Run ids are never cut: the id column does not wrap and is
+    as wide as the longest id; when the table is too wide, the least useful columns are dropped first (params,
+    model, task, time, best val, test, then progress, which joins the state); a long state (a damaged run's
+    error) wraps."""
+    from io import StringIO
+
+    from rich import box
+    from rich.console import Console
+    from rich.measure import Measurement
+
+    cells = [run_cells(r) for r in rows]
+    columns = [(h, prio) for h, prio in RUN_COLUMNS if prio == 0 or any(c.get(h) for c in cells)]
+    longest = max((len(c["run"]) for c in cells), default=3)
+
+    def build(cols) -> Table:
+        t = Table(title=title, header_style="bold", box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False,
+                  padding=(0, 1, 0, 0), title_justify="left")
+        for h, _ in cols:
+            t.add_column(h, no_wrap=h != "state", min_width=longest if h == "run" else None,
+                         max_width=22 if h == "state" else None,
+                         justify="right" if h in ("progress", "time", "params") else "left")
+        merge = not any(h == "progress" for h, _ in cols)   # no room for progress: it joins the state
+        for c in cells:
+            t.add_row(*[(f"{c['state']} {c['progress']}" if merge and h == "state" and c.get("progress")
+                         else c.get(h, "")) for h, _ in cols])
+        return t
+
+    console = Console(width=width, file=StringIO())
+    table = build(columns)
+    wide = console.options.update(width=10_000, max_width=10_000)
+    while Measurement.get(console, wide, table).maximum > width and any(p for _, p in columns):
+        worst = max(p for _, p in columns)
+        columns = [(h, p) for h, p in columns if p != worst]
+        table = build(columns)
+    return table
+
+
+def runs_tsv(rows: list[dict]) -> list[str]:
+    """The runs as tab-separated lines, a header first: every column, nothing cut, "-" for an empty cell."""
+    heads = [h for h, _ in RUN_COLUMNS]
+    out = ["\t".join(h.replace(" ", "_") for h in heads)]
+    for r in rows:
+        c = run_cells(r)
+        out.append("\t".join((c.get(h) or "-").replace("\t", " ").replace("\n", " ") for h in heads))
+    return out

@@ -1,0 +1,63 @@
+"""Start a run as its own OS process: `namestudio train` in a new POSIX session, at a lower CPU priority.
+
+The child outlives whoever launched it (the TUI, its quit, a hang-up); everything about it is then read
+from its run folder (engine/runfolder.py). The engine never imports the TUI: the CLI is started by module name.
+"""
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+from . import runfolder as rf
+from .config import TrainConfig, cfg_to_argv
+
+CLI_MODULE = "namestudio.tui.cli"
+
+
+@dataclass
+class Launched:
+    pid: int
+    run_dir: Path
+    popen: subprocess.Popen
+
+
+def train_argv(cfg: TrainConfig, run_dir: Path, nice: int = 10) -> list[str]:
+    """The exact command line of a launched run."""
+    return [sys.executable, "-m", CLI_MODULE, "train", *cfg_to_argv(cfg), "--run-dir", str(run_dir),
+            "--nice", str(int(nice))]
+
+
+def launch_train(cfg: TrainConfig, checkpoints: str | Path = "checkpoints", nice: int = 10,
+                 run_dir: str | Path | None = None) -> Launched:
+    """Create the run folder, start `namestudio train ... --run-dir DIR --nice N` in its own session
+    (stdin from /dev/null, stdout and stderr to DIR/train.log) and return at once.
+
+    The run folder gets a "starting" status with the child's pid straight away, so a follower sees the run
+    before the child has imported torch; the child then takes the run lock and rewrites its status.
+    """
+    cfg.validate()
+    run_dir = rf.prepare_run_dir(Path(run_dir)) if run_dir else rf.new_run_dir(checkpoints, cfg.task, cfg.model)
+    argv = train_argv(cfg, run_dir, nice)
+    try:
+        log = open(run_dir / rf.LOG, "ab")
+    except OSError as e:
+        raise rf.RunFolderError(f"could not write {run_dir / rf.LOG}: {e.strerror or e}") from None
+    with log:
+        log.write(("$ " + " ".join(argv[1:]) + "\n").encode())
+        log.flush()
+        popen = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+                                 start_new_session=True, close_fds=True,
+                                 env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    if not (run_dir / rf.STATUS).exists():
+        import time
+        rf.write_status(run_dir, rf.RunStatus(state="starting", pid=popen.pid, host=rf.HOST, started=time.time(),
+                                              heartbeat=time.time(), total_steps=0))
+    return Launched(pid=popen.pid, run_dir=run_dir, popen=popen)
+
+
+def is_alive(pid: int | None) -> bool:
+    """Whether the process runs (on this host); a finished child not yet reaped counts as dead."""
+    return rf.pid_alive(pid)

@@ -1,0 +1,884 @@
+"""The run folder, format 2: the one module that reads and writes ``checkpoints/<run-id>/``.
+
+A run is one OS process (``namestudio train``). It writes its folder as it goes, and every other program
+(the TUI, ``runs``, ``eval``, another machine over NFS) reads the folder, never the process:
+
+  config.json          task, model, hyperparameters, vocabulary, labels, data source ("format": 2)
+  split.json           the exact (name, label) pairs of train / val / test
+  status.json          state, pid, host, heartbeat (rewritten every ~2 s by the trainer), progress, last error
+  steps.jsonl          one Step event per line, every log_every steps (append + flush)
+  metrics.jsonl        one Eval event per line, every evaluation (append + flush)
+  model.safetensors    the best weights so far (safetensors: plain tensors, no code)
+  resume.json          points at resume-<step>/ (last.safetensors, optim.pt, state.json): one consistent resume point
+  test_metrics.json    the test metrics of the best weights, at the end
+  train.log            the trainer's stdout + stderr when a launcher started it
+  control.json         {"command": "stop"|"pause"|"resume", "at": ts}, written by `namestudio stop|pause|resume`
+  run.lock             flock'ed by the training process for its lifetime (holds its pid)
+
+Nothing here executes code from a file: weights are safetensors, and the optimizer state is read with
+``torch.load(weights_only=True)``. torch is imported lazily, so the readers (status, logs, listing) stay light.
+"""
+from __future__ import annotations
+
+import errno
+import fcntl
+import json
+import os
+import shutil
+import socket
+import tempfile
+import threading
+import time
+from dataclasses import asdict, dataclass, fields
+from pathlib import Path
+
+from namestudio.data.errors import NamestudioError
+
+FORMAT = 2
+
+CONFIG = "config.json"
+SPLIT = "split.json"
+STATUS = "status.json"
+STEPS = "steps.jsonl"
+METRICS = "metrics.jsonl"
+WEIGHTS = "model.safetensors"
+TEST = "test_metrics.json"
+LOG = "train.log"
+CONTROL = "control.json"
+LOCK = "run.lock"
+RESUME = "resume.json"
+# inside a resume-<step>/ folder (and, in format 1 runs, in the run folder itself)
+LAST = "last.safetensors"
+OPTIM = "optim.pt"
+STATE = "state.json"
+
+LIVE_STATES = ("starting", "running", "paused", "stopping")
+END_STATES = ("done", "failed", "cancelled")
+COMMANDS = ("stop", "pause", "resume")
+STALE_AFTER = 15.0        # seconds without a heartbeat before a run may be called stale
+HEARTBEAT_EVERY = 2.0     # seconds between status.json rewrites while a run is live
+HOST = socket.gethostname()
+
+__all__ = [
+    "FORMAT", "CONFIG", "SPLIT", "STATUS", "STEPS", "METRICS", "WEIGHTS", "TEST", "LOG", "CONTROL", "LOCK",
+    "RESUME", "LAST", "OPTIM", "STATE", "LIVE_STATES", "END_STATES", "COMMANDS", "STALE_AFTER", "HOST",
+    "NamestudioError", "RunFolderError", "CheckpointError",
+    "atomic_write_bytes", "atomic_write_json", "append_jsonl", "rewrite_jsonl", "read_json", "read_jsonl",
+    "save_weights", "load_weights", "read_safetensors_header", "check_weights_fit", "save_torch", "load_torch",
+    "new_run_dir", "prepare_run_dir", "write_run_files", "resolve_run", "list_runs",
+    "RunStatus", "read_status", "write_status", "pid_alive", "lock_is_free", "RunLock",
+    "Tail", "event_to_record", "record_to_event", "send_control", "read_control", "ControlWatcher",
+    "last_log_lines", "save_resume_point", "resume_dir", "load_resume_point", "clean_for_resume", "RunWriter",
+]
+
+
+class RunFolderError(NamestudioError):
+    """A run folder or file that cannot be used; the message is one line that names the file."""
+
+
+CheckpointError = RunFolderError  # the format-1 name, kept for old imports
+
+
+def _first_line(e: BaseException) -> str:
+    text = str(e).strip().splitlines()
+    return (text[0] if text else type(e).__name__)[:200]
+
+
+def _os_error(path: Path, e: OSError) -> RunFolderError:
+    """A write that failed, in words: which file and why."""
+    why = {errno.ENOSPC: "the disk is full", errno.EDQUOT: "the disk quota is exceeded",
+           errno.EFBIG: "the file is too large (a file-size limit such as `ulimit -f`, or the filesystem's)",
+           errno.EROFS: "the filesystem is read-only", errno.EACCES: "permission denied",
+           errno.EPERM: "permission denied", errno.ENOENT: "its folder was removed"}.get(e.errno)
+    return RunFolderError(f"could not write {path}: {why or _first_line(e)}")
+
+
+# ---- atomic writes --------------------------------------------------------------------------------
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    """Write to a temporary file beside ``path``, fsync, then rename over it: the old file stays whole on failure."""
+    path = Path(path)
+    try:
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    except OSError as e:
+        raise _os_error(path, e) from None
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException as e:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        if isinstance(e, OSError):
+            raise _os_error(path, e) from None
+        raise
+
+
+def atomic_write_json(path: Path, obj) -> None:
+    atomic_write_bytes(path, (json.dumps(obj, indent=1) + "\n").encode())
+
+
+def append_jsonl(path: Path, obj) -> None:
+    """Append one line and flush. The whole line goes in one write, so readers see it whole or not at all."""
+    line = (json.dumps(obj) + "\n").encode()
+    try:
+        with open(path, "ab") as f:
+            f.write(line)
+            f.flush()
+    except OSError as e:
+        raise _os_error(Path(path), e) from None
+
+
+def rewrite_jsonl(path: Path, rows: list[dict]) -> None:
+    atomic_write_bytes(path, "".join(json.dumps(r) + "\n" for r in rows).encode())
+
+
+def _fsync_dir(path: Path) -> None:
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+# ---- reads ----------------------------------------------------------------------------------------
+def read_json(path: Path, kind: type | None = None):
+    """Parse a JSON file; with ``kind``, a value of another type counts as damaged. Errors name the file."""
+    path = Path(path)
+    try:
+        obj = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise RunFolderError(f"{path}: missing") from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise RunFolderError(f"{path}: corrupt JSON ({_first_line(e)})") from None
+    except OSError as e:
+        raise RunFolderError(f"{path}: unreadable ({_first_line(e)})") from None
+    if kind is not None and not isinstance(obj, kind):
+        raise RunFolderError(f"{path}: damaged (a JSON {type(obj).__name__} where an object belongs)")
+    return obj
+
+
+def read_jsonl(path: Path, strict: bool = False) -> list[dict]:
+    """Every complete object line. A torn line (killed mid-write) is skipped; with ``strict``, a line that is
+    valid JSON but not an object raises (the file is damaged, not torn)."""
+    rows = []
+    try:
+        lines = Path(path).read_text(encoding="utf-8", errors="replace").splitlines()
+    except FileNotFoundError:
+        return rows
+    for i, line in enumerate(lines, 1):
+        try:
+            obj = json.loads(line)
+        except json.JSONDecodeError:
+            continue
+        if isinstance(obj, dict):
+            rows.append(obj)
+        elif strict:
+            raise RunFolderError(f"{path}: damaged (line {i} is a JSON {type(obj).__name__}, not an object)")
+    return rows
+
+
+# ---- weights and optimizer state ------------------------------------------------------------------
+def save_weights(state_dict: dict, path: Path) -> None:
+    from safetensors.torch import save
+    tensors = {k: v.detach().to("cpu").contiguous() for k, v in state_dict.items()}
+    atomic_write_bytes(path, save(tensors))
+
+
+def load_weights(path: Path, check_finite: bool = True) -> dict:
+    """Tensors from a safetensors file; refuses a file with NaN or infinite values."""
+    from safetensors.torch import load
+    path = Path(path)
+    try:
+        sd = load(path.read_bytes())
+    except FileNotFoundError:
+        raise RunFolderError(f"{path}: no such weights file") from None
+    except Exception as e:  # safetensors raises its own error types for truncated/corrupt files
+        raise RunFolderError(f"{path}: not a readable safetensors file ({_first_line(e)})") from None
+    if check_finite:
+        import torch
+        for k, v in sd.items():
+            if v.is_floating_point() and not bool(torch.isfinite(v).all()):
+                raise RunFolderError(f"{path}: refused: tensor {k} holds NaN or infinite values (the run diverged)")
+    return sd
+
+
+def read_safetensors_header(path: Path) -> dict[str, list[int]]:
+    """{tensor name: shape} from a safetensors header (8-byte little-endian length, then JSON), reading no tensor."""
+    path = Path(path)
+    try:
+        with open(path, "rb") as f:
+            size = os.fstat(f.fileno()).st_size
+            head = f.read(8)
+            n = int.from_bytes(head, "little") if len(head) == 8 else -1
+            if n <= 1 or n > min(size - 8, 100 << 20):
+                raise RunFolderError(f"{path}: not a readable safetensors file (bad header length)")
+            header = json.loads(f.read(n))
+    except FileNotFoundError:
+        raise RunFolderError(f"{path}: no such weights file") from None
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        raise RunFolderError(f"{path}: not a readable safetensors file (corrupt header)") from None
+    if not isinstance(header, dict):
+        raise RunFolderError(f"{path}: not a readable safetensors file (corrupt header)")
+    out = {}
+    for k, v in header.items():
+        if k == "__metadata__":
+            continue
+        if not isinstance(v, dict) or not isinstance(v.get("shape"), list):
+            raise RunFolderError(f"{path}: not a readable safetensors file (corrupt header entry {k!r})")
+        out[k] = v["shape"]
+    return out
+
+
+def check_weights_fit(weights_path: Path, build) -> None:
+    """Check that the weights file fits the model that ``build()`` makes, before any real memory is used.
+
+    ``build`` makes the model; it runs on torch's meta device (shapes only, no storage). A config whose
+    size fields disagree with the weights (say ``layers: 3000``) is refused in one line naming both files.
+    """
+    import torch
+    weights_path = Path(weights_path)
+    shapes = read_safetensors_header(weights_path)
+    with torch.device("meta"):
+        model = build()
+    want = {k: list(v.shape) for k, v in model.state_dict().items()}
+    cfg = weights_path.parent / CONFIG
+    if set(want) != set(shapes):
+        extra, missing = sorted(set(shapes) - set(want)), sorted(set(want) - set(shapes))
+        detail = f"missing {missing[0]}" if missing else f"unexpected {extra[0]}"
+        raise RunFolderError(f"{weights_path}: weights do not fit the model in {cfg.name} "
+                             f"({len(shapes)} tensors, the config needs {len(want)}; {detail})")
+    for k, shape in want.items():
+        if shapes[k] != shape:
+            raise RunFolderError(f"{weights_path}: weights do not fit the model in {cfg.name} "
+                                 f"({k} is {shapes[k]}, the config needs {shape})")
+
+
+def save_torch(obj, path: Path) -> None:
+    import io
+
+    import torch
+    buf = io.BytesIO()
+    torch.save(obj, buf)
+    atomic_write_bytes(path, buf.getvalue())
+
+
+def load_torch(path: Path):
+    """torch.load with weights_only=True: a pickle that would run code is refused, never run."""
+    import pickle
+
+    import torch
+    path = Path(path)
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except FileNotFoundError:
+        raise RunFolderError(f"{path}: no such file") from None
+    except pickle.UnpicklingError as e:
+        if "weights only" in str(e).lower() or "weights_only" in str(e):
+            raise RunFolderError(f"refused: {path} could run code when loaded") from None
+        raise RunFolderError(f"{path}: not a readable torch file (corrupt pickle)") from None
+    except Exception as e:
+        msg = _first_line(e)
+        if "weights_only" in msg or "weights only" in msg.lower():
+            raise RunFolderError(f"refused: {path} could run code when loaded") from None
+        raise RunFolderError(f"{path}: not a readable torch file ({type(e).__name__})") from None
+
+
+# ---- creating a run -------------------------------------------------------------------------------
+def new_run_dir(checkpoints: Path, task: str, model: str) -> Path:
+    checkpoints = Path(checkpoints)
+    try:
+        checkpoints.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise _os_error(checkpoints, e) from None
+    base = f"{time.strftime('%Y%m%d-%H%M%S')}-{task}-{model}"
+    for i in range(1000):
+        path = checkpoints / (base if i == 0 else f"{base}-{i + 1}")
+        try:
+            path.mkdir()
+            return path
+        except FileExistsError:
+            continue
+    raise RunFolderError(f"{checkpoints}: could not create a new run folder")
+
+
+RUN_FILES = (CONFIG, SPLIT, STEPS, METRICS, WEIGHTS, TEST, RESUME)
+
+
+def prepare_run_dir(path: Path) -> Path:
+    """A folder for a new run (``train --run-dir``): created if absent; it must hold no run files yet
+    (a launcher's train.log and status.json are fine)."""
+    path = Path(path)
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise _os_error(path, e) from None
+    taken = [f for f in RUN_FILES if (path / f).exists()]
+    if taken:
+        raise RunFolderError(f"{path}: already holds a run ({taken[0]}); use `train --resume` or another folder")
+    return path
+
+
+def write_run_files(run_dir: Path, meta: dict, split: dict) -> None:
+    """config.json (with the format number) and split.json, once, atomically."""
+    atomic_write_json(Path(run_dir) / SPLIT, split)
+    atomic_write_json(Path(run_dir) / CONFIG, {"format": FORMAT, **meta})
+
+
+# ---- finding runs ---------------------------------------------------------------------------------
+def _is_run(d: Path) -> bool:
+    return d.is_dir() and ((d / CONFIG).is_file() or (d / STATUS).is_file())
+
+
+def resolve_run(run: str | Path, checkpoints: str | Path = "checkpoints") -> Path:
+    """A run folder path, a run id under the checkpoints folder, or any unique substring of a run id."""
+    p = Path(run)
+    if _is_run(p):
+        return p
+    root = Path(checkpoints)
+    text = str(run)
+    if text and _is_run(root / text):
+        return root / text
+    if root.is_dir() and text and "/" not in text:
+        try:
+            matches = sorted(d for d in root.iterdir() if text in d.name and _is_run(d))
+        except OSError:
+            matches = []
+        if len(matches) == 1:
+            return matches[0]
+        if len(matches) > 1:
+            shown = ", ".join(m.name for m in matches[:5])
+            more = f" … and {len(matches) - 5} more" if len(matches) > 5 else ""
+            raise RunFolderError(f"run {text!r} is ambiguous: {shown}{more}; give more of the id")
+    raise RunFolderError(f"no run {text!r} (not a run folder, nor a run id under {root})")
+
+
+# ---- status ---------------------------------------------------------------------------------------
+@dataclass
+class RunStatus:
+    state: str = "incomplete"     # starting running paused stopping done failed cancelled, or incomplete (format 1)
+    pid: int | None = None
+    host: str | None = None
+    started: float | None = None
+    heartbeat: float | None = None
+    step: int = 0
+    total_steps: int = 0
+    epoch: float = 0.0
+    reason: str | None = None
+    error: str | None = None
+    device: str = ""
+    note: str = ""
+    live: bool = False            # a trainer is at work on it now
+    stale: bool = False           # the status says live, but its trainer is gone
+
+    def to_record(self) -> dict:
+        d = asdict(self)
+        for k in ("live", "stale"):
+            d.pop(k)
+        return {"format": FORMAT, **d}
+
+
+def pid_alive(pid: int | None) -> bool:
+    """Whether a process with this pid runs on this host (a zombie counts as dead)."""
+    if not pid or pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            return f.read().rsplit(b")", 1)[-1].split()[0] != b"Z"
+    except (OSError, IndexError):
+        return True
+
+
+def lock_is_free(run_dir: Path) -> bool:
+    """True when no process holds the run's lock (probed with a shared lock, released at once)."""
+    try:
+        fd = os.open(Path(run_dir) / LOCK, os.O_RDONLY)
+    except OSError:
+        return True
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+    except OSError:
+        return False
+    finally:
+        os.close(fd)  # closing drops the probe's lock
+    return True
+
+
+def write_status(run_dir: Path, status: RunStatus) -> None:
+    atomic_write_json(Path(run_dir) / STATUS, status.to_record())
+
+
+def read_status(run_dir: Path, stale_after: float = STALE_AFTER, now: float | None = None,
+                _again: bool = True) -> RunStatus:
+    """The run's status, with ``live`` and ``stale`` derived.
+
+    A live-looking status is stale when its trainer is gone: on this host, when its pid is dead, or when the
+    heartbeat is older than ``stale_after`` and the run lock is free (the pid may have been reused); on
+    another host (a shared folder), when the heartbeat is older than ``stale_after``. A format-1 run (no
+    status.json) is "done"/"cancelled" from its test metrics, else "incomplete". Raises RunFolderError when
+    status.json is damaged.
+    """
+    run_dir = Path(run_dir)
+    path = run_dir / STATUS
+    if not path.is_file():
+        st = RunStatus()
+        if (run_dir / TEST).is_file():
+            test = read_json(run_dir / TEST, dict)
+            st.reason = test.get("reason")
+            st.state = "cancelled" if st.reason == "cancelled" else "done"
+        return st
+    rec = read_json(path, dict)
+    known = {f.name for f in fields(RunStatus)} - {"live", "stale"}
+    try:
+        st = RunStatus(**{k: v for k, v in rec.items() if k in known})
+    except TypeError:
+        raise RunFolderError(f"{path}: damaged (unexpected fields)") from None
+    if not isinstance(st.state, str):
+        raise RunFolderError(f"{path}: damaged (state is not a string)")
+    if st.state in LIVE_STATES:
+        now = time.time() if now is None else now
+        old = not isinstance(st.heartbeat, (int, float)) or now - st.heartbeat > stale_after
+        if st.host == HOST:
+            gone = not pid_alive(st.pid) or (old and lock_is_free(run_dir))
+        else:
+            gone = old
+        if gone and _again:  # the trainer may have written its last status and exited between our two looks
+            again = read_json(path, dict)
+            if again.get("state") not in LIVE_STATES or again.get("heartbeat") != st.heartbeat:
+                return read_status(run_dir, stale_after, now, _again=False)
+        st.stale, st.live = gone, not gone
+    return st
+
+
+# ---- the run lock ---------------------------------------------------------------------------------
+class RunLock:
+    """An OS lock (flock) on run.lock that dies with the process. Holds the trainer's pid as its text."""
+
+    def __init__(self, run_dir: Path):
+        self.path = Path(run_dir) / LOCK
+        self.fd: int | None = None
+
+    def acquire(self, tries: int = 5) -> "RunLock":
+        try:
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        except OSError as e:
+            raise _os_error(self.path, e) from None
+        for i in range(tries):  # a reader's probe holds a shared lock for microseconds: try a few times
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except OSError:
+                if i == tries - 1:
+                    try:
+                        holder = os.pread(fd, 32, 0).decode().strip() or "?"
+                    except (OSError, UnicodeDecodeError):
+                        holder = "?"
+                    os.close(fd)
+                    raise RunFolderError(f"run {self.path.parent.name} is being trained by pid {holder}") from None
+                time.sleep(0.05)
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, str(os.getpid()).encode(), 0)
+        self.fd = fd
+        return self
+
+    def release(self) -> None:
+        if self.fd is not None:
+            os.close(self.fd)
+            self.fd = None
+
+    def __enter__(self):
+        return self.acquire()
+
+    def __exit__(self, *exc):
+        self.release()
+
+
+# ---- incremental reading --------------------------------------------------------------------------
+class Tail:
+    """Reads one .jsonl file incrementally: only the bytes appended since the last call.
+
+    A partial last line is kept until its newline arrives. If the file shrinks or is replaced (a resume
+    truncates the logs), reading starts again from the top and ``restarted`` is True for that call.
+    """
+
+    def __init__(self, path: Path):
+        self.path = Path(path)
+        self.offset = 0
+        self.partial = b""
+        self.ino: int | None = None
+        self.restarted = False
+        self.bad_lines = 0
+
+    def read_new(self) -> list[dict]:
+        self.restarted = False
+        try:
+            st = os.stat(self.path)
+        except FileNotFoundError:
+            return []
+        if (self.ino is not None and st.st_ino != self.ino) or st.st_size < self.offset:
+            self.offset, self.partial, self.restarted = 0, b"", True
+        self.ino = st.st_ino
+        if st.st_size == self.offset:
+            return []
+        try:
+            with open(self.path, "rb") as f:
+                f.seek(self.offset)
+                data = f.read(st.st_size - self.offset)
+        except FileNotFoundError:
+            return []
+        self.offset += len(data)
+        lines = (self.partial + data).split(b"\n")
+        self.partial = lines.pop()
+        out = []
+        for line in lines:
+            if not line.strip():
+                continue
+            try:
+                obj = json.loads(line)
+            except (json.JSONDecodeError, UnicodeDecodeError):
+                self.bad_lines += 1
+                continue
+            if isinstance(obj, dict):
+                out.append(obj)
+            else:
+                self.bad_lines += 1
+        return out
+
+
+# ---- events <-> records ---------------------------------------------------------------------------
+def event_to_record(event) -> dict:
+    """The JSON line of an event: Step -> steps.jsonl, Eval -> metrics.jsonl (others: their fields)."""
+    from .events import Eval, Step
+    if isinstance(event, Step):
+        return {"step": event.step, "epoch": round(event.epoch, 4), "loss": event.loss, "lr": event.lr,
+                "names_per_s": round(event.names_per_s, 1), "elapsed": round(event.elapsed, 3),
+                "eta": round(event.eta, 1), "total_steps": event.total_steps}
+    if isinstance(event, Eval):
+        m = event.metrics
+        rec = {"step": event.step, "epoch": round(event.epoch, 4), "elapsed": round(event.elapsed, 3),
+               "train_loss": event.train_loss,
+               "val": {k: v for k, v in m.items() if isinstance(v, (int, float)) and not isinstance(v, bool)},
+               "best": event.best}
+        if "confusion" in m:
+            rec["confusion"] = m["confusion"]
+        if "per_class" in m:
+            rec["per_class"] = m["per_class"]
+        return rec
+    return asdict(event)
+
+
+def record_to_event(kind: str, rec: dict):
+    """The engine's own event from a record: kind "step" (steps.jsonl) or "eval" (metrics.jsonl).
+    Raises RunFolderError for a record that lacks a field."""
+    from .events import Eval, Step
+    try:
+        if kind == "step":
+            return Step(step=int(rec["step"]), epoch=float(rec["epoch"]), loss=float(rec["loss"]),
+                        names_per_s=float(rec.get("names_per_s", 0.0)), elapsed=float(rec.get("elapsed", 0.0)),
+                        eta=float(rec.get("eta", 0.0)), total_steps=int(rec.get("total_steps", 0)),
+                        lr=rec.get("lr"))
+        if kind == "eval":
+            metrics = dict(rec.get("val") or {})
+            if "confusion" in rec:
+                metrics["confusion"] = rec["confusion"]
+                cm = rec["confusion"]
+                total = [sum(row) for row in cm]
+                metrics["confusion_normalized"] = [[round(v / t, 4) if t else 0.0 for v in row]
+                                                   for row, t in zip(cm, total)]
+            if "per_class" in rec:
+                metrics["per_class"] = rec["per_class"]
+            return Eval(step=int(rec["step"]), epoch=float(rec["epoch"]), train_loss=float(rec["train_loss"]),
+                        metrics=metrics, best=bool(rec.get("best", False)), elapsed=float(rec.get("elapsed", 0.0)))
+    except (KeyError, TypeError, ValueError) as e:
+        raise RunFolderError(f"a {kind} record lacks a usable field ({_first_line(e)})") from None
+    raise ValueError(f"unknown record kind {kind!r}; choose step or eval")
+
+
+# ---- control --------------------------------------------------------------------------------------
+def send_control(run_dir: Path, command: str) -> None:
+    """Ask a live run to stop, pause or resume (through control.json). RunFolderError if it is not live."""
+    if command not in COMMANDS:
+        raise RunFolderError(f"unknown command {command!r}; choose stop, pause or resume")
+    run_dir = Path(run_dir)
+    st = read_status(run_dir)
+    if not st.live:
+        what = "its trainer is gone (stale)" if st.stale else f"it is {st.state}"
+        raise RunFolderError(f"run {run_dir.name} is not running: {what}")
+    atomic_write_json(run_dir / CONTROL, {"command": command, "at": time.time()})
+
+
+def read_control(run_dir: Path) -> dict | None:
+    try:
+        obj = read_json(Path(run_dir) / CONTROL, dict)
+    except RunFolderError:
+        return None
+    return obj if obj.get("command") in COMMANDS else None
+
+
+class ControlWatcher:
+    """Polls control.json with one os.stat per call; returns a new command once."""
+
+    def __init__(self, run_dir: Path, ignore_existing: bool = True):
+        self.path = Path(run_dir) / CONTROL
+        self.seen = self._stamp() if ignore_existing else None
+
+    def _stamp(self):
+        try:
+            st = os.stat(self.path)
+        except OSError:
+            return None
+        return (st.st_mtime_ns, st.st_ino, st.st_size)
+
+    def poll(self) -> str | None:
+        stamp = self._stamp()
+        if stamp is None or stamp == self.seen:
+            return None
+        self.seen = stamp
+        cmd = read_control(self.path.parent)
+        return cmd["command"] if cmd else None
+
+
+def last_log_lines(run_dir: Path, n: int = 20) -> list[str]:
+    """The last ``n`` lines of train.log (the trainer's output), [] if there is none."""
+    path = Path(run_dir) / LOG
+    try:
+        with open(path, "rb") as f:
+            size = os.fstat(f.fileno()).st_size
+            f.seek(max(0, size - 64 * 1024))
+            data = f.read()
+    except OSError:
+        return []
+    lines = data.decode("utf-8", errors="replace").replace("\r", "\n").splitlines()
+    return [ln for ln in lines if ln.strip()][-n:]
+
+
+# ---- the resume point -----------------------------------------------------------------------------
+def save_resume_point(run_dir: Path, step: int, weights: dict, optim: dict, state: dict) -> Path:
+    """Write last weights, optimizer and counters into a fresh resume-<step>/ folder, fsync it, then switch
+    resume.json to it atomically, then delete older resume folders. A kill at any moment leaves one
+    consistent resume point: never one file from one step and another from another."""
+    run_dir = Path(run_dir)
+    name, k = f"resume-{step}", 1
+    while (run_dir / name).exists():
+        k += 1
+        name = f"resume-{step}-{k}"
+    folder = run_dir / name
+    try:
+        folder.mkdir()
+    except OSError as e:
+        raise _os_error(folder, e) from None
+    try:
+        save_weights(weights, folder / LAST)
+        save_torch(optim, folder / OPTIM)
+        atomic_write_json(folder / STATE, {**state, "step": step})
+        _fsync_dir(folder)
+        atomic_write_json(run_dir / RESUME, {"format": FORMAT, "dir": name, "step": step})
+    except BaseException:
+        shutil.rmtree(folder, ignore_errors=True)
+        raise
+    _fsync_dir(run_dir)
+    for old in run_dir.glob("resume-*"):
+        if old.name != name and old.is_dir():
+            shutil.rmtree(old, ignore_errors=True)
+    return folder
+
+
+def resume_dir(run_dir: Path) -> Path | None:
+    """The folder of the run's resume point, or None. Format-1 runs keep it in the run folder itself."""
+    run_dir = Path(run_dir)
+    if (run_dir / RESUME).is_file():
+        ptr = read_json(run_dir / RESUME, dict)
+        name = ptr.get("dir")
+        if not isinstance(name, str) or "/" in name or not name.startswith("resume-"):
+            raise RunFolderError(f"{run_dir / RESUME}: damaged (no resume folder named)")
+        folder = run_dir / name
+        if not (folder / STATE).is_file():
+            raise RunFolderError(f"{folder / STATE}: missing (the resume point is incomplete)")
+        return folder
+    if (run_dir / STATE).is_file() and (run_dir / LAST).is_file():
+        return run_dir
+    return None
+
+
+def load_resume_point(run_dir: Path) -> tuple[dict, dict, dict]:
+    """(weights, optimizer state, counters) of the resume point; RunFolderError if there is none."""
+    folder = resume_dir(run_dir)
+    if folder is None:
+        raise RunFolderError(f"run {Path(run_dir).name} has no resume point yet (it was stopped before its first save)")
+    state = read_json(folder / STATE, dict)
+    if not isinstance(state.get("step"), int):
+        raise RunFolderError(f"{folder / STATE}: damaged (no step)")
+    return load_weights(folder / LAST), load_torch(folder / OPTIM), state
+
+
+def clean_for_resume(run_dir: Path, step: int) -> None:
+    """Before a resumed run writes: cut steps.jsonl and metrics.jsonl back to the resume step (atomic
+    rewrite; a kill after an append would otherwise duplicate steps), delete orphan .*.tmp files and
+    resume folders that resume.json does not point at, and drop a stale control command."""
+    run_dir = Path(run_dir)
+    for name in (STEPS, METRICS):
+        path = run_dir / name
+        if path.is_file():
+            rows = read_jsonl(path)
+            kept = [r for r in rows if isinstance(r.get("step"), (int, float)) and r["step"] <= step]
+            if len(kept) != len(rows) or not path.read_bytes().endswith(b"\n") and path.stat().st_size:
+                rewrite_jsonl(path, kept)
+    current = resume_dir(run_dir)
+    for p in list(run_dir.glob(".*.tmp")) + list(run_dir.glob("resume-*/.*.tmp")):
+        try:
+            p.unlink()
+        except OSError:
+            pass
+    for old in run_dir.glob("resume-*"):
+        if old.is_dir() and old != current:
+            shutil.rmtree(old, ignore_errors=True)
+    try:
+        (run_dir / CONTROL).unlink()
+    except FileNotFoundError:
+        pass
+
+
+# ---- listing --------------------------------------------------------------------------------------
+def _summary(d: Path) -> dict:
+    row: dict = {"run": d.name, "path": str(d)}
+    status = read_status(d)
+    cfg = read_json(d / CONFIG, dict) if (d / CONFIG).is_file() else {}
+    hp = cfg.get("train", {})
+    if not isinstance(hp, dict):
+        raise RunFolderError(f"{d / CONFIG}: damaged (train is not an object)")
+    row.update(task=hp.get("task"), model=hp.get("model"), params=cfg.get("n_params"), created=cfg.get("created"),
+               data=cfg.get("data_source"), hidden=hp.get("hidden"), layers=hp.get("layers"), epochs=hp.get("epochs"))
+    state = "stale" if status.stale else status.state
+    test = read_json(d / TEST, dict) if (d / TEST).is_file() else {}
+    if not isinstance(test.get("test", {}), dict):
+        raise RunFolderError(f"{d / TEST}: damaged (test is not an object)")
+    reason = status.reason or test.get("reason")
+    row.update(state=state, reason=reason, step=status.step, total_steps=status.total_steps, epoch=status.epoch,
+               train_seconds=test.get("train_seconds"), status=reason or state)
+    evals = read_jsonl(d / METRICS, strict=True)
+    key = "accuracy" if hp.get("task") == "classify" else "nll"
+    vals = []
+    for e in evals:
+        val = e.get("val", {})
+        if not isinstance(val, dict):
+            raise RunFolderError(f"{d / METRICS}: damaged (val is not an object at step {e.get('step')})")
+        if isinstance(val.get(key), (int, float)):
+            vals.append(val[key])
+    if vals:
+        row["best_val_" + key] = max(vals) if key == "accuracy" else min(vals)
+    if not status.step and evals and isinstance(evals[-1].get("step"), int):
+        row["step"] = evals[-1]["step"]
+    for k in ("accuracy", "macro_f1", "balanced_accuracy", "nll", "perplexity"):
+        if k in test.get("test", {}):
+            row["test_" + k] = test["test"][k]
+    try:
+        row["resumable"] = not status.live and resume_dir(d) is not None
+    except RunFolderError:
+        row["resumable"] = False
+    return row
+
+
+def list_runs(checkpoints: str | Path = "checkpoints") -> list[dict]:
+    """One summary per run folder, newest first. Never raises for one damaged run: its row has ``error``,
+    one line naming the file, and every other run lists normally."""
+    root = Path(checkpoints)
+    out = []
+    try:
+        dirs = sorted((d for d in root.iterdir() if _is_run(d)), reverse=True) if root.is_dir() else []
+    except OSError:
+        return out
+    for d in dirs:
+        try:
+            out.append(_summary(d))
+        except RunFolderError as e:
+            out.append({"run": d.name, "path": str(d), "state": "damaged", "status": "damaged",
+                        "resumable": False, "error": str(e)})
+        except Exception as e:  # anything else unexpected in one folder still must not hide the others
+            out.append({"run": d.name, "path": str(d), "state": "damaged", "status": "damaged",
+                        "resumable": False, "error": f"{d}: unreadable ({type(e).__name__}: {_first_line(e)})"})
+    return out
+
+
+# ---- the writer: an event sink --------------------------------------------------------------------
+class RunWriter:
+    """Writes the run folder from the trainer's events: status.json (and a heartbeat thread rewriting it
+    every ``HEARTBEAT_EVERY`` s), steps.jsonl, metrics.jsonl and test_metrics.json."""
+
+    def __init__(self, run_dir: Path, heartbeat_every: float = HEARTBEAT_EVERY):
+        self.run_dir = Path(run_dir)
+        self.status = RunStatus(state="starting", pid=os.getpid(), host=HOST, started=time.time())
+        self.every = heartbeat_every
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self.error: str | None = None  # the heartbeat's last write error, if any
+
+    def write(self, **changes) -> None:
+        """Change status fields and rewrite status.json now."""
+        with self._lock:
+            for k, v in changes.items():
+                setattr(self.status, k, v)
+            self.status.heartbeat = time.time()
+            write_status(self.run_dir, self.status)
+
+    def start_heartbeat(self) -> None:
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._beat, name="heartbeat", daemon=True)
+            self._thread.start()
+
+    def _beat(self) -> None:
+        while not self._stop.wait(self.every):
+            try:
+                self.write()
+                self.error = None
+            except RunFolderError as e:  # a full disk must not kill the run from this thread
+                self.error = str(e)
+
+    def close(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(5)
+            self._thread = None
+
+    def __call__(self, event) -> None:
+        from .events import Done, Eval, Failed, Started, Status, Step
+        if isinstance(event, Step):
+            append_jsonl(self.run_dir / STEPS, event_to_record(event))
+            with self._lock:
+                self.status.step, self.status.epoch = event.step, round(event.epoch, 4)
+                self.status.total_steps = event.total_steps
+        elif isinstance(event, Eval):
+            append_jsonl(self.run_dir / METRICS, event_to_record(event))
+            with self._lock:
+                self.status.step, self.status.epoch = event.step, round(event.epoch, 4)
+        elif isinstance(event, Started):
+            self.write(state="running", step=event.start_step, total_steps=event.total_steps,
+                       epoch=round(event.start_step / max(1, event.steps_per_epoch), 4), device=event.device,
+                       note=event.note)
+            self.start_heartbeat()
+        elif isinstance(event, Status):
+            self.write(state=event.state)
+        elif isinstance(event, Done):
+            self.close()
+            atomic_write_json(self.run_dir / TEST, {
+                "test": event.test_metrics, "train_seconds": event.train_seconds, "reason": event.reason,
+                "best_step": event.best_step, "steps": event.steps, "device": event.device})
+            self.write(state="cancelled" if event.reason == "cancelled" else "done", reason=event.reason,
+                       step=event.steps)
+        elif isinstance(event, Failed):
+            self.close()
+            self.write(state="failed", error=event.message)

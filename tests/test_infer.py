@@ -1,0 +1,178 @@
+"""engine/infer.py on hand-made runs (a made-up vocabulary and a model whose logits we choose): reading what the
+user types, per-name errors, the attribution measure, sampling checks, novelty and classifier agreement."""
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import pytest
+import torch
+from rich.console import Console
+
+from namestudio.data import Vocab
+from namestudio.engine.batches import MAX_LEN
+from namestudio.engine.config import TrainConfig
+from namestudio.engine.infer import (InferenceError, LoadedRun, check_sampling, classifier_agreement, mark_novelty,
+                                     novelty, write_lines)
+from namestudio.tui.render import attribution_text
+
+LETTERS = "KMacehlnoruvü '-"
+
+
+class CountingModel(torch.nn.Module):
+    """Logits of label 0 = 10 + 3 x (number of 'a'); labels 1 and 2 stay at 0. 'K' changes nothing."""
+
+    def __init__(self, vocab: Vocab):
+        super().__init__()
+        self.a = vocab.stoi["a"]
+
+    def forward(self, ids, lengths):
+        mask = torch.arange(ids.shape[1])[None, :] < lengths[:, None]
+        n_a = ((ids == self.a) & mask).sum(1).float()
+        return torch.stack([10 + 3 * n_a, torch.zeros_like(n_a), torch.zeros_like(n_a)], dim=1)
+
+
+def make_run(ascii_fold: bool = False, letters: str = LETTERS) -> LoadedRun:
+    vocab = Vocab.build([letters])
+    cfg = TrainConfig(task="classify", ascii_fold=ascii_fold)
+    return LoadedRun(path=Path("hand-made"), config=cfg, labels=["Alpha", "Beta", "Gamma"], vocab=vocab,
+                     model=CountingModel(vocab), meta={})
+
+
+# ---- reading what the user types -----------------------------------------------------
+def test_a_known_name_is_read_as_typed():
+    r = make_run().read("  Mc   Karov ")
+    assert r.text == "Mc Karov" and r.unknown == [] and r.truncated_from == 0 and r.notes() == []
+
+
+def test_unknown_characters_are_named_and_a_foldable_letter_is_read_folded():
+    run = make_run(letters=LETTERS.replace("ü", ""))      # this run never saw ü
+    r = run.read("Müller☃")
+    assert r.unknown == ["ü", "☃"]
+    assert r.replaced == {"ü": "u"} and r.text == "Muller☃"   # ☃ goes to the model as <unk>
+    note = " ".join(r.notes())
+    assert "ü" in note and "☃" in note and "never saw" in note
+
+
+def test_a_run_that_saw_the_letter_keeps_it():
+    r = make_run().read("Müller")
+    assert r.text == "Müller" and r.unknown == []
+
+
+def test_a_folded_run_folds_what_the_user_types_like_its_training_data():
+    run = make_run(ascii_fold=True, letters="KMacehlnoruv ")
+    r = run.read("Müller")
+    assert r.text == "Muller" and r.unknown == []          # the training data said "Muller" too: nothing unseen
+    assert run.read("Zoë").unknown == ["Z"]                  # ë folds to e (known); Z was never seen
+
+
+def test_a_name_with_no_known_letter_is_a_per_name_error():
+    run = make_run()
+    with pytest.raises(InferenceError, match="no letter this run knows"):
+        run.read("😀😀")
+    with pytest.raises(InferenceError, match="no letter"):
+        run.read("- '")                                     # separators alone are not a name
+    with pytest.raises(InferenceError, match="empty name"):
+        run.read("   ")
+
+
+def test_a_long_name_is_cut_and_says_so():
+    r = make_run().read("a" * 300)
+    assert len(r.text) == MAX_LEN and r.truncated_from == 300
+    assert any(f"{MAX_LEN} of 300" in n for n in r.notes())
+
+
+def test_classify_each_answers_good_names_beside_bad_ones():
+    out = make_run().classify_each(["", "Kaa", "😀", "a" * 100], k=2)
+    assert [bool(c.error) for c in out] == [True, False, True, False]
+    assert out[1].top[0][0] == "Alpha" and len(out[1].top) == 2
+    d = out[3].as_dict()
+    assert d["truncated"] is True and d["length"] == 100 and d["unknown_chars"] == []
+    assert set(out[0].as_dict()) == {"name", "error"}
+    with pytest.raises(InferenceError, match="empty name"):   # the old all-or-nothing call keeps its contract
+        make_run().classify(["Kaa", ""])
+
+
+# ---- attribution -------------------------------------------------------------------------
+def test_attribution_uses_log_odds_so_a_saturated_probability_still_shows_each_letter():
+    run = make_run()
+    label, scores = run.attribution("Kaa")
+    p = run.probabilities(["Kaa", "Ka"])[:, 0]
+    assert label == "Alpha" and float(p[0]) > 0.9999        # saturated: removing an 'a' moves p by < 1e-5
+    assert float(p[0] - p[1]) < 1e-5
+    # logits 16 vs 13 against two zeros: each 'a' is worth exactly 3 in log-odds; 'K' nothing
+    assert scores == pytest.approx([0.0, 3.0, 3.0], abs=1e-4)
+    e = run.explain("Kaa")
+    assert e.text == "Kaa" and e.prob == pytest.approx(float(p[0]))
+
+
+def test_attribution_of_a_one_letter_name_is_finite():
+    label, scores = make_run().attribution("a")
+    # against the uniform guess: logodds(13 vs 0, 0) - logodds(1/3) = 13 - log 2 + log 2
+    assert label == "Alpha" and scores == pytest.approx([13.0], abs=1e-3)
+
+
+def test_attribution_scores_the_folded_text():
+    run = make_run(letters=LETTERS.replace("ü", ""))
+    e = run.explain("Kü")
+    assert e.text == "Ku" and len(e.scores) == 2
+
+
+def test_attribution_line_keeps_the_spaces_between_the_words_plain():
+    text = attribution_text("Mc Kar-ov", [1.0, 0.5, 0.2, -0.3, 0.4, 0.1, 0.3, 0.2, 0.1])
+    assert text.plain == "Mc Kar-ov"
+    styles = {}
+    for span in text.spans:
+        for i in range(span.start, span.end):
+            styles[i] = span.style
+    assert 2 not in styles and 6 not in styles               # the space and the hyphen: no colour block
+    assert all(i in styles for i in (0, 1, 3, 4, 5, 7, 8))   # every letter is coloured
+    out = Console(width=40, color_system=None, file=io.StringIO(), record=True)
+    out.print(text)
+    assert "Mc Kar-ov" in out.export_text()
+
+
+# ---- sampling helpers -------------------------------------------------------------------------
+@pytest.mark.parametrize("kw, word", [
+    ({"temperature": float("nan")}, "temperature"), ({"temperature": -0.5}, "temperature"),
+    ({"temperature": float("inf")}, "temperature"), ({"top_k": -1}, "top-k"), ({"n": 0}, "n must"),
+    ({"max_len": 0}, "max-len"), ({"max_len": MAX_LEN + 1}, "max-len")])
+def test_bad_sampling_settings_are_one_line_errors(kw, word):
+    with pytest.raises(InferenceError, match=word) as e:
+        check_sampling(**{"temperature": 1.0, **kw})
+    assert "\n" not in str(e.value)
+
+
+def test_zero_temperature_is_allowed():
+    check_sampling(0.0, 0, 1, 24)
+
+
+def test_novelty_counts_repeats_and_the_bare_prefix_as_not_new():
+    samples = [{"name": n, "lang": "Alpha", "start": "Ka"} for n in ["Kalo", "Kalo", "Ka", "Karov", "Kamo"]]
+    mark_novelty(samples, train_names={"Karov"})
+    assert [s["new"] for s in samples] == [True, False, False, False, True]
+    assert [s["repeat"] for s in samples] == [False, True, False, False, False]
+    assert samples[3]["in_training"] is True
+    nov = novelty(samples)
+    assert nov["new_fraction"] == pytest.approx(2 / 5) and nov["unique_fraction"] == pytest.approx(4 / 5)
+
+
+def test_classifier_agreement_judges_only_languages_the_classifier_knows():
+    clf = make_run()                 # says Alpha for anything with a known letter
+    samples = [{"name": "Kaa", "lang": "Alpha"}, {"name": "Kee", "lang": "Beta"},
+               {"name": "Koo", "lang": "Klingon"}, {"name": "😀", "lang": "Alpha"}]
+    agree = classifier_agreement(samples, clf)
+    assert [s["agrees"] for s in samples] == [True, False, None, False]
+    assert samples[3]["classifier"] is None                  # it could not read that one
+    assert agree == pytest.approx(1 / 3)
+    assert classifier_agreement([{"name": "Kaa", "lang": "Klingon"}], clf) is None
+
+
+def test_write_lines_is_atomic_and_leaves_no_temporary_file(tmp_path):
+    target = tmp_path / "names.txt"
+    target.write_text("old\n")
+    write_lines(target, ["Kalo", "Mirov"])
+    assert target.read_text() == "Kalo\nMirov\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["names.txt"]
+    with pytest.raises(InferenceError, match="no such folder"):
+        write_lines(tmp_path / "missing" / "x.txt", ["a"])

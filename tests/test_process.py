@@ -1,0 +1,138 @@
+"""Runs as their own processes: launch, follow, control, kill -9, resume, a file-size limit (real children)."""
+import os
+import resource
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from helpers import write_names_folder
+from namestudio.engine import runfolder as rf
+from namestudio.engine.config import TrainConfig
+from namestudio.engine.infer import load_run
+from namestudio.engine.process import is_alive, launch_train
+
+
+@pytest.fixture(scope="module")
+def names(tmp_path_factory):
+    return str(write_names_folder(tmp_path_factory.mktemp("tiny") / "names"))
+
+
+def cfg(names, **kw):
+    base = dict(data=names, embed=8, hidden=16, epochs=400, batch_size=16, lr=1e-2, log_every=1, eval_every=5,
+                patience=0, threads=1, seed=0, device="cpu")
+    base.update(kw)
+    return TrainConfig(**base)
+
+
+def wait_for(what, timeout=60.0, every=0.05):
+    end = time.time() + timeout
+    while time.time() < end:
+        value = what()
+        if value:
+            return value
+        time.sleep(every)
+    raise AssertionError("timed out waiting")
+
+
+def cli(*args, **kw):
+    return subprocess.run([sys.executable, "-m", "namestudio.tui.cli", *args], capture_output=True, text=True,
+                          timeout=120, **kw)
+
+
+def finish(launched, timeout=60):
+    try:
+        return launched.popen.wait(timeout)
+    finally:
+        if launched.popen.poll() is None:
+            launched.popen.kill()
+            launched.popen.wait()
+
+
+def test_launch_follow_pause_resume_stop(names, tmp_path):
+    run = launch_train(cfg(names), tmp_path, nice=5)
+    try:
+        assert os.getsid(run.pid) == run.pid != os.getsid(0)  # its own session: it outlives its launcher
+        assert rf.read_status(run.run_dir).state in ("starting", "running")
+        steps = rf.Tail(run.run_dir / rf.STEPS)
+        seen = wait_for(steps.read_new)                       # steps stream in as the child trains
+        assert seen[0]["step"] >= 1 and {"loss", "lr", "names_per_s", "elapsed", "eta", "total_steps"} <= set(seen[0])
+        st = rf.read_status(run.run_dir)
+        assert st.live and st.pid == run.pid and st.host == rf.HOST
+        assert os.getpriority(os.PRIO_PROCESS, run.pid) == min(19, os.getpriority(os.PRIO_PROCESS, 0) + 5)
+
+        assert cli("pause", run.run_dir.name, "--checkpoints", str(tmp_path)).returncode == 0
+        wait_for(lambda: rf.read_status(run.run_dir).state == "paused")
+        steps.read_new()
+        at = rf.read_status(run.run_dir).step
+        time.sleep(0.6)
+        assert not steps.read_new() and rf.read_status(run.run_dir).step == at  # no steps while paused
+
+        assert cli("resume", run.run_dir.name, "--checkpoints", str(tmp_path)).returncode == 0
+        wait_for(lambda: rf.read_status(run.run_dir).state == "running")
+        wait_for(steps.read_new)
+
+        r = cli("stop", str(run.run_dir))
+        assert r.returncode == 0 and "asked to stop" in r.stdout
+        assert finish(run) == 0
+    finally:
+        finish(run, 0)
+    st = rf.read_status(run.run_dir)
+    assert st.state == "cancelled" and st.reason == "cancelled" and not st.live and not is_alive(run.pid)
+    test = rf.read_json(run.run_dir / rf.TEST)
+    assert test["reason"] == "cancelled" and 0 <= test["test"]["accuracy"] <= 1
+    assert load_run(run.run_dir).classify(["Karov"], 1)              # the best weights load
+    r = cli("stop", str(run.run_dir))                                 # no longer live: one-line error
+    assert r.returncode == 1 and r.stderr.count("\n") == 1 and "is not running: it is cancelled" in r.stderr
+    log = (run.run_dir / rf.LOG).read_text()
+    assert "--run-dir" in log and "--nice 5" in log and "test accuracy" in log   # the child's output went there
+
+
+def test_kill_9_is_stale_and_resume_finishes_without_duplicate_steps(names, tmp_path):
+    run = launch_train(cfg(names, epochs=8), tmp_path)
+    try:
+        wait_for(lambda: rf.resume_dir(run.run_dir))   # the first evaluation's resume point
+        os.kill(run.pid, signal.SIGKILL)
+        run.popen.wait()
+    finally:
+        finish(run, 0)
+    st = rf.read_status(run.run_dir)
+    assert st.stale and not st.live and st.state == "running"
+    row = next(r for r in rf.list_runs(tmp_path) if r["path"] == str(run.run_dir))
+    assert row["state"] == "stale" and row["resumable"]
+    with pytest.raises(rf.RunFolderError, match="not running"):
+        rf.send_control(run.run_dir, "stop")
+    (run.run_dir / ".model.safetensors.x.tmp").write_bytes(b"half")    # as a kill mid-write leaves it
+    r = cli("train", "--resume", run.run_dir.name, "--checkpoints", str(tmp_path))
+    assert r.returncode == 0, r.stderr
+    st = rf.read_status(run.run_dir)
+    assert st.state == "done" and st.reason == "finished" and st.step == st.total_steps
+    for name in (rf.STEPS, rf.METRICS):
+        logged = [row["step"] for row in rf.read_jsonl(run.run_dir / name)]
+        assert logged == sorted(set(logged)), name                    # no step twice
+    assert [row["step"] for row in rf.read_jsonl(run.run_dir / rf.STEPS)][-1] == st.total_steps
+    assert not list(run.run_dir.glob(".*.tmp"))
+
+
+def test_a_file_size_limit_names_the_file_and_keeps_the_previous_checkpoint(names, tmp_path):
+    from namestudio.engine.train import Trainer
+    first = Trainer(cfg(names, epochs=1, eval_every=0), tmp_path).run()
+    run = first.run_dir
+    weights = (rf.resume_dir(run) / rf.LAST).read_bytes()
+    best = (tmp_path / rf.list_runs(tmp_path)[0]["run"] / rf.WEIGHTS).read_bytes()
+    limit = len(weights) // 2                                        # any weights file is now too large
+
+    def small_files():
+        resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
+
+    r = cli("train", "--resume", run, "--epochs", "2", preexec_fn=small_files)
+    assert r.returncode == 1
+    line = r.stderr.strip()
+    assert "\n" not in line and "could not write" in line and "the file is too large" in line
+    assert ".safetensors" in line or ".pt" in line or ".json" in line
+    assert (rf.resume_dir(run) / rf.LAST).read_bytes() == weights    # the previous resume point is whole
+    assert (tmp_path / rf.list_runs(tmp_path)[0]["run"] / rf.WEIGHTS).read_bytes() == best
+    assert load_run(run).classify(["Karov"], 1)
+    assert rf.load_resume_point(run)[2]["step"] == first.steps       # and it can still be resumed

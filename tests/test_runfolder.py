@@ -1,0 +1,211 @@
+"""The run-folder format 2 readers and writers (engine/runfolder.py), without training."""
+import json
+import os
+import subprocess
+import sys
+import time
+
+import pytest
+
+from namestudio.engine import runfolder as rf
+from namestudio.engine.events import Done, Eval, Failed, Started, Step
+
+
+def make_run(root, name, task="classify", **status):
+    d = root / name
+    d.mkdir(parents=True)
+    rf.atomic_write_json(d / rf.CONFIG, {"format": 2, "train": {"task": task, "model": "lstm"}, "n_params": 10})
+    if status:
+        rf.write_status(d, rf.RunStatus(**status))
+    return d
+
+
+def dead_pid():
+    p = subprocess.Popen([sys.executable, "-c", "pass"])
+    p.wait()
+    return p.pid
+
+
+# ---- Tail -------------------------------------------------------------------------------------------
+def test_tail_reads_only_new_lines_and_waits_for_a_partial_line(tmp_path):
+    p = tmp_path / "steps.jsonl"
+    t = rf.Tail(p)
+    assert t.read_new() == []            # no file yet
+    p.write_bytes(b'{"step": 1}\n{"step": 2}\n{"st')
+    assert [r["step"] for r in t.read_new()] == [1, 2]
+    assert t.read_new() == []            # nothing new: the half line is held back
+    with open(p, "ab") as f:
+        f.write(b'ep": 3}\n')
+    assert t.read_new() == [{"step": 3}]  # completed: read once, whole
+    with open(p, "ab") as f:
+        f.write(b'[1, 2]\n{"step": 4}\n')
+    assert t.read_new() == [{"step": 4}] and t.bad_lines == 1  # a non-object line is skipped, not returned
+
+
+def test_tail_starts_again_when_the_file_shrinks_or_is_replaced(tmp_path):
+    p = tmp_path / "metrics.jsonl"
+    p.write_text('{"step": 1}\n{"step": 2}\n{"step": 3}\n')
+    t = rf.Tail(p)
+    assert len(t.read_new()) == 3 and not t.restarted
+    rf.rewrite_jsonl(p, [{"step": 1}])           # a resume cuts the log back (atomic replace: new inode)
+    assert t.read_new() == [{"step": 1}] and t.restarted
+    p.write_text("")                             # truncated in place
+    assert t.read_new() == [] and t.restarted
+    p.write_text('{"step": 9}\n')
+    assert t.read_new() == [{"step": 9}]
+
+
+def test_read_jsonl_skips_a_torn_last_line(tmp_path):
+    p = tmp_path / "metrics.jsonl"
+    p.write_text('{"step": 1}\n{"step": 2}\n{"step": ')
+    assert [r["step"] for r in rf.read_jsonl(p)] == [1, 2]
+
+
+# ---- status -----------------------------------------------------------------------------------------
+def test_status_of_a_dead_local_trainer_is_stale_at_once(tmp_path):
+    d = make_run(tmp_path, "r1", state="running", pid=dead_pid(), host=rf.HOST, heartbeat=time.time())
+    st = rf.read_status(d)
+    assert st.stale and not st.live and st.state == "running"
+
+
+def test_status_with_a_held_lock_and_a_live_pid_is_live(tmp_path):
+    d = make_run(tmp_path, "r1", state="paused", pid=os.getpid(), host=rf.HOST, heartbeat=time.time() - 100)
+    with rf.RunLock(d):
+        st = rf.read_status(d)
+        assert st.live and not st.stale and st.state == "paused"
+    # the lock is free and the heartbeat is old: the pid must belong to someone else now
+    assert rf.read_status(d).stale
+    # a fresh heartbeat with the pid alive is still live, lock or not (a launcher's "starting" record)
+    rf.write_status(d, rf.RunStatus(state="starting", pid=os.getpid(), host=rf.HOST, heartbeat=time.time()))
+    assert rf.read_status(d).live
+
+
+def test_status_from_another_host_is_stale_only_by_heartbeat_age(tmp_path):
+    d = make_run(tmp_path, "r1", state="running", pid=dead_pid(), host="elsewhere", heartbeat=time.time() - 5)
+    assert rf.read_status(d).live                          # its pid means nothing here
+    assert rf.read_status(d, now=time.time() + 20).stale   # 25 s without a heartbeat
+
+
+def test_finished_and_format_1_runs(tmp_path):
+    d = make_run(tmp_path, "r1", state="done", pid=dead_pid(), host=rf.HOST, reason="finished")
+    st = rf.read_status(d)
+    assert st.state == "done" and not st.live and not st.stale
+    old = make_run(tmp_path, "r2")
+    assert rf.read_status(old).state == "incomplete"
+    rf.atomic_write_json(old / rf.TEST, {"test": {}, "reason": "cancelled"})
+    assert rf.read_status(old).state == "cancelled"
+
+
+# ---- the lock ---------------------------------------------------------------------------------------
+def test_a_second_lock_on_a_run_is_refused_with_the_holders_pid(tmp_path):
+    d = make_run(tmp_path, "r1")
+    with rf.RunLock(d):
+        with pytest.raises(rf.RunFolderError, match=f"run r1 is being trained by pid {os.getpid()}"):
+            rf.RunLock(d).acquire(tries=1)
+        assert not rf.lock_is_free(d)
+    assert rf.lock_is_free(d)
+    rf.RunLock(d).acquire().release()
+
+
+# ---- listing and resolving --------------------------------------------------------------------------
+@pytest.mark.parametrize("damage", [
+    ("test_metrics.json", '{"test": '), ("test_metrics.json", "[1, 2]"), ("config.json", "[]"),
+    ("metrics.jsonl", '{"step": 1, "val": {}}\n[3]\n'), ("status.json", '"running"'),
+    ("metrics.jsonl", '{"step": 1, "val": [1]}\n'),
+])
+def test_one_damaged_run_lists_with_an_error_and_the_others_list(tmp_path, damage):
+    make_run(tmp_path, "20260101-000000-classify-lstm", state="done", reason="finished", host=rf.HOST)
+    bad = make_run(tmp_path, "20260102-000000-classify-lstm", state="done", reason="finished", host=rf.HOST)
+    make_run(tmp_path, "20260103-000000-classify-lstm", state="done", reason="finished", host=rf.HOST)
+    (bad / damage[0]).write_text(damage[1])
+    rows = rf.list_runs(tmp_path)
+    assert [r["run"] for r in rows] == ["20260103-000000-classify-lstm", "20260102-000000-classify-lstm",
+                                        "20260101-000000-classify-lstm"]
+    assert damage[0] in rows[1]["error"] and "\n" not in rows[1]["error"]
+    assert "error" not in rows[0] and "error" not in rows[2] and rows[0]["state"] == "done"
+
+
+def test_list_runs_rows_carry_state_progress_and_resumability(tmp_path):
+    d = make_run(tmp_path, "a", state="running", pid=dead_pid(), host=rf.HOST, heartbeat=time.time(),
+                 step=40, total_steps=100, epoch=2.0)
+    import torch
+    rf.save_resume_point(d, 40, {"w": torch.ones(2)}, {"optimizer": {}}, {"best": None})
+    row = rf.list_runs(tmp_path)[0]
+    assert row["state"] == "stale" and row["step"] == 40 and row["total_steps"] == 100 and row["resumable"]
+
+
+def test_resolve_run_by_any_unique_substring_and_ambiguity_counts_the_rest(tmp_path):
+    for i in range(8):
+        make_run(tmp_path, f"20260101-08{i:02d}13-classify-lstm")
+    make_run(tmp_path, "20260101-090000-generate-gru")
+    assert rf.resolve_run("080313", tmp_path).name == "20260101-080313-classify-lstm"
+    assert rf.resolve_run("gru", tmp_path).name == "20260101-090000-generate-gru"
+    assert rf.resolve_run(tmp_path / "20260101-090000-generate-gru") == tmp_path / "20260101-090000-generate-gru"
+    with pytest.raises(rf.RunFolderError, match=r"ambiguous: .* … and 3 more"):
+        rf.resolve_run("classify", tmp_path)
+    with pytest.raises(rf.RunFolderError, match="no run 'nope'"):
+        rf.resolve_run("nope", tmp_path)
+
+
+# ---- events <-> records -----------------------------------------------------------------------------
+def test_events_round_trip_through_records():
+    s = Step(step=20, epoch=1.5, loss=0.75, names_per_s=1234.5, elapsed=3.25, eta=9.0, total_steps=100, lr=0.004)
+    assert rf.record_to_event("step", json.loads(json.dumps(rf.event_to_record(s)))) == s
+    metrics = {"loss": 0.5, "accuracy": 0.75, "n": 4, "confusion": [[3, 1], [0, 0]],
+               "per_class": {"A": {"precision": 1.0, "recall": 0.75, "f1": 0.857, "support": 4}}}
+    e = Eval(step=20, epoch=1.5, train_loss=0.6, metrics=metrics, best=True, elapsed=3.5)
+    back = rf.record_to_event("eval", json.loads(json.dumps(rf.event_to_record(e))))
+    assert back.metrics["confusion"] == [[3, 1], [0, 0]] and back.metrics["accuracy"] == 0.75
+    assert back.metrics["per_class"] == metrics["per_class"] and back.best and back.step == 20
+    assert back.metrics["confusion_normalized"] == [[0.75, 0.25], [0.0, 0.0]]
+    with pytest.raises(rf.RunFolderError):
+        rf.record_to_event("step", {"epoch": 1})
+
+
+def test_the_writer_turns_events_into_files(tmp_path):
+    w = rf.RunWriter(tmp_path, heartbeat_every=0.05)
+    w(Started(run_dir=str(tmp_path), config={}, labels=["A"], total_steps=10, steps_per_epoch=5, n_train=50,
+              device="cpu"))
+    assert rf.read_status(tmp_path).state == "running"
+    w(Step(step=2, epoch=0.4, loss=1.0, names_per_s=10, elapsed=1, eta=4, total_steps=10))
+    w(Eval(step=5, epoch=1.0, train_loss=0.9, metrics={"nll": 1.0, "perplexity": 2.7}, best=True, elapsed=2))
+    beat = rf.read_json(tmp_path / rf.STATUS)["heartbeat"]
+    deadline = time.time() + 5
+    while rf.read_json(tmp_path / rf.STATUS)["heartbeat"] == beat and time.time() < deadline:
+        time.sleep(0.02)
+    assert rf.read_json(tmp_path / rf.STATUS)["heartbeat"] > beat   # the heartbeat thread rewrites it
+    w(Failed(message="boom"))
+    st = rf.read_status(tmp_path)
+    assert st.state == "failed" and st.error == "boom" and st.step == 5
+    assert [r["step"] for r in rf.read_jsonl(tmp_path / rf.STEPS)] == [2]
+    assert rf.read_jsonl(tmp_path / rf.METRICS)[0]["val"] == {"nll": 1.0, "perplexity": 2.7}
+    w2 = rf.RunWriter(tmp_path)
+    w2(Done(run_dir=str(tmp_path), test_metrics={"nll": 1.0}, train_seconds=2.0, reason="cancelled", steps=7))
+    assert rf.read_status(tmp_path).state == "cancelled"
+    assert rf.read_json(tmp_path / rf.TEST)["steps"] == 7
+
+
+# ---- control and logs -------------------------------------------------------------------------------
+def test_send_control_needs_a_live_run_and_the_watcher_sees_each_command_once(tmp_path):
+    d = make_run(tmp_path, "r1", state="done", pid=dead_pid(), host=rf.HOST)
+    with pytest.raises(rf.RunFolderError, match="run r1 is not running: it is done"):
+        rf.send_control(d, "stop")
+    rf.write_status(d, rf.RunStatus(state="running", pid=dead_pid(), host=rf.HOST, heartbeat=time.time()))
+    with pytest.raises(rf.RunFolderError, match="stale"):
+        rf.send_control(d, "pause")
+    rf.write_status(d, rf.RunStatus(state="running", pid=os.getpid(), host=rf.HOST, heartbeat=time.time()))
+    watcher = rf.ControlWatcher(d)
+    assert watcher.poll() is None
+    rf.send_control(d, "pause")
+    assert watcher.poll() == "pause" and watcher.poll() is None
+    time.sleep(0.01)
+    rf.send_control(d, "resume")
+    assert watcher.poll() == "resume"
+    with pytest.raises(rf.RunFolderError, match="unknown command"):
+        rf.send_control(d, "explode")
+
+
+def test_last_log_lines(tmp_path):
+    assert rf.last_log_lines(tmp_path) == []
+    (tmp_path / rf.LOG).write_text("".join(f"line {i}\n" for i in range(50)) + "Traceback\nKeyError: 'x'\n")
+    assert rf.last_log_lines(tmp_path, 3) == ["line 49", "Traceback", "KeyError: 'x'"]
