@@ -31,24 +31,35 @@ def pane_shows(pid: str):
     return shows
 
 
+STEP = re.compile(r"step\s+([\d,]+)")
+ESCAPE = re.compile(r"\x1b(\[[0-?]*[ -/]*[@-~]|\][^\x07\x1b]*(\x07|\x1b\\)|[@-Z\\-_])")
+
+
+def step_shown(text: str) -> int | None:
+    """The highest step that the text (a screen, or a frame's bytes) shows in the Train pane's progress line."""
+    steps = [int(m.group(1).replace(",", "")) for m in STEP.finditer(ESCAPE.sub("", text))]
+    return max(steps) if steps else None
+
+
 def shows_step(step: int):
     """A test of the screen text: the Train pane's progress shows this step (or a later one)."""
-    pattern = re.compile(r"step\s+([\d,]+)")
-
     def shows(screen: str) -> bool:
-        return any(int(m.group(1).replace(",", "")) >= step for m in pattern.finditer(screen))
+        shown = step_shown(screen)
+        return shown is not None and shown >= step
     return shows
+
+
+def screen_ready(screen: str) -> bool:
+    """A test of the screen text: the app says nothing is loading any more."""
+    return "loading" not in screen.lower()
 
 
 # ---- in the app's process (probes) -------------------------------------------------------------------
 def ready(app) -> bool:
-    """The app has loaded its data and listed the runs (its start-up work is over)."""
-    return app.dataset is not None and not [w for w in app.workers if not w.is_finished]
-
-
-def following(app, run_dir) -> bool:
-    """The app follows the run that run_dir holds."""
-    return str(getattr(app, "training_run", None) or "") == str(run_dir)
+    """The app has loaded its data and its start-up work is over."""
+    if getattr(app, "dataset", True) is None:
+        return False
+    return not [w for w in app.workers if w.group == "startup" and not w.is_finished]
 
 
 async def quit(app, pilot) -> None:

@@ -34,20 +34,22 @@ def _latency_keys(prefix: str, values: list[float]) -> dict:
 
 
 # ---- inside the app's process (tui_probe.py) ----------------------------------------------------------
-def pilot_run(ctx: Context, checkpoints: Path, presses: int, run: TrainingChild | None) -> dict:
-    """One tui_probe.py process: latencies, the run's names/s during the presses, and the quit time."""
+def pilot_run(ctx: Context, checkpoints: Path, presses: int, run: TrainingChild | None, watch_s: float = 0) -> dict:
+    """One tui_probe.py process: latencies, the run's names/s during the presses, step-to-screen delays and the
+    quit time."""
     argv = probe_command("tui_probe") + [ctx.data_src, str(checkpoints), str(presses)]
     if run is not None:
-        argv.append(str(run.run_dir))
+        argv.append(str(watch_s))
     proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                             env=child_env(TEXTUAL_DRIVER=driver.SPEC))
     got: dict = {"latencies_ms": []}
-    marks, quit_at = {}, None
+    marks, marks_at, quit_at = {}, {}, None
     try:
         for line in proc.stdout:
             word, _, rest = line.strip().partition(" ")
-            if word in ("keys", "done"):
+            if word in ("watch", "grace", "keys", "done"):
                 marks[word] = run.count() if run is not None else 0
+                marks_at[word] = rest
             elif word == "quit":
                 quit_at = float(rest)
             elif word.startswith("{"):
@@ -63,7 +65,19 @@ def pilot_run(ctx: Context, checkpoints: Path, presses: int, run: TrainingChild 
     got["quit_s"] = ended - quit_at if quit_at is not None else None
     if run is not None:
         got["names_per_s"] = _window_rate(run, marks["keys"], marks["done"])
+        got["step_to_screen_s"] = step_delays(run.records[marks["watch"]:marks["grace"]], got["shown"],
+                                              watched_until=time.time() - (ended - float(marks_at["keys"])))
     return got
+
+
+def step_delays(records: list, shown: list, watched_until: float) -> list:
+    """For each step record (time written, record): seconds until the first frame that showed it or a later step.
+    A step never shown counts until the watch ended (a lower bound), so that a miss is not lost."""
+    delays = []
+    for written, rec in records:
+        at = next((t for t, step in shown if step >= rec["step"]), watched_until)
+        delays.append(max(0.0, at - written))
+    return delays
 
 
 def _window_rate(run: TrainingChild, first: int, last: int):
@@ -103,19 +117,22 @@ def namestudio_tmux(ctx: Context, checkpoints: Path, presses: int, run: Training
                 break
             if time.perf_counter() > deadline:
                 raise RuntimeError("namestudio did not show its Train pane in tmux")
+        if t.wait_for(attach.screen_ready, 120) is None:
+            raise RuntimeError("namestudio in tmux did not finish starting")
         if run is not None:
-            n = run.count()
             if t.wait_for(attach.shows_step(1), 120) is None:
                 raise RuntimeError("namestudio in tmux did not show the run's steps")
+            n = run.count()   # the steps written from now on
             # step to screen: each new line of the step log, until the screen shows that step
             for i in range(steps_to_watch):
                 run.wait_records(n + i + 1, 120)
                 written, rec = run.records[n + i]
-                on_screen = t.wait_for(attach.shows_step(int(rec["step"])), 10)
-                got["step_to_screen_s"].append(None if on_screen is None else max(0.0, on_screen[1] - written))
+                on_screen = t.wait_for(attach.shows_step(int(rec["step"])), 10)   # None: counted as 10 s and more
+                at = time.time() if on_screen is None else on_screen[1]
+                got["step_to_screen_s"].append(max(0.0, at - written))
             first = run.count()
         else:
-            time.sleep(1.0)   # start-up work (the data, the runs list) over: at rest
+            time.sleep(1.0)   # at rest: what start-up left to draw is drawn
         got["latencies_ms"] = tmux.time_key_presses(t, tmux_presses(presses, shows), rng=random.Random(1))
         if run is not None:
             got["names_per_s"] = _window_rate(run, first, run.count())
@@ -130,14 +147,15 @@ def tui_section(ctx: Context) -> dict:
     b = ctx.budgets
     cfg = replace(ctx.config(), threads=1)   # the child as the TUI starts one: 1 torch thread, nice 10
     no_tmux = tmux.unavailable()
-    watch_steps = max(2, min(10, b.tui_presses // 3))
+    watch_steps = max(2, min(10, b.tui_presses // 3))   # step-to-screen: steps watched in tmux
+    watch_s = max(1.0, b.tui_train_s / 2)                # and seconds watched inside the app
     modes = ["cli", "pilot"] + ([] if no_tmux else ["tmux"])
     rest = ["pilot_rest"] + ([] if no_tmux else ["tmux_rest", "floor"])
     sec = ctx.rep.section("TUI with a training child", len(modes) * b.tui_rounds + len(rest))
     rates = {"cli": [], "tui": []}
     lat = {m: [] for m in ("pilot", "tmux", "pilot_rest", "tmux_rest", "floor")}
     quits = {m: [] for m in ("pilot", "tmux", "pilot_rest", "tmux_rest")}
-    steps: list = []
+    steps: dict[str, list] = {"pilot": [], "tmux": []}
     with tempfile.TemporaryDirectory(prefix="namestudio-bench-") as tmp:
         def folder(name: str) -> Path:
             path = Path(tmp) / name
@@ -168,10 +186,10 @@ def tui_section(ctx: Context) -> dict:
                         sec.step(f"cli alone: {rate or 0:,.0f} names/s")
                         continue
                     if mode == "pilot":
-                        got = pilot_run(ctx, ckpts, b.tui_presses, run)
+                        got = pilot_run(ctx, ckpts, b.tui_presses, run, watch_s)
                     else:
                         got = namestudio_tmux(ctx, ckpts, b.tui_presses, run, watch_steps)
-                        steps += got["step_to_screen_s"]
+                    steps[mode] += got["step_to_screen_s"]
                     rates["tui"].append(got["names_per_s"])
                     lat[mode] += got["latencies_ms"]
                     quits[mode].append(got.get("quit_s"))
@@ -179,20 +197,19 @@ def tui_section(ctx: Context) -> dict:
                              f"p95 {percentile(got['latencies_ms'], 95) or 0:.0f} ms")
     tui_rate, cli_rate = median(rates["tui"]), median(rates["cli"])
     sec.finish(f"TUI/CLI {ratio(tui_rate, cli_rate) or 0:.2f}")
-    shown = [s for s in steps if s is not None]
     out = {"tui_over_cli_throughput": ratio(tui_rate, cli_rate), "tui_names_per_s": tui_rate,
            "cli_names_per_s": cli_rate,
            **_latency_keys("tui_key_latency_ms", lat["pilot"]),
            **_latency_keys("tui_rest_key_latency_ms", lat["pilot_rest"]),
            "tui_quit_seconds": _max(quits["pilot"]), "tui_rest_quit_seconds": _max(quits["pilot_rest"]),
+           **_step_keys("tui_step_to_screen_seconds", steps["pilot"]),
            "tui_tmux_skipped": no_tmux}
     if not no_tmux:
         out |= {**_latency_keys("tui_tmux_key_latency_ms", lat["tmux"]),
                 **_latency_keys("tui_tmux_rest_key_latency_ms", lat["tmux_rest"]),
                 **_latency_keys("floor_tmux_key_latency_ms", lat["floor"]),
                 "tui_tmux_quit_seconds": _max(quits["tmux"]), "tui_tmux_rest_quit_seconds": _max(quits["tmux_rest"]),
-                "tui_step_to_screen_seconds_median": median(shown),
-                "tui_step_to_screen_seconds_max": max(shown) if shown and len(shown) == len(steps) else None}
+                **_step_keys("tui_tmux_step_to_screen_seconds", steps["tmux"])}
     threads = cfg.threads
     out["notes"] = {
         "tui_over_cli_throughput": f"the child's names/s (median of its logged steps) while the TUI follows it and "
@@ -205,12 +222,19 @@ def tui_section(ctx: Context) -> dict:
         "tui_tmux_key_latency_ms_p95": f"{len(lat['tmux'])} presses in tmux while a child trains: from send-keys to "
                                        "the output after which capture-pane shows the pane's key bar",
         "floor_tmux_key_latency_ms_p95": "a minimal Textual app with two tabs (floor_app.py), measured as tmux is",
-        "tui_step_to_screen_seconds_max": f"{len(steps)} steps, from the step log's mtime to the output after which "
-                                          f"the Train pane shows the step ({len(steps) - len(shown)} never shown "
-                                          "within 10 s)",
+        "tui_step_to_screen_seconds_max": f"{len(steps['pilot'])} step lines, from the step log's mtime to the first "
+                                          "frame written that shows the step or a later one, in the TUI's process "
+                                          "(a step never shown counts until the watch ended)",
+        "tui_tmux_step_to_screen_seconds_max": f"{len(steps['tmux'])} step lines, from the step log's mtime to the "
+                                               "output after which capture-pane shows the step or a later one "
+                                               "(one never shown counts as 10 s)",
         "tui_quit_seconds": "ctrl+q to the end of the TUI's process, the slowest of the runs",
     }
     return out
+
+
+def _step_keys(prefix: str, delays: list) -> dict:
+    return {f"{prefix}_median": median(delays), f"{prefix}_max": max(delays) if delays else None}
 
 
 def _max(values):

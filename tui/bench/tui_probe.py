@@ -6,12 +6,13 @@ from the key to the first frame written once that pane has a place on the screen
 parent times from that press to the end of this process. Run by tui.py::
 
     TEXTUAL_DRIVER=namestudio.tui.bench.driver:RecordingDriver \\
-        python -m namestudio.tui.bench.tui_probe DATA CHECKPOINTS PRESSES [RUN_DIR]
+        python -m namestudio.tui.bench.tui_probe DATA CHECKPOINTS PRESSES [WATCH_SECONDS]
 
-With RUN_DIR (a run that a `namestudio train` child writes) it first waits until the app follows that run.
-Lines on stdout: ``keys <perf_counter>`` when the presses start, ``done <perf_counter>`` when they end,
-``quit <perf_counter>`` when ctrl+q is pressed, and one JSON line with the latencies before that.
-(stdout is written with os.write: while the app runs, print() goes to Textual's capture of stdout.)
+With WATCH_SECONDS (a `namestudio train` child writes a run into CHECKPOINTS) it first shows the Train pane, waits
+for a frame that shows a step of the run, then notes for WATCH_SECONDS the time each frame that shows a new step
+was written, and 2 s more for the last steps to show. Lines on stdout: ``watch``, ``grace``, ``keys``, ``done``,
+``quit`` (each with its perf_counter time) as those phases start, and one JSON line before ``quit``. stdout is written with os.write: while the app runs, print() goes
+to Textual's capture of stdout.
 """
 from __future__ import annotations
 
@@ -23,6 +24,7 @@ import sys
 import time
 
 SWITCHES = [("3", "evaluate"), ("2", "train")]
+GRACE_S = 2.0
 
 
 def say(text: str) -> None:
@@ -31,7 +33,7 @@ def say(text: str) -> None:
 
 def main(argv: list[str]) -> int:
     data, checkpoints, presses = argv[0], argv[1], int(argv[2])
-    run_dir = argv[3] if len(argv) > 3 else None
+    watch_s = float(argv[3]) if len(argv) > 3 else None
     from namestudio.tui.app import NameStudioApp
 
     from . import attach
@@ -39,27 +41,42 @@ def main(argv: list[str]) -> int:
 
     app = NameStudioApp(data=data, checkpoints=checkpoints)
     watch: dict = {"done": None, "at": None}
+    shown: list[list[float]] = []      # [time.time(), step] of each frame that showed a later step
+    seen = {"step": 0, "watching": False}
 
-    def on_write(at: float, _text: str) -> None:
+    def on_write(at: float, text: str) -> None:
         if watch["done"] is not None and watch["at"] is None and watch["done"]():
             watch["at"] = at
+        step = attach.step_shown(text)
+        if step is not None and step > seen["step"]:
+            seen["step"] = step
+            if seen["watching"]:
+                shown.append([time.time(), step])
 
     RecordingDriver.listeners.append(on_write)
     latencies: list[float] = []
     rng = random.Random(0)
 
-    async def wait_until(condition, timeout: float) -> None:
+    async def wait_until(condition, timeout: float, what: str) -> None:
         deadline = time.perf_counter() + timeout
         while not condition():
             if time.perf_counter() > deadline:
-                raise TimeoutError("the TUI did not get there in time")
+                raise TimeoutError(f"the TUI did not {what} within {timeout:g} s")
             await asyncio.sleep(0.005)
 
     async def drive(pilot) -> None:
-        await wait_until(lambda: attach.ready(app), 120)
-        if run_dir:
-            await wait_until(lambda: attach.following(app, run_dir), 120)
-        await pilot.pause()
+        await wait_until(lambda: attach.ready(app), 120, "start")
+        if watch_s is not None:
+            await pilot.press("2")
+            await wait_until(lambda: seen["step"] > 0, 120, "show a step of the run")
+            say(f"watch {time.perf_counter()}")
+            seen["watching"] = True
+            await asyncio.sleep(watch_s)
+            say(f"grace {time.perf_counter()}")   # steps written from now on are not timed; they may still show
+            await asyncio.sleep(GRACE_S)
+            seen["watching"] = False
+        else:
+            await asyncio.sleep(1.0)   # at rest: what start-up left to draw is drawn
         say(f"keys {time.perf_counter()}")
         for k in range(presses):
             key, pid = SWITCHES[k % 2]
@@ -67,12 +84,12 @@ def main(argv: list[str]) -> int:
             watch["done"], watch["at"] = (lambda: pane.region.area > 0), None
             start = time.perf_counter()
             await pilot.press(key)   # the frame's time comes from the driver, whatever Pilot waits for after it
-            await wait_until(lambda: watch["at"] is not None, 30)
+            await wait_until(lambda: watch["at"] is not None, 30, f"show the {pid} pane")
             latencies.append(1000 * (watch["at"] - start))
             watch["done"] = None
             await asyncio.sleep(rng.uniform(0.05, 0.25))
         say(f"done {time.perf_counter()}")
-        say(json.dumps({"latencies_ms": latencies}))
+        say(json.dumps({"latencies_ms": latencies, "shown": shown}))
         say(f"quit {time.perf_counter()}")
         await attach.quit(app, pilot)
 
