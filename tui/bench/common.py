@@ -90,7 +90,12 @@ SECTION_KEYS = {
             "gpu_generator_epoch_seconds", "gpu_generator_amp_epoch_seconds"],
 }
 # A measurement that cannot run here reports its keys as null and says why in its "*_skipped" key (null when it ran).
-SKIP_KEYS = {"tui_tmux_skipped": [k for k in SECTION_KEYS["tui"] if "_tmux_" in k]}
+SKIP_KEYS = {
+    "tui_tmux_skipped": [k for k in SECTION_KEYS["tui"] if "_tmux_" in k],   # tmux is not installed
+    # the TUI never showed a step of the run that trains beside it (a TUI that does not follow runs)
+    "tui_follow_skipped": [k for k in SECTION_KEYS["tui"] if k.startswith(("tui_", "tui_tmux_"))
+                           and "_rest_" not in k],
+}
 
 
 # ---- small statistics -------------------------------------------------------------------

@@ -23,9 +23,14 @@ from pathlib import Path
 
 from . import attach, driver, floor_app, tmux
 from .child import TrainingChild
-from .common import Context, child_env, median, namestudio_command, percentile, probe_command, ratio
+from .common import SKIP_KEYS, Context, child_env, median, namestudio_command, percentile, probe_command, ratio
 
 TMUX_SIZE = (100, 30)
+FOLLOW_TIMEOUT_S = 45.0   # a TUI that follows runs shows a step of the running one well within this
+
+
+class NotFollowing(RuntimeError):
+    """The TUI showed no step of the run that trains beside it."""
 
 
 def _latency_keys(prefix: str, values: list[float]) -> dict:
@@ -39,7 +44,7 @@ def pilot_run(ctx: Context, checkpoints: Path, presses: int, run: TrainingChild 
     quit time."""
     argv = probe_command("tui_probe") + [ctx.data_src, str(checkpoints), str(presses)]
     if run is not None:
-        argv.append(str(watch_s))
+        argv += [str(watch_s), str(FOLLOW_TIMEOUT_S)]
     proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                             env=child_env(TEXTUAL_DRIVER=driver.SPEC))
     got: dict = {"latencies_ms": []}
@@ -50,6 +55,8 @@ def pilot_run(ctx: Context, checkpoints: Path, presses: int, run: TrainingChild 
             if word in ("watch", "grace", "keys", "done"):
                 marks[word] = run.count() if run is not None else 0
                 marks_at[word] = rest
+            elif word == "nofollow":
+                raise NotFollowing(f"the TUI showed no step of the run within {FOLLOW_TIMEOUT_S:g} s")
             elif word == "quit":
                 quit_at = float(rest)
             elif word.startswith("{"):
@@ -120,8 +127,8 @@ def namestudio_tmux(ctx: Context, checkpoints: Path, presses: int, run: Training
         if t.wait_for(attach.screen_ready, 120) is None:
             raise RuntimeError("namestudio in tmux did not finish starting")
         if run is not None:
-            if t.wait_for(attach.shows_step(1), 120) is None:
-                raise RuntimeError("namestudio in tmux did not show the run's steps")
+            if t.wait_for(attach.shows_step(1), FOLLOW_TIMEOUT_S) is None:
+                raise NotFollowing(f"namestudio in tmux showed no step of the run within {FOLLOW_TIMEOUT_S:g} s")
             n = run.count()   # the steps written from now on
             # step to screen: each new line of the step log, until the screen shows that step
             for i in range(steps_to_watch):
@@ -173,8 +180,11 @@ def tui_section(ctx: Context) -> dict:
             if mode in quits:
                 quits[mode].append(got.get("quit_s"))
             sec.step(f"{mode}: p95 {percentile(got['latencies_ms'], 95) or 0:.0f} ms")
+        not_following = None
         for r in range(b.tui_rounds):
             for mode in modes[r % len(modes):] + modes[:r % len(modes)]:   # everyone goes first in turn
+                if mode != "cli" and not_following:
+                    continue
                 ckpts = folder(f"{mode}{r}")
                 with TrainingChild(cfg, ckpts) as run:
                     run.wait_records(2, 300)   # past start-up and the first step's one-off costs
@@ -185,10 +195,15 @@ def tui_section(ctx: Context) -> dict:
                         rates["cli"].append(rate)
                         sec.step(f"cli alone: {rate or 0:,.0f} names/s")
                         continue
-                    if mode == "pilot":
-                        got = pilot_run(ctx, ckpts, b.tui_presses, run, watch_s)
-                    else:
-                        got = namestudio_tmux(ctx, ckpts, b.tui_presses, run, watch_steps)
+                    try:
+                        if mode == "pilot":
+                            got = pilot_run(ctx, ckpts, b.tui_presses, run, watch_s)
+                        else:
+                            got = namestudio_tmux(ctx, ckpts, b.tui_presses, run, watch_steps)
+                    except NotFollowing as e:   # its figures would be those of a TUI at rest beside a run
+                        not_following = str(e)
+                        sec.step(f"{mode}: {e}")
+                        continue
                     steps[mode] += got["step_to_screen_s"]
                     rates["tui"].append(got["names_per_s"])
                     lat[mode] += got["latencies_ms"]
@@ -203,13 +218,15 @@ def tui_section(ctx: Context) -> dict:
            **_latency_keys("tui_rest_key_latency_ms", lat["pilot_rest"]),
            "tui_quit_seconds": _max(quits["pilot"]), "tui_rest_quit_seconds": _max(quits["pilot_rest"]),
            **_step_keys("tui_step_to_screen_seconds", steps["pilot"]),
-           "tui_tmux_skipped": no_tmux}
+           "tui_tmux_skipped": no_tmux, "tui_follow_skipped": not_following}
     if not no_tmux:
         out |= {**_latency_keys("tui_tmux_key_latency_ms", lat["tmux"]),
                 **_latency_keys("tui_tmux_rest_key_latency_ms", lat["tmux_rest"]),
                 **_latency_keys("floor_tmux_key_latency_ms", lat["floor"]),
                 "tui_tmux_quit_seconds": _max(quits["tmux"]), "tui_tmux_rest_quit_seconds": _max(quits["tmux_rest"]),
                 **_step_keys("tui_tmux_step_to_screen_seconds", steps["tmux"])}
+    if not_following:
+        out |= dict.fromkeys(FOLLOW_KEYS, None)
     threads = cfg.threads
     out["notes"] = {
         "tui_over_cli_throughput": f"the child's names/s (median of its logged steps) while the TUI follows it and "
@@ -231,6 +248,9 @@ def tui_section(ctx: Context) -> dict:
         "tui_quit_seconds": "ctrl+q to the end of the TUI's process, the slowest of the runs",
     }
     return out
+
+
+FOLLOW_KEYS = SKIP_KEYS["tui_follow_skipped"]
 
 
 def _step_keys(prefix: str, delays: list) -> dict:

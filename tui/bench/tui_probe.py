@@ -6,10 +6,10 @@ from the key to the first frame written once that pane has a place on the screen
 parent times from that press to the end of this process. Run by tui.py::
 
     TEXTUAL_DRIVER=namestudio.tui.bench.driver:RecordingDriver \\
-        python -m namestudio.tui.bench.tui_probe DATA CHECKPOINTS PRESSES [WATCH_SECONDS]
+        python -m namestudio.tui.bench.tui_probe DATA CHECKPOINTS PRESSES [WATCH_SECONDS [FOLLOW_TIMEOUT]]
 
 With WATCH_SECONDS (a `namestudio train` child writes a run into CHECKPOINTS) it first shows the Train pane, waits
-for a frame that shows a step of the run, then notes for WATCH_SECONDS the time each frame that shows a new step
+for a frame that shows a step of the run (else it says ``nofollow`` and quits), then notes for WATCH_SECONDS the time each frame that shows a new step
 was written, and 2 s more for the last steps to show. Lines on stdout: ``watch``, ``grace``, ``keys``, ``done``,
 ``quit`` (each with its perf_counter time) as those phases start, and one JSON line before ``quit``. stdout is written with os.write: while the app runs, print() goes
 to Textual's capture of stdout.
@@ -34,6 +34,7 @@ def say(text: str) -> None:
 def main(argv: list[str]) -> int:
     data, checkpoints, presses = argv[0], argv[1], int(argv[2])
     watch_s = float(argv[3]) if len(argv) > 3 else None
+    follow_timeout = float(argv[4]) if len(argv) > 4 else 60.0
     from namestudio.tui.app import NameStudioApp
 
     from . import attach
@@ -68,7 +69,12 @@ def main(argv: list[str]) -> int:
         await wait_until(lambda: attach.ready(app), 120, "start")
         if watch_s is not None:
             await pilot.press("2")
-            await wait_until(lambda: seen["step"] > 0, 120, "show a step of the run")
+            try:
+                await wait_until(lambda: seen["step"] > 0, follow_timeout, "show a step of the run")
+            except TimeoutError:
+                say("nofollow")
+                await attach.quit(app, pilot)
+                return
             say(f"watch {time.perf_counter()}")
             seen["watching"] = True
             await asyncio.sleep(watch_s)
