@@ -1,17 +1,30 @@
-"""Dataset sources: built-in, downloaded PyTorch names, folder, CSV, one list."""
+"""Dataset sources: built-in, downloaded PyTorch names, names-dataset, folder, CSV, one list.
+
+A source is read once into counted rows -- each distinct line once, with how often it occurs -- and
+cleaned row by distinct row (clean.clean_counted); the result is a Dataset whose ``pairs`` carry the
+compact PairTable (table.py). Every source but the built-in one is cached by content (cache.py), so
+loading the same data again costs a hash and a read.
+"""
 from __future__ import annotations
 
 import csv
+import hashlib
 import re
-from dataclasses import dataclass
+from collections import Counter
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Callable, Iterable
 
-from . import builtin
-from .clean import clean_rows
+from . import builtin, cache
+from .clean import clean_counted, clean_rows
 from .download import default_source, pytorch_names_available, pytorch_names_dir
 from .errors import DataError
+from .table import PairTable, Pairs
 
-SOURCE_HELP = "use 'builtin', 'pytorch-names', a folder of <Label>.txt, a .csv (name,label) or a .txt list"
+SOURCE_HELP = ("use 'builtin', 'pytorch-names', 'names-dataset' (optional extra 'large'; options: "
+               "names-dataset?top=N&min_share=S), a folder of <Label>.txt, a .csv (name,label) or a .txt list")
+
+Rows = Iterable[tuple[tuple[str | None, str], int]]     # ((raw name, label), occurrences)
 
 
 @dataclass
@@ -21,39 +34,74 @@ class Dataset:
     labels: list[str]
     report: dict[str, int]
     task_hint: str
+    cached: bool = field(default=False, compare=False)   # loaded from the cache (not re-read and re-cleaned)
 
 
-def load_dataset(src: str | None = None, ascii_fold: bool = False) -> Dataset:
+@dataclass
+class _Raw:
+    """A source read from disk: its counted rows (parsed only when called: not on a cache hit), what its
+    cache key depends on, and its size."""
+    source: str
+    rows: Callable[[], Rows]
+    key_parts: dict
+    size: int
+    extra: dict = field(default_factory=dict)          # source-specific report counts
+
+
+def load_dataset(src: str | None = None, ascii_fold: bool = False, use_cache: bool = True) -> Dataset:
     """Load, clean and deduplicate a dataset (see SOURCE_HELP for src)."""
     src = default_source() if src is None else str(src)
-    extra: dict[str, int] = {}
     if src == "builtin":
-        rows, extra["skipped_multiword"] = builtin.builtin_rows()
-        source = "builtin"
+        return _builtin(ascii_fold)
+    if src == "names-dataset" or src.startswith("names-dataset?"):
+        from . import names_dataset
+        raw = names_dataset.read(src)
     elif src == "pytorch-names":
         if not pytorch_names_available():
             raise DataError(
                 f"the pytorch-names dataset is not downloaded (looked in {pytorch_names_dir()}); "
                 "run `namestudio data download`"
             )
-        rows = read_folder(pytorch_names_dir())
-        source = "pytorch-names"
+        raw = _read_path(pytorch_names_dir(), "pytorch-names")
     else:
         path = Path(src).expanduser().absolute()
-        rows = read_path(path)
-        source = str(path)
-    pairs, report = clean_rows(rows, ascii_fold)
+        raw = _read_path(path, str(path))
+    key = cache.key_of(source=raw.key_parts, ascii_fold=bool(ascii_fold))
+    use_cache = use_cache and raw.size >= cache.MIN_BYTES
+    hit = cache.load_dataset(key) if use_cache else None
+    if hit is not None:
+        table, report, task_hint = hit
+        return _dataset(raw.source, table, report, task_hint, key, cached=True)
+    table, report = clean_counted(raw.rows(), ascii_fold)
     if src.lower().endswith(".csv") or "dropped_malformed" in report:
         report = _malformed_after_empty(report)     # CSV: the one source whose lines can be malformed
-    if src == "builtin":
-        pairs, extra["labels_dropped"] = builtin.drop_small_labels(pairs)
-        report["kept"] = len(pairs)
-    report.update(extra)
+    report.update(raw.extra)
+    if not len(table):
+        raise DataError(f"{raw.source}: no names left after cleaning ({report['lines_read']} lines read)")
+    task_hint = "generate" if len(table.labels) == 1 else "classify"
+    if use_cache:
+        cache.save_dataset(key, table, report, task_hint)
+    return _dataset(raw.source, table, report, task_hint, key if use_cache else None)
+
+
+def _dataset(source: str, table: PairTable, report: dict, task_hint: str, key: str | None,
+             cached: bool = False) -> Dataset:
+    pairs = table.pairs()
+    pairs.cache_key = key
+    return Dataset(source, pairs, list(table.labels), report, task_hint, cached)
+
+
+def _builtin(ascii_fold: bool) -> Dataset:
+    rows, skipped = builtin.builtin_rows()
+    pairs, report = clean_rows(rows, ascii_fold)
+    pairs, labels_dropped = builtin.drop_small_labels(pairs)
+    report["kept"] = len(pairs)
+    report.update(skipped_multiword=skipped, labels_dropped=labels_dropped)
     if not pairs:
-        raise DataError(f"{source}: no names left after cleaning ({report['lines_read']} lines read)")
-    labels = sorted({label for _, label in pairs})
-    task_hint = "generate" if len(labels) == 1 else "classify"
-    return Dataset(source, pairs, labels, report, task_hint)
+        raise DataError(f"builtin: no names left after cleaning ({report['lines_read']} lines read)")
+    table = PairTable.from_sorted_unique(pairs)
+    task_hint = "generate" if len(table.labels) == 1 else "classify"
+    return _dataset("builtin", table, report, task_hint, None)
 
 
 def _malformed_after_empty(report: dict[str, int]) -> dict[str, int]:
@@ -69,6 +117,7 @@ def _malformed_after_empty(report: dict[str, int]) -> dict[str, int]:
 
 
 def read_path(path: Path) -> list[tuple[str, str]]:
+    """The raw (name, label) rows of a folder, .csv or .txt file, in file order."""
     if path.is_dir():
         return read_folder(path)
     if not path.exists():
@@ -79,6 +128,34 @@ def read_path(path: Path) -> list[tuple[str, str]]:
     if suffix == ".txt":
         return [(line, path.stem) for line in read_text(path).splitlines()]
     raise DataError(f"{path}: unsupported file type {suffix or '(none)'} ({SOURCE_HELP})")
+
+
+def _read_path(path: Path, source: str) -> _Raw:
+    """Counted rows of a folder, a .csv or a .txt file; the file contents are read once."""
+    if path.is_dir():
+        return _read_folder(path, source)
+    if not path.exists():
+        raise DataError(f"dataset source not found: {path} ({SOURCE_HELP})")
+    suffix = path.suffix.lower()
+    if suffix not in (".csv", ".txt"):
+        raise DataError(f"{path}: unsupported file type {suffix or '(none)'} ({SOURCE_HELP})")
+    data = _read_bytes(path)
+    digest = hashlib.sha256(data).hexdigest()
+    if suffix == ".csv":
+        return _Raw(source, lambda: _csv_counts(path, _lines(read_text(path, data))),
+                    {"kind": "csv", "sha256": digest}, len(data))
+    label = path.stem
+
+    def rows():
+        return (((line, label), n) for line, n in Counter(read_text(path, data).splitlines()).items())
+    return _Raw(source, rows, {"kind": "txt", "label": label, "sha256": digest}, len(data))
+
+
+def _read_bytes(path: Path) -> bytes:
+    try:
+        return path.read_bytes()
+    except OSError as exc:
+        raise DataError(f"{path}: cannot read ({exc.strerror or exc})") from None
 
 
 BOMS = (  # longest first: the UTF-32-LE mark starts with the UTF-16-LE one
@@ -104,16 +181,14 @@ def _looks_like_bomless_utf16(head: bytes) -> bool:
     return max(even.count(0) / len(even), odd.count(0) / len(odd)) > 0.7
 
 
-def read_text(path: Path) -> str:
-    """The file as text: UTF-8, or UTF-16/32 with a byte-order mark.
+def read_text(path: Path, data: bytes | None = None) -> str:
+    """The file (or its bytes ``data``, already read) as text: UTF-8, or UTF-16/32 with a byte-order mark.
 
     Binary content anywhere, or bytes that are not valid in the encoding, is
     a one-line DataError naming the file and the line.
     """
-    try:
-        data = path.read_bytes()
-    except OSError as exc:
-        raise DataError(f"{path}: cannot read ({exc.strerror or exc})") from None
+    if data is None:
+        data = _read_bytes(path)
     encoding, label, skipped = "utf-8", "UTF-8", 0
     for bom, enc, name in BOMS:
         if data.startswith(bom):
@@ -140,13 +215,42 @@ def read_text(path: Path) -> str:
 
 def read_folder(folder: Path) -> list[tuple[str, str]]:
     """A folder of <Label>.txt files, one name per line; label = file stem."""
+    return [(line, f.stem) for f in _label_files(folder) for line in read_text(f).splitlines()]
+
+
+def _label_files(folder: Path) -> list[Path]:
     files = sorted(p for p in folder.glob("*.txt") if p.is_file() and not p.name.startswith("."))
     if not files:
         raise DataError(f"{folder}: no <Label>.txt files in this folder")
-    return [(line, f.stem) for f in files for line in read_text(f).splitlines()]
+    return files
+
+
+def _read_folder(folder: Path, source: str) -> _Raw:
+    digest, size, files = hashlib.sha256(), 0, []
+    for f in _label_files(folder):
+        data = _read_bytes(f)
+        size += len(data)
+        digest.update(f"{f.name}\0{len(data)}\0".encode() + data)
+        files.append((f, data))
+
+    def rows():
+        counts = Counter()
+        for f, data in files:
+            label = f.stem
+            counts.update((line, label) for line in read_text(f, data).splitlines())
+        return counts.items()
+    return _Raw(source, rows, {"kind": "folder", "sha256": digest.hexdigest()}, size)
 
 
 _LINE_BREAK = re.compile(r"\r\n|\r|\n")
+
+
+def _lines(text: str) -> list[str]:
+    """Physical lines (CR, LF or CRLF), without a last empty one when the text ends with a line break."""
+    lines = text.split("\n") if "\r" not in text else _LINE_BREAK.split(text)
+    if lines and lines[-1] == "":
+        lines.pop()                # the text ends with a line break
+    return lines
 
 
 def read_csv(path: Path) -> list[tuple[str | None, str]]:
@@ -157,9 +261,32 @@ def read_csv(path: Path) -> list[tuple[str | None, str]]:
     (None, "") so the cleaning counts it as "dropped_malformed"; it never
     swallows the lines after it.
     """
-    lines = _LINE_BREAK.split(read_text(path))
-    if lines and lines[-1] == "":
-        lines.pop()                # the text ends with a line break
+    lines = _lines(read_text(path))
+    parse = _csv_parser(path, lines)[0]
+    return [parse(line) for line in lines[1:]]
+
+
+def _csv_counts(path: Path, lines: list[str]) -> Rows:
+    """((name, label), count) of the data lines: each distinct line is parsed once."""
+    parse, i_name, i_label, width = _csv_parser(path, lines)
+    counts = Counter(lines)
+    counts[lines[0]] -= 1                          # the header
+
+    def rows():
+        for line, n in counts.items():
+            if not n:
+                continue
+            if '"' in line:
+                yield parse(line), n
+            else:                                  # the common case, inlined
+                row = line.split(",")
+                yield ((row[i_name], row[i_label]) if len(row) > width else ("", "")), n
+    return rows()
+
+
+def _csv_parser(path: Path, lines: list[str]):
+    """(parse, i_name, i_label, width) from the header in lines[0]: parse turns one data line into
+    (name, label), or (None, "") when its quoting is broken."""
     if not lines:
         raise DataError(f"{path}: empty CSV; it needs a header row with 'name' and 'label'")
     try:
@@ -171,15 +298,17 @@ def read_csv(path: Path) -> list[tuple[str | None, str]]:
         raise DataError(f"{path}: CSV needs header columns 'name' and 'label' (found: {found})")
     i_name, i_label = header.index("name"), header.index("label")
     width = max(i_name, i_label)
-    rows: list[tuple[str | None, str]] = []
-    for line in lines[1:]:
-        try:
-            row = _csv_line(line)
-        except csv.Error:
-            rows.append((None, ""))
-            continue
-        rows.append((row[i_name], row[i_label]) if len(row) > width else ("", ""))
-    return rows
+
+    def parse(line: str) -> tuple[str | None, str]:
+        if '"' in line:                            # only quotes make a line more than comma-separated fields
+            try:
+                row = _csv_line(line)
+            except csv.Error:
+                return (None, "")
+        else:
+            row = line.split(",")
+        return (row[i_name], row[i_label]) if len(row) > width else ("", "")
+    return parse, i_name, i_label, width
 
 
 def _csv_line(line: str) -> list[str]:

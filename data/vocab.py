@@ -17,7 +17,7 @@ class Vocab:
 
     @classmethod
     def build(cls, names: Iterable[str]) -> "Vocab":
-        chars = sorted({c for name in names for c in name})
+        chars = sorted(set("".join(names)))
         return cls([*SPECIALS, *chars])
 
     def encode(self, name: str) -> list[int]:

@@ -1,6 +1,8 @@
 """Pick the torch device: auto | cpu | cuda | mps."""
 from __future__ import annotations
 
+import dataclasses
+
 from namestudio.data.errors import NamestudioError
 
 import torch
@@ -31,3 +33,34 @@ def resolve_device(name: str = "auto") -> tuple[torch.device, str]:
         raise DeviceError(f"device {name!r} was asked for but is not available here "
                           f"(torch {torch.__version__}; available: {', '.join(have)})")
     return torch.device(name), ""
+
+
+def rank_device(device: torch.device, local_rank: int) -> torch.device:
+    """A CUDA rank trains on its own GPU (cuda:LOCAL_RANK); other devices are shared."""
+    if device.type != "cuda":
+        return device
+    count = torch.cuda.device_count()
+    if local_rank >= count:
+        raise DeviceError(f"rank {local_rank} on this node has no GPU of its own ({count} here); "
+                          f"start at most {count} ranks per node")
+    return torch.device("cuda", local_rank)
+
+
+def amp_dtype(device: torch.device, enabled: bool = True) -> torch.dtype | None:
+    """Mixed precision for a device: bf16 where the GPU has it (no loss scaling needed), else fp16 (with a
+    GradScaler); None off CUDA or when turned off."""
+    if not enabled or device.type != "cuda":
+        return None
+    return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+
+
+def to_device(data, device: torch.device, labels: bool = True):
+    """The encoded tensors moved to the device once, so a batch is an index into device memory rather than
+    a copy per step. Lengths stay on the CPU (pack_padded_sequence wants them there). ``labels=False``
+    keeps the labels on the CPU too (evaluation compares them with CPU predictions)."""
+    moved = {}
+    for f in dataclasses.fields(data):
+        t = getattr(data, f.name)
+        keep = f.name == "lengths" or (f.name == "y" and not labels)
+        moved[f.name] = t if keep or not isinstance(t, torch.Tensor) else t.to(device)
+    return dataclasses.replace(data, **moved)

@@ -107,7 +107,12 @@ class LoadedRun:
         """Log-probabilities (len(texts), labels) for texts as the model reads them (see ``read``)."""
         self._require("classify")
         ids, lengths = pad([self.vocab.encode(t)[:MAX_LEN] for t in texts])
-        return torch.log_softmax(self.model(ids, lengths).float(), dim=-1)
+        return torch.log_softmax(self.model(ids, lengths).float() / self.temperature, dim=-1)
+
+    @cached_property
+    def temperature(self) -> float:  # quality: fitted on validation (calibration.json); 1.0 when absent
+        from .calibration import read_temperature
+        return read_temperature(self.path)
 
     def probabilities(self, texts: list[str]) -> torch.Tensor:
         return self.log_probabilities(texts).exp()
@@ -432,7 +437,7 @@ def load_run(run: str | Path, checkpoints: str | Path = "checkpoints") -> Loaded
     def build():
         return build_model(cfg.task, cfg.model, len(vocab), len(labels), embed=cfg.embed, hidden=cfg.hidden,
                            layers=cfg.layers, bidirectional=cfg.bidirectional, dropout=cfg.dropout,
-                           label_init=cfg.label_init)
+                           label_init=cfg.label_init, recipe=cfg.recipe)
 
     rf.check_weights_fit(path / rf.WEIGHTS, build)
     model = build()

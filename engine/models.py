@@ -3,7 +3,9 @@
 Classifiers read a name and predict its language. Generators are character
 language models conditioned on the language. Every one of them runs on any of
 the four cells: ``rnn`` (nn.RNN), ``lstm`` (nn.LSTM), ``gru`` (nn.GRU) and
-``mylstm`` (the hand-written LSTM below).
+``mylstm`` (the hand-written LSTM below). Two more classifiers: ``ngram``
+(a fastText-style bag of hashed character n-grams, no recurrence) and
+``hybrid`` (a bidirectional LSTM and the n-gram bag, read side by side).
 """
 from __future__ import annotations
 
@@ -13,6 +15,8 @@ import torch.nn.functional as F
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 CELLS = ("rnn", "lstm", "gru", "mylstm")
+BAG_MODELS = ("ngram", "hybrid")          # classifiers only
+MODELS = CELLS + BAG_MODELS               # every value of TrainConfig.model
 
 
 def _lstm_step(gates_x: torch.Tensor, h: torch.Tensor, c: torch.Tensor, w_hh_t: torch.Tensor):
@@ -175,6 +179,77 @@ class Classifier(nn.Module):
         return self.head(self.drop(torch.cat([last, pooled], dim=-1)))
 
 
+class NGramBag(nn.Module):
+    """A name as the mean of its hashed character n-gram vectors (fastText-style).
+
+    The name is framed by a boundary mark (so "ov" at the end differs from "ov" inside), every n-gram of
+    1..``n_max`` characters is hashed into one of ``buckets`` rows, and an ``EmbeddingBag`` averages them.
+    The hashing is done in torch from the character ids, so the model takes the same input as the RNNs.
+    """
+    PRIME, MOD = 1_000_003, 2_147_483_647
+
+    def __init__(self, vocab_size: int, dim: int, buckets: int = 1 << 16, n_max: int = 4):
+        super().__init__()
+        self.vocab_size, self.buckets, self.n_max = vocab_size, buckets, n_max
+        self.bag = nn.EmbeddingBag(buckets + 1, dim, mode="mean", padding_idx=0)  # row 0: no n-gram
+        self.size = dim
+
+    def ngram_ids(self, ids: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        """(B, T) character ids -> (B, G) bucket ids in 1..buckets, 0 where there is no n-gram."""
+        B, T = ids.shape
+        mark = self.vocab_size  # an id no character has
+        framed = F.pad(ids, (1, 1))
+        framed[:, 0] = mark
+        framed[torch.arange(B), lengths.to(ids.device) + 1] = mark
+        span = lengths.to(ids.device)[:, None] + 2  # characters in the framed name
+        grams = []
+        for n in range(1, self.n_max + 1):
+            if T + 2 < n:
+                break
+            h = torch.full((B, T + 3 - n), n, dtype=torch.long, device=ids.device)
+            for k in range(n):
+                h = (h * self.PRIME + framed[:, k:k + T + 3 - n]) % self.MOD
+            start = torch.arange(T + 3 - n, device=ids.device)[None, :]
+            valid = start + n <= span
+            if n == 1:  # the lone boundary marks carry nothing
+                valid &= (start > 0) & (start < span - 1)
+            grams.append(torch.where(valid, h % self.buckets + 1, 0))
+        return torch.cat(grams, dim=1)
+
+    def forward(self, ids: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        return self.bag(self.ngram_ids(ids, lengths))
+
+
+class NGramClassifier(nn.Module):
+    """name -> language from the n-gram bag alone: mean of n-gram vectors, then a linear head (fastText)."""
+
+    def __init__(self, vocab_size: int, n_labels: int, hidden: int = 128, dropout: float = 0.0):
+        super().__init__()
+        self.ngrams = NGramBag(vocab_size, hidden)
+        self.drop = nn.Dropout(dropout)
+        self.head = nn.Linear(hidden, n_labels)
+
+    def forward(self, ids: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        return self.head(self.drop(self.ngrams(ids, lengths)))
+
+
+class HybridClassifier(nn.Module):
+    """name -> language: the RNN classifier's features and the n-gram bag, concatenated before one head."""
+
+    def __init__(self, vocab_size: int, n_labels: int, embed: int = 64, hidden: int = 128, layers: int = 1,
+                 bidirectional: bool = True, dropout: float = 0.0, cell: str = "lstm"):
+        super().__init__()
+        self.rnn = Classifier(cell, vocab_size, n_labels, embed, hidden, layers, bidirectional, dropout)
+        self.ngrams = NGramBag(vocab_size, hidden)
+        width = self.rnn.head.in_features
+        self.rnn.head = nn.Identity()  # the RNN gives features; the head below reads both
+        self.drop = nn.Dropout(dropout)
+        self.head = nn.Linear(width + hidden, n_labels)
+
+    def forward(self, ids: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        return self.head(torch.cat([self.rnn(ids, lengths), self.drop(self.ngrams(ids, lengths))], dim=-1))
+
+
 class Generator(nn.Module):
     """A character language model conditioned on the language label.
 
@@ -215,9 +290,48 @@ class Generator(nn.Module):
 
 
 def build_model(task: str, cell: str, vocab_size: int, n_labels: int, *, embed: int, hidden: int, layers: int,
-                bidirectional: bool, dropout: float, label_init: bool = True) -> nn.Module:
+                bidirectional: bool, dropout: float, label_init: bool = True, recipe: str = "modern") -> nn.Module:
+    if cell in BAG_MODELS and task != "classify":
+        raise ValueError(f"model {cell!r} is a classifier only; generators use one of {', '.join(CELLS)}")
+    if task == "generate" and recipe == "tutorial":
+        return TutorialGenerator(vocab_size, n_labels, embed, hidden, dropout)
     if task == "classify":
+        if cell == "ngram":
+            return NGramClassifier(vocab_size, n_labels, hidden, dropout)
+        if cell == "hybrid":
+            return HybridClassifier(vocab_size, n_labels, embed, hidden, layers, bidirectional, dropout)
         return Classifier(cell, vocab_size, n_labels, embed, hidden, layers, bidirectional, dropout)
     if task == "generate":
         return Generator(cell, vocab_size, n_labels, embed, hidden, layers, dropout, label_init=label_init)
     raise ValueError(f"unknown task {task!r}; choose classify or generate")
+
+
+class TutorialGenerator(nn.Module):
+    """The PyTorch tutorial's generator ("generating names with a character-level RNN"), as it was written.
+
+    At every step the language (one-hot), the letter and the hidden state are concatenated; ``i2h`` gives the
+    next hidden state (linear: no squashing), ``i2o`` an output; ``o2o`` reads that output beside the new hidden
+    state; dropout on the result. Same calling convention as Generator: (ids, labels[, state]) -> (logits, state).
+    Built for ``--recipe tutorial --task generate`` (engine/config.py RECIPE_DEFAULTS).
+    """
+
+    def __init__(self, vocab_size: int, n_labels: int, embed: int = 0, hidden: int = 128, dropout: float = 0.1):
+        super().__init__()
+        self.n_labels, self.hidden = n_labels, hidden
+        self.chars = CharInput(vocab_size, embed)
+        size = n_labels + self.chars.size + hidden
+        self.i2h = nn.Linear(size, hidden)
+        self.i2o = nn.Linear(size, vocab_size)
+        self.o2o = nn.Linear(hidden + vocab_size, vocab_size)
+        self.drop = nn.Dropout(dropout)
+
+    def forward(self, ids: torch.Tensor, labels: torch.Tensor, lengths: torch.Tensor | None = None, state=None):
+        lang = F.one_hot(labels, self.n_labels).float()
+        x = self.chars(ids)
+        h = state if state is not None else x.new_zeros(ids.shape[0], self.hidden)
+        outs = []
+        for x_t in x.unbind(1):
+            combined = torch.cat([lang, x_t, h], dim=1)
+            h, out = self.i2h(combined), self.i2o(combined)
+            outs.append(self.drop(self.o2o(torch.cat([h, out], dim=1))))
+        return torch.stack(outs, dim=1), h

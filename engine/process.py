@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from . import runfolder as rf
-from .config import TrainConfig, cfg_to_argv
+from .config import ConfigError, TrainConfig, cfg_to_argv
 
 CLI_MODULE = "namestudio.tui.cli"
 
@@ -24,23 +24,27 @@ class Launched:
     popen: subprocess.Popen
 
 
-def train_argv(cfg: TrainConfig, run_dir: Path, nice: int = 10) -> list[str]:
-    """The exact command line of a launched run."""
+def train_argv(cfg: TrainConfig, run_dir: Path, nice: int = 10, nproc: int = 1) -> list[str]:
+    """The exact command line of a launched run (``nproc`` > 1: that many ranks through torchrun)."""
     return [sys.executable, "-m", CLI_MODULE, "train", *cfg_to_argv(cfg), "--run-dir", str(run_dir),
-            "--nice", str(int(nice))]
+            "--nice", str(int(nice))] + (["--nproc", str(int(nproc))] if nproc != 1 else [])
 
 
 def launch_train(cfg: TrainConfig, checkpoints: str | Path = "checkpoints", nice: int = 10,
-                 run_dir: str | Path | None = None) -> Launched:
+                 run_dir: str | Path | None = None, nproc: int = 1) -> Launched:
     """Create the run folder, start `namestudio train ... --run-dir DIR --nice N` in its own session
     (stdin from /dev/null, stdout and stderr to DIR/train.log) and return at once.
 
     The run folder gets a "starting" status with the child's pid straight away, so a follower sees the run
     before the child has imported torch; the child then takes the run lock and rewrites its status.
+    With ``nproc`` > 1 the child is torchrun's agent and rank 0 (another pid) takes over status.json; a
+    SIGTERM to the child reaches every rank.
     """
     cfg.validate()
+    if nproc < 1:
+        raise ConfigError(f"--nproc must be at least 1 (got {nproc})")
     run_dir = rf.prepare_run_dir(Path(run_dir)) if run_dir else rf.new_run_dir(checkpoints, cfg.task, cfg.model)
-    argv = train_argv(cfg, run_dir, nice)
+    argv = train_argv(cfg, run_dir, nice, nproc)
     try:
         log = open(run_dir / rf.LOG, "ab")
     except OSError as e:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import math
 import random
 import threading
+import sys
 import time
 from pathlib import Path
 from typing import Callable
@@ -19,10 +20,11 @@ import torch.nn.functional as F
 from namestudio.data import Split, Vocab, load_dataset, split_by_name
 from namestudio.data.errors import NamestudioError
 
+from . import distributed as ddp
 from . import runfolder as rf
 from .batches import Encoded, encode, epoch_batches
 from .config import TrainConfig, default_threads
-from .device import resolve_device
+from .device import amp_dtype, rank_device, resolve_device, to_device
 from .events import Done, Eval, Failed, Started, Status, Step
 from .metrics import classification_report, confusion_matrix, perplexity
 from .models import build_model
@@ -41,6 +43,10 @@ class Trainer:
     Events go to every sink in ``on_event`` (a callable or a list) as they happen: Started, Step, Eval,
     Status, then Done or Failed. The run folder is written by a RunWriter sink that run() adds itself.
     ``run_dir`` trains into that folder (``train --run-dir``); ``resume_from`` continues a saved run.
+
+    Started by torchrun (engine/distributed.py), every rank runs a Trainer: rank 0 reads the data and the run
+    it resumes, writes the run folder, evaluates and sends the events; the other ranks train their share of
+    each batch and are silent.
     """
 
     def __init__(self, config: TrainConfig, checkpoints: str | Path = "checkpoints",
@@ -59,6 +65,8 @@ class Trainer:
         self._cancel = threading.Event()
         self._running = threading.Event()
         self._running.set()
+        self.ranks = ddp.Ranks.from_env()
+        self.peer_failed = False   # a rank other than 0 that stopped because rank 0 could not start
 
     # ---- control, from any thread -------------------------------------------------
     def pause(self):
@@ -83,24 +91,40 @@ class Trainer:
         elif command == "resume":
             self.resume()
 
-    def _should_stop(self) -> bool:
-        """Once per batch: one os.stat of control.json; waits while paused. True when asked to stop."""
-        if self.watcher:
+    def _local_flag(self) -> int:
+        if self.watcher:                     # one os.stat of control.json (rank 0 only has a watcher)
             self._apply(self.watcher.poll())
-        if not self._running.is_set():
-            t = time.perf_counter()
-            self.emit(Status("paused"))
-            while not self._running.wait(0.2):
-                if self.watcher:
-                    self._apply(self.watcher.poll())
-            self.paused_seconds += time.perf_counter() - t
-            if not self._cancel.is_set():
-                self.emit(Status("running"))
-        return self._cancel.is_set()
+        return ddp.STOP if self._cancel.is_set() else ddp.GO if self._running.is_set() else ddp.PAUSE
+
+    def _control(self) -> int:
+        """Once per batch, on every rank: go, stop or early stop (the largest flag of all ranks wins); waits
+        while paused. With several ranks this is one tiny all-reduce, so a stop seen by any rank stops them all."""
+        flag = ddp.agree(self._local_flag(), self.ranks)
+        if flag != ddp.PAUSE:
+            return flag
+        t = time.perf_counter()
+        self.emit(Status("paused"))
+        while flag == ddp.PAUSE:
+            if self._running.is_set():
+                time.sleep(0.2)            # another rank paused: the ranks meet again about 5 times a second
+            else:
+                self._running.wait(0.2)    # this one paused: on at once when resumed or stopped
+            flag = ddp.agree(self._local_flag(), self.ranks)
+        self.paused_seconds += time.perf_counter() - t
+        if flag != ddp.STOP:
+            self.emit(Status("running"))
+        return flag
+
+    def _should_stop(self) -> bool:
+        """Once per batch: True when asked to stop (waits while paused)."""
+        return self._control() == ddp.STOP
 
     # ---- events -------------------------------------------------------------------
     def emit(self, event) -> None:
-        """The run-folder writer first (files are on disk before anyone hears of them), then the other sinks."""
+        """The run-folder writer first (files are on disk before anyone hears of them), then the other sinks.
+        Ranks other than 0 say nothing."""
+        if not self.ranks.main:
+            return
         if self.writer:
             self.writer(event)
         if self.on_event:
@@ -124,6 +148,7 @@ class Trainer:
                 self.writer.close()
             if self.lock:
                 self.lock.release()
+            ddp.shutdown()
         return result
 
     def _open_run_dir(self) -> None:
@@ -136,60 +161,67 @@ class Trainer:
         self.watcher = rf.ControlWatcher(self.run_dir)
 
     def setup(self):
-        """Data, split, vocabulary, model, optimizer and schedule: everything in memory, no disk writes."""
+        """Data, split, vocabulary, model, optimizer and schedule: everything in memory, no disk writes.
+        With several ranks, rank 0 prepares the plan (data, split, resume point) and the others receive it."""
+        self.cfg.validate()
+        ddp.init(self.ranks)
+        plan = None
+        if self.ranks.main:
+            try:
+                plan = self._plan()
+            except BaseException as e:
+                self._tell_peers(e)
+                raise
+        plan = ddp.share(plan, self.ranks)
+        if "error" in plan:
+            self.peer_failed = True
+            raise TrainingError(f"rank 0 could not start: {plan['error']}")
+        if not self.ranks.main:
+            self.cfg = TrainConfig.from_dict(plan["cfg"])
         cfg = self.cfg
-        cfg.validate()
+        self.split, self.labels, self.vocab = plan["split"], plan["labels"], Vocab.from_list(plan["vocab"])
+        self.data_source, resume = plan["data_source"], plan["resume"]
+        self.state = resume[2] if resume else {}
+        self.start_step = self.state.get("step", 0)
+        threads = cfg.threads or max(1, default_threads() // self.ranks.local_world)
+        torch.set_num_threads(max(1, threads))
+        self.device, self.device_note = resolve_device(cfg.device)
+        self.device = rank_device(self.device, self.ranks.local_rank)
+        if self.ranks.distributed:
+            backend = "nccl" if self.device.type == "cuda" else "gloo"
+            self.device_note = "; ".join(filter(None, [self.device_note, f"{self.ranks.world} ranks ({backend})"]))
         torch.manual_seed(cfg.seed)
         random.seed(cfg.seed)
-        torch.set_num_threads(max(1, cfg.threads or default_threads()))
-        self.device, self.device_note = resolve_device(cfg.device)
-        self.start_step, self.state, resume = 0, {}, None
-        if self.resume_from:
-            saved = rf.read_json(self.resume_from / rf.CONFIG, dict)
-            split = rf.read_json(self.resume_from / rf.SPLIT, dict)
-            try:
-                self.split = Split(train=[tuple(p) for p in split["train"]], val=[tuple(p) for p in split["val"]],
-                                   test=[tuple(p) for p in split["test"]], seed=split["seed"])
-                self.labels, self.vocab = saved["labels"], Vocab.from_list(saved["vocab"])
-                self.data_source = saved["data_source"]
-            except (KeyError, TypeError) as e:
-                raise rf.RunFolderError(f"{self.resume_from}: config.json or split.json lacks {e}") from None
-            resume = rf.load_resume_point(self.resume_from)
-            self.state = resume[2]
-            self.start_step = self.state["step"]
-        else:
-            ds = self.dataset or load_dataset(cfg.data, ascii_fold=cfg.ascii_fold)
-            self.data_source = ds.source
-            self.labels = list(ds.labels)
-            if cfg.task == "classify" and len(self.labels) < 2:
-                raise TrainingError(f"{ds.source}: one language only ({', '.join(self.labels) or 'none'}): a "
-                                    f"classifier needs at least two (or train a generator: --task generate)")
-            self.split = split_by_name(ds.pairs, seed=cfg.split_seed, val=cfg.val_fraction, test=cfg.test_fraction)
-            if not self.split.train or not self.split.val:
-                raise TrainingError(f"{ds.source}: too few names to split into train and validation")
-            self.vocab = Vocab.build(n for n, _ in self.split.train)
         self.model = build_model(cfg.task, cfg.model, len(self.vocab), len(self.labels), embed=cfg.embed,
                                  hidden=cfg.hidden, layers=cfg.layers, bidirectional=cfg.bidirectional,
-                                 dropout=cfg.dropout, label_init=cfg.label_init).to(self.device)
+                                 dropout=cfg.dropout, label_init=cfg.label_init, recipe=cfg.recipe).to(self.device)
         label_index = {lab: i for i, lab in enumerate(self.labels)}
-        self.train_data = encode(self.split.train, self.vocab, label_index, cfg.task)
-        self.val_data = encode(self.split.val, self.vocab, label_index, cfg.task)
-        self.test_data = encode(self.split.test, self.vocab, label_index, cfg.task)
+        train = encode(self.split.train, self.vocab, label_index, cfg.task)
+        self.train_y, self.train_lengths = train.y, train.lengths      # on the CPU, for sharing batches out
+        # the data lives on the device: moved once here, a batch is then an index into it
+        self.train_data = to_device(train, self.device)
+        self.val_data = to_device(encode(self.split.val, self.vocab, label_index, cfg.task), self.device, labels=False)
+        self.test_data = to_device(encode(self.split.test, self.vocab, label_index, cfg.task), self.device, labels=False)
         self.steps_per_epoch = math.ceil(len(self.train_data) / cfg.batch_size)
         self.total_steps = self.steps_per_epoch * cfg.epochs
         if cfg.max_steps:
             self.total_steps = min(self.total_steps, cfg.max_steps)
         # the fused AdamW kernel (one op for all parameters) where the device has it
         fused = {"fused": True} if self.device.type in ("cpu", "cuda") else {}
-        self.optimizer = torch.optim.AdamW(self.model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay, **fused)
+        if cfg.optimizer == "sgd":      # plain SGD, as the tutorial recipe steps (engine/config.py RECIPE_DEFAULTS)
+            self.optimizer = torch.optim.SGD(self.model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+        else:
+            self.optimizer = torch.optim.AdamW(self.model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay, **fused)
         self.scheduler = self._make_scheduler()
-        self.amp = cfg.amp and self.device.type == "cuda"
-        self.scaler = torch.amp.GradScaler("cuda", enabled=self.amp)
-        self.class_weights = None
+        # mixed precision on CUDA: bf16 where the GPU has it, else fp16 with a loss scaler
+        self.amp = amp_dtype(self.device, cfg.amp) or False
+        self.scaler = torch.amp.GradScaler(self.device.type, enabled=self.amp == torch.float16)
+        self.class_weights = self.class_weights_cpu = None
         if cfg.task == "classify" and cfg.class_weighting > 0:
-            counts = torch.bincount(self.train_data.y, minlength=len(self.labels)).double().clamp(min=1)
+            counts = torch.bincount(self.train_y, minlength=len(self.labels)).double().clamp(min=1)
             w = (counts.sum() / counts) ** cfg.class_weighting
-            self.class_weights = (w / (w * counts).sum() * counts.sum()).float().to(self.device)
+            self.class_weights_cpu = (w / (w * counts).sum() * counts.sum()).float()
+            self.class_weights = self.class_weights_cpu.to(self.device)
         if resume:
             weights, opt, _ = resume
             try:
@@ -198,8 +230,60 @@ class Trainer:
                 if self.scheduler and opt.get("scheduler"):
                     self.scheduler.load_state_dict(opt["scheduler"])
             except (KeyError, TypeError, ValueError, RuntimeError) as e:
-                where = rf.resume_dir(self.resume_from)
+                where = rf.resume_dir(self.resume_from) if self.ranks.main else "the resume point"
                 raise rf.RunFolderError(f"{where}: the resume point does not fit this run ({_one_line(e)[:120]})") from None
+        self.train_model = self._wrap(self.model)
+
+    def _plan(self) -> dict:
+        """What every rank must agree on, read once (by rank 0): the config, the split, labels, vocabulary,
+        data source and the resume point."""
+        cfg = self.cfg
+        resolve_device(cfg.device)       # a device asked for but absent: the error before the data is read
+        if self.resume_from:
+            saved = rf.read_json(self.resume_from / rf.CONFIG, dict)
+            split = rf.read_json(self.resume_from / rf.SPLIT, dict)
+            try:
+                split = Split(train=[tuple(p) for p in split["train"]], val=[tuple(p) for p in split["val"]],
+                              test=[tuple(p) for p in split["test"]], seed=split["seed"])
+                labels, vocab, source = saved["labels"], saved["vocab"], saved["data_source"]
+            except (KeyError, TypeError) as e:
+                raise rf.RunFolderError(f"{self.resume_from}: config.json or split.json lacks {e}") from None
+            resume = rf.load_resume_point(self.resume_from)
+        else:
+            ds = self.dataset or load_dataset(cfg.data, ascii_fold=cfg.ascii_fold)
+            source, labels, resume = ds.source, list(ds.labels), None
+            if cfg.task == "classify" and len(labels) < 2:
+                raise TrainingError(f"{ds.source}: one language only ({', '.join(labels) or 'none'}): a "
+                                    f"classifier needs at least two (or train a generator: --task generate)")
+            split = split_by_name(ds.pairs, seed=cfg.split_seed, val=cfg.val_fraction, test=cfg.test_fraction)
+            if not split.train or not split.val:
+                raise TrainingError(f"{ds.source}: too few names to split into train and validation")
+            vocab = Vocab.build(n for n, _ in split.train).to_list()
+        return {"cfg": cfg.to_dict(), "split": split, "labels": labels, "vocab": vocab, "data_source": source,
+                "resume": resume}
+
+    def _tell_peers(self, e: BaseException) -> None:
+        """Rank 0 could not start: the other ranks hear why and stop quietly (instead of waiting for it)."""
+        if self.ranks.distributed and self.ranks.main:
+            try:
+                ddp.share({"error": _one_line(e)}, self.ranks)
+            except Exception:
+                pass
+
+    def _wrap(self, model):
+        """The module the training step runs: DistributedDataParallel with several ranks, then torch.compile
+        (or CUDA graphs through its 'reduce-overhead' mode) when asked for. Saving and evaluating use the bare
+        model (same parameters)."""
+        cfg = self.cfg
+        if cfg.cuda_graphs and self.device.type != "cuda":
+            raise TrainingError(f"--cuda-graphs needs a CUDA device (this run trains on {self.device.type}); "
+                                f"leave it off or train with --device cuda")
+        if self.ranks.distributed:
+            from torch.nn.parallel import DistributedDataParallel
+            model = DistributedDataParallel(model, device_ids=[self.device.index] if self.device.type == "cuda" else None)
+        if cfg.compile or cfg.cuda_graphs:
+            model = torch.compile(model, mode="reduce-overhead" if cfg.cuda_graphs else None)
+        return model
 
     def _make_scheduler(self):
         cfg = self.cfg
@@ -214,22 +298,36 @@ class Trainer:
         return {"created": time.strftime("%Y-%m-%dT%H:%M:%S"), "train": self.cfg.to_dict(), "labels": self.labels,
                 "vocab": self.vocab.to_list(), "data_source": self.data_source, "split_seed": self.split.seed,
                 "split_counts": {k: len(getattr(self.split, k)) for k in ("train", "val", "test")},
-                "n_params": sum(p.numel() for p in self.model.parameters()), "torch": torch.__version__}
+                "n_params": sum(p.numel() for p in self.model.parameters()), "torch": torch.__version__,
+                "world_size": self.ranks.world}
 
     def _run(self) -> Done:
         cfg = self.cfg
         cfg.validate()
-        if self.run_dir is not None:              # --run-dir or --resume: lock it before reading or writing
-            self._open_run_dir()
+        main = self.ranks.main
+        if main and self.run_dir is not None:     # --run-dir or --resume: lock it before reading or writing
+            try:
+                ddp.init(self.ranks)
+                self._open_run_dir()
+            except BaseException as e:
+                self._tell_peers(e)
+                raise
         self.setup()                              # prepare: no disk writes
-        if self.run_dir is None:
-            self.run_dir = rf.new_run_dir(self.checkpoints, cfg.task, cfg.model)
-            self._open_run_dir()
-        if self.resume_from:
-            rf.clean_for_resume(self.run_dir, self.start_step)
-        else:
-            rf.write_run_files(self.run_dir, self._run_meta(), {"seed": self.split.seed, "train": self.split.train,
-                                                                "val": self.split.val, "test": self.split.test})
+        cfg = self.cfg                            # (ranks other than 0 got rank 0's)
+        if main:
+            if self.run_dir is None:
+                self.run_dir = rf.new_run_dir(self.checkpoints, cfg.task, cfg.model)
+                self._open_run_dir()
+            if self.resume_from:
+                rf.clean_for_resume(self.run_dir, self.start_step)
+                saved_world = self.state.get("world_size", 1)
+                if saved_world != self.ranks.world:
+                    self.device_note = "; ".join(filter(None, [
+                        self.device_note, f"resumed with {self.ranks.world} rank{'s' * (self.ranks.world != 1)} "
+                                          f"(saved with {saved_world})"]))
+            else:
+                rf.write_run_files(self.run_dir, self._run_meta(), {"seed": self.split.seed, "train": self.split.train,
+                                                                    "val": self.split.val, "test": self.split.test})
         self.emit(Started(run_dir=str(self.run_dir), config=cfg.to_dict(), labels=self.labels,
                           total_steps=self.total_steps, steps_per_epoch=self.steps_per_epoch,
                           n_train=len(self.train_data), device=str(self.device), note=self.device_note,
@@ -249,8 +347,9 @@ class Trainer:
         self.model.train()
         while step < total and reason == "finished":
             for idx in self.epoch_batches(step // spe)[step % spe:]:
-                if self._should_stop():
-                    reason = "cancelled"
+                flag = self._control()
+                if flag != ddp.GO:
+                    reason = "cancelled" if flag == ddp.STOP else "early_stop"
                     break
                 loss = self.train_step(idx)
                 step += 1
@@ -260,7 +359,7 @@ class Trainer:
                 window["names"] += len(idx)
 
                 if step % cfg.log_every == 0 or step == total:
-                    mean = self._finite((window["loss"] / window["steps"]).item(), step)  # one sync per window
+                    mean = self._finite(self._mean(window), step)  # one sync per window
                     now = elapsed()
                     done = (step - self.start_step) / max(1, total - self.start_step)
                     eta = (now - self.state.get("train_seconds", 0.0)) * (1 - done) / max(done, 1e-9)
@@ -270,25 +369,28 @@ class Trainer:
                     window.update(loss=window["loss"].zero_(), steps=0, names=0, t=now)
 
                 if step % eval_every == 0 or step == total:
-                    train_loss = self._finite((since_eval["loss"] / max(1, since_eval["steps"])).item(), step)
+                    train_loss = self._finite(self._mean(since_eval), step)
                     since_eval.update(loss=since_eval["loss"].zero_(), steps=0)
-                    metrics = self.evaluate(self.val_data)
-                    value = metrics[cfg.monitor]
-                    improved = self.best is None or (value > self.best if cfg.monitor == "accuracy" else value < self.best)
-                    if improved:
-                        self.best, self.best_step, self.bad_evals = value, step, 0
-                        rf.save_weights(self.model.state_dict(), self.run_dir / rf.WEIGHTS)
-                    else:
-                        self.bad_evals += 1
-                    self.emit(Eval(step=step, epoch=step / spe, train_loss=train_loss, metrics=metrics,
-                                   best=improved, elapsed=elapsed()))
-                    self.save_resume_point(step, elapsed())
-                    last_save = elapsed()
-                    self.model.train()
-                    if cfg.patience and self.bad_evals >= cfg.patience:
-                        reason = "early_stop"
-                        break
-                elif elapsed() - last_save >= self.save_every_s:   # a kill loses at most this much training
+                    if main:   # rank 0 alone evaluates and decides; the others wait at the next step
+                        metrics = self.evaluate(self.val_data)
+                        value = metrics[cfg.monitor]
+                        improved = self.best is None or (value > self.best if cfg.monitor == "accuracy" else value < self.best)
+                        if improved:
+                            self.best, self.best_step, self.bad_evals = value, step, 0
+                            rf.save_weights(self.model.state_dict(), self.run_dir / rf.WEIGHTS)
+                        else:
+                            self.bad_evals += 1
+                        self.emit(Eval(step=step, epoch=step / spe, train_loss=train_loss, metrics=metrics,
+                                       best=improved, elapsed=elapsed()))
+                        self.save_resume_point(step, elapsed())
+                        last_save = elapsed()
+                        self.model.train()
+                        if cfg.patience and self.bad_evals >= cfg.patience:
+                            reason = "early_stop"
+                            if step < total:   # the other ranks are at the next step's control: tell them
+                                ddp.agree(ddp.EARLY_STOP, self.ranks)
+                            break
+                elif main and elapsed() - last_save >= self.save_every_s:   # a kill loses at most this much
                     self.save_resume_point(step, elapsed())
                     last_save = elapsed()
                 if step >= total:
@@ -297,7 +399,14 @@ class Trainer:
             reason = "max_steps"
         if reason == "cancelled":
             self.emit(Status("stopping"))
+        if not main:
+            return Done(run_dir="", test_metrics={}, train_seconds=elapsed(), reason=reason, steps=step,
+                        device=str(self.device))
         return self._finish(step, reason, elapsed())
+
+    def _mean(self, acc: dict) -> float:
+        """The mean training loss since ``acc`` was reset: over every rank's share of the batches."""
+        return ddp.total([(acc["loss"] / max(1, acc["steps"])).item()], self.ranks)[0]
 
     def _finish(self, step: int, reason: str, train_seconds: float) -> Done:
         """Keep the best weights (or, stopped before any evaluation, the current ones), a resume point at the
@@ -308,13 +417,26 @@ class Trainer:
             rf.save_weights(self.model.state_dict(), self.run_dir / rf.WEIGHTS)
         self.model.load_state_dict(rf.load_weights(self.run_dir / rf.WEIGHTS))
         test = self.evaluate(self.test_data)
+        if self.cfg.task == "classify":
+            self._calibrate()
         return Done(run_dir=str(self.run_dir), test_metrics=test, train_seconds=train_seconds, reason=reason,
                     best_step=self.best_step, steps=step, device=str(self.device))
+
+    def _calibrate(self) -> None:
+        """Temperature scaling of the best weights, fitted on the validation split (calibration.json). A run whose
+        calibration fails is still a good run: its probabilities are just not calibrated."""
+        from .calibration import calibrate_run
+        try:
+            calibrate_run(self.run_dir)
+        except (NamestudioError, RuntimeError, ValueError) as e:
+            print(f"calibration skipped: {_one_line(e)}", file=sys.stderr)
 
     def _finite(self, loss: float, step: int) -> float:
         if math.isfinite(loss):
             return loss
-        if (self.run_dir / rf.WEIGHTS).exists():
+        if self.run_dir is None or not self.ranks.main:
+            kept = "rank 0 keeps the best weights so far"
+        elif (self.run_dir / rf.WEIGHTS).exists():
             kept = f"the best weights so far (step {self.best_step}) are kept in {self.run_dir.name}"
         else:
             kept = "no checkpoint exists yet (it failed before its first evaluation)"
@@ -329,20 +451,44 @@ class Trainer:
             self.run_dir, step, self.model.state_dict(),
             {"optimizer": self.optimizer.state_dict(), "scheduler": self.scheduler.state_dict() if self.scheduler else None},
             {"best": self.best, "best_step": self.best_step, "bad_evals": self.bad_evals,
-             "train_seconds": train_seconds})
+             "train_seconds": train_seconds, "world_size": self.ranks.world})
 
     def epoch_batches(self, epoch: int) -> list[torch.Tensor]:
-        """The batches of one epoch: the same for the same seed and epoch, so a resumed run picks up where it was."""
-        return epoch_batches(self.train_data.lengths, self.cfg.batch_size,
+        """The batches of one epoch: the same for the same seed and epoch, so a resumed run picks up where it was.
+        Every rank computes the same list; each trains its share of every batch (see train_step)."""
+        return epoch_batches(self.train_lengths, self.cfg.batch_size,
                              torch.Generator().manual_seed(self.cfg.seed * 1000 + epoch))
 
+    def _share(self, idx: torch.Tensor) -> tuple[torch.Tensor, float]:
+        """This rank's part of a global batch and its weight: the part's share of what the batch's mean loss
+        averages over (names, class-weighted names for weighted classifiers, or characters for generators).
+        The weights of all ranks add up to 1, so the averaged gradient is the one-process gradient."""
+        part = ddp.shard(idx, self.ranks)
+        if not self.ranks.distributed:
+            return idx, 1.0
+        if len(part) == 0:                     # a last batch smaller than the world: take part, weigh nothing
+            return idx[:1], 0.0
+        return part, self._amount(part) / self._amount(idx)
+
+    def _amount(self, idx: torch.Tensor) -> float:
+        if self.cfg.task == "generate":
+            return float(self.train_lengths[idx].sum())
+        if self.class_weights_cpu is not None:
+            return float(self.class_weights_cpu[self.train_y[idx]].sum())
+        return float(len(idx))
+
     def _loss(self, data: Encoded, idx: torch.Tensor):
-        return batch_loss(self.model, data.batch(idx, self.device), self.cfg.task, self.amp, self.class_weights)[0]
+        return batch_loss(self.train_model, data.batch(idx, self.device), self.cfg.task, self.amp, self.class_weights)[0]
 
     def train_step(self, idx: torch.Tensor) -> torch.Tensor:
-        loss = self._loss(self.train_data, idx)
+        """One optimizer step on a global batch (this rank's share of it); returns this rank's part of the
+        batch's mean loss (the whole of it in one process)."""
+        part, weight = self._share(idx)
+        loss = self._loss(self.train_data, part)
+        # DDP averages the gradients over the ranks: scale so the average is the weighted sum
+        scaled = loss * (weight * self.ranks.world) if self.ranks.distributed else loss
         self.optimizer.zero_grad(set_to_none=True)
-        self.scaler.scale(loss).backward()
+        self.scaler.scale(scaled).backward()
         if self.cfg.clip:
             self.scaler.unscale_(self.optimizer)
             torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.cfg.clip)
@@ -350,7 +496,7 @@ class Trainer:
         self.scaler.update()
         if self.scheduler:
             self.scheduler.step()
-        return loss.detach()
+        return loss.detach() * weight if self.ranks.distributed else loss.detach()
 
     def evaluate(self, data: Encoded) -> dict:
         return evaluate(self.model, data, self.cfg.task, self.labels, self.device, self.amp)
@@ -370,7 +516,8 @@ def _one_line(e: BaseException) -> str:
 
 def batch_loss(model, batch, task: str, amp: bool = False, class_weights=None, reduction: str = "mean"):
     """(loss, logits) for one batch of either task."""
-    with torch.autocast(device_type=batch.ids.device.type, dtype=torch.float16, enabled=amp):
+    with torch.autocast(device_type=batch.ids.device.type, dtype=amp if isinstance(amp, torch.dtype) else torch.float16,
+                        enabled=bool(amp)):   # amp: False, True (fp16) or the dtype (Trainer.amp)
         if task == "classify":
             logits = model(batch.ids, batch.lengths)
             return F.cross_entropy(logits.float(), batch.y, weight=class_weights, reduction=reduction), logits
@@ -385,8 +532,9 @@ def evaluate(model, data: Encoded, task: str, labels: list[str], device, amp: bo
     Generators: NLL per character (the end token included) and perplexity."""
     model.eval()
     total, count, preds = 0.0, 0, []
+    order = torch.argsort(data.lengths, stable=True)   # batches of similar lengths: little padding
     for s in range(0, len(data), batch_size):
-        idx = torch.arange(s, min(s + batch_size, len(data)))
+        idx = order[s:s + batch_size]
         loss, logits = batch_loss(model, data.batch(idx, device), task, amp, reduction="sum")
         total += loss.item()
         if task == "classify":
@@ -399,7 +547,7 @@ def evaluate(model, data: Encoded, task: str, labels: list[str], device, amp: bo
         return {"nll": mean, "perplexity": perplexity(mean), "n_chars": count}
     if not preds:
         return {"loss": mean, "accuracy": 0.0, "balanced_accuracy": 0.0, "macro_f1": 0.0, "n": 0}
-    cm = confusion_matrix(data.y, torch.cat(preds), len(labels))
+    cm = confusion_matrix(data.y[order], torch.cat(preds), len(labels))
     return {"loss": mean, **classification_report(cm, labels)}
 
 

@@ -48,8 +48,8 @@ def test_task_defaults_follow_the_task():
 
 
 def test_models_match_the_engine_registry():
-    from namestudio.engine.models import CELLS
-    assert set(MODELS) == set(CELLS)
+    from namestudio.engine.models import MODELS as REGISTERED
+    assert set(MODELS) == set(REGISTERED)
 
 
 @pytest.mark.parametrize("argv, flag", [

@@ -69,6 +69,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--nice", type=int, metavar="N", help="lower this process's CPU priority by N (os.nice)")
     _add_checkpoints(p)
     _add_json(p)
+    _add_ranks(p)
     p.set_defaults(func=cmd_train)
 
     for name, func, what in (("stop", cmd_stop, "stop a run: the best weights are kept and tested"),
@@ -78,9 +79,12 @@ def build_parser() -> argparse.ArgumentParser:
         _add_checkpoints(p)
         p.set_defaults(func=func)
 
-    p = sub.add_parser("eval", help="test metrics and the confusion matrix of a run", epilog=EPILOG)
+    p = sub.add_parser("eval", help="test metrics, calibration and the confusion matrix of a run", epilog=EPILOG)
     p.add_argument("run", metavar="RUN")
     p.add_argument("--split", choices=["test", "val"], default="test", help="recorded split to evaluate (default: test)")
+    p.add_argument("--data", metavar="SRC", help="evaluate on this labelled source instead of a recorded split "
+                   "(labels the run does not know are reported and skipped)")
+    p.add_argument("--exclude-train", action="store_true", help="with --data: skip names in the run's training split")
     p.add_argument("--counts", action="store_true", help="confusion matrix in counts instead of row percentages")
     _add_checkpoints(p)
     _add_json(p)
@@ -144,6 +148,53 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--skip", default="", help="comma-separated sections to skip: tutorial,mylstm,startup,tui,gpu")
     _add_json(p)
     p.set_defaults(func=cmd_bench)
+
+    p = sub.add_parser("compare", help="train a set of models (or a grid of settings) on one data source, split "
+                       "and seed, as an experiment folder", epilog=EPILOG,
+                       description="Train each model as its own `namestudio train` process, N at a time, all on "
+                       "one data source, one split and one seed with the same settings (every `train` option "
+                       "below applies to every run). The experiment is a folder under --checkpoints "
+                       "(exp-<time>-<task>/) holding experiment.json and one run folder per run. Ctrl-C stops "
+                       "every run cleanly (the best weights are kept and tested); --resume EXP continues: runs "
+                       "that are done are kept, the others resumed or restarted.")
+    add_train_arguments(p)
+    p.add_argument("--models", metavar="M1,M2", help="the models to compare (default: rnn,lstm,mylstm,gru)")
+    p.add_argument("--set", dest="grid", action="append", metavar="KEY=V1,V2",
+                   help="also vary a setting over these values (repeatable: the grid of every combination), "
+                        "e.g. --set hidden=64,128 --set lr=0.002,0.005")
+    p.add_argument("--parallel", type=int, metavar="N",
+                   help="runs at once (default: the CPU cores divided by each run's torch threads; one per GPU)")
+    p.add_argument("--resume", metavar="EXP", help="continue an experiment (a folder or an id under --checkpoints)")
+    p.add_argument("--nice", type=int, default=10, metavar="N", help="each run's CPU priority is lowered by N (default 10)")
+    p.add_argument("--report", metavar="DIR", help="write a report folder at the end (see `namestudio report`)")
+    p.add_argument("--names", metavar="N1,N2", help="the report's top-3 names (default Dovesky,Jackson,Hou)")
+    _add_checkpoints(p)
+    _add_json(p)
+    p.set_defaults(func=cmd_compare)
+
+    p = sub.add_parser("report", help="a lab-report folder (report.md, figures, curves.csv) of an experiment or runs",
+                       epilog=EPILOG,
+                       description="Write DIR/report.md (results table, settings, machine, top-3 table of chosen "
+                       "names, generators' samples per language), figures linked from it (curves, a confusion "
+                       "matrix per classifier; needs matplotlib: pip install 'namestudio[report]') and "
+                       "DIR/curves.csv with every logged point. Runs trained separately work too. DIR is written "
+                       "whole or not at all; an existing DIR must be empty or an earlier report.")
+    p.add_argument("items", metavar="EXPERIMENT|RUN", nargs="+")
+    p.add_argument("--out", metavar="DIR", required=True, help="the report folder")
+    p.add_argument("--names", metavar="N1,N2", help="top-3 names (default Dovesky,Jackson,Hou)")
+    p.add_argument("--start-letters", default="ABC", metavar="ABC", help="generators: start letters (default ABC)")
+    p.add_argument("--temperature", type=float, default=0.8, metavar="T", help="generators: temperature (default 0.8)")
+    _add_checkpoints(p)
+    _add_json(p)
+    p.set_defaults(func=cmd_report)
+
+    p = sub.add_parser("export", help="export runs' curves as TensorBoard event files", epilog=EPILOG)
+    p.add_argument("items", metavar="RUN|EXPERIMENT", nargs="+")
+    p.add_argument("--tensorboard", metavar="DIR", required=True,
+                   help="write DIR/<run-id>/events.out.tfevents.* (then: tensorboard --logdir DIR)")
+    _add_checkpoints(p)
+    _add_json(p)
+    p.set_defaults(func=cmd_export)
     return ap
 
 
@@ -215,6 +266,29 @@ def _download(args, con) -> int:
     return 0
 
 
+RANKS_HELP = """Train with N processes (ranks) through torchrun, torch's elastic launcher: `namestudio train
+--nproc N ...` is the same as `torchrun --nproc-per-node N -m namestudio train ...` (which also works).
+DistributedDataParallel: gloo on CPU, NCCL on CUDA (one GPU per rank). Each batch is split between the ranks,
+so a step, its loss and the metrics are those of one process; rank 0 alone writes the run folder, and a run
+resumes with any number of ranks. Several machines: run the same command on each with --nnodes M, its own
+--node-rank and the first machine's --master-addr/--master-port (or --rdzv-backend c10d --rdzv-endpoint
+HOST:PORT --rdzv-id ID); only rank 0's machine needs the data and the run folder."""
+
+
+def _add_ranks(p):
+    g = p.add_argument_group("many processes (torch.distributed)", RANKS_HELP)
+    g.add_argument("--nproc", type=int, metavar="N", help="ranks on this machine (default 1: no torchrun); at most "
+                   "the CPU cores, or the GPUs when training on CUDA")
+    g.add_argument("--nnodes", metavar="M", help="machines taking part, or MIN:MAX (torchrun --nnodes)")
+    g.add_argument("--node-rank", type=int, metavar="I", help="this machine's index, 0 to M-1 (static rendezvous)")
+    g.add_argument("--master-addr", metavar="HOST", help="address of node 0 (static rendezvous)")
+    g.add_argument("--master-port", type=int, metavar="PORT", help="free port on node 0 (static rendezvous)")
+    g.add_argument("--rdzv-backend", metavar="NAME", help="rendezvous backend, e.g. c10d (torchrun --rdzv-backend)")
+    g.add_argument("--rdzv-endpoint", metavar="HOST:PORT", help="rendezvous address (torchrun --rdzv-endpoint)")
+    g.add_argument("--rdzv-id", metavar="ID", help="a job id shared by all machines (torchrun --rdzv-id)")
+    g.add_argument("--rdzv-conf", metavar="K=V,...", help="extra rendezvous settings (torchrun --rdzv-conf)")
+
+
 def cmd_train(args) -> int:
     from namestudio.engine import runfolder as rf
     from namestudio.engine.config import TrainConfig, given_options
@@ -222,13 +296,25 @@ def cmd_train(args) -> int:
     from namestudio.engine.train import Trainer
     from namestudio.tui.render import headline
 
+    from namestudio.engine import distributed as ddp
+
+    rdzv = {k: getattr(args, k, None) for k in ddp.RDZV_FLAGS}
+    launcher = (args.nproc is not None and args.nproc != 1) or any(v is not None for v in rdzv.values())
+    if launcher and ddp.in_torchrun():
+        raise CliError("--nproc and the rendezvous options start torchrun; under torchrun, leave them out")
+    if args.nproc is not None and args.nproc < 1:
+        raise CliError(f"--nproc must be at least 1 (got {args.nproc})")
+    ranks = ddp.Ranks.from_env()
     if args.nice:
         os.nice(args.nice)
     overrides = given_options(args)
     resume = None
-    if args.resume:
-        if args.run_dir:
-            raise CliError("--resume and --run-dir do not go together: a resumed run trains in its own folder")
+    if args.resume and args.run_dir:
+        raise CliError("--resume and --run-dir do not go together: a resumed run trains in its own folder")
+    if args.resume and not ranks.main:
+        cfg = TrainConfig(**overrides)   # a stand-in: rank 0 reads the run and sends its config
+        resume = args.resume
+    elif args.resume:
         resume = rf.resolve_run(args.resume, args.checkpoints)
         train = rf.read_json(resume / rf.CONFIG, dict).get("train")
         saved = TrainConfig.from_dict(train)
@@ -241,6 +327,10 @@ def cmd_train(args) -> int:
     else:
         cfg = TrainConfig(**overrides)
     cfg.validate()
+    if launcher:
+        return _launch_ranks(args, cfg, overrides, rdzv)
+    if not ranks.main:
+        return _train_rank(args, cfg, resume, ranks)
 
     con = _console(args.json)
     progress = None
@@ -275,7 +365,13 @@ def cmd_train(args) -> int:
     handled = (signal.SIGINT, signal.SIGTERM)
     previous = {s: signal.getsignal(s) for s in handled}
 
+    under_torchrun = ddp.in_torchrun()
+
     def on_signal(signum, frame):  # first Ctrl-C / SIGTERM: stop cleanly (best kept and tested); a second: abort
+        if under_torchrun:  # torchrun forwards the terminal's Ctrl-C again; it kills the ranks if they linger
+            con.print("[yellow]stopping: keeping the best checkpoint[/]")
+            trainer.cancel()
+            return
         con.print("[yellow]stopping: keeping the best checkpoint (Ctrl-C again to abort)[/]")
         trainer.cancel()
         signal.signal(signum, previous[signum])
@@ -308,6 +404,66 @@ def cmd_train(args) -> int:
     return 0
 
 
+def _launch_ranks(args, cfg, overrides: dict, rdzv: dict) -> int:
+    """`train --nproc N`: check N, then run torchrun's agent here; it starts N ranks of this same command
+    (without the launcher's options) and waits for them."""
+    from namestudio.engine import distributed as ddp
+    from namestudio.engine.config import cfg_to_argv, default_threads
+    nproc = args.nproc or 1
+    try:
+        ddp.check_nproc(nproc, cfg.device)
+    except ddp.DistributedError as e:
+        raise CliError(str(e)) from None
+    if args.resume:   # the ranks get only what the command line said; rank 0 reads the rest from the run
+        worker = ["train", "--resume", args.resume, *_given_argv(overrides)]
+    else:
+        worker = ["train", *cfg_to_argv(cfg)]
+        if args.run_dir:
+            worker += ["--run-dir", args.run_dir]
+    worker += ["--checkpoints", args.checkpoints] + (["--json"] if args.json else [])
+    torchrun = ddp.torchrun_args(nproc, rdzv, worker)
+    threads = cfg.threads or max(1, default_threads() // nproc)
+    con = _console(args.json)
+    con.print(f"[dim]{nproc} rank{'s' * (nproc != 1)} on this machine: {ddp.shown_command(torchrun)}[/]",
+              soft_wrap=True)
+    try:
+        return ddp.launch(torchrun, threads)
+    except ddp.DistributedError as e:
+        raise CliError(str(e)) from None
+
+
+def _given_argv(given: dict) -> list[str]:
+    """The command-line options of only the config fields in ``given`` (as cfg_to_argv writes them)."""
+    from namestudio.engine.config import fields, flag_of
+    argv: list[str] = []
+    for f in fields():
+        if f.name not in given:
+            continue
+        value, flag = given[f.name], flag_of(f)
+        if isinstance(value, bool):
+            argv.append(flag if value else "--no-" + flag[2:])
+        else:
+            argv += [flag, repr(value) if isinstance(value, float) else str(value)]
+    return argv
+
+
+def _train_rank(args, cfg, resume, ranks) -> int:
+    """A rank other than 0 under torchrun: trains its share, says nothing; exits 1 on failure (its error on
+    one line, unless rank 0 failed first: rank 0 says why)."""
+    from namestudio.engine.events import Failed
+    from namestudio.engine.train import Trainer
+    trainer = Trainer(cfg, args.checkpoints, None, resume_from=resume, run_dir=args.run_dir)
+    if threading_main():
+        for s in (signal.SIGINT, signal.SIGTERM):   # a stop asked of any rank reaches every rank
+            signal.signal(s, lambda signum, frame: trainer.cancel())
+    result = trainer.run()
+    if isinstance(result, Failed):
+        if trainer.peer_failed:
+            return 1
+        raise CliError(f"rank {ranks.rank}: {result.message}")
+    return 0
+
+
 def _control(args, command: str, said: str) -> int:
     from namestudio.engine import runfolder as rf
     run = rf.resolve_run(args.run, args.checkpoints)
@@ -334,16 +490,38 @@ def threading_main() -> bool:
 
 
 def cmd_eval(args) -> int:
+    from namestudio.engine import calibration as cal
     from namestudio.tui.render import confusion_table, headline, per_class_table
     run = _load(args.run, args.checkpoints)
-    m = run.evaluate(args.split)
+    if args.exclude_train and not args.data:
+        raise CliError("--exclude-train needs --data SRC (the recorded splits never overlap the training split)")
+    if args.data:
+        from namestudio.data import load_dataset
+        ds = load_dataset(args.data)
+        pairs, where = list(ds.pairs), ds.source
+    else:
+        pairs, where = [tuple(p) for p in run.split[args.split]], args.split
+    if run.task == "classify" and not (run.path / cal.CALIBRATION).is_file():
+        cal.calibrate_run(run.path)  # runs trained before calibration existed
+    try:
+        m = cal.evaluate_pairs(run, pairs, exclude_train=args.exclude_train)
+    except cal.EvalDataError as e:
+        raise CliError(f"{where}: {e}") from None
     con = _console(args.json)
-    con.print(f"[bold]{run.path.name}[/] · {run.task} · {run.config.model} · {args.split}: {headline(m, run.task)}")
+    con.print(f"[bold]{run.path.name}[/] · {run.task} · {run.config.model} · {where}: {headline(m, run.task)}")
+    if m["skipped_unknown"]:
+        con.print(f"skipped {m['skipped_unknown']} names with labels the run does not know: {', '.join(m['unknown_labels'])}")
+    if args.data:
+        verb = "excluded" if args.exclude_train else "included (use --exclude-train to skip them)"
+        con.print(f"{m['in_train']} names are in the run's training split: {verb}")
     if run.task == "classify":
+        con.print(f"calibration: temperature {m['temperature']:.3f} · ECE (15 bins) {m['ece_before']:.4f} before, "
+                  f"{m['ece_after']:.4f} after · NLL {m['loss']:.4f} before, {m['nll_after']:.4f} after")
         con.print(confusion_table(m["confusion"], run.labels, percent=not args.counts))
         con.print(per_class_table(m))
     if args.json:
-        _emit_json({"run": run.path.name, "task": run.task, "split": args.split, **m})
+        _emit_json({"run": run.path.name, "task": run.task, "split": None if args.data else args.split,
+                    "data": where if args.data else None, **m})
     return 0
 
 
@@ -472,6 +650,150 @@ def cmd_runs(args) -> int:
 def cmd_bench(args) -> int:
     from namestudio.tui.bench import run_bench
     return run_bench(args)
+
+
+def _names(text: str | None) -> list[str]:
+    from namestudio.engine.experiment import DEFAULT_NAMES
+    names = [n.strip() for n in (text or "").split(",") if n.strip()]
+    return names or list(DEFAULT_NAMES)
+
+
+def cmd_compare(args) -> int:
+    import time
+
+    from namestudio.engine import experiment as ex
+    from namestudio.engine.config import TrainConfig, given_options
+
+    options = given_options(args)
+    if args.parallel is not None and args.parallel < 1:
+        raise CliError("--parallel must be at least 1")
+    if args.resume:
+        asked = sorted(k for k in options if k != "recipe") + (["models"] if args.models else []) + \
+            (["set"] if args.grid else [])
+        if asked:
+            raise CliError(f"--resume continues an experiment with its own settings; drop --{asked[0].replace('_', '-')}")
+        exp = ex.resolve_experiment(args.resume, args.checkpoints)
+    else:
+        if "model" in options:
+            raise CliError("compare takes --models M1,M2 (a list), not --model")
+        models = ex.parse_models(args.models)
+        grid = ex.parse_grid(args.grid)
+        runs = ex.plan_runs(options, models, grid)
+        first = TrainConfig.from_dict(runs[0]["config"])
+        parallel = args.parallel or ex.default_parallel(first, len(runs))
+        exp = ex.new_experiment(args.checkpoints, options, models, grid, parallel)
+    doc = ex.read_experiment(exp)
+    parallel = args.parallel or doc.get("parallel") or 1
+    con = _console(args.json)
+    con.print(f"[bold]experiment[/] {exp} · {doc['task']} · {len(doc['runs'])} runs · {parallel} at a time")
+
+    progress, tasks, said = None, {}, {}
+    if con.is_terminal:
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+        progress = Progress(TextColumn("[bold]{task.description:<24}"), BarColumn(), MofNCompleteColumn(),
+                            TextColumn("{task.fields[state]:<9}"), TextColumn("{task.fields[metric]}"),
+                            TimeElapsedColumn(), console=con)
+    metric_name = "val acc" if doc["task"] == "classify" else "val nll"
+
+    def on_update(views):
+        for v in views:
+            metric = f"{metric_name} {v.metric:.3f}" if v.metric is not None else ""
+            if progress is not None:
+                if v.label not in tasks:
+                    tasks[v.label] = progress.add_task(v.label, total=v.total_steps or None, state=v.state, metric=metric)
+                progress.update(tasks[v.label], completed=v.step, total=v.total_steps or None, state=v.state,
+                                metric=metric)
+            if said.get(v.label) != v.state and v.state != "pending":
+                said[v.label] = v.state
+                line = f"{v.label}: {v.state}" + (f" · {metric}" if metric and v.state != "running" else "") + \
+                    (f" · {v.error}" if v.error else "")
+                (progress.console if progress is not None else con).print(line)
+
+    ctl = ex.Controller(exp, parallel=parallel, nice=args.nice, on_update=on_update)
+    handled = (signal.SIGINT, signal.SIGTERM)
+    previous = {s: signal.getsignal(s) for s in handled}
+
+    def on_signal(signum, frame):  # first: every run stops cleanly; second: they are killed
+        if not ctl.stopping:
+            con.print("[yellow]stopping every run: the best weights are kept and tested (Ctrl-C again to kill)[/]")
+        ctl.stop()
+
+    if threading_main():
+        for s in handled:
+            signal.signal(s, on_signal)
+    t0 = time.perf_counter()
+    try:
+        if progress is not None:
+            progress.start()
+        doc = ctl.run()
+    finally:
+        if progress is not None:
+            progress.stop()
+        if threading_main():
+            for s in handled:
+                signal.signal(s, previous[s])
+    wall = time.perf_counter() - t0
+
+    rows = ex.results_rows([(r["dir"], exp / r["dir"]) for r in doc["runs"]])
+    from rich.table import Table
+    t = Table(title=f"{exp.name} · {wall:.1f} s wall", header_style="bold", title_justify="left")
+    cols = ["run", "params", "train s", "names/s"] + (["test acc", "bal acc", "macro-F1"] if doc["task"] == "classify"
+                                                      else ["test NLL"])
+    for c in cols:
+        t.add_column(c, justify="left" if c == "run" else "right")
+    f = lambda v, fmt=".3f": "–" if v is None else format(v, fmt)
+    for r in rows:
+        tail = [f(r["test_accuracy"]), f(r["test_balanced_accuracy"]), f(r["test_macro_f1"])] \
+            if doc["task"] == "classify" else [f(r["test_nll"])]
+        t.add_row(r["label"], f(r["params"], ","), f(r["train_seconds"], ".1f"), f(r["names_per_s"], ",.0f"), *tail)
+    con.print(t)
+    report = None
+    if args.report and doc["state"] in ("done", "failed") and any(r["state"] == "done" for r in doc["runs"]):
+        from namestudio.engine.report import write_report
+        rep = write_report([str(exp)], args.report, args.checkpoints, names=_names(args.names))
+        for note in rep.notes:
+            con.print(note, style="yellow", markup=False)
+        con.print(f"report: {rep.path / 'report.md'}")
+        report = rep.path
+    elif args.report:
+        con.print(f"[yellow]no report: the experiment is {doc['state']}[/]")
+    if args.json:
+        _emit_json(ex.compare_json(exp, report))
+    if doc["state"] == "cancelled":
+        con.print(f"stopped: `namestudio compare --resume {exp}` continues it")
+        return 130
+    failed = [r for r in doc["runs"] if r["state"] == "failed"]
+    if failed:
+        raise CliError(f"{len(failed)} of {len(doc['runs'])} runs failed; {failed[0]['dir']}: {failed[0]['error']}")
+    return 0
+
+
+def cmd_report(args) -> int:
+    from namestudio.engine.report import write_report
+    con = _console(args.json)
+    rep = write_report(args.items, args.out, args.checkpoints, names=_names(args.names),
+                       start_letters=args.start_letters, temperature=args.temperature)
+    for note in rep.notes:
+        con.print(note, style="yellow", markup=False)
+    con.print(f"report: {rep.path / 'report.md'} ({len(rep.files)} files)")
+    if args.json:
+        _emit_json({"report": str(rep.path), "files": rep.files, "notes": rep.notes})
+    return 0
+
+
+def cmd_export(args) -> int:
+    from namestudio.engine.experiment import collect_runs
+    from namestudio.engine.export import _have_tensorboard, export_tensorboard
+    con = _console(args.json)
+    runs, _ = collect_runs(args.items, args.checkpoints)
+    how = "torch.utils.tensorboard" if _have_tensorboard() else "namestudio's own writer (no tensorboard package)"
+    files = [export_tensorboard(d, args.tensorboard) for _, d in runs]
+    for path in files:
+        con.print(f"wrote {path}")
+    con.print(f"{len(files)} runs exported with {how}; view: tensorboard --logdir {args.tensorboard}")
+    if args.json:
+        _emit_json({"tensorboard": str(args.tensorboard), "files": [str(p) for p in files]})
+    return 0
 
 
 # ---- entry --------------------------------------------------------------------------

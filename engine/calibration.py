@@ -1,0 +1,189 @@
+"""Calibrated probabilities and evaluation on any labelled source.
+
+Temperature scaling (Guo et al., 2017): one scalar T divides a classifier's logits so that the
+probabilities match how often the model is right. T is fitted on the validation split after
+training (``calibrate_run``) and stored in the run as ``calibration.json``; inference divides by it.
+Dividing by T > 0 never changes the predicted class, so accuracy and F1 stay as they were.
+"""
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+
+from namestudio.data.errors import NamestudioError
+
+from . import runfolder as rf
+from .batches import MAX_LEN, pad
+from .metrics import classification_report, confusion_matrix
+
+CALIBRATION = rf.CALIBRATION
+BINS = 15
+
+
+def _nll(logits: torch.Tensor, targets: torch.Tensor, beta: float) -> float:
+    return F.cross_entropy(logits * beta, targets).item()
+
+
+def fit_temperature(logits: torch.Tensor, targets: torch.Tensor, lo: float = 0.05, hi: float = 20.0) -> float:
+    """The temperature T in [lo, hi] that minimises the NLL of softmax(logits / T) on ``targets``.
+
+    The NLL is convex in the inverse temperature beta = 1/T (log-sum-exp is convex, the rest is linear),
+    so a golden-section search over beta finds the minimum; 60 rounds narrow it to ~1e-12 of the range.
+    """
+    logits, targets = logits.detach().double(), targets.long()
+    if len(targets) == 0:
+        return 1.0
+    a, b = 1.0 / hi, 1.0 / lo
+    g = (math.sqrt(5) - 1) / 2
+    c, d = b - g * (b - a), a + g * (b - a)
+    fc, fd = _nll(logits, targets, c), _nll(logits, targets, d)
+    for _ in range(60):
+        if fc < fd:
+            b, d, fd = d, c, fc
+            c = b - g * (b - a)
+            fc = _nll(logits, targets, c)
+        else:
+            a, c, fc = c, d, fd
+            d = a + g * (b - a)
+            fd = _nll(logits, targets, d)
+    return 1.0 / ((a + b) / 2)
+
+
+def reliability(probs: torch.Tensor, targets: torch.Tensor, bins: int = BINS) -> list[dict]:
+    """Data for a reliability diagram: per equal-width confidence bin (lo, hi], the mean confidence of the
+    top prediction, its accuracy and the count (confidence and accuracy are None in an empty bin)."""
+    conf, pred = probs.double().max(dim=-1)
+    right = (pred == targets.to(pred.device)).double()
+    # bin i holds confidences in (i/bins, (i+1)/bins]; a confidence of exactly 0 cannot occur for a max prob
+    which = (conf * bins).ceil().long().clamp(1, bins) - 1
+    rows = []
+    for i in range(bins):
+        m = which == i
+        n = int(m.sum())
+        rows.append({"lo": round(i / bins, 6), "hi": round((i + 1) / bins, 6), "count": n,
+                     "confidence": conf[m].mean().item() if n else None,
+                     "accuracy": right[m].mean().item() if n else None})
+    return rows
+
+
+def expected_calibration_error(probs: torch.Tensor, targets: torch.Tensor, bins: int = BINS) -> float:
+    """ECE: the count-weighted mean gap |accuracy - confidence| over equal-width confidence bins."""
+    total = len(targets)
+    if total == 0:
+        return 0.0
+    return sum(r["count"] / total * abs(r["accuracy"] - r["confidence"])
+               for r in reliability(probs, targets, bins) if r["count"])
+
+
+@torch.no_grad()
+def name_logits(model, vocab, names: list[str], batch_size: int = 1024) -> torch.Tensor:
+    """A classifier's logits for each name (CPU, eval mode)."""
+    model.eval()
+    out = []
+    for s in range(0, len(names), batch_size):
+        ids, lengths = pad([vocab.encode(n)[:MAX_LEN] or [vocab.UNK] for n in names[s:s + batch_size]])
+        out.append(model(ids, lengths).float())
+    return torch.cat(out) if out else torch.zeros(0, 0)
+
+
+def read_temperature(run_dir) -> float:
+    """The run's fitted temperature, or 1.0 when it has none (or an unreadable one)."""
+    path = Path(run_dir) / CALIBRATION
+    if not path.is_file():
+        return 1.0
+    try:
+        t = float(rf.read_json(path)["temperature"])
+    except Exception:
+        return 1.0
+    return t if math.isfinite(t) and t > 0 else 1.0
+
+
+def calibrate_run(run_dir) -> dict | None:
+    """Fit T on the run's validation split with its best weights and write ``calibration.json`` atomically.
+
+    Returns what it wrote, or None for a generator run (nothing to calibrate)."""
+    from .infer import load_run
+    run = load_run(Path(run_dir))
+    if run.task != "classify":
+        return None
+    index = {lab: i for i, lab in enumerate(run.labels)}
+    val, _ = _readable(run, [(n, lab) for n, lab in run.split["val"] if lab in index])
+    logits = name_logits(run.model, run.vocab, [n for n, _ in val])
+    y = torch.tensor([index[lab] for _, lab in val], dtype=torch.long)
+    t = fit_temperature(logits, y)
+    result = {"temperature": t, "n_val": len(val),
+              "val_nll_before": F.cross_entropy(logits, y).item() if len(val) else None,
+              "val_nll_after": F.cross_entropy(logits / t, y).item() if len(val) else None,
+              "val_ece_before": expected_calibration_error(logits.softmax(-1), y),
+              "val_ece_after": expected_calibration_error((logits / t).softmax(-1), y)}
+    rf.atomic_write_json(Path(run_dir) / CALIBRATION, result)
+    return result
+
+
+class EvalDataError(NamestudioError, ValueError):
+    """Nothing left to evaluate, or a source that does not fit the run; one line."""
+
+
+def _readable(run, pairs):
+    """(pairs as the model reads them (``LoadedRun.read``: normalised, folded, cut), names it cannot read)."""
+    from .infer import InferenceError
+    out, bad = [], []
+    for name, lab in pairs:
+        try:
+            out.append((run.read(name).text, lab))
+        except InferenceError:
+            bad.append(name)
+    return out, bad
+
+
+def evaluate_pairs(run, pairs, exclude_train: bool = False, temperature: float | None = None) -> dict:
+    """Test a loaded run on any labelled (name, label) pairs (generators: NLL per character).
+
+    Labels the run does not know are counted and skipped; names in the run's training split are counted
+    and, with ``exclude_train``, skipped too. Returns accuracy, balanced accuracy, macro-F1, per class,
+    confusion, NLL and ECE before/after temperature scaling, and the reliability-diagram bins."""
+    index = {lab: i for i, lab in enumerate(run.labels)}
+    folded = {lab.lower(): lab for lab in run.labels}
+    unknown: dict[str, int] = {}
+    known = []
+    for name, lab in pairs:
+        lab = lab if lab in index else folded.get(str(lab).lower(), lab)
+        if lab in index:
+            known.append((name, lab))
+        else:
+            unknown[lab] = unknown.get(lab, 0) + 1
+    train = run.train_names
+    known, unreadable = _readable(run, known)
+    overlap = sum(1 for n, _ in known if n in train)
+    if exclude_train:
+        known = [(n, lab) for n, lab in known if n not in train]
+    if not known:
+        why = "every name is in the run's training split" if exclude_train and overlap else \
+            f"none of its labels is known to the run (it knows: {', '.join(run.labels)})"
+        raise EvalDataError(f"nothing to evaluate: {why}")
+    counts = {"skipped_unknown": sum(unknown.values()), "unknown_labels": sorted(unknown), "in_train": overlap,
+              "excluded_train": overlap if exclude_train else 0, "unreadable": len(unreadable),
+              "n_source": len(pairs)}
+    if run.task != "classify":  # generators: NLL per character on the source's names
+        from .batches import encode
+        from .train import evaluate
+        return {**evaluate(run.model, encode(known, run.vocab, index, run.task), run.task, run.labels,
+                           torch.device("cpu")), **counts}
+    t = read_temperature(run.path) if temperature is None else temperature
+    logits = name_logits(run.model, run.vocab, [n for n, _ in known])
+    y = torch.tensor([index[lab] for _, lab in known], dtype=torch.long)
+    before, after = logits.softmax(-1), (logits / t).softmax(-1)
+    report = classification_report(confusion_matrix(y, logits.argmax(-1), len(run.labels)), run.labels)
+    return {
+        **report,
+        "loss": F.cross_entropy(logits, y).item(),
+        "nll_after": F.cross_entropy(logits / t, y).item(),
+        "temperature": t,
+        "ece_before": expected_calibration_error(before, y),
+        "ece_after": expected_calibration_error(after, y),
+        "reliability": {"bins": BINS, "before": reliability(before, y), "after": reliability(after, y)},
+        **counts,
+    }

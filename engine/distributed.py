@@ -1,0 +1,210 @@
+"""Many training processes with torch.distributed: the ranks, their launcher, and what they say to each other.
+
+`namestudio train --nproc N` starts N ranks through torchrun's elastic agent (torch.distributed.run, in this
+process: the same as `torchrun --nproc-per-node N -m namestudio train ...`). Every rank runs the same
+Trainer; DistributedDataParallel averages the gradients (gloo on CPU, NCCL on CUDA). What the ranks agree on:
+
+- the plan: rank 0 alone reads the data (or the run it resumes) and sends the split, vocabulary, labels,
+  config and resume point to every other rank, so no other rank needs the data or the run folder
+  (nodes without a shared disk work);
+- one control flag per step (go / pause / stop / early stop), all-reduced with MAX: rank 0 reads
+  control.json, any rank's SIGTERM or Ctrl-C counts, and rank 0 alone evaluates and decides on early stops;
+- the logged loss, summed over the ranks at logging points only.
+
+Each global batch (the same seeded, length-bucketed epoch order as one process) is split between the ranks,
+each rank's loss weighted by its share of the batch, so a step is the same step as in one process: the
+metrics match one process, and a run saved with N ranks resumes with any other N.
+"""
+from __future__ import annotations
+
+import datetime
+import os
+from dataclasses import dataclass
+
+import torch
+import torch.distributed as dist
+
+from namestudio.data.errors import NamestudioError
+
+# the control flag of one step; the largest wins across ranks
+GO, PAUSE, EARLY_STOP, STOP = 0, 1, 2, 3
+
+CLI_MODULE = "namestudio.tui.cli"
+# torchrun's rendezvous options that `namestudio train` passes through (dest -> flag)
+RDZV_FLAGS = {"nnodes": "--nnodes", "node_rank": "--node-rank", "master_addr": "--master-addr",
+              "master_port": "--master-port", "rdzv_backend": "--rdzv-backend", "rdzv_endpoint": "--rdzv-endpoint",
+              "rdzv_id": "--rdzv-id", "rdzv_conf": "--rdzv-conf"}
+SHUTDOWN_TIMEOUT_S = 300   # after a stop signal, how long the agent lets the ranks finish (test the best weights)
+
+
+class DistributedError(NamestudioError):
+    """A bad --nproc or rendezvous option, or a failed rank; one line."""
+
+
+@dataclass
+class Ranks:
+    """Where this process stands among the ranks (torchrun's environment; one process: rank 0 of 1)."""
+    rank: int = 0
+    world: int = 1
+    local_rank: int = 0
+    local_world: int = 1
+
+    @property
+    def distributed(self) -> bool:
+        return self.world > 1
+
+    @property
+    def main(self) -> bool:
+        return self.rank == 0
+
+    @classmethod
+    def from_env(cls, env=None) -> "Ranks":
+        env = os.environ if env is None else env
+        try:
+            world = int(env.get("WORLD_SIZE", "1"))
+            return cls(rank=int(env.get("RANK", "0")), world=world, local_rank=int(env.get("LOCAL_RANK", "0")),
+                       local_world=int(env.get("LOCAL_WORLD_SIZE", str(world))))
+        except ValueError:
+            raise DistributedError("RANK, WORLD_SIZE or LOCAL_RANK in the environment is not a number") from None
+
+
+def in_torchrun(env=None) -> bool:
+    env = os.environ if env is None else env
+    return "TORCHELASTIC_RUN_ID" in env or ("RANK" in env and "WORLD_SIZE" in env and "MASTER_ADDR" in env)
+
+
+# ---- the process group --------------------------------------------------------------------------
+def init(ranks: Ranks) -> None:
+    """Join the process group: gloo for CPU tensors, and NCCL for CUDA tensors where CUDA is present (one
+    group serves both, so the plan and the control flag travel over gloo whatever device trains)."""
+    if not ranks.distributed or dist.is_initialized():
+        return
+    backend = "cpu:gloo,cuda:nccl" if torch.cuda.is_available() and dist.is_nccl_available() else "gloo"
+    if torch.cuda.is_available():
+        torch.cuda.set_device(ranks.local_rank % max(1, torch.cuda.device_count()))
+    # a long timeout: rank 0 alone evaluates (100k names) while the others wait at the next step
+    dist.init_process_group(backend=backend, timeout=datetime.timedelta(minutes=60))
+
+
+def shutdown() -> None:
+    if dist.is_initialized():
+        dist.destroy_process_group()
+
+
+def share(obj, ranks: Ranks):
+    """Rank 0's object on every rank (pickled over gloo)."""
+    if not ranks.distributed:
+        return obj
+    box = [obj if ranks.main else None]
+    dist.broadcast_object_list(box, src=0, device=torch.device("cpu"))
+    return box[0]
+
+
+def agree(flag: int, ranks: Ranks) -> int:
+    """The largest control flag of all ranks (one tiny all-reduce per step)."""
+    if not ranks.distributed:
+        return flag
+    t = torch.tensor([flag], dtype=torch.int32)
+    dist.all_reduce(t, op=dist.ReduceOp.MAX)
+    return int(t.item())
+
+
+def total(values: list[float], ranks: Ranks) -> list[float]:
+    """Sums over the ranks (logging points only)."""
+    if not ranks.distributed:
+        return values
+    t = torch.tensor(values, dtype=torch.float64)
+    dist.all_reduce(t, op=dist.ReduceOp.SUM)
+    return t.tolist()
+
+
+def shard(idx: torch.Tensor, ranks: Ranks) -> torch.Tensor:
+    """This rank's part of a global batch: every world-th name, starting at its rank. A part can be empty
+    (a last batch smaller than the world); the caller weights it 0."""
+    return idx[ranks.rank::ranks.world] if ranks.distributed else idx
+
+
+# ---- the launcher --------------------------------------------------------------------------------
+def check_nproc(nproc: int, device: str, cores: int | None = None, gpus: int | None = None) -> str:
+    """The device the ranks will train on ('cpu' or 'cuda'), or a one-line DistributedError for a bad --nproc:
+    under 1, more ranks than GPUs on a CUDA box (one GPU per rank), or more than the CPU cores otherwise."""
+    if nproc < 1:
+        raise DistributedError(f"--nproc must be at least 1 (got {nproc})")
+    if cores is None:
+        cores = os.cpu_count() or 1
+    if gpus is None:
+        gpus = torch.cuda.device_count() if device in ("auto", "cuda") and torch.cuda.is_available() else 0
+    if device == "mps" and nproc > 1:
+        raise DistributedError("--nproc above 1 needs CPU or CUDA ranks (torch.distributed has no MPS backend); "
+                               "use --device cpu")
+    if device == "cuda" and gpus == 0:
+        raise DistributedError("--device cuda was asked for but no CUDA device is available here")
+    if device in ("auto", "cuda") and gpus:
+        if nproc > gpus:
+            raise DistributedError(f"--nproc {nproc}: this machine has {gpus} CUDA device{'s' * (gpus != 1)} and "
+                                   f"each rank needs its own; use --nproc {gpus}, or --device cpu for CPU ranks")
+        return "cuda"
+    if nproc > cores:
+        raise DistributedError(f"--nproc {nproc}: this machine has {cores} CPU core{'s' * (cores != 1)}; "
+                               f"more CPU ranks than cores only slow each other down (use --nproc {cores} or fewer)")
+    return "cpu"
+
+
+def torchrun_args(nproc: int, rdzv: dict, worker_argv: list[str]) -> list[str]:
+    """torch.distributed.run's command line: N ranks of `python -m namestudio.tui.cli <worker_argv>`."""
+    args = ["--nproc-per-node", str(nproc)]
+    for dest, flag in RDZV_FLAGS.items():
+        if rdzv.get(dest) is not None:
+            args += [flag, str(rdzv[dest])]
+    return args + ["--shutdown-timeout", str(SHUTDOWN_TIMEOUT_S), "-m", CLI_MODULE, *worker_argv]
+
+
+def shown_command(args: list[str]) -> str:
+    """The torchrun command a user could type for the same launch."""
+    import shlex
+    shown = list(args)
+    if "-m" in shown:
+        shown[shown.index("-m") + 1] = "namestudio"
+    if "--shutdown-timeout" in shown:
+        i = shown.index("--shutdown-timeout")
+        del shown[i:i + 2]
+    return "torchrun " + " ".join(shlex.quote(a) for a in shown)
+
+
+def launch(args: list[str], threads: int, quiet: bool = True) -> int:
+    """Run torchrun's elastic agent in this process with ``args`` (see torchrun_args) and wait for the ranks.
+    Returns 0, or 1 when a rank failed with its own one-line error (already printed); raises DistributedError
+    for a rank that died otherwise (a signal, a crash) or a rendezvous that failed."""
+    import logging
+
+    from torch.distributed.elastic.multiprocessing.api import SignalException
+    from torch.distributed.elastic.multiprocessing.errors import ChildFailedError
+    from torch.distributed.run import parse_args, run
+
+    os.environ.setdefault("OMP_NUM_THREADS", str(max(1, threads)))   # torchrun would set 1 and warn
+    os.environ.setdefault("PYTHONUNBUFFERED", "1")
+    if quiet and not os.environ.get("NAMESTUDIO_DEBUG"):
+        logging.getLogger("torch.distributed").setLevel(logging.ERROR)
+        logging.getLogger("torch.distributed.elastic").setLevel(logging.CRITICAL)
+    try:
+        parsed = parse_args(args)
+    except SystemExit:
+        raise DistributedError("bad torchrun options: " + " ".join(args[:args.index("-m")])) from None
+    try:
+        run(parsed)
+    except SignalException:   # Ctrl-C or SIGTERM: the agent passed it on; the ranks stopped as asked
+        return 0
+    except ChildFailedError as e:
+        codes = {rank: f.exitcode for rank, f in e.failures.items()}
+        if codes and all(c == 1 for c in codes.values()):
+            return 1   # the rank said why, in one line, before it exited
+        rank, code = next(iter(codes.items())) if codes else (None, None)
+        why = f"killed by signal {-code}" if isinstance(code, int) and code < 0 else f"exit code {code}"
+        raise DistributedError(f"rank {rank} of the run died ({why}); the other ranks were stopped") from None
+    except Exception as e:   # rendezvous errors and the like
+        if os.environ.get("NAMESTUDIO_DEBUG"):
+            raise
+        first = (str(e).strip().splitlines() or [type(e).__name__])[0]
+        raise DistributedError(f"torchrun could not start the ranks: {type(e).__name__}: {first}") from None
+    return 0
+

@@ -1,0 +1,731 @@
+"""Experiments: a set of runs trained on one data source, one split and one seed, grouped in one folder.
+
+  checkpoints/exp-<YYYYmmdd-HHMMSS>-<task>/
+      experiment.json      what the experiment is (settings, grid, runs) and where it stands (state, pid)
+      experiment.lock      flock'ed by the `namestudio compare` process that runs it
+      <label>/             one ordinary run folder per run (engine/runfolder.py), e.g. lstm/ or lstm-hidden=64/
+
+Each run is an ordinary `namestudio train` child process (engine/process.py), N at a time. The run folders
+are the source of truth for each run's progress; experiment.json only says which runs belong, with which
+config, and what the controller last saw. ``compare --resume EXP`` keeps the runs that are done, resumes
+those with a resume point and restarts the rest.
+
+The second half of this module is the data the comparison views and the report need (results rows, curves,
+confusion matrices, top-k and samples tables): plain lists and dicts, so a face only renders them.
+"""
+from __future__ import annotations
+
+import dataclasses
+import os
+import shutil
+import signal
+import statistics
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+from namestudio.data.errors import NamestudioError
+
+from . import runfolder as rf
+from .config import MODELS, TrainConfig, _field, _kind, apply_recipe, check_value, default_threads, flag_of
+from .process import CLI_MODULE, launch_train
+
+EXPERIMENT = "experiment.json"
+EXP_LOCK = "experiment.lock"
+FORMAT = 1
+DEFAULT_MODELS = ("rnn", "lstm", "mylstm", "gru")
+# every run of an experiment shares these: one task, one data source, one split (--set may not vary them)
+SHARED_FIELDS = ("task", "model", "data", "ascii_fold", "split_seed", "val_fraction", "test_fraction")
+RUN_STATES = ("pending", "running", "done", "failed", "cancelled")
+DEFAULT_NAMES = ("Dovesky", "Jackson", "Hou")
+
+
+class ExperimentError(NamestudioError):
+    """An experiment that cannot be made, found or continued; one line."""
+
+
+# ---- planning -----------------------------------------------------------------------------------
+def parse_models(text: str | None) -> list[str]:
+    models = [m.strip() for m in (text or ",".join(DEFAULT_MODELS)).split(",") if m.strip()]
+    if not models:
+        raise ExperimentError("--models: give at least one model, e.g. rnn,lstm")
+    for m in models:
+        if m not in MODELS:
+            raise ExperimentError(f"--models: unknown model {m!r}; choose from {', '.join(MODELS)}")
+    if len(set(models)) != len(models):
+        raise ExperimentError(f"--models: {','.join(models)} names a model twice")
+    return models
+
+
+def _parse_value(f: dataclasses.Field, text: str):
+    kind, flag = _kind(f), flag_of(f)
+    text = text.strip()
+    try:
+        if kind is bool:
+            low = text.lower()
+            if low not in ("true", "false", "yes", "no", "1", "0", "on", "off"):
+                raise ValueError
+            value = low in ("true", "yes", "1", "on")
+        elif kind is int:
+            value = int(text)
+        elif kind is float:
+            value = float(text)
+        else:
+            value = text
+    except ValueError:
+        raise ExperimentError(f"--set {f.name}: {text!r} is not a {kind.__name__} (as {flag} takes)") from None
+    try:
+        check_value(f, value)
+    except NamestudioError as e:
+        raise ExperimentError(f"--set {f.name}: {e}") from None
+    return value
+
+
+def parse_grid(items: list[str] | None) -> dict[str, list]:
+    """``["hidden=64,128", "lr=0.002,0.005"]`` -> {"hidden": [64, 128], "lr": [0.002, 0.005]}, each value checked
+    against the config field's one definition (engine/config.py)."""
+    grid: dict[str, list] = {}
+    for item in items or []:
+        key, eq, values = item.partition("=")
+        key = key.strip().replace("-", "_").lstrip("_")
+        if not eq or not key or not values.strip():
+            raise ExperimentError(f"--set {item!r}: write KEY=V1,V2 (e.g. --set hidden=64,128)")
+        try:
+            f = _field(key)
+        except KeyError:
+            raise ExperimentError(f"--set {key}: no such setting; see `namestudio train --help`") from None
+        if key in SHARED_FIELDS:
+            what = "--models" if key == "model" else "its own option, once"
+            raise ExperimentError(f"--set {key}: every run of an experiment shares one task, data source and "
+                                  f"split; use {what}")
+        if key in grid:
+            raise ExperimentError(f"--set {key} is given twice; list every value once: --set {key}=V1,V2")
+        parsed = [_parse_value(f, v) for v in values.split(",") if v.strip()]
+        if len(set(map(repr, parsed))) != len(parsed):
+            raise ExperimentError(f"--set {key}: a value is listed twice")
+        grid[key] = parsed
+    return grid
+
+
+def _fmt(v) -> str:
+    return f"{v:g}" if isinstance(v, float) else str(v).lower() if isinstance(v, bool) else str(v)
+
+
+def plan_runs(base: dict, models: list[str], grid: dict[str, list]) -> list[dict]:
+    """One entry per (model, grid point): {"label", "model", "overrides", "config"} with a validated config."""
+    points: list[dict] = [{}]
+    for key, values in grid.items():
+        points = [{**p, key: v} for p in points for v in values]
+    runs = []
+    for m in models:
+        for p in points:
+            label = m + "".join(f"-{k}={_fmt(v)}" for k, v in p.items())
+            cfg = TrainConfig(**apply_recipe({**base, **p, "model": m}))
+            try:
+                cfg.validate()
+            except NamestudioError as e:
+                raise ExperimentError(f"run {label}: {e}") from None
+            runs.append({"label": label.replace("/", "_"), "model": m, "overrides": p, "config": cfg.to_dict()})
+    if len(runs) > 256:
+        raise ExperimentError(f"{len(runs)} runs: an experiment holds at most 256; trim --models or --set")
+    return runs
+
+
+def default_parallel(cfg: TrainConfig, n_runs: int) -> int:
+    """Runs at once: on CPU, the cores divided by each run's torch threads; on GPUs, one per device."""
+    n = 0
+    if cfg.device in ("auto", "cuda"):
+        try:
+            import torch
+            n = torch.cuda.device_count() if torch.cuda.is_available() else 0
+        except Exception:
+            n = 0
+    if not n:
+        n = (os.cpu_count() or 1) // max(1, cfg.threads or default_threads())
+    return max(1, min(n, n_runs))
+
+
+# ---- the folder ---------------------------------------------------------------------------------
+def is_experiment(path: str | Path) -> bool:
+    return (Path(path) / EXPERIMENT).is_file()
+
+
+def new_experiment(checkpoints: str | Path, base: dict, models: list[str], grid: dict[str, list],
+                   parallel: int) -> Path:
+    """Plan the runs, create ``exp-<time>-<task>/`` with experiment.json (every run pending); return the folder."""
+    runs = plan_runs(base, models, grid)
+    root = Path(checkpoints)
+    task = runs[0]["config"]["task"]
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise ExperimentError(f"could not create {root}: {e.strerror or e}") from None
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    for i in range(1000):
+        exp = root / (f"exp-{stamp}-{task}" + (f"-{i + 1}" if i else ""))
+        try:
+            exp.mkdir()
+            break
+        except FileExistsError:
+            continue
+    else:
+        raise ExperimentError(f"{root}: could not create a new experiment folder")
+    base_cfg = runs[0]["config"]
+    settings = {k: v for k, v in base_cfg.items() if k != "model" and k not in grid}
+    doc = {"format": FORMAT, "kind": "experiment", "id": exp.name, "created": time.time(), "task": task,
+           "models": models, "grid": grid, "settings": settings, "parallel": parallel, "state": "pending",
+           "pid": None, "host": None, "heartbeat": None, "ended": None,
+           "runs": [{**r, "dir": r["label"], "state": "pending", "error": None, "attempts": 0} for r in runs]}
+    rf.atomic_write_json(exp / EXPERIMENT, doc)
+    return exp
+
+
+def resolve_experiment(exp: str | Path, checkpoints: str | Path = "checkpoints") -> Path:
+    """An experiment folder path, an id under the checkpoints folder, or a unique part of an id."""
+    p = Path(exp)
+    if is_experiment(p):
+        return p
+    root, text = Path(checkpoints), str(exp)
+    if text and is_experiment(root / text):
+        return root / text
+    if root.is_dir() and text and "/" not in text:
+        matches = sorted(d for d in root.iterdir() if text in d.name and is_experiment(d))
+        if len(matches) == 1:
+            return matches[0]
+        if len(matches) > 1:
+            raise ExperimentError(f"experiment {text!r} is ambiguous: {', '.join(m.name for m in matches[:5])}")
+    raise ExperimentError(f"no experiment {text!r} (no {EXPERIMENT} there, nor an experiment id under {root})")
+
+
+def _read_doc(exp: Path) -> dict:
+    doc = rf.read_json(Path(exp) / EXPERIMENT, dict)
+    if not isinstance(doc.get("runs"), list) or any(not isinstance(r, dict) or not isinstance(r.get("dir"), str)
+                                                     for r in doc["runs"]):
+        raise ExperimentError(f"{Path(exp) / EXPERIMENT}: damaged (no list of runs)")
+    for r in doc["runs"]:
+        if "/" in r["dir"] or r["dir"] in ("", ".", ".."):
+            raise ExperimentError(f"{Path(exp) / EXPERIMENT}: damaged (run folder {r['dir']!r} is not inside it)")
+    return doc
+
+
+def read_experiment(exp: str | Path) -> dict:
+    """experiment.json with, per run, its ``path`` and its live status read from the run folder (``status``:
+    a RunStatus; ``state`` refreshed from it), and the experiment's ``state`` made "stale" when the controller
+    that was running it is gone. For the TUI: call it every second or so; it reads small files only."""
+    exp = Path(exp)
+    doc = _read_doc(exp)
+    live = False
+    for r in doc["runs"]:
+        path = exp / r["dir"]
+        r["path"] = str(path)
+        try:
+            st = rf.read_status(path) if path.is_dir() else None
+        except rf.RunFolderError as e:
+            st, r["error"] = None, str(e)
+        r["status"] = st
+        if st is not None:
+            if st.live:
+                r["state"], live = "running", True
+            elif st.state == "done":
+                r["state"] = "done"
+            elif st.state in ("failed", "cancelled"):
+                r["state"] = st.state
+                r["error"] = st.error or r.get("error")
+            elif st.stale:
+                r["state"] = "cancelled" if r.get("state") != "failed" else "failed"
+    if doc.get("state") == "running" and doc.get("host") == rf.HOST and not rf.pid_alive(doc.get("pid")):
+        doc["state"] = "stale"
+    doc["live"] = doc.get("state") == "running" or live
+    doc["path"] = str(exp)
+    return doc
+
+
+def list_experiments(checkpoints: str | Path = "checkpoints") -> list[dict]:
+    """One row per experiment folder under ``checkpoints``, newest first: id, path, task, state, runs, done."""
+    root = Path(checkpoints)
+    rows = []
+    dirs = sorted((d for d in root.iterdir() if is_experiment(d)), reverse=True) if root.is_dir() else []
+    for d in dirs:
+        try:
+            doc = read_experiment(d)
+            rows.append({"id": d.name, "path": str(d), "task": doc.get("task"), "state": doc.get("state"),
+                         "runs": len(doc["runs"]), "done": sum(r["state"] == "done" for r in doc["runs"])})
+        except NamestudioError as e:
+            rows.append({"id": d.name, "path": str(d), "state": "damaged", "error": str(e)})
+    return rows
+
+
+def run_dirs(exp: str | Path) -> list[tuple[str, Path]]:
+    """(label, run folder) of every run of an experiment that has a run folder."""
+    exp = Path(exp)
+    return [(r["dir"], exp / r["dir"]) for r in _read_doc(exp)["runs"] if (exp / r["dir"]).is_dir()]
+
+
+# ---- running it ---------------------------------------------------------------------------------
+@dataclass
+class RunView:
+    """What the progress display shows for one run."""
+    label: str
+    state: str = "pending"
+    step: int = 0
+    total_steps: int = 0
+    epoch: float = 0.0
+    metric: float | None = None     # the last validation accuracy (classifiers) or NLL (generators)
+    error: str | None = None
+
+
+def _action(run_dir: Path) -> str:
+    """What a (re)started experiment does with one run: keep, resume, restart or new."""
+    if not run_dir.is_dir() or not any(run_dir.iterdir()):
+        return "new"
+    st = rf.read_status(run_dir)
+    if st.live:
+        raise ExperimentError(f"run {run_dir.name} is being trained by pid {st.pid}; stop it first "
+                              f"(namestudio stop {run_dir})")
+    if st.state == "done" and (run_dir / rf.TEST).is_file():
+        return "keep"
+    try:
+        if rf.resume_dir(run_dir) is not None and (run_dir / rf.CONFIG).is_file():
+            return "resume"
+    except rf.RunFolderError:
+        pass
+    return "restart"
+
+
+class Controller:
+    """Runs an experiment's runs as child processes, ``parallel`` at a time, and keeps experiment.json up to
+    date. ``run()`` blocks until every run has ended or ``stop()`` was called (from a signal handler, say)."""
+
+    def __init__(self, exp: str | Path, parallel: int | None = None, nice: int = 10,
+                 on_update: Callable[[list[RunView]], None] | None = None, poll_s: float = 0.25):
+        self.exp = Path(exp)
+        self.doc = _read_doc(self.exp)
+        self.parallel = max(1, int(parallel or self.doc.get("parallel") or 1))
+        self.nice = nice
+        self.on_update = on_update
+        self.poll_s = poll_s
+        self.active: dict[str, subprocess.Popen] = {}
+        self.views = {r["dir"]: RunView(label=r["dir"], state=r.get("state", "pending")) for r in self.doc["runs"]}
+        self.tails = {r["dir"]: rf.Tail(self.exp / r["dir"] / rf.METRICS) for r in self.doc["runs"]}
+        self.stopping = False
+        self.killing = False
+        self.lock: rf.RunLock | None = None
+        self.started = time.time()
+
+    # from any thread or a signal handler
+    def stop(self) -> None:
+        """First call: ask every running child to stop cleanly (SIGTERM: the best weights are kept and tested);
+        pending runs are not started. A second call kills them."""
+        if self.stopping:
+            self.killing = True
+        self.stopping = True
+        for p in list(self.active.values()):
+            try:
+                os.killpg(p.pid, signal.SIGKILL if self.killing else signal.SIGTERM)
+            except (ProcessLookupError, PermissionError):
+                pass
+
+    def _save(self, **changes) -> None:
+        self.doc.update(changes, heartbeat=time.time())
+        rf.atomic_write_json(self.exp / EXPERIMENT, self.doc)
+
+    def _entry(self, label: str) -> dict:
+        return next(r for r in self.doc["runs"] if r["dir"] == label)
+
+    def _start(self, r: dict, action: str) -> None:
+        run_dir = self.exp / r["dir"]
+        r["attempts"] = r.get("attempts", 0) + 1
+        r["error"] = None
+        if action == "resume":
+            argv = [sys.executable, "-m", CLI_MODULE, "train", "--resume", str(run_dir), "--nice", str(self.nice)]
+            with open(run_dir / rf.LOG, "ab") as log:
+                log.write(("$ " + " ".join(argv[1:]) + "\n").encode())
+                log.flush()
+                popen = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+                                         start_new_session=True, close_fds=True,
+                                         env={**os.environ, "PYTHONUNBUFFERED": "1"})
+        else:
+            if action == "restart":
+                shutil.rmtree(run_dir, ignore_errors=True)
+            cfg = TrainConfig.from_dict(r["config"])
+            popen = launch_train(cfg, self.exp, nice=self.nice, run_dir=run_dir).popen
+        self.tails[r["dir"]] = rf.Tail(run_dir / rf.METRICS)
+        self.active[r["dir"]] = popen
+        r["state"] = "running"
+        self.views[r["dir"]].state = "running"
+        self._save()
+
+    def _ended(self, label: str, code: int) -> None:
+        r = self._entry(label)
+        run_dir = self.exp / label
+        try:
+            st = rf.read_status(run_dir)
+        except rf.RunFolderError as e:
+            st = None
+            r["error"] = str(e)
+        if st is not None and st.state == "done":
+            r["state"] = "done"
+        elif st is not None and st.state == "cancelled":
+            r["state"] = "cancelled"
+        else:
+            r["state"] = "failed"
+            lines = rf.last_log_lines(run_dir, 1)
+            r["error"] = (st.error if st is not None and st.error else None) or r.get("error") or \
+                (lines[-1] if lines else f"the trainer exited with code {code}")
+        self.views[label].state = r["state"]
+        self.views[label].error = r["error"]
+        self._save()
+
+    def _refresh(self, labels=None) -> None:
+        monitor = "accuracy" if self.doc.get("task") == "classify" else "nll"
+        for label in labels if labels is not None else list(self.active):
+            v = self.views[label]
+            try:
+                st = rf.read_status(self.exp / label)
+                v.step, v.total_steps, v.epoch = st.step, st.total_steps, st.epoch
+            except rf.RunFolderError:
+                pass
+            for rec in self.tails[label].read_new():
+                val = rec.get("val") or {}
+                if isinstance(val.get(monitor), (int, float)):
+                    v.metric = float(val[monitor])
+
+    def run(self) -> dict:
+        try:
+            lock = rf.RunLock(self.exp)
+            lock.path = self.exp / EXP_LOCK
+            self.lock = lock.acquire()
+        except rf.RunFolderError:
+            raise ExperimentError(f"experiment {self.exp.name} is already being run (another `namestudio compare` "
+                                  f"holds it)") from None
+        try:
+            return self._run()
+        finally:
+            for p in self.active.values():      # only on an unexpected error: never leave children behind
+                try:
+                    os.killpg(p.pid, signal.SIGTERM)
+                except (ProcessLookupError, PermissionError):
+                    pass
+            self.lock.release()
+
+    def _run(self) -> dict:
+        queue = []
+        for r in self.doc["runs"]:
+            action = _action(self.exp / r["dir"])
+            if action == "keep":
+                r["state"] = "done"
+                self.views[r["dir"]].state = "done"
+                self._fill_done_view(r["dir"])
+            else:
+                r["state"] = "pending"
+                queue.append((r, action))
+        self._save(state="running", pid=os.getpid(), host=rf.HOST, parallel=self.parallel, ended=None)
+        last_beat = time.time()
+        while queue or self.active:
+            while queue and not self.stopping and len(self.active) < self.parallel:
+                r, action = queue.pop(0)
+                try:
+                    self._start(r, action)
+                except (NamestudioError, OSError) as e:
+                    r["state"], r["error"] = "failed", rf._first_line(e)
+                    self.views[r["dir"]].state, self.views[r["dir"]].error = "failed", str(e)
+                    self._save()
+            for label, p in list(self.active.items()):
+                code = p.poll()
+                if code is not None:
+                    del self.active[label]
+                    self._refresh_one_last(label)
+                    self._ended(label, code)
+            if self.stopping and not self.active:
+                break
+            self._refresh()
+            if self.on_update:
+                self.on_update(list(self.views.values()))
+            if time.time() - last_beat > 2.0:
+                self._save()
+                last_beat = time.time()
+            time.sleep(self.poll_s)
+        states = [r["state"] for r in self.doc["runs"]]
+        state = "cancelled" if self.stopping and any(s != "done" for s in states) else \
+            "failed" if "failed" in states else "done" if all(s == "done" for s in states) else "cancelled"
+        self._save(state=state, ended=time.time())
+        if self.on_update:
+            self.on_update(list(self.views.values()))
+        return self.doc
+
+    def _refresh_one_last(self, label: str) -> None:
+        self._refresh([label])
+
+    def _fill_done_view(self, label: str) -> None:
+        self._refresh([label])
+        v = self.views[label]
+        v.total_steps = v.total_steps or v.step
+
+
+# ---- for a face that starts and stops experiments (the TUI) ------------------------------------
+COMPARE_LOG = "compare.log"
+
+
+def launch_compare(checkpoints: str | Path, options: dict, models: list[str] | None = None,
+                   grid: dict[str, list] | None = None, parallel: int | None = None,
+                   nice: int = 10) -> tuple[Path, subprocess.Popen]:
+    """Create the experiment folder now (so a follower has its path at once), then run it with
+    `namestudio compare --resume EXP` as a child in its own session (it outlives its launcher), its output
+    in EXP/compare.log. Returns (experiment folder, the child). Follow it with ``read_experiment``."""
+    models = models or list(DEFAULT_MODELS)
+    runs = plan_runs(options, models, grid or {})
+    parallel = parallel or default_parallel(TrainConfig.from_dict(runs[0]["config"]), len(runs))
+    exp = new_experiment(checkpoints, options, models, grid or {}, parallel)
+    argv = [sys.executable, "-m", CLI_MODULE, "compare", "--resume", str(exp), "--parallel", str(parallel),
+            "--nice", str(int(nice))]
+    with open(exp / COMPARE_LOG, "ab") as log:
+        popen = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+                                 start_new_session=True, close_fds=True,
+                                 env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    return exp, popen
+
+
+def stop_experiment(exp: str | Path) -> None:
+    """Ask the `compare` process running an experiment to stop every run cleanly (SIGTERM, as Ctrl-C).
+    ExperimentError when no live controller runs it on this host."""
+    doc = read_experiment(exp)
+    if doc.get("state") != "running" or doc.get("host") != rf.HOST or not rf.pid_alive(doc.get("pid")):
+        raise ExperimentError(f"experiment {Path(exp).name} is not running here (it is {doc.get('state')})")
+    os.kill(int(doc["pid"]), signal.SIGTERM)
+
+
+# ---- the data of the comparison views and the report -------------------------------------------
+def collect_runs(items: list[str], checkpoints: str | Path = "checkpoints") -> tuple[list[tuple[str, Path]], list[Path]]:
+    """Experiments and runs as given on a command line -> ([(label, run folder)], [experiment folders]).
+    An experiment contributes its runs labelled by their folder names; a run given alone is labelled by its id."""
+    runs: list[tuple[str, Path]] = []
+    exps: list[Path] = []
+    for item in items:
+        p = Path(item)
+        exp = None
+        if is_experiment(p) or is_experiment(Path(checkpoints) / item):
+            exp = p if is_experiment(p) else Path(checkpoints) / item
+        else:
+            try:
+                runs.append((None, rf.resolve_run(item, checkpoints)))  # type: ignore[arg-type]
+                continue
+            except rf.RunFolderError as e:
+                try:
+                    exp = resolve_experiment(item, checkpoints)
+                except ExperimentError:
+                    raise e from None
+        exps.append(exp)
+        for label, d in run_dirs(exp):
+            runs.append((label, d))
+    seen, out = set(), []
+    for label, d in runs:
+        key = d.resolve()
+        if key in seen:
+            continue
+        seen.add(key)
+        out.append((label or d.name, d))
+    labels = [lab for lab, _ in out]
+    if len(set(labels)) != len(labels):     # two experiments with an "lstm" each: prefix the experiment
+        out = [(f"{d.parent.name}/{lab}" if labels.count(lab) > 1 else lab, d) for lab, d in out]
+    if not out:
+        raise ExperimentError("no runs to report: the experiment has no run folders yet")
+    return out, exps
+
+
+def _config(run_dir: Path) -> dict:
+    return rf.read_json(Path(run_dir) / rf.CONFIG, dict)
+
+
+def results_row(run_dir: Path, label: str | None = None) -> dict:
+    """One results-table row: label, model, run (path), task, state, params, train_seconds, names_per_s (median
+    over the logged windows), epochs_to_best, best_step, and the test metrics (accuracy, balanced_accuracy,
+    macro_f1 for classifiers; nll, perplexity for generators); None where a run has no such value yet."""
+    run_dir = Path(run_dir)
+    row = {"label": label or run_dir.name, "run": str(run_dir), "model": None, "task": None, "recipe": None,
+           "state": None, "params": None, "train_seconds": None, "names_per_s": None, "epochs_to_best": None,
+           "best_step": None, "test_accuracy": None, "test_balanced_accuracy": None, "test_macro_f1": None,
+           "test_nll": None, "test_perplexity": None, "error": None}
+    try:
+        cfg = _config(run_dir)
+        hp = cfg.get("train") or {}
+        row.update(model=hp.get("model"), task=hp.get("task"), recipe=hp.get("recipe", "modern"),
+                   params=cfg.get("n_params"))
+        st = rf.read_status(run_dir)
+        row["state"] = "stale" if st.stale else st.state
+        row["error"] = st.error
+        rates = [s["names_per_s"] for s in rf.read_jsonl(run_dir / rf.STEPS)
+                 if isinstance(s.get("names_per_s"), (int, float)) and s["names_per_s"] > 0]
+        if rates:
+            row["names_per_s"] = round(statistics.median(rates), 1)
+        best = [e for e in rf.read_jsonl(run_dir / rf.METRICS) if e.get("best")]
+        if best:
+            row["epochs_to_best"] = best[-1].get("epoch")
+            row["best_step"] = best[-1].get("step")
+        if (run_dir / rf.TEST).is_file():
+            test = rf.read_json(run_dir / rf.TEST, dict)
+            row["train_seconds"] = test.get("train_seconds")
+            t = test.get("test") or {}
+            for k in ("accuracy", "balanced_accuracy", "macro_f1", "nll", "perplexity"):
+                if isinstance(t.get(k), (int, float)):
+                    row["test_" + k] = t[k]
+    except NamestudioError as e:
+        row["state"], row["error"] = "damaged", str(e)
+    return row
+
+
+def results_rows(runs: list[tuple[str, Path]]) -> list[dict]:
+    """The results table: one ``results_row`` per (label, run folder)."""
+    return [results_row(d, label) for label, d in runs]
+
+
+def compare_json(exp: Path, report: Path | None = None) -> dict:
+    """`namestudio compare --json`'s object (the issue's interface)."""
+    keep = ("model", "run", "params", "train_seconds", "names_per_s")
+    out = []
+    doc = _read_doc(exp)
+    for r in doc["runs"]:
+        row = results_row(Path(exp) / r["dir"], r["dir"])
+        item = {k: row[k] for k in keep}
+        item["model"] = r["model"]
+        if doc.get("task") == "generate":
+            item["test_nll"] = row["test_nll"]
+        else:
+            for k in ("test_accuracy", "test_balanced_accuracy", "test_macro_f1"):
+                item[k] = row[k]
+        out.append(item)
+    return {"experiment": str(exp), "report": str(report) if report else None, "runs": out}
+
+
+def curves(run_dir: Path) -> dict:
+    """Every logged point of a run: {"steps": [{"step", "epoch", "elapsed", "loss", "lr", "names_per_s"}],
+    "evals": [{"step", "epoch", "elapsed", "train_loss", "val_<metric>": value, "best"}]}."""
+    run_dir = Path(run_dir)
+    steps = [{k: s.get(k) for k in ("step", "epoch", "elapsed", "loss", "lr", "names_per_s")}
+             for s in rf.read_jsonl(run_dir / rf.STEPS) if isinstance(s.get("step"), (int, float))]
+    evals = []
+    for e in rf.read_jsonl(run_dir / rf.METRICS):
+        if not isinstance(e.get("step"), (int, float)):
+            continue
+        row = {k: e.get(k) for k in ("step", "epoch", "elapsed", "train_loss", "best")}
+        for k, v in (e.get("val") or {}).items():
+            if isinstance(v, (int, float)) and not isinstance(v, bool):
+                row["val_" + k] = v
+        evals.append(row)
+    return {"steps": steps, "evals": evals}
+
+
+def series(run_dir: Path, y: str = "loss", x: str = "step", smoothing: float = 0.0) -> list[tuple[float, float]]:
+    """(x, y) points for one curve. ``y``: "loss" / "lr" / "names_per_s" (every logged step) or "train_loss" /
+    "val_accuracy" / "val_nll" / any "val_<metric>" (every evaluation); ``x``: "step", "epoch" or "elapsed"
+    (training seconds). ``smoothing`` in [0, 1): the debiased EMA of engine/smoothing.py."""
+    from .smoothing import smooth_series
+    if x not in ("step", "epoch", "elapsed"):
+        raise ValueError(f"x must be step, epoch or elapsed, not {x!r}")
+    c = curves(run_dir)
+    rows = c["steps"] if y in ("loss", "lr", "names_per_s") else c["evals"]
+    pts = [(float(r[x]), float(r[y])) for r in rows
+           if isinstance(r.get(x), (int, float)) and isinstance(r.get(y), (int, float))]
+    return smooth_series(pts, smoothing) if smoothing else pts
+
+
+def confusion(run_dir: Path) -> dict | None:
+    """{"labels", "matrix" (counts, rows true, columns predicted), "split": "test"|"val"} for a classifier: the
+    test matrix when the run has ended, else the best validation one so far; None for generators or no data."""
+    run_dir = Path(run_dir)
+    cfg = _config(run_dir)
+    if (cfg.get("train") or {}).get("task") != "classify":
+        return None
+    labels = cfg.get("labels") or []
+    if (run_dir / rf.TEST).is_file():
+        cm = (rf.read_json(run_dir / rf.TEST, dict).get("test") or {}).get("confusion")
+        if cm:
+            return {"labels": labels, "matrix": cm, "split": "test"}
+    best = [e for e in rf.read_jsonl(run_dir / rf.METRICS) if e.get("best") and e.get("confusion")]
+    if best:
+        return {"labels": labels, "matrix": best[-1]["confusion"], "split": "val"}
+    return None
+
+
+def normalized(matrix: list[list[int]]) -> list[list[float]]:
+    """Rows as fractions of their totals (a row with no names stays zeros)."""
+    return [[v / sum(row) if sum(row) else 0.0 for v in row] for row in matrix]
+
+
+def confusion_difference(a: dict, b: dict) -> dict:
+    """Row-normalised matrix a minus b (same labels): where one model confuses more than the other."""
+    if a["labels"] != b["labels"]:
+        raise ExperimentError("these two runs have different languages: their matrices do not line up")
+    na, nb = normalized(a["matrix"]), normalized(b["matrix"])
+    return {"labels": a["labels"], "matrix": [[x - y for x, y in zip(ra, rb)] for ra, rb in zip(na, nb)]}
+
+
+def topk_table(runs: list[tuple[str, Path]], names: list[str] = DEFAULT_NAMES, k: int = 3) -> list[dict]:
+    """For every classifier run and name: {"label", "name", "top": [(language, probability)], "error"}.
+    Loads each run's best weights (torch; call it off the UI thread)."""
+    from .infer import load_run
+    rows = []
+    for label, d in runs:
+        try:
+            if (_config(d).get("train") or {}).get("task") != "classify":
+                continue
+            run = load_run(d)
+            answers = run.classify_each(list(names), k)
+        except NamestudioError as e:
+            rows += [{"label": label, "name": n, "top": [], "error": str(e)} for n in names]
+            continue
+        rows += [{"label": label, "name": a.name, "top": a.top, "error": a.error} for a in answers]
+    return rows
+
+
+def samples_table(run_dir: Path, temperature: float = 0.8, start_letters: str = "ABC", n: int = 1,
+                  seed: int = 0, languages: list[str] | None = None) -> dict:
+    """Names sampled per language by a generator run, one column per start letter:
+    {"letters": [...], "rows": [{"language", "samples": {letter: [names]}}], "notes": [one line each]}.
+    A letter the run never saw is left out with a note. Loads the run (torch; off the UI thread)."""
+    from .infer import InferenceError, load_run
+    run = load_run(run_dir)
+    if run.task != "generate":
+        raise ExperimentError(f"run {Path(run_dir).name} is a classifier: samples need a generator")
+    letters, notes = [], []
+    for c in [c for c in start_letters if not c.isspace()]:
+        try:
+            run._prefix(c, "start letter")
+            letters.append(c)
+        except InferenceError as e:
+            notes.append(str(e))
+    rows = []
+    for lang in languages or run.labels:
+        got = {}
+        for i, c in enumerate(letters):
+            got[c] = [s["name"] for s in run.sample(lang=lang, start=c, n=n, temperature=temperature,
+                                                      seed=seed + i)]
+        rows.append({"language": lang, "samples": got})
+    return {"letters": letters, "rows": rows, "notes": notes, "temperature": temperature}
+
+
+@dataclass
+class Settings:
+    """The settings the runs share, and those that differ (per run)."""
+    common: dict = field(default_factory=dict)
+    varying: dict = field(default_factory=dict)   # field -> {label: value}
+
+
+def settings(runs: list[tuple[str, Path]]) -> Settings:
+    cfgs = {}
+    for label, d in runs:
+        try:
+            cfgs[label] = dict((_config(d).get("train") or {}))
+        except NamestudioError:
+            continue
+    keys = sorted({k for c in cfgs.values() for k in c})
+    out = Settings()
+    for k in keys:
+        values = {lab: c.get(k) for lab, c in cfgs.items()}
+        if len({repr(v) for v in values.values()}) == 1:
+            out.common[k] = next(iter(values.values()))
+        else:
+            out.varying[k] = values
+    return out

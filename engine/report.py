@@ -1,0 +1,322 @@
+"""A lab-report folder from an experiment or any runs: report.md, figures, curves.csv.
+
+  report.md      results table, curves and confusion figures (linked), top-3 table, samples per language,
+                 settings (shared and varying), the machine
+  curves.csv     every logged point of every run (long format: one value per line)
+  curves-<task>.png, confusion-<label>.png   with matplotlib (the optional extra `namestudio[report]`)
+
+Everything is built in a temporary folder beside DIR, then renamed into place: a report folder is whole or
+absent. An existing DIR is replaced only when it is empty or holds a previous report (report.md).
+"""
+from __future__ import annotations
+
+import csv
+import io
+import os
+import platform
+import re
+import shutil
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from namestudio.data.errors import NamestudioError
+
+from . import experiment as ex
+from . import runfolder as rf
+from .config import default_threads
+from .smoothing import ema
+
+MATPLOTLIB_MISSING = "figures skipped: matplotlib is not installed (pip install 'namestudio[report]')"
+SMOOTHING = 0.6        # TensorBoard's default weight for the training-loss curves
+
+
+class ReportError(NamestudioError):
+    """A report that cannot be written; one line."""
+
+
+@dataclass
+class Report:
+    path: Path
+    files: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)   # one line each, e.g. MATPLOTLIB_MISSING
+
+
+def _have_matplotlib() -> bool:
+    try:
+        import matplotlib  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def _slug(text: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_.=-]+", "_", text).strip("_") or "run"
+
+
+def _md(v) -> str:
+    return str(v).replace("|", "\\|").replace("\n", " ")
+
+
+def _num(v, fmt: str = ".3f") -> str:
+    return "–" if v is None else format(v, fmt)
+
+
+def _table(header: list[str], rows: list[list[str]]) -> str:
+    lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
+    lines += ["| " + " | ".join(_md(c) for c in r) + " |" for r in rows]
+    return "\n".join(lines) + "\n"
+
+
+# ---- curves.csv -----------------------------------------------------------------------------------
+CSV_COLUMNS = ["label", "run", "model", "source", "step", "epoch", "elapsed", "metric", "value"]
+
+
+def curves_csv(runs: list[tuple[str, Path]]) -> str:
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\n")
+    w.writerow(CSV_COLUMNS)
+    for label, d in runs:
+        model = ((ex._config(d).get("train") or {}).get("model")) if (d / rf.CONFIG).is_file() else None
+        c = ex.curves(d)
+        for s in c["steps"]:
+            for k in ("loss", "lr", "names_per_s"):
+                if isinstance(s.get(k), (int, float)):
+                    w.writerow([label, d.name, model, "steps", s["step"], s["epoch"], s["elapsed"], k, s[k]])
+        for e in c["evals"]:
+            for k, v in e.items():
+                if k in ("step", "epoch", "elapsed", "best") or not isinstance(v, (int, float)):
+                    continue
+                w.writerow([label, d.name, model, "evals", e["step"], e["epoch"], e["elapsed"], k, v])
+    return buf.getvalue()
+
+
+# ---- figures ----------------------------------------------------------------------------------------
+def _curves_figure(runs: list[tuple[str, Path]], task: str, path: Path) -> None:
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    metric = "val_accuracy" if task == "classify" else "val_nll"
+    name = "validation accuracy" if task == "classify" else "validation NLL (nats/char)"
+    fig, axes = plt.subplots(1, 3, figsize=(15, 4.2))
+    for i, (label, d) in enumerate(runs):
+        color = f"C{i % 10}"
+        loss = ex.series(d, "loss", "epoch")
+        if loss:
+            xs, ys = zip(*loss)
+            axes[0].plot(xs, ys, color=color, alpha=0.25, linewidth=0.8)
+            axes[0].plot(xs, ema(ys, SMOOTHING), color=color, label=label, linewidth=1.5,
+                         marker="o" if len(xs) < 30 else None, markersize=3)
+        for ax, x in ((axes[1], "epoch"), (axes[2], "elapsed")):
+            pts = ex.series(d, metric, x)
+            if pts:
+                xs, ys = zip(*pts)
+                ax.plot(xs, ys, color=color, marker="o", markersize=3, label=label)
+    axes[0].set(title=f"training loss (EMA {SMOOTHING}, raw faint)", xlabel="epoch", ylabel="loss")
+    axes[1].set(title=name, xlabel="epoch")
+    axes[2].set(title=f"{name} against training time", xlabel="training seconds")
+    for ax in axes:
+        ax.grid(alpha=0.3)
+    axes[0].legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def _confusion_figure(label: str, cm: dict, path: Path) -> None:
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    labels, m = cm["labels"], ex.normalized(cm["matrix"])
+    n = len(labels)
+    size = max(4.0, 0.38 * n + 2)
+    fig, ax = plt.subplots(figsize=(size + 1, size))
+    im = ax.imshow(m, cmap="Blues", vmin=0, vmax=1)
+    ax.set_xticks(range(n), labels, rotation=90, fontsize=7)
+    ax.set_yticks(range(n), labels, fontsize=7)
+    ax.set(xlabel="predicted", ylabel="true", title=f"{label} ({cm['split']}, rows sum to 1)")
+    fig.colorbar(im, ax=ax, fraction=0.046)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+# ---- the machine ------------------------------------------------------------------------------------
+def machine(runs: list[tuple[str, Path]]) -> list[tuple[str, str]]:
+    torch_versions, devices, threads = set(), set(), set()
+    for _, d in runs:
+        try:
+            cfg = ex._config(d)
+        except NamestudioError:
+            continue
+        if cfg.get("torch"):
+            torch_versions.add(cfg["torch"])
+        t = (cfg.get("train") or {}).get("threads")
+        threads.add(f"{t}" if t else f"auto ({default_threads()} here)")
+        try:
+            if (d / rf.TEST).is_file() and rf.read_json(d / rf.TEST, dict).get("device"):
+                devices.add(rf.read_json(d / rf.TEST, dict)["device"])
+            elif rf.read_status(d).device:
+                devices.add(rf.read_status(d).device)
+        except NamestudioError:
+            pass
+    return [("torch (the runs)", ", ".join(sorted(torch_versions)) or "–"),
+            ("device", ", ".join(sorted(devices)) or "–"),
+            ("torch CPU threads per run", ", ".join(sorted(threads)) or "–"),
+            ("CPU cores", str(os.cpu_count())),
+            ("platform", f"{platform.system()} {platform.release()} {platform.machine()}"),
+            ("python", platform.python_version())]
+
+
+# ---- the report ------------------------------------------------------------------------------------
+def build(runs: list[tuple[str, Path]], folder: Path, names=ex.DEFAULT_NAMES, start_letters: str = "ABC",
+          temperature: float = 0.8, sources: list[str] | None = None, figures: bool = True) -> Report:
+    """Write report.md, curves.csv and the figures into ``folder`` (which exists and is empty)."""
+    rep = Report(path=folder)
+    plots = figures and _have_matplotlib()
+    if figures and not plots:
+        rep.notes.append(MATPLOTLIB_MISSING)
+    rows = ex.results_rows(runs)
+    by_task = {t: [(lab, d) for (lab, d), r in zip(runs, rows) if r["task"] == t] for t in ("classify", "generate")}
+    md = [f"# namestudio report\n", f"Generated {time.strftime('%Y-%m-%d %H:%M')} from "
+          + (", ".join(f"`{s}`" for s in sources) if sources else f"{len(runs)} runs") + ".\n"]
+
+    (folder / "curves.csv").write_text(curves_csv(runs), encoding="utf-8")
+    rep.files.append("curves.csv")
+
+    for task, title in (("classify", "Classifiers"), ("generate", "Generators")):
+        trows = [r for r in rows if r["task"] == task]
+        if not trows:
+            continue
+        md.append(f"## Results: {title.lower()}\n")
+        if task == "classify":
+            header = ["run", "model", "recipe", "parameters", "train time (s)", "names/s", "epochs to best",
+                      "test accuracy", "balanced accuracy", "macro-F1", "state"]
+            body = [[r["label"], r["model"], r["recipe"], f"{r['params']:,}" if r["params"] else "–",
+                     _num(r["train_seconds"], ".1f"), _num(r["names_per_s"], ",.0f"), _num(r["epochs_to_best"], ".2f"),
+                     _num(r["test_accuracy"]), _num(r["test_balanced_accuracy"]), _num(r["test_macro_f1"]),
+                     r["state"] or "–"] for r in trows]
+        else:
+            header = ["run", "model", "recipe", "parameters", "train time (s)", "names/s", "epochs to best",
+                      "test NLL (nats/char)", "perplexity", "state"]
+            body = [[r["label"], r["model"], r["recipe"], f"{r['params']:,}" if r["params"] else "–",
+                     _num(r["train_seconds"], ".1f"), _num(r["names_per_s"], ",.0f"), _num(r["epochs_to_best"], ".2f"),
+                     _num(r["test_nll"]), _num(r["test_perplexity"], ".2f"), r["state"] or "–"] for r in trows]
+        md.append(_table(header, body))
+        failed = [r for r in trows if r["error"]]
+        for r in failed:
+            md.append(f"- {r['label']}: {r['error']}\n")
+        md.append("")
+
+        md.append(f"### Curves\n")
+        if plots:
+            fig = f"curves-{task}.png"
+            _curves_figure(by_task[task], task, folder / fig)
+            rep.files.append(fig)
+            md.append(f"![curves]({fig})\n")
+        else:
+            md.append(f"_{MATPLOTLIB_MISSING}._\n")
+        md.append("Every logged point: [curves.csv](curves.csv).\n")
+
+        if task == "classify":
+            mats = []
+            for label, d in by_task[task]:
+                try:
+                    cm = ex.confusion(d)
+                except NamestudioError:
+                    cm = None
+                if cm:
+                    mats.append((label, cm))
+            if mats:
+                md.append("### Confusion matrices\n")
+                if plots:
+                    for label, cm in mats:
+                        fig = f"confusion-{_slug(label)}.png"
+                        _confusion_figure(label, cm, folder / fig)
+                        rep.files.append(fig)
+                        md.append(f"**{label}** ({cm['split']})\n\n![confusion {label}]({fig})\n")
+                else:
+                    md.append(f"_{MATPLOTLIB_MISSING}._\n")
+            top = ex.topk_table(by_task[task], list(names), 3)
+            if top:
+                md.append(f"### Top 3 for chosen names\n")
+                body = []
+                order = {n: i for i, n in enumerate(names)}
+                for t in sorted(top, key=lambda t: order.get(t["name"], len(order))):   # by name, then run
+                    cells = [f"{lab} {p:.2f}" for lab, p in t["top"]] if not t["error"] else [t["error"], "", ""]
+                    body.append([t["name"], t["label"], *(cells + ["", "", ""])[:3]])
+                md.append(_table(["name", "run", "1st", "2nd", "3rd"], body))
+        else:
+            for label, d in by_task[task]:
+                try:
+                    table = ex.samples_table(d, temperature, start_letters)
+                except NamestudioError as e:
+                    md.append(f"- samples of {label}: {e}\n")
+                    continue
+                md.append(f"### Samples of {label} (temperature {temperature:g}, start letters "
+                          f"{''.join(table['letters']) or '–'})\n")
+                for note in table["notes"]:
+                    md.append(f"- {note}\n")
+                if table["letters"]:
+                    md.append(_table(["language", *table["letters"]],
+                                     [[r["language"], *(", ".join(r["samples"][c]) for c in table["letters"])]
+                                      for r in table["rows"]]))
+
+    s = ex.settings(runs)
+    md.append("## Settings\n")
+    md.append("Shared by every run:\n")
+    md.append(_table(["setting", "value"], [[k, repr(v) if isinstance(v, str) else str(v)] for k, v in s.common.items()]))
+    if s.varying:
+        md.append("\nVarying:\n")
+        labels = [lab for lab, _ in runs]
+        md.append(_table(["setting", *labels], [[k, *(str(vals.get(l, "–")) for l in labels)]
+                                                for k, vals in s.varying.items()]))
+    md.append("\n## Machine\n")
+    md.append(_table(["", ""], [[k, v] for k, v in machine(runs)]))
+    if rep.notes:
+        md.append("\n" + "\n".join(f"_{n}._" for n in rep.notes) + "\n")
+    (folder / "report.md").write_text("\n".join(md), encoding="utf-8")
+    rep.files.insert(0, "report.md")
+    return rep
+
+
+def write_report(items: list[str], out: str | Path, checkpoints: str | Path = "checkpoints",
+                 names=ex.DEFAULT_NAMES, start_letters: str = "ABC", temperature: float = 0.8,
+                 figures: bool = True) -> Report:
+    """The report of experiments and/or runs (as a command line names them) in folder ``out``, atomically."""
+    runs, exps = ex.collect_runs(items, checkpoints)
+    out = Path(out)
+    if out.exists():
+        if not out.is_dir():
+            raise ReportError(f"{out}: is a file; give a folder for the report")
+        if any(out.iterdir()) and not (out / "report.md").is_file():
+            raise ReportError(f"{out}: not empty and not a namestudio report; give a new or empty folder")
+    parent = out.parent if str(out.parent) else Path(".")
+    try:
+        parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(dir=parent, prefix=f".{out.name}.", suffix=".tmp"))
+        mask = os.umask(0)
+        os.umask(mask)
+        os.chmod(tmp, 0o777 & ~mask)         # mkdtemp makes 0700; a report folder is an ordinary folder
+    except OSError as e:
+        raise ReportError(f"could not write {out}: {e.strerror or e}") from None
+    try:
+        rep = build(runs, tmp, names, start_letters, temperature,
+                    sources=[e.name for e in exps] + [d.name for _, d in runs if d.parent not in exps],
+                    figures=figures)
+        for f in rep.files:
+            with open(tmp / f, "rb") as fh:
+                os.fsync(fh.fileno())
+        old = None
+        if out.exists():
+            old = parent / f".{out.name}.old-{os.getpid()}"
+            os.replace(out, old)
+        os.replace(tmp, out)
+        if old is not None:
+            shutil.rmtree(old, ignore_errors=True)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    rep.path = out
+    return rep

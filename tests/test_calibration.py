@@ -1,0 +1,86 @@
+import json
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from helpers import write_names_folder
+from namestudio.data import load_dataset
+from namestudio.engine.calibration import (CALIBRATION, calibrate_run, expected_calibration_error, fit_temperature,
+                                           reliability)
+from namestudio.engine.config import TrainConfig
+from namestudio.engine.infer import load_run
+from namestudio.engine.train import Trainer
+
+
+def overconfident(n=4000, k=5, scale=4.0, seed=0):
+    """Labels drawn from softmax(z); the 'model' reports scale * z, so it is over-confident by that factor."""
+    g = torch.Generator().manual_seed(seed)
+    z = torch.randn(n, k, generator=g) * 1.5
+    y = torch.multinomial(z.softmax(-1), 1, generator=g).squeeze(1)
+    return z * scale, y
+
+
+def test_temperature_scaling_lowers_nll_of_an_overconfident_model():
+    logits, y = overconfident()
+    t = fit_temperature(logits, y)
+    before, after = F.cross_entropy(logits, y).item(), F.cross_entropy(logits / t, y).item()
+    assert after < before - 0.1
+    assert 3.0 < t < 5.5  # the true factor is 4
+    # it is a minimum: nudging T either way does not help
+    for other in (t * 0.9, t * 1.1):
+        assert F.cross_entropy(logits / other, y).item() >= after
+    # and the calibrated probabilities have a smaller calibration error
+    assert expected_calibration_error((logits / t).softmax(-1), y) < expected_calibration_error(logits.softmax(-1), y)
+
+
+def test_temperature_of_an_underconfident_model_is_below_one():
+    logits, y = overconfident(scale=0.5)
+    assert fit_temperature(logits, y) < 0.8
+
+
+def test_ece_on_hand_made_predictions():
+    probs = torch.tensor([[0.9, 0.1], [0.21, 0.79], [0.62, 0.38], [0.31, 0.69]])
+    y = torch.tensor([0, 0, 0, 1])
+    # confidences 0.9 (right), 0.79 (wrong), 0.62 (right), 0.69 (right), each alone in its 1/15 bin
+    expected = (abs(1 - 0.9) + abs(0 - 0.79) + abs(1 - 0.62) + abs(1 - 0.69)) / 4
+    assert expected_calibration_error(probs, y) == pytest.approx(expected)
+    # one bin: |mean accuracy - mean confidence| = |0.75 - 0.75|
+    assert expected_calibration_error(probs, y, bins=1) == pytest.approx(abs(0.75 - (0.9 + 0.79 + 0.62 + 0.69) / 4))
+    # two bins, (0, .5] and (.5, 1]: a 3-class prediction at 0.4 (right) lands in the first
+    p3 = torch.tensor([[0.4, 0.3, 0.3], [0.1, 0.8, 0.1], [0.7, 0.2, 0.1]])
+    y3 = torch.tensor([0, 0, 0])
+    assert expected_calibration_error(p3, y3, bins=2) == pytest.approx(1 / 3 * 0.6 + 2 / 3 * abs(0.5 - 0.75))
+
+
+def test_reliability_bins_count_every_prediction():
+    probs = torch.tensor([[0.9, 0.1], [0.21, 0.79], [0.62, 0.38], [0.95, 0.05]])
+    rows = reliability(probs, torch.tensor([0, 0, 0, 1]), bins=5)
+    assert [r["count"] for r in rows] == [0, 0, 0, 2, 2]  # (.6, .8] holds 0.79 and 0.62
+    assert rows[3]["accuracy"] == pytest.approx(0.5) and rows[3]["confidence"] == pytest.approx((0.79 + 0.62) / 2)
+    assert rows[4]["accuracy"] == pytest.approx(0.5) and rows[4]["confidence"] == pytest.approx(0.925)
+    assert rows[0]["accuracy"] is None and rows[0]["lo"] == 0 and rows[4]["hi"] == 1
+
+
+@pytest.fixture(scope="module")
+def run_dir(tmp_path_factory):
+    root = tmp_path_factory.mktemp("cal")
+    ds = load_dataset(str(write_names_folder(root / "names")))
+    cfg = TrainConfig(task="classify", model="ngram", hidden=16, epochs=4, batch_size=16, lr=0.05, patience=0, threads=1)
+    done = Trainer(cfg, root / "ck", dataset=ds).run()
+    return done.run_dir
+
+
+def test_calibrate_run_writes_the_temperature_and_inference_applies_it(run_dir):
+    from pathlib import Path
+    result = calibrate_run(run_dir)
+    saved = json.loads((Path(run_dir) / CALIBRATION).read_text())
+    assert saved["temperature"] == pytest.approx(result["temperature"]) and saved["temperature"] > 0
+    assert saved["val_nll_after"] <= saved["val_nll_before"] + 1e-9
+    for key in ("val_ece_before", "val_ece_after"):
+        assert 0 <= saved[key] <= 1
+    run = load_run(run_dir)
+    assert run.temperature == pytest.approx(saved["temperature"])
+    logits = run.model(*__import__("namestudio.engine.batches", fromlist=["pad"]).pad([run.vocab.encode("Karov")]))
+    expected = (logits / saved["temperature"]).softmax(-1)
+    torch.testing.assert_close(run.probabilities(["Karov"]), expected)

@@ -1,0 +1,268 @@
+"""Many processes with torch.distributed (gloo on CPU, on 127.0.0.1), and the GPU path's pieces run on the CPU.
+
+The two real multi-rank runs start `namestudio train --nproc 2` as a child process (torchrun's agent and two
+ranks, each importing torch: about 10 s each on 2 cores)."""
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+from helpers import write_names_folder
+from namestudio.data import load_dataset
+from namestudio.engine import distributed as ddp
+from namestudio.engine import runfolder as rf
+from namestudio.engine import train as engine_train
+from namestudio.engine.batches import encode
+from namestudio.engine.config import TrainConfig, cfg_to_argv
+from namestudio.engine.device import amp_dtype, to_device
+from namestudio.engine.events import Done, Failed
+from namestudio.engine.process import train_argv
+from namestudio.engine.train import Trainer
+from namestudio.tui import cli
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def small(task="classify", **kw):
+    # dropout 0: the ranks draw other dropout masks than one process would, nothing else differs
+    base = dict(task=task, model="lstm", embed=8, hidden=24, epochs=4, batch_size=16, lr=1e-2, log_every=2,
+                patience=0, threads=1, seed=0, dropout=0.0, device="cpu")
+    base.update(kw)
+    return TrainConfig(**base)
+
+
+@pytest.fixture(scope="module")
+def names(tmp_path_factory):
+    return write_names_folder(tmp_path_factory.mktemp("tiny") / "names")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def run_ranks(argv: list[str], timeout: int = 120) -> subprocess.CompletedProcess:
+    """`namestudio train --nproc 2 ...` as a child; the ranks meet on 127.0.0.1."""
+    cmd = [sys.executable, "-m", "namestudio.tui.cli", "train", "--nproc", "2", "--master-addr", "127.0.0.1",
+           "--master-port", str(free_port()), *argv]
+    env = {k: v for k, v in os.environ.items() if k not in ("RANK", "WORLD_SIZE", "LOCAL_RANK", "MASTER_ADDR")}
+    r = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=env)
+    assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-2000:]
+    return r
+
+
+def evals(run: Path) -> list[dict]:
+    return rf.read_jsonl(run / rf.METRICS)
+
+
+def assert_same_evals(a: list[dict], b: list[dict], key: str):
+    assert [e["step"] for e in a] == [e["step"] for e in b] and a
+    for x, y in zip(a, b):
+        assert x["train_loss"] == pytest.approx(y["train_loss"], rel=1e-4)
+        assert x["val"][key] == pytest.approx(y["val"][key], rel=1e-4)
+        assert x["best"] == y["best"]
+
+
+@pytest.fixture(scope="module")
+def pair(names, tmp_path_factory):
+    """The same run trained by 2 gloo ranks (`train --nproc 2`, a child process) and by one process."""
+    tmp = tmp_path_factory.mktemp("pair")
+    cfg = small(epochs=8, patience=1, data=str(names))   # the fixture is learnt by epoch 2: an early stop follows
+    two, one = tmp / "two", tmp / "one"
+    r = run_ranks([*cfg_to_argv(cfg), "--run-dir", str(two), "--checkpoints", str(tmp), "--json"])
+    done = Trainer(cfg, tmp, run_dir=one).run()
+    return {"cfg": cfg, "two": two, "one": one, "out": r, "done": done, "tmp": tmp}
+
+
+def test_two_ranks_train_as_one_process(pair):
+    """2 gloo ranks: the same steps, losses and metrics as one process (and the same early stop, which rank 0
+    decides mid-run and tells the other rank); only rank 0 writes; config.json records the world size."""
+    two, one, r, done = pair["two"], pair["one"], pair["out"], pair["done"]
+    out = json.loads(r.stdout.strip().splitlines()[-1])
+    assert out["reason"] == "early_stop" and out["run_dir"] == str(two)
+    assert (r.stdout + r.stderr).count("test accuracy") == 1         # one rank speaks
+    assert isinstance(done, Done) and done.reason == "early_stop"
+
+    assert_same_evals(evals(two), evals(one), "loss")
+    assert evals(two)[-1]["step"] < 8 * 6                          # stopped before the end, on both ranks
+    steps2, steps1 = rf.read_jsonl(two / rf.STEPS), rf.read_jsonl(one / rf.STEPS)
+    assert [s["loss"] for s in steps2] == pytest.approx([s["loss"] for s in steps1], rel=1e-4)
+    test2 = rf.read_json(two / rf.TEST)["test"]
+    assert test2["accuracy"] == pytest.approx(done.test_metrics["accuracy"])
+    assert test2["loss"] == pytest.approx(done.test_metrics["loss"], rel=1e-4)
+    assert rf.read_json(two / rf.CONFIG)["world_size"] == 2 and rf.read_json(one / rf.CONFIG)["world_size"] == 1
+    status = rf.read_status(two)
+    assert status.state == "done" and not status.live
+    assert "2 ranks (gloo)" in rf.read_json(two / rf.STATUS)["note"]
+    assert sorted(p.name for p in pair["tmp"].iterdir()) == ["one", "two"]   # no other run folder
+
+
+def test_a_run_saved_with_2_ranks_resumes_with_1(pair, tmp_path):
+    """The 2-rank run resumed by one process goes on exactly as the one-process run resumed the same way."""
+    for name in ("one", "two"):
+        shutil.copytree(pair[name], tmp_path / name)
+    more = TrainConfig.from_dict({**pair["cfg"].to_dict(), "epochs": 5, "patience": 0})
+    for name in ("one", "two"):
+        assert isinstance(Trainer(more, tmp_path, resume_from=tmp_path / name).run(), Done)
+    a, b = evals(tmp_path / "two"), evals(tmp_path / "one")
+    assert a[-1]["step"] == 5 * 6 and len(a) > len(evals(pair["two"]))
+    assert_same_evals(a, b, "loss")
+    assert rf.read_json(rf.resume_dir(tmp_path / "two") / "state.json")["world_size"] == 1
+    assert rf.read_json(tmp_path / "two" / rf.CONFIG)["world_size"] == 2     # as it was created
+    assert "resumed with 1 rank (saved with 2)" in rf.read_json(tmp_path / "two" / rf.STATUS)["note"]
+
+
+# ---- the command line -------------------------------------------------------------------------------------
+@pytest.mark.parametrize("argv, says", [
+    (["--nproc", "0"], "--nproc must be at least 1 (got 0)"),
+    (["--nproc", "-2"], "--nproc must be at least 1 (got -2)"),
+    (["--nproc", "4096", "--device", "cpu"], "--nproc 4096: this machine has"),
+    (["--nproc", "2", "--device", "mps"], "no MPS backend"),
+])
+def test_a_bad_nproc_is_one_line(argv, says, capsys, tmp_path):
+    assert cli.main(["train", *argv, "--checkpoints", str(tmp_path)]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("namestudio: error: ") and says in err and err.count("\n") == 1
+    assert not any(tmp_path.iterdir())
+
+
+def test_nproc_under_torchrun_is_refused(monkeypatch, capsys, tmp_path):
+    monkeypatch.setenv("TORCHELASTIC_RUN_ID", "x")
+    assert cli.main(["train", "--nproc", "2", "--checkpoints", str(tmp_path)]) == 1
+    assert "under torchrun, leave them out" in capsys.readouterr().err
+
+
+def test_check_nproc_counts_gpus_and_cores():
+    assert ddp.check_nproc(2, "cpu", cores=2, gpus=0) == "cpu"
+    assert ddp.check_nproc(4, "auto", cores=2, gpus=4) == "cuda"     # GPUs, not cores, bound CUDA ranks
+    with pytest.raises(ddp.DistributedError, match="has 2 CUDA devices and each rank needs its own"):
+        ddp.check_nproc(3, "auto", cores=64, gpus=2)
+    assert ddp.check_nproc(8, "cpu", cores=8, gpus=2) == "cpu"       # CPU ranks on a GPU box
+    with pytest.raises(ddp.DistributedError, match="has 8 CPU cores"):
+        ddp.check_nproc(9, "cpu", cores=8, gpus=2)
+    with pytest.raises(ddp.DistributedError, match="no CUDA device"):
+        ddp.check_nproc(1, "cuda", cores=8, gpus=0)
+
+
+def test_torchrun_options_pass_through_and_help_documents_them():
+    args = ddp.torchrun_args(2, {"nnodes": "2", "node_rank": 1, "master_addr": "10.0.0.1", "master_port": 29500,
+                                 "rdzv_backend": None}, ["train", "--epochs", "3"])
+    assert args[:10] == ["--nproc-per-node", "2", "--nnodes", "2", "--node-rank", "1", "--master-addr", "10.0.0.1",
+                         "--master-port", "29500"]
+    assert args[-5:] == ["-m", "namestudio.tui.cli", "train", "--epochs", "3"]
+    shown = ddp.shown_command(args)
+    assert shown.startswith("torchrun --nproc-per-node 2 ") and "-m namestudio train --epochs 3" in shown
+    from torch.distributed.run import parse_args
+    parsed = parse_args(args)     # torchrun itself accepts exactly this command line
+    assert parsed.nproc_per_node == "2" and parsed.node_rank == 1 and parsed.module and parsed.training_script == "namestudio.tui.cli"
+    helptext = cli.build_parser()._subparsers._group_actions[0].choices["train"].format_help()
+    helptext = " ".join(helptext.split())
+    for flag in ("--nproc", "--nnodes", "--node-rank", "--master-addr", "--master-port", "--rdzv-backend",
+                 "--rdzv-endpoint", "--rdzv-id", "--rdzv-conf", "torchrun --nproc-per-node N -m namestudio train"):
+        assert flag in helptext
+
+
+def test_resume_passes_only_what_was_given():
+    """A launcher resuming a run hands the ranks only the options the user gave (the run has the rest)."""
+    assert cli._given_argv({"epochs": 9, "amp": False, "lr": 0.5}) == ["--epochs", "9", "--lr", "0.5", "--no-amp"]
+    assert cli._given_argv({}) == []
+
+
+def test_launched_runs_take_nproc():
+    cfg = small()
+    assert train_argv(cfg, Path("r"), 10)[-2:] == ["--nice", "10"]
+    assert train_argv(cfg, Path("r"), 10, nproc=3)[-2:] == ["--nproc", "3"]
+
+
+def test_python_dash_m_namestudio():
+    """`python -m namestudio` (and so `torchrun -m namestudio train`) is the namestudio command."""
+    r = subprocess.run([sys.executable, "-m", "namestudio", "--version"], capture_output=True, text=True, cwd="/")
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.startswith("namestudio ")
+
+
+# ---- sharing a batch between ranks --------------------------------------------------------------------------
+@pytest.mark.parametrize("task, weighting", [("classify", 0.0), ("classify", 1.0), ("generate", 0.0)])
+def test_the_ranks_weights_add_up_to_the_one_process_mean(names, tmp_path, task, weighting):
+    trainer = Trainer(small(task, class_weighting=weighting), tmp_path, dataset=load_dataset(str(names)))
+    trainer.setup()
+    idx = trainer.epoch_batches(0)[0]
+    for world in (2, 3, len(idx) + 2):          # the last: some ranks get no name at all
+        parts = []
+        for rank in range(world):
+            trainer.ranks = ddp.Ranks(rank=rank, world=world)
+            parts.append(trainer._share(idx))
+        assert sum(w for _, w in parts) == pytest.approx(1.0)
+        real = [p for p, w in parts if w > 0]
+        assert sorted(torch.cat(real).tolist()) == sorted(idx.tolist())          # every name once
+        if world > len(idx):
+            assert [w for _, w in parts][len(idx):] == [0.0] * (world - len(idx))
+        # the weighted per-rank losses are the batch's loss
+        trainer.ranks = ddp.Ranks()
+        whole = trainer._loss(trainer.train_data, idx).item()
+        assert sum(w * trainer._loss(trainer.train_data, p).item() for p, w in parts if w) == pytest.approx(whole, rel=1e-5)
+
+
+# ---- the GPU path, run on the CPU ---------------------------------------------------------------------------
+def test_amp_picks_bf16_where_supported_else_fp16(monkeypatch):
+    cuda = torch.device("cuda")
+    monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda *a, **k: True)
+    assert amp_dtype(cuda) is torch.bfloat16
+    monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda *a, **k: False)
+    assert amp_dtype(cuda) is torch.float16
+    assert amp_dtype(cuda, enabled=False) is None and amp_dtype(torch.device("cpu")) is None
+
+
+def test_data_moves_to_the_device_once(names):
+    ds = load_dataset(str(names))
+    from namestudio.data import Vocab
+    vocab = Vocab.build(n for n, _ in ds.pairs)
+    enc = encode(ds.pairs, vocab, {lab: i for i, lab in enumerate(ds.labels)}, "generate")
+    meta = torch.device("meta")         # a device other than the CPU that every build of torch has
+    moved = to_device(enc, meta)
+    assert moved.ids.device == meta and moved.target.device == meta and moved.y.device == meta
+    assert moved.lengths.device.type == "cpu"                    # pack_padded_sequence wants them there
+    kept = to_device(enc, meta, labels=False)
+    assert kept.y.device.type == "cpu" and kept.ids.device == meta
+    assert to_device(enc, torch.device("cpu")).ids is enc.ids    # on the CPU nothing is copied
+
+
+@pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16])
+def test_mixed_precision_training_runs(names, tmp_path, monkeypatch, dtype):
+    """The AMP path (autocast with the chosen dtype; a loss scaler for fp16 only), forced on the CPU."""
+    seen = []
+    real_autocast = torch.autocast
+
+    def spy(*a, **kw):
+        seen.append((kw.get("dtype"), kw.get("enabled")))
+        return real_autocast(*a, **kw)
+
+    monkeypatch.setattr(engine_train, "amp_dtype", lambda device, enabled=True: dtype)
+    monkeypatch.setattr(torch, "autocast", spy)
+    trainer = Trainer(small(epochs=1), tmp_path, dataset=load_dataset(str(names)))
+    trainer.setup()
+    assert trainer.amp is dtype and trainer.scaler.is_enabled() == (dtype is torch.float16)
+    losses = [trainer.train_step(idx).item() for idx in trainer.epoch_batches(0)[:3]]
+    assert all(torch.isfinite(torch.tensor(losses)))
+    assert (dtype, True) in seen
+    assert all(p.dtype == torch.float32 for p in trainer.model.parameters())   # the weights stay fp32
+
+
+def test_compile_and_cuda_graphs_options(names, tmp_path, monkeypatch):
+    calls = []
+    monkeypatch.setattr(torch, "compile", lambda model, **kw: calls.append(kw) or model)
+    trainer = Trainer(small(epochs=1, compile=True), tmp_path, dataset=load_dataset(str(names)))
+    trainer.setup()
+    assert calls == [{"mode": None}]
+    # CUDA graphs (torch.compile's 'reduce-overhead' mode) need CUDA: one line, before any training
+    result = Trainer(small(epochs=1, cuda_graphs=True), tmp_path, dataset=load_dataset(str(names))).run()
+    assert isinstance(result, Failed) and "--cuda-graphs needs a CUDA device" in result.message
+    assert "\n" not in result.message
+    assert TrainConfig().compile is False and TrainConfig().cuda_graphs is False

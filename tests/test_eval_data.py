@@ -1,0 +1,83 @@
+import json
+
+import pytest
+
+from helpers import tiny_names, write_names_folder
+from namestudio.tui.cli import main
+
+
+def run_cli(capsys, *argv):
+    code = main([str(a) for a in argv])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+@pytest.fixture(scope="module")
+def env(tmp_path_factory):
+    root = tmp_path_factory.mktemp("evaldata")
+    data = write_names_folder(root / "names")
+    ck = root / "ck"
+    code = main([str(a) for a in ["train", "--data", data, "--checkpoints", ck, "--embed", 8, "--hidden", 16,
+                                  "--epochs", 3, "--batch-size", 16, "--lr", 0.01, "--threads", 1]])
+    assert code == 0
+    return {"data": data, "ck": ck, "run": next(ck.iterdir()), "root": root}
+
+
+def source_with_unknown_labels_and_training_names(env):
+    """A CSV: 5 names of a language the run never saw, 6 names from the run's training split, 4 new names."""
+    split = json.loads((env["run"] / "split.json").read_text())
+    train = [tuple(p) for p in split["train"][:6]]
+    new = [("Zorikov", "Slavic"), ("Pellasson", "Nordic"), ("McZoravi", "Gaelic"), ("Bekarov", "slavic")]
+    unknown = [(f"Xyz{c}a", "Klingon") for c in "abc"] + [("Qopa", "Vulcan"), ("Qepa", "Vulcan")]
+    path = env["root"] / "mixed.csv"
+    path.write_text("name,label\n" + "".join(f"{n},{lab}\n" for n, lab in train + new + unknown), encoding="utf-8")
+    return path
+
+
+def test_eval_data_reports_unknown_labels_and_counts_training_names(env, capsys):
+    src = source_with_unknown_labels_and_training_names(env)
+    code, out, _ = run_cli(capsys, "eval", env["run"], "--data", src, "--json")
+    assert code == 0
+    m = json.loads(out.strip().splitlines()[-1])
+    assert m["skipped_unknown"] == 5 and m["unknown_labels"] == ["Klingon", "Vulcan"]
+    assert m["in_train"] == 6 and m["excluded_train"] == 0
+    assert m["n"] == 10  # 6 training names + 4 new ones ("slavic" matches Slavic)
+    assert sum(map(sum, m["confusion"])) == 10
+    for key in ("accuracy", "balanced_accuracy", "macro_f1", "per_class", "ece_before", "ece_after", "temperature"):
+        assert key in m
+    bins = m["reliability"]["after"]
+    assert len(bins) == 15 and sum(b["count"] for b in bins) == 10
+    assert (env["run"] / "calibration.json").is_file()  # fitted on first use
+    # the human form says the same in words
+    code, out, _ = run_cli(capsys, "eval", env["run"], "--data", src)
+    assert "skipped 5 names" in out and "Klingon, Vulcan" in out and "6 names are in the run's training split" in out
+
+
+def test_eval_data_exclude_train_drops_the_overlap(env, capsys):
+    src = source_with_unknown_labels_and_training_names(env)
+    code, out, _ = run_cli(capsys, "eval", env["run"], "--data", src, "--exclude-train", "--json")
+    assert code == 0
+    m = json.loads(out.strip().splitlines()[-1])
+    assert m["n"] == 4 and m["excluded_train"] == 6 and m["in_train"] == 6
+
+
+def test_eval_data_with_nothing_known_is_one_line(env, capsys, tmp_path):
+    src = tmp_path / "alien.csv"
+    src.write_text("name,label\nQopa,Vulcan\nQepa,Vulcan\n", encoding="utf-8")
+    code, out, err = run_cli(capsys, "eval", env["run"], "--data", src)
+    assert code == 1
+    assert err.startswith("namestudio: error:") and "nothing to evaluate" in err and len(err.strip().splitlines()) == 1
+
+
+def test_eval_data_on_the_whole_training_source_with_exclude_train(env, capsys):
+    code, out, _ = run_cli(capsys, "eval", env["run"], "--data", env["data"], "--exclude-train", "--json")
+    assert code == 0
+    m = json.loads(out.strip().splitlines()[-1])
+    total = sum(len(v) for v in tiny_names().values())
+    split = json.loads((env["run"] / "split.json").read_text())
+    assert m["in_train"] == len(split["train"]) and m["n"] == total - len(split["train"])
+
+
+def test_exclude_train_without_data_is_an_error(env, capsys):
+    code, _, err = run_cli(capsys, "eval", env["run"], "--exclude-train")
+    assert code == 1 and "--exclude-train needs --data" in err

@@ -1,0 +1,236 @@
+"""`namestudio compare`: every run as a real child process, the JSON of the issue, the grid, resume, stop;
+the tutorial recipe; the data functions of the comparison views."""
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from helpers import write_names_folder
+from namestudio.engine import experiment as ex
+from namestudio.engine import runfolder as rf
+from namestudio.engine.config import TrainConfig, apply_recipe
+
+TINY = ["--embed", "8", "--hidden", "16", "--batch-size", "16", "--threads", "1", "--device", "cpu", "--log-every", "2"]
+
+
+@pytest.fixture(scope="module")
+def names(tmp_path_factory):
+    return str(write_names_folder(tmp_path_factory.mktemp("tiny") / "names"))
+
+
+def cli(*args, timeout=180):
+    return subprocess.run([sys.executable, "-m", "namestudio.tui.cli", *args], capture_output=True, text=True,
+                          timeout=timeout)
+
+
+@pytest.fixture(scope="module")
+def compared(names, tmp_path_factory):
+    """One real compare: two models, two epochs, two at a time, with --json."""
+    ck = tmp_path_factory.mktemp("ck")
+    r = cli("compare", "--data", names, "--models", "rnn,gru", "--epochs", "2", *TINY, "--parallel", "2",
+            "--checkpoints", str(ck), "--json")
+    assert r.returncode == 0, r.stderr
+    return ck, json.loads(r.stdout.strip().splitlines()[-1]), r
+
+
+def test_compare_trains_every_run_and_prints_the_json(compared):
+    ck, out, _ = compared
+    assert set(out) == {"experiment", "report", "runs"} and out["report"] is None
+    exp = Path(out["experiment"])
+    assert exp.parent == ck and (exp / ex.EXPERIMENT).is_file()
+    assert [r["model"] for r in out["runs"]] == ["rnn", "gru"]
+    for r in out["runs"]:
+        assert set(r) == {"model", "run", "params", "train_seconds", "names_per_s", "test_accuracy",
+                          "test_balanced_accuracy", "test_macro_f1"}
+        run = Path(r["run"])
+        assert run.parent == exp
+        st = rf.read_status(run)
+        assert st.state == "done" and st.pid and not st.live         # a child process trained it, and ended
+        test = rf.read_json(run / rf.TEST)
+        assert r["test_accuracy"] == test["test"]["accuracy"] and 0 <= r["test_accuracy"] <= 1
+        assert r["params"] == rf.read_json(run / rf.CONFIG)["n_params"] > 0
+        assert r["train_seconds"] > 0 and r["names_per_s"] > 0
+        assert rf.read_json(run / rf.CONFIG)["train"]["model"] == r["model"]
+    # one data source, one split, one seed: the runs' splits are identical
+    splits = [rf.read_json(Path(r["run"]) / rf.SPLIT) for r in out["runs"]]
+    assert splits[0] == splits[1]
+    doc = ex.read_experiment(exp)
+    assert doc["state"] == "done" and not doc["live"] and [r["state"] for r in doc["runs"]] == ["done", "done"]
+
+
+def test_resume_keeps_done_runs(compared):
+    ck, out, _ = compared
+    exp = Path(out["experiment"])
+    before = {r["run"]: (Path(r["run"]) / rf.TEST).stat().st_mtime_ns for r in out["runs"]}
+    r = cli("compare", "--resume", exp.name, "--checkpoints", str(ck), "--json")
+    assert r.returncode == 0, r.stderr
+    again = json.loads(r.stdout.strip().splitlines()[-1])
+    assert [x["test_accuracy"] for x in again["runs"]] == [x["test_accuracy"] for x in out["runs"]]
+    assert {k: (Path(k) / rf.TEST).stat().st_mtime_ns for k in before} == before   # nothing retrained
+
+
+def test_view_data_for_the_tui(compared):
+    _, out, _ = compared
+    exp = Path(out["experiment"])
+    runs = ex.run_dirs(exp)
+    rows = ex.results_rows(runs)
+    assert [r["label"] for r in rows] == ["rnn", "gru"] and rows[0]["epochs_to_best"] is not None
+    loss = ex.series(runs[0][1], "loss", "step")
+    assert loss and all(b[0] > a[0] for a, b in zip(loss, loss[1:]))
+    acc = ex.series(runs[0][1], "val_accuracy", "elapsed")
+    assert len(acc) == 2 and all(0 <= y <= 1 for _, y in acc)
+    smooth = ex.series(runs[0][1], "loss", "step", smoothing=0.9)
+    assert smooth[0] == loss[0] and len(smooth) == len(loss)
+    cm = ex.confusion(runs[0][1])
+    assert cm["split"] == "test" and len(cm["matrix"]) == len(cm["labels"]) == 3
+    diff = ex.confusion_difference(cm, ex.confusion(runs[1][1]))
+    assert all(abs(sum(row)) < 1e-9 for row in diff["matrix"])         # rows of two normalised matrices
+    top = ex.topk_table(runs, ["Kalov", "Mcvi"], 3)
+    assert len(top) == 4 and all(len(t["top"]) == 3 and t["error"] is None for t in top)
+    s = ex.settings(runs)
+    assert s.varying == {"model": {"rnn": "rnn", "gru": "gru"}} and s.common["hidden"] == 16
+    assert [e["id"] for e in ex.list_experiments(exp.parent)] == [exp.name]
+
+
+def test_grid_over_settings(names, tmp_path):
+    grid = ex.parse_grid(["hidden=8,12", "lr=0.01"])
+    assert grid == {"hidden": [8, 12], "lr": [0.01]}
+    runs = ex.plan_runs({"data": names, "epochs": 1}, ["rnn", "lstm"], grid)
+    assert [r["label"] for r in runs] == ["rnn-hidden=8-lr=0.01", "rnn-hidden=12-lr=0.01",
+                                          "lstm-hidden=8-lr=0.01", "lstm-hidden=12-lr=0.01"]
+    assert [r["config"]["hidden"] for r in runs] == [8, 12, 8, 12]
+    r = cli("compare", "--data", names, "--models", "rnn", "--set", "hidden=8,12", "--max-steps", "3", *TINY[4:],
+            "--checkpoints", str(tmp_path), "--json")
+    assert r.returncode == 0, r.stderr
+    out = json.loads(r.stdout.strip().splitlines()[-1])
+    assert [rf.read_json(Path(x["run"]) / rf.CONFIG)["train"]["hidden"] for x in out["runs"]] == [8, 12]
+
+
+@pytest.mark.parametrize("argv, words", [
+    (["--set", "hidden=0,8"], "--hidden must be"),
+    (["--set", "hiden=8"], "no such setting"),
+    (["--set", "data=x,y"], "share"),
+    (["--set", "hidden"], "KEY=V1,V2"),
+    (["--set", "lr=fast"], "not a float"),
+    (["--models", "lstm,cnn"], "unknown model 'cnn'"),
+    (["--model", "lstm"], "--models"),
+    (["--parallel", "0"], "--parallel"),
+    (["--resume", "nope"], "no experiment"),
+])
+def test_bad_command_lines_are_one_line_errors(argv, words, tmp_path):
+    r = cli("compare", *argv, "--checkpoints", str(tmp_path))
+    assert r.returncode == 1 and words in r.stderr and len(r.stderr.strip().splitlines()) == 1, r.stderr
+    assert not list(tmp_path.glob("exp-*"))                # nothing created for a bad command line
+
+
+def test_ctrl_c_stops_every_child_and_resume_finishes(names, tmp_path):
+    p = subprocess.Popen([sys.executable, "-m", "namestudio.tui.cli", "compare", "--data", names, "--models",
+                          "rnn,lstm", "--epochs", "400", "--eval-every", "5", "--patience", "0", *TINY, "--parallel", "2",
+                          "--checkpoints", str(tmp_path)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        end = time.time() + 90
+        while time.time() < end:                       # both runs have logged steps: they are training
+            exps = list(tmp_path.glob("exp-*"))
+            if exps and all(any(rf.read_jsonl(d / rf.METRICS)) for d in (exps[0] / "rnn", exps[0] / "lstm")):
+                break
+            time.sleep(0.2)
+        else:
+            raise AssertionError("the runs did not start")
+        exp = exps[0]
+        pids = [rf.read_status(exp / m).pid for m in ("rnn", "lstm")]
+        p.send_signal(signal.SIGINT)
+        out, err = p.communicate(timeout=60)
+    finally:
+        if p.poll() is None:
+            p.kill()
+            p.wait()
+    assert p.returncode == 130 and "--resume" in out + err
+    for pid in pids:
+        assert not rf.pid_alive(pid)                   # no child left behind
+    doc = ex.read_experiment(exp)
+    assert doc["state"] == "cancelled" and [r["state"] for r in doc["runs"]] == ["cancelled", "cancelled"]
+    for m in ("rnn", "lstm"):
+        assert rf.read_status(exp / m).reason == "cancelled" and rf.resume_dir(exp / m) is not None
+    # resumed with fewer epochs left to go: --max-steps is not an experiment setting, so shrink via the config
+    doc = rf.read_json(exp / ex.EXPERIMENT)
+    step = max(rf.read_status(exp / m).step for m in ("rnn", "lstm"))
+    for m in ("rnn", "lstm"):                          # make the resumed runs end soon: lower their epochs
+        cfg = rf.read_json(exp / m / rf.CONFIG)
+        cfg["train"]["epochs"] = step // 6 + 2         # 96 training names / batch 16 = 6 steps an epoch
+        rf.atomic_write_json(exp / m / rf.CONFIG, cfg)
+    r = cli("compare", "--resume", str(exp), "--json")
+    assert r.returncode == 0, r.stderr
+    doc = ex.read_experiment(exp)
+    assert doc["state"] == "done" and all(x["state"] == "done" for x in doc["runs"])
+    for m in ("rnn", "lstm"):
+        steps = [s["step"] for s in rf.read_jsonl(exp / m / rf.STEPS)]
+        assert steps == sorted(set(steps))             # resumed, not restarted: no step twice, none lost
+        assert steps[-1] > 0 and "--resume" in (exp / m / rf.LOG).read_text()
+
+
+def test_tutorial_recipe_is_config_choices():
+    c = TrainConfig(**apply_recipe({"recipe": "tutorial"}))
+    assert (c.embed, c.batch_size, c.optimizer, c.lr, c.schedule, c.clip, c.bidirectional) == \
+        (0, 1, "sgd", 0.005, "none", 0.0, False)
+    assert TrainConfig(**apply_recipe({"recipe": "tutorial", "batch_size": 8})).batch_size == 8   # given wins
+    g = TrainConfig(**apply_recipe({"recipe": "tutorial", "task": "generate"}))
+    assert (g.model, g.embed, g.label_init, g.dropout) == ("rnn", 0, False, 0.1)
+    assert TrainConfig(**apply_recipe({})) == TrainConfig()
+    from namestudio.engine.config import ConfigError
+    with pytest.raises(ConfigError, match="--model rnn"):
+        TrainConfig(**apply_recipe({"recipe": "tutorial", "task": "generate", "model": "gru"})).validate()
+
+
+def test_tutorial_generator_trains_through_the_one_loop_and_samples(names, tmp_path):
+    import torch
+
+    from namestudio.engine.infer import load_run
+    from namestudio.engine.models import TutorialGenerator, build_model
+    m = build_model("generate", "rnn", 10, 3, embed=0, hidden=6, layers=1, bidirectional=False, dropout=0.1,
+                    recipe="tutorial")
+    assert isinstance(m, TutorialGenerator) and {"i2h.weight", "i2o.weight", "o2o.weight"} <= set(m.state_dict())
+    m.eval()
+    ids, labels = torch.tensor([[1, 4, 5, 6]]), torch.tensor([2])
+    full, _ = m(ids, labels)
+    _, h = m(ids[:, :2], labels)
+    rest, _ = m(ids[:, 2:], labels, state=h)           # stepping with the state = running the whole name
+    assert torch.allclose(full[:, 2:], rest, atol=1e-6)
+    r = cli("train", "--recipe", "tutorial", "--task", "generate", "--data", names, "--max-steps", "30",
+            "--threads", "1", "--checkpoints", str(tmp_path), "--json")
+    assert r.returncode == 0, r.stderr
+    out = json.loads(r.stdout.strip().splitlines()[-1])
+    cfg = rf.read_json(Path(out["run_dir"]) / rf.CONFIG)["train"]
+    assert (cfg["recipe"], cfg["optimizer"], cfg["batch_size"], cfg["embed"]) == ("tutorial", "sgd", 1, 0)
+    run = load_run(out["run_dir"])
+    assert isinstance(run.model, TutorialGenerator)
+    table = ex.samples_table(out["run_dir"], 0.8, "KMQ")   # no name of the fixture has a Q
+    assert table["letters"] == ["K", "M"] and "Q" in table["notes"][0]
+    assert len(table["rows"]) == 3 and all(r["samples"]["K"][0].startswith("K") for r in table["rows"])
+
+
+def test_launch_compare_and_stop_it_as_the_tui_would(names, tmp_path):
+    base = {"data": names, "epochs": 400, "eval_every": 5, "patience": 0, "embed": 8, "hidden": 16,
+            "batch_size": 16, "threads": 1, "device": "cpu", "log_every": 2}
+    exp, popen = ex.launch_compare(tmp_path, base, ["rnn"], parallel=1)
+    try:
+        assert ex.read_experiment(exp)["runs"][0]["state"] in ("pending", "running")   # followable at once
+        end = time.time() + 90
+        while time.time() < end and not rf.read_jsonl(exp / "rnn" / rf.STEPS):
+            time.sleep(0.2)
+        doc = ex.read_experiment(exp)
+        assert doc["live"] and doc["state"] == "running" and doc["pid"] == popen.pid
+        ex.stop_experiment(exp)
+        assert popen.wait(60) == 130
+    finally:
+        if popen.poll() is None:
+            popen.kill()
+            popen.wait()
+    doc = ex.read_experiment(exp)
+    assert doc["state"] == "cancelled" and not doc["live"] and doc["runs"][0]["state"] == "cancelled"
+    with pytest.raises(ex.ExperimentError, match="not running"):
+        ex.stop_experiment(exp)

@@ -1,0 +1,136 @@
+"""`namestudio report` from runs trained separately (real `train` children): links resolve to non-empty files,
+the tables, curves.csv, atomic replacement; `namestudio export --tensorboard` event files."""
+import csv
+import json
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from helpers import write_names_folder
+from namestudio.engine import export as tb
+from namestudio.engine import runfolder as rf
+from namestudio.engine import report as report_mod
+
+TINY = ["--embed", "8", "--hidden", "16", "--batch-size", "16", "--threads", "1", "--device", "cpu",
+        "--log-every", "2", "--epochs", "2", "--patience", "0"]
+
+
+def cli(*args, timeout=180):
+    return subprocess.run([sys.executable, "-m", "namestudio.tui.cli", *args], capture_output=True, text=True,
+                          timeout=timeout)
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory):
+    """Three runs trained one by one with plain `namestudio train`: two classifiers and a generator."""
+    root = tmp_path_factory.mktemp("sep")
+    names = str(write_names_folder(root / "names"))
+    ck = root / "ck"
+    out = []
+    for extra in (["--model", "lstm"], ["--model", "gru"], ["--task", "generate", "--model", "gru"]):
+        r = cli("train", "--data", names, *TINY, *extra, "--checkpoints", str(ck), "--json")
+        assert r.returncode == 0, r.stderr
+        out.append(json.loads(r.stdout.strip().splitlines()[-1])["run_dir"])
+    return ck, out
+
+
+def links(md: str) -> list[str]:
+    return re.findall(r"\]\(([^)]+)\)", md)
+
+
+def test_report_from_separately_trained_runs(runs, tmp_path):
+    ck, dirs = runs
+    out = tmp_path / "rep"
+    r = cli("report", *[Path(d).name for d in dirs], "--checkpoints", str(ck), "--out", str(out),
+            "--names", "Kalov,Mcte", "--start-letters", "KM", "--json")
+    assert r.returncode == 0, r.stderr
+    info = json.loads(r.stdout.strip().splitlines()[-1])
+    md = (out / "report.md").read_text()
+    found = links(md)
+    assert "curves.csv" in found
+    for link in found:                                   # every link resolves to a non-empty file in the folder
+        assert (out / link).is_file() and (out / link).stat().st_size > 0, link
+    assert set(info["files"]) == set(found) | {"report.md"}
+    # the tables: results (both tasks), top 3 of the names asked for, samples from the start letters, machine
+    for word in ("Results: classifiers", "Results: generators", "Top 3", "Kalov", "Mcte", "Samples of",
+                 "| language | K | M |", "torch (the runs)", "device", "threads", "Shared by every run"):
+        assert word in md, word
+    for d in dirs:
+        assert Path(d).name in md
+    if report_mod._have_matplotlib():
+        pngs = [link for link in found if link.endswith(".png")]
+        assert "curves-classify.png" in pngs and "curves-generate.png" in pngs
+        assert len([p for p in pngs if p.startswith("confusion-")]) == 2      # one per classifier
+        assert all((out / p).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" for p in pngs)
+    else:
+        assert report_mod.MATPLOTLIB_MISSING in r.stderr and report_mod.MATPLOTLIB_MISSING in md
+
+
+def test_curves_csv_holds_every_logged_point(runs, tmp_path):
+    ck, dirs = runs
+    rep = report_mod.write_report(dirs, tmp_path / "rep", ck, figures=False)
+    rows = list(csv.DictReader(open(rep.path / "curves.csv")))
+    assert list(rows[0]) == report_mod.CSV_COLUMNS
+    for d in dirs:
+        steps = rf.read_jsonl(Path(d) / rf.STEPS)
+        evals = rf.read_jsonl(Path(d) / rf.METRICS)
+        mine = [r for r in rows if r["run"] == Path(d).name]
+        assert [float(r["value"]) for r in mine if r["metric"] == "loss"] == [s["loss"] for s in steps]
+        assert len([r for r in mine if r["metric"] == "train_loss"]) == len(evals) > 0
+    assert not rep.notes                                   # figures=False: no note about matplotlib
+
+
+def test_report_replaces_an_earlier_report_but_not_another_folder(runs, tmp_path):
+    ck, dirs = runs
+    out = tmp_path / "rep"
+    report_mod.write_report(dirs[:1], out, ck, figures=False)
+    (out / "stale.txt").write_text("old")
+    report_mod.write_report(dirs[1:2], out, ck, figures=False)
+    assert not (out / "stale.txt").exists() and Path(dirs[1]).name in (out / "report.md").read_text()
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]      # no temporary folder left
+    other = tmp_path / "mine"
+    other.mkdir()
+    (other / "thesis.tex").write_text("x")
+    r = cli("report", dirs[0], "--out", str(other))
+    assert r.returncode == 1 and "not a namestudio report" in r.stderr and (other / "thesis.tex").exists()
+    r = cli("report", "no-such-run", "--out", str(tmp_path / "x"), "--checkpoints", str(ck))
+    assert r.returncode == 1 and "no-such-run" in r.stderr and len(r.stderr.strip().splitlines()) == 1
+
+
+def test_crc32c_known_value():
+    assert tb.crc32c(b"123456789") == 0xE3069283          # the CRC-32C check value
+    assert tb.crc32c(b"") == 0
+
+
+def test_export_tensorboard_event_file(runs, tmp_path):
+    ck, dirs = runs
+    r = cli("export", dirs[0], dirs[2], "--tensorboard", str(tmp_path / "tb"), "--json")
+    assert r.returncode == 0, r.stderr
+    files = [Path(f) for f in json.loads(r.stdout.strip().splitlines()[-1])["files"]]
+    assert [f.parent.name for f in files] == [Path(d).name for d in dirs[::2]]
+    if tb._have_tensorboard():
+        pytest.skip("torch's writer wrote these; the built-in reader below checks the built-in writer")
+    events = tb.read_events(files[0])                     # frames and CRCs check out
+    assert events[0]["file_version"] == "brain.Event:2"
+    scalars = [(e["step"], tag, v) for e in events[1:] for tag, v in e["scalars"]]
+    steps = rf.read_jsonl(Path(dirs[0]) / rf.STEPS)
+    assert [(s, v) for s, tag, v in scalars if tag == "train/loss"] == \
+        [(s["step"], pytest.approx(s["loss"], rel=1e-6)) for s in steps]
+    assert {"train/lr", "val/accuracy", "val/macro_f1", "eval/train_loss"} <= {t for _, t, _ in scalars}
+    gen = {t for e in tb.read_events(files[1])[1:] for t, _ in e["scalars"]}
+    assert "val/nll" in gen
+    # exporting again replaces the file (TensorBoard would otherwise show every point twice)
+    again = tb.export_tensorboard(dirs[0], tmp_path / "tb", use_tensorboard=False)
+    assert list(again.parent.glob("events.out.tfevents.*")) == [again]
+
+
+def test_tensorboard_reads_our_file_when_installed(runs, tmp_path):
+    pytest.importorskip("tensorboard")
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+    path = tb.export_tensorboard(runs[1][0], tmp_path, use_tensorboard=False)
+    acc = EventAccumulator(str(path.parent))
+    acc.Reload()
+    assert "train/loss" in acc.Tags()["scalars"]
