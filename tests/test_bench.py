@@ -6,11 +6,13 @@ import pytest
 
 from helpers import write_names_folder
 from namestudio.tui.bench import SECTION_KEYS, TARGETS, percentile
+from namestudio.tui.bench.common import SKIP_KEYS
 from namestudio.tui.cli import main
 
-REQUIRED = ["seed_names_per_s", "ns_names_per_s", "seed_val_acc_at_budget", "ns_seconds_to_seed_acc",
+REQUIRED = ["tutorial_names_per_s", "ns_names_per_s", "tutorial_val_acc_at_budget", "ns_seconds_to_tutorial_acc",
             "speedup_to_same_accuracy", "mylstm_over_lstm_epoch_time", "tui_over_cli_throughput",
-            "tui_key_latency_ms_p95", "cli_help_seconds", "tui_first_paint_seconds"]
+            "tui_key_latency_ms_p95", "tui_rest_key_latency_ms_p95", "tui_quit_seconds", "cli_names_per_s",
+            "tui_step_to_screen_seconds_max", "cli_help_seconds", "tui_first_paint_seconds"]
 OPTIONAL = {"mylstm_scripted_over_lstm_epoch_time", "mylstm_compiled_over_lstm_epoch_time",
             "mylstm_compile_warmup_seconds"}  # full runs only
 
@@ -39,15 +41,32 @@ def result(tmp_path_factory):
     return json.loads(out.getvalue().strip().splitlines()[-1])
 
 
+def not_measured(result) -> set:
+    """Keys that a "*_skipped" reason covers (e.g. no tmux here)."""
+    return {k for why, keys in SKIP_KEYS.items() if result[why] for k in keys}
+
+
 def test_every_key_is_present_and_numeric(result):
     assert result["skipped"].keys() <= {"gpu"}, result["skipped"]
+    skipped = not_measured(result)
     for key in REQUIRED:
-        assert numeric(result[key]), (key, result[key])
+        assert key in skipped or numeric(result[key]), (key, result[key])
     for section, keys in SECTION_KEYS.items():
         for key in keys:
             assert key in result
-            if section != "gpu" and key not in OPTIONAL:
+            if key in skipped:
+                assert result[key] is None, key
+            elif section != "gpu" and key not in OPTIONAL:
                 assert numeric(result[key]), (key, result[key])
+
+
+def test_a_measurement_that_cannot_run_says_why(result):
+    skipped = not_measured(result)
+    for why, keys in SKIP_KEYS.items():
+        assert result[why] is None or (isinstance(result[why], str) and result[why])
+        for k in keys:
+            if k in TARGETS:
+                assert (result[k] is None) == (k in skipped), (k, result[k], result[why])
 
 
 def test_gpu_keys_are_null_with_a_reason_without_cuda(result):
@@ -60,8 +79,9 @@ def test_gpu_keys_are_null_with_a_reason_without_cuda(result):
 
 def test_targets_are_reported_not_enforced(result):
     assert set(result["targets"]) == set(TARGETS)
+    skipped = not_measured(result)
     for key, t in result["targets"].items():
-        assert t["met"] in (True, False)
+        assert t["met"] in ((None,) if key in skipped else (True, False)), key
     assert result["preset"] == "tiny"
 
 
@@ -75,11 +95,44 @@ def test_absent_device_is_one_line_error(capsys):
 
 
 def test_unknown_skip_is_one_line_error(capsys):
-    assert main(["bench", "--skip", "seed,nope"]) == 1
-    assert "nope" in capsys.readouterr().err
+    assert main(["bench", "--skip", "tutorial,nope"]) == 1
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "nope" in err and "a bug" not in err  # a user error, not a crash
 
 
 def test_percentile_is_nearest_rank():
     assert percentile(list(range(1, 101)), 95) == 95
     assert percentile([5.0], 95) == 5.0
     assert percentile([], 95) is None
+
+
+async def test_floor_app_switches_tabs_with_2_and_3():
+    from namestudio.tui.bench.floor_app import KEYS, FloorApp
+    from textual.widgets import TabbedContent
+
+    app = FloorApp()
+    async with app.run_test(size=(60, 12)) as pilot:
+        tabs = app.query_one("#tabs", TabbedContent)
+        for key in ("3", "2", "3"):
+            await pilot.press(key)
+            await pilot.pause()
+            assert tabs.active == KEYS[key]
+
+
+def test_tmux_times_the_floor_app_from_outside():
+    from namestudio.tui.bench import floor_app, tmux
+    from namestudio.tui.bench.common import child_env, probe_command
+
+    why = tmux.unavailable()
+    if why:
+        pytest.skip(why)
+    with tmux.Tmux(probe_command("floor_app"), width=60, height=12, env=child_env()) as t:
+        assert t.wait_for(lambda s: floor_app.MARKERS["two"] in s, 60) is not None
+        assert floor_app.MARKERS["three"] not in t.screen()
+        shows_three = lambda s: floor_app.MARKERS["three"] in s  # noqa: E731
+        latencies = tmux.time_key_presses(t, [("3", shows_three)], gap=(0, 0))
+        assert len(latencies) == 1 and latencies[0] >= 0
+        assert shows_three(t.screen())
+        sent = t.send("C-q")
+        ended = t.wait_exit(30)
+        assert ended is not None and ended >= sent

@@ -139,12 +139,13 @@ def build_parser() -> argparse.ArgumentParser:
     _add_json(p)
     p.set_defaults(func=cmd_runs)
 
-    p = sub.add_parser("bench", help="measure speed: namestudio vs the seeds' recipe, mylstm vs nn.LSTM, start-up",
+    p = sub.add_parser("bench", help="measure speed: namestudio vs the tutorial recipe (one name per step, SGD, as "
+                       "in the PyTorch tutorial), mylstm vs nn.LSTM, start-up, the TUI while a run trains",
                        epilog=EPILOG)
     p.add_argument("--quick", action="store_true", help="shorter budgets (under 2 minutes on 2 cores)")
     p.add_argument("--device", choices=["auto", "cpu", "cuda", "mps"], default="cpu", help="default: cpu")
     p.add_argument("--data", metavar="SRC", help="data source (default: pytorch-names if on disk, else builtin)")
-    p.add_argument("--skip", default="", help="comma-separated sections to skip: seed,mylstm,startup,tui,gpu")
+    p.add_argument("--skip", default="", help="comma-separated sections to skip: tutorial,mylstm,startup,tui,gpu")
     _add_json(p)
     p.set_defaults(func=cmd_bench)
 
