@@ -145,7 +145,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--quick", action="store_true", help="shorter budgets (under 2 minutes on 2 cores)")
     p.add_argument("--device", choices=["auto", "cpu", "cuda", "mps"], default="cpu", help="default: cpu")
     p.add_argument("--data", metavar="SRC", help="data source (default: pytorch-names if on disk, else builtin)")
-    p.add_argument("--skip", default="", help="comma-separated sections to skip: tutorial,mylstm,startup,tui,gpu")
+    p.add_argument("--skip", default="", help="comma-separated sections to skip: tutorial,mylstm,startup,tui,scale,gpu")
     _add_json(p)
     p.set_defaults(func=cmd_bench)
 

@@ -31,16 +31,18 @@ class Budgets:
     tui_train_s: float = 8.0        # seconds of training measured in each
     tui_presses: int = 30           # key presses timed in each TUI run
     gpu_epochs: int = 2             # epochs of each GPU configuration
+    scale_names: int = 1_000_000    # names in the generated CSV of the scale section
+    rank_steps: int = 120           # training steps of each 1- and 2-rank run (0 = no rank runs)
 
 
 PRESETS = {
     "full": Budgets(),
     "quick": Budgets(tutorial_budget_s=15.0, ns_cap_s=1.0, cell_epochs=1, jit_variants=False, help_runs=5,
-                     paint_runs=3, tui_rounds=1, tui_train_s=4.0, tui_presses=16, gpu_epochs=1),
+                     paint_runs=3, tui_rounds=1, tui_train_s=4.0, tui_presses=16, gpu_epochs=1, rank_steps=80),
     # the test's plumbing run: a few seconds in all (NAMESTUDIO_BENCH_PRESET=tiny)
     "tiny": Budgets(tutorial_budget_s=0.6, rounds=2, ns_cap_s=0.3, cell_epochs=1, cell_max_batches=4,
                     jit_variants=False, help_runs=1, paint_runs=1, tui_rounds=1, tui_train_s=0.5, tui_presses=3,
-                    gpu_epochs=1),
+                    gpu_epochs=1, scale_names=20_000, rank_steps=0),
 }
 
 TARGETS = {  # key: (comparison, target) on 2 CPU cores; the bench reports, it never fails on a miss
@@ -59,12 +61,14 @@ TARGETS = {  # key: (comparison, target) on 2 CPU cores; the bench reports, it n
     "tui_tmux_rest_quit_seconds": ("<=", 1.0),
     "tui_step_to_screen_seconds_max": ("<=", 1.0),
     "tui_tmux_step_to_screen_seconds_max": ("<=", 1.0),
+    "scale_data_cold_seconds": ("<=", 5.0),
+    "scale_data_cold_peak_rss_mb": ("<=", 600.0),
     "cli_help_seconds": ("<=", 0.6),
     "tui_first_paint_seconds": ("<=", 2.0),
 }
 
 # Sections in the order they run (``--skip`` takes these names) and the keys each reports (null when skipped).
-SECTIONS = ("tutorial", "mylstm", "startup", "tui", "gpu")
+SECTIONS = ("tutorial", "mylstm", "startup", "tui", "scale", "gpu")
 SECTION_KEYS = {
     "tutorial": ["tutorial_names_per_s", "ns_names_per_s", "ns_over_tutorial_names_per_s", "tutorial_budget_s",
                  "tutorial_steps", "tutorial_val_acc_at_budget", "ns_seconds_to_tutorial_acc",
@@ -85,12 +89,16 @@ SECTION_KEYS = {
             "tui_tmux_quit_seconds", "tui_tmux_rest_quit_seconds",
             "tui_step_to_screen_seconds_median", "tui_step_to_screen_seconds_max",
             "tui_tmux_step_to_screen_seconds_median", "tui_tmux_step_to_screen_seconds_max"],
+    "scale": ["scale_names", "scale_csv_mb", "scale_data_cold_seconds", "scale_data_cold_cpu_seconds",
+              "scale_data_cold_peak_rss_mb", "scale_data_warm_seconds", "scale_data_warm_peak_rss_mb",
+              "ranks1_names_per_s", "ranks2_names_per_s", "ranks2_over_ranks1"],
     "gpu": ["gpu_lstm_names_per_s", "gpu_lstm_amp_names_per_s", "gpu_lstm_epoch_seconds",
             "gpu_lstm_amp_epoch_seconds", "gpu_generator_names_per_s", "gpu_generator_amp_names_per_s",
             "gpu_generator_epoch_seconds", "gpu_generator_amp_epoch_seconds"],
 }
 # A measurement that cannot run here reports its keys as null and says why in its "*_skipped" key (null when it ran).
 SKIP_KEYS = {
+    "ranks_skipped": ["ranks1_names_per_s", "ranks2_names_per_s", "ranks2_over_ranks1"],   # the tiny preset
     "tui_tmux_skipped": [k for k in SECTION_KEYS["tui"] if "_tmux_" in k],   # tmux is not installed
     # the TUI never showed a step of the run that trains beside it (a TUI that does not follow runs)
     "tui_follow_skipped": [k for k in SECTION_KEYS["tui"] if k.startswith(("tui_", "tui_tmux_"))
