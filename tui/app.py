@@ -12,7 +12,7 @@ from pathlib import Path
 
 from textual import events, work
 from textual.app import App, ComposeResult
-from textual.command import DiscoveryHit, Hit, Hits, Provider
+from textual.command import CommandList, CommandPalette, DiscoveryHit, Hit, Hits, Provider
 from textual.widgets import Input, Static, TabbedContent, TabPane
 from textual.worker import Worker, WorkerState
 
@@ -25,7 +25,9 @@ from .panes.evaluate import EvaluatePane
 from .panes.generate import GeneratePane
 from .panes.runs import RunsPane
 from .panes.train import TrainPane
-from .widgets import ErrorScreen, HelpScreen, KeyBar, Pane, short_path
+from .widgets import DismissOnce, ErrorScreen, HelpScreen, KeyBar, Pane, guard_option_list_paging, short_path
+
+guard_option_list_paging()
 
 PANE_CLASSES = {"data": DataPane, "train": TrainPane, "evaluate": EvaluatePane, "classify": ClassifyPane,
                 "generate": GeneratePane, "runs": RunsPane}
@@ -63,6 +65,20 @@ class NameStudioCommands(Provider):
             score = max(matcher.match(title), 0.8 * matcher.match(help_text or ""))   # the help text counts too
             if score > 0:
                 yield Hit(score, matcher.highlight(title), callback, help=help_text)
+
+
+class Palette(DismissOnce, CommandPalette):
+    """Textual's command palette, less two crashes found by the fuzz test: a search still running when a
+    command was chosen queried the list after it was removed, and two Enter keys in one burst dismissed it
+    twice (the second popped the screen under it)."""
+
+    def dismiss(self, result=None):
+        self.workers.cancel_node(self)       # the search stops before the widgets go
+        return super().dismiss(result)       # once, and only while on top (DismissOnce)
+
+    def _refresh_command_list(self, command_list, commands, clear_current) -> None:
+        if self.query(CommandList):          # not after the palette's widgets were removed
+            super()._refresh_command_list(command_list, commands, clear_current)
 
 
 class NameStudioApp(App):
@@ -269,20 +285,34 @@ class NameStudioApp(App):
     async def on_tabbed_content_tab_activated(self, event: TabbedContent.TabActivated) -> None:
         """A tab chosen with the mouse (or the tab bar's keys): build the pane and focus into it."""
         pid = event.pane.id or ""
-        if pid not in PANE_CLASSES:
+        if pid not in PANE_CLASSES or self.closing or not self.screen_stack:
             return
         pane = self.pane(pid)
         await pane.ensure_built()
         if not (self.focused and pane in self.focused.ancestors_with_self):
             pane.focus_default()
 
-    def action_help(self) -> None:
+    async def action_help(self) -> None:
+        """F1: show the keys; F1 again closes them. In the command palette it closes the palette first,
+        so the two never stack (issue 13)."""
         if isinstance(self.screen, HelpScreen):
-            self.pop_screen()
+            await self.screen.dismiss()
             return
+        if isinstance(self.screen, CommandPalette):
+            await self.screen.run_action("escape")
+        if len(self.screen_stack) > 1:
+            return                # a message or a question is open: it is answered first
         groups = [("Everywhere", [b for b in keys.APP if b.show or b.key == "question_mark"])]
         groups += [(PANE_TITLES[pid], bindings) for pid, bindings in keys.BY_PANE.items()]
         self.push_screen(HelpScreen(groups))
+
+    async def action_command_palette(self) -> None:
+        """Ctrl+P: the palette; over the keys screen it replaces it (never two palettes, issue 13)."""
+        if isinstance(self.screen, HelpScreen):
+            await self.screen.dismiss()
+        if len(self.screen_stack) > 1 or not self.use_command_palette:
+            return                # the palette is open already, or a message or question is
+        self.push_screen(Palette(id="--command-palette"))
 
     def action_screenshot(self) -> None:
         """An SVG of the screen, into the folder of the pane's run, else the training run, else checkpoints."""
@@ -308,6 +338,8 @@ class NameStudioApp(App):
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action == "leave_field":
             return isinstance(self.focused, Input) and len(self.screen_stack) == 1   # not in a modal or palette
+        if action in ("help", "command_palette") and len(self.screen_stack) > 1:
+            return isinstance(self.screen, (HelpScreen, CommandPalette))   # not over a message or question
         if action == "pane" and len(self.screen_stack) > 1:
             return False          # not behind a modal message
         return True
@@ -323,5 +355,8 @@ class NameStudioApp(App):
             pass
 
 
-def run_app(data: str | None = None, checkpoints: str | Path = "checkpoints") -> None:
-    NameStudioApp(data=data, checkpoints=checkpoints).run()
+def run_app(data: str | None = None, checkpoints: str | Path = "checkpoints") -> int:
+    """Run the TUI; the exit status: 0 after a normal quit, non-zero when the app ended by an exception."""
+    app = NameStudioApp(data=data, checkpoints=checkpoints)
+    app.run()
+    return 1 if app.return_code is None else app.return_code

@@ -227,8 +227,7 @@ def _load(run, checkpoints):
 # ---- commands -----------------------------------------------------------------------
 def cmd_tui(args) -> int:
     from namestudio.tui.app import run_app
-    run_app(data=getattr(args, "data", None), checkpoints=getattr(args, "checkpoints", DEFAULT_CHECKPOINTS))
-    return 0
+    return run_app(data=getattr(args, "data", None), checkpoints=getattr(args, "checkpoints", DEFAULT_CHECKPOINTS))
 
 
 def cmd_data(args) -> int:

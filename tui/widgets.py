@@ -1,6 +1,7 @@
 """Small widgets shared by the panes: fields that let pane keys through, the pane base, modal screens."""
 from __future__ import annotations
 
+import asyncio
 import os
 import re
 from pathlib import Path
@@ -8,6 +9,7 @@ from pathlib import Path
 from rich.table import Table
 from rich.text import Text
 from textual.app import ComposeResult
+from textual.await_complete import AwaitComplete
 from textual.binding import Binding
 from textual.containers import Vertical, VerticalScroll
 from textual.screen import ModalScreen
@@ -23,6 +25,28 @@ INTEGER = r"[0-9+\-]"
 NUMBER = r"[0-9.eE+\-]"
 NAME = r"[^\d]"          # names never hold digits: digits switch panes
 ANY = r"."
+
+
+def guard_option_list_paging() -> None:
+    """Work around a Textual 8 bug found by the fuzz test: Page Up/Down on an OptionList (the command
+    palette's list, an open Select) before it has a size, e.g. in a burst of keys right after it opened or
+    in a tiny terminal, reads its empty line cache and raises KeyError. Then the key does nothing."""
+    from textual.widgets import OptionList
+
+    move = OptionList._move_page
+    if getattr(move, "namestudio_guard", False):
+        return
+
+    def _move_page(self, direction) -> None:
+        if not self.scrollable_content_region:
+            return
+        try:
+            move(self, direction)
+        except (KeyError, IndexError):
+            pass
+
+    _move_page.namestudio_guard = True
+    OptionList._move_page = _move_page
 
 
 class Field(Input):
@@ -58,20 +82,31 @@ class Pane(VerticalScroll, can_focus=False):
 
     def __init__(self, *, eager: bool = False, **kw) -> None:
         super().__init__(**kw)
-        self.built = eager
+        self.built = eager          # True once the widgets exist (queries are safe) and on_built has run
+        self._building: asyncio.Event | None = None
 
     def compose(self) -> ComposeResult:
-        if self.built:
+        if self.built or self._building is not None:
             yield from self.compose_content()
 
     def compose_content(self) -> ComposeResult:
         yield from ()
 
     async def ensure_built(self) -> None:
-        if not self.built:
-            self.built = True
+        """Build the widgets once. While they are being built, ``built`` stays False (so that callbacks
+        such as a theme change only record state) and a second caller waits for the first."""
+        if self.built:
+            return
+        if self._building is not None:
+            await self._building.wait()
+            return
+        self._building = asyncio.Event()
+        try:
             await self.recompose()
+            self.built = True
             self.on_built()
+        finally:
+            self._building.set()
 
     def on_built(self) -> None:
         """Draw the state recorded before the widgets existed."""
@@ -194,7 +229,21 @@ class KeyBar(Widget):
                 break
 
 
-class ErrorScreen(ModalScreen[None]):
+class DismissOnce:
+    """A screen mixin: dismiss only while on top, and only once. Two Enter or Escape keys in one burst both
+    reach a screen before it is gone; the second dismiss would pop the screen under it (or raise
+    ScreenStackError when none is left)."""
+
+    _dismissed = False
+
+    def dismiss(self, result=None) -> AwaitComplete:
+        if self._dismissed or self.app.screen is not self:
+            return AwaitComplete()
+        self._dismissed = True
+        return super().dismiss(result)
+
+
+class ErrorScreen(DismissOnce, ModalScreen[None]):
     """A message that must be read: a worker error, a failed run, bad data."""
 
     BINDINGS = keys.ERROR
@@ -211,7 +260,7 @@ class ErrorScreen(ModalScreen[None]):
             yield Static(Text("Enter or Escape closes this message.", style="dim"), id="error-hint")
 
 
-class HelpScreen(ModalScreen[None]):
+class HelpScreen(DismissOnce, ModalScreen[None]):
     """Every key with its help text, by pane."""
 
     BINDINGS = keys.HELP

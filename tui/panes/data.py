@@ -1,6 +1,8 @@
 """Data pane: the active source, its summary, and switching source (built-in, pytorch-names, a path)."""
 from __future__ import annotations
 
+from rich.measure import Measurement
+from rich.table import Table
 from textual import on, work
 from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical
@@ -10,6 +12,25 @@ from .. import keys
 from ..messages import DatasetFailed, DatasetLoaded, DownloadDone, DownloadProgress
 from ..render import summary_tables
 from ..widgets import ANY, Anchor, Field, Pane, short_path
+
+
+class MinWidth:
+    """A table at least ``width`` wide where there is room. Rich's own Table.min_width fails an assertion
+    ("Sum of ratios must be > 0") when the space is narrower than the table's columns: at 56 columns or
+    fewer on this pane (issue 13). Here the minimum applies only when it fits."""
+
+    def __init__(self, table: Table, width: int) -> None:
+        self.table, self.width = table, width
+
+    def _fit(self, options) -> Table:
+        self.table.min_width = self.width if options.max_width >= self.width else None
+        return self.table
+
+    def __rich_console__(self, console, options):
+        yield self._fit(options)
+
+    def __rich_measure__(self, console, options) -> Measurement:
+        return Measurement.get(console, options, self._fit(options))
 
 
 class DataPane(Pane):
@@ -90,11 +111,11 @@ class DataPane(Pane):
             tables[4].title = "Split by name (seed 0)"
         for t in tables[1:]:
             t.title_justify = "left"
-            t.min_width = 30
+        tables[1:] = [MinWidth(t, 30) for t in tables[1:]]
         self.query_one("#data-labels", Static).update(labels)
-        self.query_one("#data-lengths", Static).update(lengths)
-        self.query_one("#data-dups", Static).update(dups)
-        self.query_one("#data-cleaning", Static).update(cleaning)
+        self.query_one("#data-lengths", Static).update(tables[1])
+        self.query_one("#data-dups", Static).update(tables[2])
+        self.query_one("#data-cleaning", Static).update(tables[3])
         self.query_one("#data-split", Static).update(tables[4] if len(tables) > 4 else "")
 
     def on_dataset_failed(self, msg: DatasetFailed) -> None:
