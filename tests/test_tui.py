@@ -1,9 +1,9 @@
 """The Textual app, driven with run_test/Pilot on a tiny fixture dataset."""
 from __future__ import annotations
 
-import asyncio
 import csv
-import threading
+import os
+import signal
 import time
 from pathlib import Path
 
@@ -12,11 +12,14 @@ from textual import events
 from textual.command import CommandList, CommandPalette
 from textual.widgets import DataTable, Input, Select
 
+from namestudio.engine import runfolder as rf
 from namestudio.engine.config import TrainConfig
 from namestudio.engine.infer import load_run
+from namestudio.engine.process import launch_train
 from namestudio.tui import keys
 from namestudio.tui.app import NameStudioApp
-from namestudio.tui.widgets import ErrorScreen, HelpScreen
+from namestudio.tui.dialogs import QuitScreen
+from namestudio.tui.widgets import HelpScreen
 
 SIZE = (100, 30)
 FAST = {"f-epochs": "3", "f-hidden": "16", "f-batch": "16", "f-lr": "0.01", "f-seed": "0"}
@@ -50,8 +53,19 @@ def make_app(**kw) -> NameStudioApp:
     return app
 
 
+def busy_workers(app) -> list:
+    """The app's workers that end by themselves (not the run follower, which lives as long as the app)."""
+    return [w for w in app.workers if w.group != "follow"]
+
+
+async def wait_workers(app) -> None:
+    busy = busy_workers(app)
+    if busy:                                  # (an empty list would mean every worker, the follower included)
+        await app.workers.wait_for_complete(busy)
+
+
 async def settle(pilot, app) -> None:
-    await app.workers.wait_for_complete()
+    await wait_workers(app)
     for _ in range(3):
         await pilot.pause()
 
@@ -68,7 +82,7 @@ async def tap(pilot, key: str, char: str | None = None) -> None:
     await pilot.pause(0.05)
 
 
-async def wait_for(pilot, condition, timeout: float = 30.0) -> None:
+async def wait_for(pilot, condition, timeout: float = 60.0) -> None:
     start = time.monotonic()
     while not condition():
         if time.monotonic() - start > timeout:
@@ -77,14 +91,33 @@ async def wait_for(pilot, condition, timeout: float = 30.0) -> None:
 
 
 async def train(pilot, app, task: str = "classify", **form) -> None:
+    """Start a run from the Train pane (a real child process) and wait until the pane shows it ended."""
     await pilot.press("2")
     app.query_one("#f-task", Select).value = task
     await pilot.pause()
     await set_form(app, {**FAST, **form})
     await pilot.press("s")
-    await settle(pilot, app)
     pane = app.pane("train")
+    await wait_for(pilot, lambda: pane.ended is not None, 90)
+    await settle(pilot, app)
     assert not pane.running
+    for child in app.follower.children:
+        assert child.popen.wait(30) == 0
+
+
+def kill_children(app) -> None:
+    """Cleanup: no child of a test outlives it."""
+    for child in list(app.follower.children):
+        kill(child.popen)
+
+
+def kill(popen) -> None:
+    if popen.poll() is None:
+        try:
+            os.killpg(popen.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        popen.wait(10)
 
 
 async def test_default_source_is_builtin_without_pytorch_names(tmp_path, monkeypatch):
@@ -224,70 +257,144 @@ async def test_train_classifier_then_generator_through_the_ui(fixture_app, tmp_p
         assert len(shots) == 1 and shots[0].read_text().lstrip().startswith("<svg")
 
 
-async def test_stop_mid_run_cancels_and_keeps_a_loadable_checkpoint(fixture_app):
+def status_of(pane) -> rf.RunStatus:
+    return rf.read_status(Path(pane.run_dir))
+
+
+async def start_long_run(pilot, app):
+    """A run from the Train pane that would go on for long (no early stop), followed until it has points."""
+    app.train_overrides = {"patience": 0, "eval_every": 5, "log_every": 1}
+    await pilot.press("2")
+    await set_form(app, {**FAST, "f-epochs": "400"})
+    await pilot.press("s")
+    pane = app.pane("train")
+    await wait_for(pilot, lambda: pane.state == "running" and len(pane.history["step_loss"]) >= 2
+                   and len(pane.history["eval_epoch"]) >= 1)
+    return pane
+
+
+async def test_start_pause_resume_stop_a_child_process(fixture_app):
     app = fixture_app
     async with app.run_test(size=SIZE) as pilot:
-        await settle(pilot, app)
-        app.train_overrides = {"patience": 0}           # no early stop: the run must still be going
-        await pilot.press("2")
-        await set_form(app, {**FAST, "f-epochs": "400"})
-        await pilot.press("s")
-        pane = app.pane("train")
-        await wait_for(pilot, lambda: len(pane.history["eval_epoch"]) >= 1)
-        assert pane.running
-        await tap(pilot, "p")
-        assert pane.paused and pane.trainer.paused
-        await tap(pilot, "p")
-        assert not pane.trainer.paused
-        await tap(pilot, "x")
-        await settle(pilot, app)
-        assert not pane.running
-        assert pane.worker.is_finished and pane.worker.state.name == "SUCCESS"
-        assert "stopped by you" in str(app.query_one("#train-status").render())
-        run = load_run(pane.run_dir)
-        assert run.task == "classify" and run.test_metrics()["reason"] == "cancelled"
-        assert run.classify(["Grmik"], 2)[0]
+        try:
+            await settle_data(pilot, app)
+            pane = await start_long_run(pilot, app)
+            child = app.follower.children[0]
+            assert child.popen.poll() is None and Path(pane.run_dir) == child.run_dir
+            assert os.getsid(child.pid) == child.pid            # its own session: it outlives the TUI
+            assert status_of(pane).state == "running" and pane.total_steps > 0
+            await tap(pilot, "p")
+            await wait_for(pilot, lambda: pane.state == "paused")
+            assert status_of(pane).state == "paused"             # the status file says so, not only the pane
+            await wait_for(pilot, lambda: "paused" in str(app.query_one("#status-bar").render()))
+            bar = str(app.query_one("#status-bar").render())
+            assert "training" not in bar and "%" in bar
+            await tap(pilot, "p")
+            await wait_for(pilot, lambda: pane.state == "running")
+            n = len(pane.history["step_loss"])
+            await wait_for(pilot, lambda: len(pane.history["step_loss"]) > n)    # it trains again
+            await tap(pilot, "x")
+            await wait_for(pilot, lambda: pane.ended is not None)
+            assert child.popen.wait(30) == 0
+            assert status_of(pane).state == "cancelled" and pane.state == "cancelled"
+            assert "stopped by you" in str(app.query_one("#train-status").render())
+            run = load_run(pane.run_dir)
+            assert run.task == "classify" and run.test_metrics()["reason"] == "cancelled"
+            assert "accuracy" in run.test_metrics()["test"]
+            assert run.classify(["Grmik"], 2)[0]
+            # the Runs pane shows it ended, without a key press
+            await pilot.press("6")
+            await wait_for(pilot, lambda: any(r["path"] == str(child.run_dir) and r["state"] == "cancelled"
+                                              for r in app.pane("runs").runs))
+        finally:
+            kill_children(app)
 
 
-async def test_failures_are_messages_not_crashes(fixture_app, monkeypatch):
-    from namestudio.engine import train as engine_train
+async def settle_data(pilot, app) -> None:
+    await wait_for(pilot, lambda: app.dataset is not None and app.pane("train").devices)
 
+
+async def test_a_run_started_elsewhere_is_followed_and_its_death_shown(fixture_app, tmp_path):
+    app = fixture_app
+    popen = None
+    async with app.run_test(size=SIZE) as pilot:
+        try:
+            await settle_data(pilot, app)
+            await pilot.press("6")
+            cfg = TrainConfig(data="names", hidden=16, epochs=400, batch_size=16, lr=1e-2, log_every=1,
+                              eval_every=5, patience=0, threads=1, seed=0, device="cpu")
+            outside = launch_train(cfg, "ck")      # not through the TUI: as `namestudio train` would
+            popen = outside.popen
+            runs = app.pane("runs")
+            row = lambda: next((r for r in runs.runs if r["path"] == str(outside.run_dir)), None)  # noqa: E731
+            await wait_for(pilot, lambda: row() is not None and row()["state"] == "running" and row()["step"] > 0)
+            cell = str(app.query_one("#runs-table", DataTable).get_cell(str(outside.run_dir), "status"))
+            assert cell.startswith("running ") and "/" in cell            # progress, updated without a key
+            assert app.own_live_runs() == []                                # the TUI did not start it
+            table = app.query_one("#runs-table", DataTable)
+            table.move_cursor(row=table.get_row_index(str(outside.run_dir)))
+            await pilot.press("w")                                          # watch it on the Train pane
+            pane = app.pane("train")
+            await wait_for(pilot, lambda: pane.run_dir == str(outside.run_dir) and len(pane.history["step_loss"]) >= 3)
+            first = pane.history["step_loss"][0]
+            assert first == rf.read_jsonl(outside.run_dir / rf.STEPS)[0]["loss"]   # filled from the log's start
+            os.kill(outside.pid, signal.SIGKILL)                             # the trainer dies
+            popen.wait(10)
+            await wait_for(pilot, lambda: pane.state == "failed")
+            await wait_for(pilot, lambda: row()["state"] == "stale")
+            await pilot.press("2")
+            assert "trainer is gone" in str(app.query_one("#train-status").render())
+            assert app.pane("train").check_action("start", ()) is True     # still usable
+            await pilot.press("6")
+            table.move_cursor(row=table.get_row_index(str(outside.run_dir)))
+            await pilot.pause()
+            assert runs.last_note and "stale" in runs.last_note[0]
+            log = rf.last_log_lines(outside.run_dir, 4)
+            assert log and runs.last_note[1:] == log                        # the last lines of its train.log
+        finally:
+            if popen is not None:
+                kill(popen)
+
+
+async def test_a_bad_form_value_starts_nothing(fixture_app):
     app = fixture_app
     async with app.run_test(size=SIZE) as pilot:
-        await settle(pilot, app)
+        await settle_data(pilot, app)
         pane = app.pane("train")
         await pilot.press("2")
-        # a bad form value: a message, nothing starts
         await set_form(app, {**FAST, "f-epochs": "0"})
         await pilot.press("s")
         await pilot.pause()
-        assert not pane.running and pane.trainer is None
-        # a run that fails (non-finite loss): the engine's Failed event becomes a modal message
-        await set_form(app, FAST)
-        real_loss = engine_train.batch_loss
+        assert not pane.running and app.follower.children == [] and not Path("ck").exists() or \
+            not any(Path("ck").iterdir())
 
-        def nan_loss(*a, **kw):
-            loss, logits = real_loss(*a, **kw)
-            return loss * float("nan"), logits
 
-        monkeypatch.setattr(engine_train, "batch_loss", nan_loss)
-        await pilot.press("s")
-        await settle(pilot, app)
-        assert isinstance(app.screen, ErrorScreen) and "Training failed" in app.screen.title_text
-        await pilot.press("escape")
-        assert not isinstance(app.screen, ErrorScreen) and not pane.running
-        # a worker that raises: a modal message too, and the pane can start again
-        monkeypatch.setattr(engine_train, "batch_loss", real_loss)
-
-        def boom(self):
-            raise RuntimeError("disk on fire")
-
-        monkeypatch.setattr(engine_train.Trainer, "run", boom)
-        await pilot.press("s")
-        await settle(pilot, app)
-        assert isinstance(app.screen, ErrorScreen) and "disk on fire" in app.screen.message
-        await pilot.press("enter")
-        assert app.is_running and not pane.running and pane.check_action("start", ()) is True
+@pytest.mark.parametrize("choice", ["stop", "leave"])
+async def test_the_quit_dialog_stops_or_leaves_the_run(fixture_app, choice):
+    app = fixture_app
+    async with app.run_test(size=SIZE) as pilot:
+        await settle_data(pilot, app)
+        pane = await start_long_run(pilot, app)
+        child = app.follower.children[0]
+        await pilot.press("ctrl+q")
+        assert isinstance(app.screen, QuitScreen) and app.is_running
+        await pilot.press("escape")                       # cancel: nothing happens
+        assert not isinstance(app.screen, QuitScreen) and app.is_running
+        await pilot.press("ctrl+q")
+        await pilot.press("s" if choice == "stop" else "l")
+    try:
+        if choice == "stop":
+            assert child.popen.wait(60) == 0
+            assert rf.read_status(child.run_dir).state == "cancelled"
+            assert (child.run_dir / rf.TEST).is_file()
+        else:
+            time.sleep(0.5)
+            assert child.popen.poll() is None                  # still training after the TUI quit
+            st = rf.read_status(child.run_dir)
+            assert st.live and st.pid == child.pid
+            assert pane.run_dir == str(child.run_dir)
+    finally:
+        kill(child.popen)
 
 
 async def test_keys_fields_help_theme_palette_and_an_18_label_matrix(fixture_app):
@@ -357,37 +464,3 @@ def eighteen_label_metrics():
     metrics = classification_report(torch.tensor(cm), labels)
     metrics["loss"] = 0.9
     return labels, metrics
-
-
-def test_quitting_during_training_ends_the_worker_threads(tmp_path, monkeypatch):
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.setenv("NAMESTUDIO_DATA_DIR", str(tmp_path / "userdata"))
-    write_fixture(tmp_path / "names")
-    before = set(threading.enumerate())
-    seen: dict = {}
-
-    async def scenario():
-        app = make_app(data="names")
-        async with app.run_test(size=SIZE) as pilot:
-            await settle(pilot, app)
-            app.train_overrides = {"patience": 0}
-            await pilot.press("2")
-            await set_form(app, {**FAST, "f-epochs": "1000"})
-            await pilot.press("s")
-            pane = app.pane("train")
-            await wait_for(pilot, lambda: len(pane.history["step_loss"]) >= 2)
-            seen["running"] = pane.running
-            seen["threads"] = set(threading.enumerate()) - before
-            await pilot.press("ctrl+q")
-        seen["run_dir"] = pane.run_dir
-
-    runner = threading.Thread(target=lambda: asyncio.run(scenario()), name="tui-test-loop")
-    runner.start()
-    runner.join(timeout=60)
-    assert not runner.is_alive(), "the app did not shut down"
-    assert seen["running"] and seen["threads"], seen
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline and set(threading.enumerate()) - before:
-        time.sleep(0.05)
-    assert not (set(threading.enumerate()) - before), threading.enumerate()
-    assert (Path(seen["run_dir"]) / "model.safetensors").is_file()

@@ -9,7 +9,7 @@ from __future__ import annotations
 import pytest
 from textual.widgets import Input
 
-from test_tui import eighteen_label_metrics, make_app, write_fixture
+from test_tui import wait_workers, eighteen_label_metrics, make_app, write_fixture
 
 PANES = ["data", "train", "evaluate", "classify", "generate", "runs"]
 KEYS = {pid: str(i + 1) for i, pid in enumerate(PANES)}
@@ -27,7 +27,7 @@ def snap_app(tmp_path, monkeypatch):
 def show(pane: str):
     async def run_before(pilot) -> None:
         app = pilot.app
-        await app.workers.wait_for_complete()
+        await wait_workers(app)
         await pilot.pause()
         for field in app.query(Input):
             field.cursor_blink = False
@@ -35,7 +35,7 @@ def show(pane: str):
         if pane == "evaluate":
             labels, metrics = eighteen_label_metrics()
             app.pane("evaluate").show_metrics(metrics, labels, "Validation · epoch 4.00")
-        await app.workers.wait_for_complete()
+        await wait_workers(app)
         await pilot.pause()
 
     return run_before

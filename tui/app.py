@@ -14,11 +14,12 @@ from textual import events, work
 from textual.app import App, ComposeResult
 from textual.command import CommandList, CommandPalette, DiscoveryHit, Hit, Hits, Provider
 from textual.widgets import Input, Static, TabbedContent, TabPane
-from textual.worker import Worker, WorkerState
+from textual.worker import Worker, WorkerState, get_current_worker
 
 from . import keys
-from .messages import (DatasetLoaded, DevicesFound, OpenRun, RunsListed, TrainingDone, TrainingEval,
-                       TrainingFailed, TrainingPaused, TrainingStarted, TrainingStep)
+from .dialogs import QuitScreen
+from .follow import Follower
+from .messages import DatasetLoaded, DevicesFound, OpenRun, RunEvents, RunsListed
 from .panes.classify import ClassifyPane
 from .panes.data import DataPane
 from .panes.evaluate import EvaluatePane
@@ -92,11 +93,11 @@ class NameStudioApp(App):
         self.data_arg = data
         self.checkpoints = Path(checkpoints)
         self.dataset = None                  # namestudio.data.Dataset of the Data pane
-        self.runs: list[dict] = []           # rows of engine.checkpoint.list_runs
-        self.training_run: str | None = None  # folder of the active (or last) training run
+        self.runs: list[dict] = []           # rows of engine.runfolder.list_runs
+        self.training_run: str | None = None  # folder of the attached run (the Train pane's)
+        self.follower = Follower(self.checkpoints, self.post_message)   # reads the run folders (tui/follow.py)
         self.train_overrides: dict = {}      # extra TrainConfig fields (tests, benchmarks): e.g. max_steps
         self._status = {"data": "loading data …", "train": "idle"}
-        self._training = ""                  # "lstm classify" while a run trains
         self._status_dirty = False
         self._panes: dict[str, Pane] = {}
         self.closing = False
@@ -115,6 +116,7 @@ class NameStudioApp(App):
     def on_mount(self) -> None:
         self._narrow(self.size.width)
         self._startup()
+        self._follow()
         self.pane("data").focus_default()
         self._show_status()
 
@@ -130,6 +132,7 @@ class NameStudioApp(App):
 
     def exit(self, *args, **kw) -> None:
         self.closing = True       # background messages that still arrive are ignored from now on
+        self.follower.close()     # the follower thread ends at once
         super().exit(*args, **kw)
 
     @property
@@ -139,21 +142,34 @@ class NameStudioApp(App):
     # ---- start-up and runs ----------------------------------------------------------
     @work(thread=True, group="startup", exit_on_error=False)
     def _startup(self) -> None:
-        """Import torch off the UI thread, find the devices, list the runs."""
-        from namestudio.engine.checkpoint import list_runs
+        """Import torch off the UI thread and find the devices (the follower lists the runs)."""
         from namestudio.engine.device import available_devices
 
         self.post_message(DevicesFound(available_devices()))
-        self.post_message(RunsListed(list_runs(self.checkpoints)))
+
+    @work(thread=True, group="follow", exit_on_error=False, name="follower")
+    def _follow(self) -> None:
+        """The one follower thread (tui/follow.py): runs until the app quits."""
+        worker = get_current_worker()
+        self.follower.loop(lambda: worker.is_cancelled or self.closing)
 
     def refresh_runs(self) -> None:
-        self._list_runs()
+        self.follower.poke()
 
-    @work(thread=True, exclusive=True, group="runs", exit_on_error=False)
-    def _list_runs(self) -> None:
-        from namestudio.engine.checkpoint import list_runs
+    def run_launched(self, launched) -> None:
+        """A run this TUI started (engine.process.Launched): follow it, reap it, ask about it at quit."""
+        self.follower.children.append(launched)
+        self.attach_run(str(launched.run_dir))
 
-        self.post_message(RunsListed(list_runs(self.checkpoints)))
+    def attach_run(self, run_dir: str) -> None:
+        """Show this run on the Train and Evaluate panes: its logs so far, then live."""
+        self.training_run = str(run_dir)
+        self.pane("train").attached(str(run_dir))
+        self.follower.attach(run_dir)
+
+    def own_live_runs(self) -> list:
+        """The runs this TUI started whose process still runs."""
+        return [c for c in self.follower.children if c.popen.poll() is None]
 
     def on_devices_found(self, msg: DevicesFound) -> None:
         if self.closing or not self.is_running:
@@ -179,60 +195,53 @@ class NameStudioApp(App):
         self._status["data"] = f"data {short_path(s['source'])} ({s['n_pairs']:,} names, {s['n_labels']} labels)"
         self._show_status()
 
-    # ---- training events (after the Train pane has handled them) ------------------
-    def on_training_started(self, msg: TrainingStarted) -> None:
+    # ---- the followed runs' events (tui/follow.py) ------------------------------------
+    def on_run_events(self, msg: RunEvents) -> None:
         if self.closing or not self.is_running:
             return
+        from namestudio.engine.events import Done, Eval, Failed, Started
+
+        if not msg.run_dir:                    # the follower's own trouble
+            for e in msg.events:
+                self.notify(getattr(e, "message", str(e)), title="Following runs", severity="error")
+            return
+        if msg.run_dir != self.training_run and msg.run_dir != str(self.follower.want or ""):
+            return                             # a batch of a run just left
         self.training_run = msg.run_dir
-        gc.freeze()  # the dataset, split and model objects of this run are long-lived too: out of the collector's way
-        self.pane("evaluate").on_live_started(msg)
-        self._training = f"{msg.model} {msg.task}"
-        self._status["train"] = f"training {self._training}"
-        self._show_status()
-        self.refresh_runs()
+        self.pane("train").on_events(msg.run_dir, msg.events)
+        evaluate = self.pane("evaluate")
+        for e in msg.events:
+            if isinstance(e, Started):
+                evaluate.on_live_started(msg.run_dir, e)
+            elif isinstance(e, Eval):
+                evaluate.on_live_eval(e)
+            elif isinstance(e, Done):
+                evaluate.on_live_done(e)
+                if not msg.attach:
+                    self._run_ended(e)
+            elif isinstance(e, Failed) and not msg.attach:
+                self.notify(e.message.splitlines()[0], title=f"Run {Path(msg.run_dir).name} failed",
+                            severity="error")
+        if any(isinstance(e, (Done, Failed)) for e in msg.events):
+            self.refresh_runs()
 
-    def on_training_step(self, msg: TrainingStep) -> None:
-        if self.closing or not self.is_running:
-            return
-        pct = 100 * msg.step / max(1, msg.total_steps)
-        self._status["train"] = f"training {self._training} {pct:.0f}% · epoch {msg.epoch:.1f}"
-        self._status_dirty = True           # drawn by the Train pane's 4 Hz timer
-
-    def on_training_eval(self, msg: TrainingEval) -> None:
-        if self.closing or not self.is_running:
-            return
-        self.pane("evaluate").on_live_eval(msg)
-
-    def on_training_paused(self, msg: TrainingPaused) -> None:
-        if self.closing or not self.is_running:
-            return
-        self._status["train"] = f"{'paused' if msg.paused else 'training'} {self._training}"
-        self._show_status()
-
-    def on_training_done(self, msg: TrainingDone) -> None:
-        if self.closing or not self.is_running:
-            return
-        self._status["train"] = f"last run {msg.reason}"
-        self._show_status()
-        self.pane("evaluate").on_live_done(msg)
-        if msg.task == "classify":
-            self.pane("classify").load_run(msg.run_dir, quiet=True)
+    def _run_ended(self, e) -> None:
+        task = self.pane("train").train_task
+        if task == "classify":
+            self.pane("classify").load_run(e.run_dir, quiet=True)
             gen = self.pane("generate")
             if gen.classifier is None:
-                gen.load_classifier(msg.run_dir, quiet=True)
+                gen.load_classifier(e.run_dir, quiet=True)
         else:
-            self.pane("generate").load_run(msg.run_dir, quiet=True)
-        self.notify(f"Run {Path(msg.run_dir).name}: {msg.reason}.", title="Training done")
-        self.refresh_runs()
+            self.pane("generate").load_run(e.run_dir, quiet=True)
+        words = self.pane("train").status_text().removeprefix("last run ")
+        self.notify(f"Run {Path(e.run_dir).name}: {words}.", title="Training done")
 
-    def on_training_failed(self, msg: TrainingFailed) -> None:
-        if self.closing or not self.is_running:
-            return
-        self._status["train"] = "last run failed"
-        self._show_status()
-        where = f"\n\nRun folder: {short_path(msg.run_dir)}" if msg.run_dir else ""
-        self.push_screen(ErrorScreen("Training failed", msg.message + where))
-        self.refresh_runs()
+    def set_train_status(self, text: str) -> None:
+        """The Train pane's words for the attached run; drawn by its 4 Hz timer (flush_status)."""
+        if text != self._status["train"]:
+            self._status["train"] = text
+            self._status_dirty = True
 
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
         if event.state == WorkerState.ERROR:
@@ -244,9 +253,6 @@ class NameStudioApp(App):
             return
         error = worker.error
         text = f"{type(error).__name__}: {error}" if error is not None else "unknown error"
-        if worker.group == "train":
-            self._status["train"] = "last run failed"
-            self._show_status()
         self.push_screen(ErrorScreen(f"Background task failed ({worker.group or worker.name})", text))
 
     async def on_open_run(self, msg: OpenRun) -> None:
@@ -345,14 +351,29 @@ class NameStudioApp(App):
         return True
 
     async def action_quit(self) -> None:
-        self.pane("train").cancel_training()
-        self.exit()
+        """Quit at once; with a run started here still training, ask first: stop it, leave it, or cancel."""
+        own = self.own_live_runs()
+        if not own or isinstance(self.screen, QuitScreen):
+            self.exit()
+            return
+
+        def chosen(choice: str | None) -> None:
+            if choice == "cancel" or choice is None:
+                return
+            if choice == "stop":
+                from namestudio.engine.runfolder import RunFolderError, send_control
+
+                for child in own:
+                    try:
+                        send_control(child.run_dir, "stop")      # the run ends by itself, best kept, tested
+                    except RunFolderError:
+                        pass                                     # it ended meanwhile
+            self.exit()
+
+        self.push_screen(QuitScreen([Path(c.run_dir).name for c in own]), chosen)
 
     def on_unmount(self) -> None:
-        try:
-            self.pane("train").cancel_training()
-        except Exception:
-            pass
+        self.follower.close()
 
 
 def run_app(data: str | None = None, checkpoints: str | Path = "checkpoints") -> int:

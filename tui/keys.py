@@ -43,7 +43,8 @@ APP = [
     _key("ctrl+t", "app.toggle_theme", "Theme", "Switch between the dark and the light theme.", id="theme"),
     _key("escape", "app.leave_field", "Leave field", "Leave the text field so that the pane's letter keys work "
          "(Tab also moves on).", id="leave"),
-    _key("ctrl+q", "app.quit", "Quit", "Quit; a training run is stopped first and its best checkpoint is kept.",
+    _key("ctrl+q", "app.quit", "Quit", "Quit; with a run started here still training, asks whether to stop it (best kept, "
+         "tested) or leave it running.",
          id="quit"),
     *(_key(k, f"app.pane('{pid}')", title, f"Show the {title} pane.", id=f"pane.{pid}", group=_PANE_GROUP)
       for pid, title, k in PANES),
@@ -62,16 +63,19 @@ DATA = [
 TRAIN = [
     _key("s", "start", "Start", "Start training with the form's settings on the active data source.",
          id="train.start"),
-    _key("p", "pause", "Pause", "Pause the run after the current batch, or resume it.", id="train.pause"),
+    _key("p", "pause", "Pause", "Pause the attached run after its current batch, or resume it.", id="train.pause"),
     _key("x", "stop", "Stop", "Stop the run within one batch; the best checkpoint so far is kept and tested.",
          id="train.stop"),
+    _key("a", "attach_next", "Attach", "Follow the next live run (started here or anywhere else: another "
+         "terminal, tmux, SSH); the Runs pane's w attaches the run under its cursor.", id="train.attach"),
     _key("l", "log_scale", "Log y", "Show the loss plot as log10(loss), or linear again.", id="train.log"),
 ]
 
 EVALUATE = [
     _key("c", "toggle_counts", "Counts/%", "Show the confusion matrix as counts or as row percentages.",
          id="eval.counts"),
-    _key("l", "follow_live", "Live", "Follow the training run: update at each evaluation.", id="eval.live"),
+    _key("l", "follow_live", "Live", "Follow the attached run (Train pane): update at each evaluation.",
+         id="eval.live"),
     _key("o", "choose_run", "Open run", "Choose a saved classifier run to show (its test split).", id="eval.open"),
 ]
 
@@ -92,6 +96,8 @@ GENERATE = [
 RUNS = [
     _key("space", "mark", "Mark", "Mark or unmark the run under the cursor for the overlay plot.", id="runs.mark",
          priority=False),
+    _key("w", "watch", "Watch", "Follow this run on the Train pane (its plots fill from its logs, then stream).",
+         id="runs.watch"),
     _key("e", "open('evaluate')", "→Evaluate", "Show this classifier run on the Evaluate pane.", id="runs.eval"),
     _key("c", "open('classify')", "→Classify", "Use this classifier run on the Classify pane.", id="runs.clf"),
     _key("g", "open('generate')", "→Generate", "Use this generator run on the Generate pane.", id="runs.gen"),
@@ -107,3 +113,8 @@ BY_PANE = {"data": DATA, "train": TRAIN, "evaluate": EVALUATE, "classify": CLASS
 ERROR = [Binding("escape,enter,q", "dismiss", "Close", tooltip="Close this message.", id="namestudio.error.close")]
 HELP = [Binding("escape,f1,question_mark,q", "dismiss", "Close", tooltip="Close the keys screen.",
                 id="namestudio.help.close")]
+QUIT = [Binding("s", "choose('stop')", "Stop it", tooltip="Stop the run (best weights kept, tested), then quit.",
+                id="namestudio.quit.stop"),
+        Binding("l", "choose('leave')", "Leave it", tooltip="Quit and leave the run training (its own process).",
+                id="namestudio.quit.leave"),
+        Binding("escape", "choose('cancel')", "Cancel", tooltip="Do not quit.", id="namestudio.quit.cancel")]

@@ -1,8 +1,8 @@
 """Every message of the TUI, in one module.
 
-Background workers (training, data loading, downloading, start-up) post these
+Background workers (the run follower, data loading, downloading, start-up) post these
 with ``post_message``, which is thread-safe and does not wait for the UI. The
-payloads are small: training steps carry a few numbers; only evaluations
+payloads are small: a batch of steps carries a few numbers each; only evaluations
 carry the confusion matrix.
 """
 from __future__ import annotations
@@ -49,65 +49,20 @@ class DevicesFound(Message):
 
 @message
 class RunsListed(Message):
-    """The run folders under the checkpoints folder (rows of engine.checkpoint.list_runs)."""
+    """The run folders under the checkpoints folder (rows of engine.runfolder.list_runs, each with its
+    live ``state`` and progress ``step``/``total_steps``)."""
     runs: list[dict]
 
 
-# ---- training -----------------------------------------------------------------------
+# ---- runs, followed live (tui/follow.py) --------------------------------------------
 @message
-class TrainingStarted(Message):
+class RunEvents(Message):
+    """The engine's own events (engine/events.py: Started, Step, Eval, Status, Done, Failed) of one run,
+    re-created from its folder by the follower: everything new since its last look, in order.
+    ``attach``: the first batch after attaching (it starts with Started, then the logs already written)."""
     run_dir: str
-    task: str
-    model: str
-    labels: list[str]
-    total_steps: int
-    steps_per_epoch: int
-    n_train: int
-    device: str
-    note: str = ""
-
-
-@message
-class TrainingStep(Message):
-    step: int
-    epoch: float
-    loss: float
-    names_per_s: float
-    elapsed: float
-    eta: float
-    total_steps: int
-
-
-@message
-class TrainingEval(Message):
-    step: int
-    epoch: float
-    train_loss: float
-    metrics: dict            # validation metrics; classifiers include the confusion matrix
-    best: bool
-    task: str
-    labels: list[str]
-
-
-@message
-class TrainingDone(Message):
-    run_dir: str
-    task: str
-    test_metrics: dict
-    train_seconds: float
-    reason: str              # finished | early_stop | cancelled | max_steps
-    best_step: int = 0
-
-
-@message
-class TrainingFailed(Message):
-    message: str
-    run_dir: str | None = None
-
-
-@message
-class TrainingPaused(Message):
-    paused: bool
+    events: list
+    attach: bool = False
 
 
 # ---- runs ---------------------------------------------------------------------------

@@ -23,6 +23,7 @@ class ClassifyPane(Pane):
         self.k = 3
         self.results: list[tuple[str, float]] = []
         self.attribution: tuple[str, list[float]] | None = None
+        self.explanation = None      # engine.infer.Explanation of the name typed
         self.options: list[tuple[str, str]] = []
         self.pending: str | None = None   # a run to load once the pane is built
 
@@ -92,11 +93,12 @@ class ClassifyPane(Pane):
 
     def predict(self) -> None:
         name = self.query_one("#clf-name", Field).value.strip()
-        self.results, self.attribution = [], None
+        self.results, self.attribution, self.explanation = [], None, None
         if self.run is not None and name:
             try:
                 self.results = self.run.classify([name], self.k)[0]
-                self.attribution = self.run.attribution(name)
+                self.explanation = self.run.explain(name)
+                self.attribution = (self.explanation.label, self.explanation.scores)
             except Exception as e:  # InferenceError and the like: a message, not a crash
                 self.query_one("#clf-probs", Static).update(Text(str(e), style="red"))
                 return
@@ -121,15 +123,18 @@ class ClassifyPane(Pane):
         total = sum(p for _, p in self.results)
         probs.update(Group(Text(f"Top {len(self.results)} of {len(self.run.labels)} (together {100 * total:.1f}%)",
                                 style="bold"), probability_table(self.results, width=30)))
-        if self.attribution:
-            label, scores = self.attribution
-            shown = name[:len(scores)]
+        e = self.explanation
+        if e is not None:
+            notes = e.reading.notes() if e.reading else []
             attr.update(Group(
-                Text(f"Which letters drive “{label}” (occlusion: the drop in its probability without each letter)",
+                Text(f"Which letters drive “{e.label}” (occlusion: the drop in its log-odds without each letter)",
                      style="bold"),
-                Text.assemble("  ", attribution_text(shown, scores)),
+                Text.assemble("  ", attribution_text(e.text, e.scores)),
+                *(Text(f"  note: {n}", style="yellow") for n in notes),
                 Text.assemble(("  green", "green"), " supports it · ", ("red", "red"), " argues against · ",
                               "brighter is stronger", style="dim")))
+        else:
+            attr.update("")
 
     def _show_k(self) -> None:
         n = len(self.run.labels) if self.run is not None else 0

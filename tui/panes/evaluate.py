@@ -1,6 +1,8 @@
 """Evaluate pane: the confusion matrix as a coloured table, per-class metrics and the headline figures.
 
-It follows the training run live (at each evaluation) or shows a saved classifier run's test split.
+It follows the attached run live (each evaluation in its metrics.jsonl, read by tui/follow.py) or shows a
+saved classifier run's test split. Each evaluation's tables are rendered once and cached (per counts/percent
+and theme), and only while the pane shows: a pane switch does not rebuild them.
 """
 from __future__ import annotations
 
@@ -14,7 +16,7 @@ from textual.containers import Horizontal, Vertical
 from textual.widgets import Label, Select, Static
 
 from .. import keys
-from ..messages import RunMetrics, TrainingDone, TrainingEval, TrainingStarted
+from ..messages import RunMetrics
 from ..render import confusion_table, per_class_table
 from ..widgets import Anchor, Pane, set_select, short_run, usable
 
@@ -35,6 +37,10 @@ class EvaluatePane(Pane):
         self.shown_run: str | None = None                      # run folder of what is shown
         self.selected_run: str | None = None                   # the saved run chosen (None: live)
         self.options: list[tuple[str, str]] = []               # classifier runs to choose from
+        self.live_labels: list[str] = []                       # labels of the attached run (config.json)
+        self._cache: dict = {}                                 # (id(metrics), percent, dark) -> renderables
+        self._shown_key = None                                 # the key of what the widgets show now
+        self._stale = False                                    # new metrics wait for the pane to show
 
     @property
     def run_path(self) -> Path | None:
@@ -53,6 +59,10 @@ class EvaluatePane(Pane):
 
     def on_mount(self) -> None:
         self.app.theme_changed_signal.subscribe(self, lambda _theme: self.render_metrics())
+        try:   # metrics that came while the pane was hidden are drawn when it is shown
+            self.watch(self.app.query_one("#panes"), "active", lambda _active: self.on_show(), init=False)
+        except Exception:
+            pass
 
     # ---- runs to choose from ------------------------------------------------------
     def set_runs(self, runs: list[dict]) -> None:
@@ -83,6 +93,8 @@ class EvaluatePane(Pane):
 
     # ---- showing ------------------------------------------------------------------
     def show_metrics(self, metrics: dict, labels: list[str], title: str, run: str | None = None) -> None:
+        if metrics is not self.metrics:
+            self._shown_key = None
         self.metrics, self.labels, self.title = metrics, list(labels), title
         self.shown_run = run
         self.render_metrics()
@@ -90,50 +102,87 @@ class EvaluatePane(Pane):
     def render_metrics(self) -> None:
         if not self.built or not self.is_mounted:
             return
-        title = self.query_one("#eval-title", Static)
-        cm = self.query_one("#eval-cm", Static)
-        head = self.query_one("#eval-headline", Static)
-        per = self.query_one("#eval-per-class", Static)
+        if not self._visible():
+            self._stale = True                 # drawn when the pane is shown
+            return
+        self._stale = False
         m = self.metrics
         if not m:
             return
-        if "nll" in m and "confusion" not in m:
-            title.update(Text.assemble((self.title, "bold"), "  (a generator: no confusion matrix)"))
-            cm.update("")
-            head.update(_headline_table({"NLL (nats/char)": f"{m['nll']:.3f}",
-                                         "perplexity": f"{m['perplexity']:.2f}"}))
-            per.update("")
-            return
-        mode = "row %" if self.percent else "counts"
-        title.update(Text.assemble((self.title, "bold"), f" · rows true, columns predicted · {mode} (c)"))
         dark = getattr(self.app.current_theme, "dark", True)
-        cm.update(confusion_table(m["confusion"], self.labels, percent=self.percent, dark=dark, title=None,
-                                  corner=""))
-        head.update(_headline_table({"accuracy": f"{m['accuracy']:.3f}",
-                                     "balanced": f"{m['balanced_accuracy']:.3f}",
-                                     "macro-F1": f"{m['macro_f1']:.3f}",
-                                     "n": f"{m.get('n', 0):,}"}))
-        per.update(per_class_table(m, compact=True))
+        key = (id(m), self.percent, dark, self.title)
+        if key == self._shown_key:
+            return                             # the widgets show this already
+        parts = self._cache.get(key)
+        if parts is None:
+            parts = self._cache[key] = self._renderables(m, dark)
+            if len(self._cache) > 8:           # the latest few (counts/percent, both themes)
+                self._cache.pop(next(iter(self._cache)))
+        self._shown_key = key
+        for wid, part in zip(("#eval-title", "#eval-cm", "#eval-headline", "#eval-per-class"), parts):
+            self.query_one(wid, Static).update(part)
 
-    # ---- live ---------------------------------------------------------------------
-    def on_live_started(self, msg: TrainingStarted) -> None:
-        self.live_run = msg.run_dir if msg.task == "classify" else None
+    def _visible(self) -> bool:
+        try:
+            return self.app.query_one("#panes").active == "evaluate"
+        except Exception:
+            return True
+
+    def on_show(self) -> None:
+        if self._stale:
+            self.render_metrics()
+
+    def _labels_for(self, m: dict) -> list[str]:
+        """The labels of the matrix: the run's own (config.json), never bare numbers."""
+        n = len(m.get("confusion") or [])
+        if len(self.labels) == n:
+            return self.labels
+        if self.shown_run:
+            try:
+                from namestudio.engine import runfolder as rf
+                labels = rf.read_json(Path(self.shown_run) / rf.CONFIG, dict).get("labels") or []
+                if len(labels) == n:
+                    self.labels = [str(x) for x in labels]
+                    return self.labels
+            except Exception:
+                pass
+        return [f"class {i}" for i in range(n)]
+
+    def _renderables(self, m: dict, dark: bool) -> tuple:
+        if "nll" in m and "confusion" not in m:
+            return (Text.assemble((self.title, "bold"), "  (a generator: no confusion matrix)"), "",
+                    _headline_table({"NLL (nats/char)": f"{m['nll']:.3f}", "perplexity": f"{m['perplexity']:.2f}"}),
+                    "")
+        mode = "row %" if self.percent else "counts"
+        return (Text.assemble((self.title, "bold"), f" · rows true, columns predicted · {mode} (c)"),
+                confusion_table(m["confusion"], self._labels_for(m), percent=self.percent, dark=dark, title=None,
+                                corner=""),
+                _headline_table({"accuracy": f"{m.get('accuracy', 0):.3f}",
+                                 "balanced": f"{m.get('balanced_accuracy', 0):.3f}",
+                                 "macro-F1": f"{m.get('macro_f1', 0):.3f}",
+                                 "n": f"{m.get('n', 0):,}"}),
+                per_class_table(m, compact=True) if "per_class" in m else "")
+
+    # ---- live: the attached run (tui/follow.py) -------------------------------------
+    def on_live_started(self, run_dir: str, e) -> None:
+        classify = e.config.get("task") == "classify"
+        self.live_run = run_dir if classify else None
+        self.live_labels = list(e.labels)
         self.live = None
 
-    def on_live_eval(self, msg: TrainingEval) -> None:
-        if msg.task != "classify":
+    def on_live_eval(self, e) -> None:
+        if self.live_run is None or "confusion" not in e.metrics:
             return
-        self.live = (msg.metrics, msg.labels, f"Validation, live · epoch {msg.epoch:.2f}")
+        self.live = (e.metrics, self.live_labels, f"Validation, live · epoch {e.epoch:.2f}")
         if self.follow_live:
-            self.show_metrics(msg.metrics, msg.labels, self.live[2], run=self.live_run)
+            self.show_metrics(*self.live, run=self.live_run)
 
-    def on_live_done(self, msg: TrainingDone) -> None:
-        if msg.task != "classify" or not self.follow_live:
+    def on_live_done(self, e) -> None:
+        if self.live_run is None or not self.follow_live:
             return
-        if "confusion" in msg.test_metrics:
-            labels = self.live[1] if self.live else self.labels
-            self.live = (msg.test_metrics, labels, f"Test split · {Path(msg.run_dir).name}")
-            self.show_metrics(msg.test_metrics, labels, self.live[2], run=msg.run_dir)
+        if "confusion" in e.test_metrics:
+            self.live = (e.test_metrics, self.live_labels, f"Test split · {Path(e.run_dir).name}")
+            self.show_metrics(*self.live, run=e.run_dir)
 
     # ---- saved runs ---------------------------------------------------------------
     def load_run(self, path: str) -> None:
@@ -146,7 +195,7 @@ class EvaluatePane(Pane):
 
     @work(thread=True, exclusive=True, group="evaluate", exit_on_error=False)
     def _metrics_worker(self, path: str) -> None:
-        from namestudio.engine import checkpoint as ck
+        from namestudio.engine import runfolder as ck
 
         try:
             meta = ck.read_json(Path(path) / ck.CONFIG)
@@ -169,7 +218,7 @@ class EvaluatePane(Pane):
     def on_run_metrics(self, msg: RunMetrics) -> None:
         msg.stop()
         if msg.error:
-            self.metrics = None
+            self.metrics, self._shown_key = None, None
             if self.built:
                 self.query_one("#eval-title", Static).update(Text(f"{Path(msg.path).name}: {msg.error}", style="red"))
             return
@@ -188,7 +237,7 @@ class EvaluatePane(Pane):
         if self.live:
             self.show_metrics(*self.live, run=self.live_run)
         else:
-            self.metrics, self.shown_run = None, None
+            self.metrics, self.shown_run, self._shown_key = None, None, None
             self.query_one("#eval-title", Static).update("Live: waiting for the first evaluation of a classifier run.")
             for wid in ("#eval-cm", "#eval-headline", "#eval-per-class"):
                 self.query_one(wid, Static).update("")

@@ -200,13 +200,9 @@ class GeneratePane(Pane):
                 s.pop("classifier", None)
                 s.pop("agrees", None)
             if classifier is not None and samples:
-                known = {lab.lower() for lab in classifier.labels}
-                preds = classifier.classify([s["name"] or "?" for s in samples], 1)
-                for s, p in zip(samples, preds):
-                    s["classifier"] = p[0][0]
-                    s["agrees"] = p[0][0].lower() == s["lang"].lower() if s["lang"].lower() in known else None
-                judged = [s["agrees"] for s in samples if s["agrees"] is not None]
-                agreement = sum(judged) / len(judged) if judged else None
+                from namestudio.engine.infer import classifier_agreement
+
+                agreement = classifier_agreement(samples, classifier)   # the engine's one definition
         except Exception as e:   # InferenceError and the like: a message, not a crash
             self.post_message(SamplesReady([], None, str(e).strip().splitlines()[0] if str(e).strip() else repr(e)))
             return
@@ -238,9 +234,11 @@ class GeneratePane(Pane):
             summary.update(Text(f"{self.run.path.name}: press r to sample.", style="dim"))
             table_w.update("")
             return
-        new = sum(s["new"] for s in self.samples)
+        new = sum(bool(s.get("new")) for s in self.samples)
+        seen = sum(bool(s.get("in_training")) for s in self.samples)
+        repeats = sum(bool(s.get("repeat")) and not s.get("in_training") for s in self.samples)
         parts = [f"{len(self.samples)} samples from {self.run.path.name}",
-                 f"{new} new, {len(self.samples) - new} in the training set"]
+                 f"{new} new, {seen} in the training set" + (f", {repeats} repeated" if repeats else "")]
         if self.classifier is not None:
             parts.append(f"classifier agrees on {100 * self.agreement:.0f}%" if self.agreement is not None
                          else "the classifier does not know this language")
@@ -252,11 +250,10 @@ class GeneratePane(Pane):
         if self.classifier is not None:
             t.add_column("classifier", no_wrap=True)
         for s in self.samples:
-            row = [s["name"] or "∅", s["lang"],
-                   Text("new", style="green") if s["new"] else Text("in training set", style="dim")]
+            row = [s["name"] or "∅", s["lang"], novelty_cell(s)]
             if self.classifier is not None:
                 mark = {True: ("✓", "green"), False: ("✗", "red"), None: ("?", "dim")}[s.get("agrees")]
-                row.append(Text.assemble((mark[0] + " ", mark[1]), s.get("classifier", "")))
+                row.append(Text.assemble((mark[0] + " ", mark[1]), s.get("classifier") or "cannot read it"))
             t.add_row(*row)
         table_w.update(t)
 
@@ -269,3 +266,14 @@ class GeneratePane(Pane):
         select = self.query_one("#gen-run", Select)
         select.focus()
         select.expanded = True
+
+
+def novelty_cell(s: dict) -> Text:
+    """From the sample's own keys (engine.infer.mark_novelty): new, in the training set, a repeat, or the prefix."""
+    if s.get("in_training"):
+        return Text("in training set", style="dim")
+    if s.get("repeat"):
+        return Text("repeat", style="yellow")
+    if s.get("new"):
+        return Text("new", style="green")
+    return Text("prefix only", style="dim")

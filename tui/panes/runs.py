@@ -1,4 +1,5 @@
-"""Runs pane: every run in the checkpoints folder, overlaid validation curves, load and export."""
+"""Runs pane: every run in the checkpoints folder with its live state and progress (the follower,
+tui/follow.py, updates them without a key press), overlaid validation curves, watch, load and export."""
 from __future__ import annotations
 
 import csv
@@ -27,6 +28,7 @@ class RunsPane(Pane):
         super().__init__(**kw)
         self.runs: list[dict] = []
         self.marked: set[str] = set()
+        self.last_note: list[str] = []
 
     def compose_content(self) -> ComposeResult:
         yield Anchor("", id="runs-title")
@@ -50,12 +52,25 @@ class RunsPane(Pane):
 
     # ---- the table ----------------------------------------------------------------
     def set_runs(self, runs: list[dict]) -> None:
+        old = {r["path"]: r for r in self.runs}
+        same_rows = [r["path"] for r in runs] == [r["path"] for r in self.runs]
         self.runs = runs
         paths = {r["path"] for r in runs}
         self.marked &= paths
         if not self.built:
             return
         table = self.query_one("#runs-table", DataTable)
+        if same_rows and table.row_count == len(runs):
+            # the same runs, progress or states changed: update those cells in place (no rebuild)
+            changed = [r for r in runs if r != old.get(r["path"])]
+            for r in changed:
+                for (_, key), cell in zip(COLUMNS, self._cells(r)):
+                    table.update_cell(r["path"], key, cell)
+            if {r["path"] for r in changed} & {r["path"] for r in self.overlay_runs()}:
+                self._draw_overlay()
+            elif changed:
+                self._note()
+            return
         cursor_key = None
         if table.row_count and 0 <= table.cursor_row < table.row_count:
             cursor_key = table.coordinate_to_cell_key((table.cursor_row, 0)).row_key.value
@@ -81,7 +96,7 @@ class RunsPane(Pane):
             f1 = ""
         return [mark, short_run(r), r.get("task") or "", r.get("model") or "", compact_number(r.get("params")),
                 duration(r.get("train_seconds")) if r.get("train_seconds") is not None else "", best, test, f1,
-                r.get("status", "")]
+                state_cell(r)]
 
     def _title(self) -> None:
         folder = short_path(getattr(self.app, "checkpoints", "checkpoints"))
@@ -101,6 +116,25 @@ class RunsPane(Pane):
     def _highlighted(self, event: DataTable.RowHighlighted) -> None:
         if not self.marked:
             self._draw_overlay()
+        else:
+            self._note()
+
+    def _note(self) -> bool:
+        """Under a failed or stale run: its error and the last lines of its train.log. True if shown."""
+        row = self.cursor_run()
+        if not row or row.get("state") not in ("failed", "stale"):
+            return False
+        from namestudio.engine.runfolder import last_log_lines, read_status
+
+        try:
+            error = read_status(Path(row["path"])).error
+        except Exception:
+            error = None
+        why = error or ("its trainer is gone (no heartbeat, no process)" if row["state"] == "stale" else "failed")
+        lines = last_log_lines(Path(row["path"]), 4)
+        self.last_note = [f"{row['run']}: {row['state']}: {why}", *lines]
+        self.query_one("#runs-note", Static).update(Text("\n".join(self.last_note), style="red"))
+        return True
 
     @on(DataTable.RowSelected, "#runs-table")
     def _selected(self, event: DataTable.RowSelected) -> None:
@@ -127,10 +161,11 @@ class RunsPane(Pane):
         note = self.query_one("#runs-note", Static)
         if not rows:
             plt.title("validation curves (mark runs with space)")
-            note.update("")
+            if not self._note():
+                note.update("")
             plot.refresh()
             return
-        from namestudio.engine.checkpoint import METRICS, read_jsonl   # torch: imported only once runs exist
+        from namestudio.engine.runfolder import METRICS, read_jsonl   # torch: imported only once runs exist
 
         task = rows[0].get("task")
         key = "accuracy" if task == "classify" else "nll"
@@ -142,6 +177,9 @@ class RunsPane(Pane):
                 plt.plot([e["epoch"] for e in evals], [e["val"][key] for e in evals], marker="braille",
                          label=f"{r.get('model')} {short_run(r)[-6:]}", color=COLOURS[i % len(COLOURS)])
         skipped = len([p for p in self.marked]) - len(rows) if self.marked else 0
+        plot.refresh()
+        if self._note():
+            return
         note.update(Text(f"{skipped} marked run(s) of the other task are not drawn" if skipped > 0 else
                          "space marks · e/c/g open in Evaluate/Classify/Generate · x saves CSV",
                          style="dim"))
@@ -182,13 +220,41 @@ class RunsPane(Pane):
             return
         self.app.notify(f"Saved {short_path(path)}", title="Metrics exported")
 
+    def action_watch(self) -> None:
+        row = self.cursor_run()
+        if not row or "error" in row:
+            self.app.notify("No readable run under the cursor.", severity="warning")
+            return
+        self.app.attach_run(row["path"])
+        self.app.notify(f"The Train pane follows {row['run']}.")
+
     def action_refresh(self) -> None:
         self.app.refresh_runs()
 
 
+STATE_STYLES = {"running": "bold green", "starting": "green", "paused": "bold yellow", "stopping": "yellow",
+                "failed": "bold red", "stale": "bold red", "damaged": "red", "cancelled": "dim", "done": ""}
+REASON_WORDS = {"early_stop": "early stop", "max_steps": "step limit", "cancelled": "stopped", "finished": "done"}
+
+
+def state_cell(r: dict) -> Text:
+    """The run's state in words, with its progress while it is live: "running 120/800", "paused 15%"."""
+    state = r.get("state") or r.get("status") or ""
+    step, total = r.get("step") or 0, r.get("total_steps") or 0
+    if state in ("running", "paused", "stopping", "starting"):
+        text = f"{state} {step:,}/{total:,}" if total else state
+    elif state in ("done", "cancelled"):
+        text = REASON_WORDS.get(r.get("reason") or "", r.get("reason") or state)
+    elif state == "stale":
+        text = f"stale at {step:,}" if step else "stale"
+    else:
+        text = state
+    return Text(text, style=STATE_STYLES.get(state, ""))
+
+
 def export_csv(run_dir: Path) -> Path:
     """metrics.jsonl as metrics.csv (one row per evaluation; val metrics flattened), plus the test metrics."""
-    from namestudio.engine.checkpoint import METRICS, TEST, read_json, read_jsonl
+    from namestudio.engine.runfolder import METRICS, TEST, read_json, read_jsonl
 
     rows = read_jsonl(run_dir / METRICS)
     val_keys: list[str] = []

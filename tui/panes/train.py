@@ -1,37 +1,54 @@
 """Train pane: the form, start/pause/stop, progress, live plots and a short log of evaluations.
 
-The pane holds no training logic. It builds a TrainConfig from the form, hands it to the engine's
-Trainer in a thread worker, and turns the engine's events into messages (tui/messages.py).
+The pane holds no training logic and never imports the trainer. Start launches `namestudio train` as a
+child process (engine/process.py) with a config built from the form; pause, resume and stop write the
+run's control file (engine/runfolder.py). What it shows comes from the ATTACHED run's folder, read by the
+follower (tui/follow.py) as the engine's own events: the run this TUI started, else the newest live run,
+else the one chosen (a cycles live runs; w on the Runs pane attaches the run under the cursor).
 """
 from __future__ import annotations
 
 import math
 import os
 
-from textual import on, work
+from textual import on
 from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical
+from rich.markup import escape
 from textual.widgets import Button, Label, Log, Select, Static
-from textual.worker import get_current_worker
 from textual_plotext import PlotextPlot
 
-from namestudio.engine.config import TASKS, TrainConfig, default_threads
+from namestudio.engine.config import TASKS, TrainConfig, default_threads, option
+from namestudio.engine.events import Done, Eval, Failed, Started, Status, Step
 
 from .. import keys
-from ..messages import (TrainingDone, TrainingEval, TrainingFailed, TrainingPaused, TrainingStarted,
-                        TrainingStep)
 from ..widgets import INTEGER, NUMBER, Anchor, Field, Pane, ProgressLine, duration, short_path
 
-MODELS = [("LSTM (nn.LSTM)", "lstm"), ("GRU", "gru"), ("RNN (tanh)", "rnn"), ("hand-written LSTM", "mylstm")]
-DEFAULTS = {task: TrainConfig(task=task) for task in TASKS}   # the engine's defaults differ by task
+MODEL_NAMES = {"lstm": "LSTM (nn.LSTM)", "gru": "GRU", "rnn": "RNN (tanh)", "mylstm": "hand-written LSTM",
+               "ngram": "character n-grams", "hybrid": "n-grams + LSTM"}
 FORM = {"f-epochs": "epochs", "f-batch": "batch_size", "f-lr": "lr", "f-hidden": "hidden", "f-layers": "layers",
         "f-dropout": "dropout", "f-seed": "seed"}     # form field -> TrainConfig field
+DEFAULTS = {task: {name: option(name, task)["default"] for name in ("task", "model", "device", *FORM.values())}
+            for task in TASKS}                         # the engine's defaults differ by task
+LABELS = {"f-epochs": "Epochs", "f-batch": "Batch", "f-lr": "LR", "f-hidden": "Hidden", "f-layers": "Layers",
+          "f-dropout": "Dropout", "f-seed": "Seed"}
 REDRAW_EVERY = 0.25          # seconds: plots redraw at most ~4 times a second
+LIVE = ("starting", "running", "paused", "stopping")
+REASONS = {"finished": "finished", "early_stop": "stopped early (no improvement)",
+           "cancelled": "stopped by you", "max_steps": "reached the step limit"}
+
+
+def reason_words(reason: str | None) -> str:
+    return REASONS.get(reason or "", reason or "ended")
 
 
 def ui_threads() -> int:
-    """Torch threads for training: the engine's default, which leaves a core for the UI."""
+    """Torch threads for a run started here: the engine's default (1 on a small machine)."""
     return default_threads()
+
+
+def model_choices(task: str | None = None) -> list[tuple[str, str]]:
+    return [(MODEL_NAMES.get(m, m), m) for m in option("model", task)["choices"]]
 
 
 class TrainPane(Pane):
@@ -41,18 +58,28 @@ class TrainPane(Pane):
     def __init__(self, **kw) -> None:
         super().__init__(**kw)
         self.devices: list[str] = []
-        self.trainer = None
-        self.worker = None           # the Textual worker of the latest run
-        self.running = False
-        self.paused = False
+        self.run_dir: str | None = None      # the attached run's folder
+        self.state: str | None = None        # its state: starting running paused stopping done failed ...
         self.train_task = "classify"
+        self.model = ""
         self.epochs = 0
-        self.run_dir: str | None = None
+        self.total_steps = 0
         self.log_scale = False
-        self.last_step: TrainingStep | None = None
+        self.last_step: Step | None = None
+        self.ended: Done | Failed | None = None
         self._dirty = False          # redraw everything at the next tick
         self._dirty_steps = False    # redraw the progress and the loss plot at the next tick
+        self._pending_log: list[str] = []
         self.reset_history()
+
+    @property
+    def running(self) -> bool:
+        """The attached run is live (its trainer is at work)."""
+        return self.state in LIVE
+
+    @property
+    def paused(self) -> bool:
+        return self.state == "paused"
 
     def reset_history(self) -> None:
         self.history: dict[str, list[float]] = {
@@ -65,19 +92,15 @@ class TrainPane(Pane):
         d = DEFAULTS[TASKS[0]]
         with Horizontal(id="train-body"):
             with Vertical(id="train-form"):
-                yield from self._row("Task", Select([("classify", "classify"), ("generate", "generate")],
-                                                    value=d.task, allow_blank=False, compact=True, id="f-task"))
-                yield from self._row("Model", Select([(t, v) for t, v in MODELS], value=d.model, allow_blank=False,
+                yield from self._row("Task", Select([(t, t) for t in option("task")["choices"]], value=d["task"],
+                                                    allow_blank=False, compact=True, id="f-task"))
+                yield from self._row("Model", Select(model_choices(d["task"]), value=d["model"], allow_blank=False,
                                                      compact=True, id="f-model"))
-                yield from self._row("Device", Select([("auto", "auto"), ("cpu", "cpu")], value="auto",
+                yield from self._row("Device", Select([(d["device"], d["device"])], value=d["device"],
                                                       allow_blank=False, compact=True, id="f-device"))
-                yield from self._row("Epochs", Field(str(d.epochs), accept=INTEGER, id="f-epochs"))
-                yield from self._row("Batch", Field(str(d.batch_size), accept=INTEGER, id="f-batch"))
-                yield from self._row("LR", Field(str(d.lr), accept=NUMBER, id="f-lr"))
-                yield from self._row("Hidden", Field(str(d.hidden), accept=INTEGER, id="f-hidden"))
-                yield from self._row("Layers", Field(str(d.layers), accept=INTEGER, id="f-layers"))
-                yield from self._row("Dropout", Field(str(d.dropout), accept=NUMBER, id="f-dropout"))
-                yield from self._row("Seed", Field(str(d.seed), accept=INTEGER, id="f-seed"))
+                for fid, name in FORM.items():
+                    accept = INTEGER if option(name)["kind"] == "int" else NUMBER
+                    yield from self._row(LABELS[fid], Field(str(d[name]), accept=accept, id=fid))
                 with Horizontal(id="train-buttons"):
                     yield Button("Start", id="b-start", compact=True, variant="success", tooltip="s: start training")
                     yield Button("Pause", id="b-pause", compact=True, tooltip="p: pause or resume")
@@ -101,20 +124,29 @@ class TrainPane(Pane):
         self.set_interval(REDRAW_EVERY, self._redraw_if_dirty)
 
     def on_built(self) -> None:
+        log = self.query_one("#eval-log", Log)
+        for line in self._pending_log:
+            log.write_line(line)
+        self._pending_log = []
+        if getattr(self, "_status_text", None):
+            self._status(self._status_text)
+        if self.last_step is not None:
+            self._draw_progress()
         self._draw_plots()
         self._update_buttons()
         if self.devices:
             self.set_devices(self.devices)
 
     def set_devices(self, devices: list[str]) -> None:
-        """Show only the devices that exist here (after the start-up worker has asked torch)."""
+        """Offer only the devices that exist here (after the start-up worker has asked torch)."""
         self.devices = devices
         if not self.built:
             return
         select = self.query_one("#f-device", Select)
         current = select.value
-        select.set_options([("auto", "auto")] + [(d, d) for d in devices])
-        select.value = current if current in devices or current == "auto" else "auto"
+        choices = [d for d in option("device")["choices"] if d == "auto" or d in devices]
+        select.set_options([(d, d) for d in choices])
+        select.value = current if current in choices else choices[0]
 
     @on(Select.Changed, "#f-task")
     def _task_changed(self, event: Select.Changed) -> None:
@@ -123,15 +155,20 @@ class TrainPane(Pane):
             return
         for fid, name in FORM.items():     # a field left at another task's default takes this task's default
             field = self.query_one(f"#{fid}", Field)
-            if any(field.value.strip() == str(getattr(d, name)) for d in DEFAULTS.values()):
-                field.value = str(getattr(new, name))
+            if any(field.value.strip() == str(d[name]) for d in DEFAULTS.values()):
+                field.value = str(new[name])
+        model = self.query_one("#f-model", Select)
+        choices = model_choices(str(event.value))
+        keep = model.value if model.value in [v for _, v in choices] else new["model"]
+        model.set_options(choices)
+        model.value = keep
         if not self.running and not self.history["eval_epoch"]:
             self.train_task = str(event.value)      # the metric plot's title follows the task
             self._dirty = True
 
     # ---- the form -----------------------------------------------------------------
     def build_config(self, dataset=None) -> TrainConfig:
-        """A TrainConfig from the form; ValueError names the field at fault."""
+        """A TrainConfig from the form; ValueError (ConfigError) names the field at fault."""
         def num(fid: str, kind, label: str):
             text = self.query_one(f"#{fid}", Field).value.strip()
             try:
@@ -140,15 +177,12 @@ class TrainPane(Pane):
                 raise ValueError(f"{label}: {text!r} is not a valid {'whole number' if kind is int else 'number'}") from None
 
         task = str(self.query_one("#f-task", Select).value)
-        cfg = TrainConfig(
-            task=task, model=str(self.query_one("#f-model", Select).value),
-            device=str(self.query_one("#f-device", Select).value),
-            epochs=num("f-epochs", int, "Epochs"), batch_size=num("f-batch", int, "Batch size"),
-            lr=num("f-lr", float, "Learning rate"), hidden=num("f-hidden", int, "Hidden size"),
-            layers=num("f-layers", int, "Layers"), dropout=num("f-dropout", float, "Dropout"),
-            seed=num("f-seed", int, "Seed"), threads=ui_threads())
+        values = {name: num(fid, int if option(name)["kind"] == "int" else float, LABELS[fid])
+                  for fid, name in FORM.items()}
+        cfg = TrainConfig(task=task, model=str(self.query_one("#f-model", Select).value),
+                          device=str(self.query_one("#f-device", Select).value), threads=ui_threads(), **values)
         if dataset is not None:
-            cfg.data = dataset.source
+            cfg.data = dataset.source          # the child loads the data itself, from the same source
             n_train = len(dataset.pairs) * (1 - cfg.val_fraction - cfg.test_fraction)
             steps_per_epoch = max(1, math.ceil(n_train / max(1, cfg.batch_size)))
             cfg.log_every = max(1, min(20, steps_per_epoch // 20))   # about 20 points an epoch, at least
@@ -160,14 +194,14 @@ class TrainPane(Pane):
     # ---- actions ------------------------------------------------------------------
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action == "start":
-            return None if self.running else True
+            return None if self.app.own_live_runs() else True
         if action in ("pause", "stop"):
-            return True if self.running else None
+            return True if self.state in ("running", "paused") else None
         return True
 
     def action_start(self) -> None:
-        if self.running:
-            self.app.notify("A run is already training; stop it first (x).", severity="warning")
+        if self.app.own_live_runs():
+            self.app.notify("A run started here is still training; stop it first (x).", severity="warning")
             return
         dataset = getattr(self.app, "dataset", None)
         if dataset is None:
@@ -178,47 +212,62 @@ class TrainPane(Pane):
         except ValueError as e:
             self.app.notify(str(e), title="Cannot start", severity="error")
             return
-        from namestudio.engine.train import Trainer
+        from namestudio.data.errors import NamestudioError
+        from namestudio.engine.process import launch_train
 
-        self.trainer = Trainer(cfg, self.app.checkpoints, on_event=self._on_engine_event, dataset=dataset)
-        self.train_task, self.epochs, self.run_dir = cfg.task, cfg.epochs, None
-        self.running, self.paused = True, False
-        self.reset_history()
-        self.last_step = None
-        self._dirty = True
-        self.query_one("#eval-log", Log).clear()
-        self.query_one("#train-progress", ProgressLine).set(0, 0)
-        self.query_one("#train-rate", Static).update("", layout=False)
+        try:
+            launched = launch_train(cfg, self.app.checkpoints, nice=10)
+        except (NamestudioError, OSError) as e:
+            self.app.notify(str(e).splitlines()[0] if str(e) else type(e).__name__, title="Cannot start",
+                            severity="error")
+            return
+        self.app.run_launched(launched)
+        self.attached(str(launched.run_dir))
+        self.state = "starting"
         self._status(f"Starting: {cfg.task} · {cfg.model} · {short_path(dataset.source)} · "
-                     f"{cfg.threads} torch thread{'s' if cfg.threads > 1 else ''} …")
+                     f"{cfg.threads} torch thread{'s' if cfg.threads > 1 else ''} · a process of its own "
+                     f"(pid {launched.pid}, nice 10) …")
         self._update_buttons()
         self.focus_anchor()          # out of the form: digits switch panes again
-        self.worker = self.train_worker(self.trainer)
+
+    def _control(self, command: str) -> bool:
+        from namestudio.engine.runfolder import RunFolderError, send_control
+
+        if self.run_dir is None:
+            return False
+        try:
+            send_control(self.run_dir, command)
+        except RunFolderError as e:
+            self.app.notify(str(e), title=f"Cannot {command}", severity="error")
+            return False
+        return True
 
     def action_pause(self) -> None:
-        if not (self.running and self.trainer):
+        if self.state not in ("running", "paused"):
             return
-        if self.paused:
-            self.trainer.resume()
-        else:
-            self.trainer.pause()
-        self.paused = not self.paused
-        self.post_message(TrainingPaused(self.paused))
+        command = "resume" if self.paused else "pause"
+        if self._control(command):
+            self._status(f"Asked the run to {command} (at its next batch) …")
 
     def action_stop(self) -> None:
-        if self.running and self.trainer:
-            self.trainer.cancel()
-            self._status("Stopping after this batch: the best checkpoint so far is kept …")
+        if self.state in ("running", "paused") and self._control("stop"):
+            self._status("Stopping after this batch: the best checkpoint so far is kept and tested …")
+
+    def action_attach_next(self) -> None:
+        """Attach to the next live run (in the order of the Runs pane: newest first)."""
+        live = [r["path"] for r in self.app.follower.live_runs()]
+        if not live:
+            self.app.notify("No live run to attach to: start one (s), or `namestudio train` anywhere.",
+                            severity="warning")
+            return
+        current = str(self.run_dir) if self.run_dir else None
+        nxt = live[(live.index(current) + 1) % len(live)] if current in live else live[0]
+        self.app.attach_run(nxt)
 
     def action_log_scale(self) -> None:
         self.log_scale = not self.log_scale
         self._dirty = True
         self._redraw_if_dirty()
-
-    def cancel_training(self) -> None:
-        """Stop the run (quit, or a new app); the worker ends within one batch."""
-        if self.trainer is not None:
-            self.trainer.cancel()
 
     @on(Button.Pressed, "#b-start")
     def _start_pressed(self) -> None:
@@ -232,126 +281,162 @@ class TrainPane(Pane):
     def _stop_pressed(self) -> None:
         self.action_stop()
 
-    # ---- the worker ---------------------------------------------------------------
-    @work(thread=True, exclusive=True, group="train", exit_on_error=False, name="train")
-    def train_worker(self, trainer) -> None:
-        trainer.run()    # events arrive in _on_engine_event, in this thread
+    # ---- the attached run's events (from the follower) ------------------------------
+    def attached(self, run_dir: str) -> None:
+        """A new run is shown: forget the last one's history."""
+        if run_dir == self.run_dir:
+            return
+        self.run_dir, self.state, self.ended, self.last_step = run_dir, None, None, None
+        self.reset_history()
+        self.total_steps = 0
+        self._pending_log = []
+        self._dirty = True
+        if self.built:
+            self.query_one("#eval-log", Log).clear()
+            self.query_one("#train-progress", ProgressLine).set(0, 0)
+            self.query_one("#train-rate", Static).update("", layout=False)
+            self._status(f"Attached to {os_name(run_dir)} …")
 
-    def _on_engine_event(self, e) -> None:
-        """Called by the Trainer in the worker thread: post a small message, never wait for the UI."""
-        from namestudio.engine.events import Done, Eval, Failed, Started, Step
+    def on_events(self, run_dir: str, events: list) -> None:
+        """Record the events; the 4 Hz timer draws (a tiny dataset can log a hundred steps a second)."""
+        if run_dir != self.run_dir:
+            self.attached(run_dir)
+        h = self.history
+        for e in events:
+            if isinstance(e, Step):
+                h["step_epoch"].append(e.epoch)
+                h["step_loss"].append(e.loss)
+                self.last_step = e
+                self.total_steps = e.total_steps or self.total_steps
+                self._dirty_steps = True
+            elif isinstance(e, Eval):
+                self._eval(e)
+            elif isinstance(e, Started):
+                self._started(e)
+            elif isinstance(e, Status):
+                self._state(e.state)
+            elif isinstance(e, Done):
+                self._done(e)
+            elif isinstance(e, Failed):
+                self._failed(e)
+        self.app.set_train_status(self.status_text())
 
-        try:
-            if get_current_worker().is_cancelled:
-                self.trainer.cancel()
-        except Exception:  # not in a worker (direct call): nothing to check
-            pass
-        if isinstance(e, Step):
-            self.post_message(TrainingStep(e.step, e.epoch, e.loss, e.names_per_s, e.elapsed, e.eta, e.total_steps))
-        elif isinstance(e, Eval):
-            metrics = {k: v for k, v in e.metrics.items() if k != "confusion_normalized"}
-            self.post_message(TrainingEval(e.step, e.epoch, e.train_loss, metrics, e.best,
-                                           self.trainer.cfg.task, list(self.trainer.labels)))
-        elif isinstance(e, Started):
-            self.post_message(TrainingStarted(e.run_dir, e.config["task"], e.config["model"], list(e.labels),
-                                              e.total_steps, e.steps_per_epoch, e.n_train, e.device, e.note))
-        elif isinstance(e, Done):
-            self.post_message(TrainingDone(e.run_dir, self.trainer.cfg.task, e.test_metrics, e.train_seconds,
-                                           e.reason, e.best_step))
-        elif isinstance(e, Failed):
-            self.post_message(TrainingFailed(e.message, e.run_dir))
+    def _started(self, e: Started) -> None:
+        cfg = e.config
+        self.train_task = cfg.get("task") or self.train_task
+        self.model = cfg.get("model") or ""
+        self.epochs = cfg.get("epochs") or 0
+        self.total_steps = e.total_steps
+        self._dirty = True
 
-    # ---- engine events, as messages -------------------------------------------------
-    def on_training_started(self, msg: TrainingStarted) -> None:
-        self.run_dir = msg.run_dir
-        self.query_one("#train-progress", ProgressLine).set(0, msg.total_steps)
-        note = f" ({msg.note})" if msg.note else ""
-        self._status(f"Training [b]{msg.model}[/b] {msg.task} on {msg.device}{note} · run {os_name(msg.run_dir)}"
-                     f" · {msg.n_train:,} training names")
+    def _state(self, state: str) -> None:
+        self.state = state
+        name = os_name(self.run_dir or "")
+        text = {"starting": f"Starting run {name}: its process loads the data and torch …",
+                "running": f"Training [b]{self.model}[/b] {self.train_task} · run {name}",
+                "paused": f"[b]Paused[/b] · run {name}: press p to resume, x to stop.",
+                "stopping": "Stopping after this batch: the best checkpoint so far is kept and tested …"}
+        self._status(text.get(state, f"Run {name}: {state}"))
+        self._update_buttons()
 
-    def on_training_step(self, msg: TrainingStep) -> None:
-        """Record only; the 4 Hz timer draws (a tiny dataset can send a hundred steps a second)."""
-        self.history["step_epoch"].append(msg.epoch)
-        self.history["step_loss"].append(msg.loss)
-        self.last_step = msg
-        self._dirty_steps = True
+    def _eval(self, e: Eval) -> None:
+        m = e.metrics
+        h = self.history
+        h["eval_epoch"].append(e.epoch)
+        if self.train_task == "classify":
+            h["val_loss"].append(m.get("loss", float("nan")))
+            h["val_metric"].append(m.get("accuracy", float("nan")))
+            text = (f"val loss {m.get('loss', float('nan')):.3f} acc {m.get('accuracy', float('nan')):.3f} "
+                    f"F1 {m.get('macro_f1', float('nan')):.3f}")
+        else:
+            h["val_loss"].append(m.get("nll", float("nan")))
+            h["val_metric"].append(m.get("nll", float("nan")))
+            text = f"val NLL {m.get('nll', float('nan')):.3f} ppl {m.get('perplexity', float('nan')):.2f}"
+        self._log(f"ep {e.epoch:5.2f} · train {e.train_loss:.3f} · {text}{' ★' if e.best else ''}")
+        self._dirty = True
 
+    def _done(self, e: Done) -> None:
+        self.state, self.ended = ("cancelled" if e.reason == "cancelled" else "done"), e
+        t = e.test_metrics
+        if not t:
+            test = "no test metrics"
+        elif self.train_task == "classify":
+            test = (f"test acc {t.get('accuracy', 0):.3f} · bal {t.get('balanced_accuracy', 0):.3f} · "
+                    f"F1 {t.get('macro_f1', 0):.3f}")
+        else:
+            test = f"test NLL {t.get('nll', 0):.3f} · ppl {t.get('perplexity', 0):.2f}"
+        line = f"Done, {reason_words(e.reason)} in {duration(e.train_seconds)} · {test}"
+        self._log(line)
+        self._status(f"[b]{line}[/b]\nBest checkpoint: {short_path(e.run_dir)}")
+        self._update_buttons()
+        self._dirty = True
+
+    def _failed(self, e: Failed) -> None:
+        self.state, self.ended = "failed", e
+        first, *rest = e.message.splitlines() or [""]
+        self._status(f"[b red]Training failed:[/] {escape(first)}" +
+                     (f"\n[dim]last lines of {os_name(self.run_dir or '')}/train.log below[/]" if rest else ""))
+        self._log(f"failed: {first}")
+        for line in rest:
+            self._log("  " + line)
+        self._update_buttons()
+
+    def status_text(self) -> str:
+        """The status bar's words for the attached run."""
+        what = f"{self.model} {self.train_task}".strip()
+        step = self.last_step
+        pct = f"{100 * step.step / max(1, step.total_steps):.0f}%" if step else "0%"
+        if self.state == "running":
+            return f"training {what} {pct}" + (f" · epoch {step.epoch:.1f}" if step else "")
+        if self.state == "paused":
+            return f"paused {what} at {pct}"
+        if self.state == "starting":
+            return f"starting {what}"
+        if self.state == "stopping":
+            return f"stopping {what} at {pct}"
+        if isinstance(self.ended, Done):
+            return f"last run {reason_words(self.ended.reason)}"
+        if isinstance(self.ended, Failed):
+            return "last run failed"
+        return "idle"
+
+    def _log(self, line: str) -> None:
+        if self.built:
+            self.query_one("#eval-log", Log).write_line(line)
+        else:
+            self._pending_log.append(line)
+
+    # ---- drawing ------------------------------------------------------------------
     def _draw_progress(self) -> None:
         msg = self.last_step
         if msg is None:
             return
         self.query_one("#train-progress", ProgressLine).set(msg.step, msg.total_steps)
         self.query_one("#train-rate", Static).update(
-            f"epoch {msg.epoch:.1f}/{self.epochs} · ETA {duration(msg.eta)} · {msg.names_per_s:,.0f} names/s · "
+            f"epoch {msg.epoch:.1f}/{self.epochs or '?'} · ETA {duration(msg.eta)} · {msg.names_per_s:,.0f} names/s · "
             f"step {msg.step:,}/{msg.total_steps:,} · loss {msg.loss:.3f}", layout=False)
 
-    def on_training_eval(self, msg: TrainingEval) -> None:
-        m = msg.metrics
-        self.history["eval_epoch"].append(msg.epoch)
-        if msg.task == "classify":
-            self.history["val_loss"].append(m.get("loss", float("nan")))
-            self.history["val_metric"].append(m.get("accuracy", float("nan")))
-            text = f"val loss {m['loss']:.3f} acc {m['accuracy']:.3f} F1 {m['macro_f1']:.3f}"
-        else:
-            self.history["val_loss"].append(m.get("nll", float("nan")))
-            self.history["val_metric"].append(m.get("nll", float("nan")))
-            text = f"val NLL {m['nll']:.3f} ppl {m['perplexity']:.2f}"
-        self.query_one("#eval-log", Log).write_line(
-            f"ep {msg.epoch:5.2f} · train {msg.train_loss:.3f} · {text}{' ★' if msg.best else ''}")
-        self._dirty = True
-
-    def on_training_done(self, msg: TrainingDone) -> None:
-        self.running, self.paused = False, False
-        reasons = {"finished": "finished", "early_stop": "stopped early (no improvement)",
-                   "cancelled": "stopped by you", "max_steps": "reached the step limit"}
-        t = msg.test_metrics
-        test = (f"test acc {t.get('accuracy', 0):.3f} · bal {t.get('balanced_accuracy', 0):.3f} · "
-                f"F1 {t.get('macro_f1', 0):.3f}" if msg.task == "classify" else
-                f"test NLL {t.get('nll', 0):.3f} · ppl {t.get('perplexity', 0):.2f}")
-        line = f"Done, {reasons.get(msg.reason, msg.reason)} in {duration(msg.train_seconds)} · {test}"
-        self.query_one("#eval-log", Log).write_line(line)
-        self._status(f"[b]{line}[/b]\nBest checkpoint: {short_path(msg.run_dir)}")
-        self._update_buttons()
-        self._dirty = True
-        self._redraw_if_dirty()
-
-    def on_training_failed(self, msg: TrainingFailed) -> None:
-        self.running, self.paused = False, False
-        self._status(f"[b red]Training failed:[/] {msg.message}")
-        self.query_one("#eval-log", Log).write_line(f"failed: {msg.message}")
-        self._update_buttons()
-
-    def on_training_paused(self, msg: TrainingPaused) -> None:
-        self.query_one("#b-pause", Button).label = "Resume" if msg.paused else "Pause"
-        if msg.paused:
-            self._status("Paused after this batch: press p to resume, x to stop.")
-        else:
-            self._status("Resumed.")
-
-    def worker_failed(self, worker) -> None:
-        """A worker raised (not a Failed event): the app shows the message; the pane is ready again."""
-        if worker.group != "train":
-            return
-        error = worker.error
-        self.running, self.paused = False, False
-        self._status(f"[b red]Training stopped by an error:[/] {error}")
-        self._update_buttons()
-
-    # ---- drawing ------------------------------------------------------------------
     def _status(self, text: str) -> None:
-        self.query_one("#train-status", Static).update(text)
+        self._status_text = text
+        if self.built:
+            self.query_one("#train-status", Static).update(text)
 
     def _update_buttons(self) -> None:
-        self.query_one("#b-start", Button).disabled = self.running
-        self.query_one("#b-pause", Button).disabled = not self.running
-        self.query_one("#b-stop", Button).disabled = not self.running
-        if not self.running:
-            self.query_one("#b-pause", Button).label = "Pause"
+        if not self.built:
+            return
+        controllable = self.state in ("running", "paused")
+        self.query_one("#b-start", Button).disabled = bool(self.app.own_live_runs())
+        self.query_one("#b-pause", Button).disabled = not controllable
+        self.query_one("#b-stop", Button).disabled = not controllable
+        self.query_one("#b-pause", Button).label = "Resume" if self.paused else "Pause"
         self.refresh_bindings()
 
     def _redraw_if_dirty(self) -> None:
-        """The 4 Hz timer: draw what changed since the last tick, in one frame."""
-        if not self.built:
+        """The 4 Hz timer: draw what changed since the last tick, in one frame (only while the pane shows)."""
+        if not self.built or getattr(self.app, "active_pane", self) is not self:
+            flush = getattr(self.app, "flush_status", None)
+            if flush:
+                flush()
             return
         if self._dirty:                  # everything (a new evaluation, a new run, the log scale)
             self._dirty = self._dirty_steps = False
