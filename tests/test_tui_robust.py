@@ -12,7 +12,7 @@ from textual.command import CommandPalette
 
 from namestudio.tui import keys
 from namestudio.tui.widgets import HelpScreen
-from test_tui import SIZE, eighteen_label_metrics, make_app, settle, write_fixture
+from test_tui import SIZE, eighteen_label_metrics, kill_children, make_app, settle, wait_workers, write_fixture
 
 PANE_KEYS = [k for _, _, k in keys.PANES]
 SIZES = [(100, 30), (80, 24), (56, 20), (50, 16), (40, 12), (30, 10), (24, 9), (20, 8), (21, 30), (120, 8),
@@ -118,12 +118,21 @@ async def test_fuzz_random_key_bursts_and_resizes(app):
     assert "ctrl+p" in FUZZ_KEYS and "f1" in FUZZ_KEYS and "ctrl+q" not in FUZZ_KEYS
     rng = random.Random(int(os.environ.get("NAMESTUDIO_FUZZ_SEED", "13")))   # another seed: explore
     app.train_overrides = {"max_steps": 6, "eval_every": 3}   # a started run ends quickly
-    sent, quits = 0, []
+    quits = []
 
     async def quit_asked() -> None:              # the palette's Quit command (Enter on it): counted, not done
-        quits.append(sent)
+        quits.append(1)
 
     app.action_quit = quit_asked
+    try:
+        still_running = await fuzz(app, rng, quits)
+    finally:
+        kill_children(app)          # a run the fuzz started (key s) is a real child process: none outlives the test
+    assert still_running and app.return_code is None, (app.return_code, repr(app._exception))
+
+
+async def fuzz(app, rng, quits) -> bool:
+    sent = 0
     async with app.run_test(size=SIZE) as pilot:
         await settle(pilot, app)
         while sent < 2000:
@@ -139,7 +148,6 @@ async def test_fuzz_random_key_bursts_and_resizes(app):
                 break                # run_test raises the app's exception on leaving the block
         if app.is_running:
             await pilot.resize_terminal(*SIZE)
-            await app.workers.wait_for_complete()
+            await wait_workers(app)
             await pilot.pause()
-        still_running = app.is_running
-    assert still_running and app.return_code is None, (sent, app.return_code, repr(app._exception))
+        return app.is_running
