@@ -151,3 +151,18 @@ async def fuzz(app, rng, quits) -> bool:
             await wait_workers(app)
             await pilot.pause()
         return app.is_running
+
+
+def test_namestudio_tui_exits_non_zero_after_a_crash(tmp_path, monkeypatch, capsys):
+    """A crash inside the app is not a clean exit: `namestudio tui` returns non-zero (it used to return 0)."""
+    from namestudio.tui.app import NameStudioApp
+    from namestudio.tui.cli import main
+
+    def crash(self) -> None:
+        raise RuntimeError("a pane blew up")
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("NAMESTUDIO_DATA_DIR", str(tmp_path / "userdata"))
+    monkeypatch.setenv("TEXTUAL_DRIVER", "textual.drivers.headless_driver:HeadlessDriver")
+    monkeypatch.setattr(NameStudioApp, "on_mount", crash)
+    assert main(["tui", "--data", "builtin", "--checkpoints", str(tmp_path / "ck")]) != 0
