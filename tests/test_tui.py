@@ -282,6 +282,9 @@ async def test_start_pause_resume_stop_a_child_process(fixture_app):
             child = app.follower.children[0]
             assert child.popen.poll() is None and Path(pane.run_dir) == child.run_dir
             assert os.getsid(child.pid) == child.pid            # its own session: it outlives the TUI
+            await tap(pilot, "s")                                 # s while training: a notice says why, nothing starts
+            assert any("still training" in n.message for n in app._notifications)
+            assert len(app.follower.children) == 1
             assert status_of(pane).state == "running" and pane.total_steps > 0
             await tap(pilot, "p")
             await wait_for(pilot, lambda: pane.state == "paused")
@@ -303,9 +306,14 @@ async def test_start_pause_resume_stop_a_child_process(fixture_app):
             assert "accuracy" in run.test_metrics()["test"]
             assert run.classify(["Grmik"], 2)[0]
             # the Runs pane shows it ended, without a key press
+            assert any("stopped by you" in n.message for n in app._notifications)    # the toast: the same words
             await pilot.press("6")
             await wait_for(pilot, lambda: any(r["path"] == str(child.run_dir) and r["state"] == "cancelled"
                                               for r in app.pane("runs").runs))
+            from namestudio.tui.panes.runs import state_cell
+            row = next(r for r in app.pane("runs").runs if r["path"] == str(child.run_dir))
+            assert str(state_cell(row)) == "stopped by you"
+            assert str(state_cell({"state": "done", "reason": "some_new_reason"})) == "some new reason"
         finally:
             kill_children(app)
 

@@ -234,7 +234,9 @@ class RunsPane(Pane):
 
 STATE_STYLES = {"running": "bold green", "starting": "green", "paused": "bold yellow", "stopping": "yellow",
                 "failed": "bold red", "stale": "bold red", "damaged": "red", "cancelled": "dim", "done": ""}
-REASON_WORDS = {"early_stop": "early stop", "max_steps": "step limit", "cancelled": "stopped", "finished": "done"}
+# the same words as the Train pane's status line and the toast (train.REASONS), shortened for a column
+REASON_WORDS = {"early_stop": "stopped early", "max_steps": "step limit", "cancelled": "stopped by you",
+                "finished": "done"}
 
 
 def state_cell(r: dict) -> Text:
@@ -244,7 +246,7 @@ def state_cell(r: dict) -> Text:
     if state in ("running", "paused", "stopping", "starting"):
         text = f"{state} {step:,}/{total:,}" if total else state
     elif state in ("done", "cancelled"):
-        text = REASON_WORDS.get(r.get("reason") or "", r.get("reason") or state)
+        text = REASON_WORDS.get(r.get("reason") or "", str(r.get("reason") or state).replace("_", " "))
     elif state == "stale":
         text = f"stale at {step:,}" if step else "stale"
     else:

@@ -39,7 +39,7 @@ REASONS = {"finished": "finished", "early_stop": "stopped early (no improvement)
 
 
 def reason_words(reason: str | None) -> str:
-    return REASONS.get(reason or "", reason or "ended")
+    return REASONS.get(reason or "", (reason or "ended").replace("_", " "))
 
 
 def ui_threads() -> int:
@@ -194,14 +194,15 @@ class TrainPane(Pane):
     # ---- actions ------------------------------------------------------------------
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action == "start":
-            return None if self.app.own_live_runs() else True
+            return True           # while a run started here trains, s says why it starts nothing (issue 12)
         if action in ("pause", "stop"):
             return True if self.state in ("running", "paused") else None
         return True
 
     def action_start(self) -> None:
         if self.app.own_live_runs():
-            self.app.notify("A run started here is still training; stop it first (x).", severity="warning")
+            self.app.notify("A run started here is still training: one run at a time from this window. "
+                            "Stop it first (x), or wait for it to end.", title="Not started", severity="warning")
             return
         dataset = getattr(self.app, "dataset", None)
         if dataset is None:
