@@ -113,6 +113,15 @@ class NameStudioApp(App):
         yield Static("", id="status-bar")
         yield KeyBar(id="footer")
 
+    # Textual's system commands that the app has its own of (keys.APP: Quit, Theme, Keys, SVG screenshot):
+    # the palette lists one of each, the app's, which do what its keys do (issue 12)
+    OWN_SYSTEM_COMMANDS = ("Quit", "Theme", "Keys", "Screenshot")
+
+    def get_system_commands(self, screen):
+        for command in super().get_system_commands(screen):
+            if command.title not in self.OWN_SYSTEM_COMMANDS:
+                yield command
+
     def on_mount(self) -> None:
         self._narrow(self.size.width)
         self._startup()
