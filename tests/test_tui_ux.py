@@ -25,3 +25,27 @@ async def test_the_palette_lists_one_quit_theme_keys_and_screenshot(fixture_app)
             assert len(same) == 1, (word, titles)
             await pilot.press("escape")
 
+
+async def test_a_bad_path_keeps_the_focus_in_the_field_with_its_text_selected(fixture_app):
+    from textual.widgets import Input
+
+    app = fixture_app
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot, app)
+        pane = app.pane("data")
+        source = pane.source
+        await pilot.press("1", "o", *"/nope", "enter")
+        await settle(pilot, app)
+        assert "Could not load" in str(app.query_one("#data-status").render())
+        field = app.query_one("#data-path", Input)
+        assert app.focused is field
+        assert field.selected_text == "/nope"
+        await pilot.press(*"pbo")              # typed over the selection: no download, no switch of source
+        await settle(pilot, app)
+        assert field.value == "pbo" and app.focused is field
+        assert not pane.downloading and pane.source == source
+        field.value = ""
+        await pilot.press(*"names", "enter")   # a good path loads, and the focus leaves the field
+        await settle(pilot, app)
+        assert "typed by you" in str(app.query_one("#data-status").render()) and app.focused is not field
+

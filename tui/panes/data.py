@@ -45,6 +45,7 @@ class DataPane(Pane):
         self.summary: dict | None = None
         self.downloading = False
         self._last_pct = -1
+        self.typed: str | None = None         # a path typed in the field, while it loads
 
     def compose_content(self) -> ComposeResult:
         with Horizontal(id="data-sources", classes="toolbar"):
@@ -97,6 +98,10 @@ class DataPane(Pane):
         self.post_message(DatasetLoaded(ds, summary, why))
 
     def on_dataset_loaded(self, msg: DatasetLoaded) -> None:
+        if self.typed is not None:            # the typed path loaded: out of the field, the pane keys work again
+            self.typed = None
+            if self.query_one("#data-path", Field).has_focus:
+                self.focus_anchor()
         self.dataset, self.summary = msg.dataset, msg.summary
         self.source = msg.dataset.source
         s = msg.summary
@@ -122,6 +127,11 @@ class DataPane(Pane):
         still = f" Still using {short_path(self.source)}." if self.dataset is not None else ""
         self.query_one("#data-status", Static).update(f"[b red]Could not load {short_path(msg.source)}:[/] "
                                                       f"{msg.message}.{still}")
+        if msg.source == self.typed:          # a typed path failed: the field keeps the focus, its text selected,
+            self.typed = None                 # so that what is typed next corrects it (never fires a pane key)
+            field = self.query_one("#data-path", Field)
+            field.focus()
+            field.select_all()
 
     # ---- download -----------------------------------------------------------------
     def start_download(self) -> None:
@@ -197,5 +207,7 @@ class DataPane(Pane):
     def _path_submitted(self, event: Input.Submitted) -> None:
         path = event.value.strip()
         if path:
+            self.typed = path                 # the focus stays in the field until it loads (or fails)
             self.load(path, "typed by you")
-        self.focus_anchor()
+        else:
+            self.focus_anchor()
