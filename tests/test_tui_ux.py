@@ -49,3 +49,26 @@ async def test_a_bad_path_keeps_the_focus_in_the_field_with_its_text_selected(fi
         await settle(pilot, app)
         assert "typed by you" in str(app.query_one("#data-status").render()) and app.focused is not field
 
+
+def fake_rows() -> list[dict]:
+    """Newest first, as list_runs gives them: the newest classifier was stopped (better, but not finished)."""
+    def row(n, task, state, **m):
+        return {"run": f"2026010{n}-{task}", "path": f"/runs/{n}", "task": task, "model": "lstm", "state": state,
+                "status": "finished", **m}
+    return [row(6, "classify", "cancelled", test_accuracy=0.95), row(5, "generate", "cancelled", test_nll=1.0),
+            row(4, "classify", "done", test_accuracy=0.60), row(3, "generate", "done", test_nll=2.5),
+            row(2, "classify", "done", test_accuracy=0.80), row(1, "generate", "done", test_nll=2.0)]
+
+
+async def test_selectors_start_on_the_best_finished_run_of_their_task(fixture_app):
+    app = fixture_app
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot, app)
+        chosen = {}
+        clf, gen = app.pane("classify"), app.pane("generate")
+        clf.load_run = lambda path, quiet=False: chosen.__setitem__("classify", path)
+        gen.load_run = lambda path, quiet=False: chosen.__setitem__("generate", path)
+        gen.load_classifier = lambda path, quiet=False: chosen.__setitem__("check with", path)
+        clf.set_runs(fake_rows())
+        gen.set_runs(fake_rows())
+        assert chosen == {"classify": "/runs/2", "generate": "/runs/1", "check with": "/runs/2"}

@@ -357,6 +357,18 @@ def usable(run: dict) -> bool:
     return "error" not in run and run.get("status", "incomplete") != "incomplete"
 
 
+def best_run(runs: list[dict], task: str) -> dict | None:
+    """The run a selector starts on: the best finished run of ``task`` (state done; the highest test accuracy
+    of a classifier, the lowest test NLL of a generator), not the newest, which may be a stopped one. Without
+    a finished run with test metrics, the newest usable run (issue 12)."""
+    mine = [r for r in runs if r.get("task") == task and usable(r)]
+    key = "test_accuracy" if task == "classify" else "test_nll"
+    done = [r for r in mine if r.get("state", "done") == "done" and isinstance(r.get(key), (int, float))]
+    if done:
+        return max(done, key=lambda r: r[key]) if task == "classify" else min(done, key=lambda r: r[key])
+    return mine[0] if mine else None
+
+
 def open_run(app, path: str, task: str, quiet: bool = False, what: str = "the run"):
     """Load a saved run for a pane; a run that cannot be read, or is of the other task, becomes a
     notification and None (never an exception in the UI)."""

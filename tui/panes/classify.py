@@ -10,7 +10,7 @@ from textual.widgets import Input, Label, Select, Static
 
 from .. import keys
 from ..render import attribution_text, probability_table
-from ..widgets import NAME, Anchor, Field, Pane, open_run, set_select, short_run, usable
+from ..widgets import best_run, NAME, Anchor, Field, Pane, open_run, set_select, short_run, usable
 
 
 class ClassifyPane(Pane):
@@ -60,7 +60,7 @@ class ClassifyPane(Pane):
             set_select(self.query_one("#clf-run", Select), options,
                        str(self.run.path) if self.run is not None else None)
         if self.run is None and self.pending is None and options:
-            self.load_run(options[0][1], quiet=True)     # the newest classifier
+            self.load_run(best_run(runs, "classify")["path"], quiet=True)     # the best finished classifier
 
     @on(Select.Changed, "#clf-run")
     def _run_chosen(self, event: Select.Changed) -> None:

@@ -15,7 +15,7 @@ from textual.worker import get_current_worker
 
 from .. import keys
 from ..messages import SamplesReady
-from ..widgets import INTEGER, NAME, NUMBER, Anchor, Field, Pane, open_run, set_select, short_run, usable
+from ..widgets import best_run, INTEGER, NAME, NUMBER, Anchor, Field, Pane, open_run, set_select, short_run, usable
 
 NO_CLASSIFIER = "__none__"
 
@@ -81,11 +81,9 @@ class GeneratePane(Pane):
         if self.built:
             self._apply_options()
         if self.run is None and self.pending_run is None and self.gens:
-            self.load_run(self.gens[0][1], quiet=True)
+            self.load_run(best_run(runs, "generate")["path"], quiet=True)    # the best finished generator
         if self.classifier is None and self.pending_clf is None and self.clfs:
-            best = max((r for r in runs if r.get("task") == "classify" and usable(r)),
-                       key=lambda r: r.get("test_accuracy", 0.0))
-            self.load_classifier(best["path"], quiet=True)     # the most accurate classifier
+            self.load_classifier(best_run(runs, "classify")["path"], quiet=True)   # the best finished classifier
 
     def _apply_options(self) -> None:
         set_select(self.query_one("#gen-run", Select), self.gens,
