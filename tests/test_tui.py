@@ -472,3 +472,41 @@ def eighteen_label_metrics():
     metrics = classification_report(torch.tensor(cm), labels)
     metrics["loss"] = 0.9
     return labels, metrics
+
+
+def test_a_hang_up_leaves_the_run_training(tmp_path, monkeypatch):
+    """SIGHUP to the TUI's process group (a closed terminal, an SSH drop) ends the TUI, not the run it started."""
+    import subprocess
+    import sys
+
+    monkeypatch.chdir(tmp_path)
+    write_fixture(tmp_path / "names")
+    here = str(Path(__file__).parent)
+    env = {**os.environ, "NAMESTUDIO_DATA_DIR": str(tmp_path / "userdata"),
+           "PYTHONPATH": here + os.pathsep + os.environ.get("PYTHONPATH", "")}
+    tui = subprocess.Popen([sys.executable, os.path.join(here, "tui_hangup_probe.py")], stdout=subprocess.PIPE,
+                           stdin=subprocess.DEVNULL, env=env, start_new_session=True)   # as a terminal's session
+    pid = None
+    try:
+        pid_text, run_dir = tui.stdout.readline().decode().split()
+        pid = int(pid_text)
+        deadline = time.monotonic() + 60
+        while rf.read_status(Path(run_dir)).state != "running" and time.monotonic() < deadline:
+            time.sleep(0.2)
+        os.killpg(tui.pid, signal.SIGHUP)
+        assert tui.wait(20) == -signal.SIGHUP
+        steps = rf.read_status(Path(run_dir)).step
+        deadline = time.monotonic() + 30
+        while rf.read_status(Path(run_dir)).step <= steps + 2 and time.monotonic() < deadline:
+            time.sleep(0.2)
+        status = rf.read_status(Path(run_dir))
+        assert status.live and status.state == "running" and status.step > steps + 2   # it trains on
+    finally:
+        if tui.poll() is None:
+            os.killpg(tui.pid, signal.SIGKILL)
+            tui.wait()
+        if pid is not None:
+            try:
+                os.killpg(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
