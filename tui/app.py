@@ -13,7 +13,7 @@ from pathlib import Path
 from textual import events, work
 from textual.app import App, ComposeResult
 from textual.command import CommandList, CommandPalette, DiscoveryHit, Hit, Hits, Provider
-from textual.widgets import Input, Static, TabbedContent, TabPane
+from textual.widgets import Input, Static, TabbedContent, TabPane, Tabs
 from textual.worker import Worker, WorkerState, get_current_worker
 
 from . import keys
@@ -34,6 +34,17 @@ PANE_CLASSES = {"data": DataPane, "train": TrainPane, "evaluate": EvaluatePane, 
                 "generate": GeneratePane, "runs": RunsPane}
 PANE_TITLES = {pid: title for pid, title, _ in keys.PANES}
 NARROW = 98          # below this width the Evaluate pane stacks its tables
+
+
+def status_line(data: str, train: str, runs: str, width: int) -> str:
+    """The status bar: data source │ training │ runs folder, whole in ``width`` cells where it can be; the
+    label count and then the runs folder go first (issue 12: 80 columns)."""
+    short_data = data.split(", ")[0] + ")" if ", " in data else data
+    for line in (f" {data} │ {train} │ runs in {runs}", f" {short_data} │ {train} │ runs in {runs}",
+                 f" {short_data} │ {train}"):
+        if len(line) <= width:
+            break
+    return line
 
 
 class NameStudioCommands(Provider):
@@ -123,6 +134,9 @@ class NameStudioApp(App):
                 yield command
 
     def on_mount(self) -> None:
+        # the tab bar takes no focus: Tab moves between a pane's own fields (so its keys stay in the footer);
+        # the number keys and the mouse switch panes (issue 12)
+        self.query_one("#panes").query_one(Tabs).can_focus = False
         self._narrow(self.size.width)
         self._startup()
         self._follow()
@@ -131,6 +145,7 @@ class NameStudioApp(App):
 
     def on_resize(self, event: events.Resize) -> None:
         self._narrow(event.size.width)
+        self.call_after_refresh(self._show_status)     # the status line fits the new width
 
     def _narrow(self, width: int) -> None:
         if self.screen_stack:
@@ -283,8 +298,8 @@ class NameStudioApp(App):
             bar = self.query_one("#status-bar", Static)
         except Exception:
             return
-        bar.update(f" {self._status['data']} │ {self._status['train']} │ runs in {short_path(self.checkpoints)}",
-                   layout=False)
+        bar.update(status_line(self._status['data'], self._status['train'], short_path(self.checkpoints),
+                               bar.size.width or self.size.width), layout=False)
 
     # ---- actions ------------------------------------------------------------------
     async def action_pane(self, pid: str) -> None:

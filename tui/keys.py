@@ -109,6 +109,17 @@ RUNS = [
 BY_PANE = {"data": DATA, "train": TRAIN, "evaluate": EVALUATE, "classify": CLASSIFY, "generate": GENERATE,
            "runs": RUNS}
 
+# The footer (tui/widgets.py KeyBar): the focused pane's keys come first, then the app's in this order.
+FOOTER_ORDER = ["leave", "help", "palette", "quit", "pane", "screenshot", "theme"]
+# Where the line is too narrow (80 columns): these go first ...
+FOOTER_SPARE = ["theme", "screenshot"]
+# ... then these shorter descriptions are used ...
+FOOTER_SHORT = {"leave": "Leave", "data.pytorch": "PyTorch", "data.path": "Path", "runs.eval": "Eval",
+                "runs.clf": "Classify", "runs.gen": "Generate", "eval.open": "Open", "clf.open": "Open",
+                "gen.open": "Open", "eval.counts": "%", "train.log": "Log"}
+# ... then these go, least needed first; a pane's own keys, esc, F1, ^p and ^q always stay.
+FOOTER_DROP = ["pane", "runs.refresh", "data.reload", "runs.csv"]
+
 # the modal screens
 ERROR = [Binding("escape,enter,q", "dismiss", "Close", tooltip="Close this message.", id="namestudio.error.close")]
 HELP = [Binding("escape,f1,question_mark,q", "dismiss", "Close", tooltip="Close the keys screen.",

@@ -123,6 +123,9 @@ def _is_gap(ch: str) -> bool:
     return ch.isspace() or ch in "-'"
 
 
+LENGTH_HEADERS = {"median": "med"}
+
+
 def summary_tables(summary: dict) -> list:
     """The data summary as a few small tables: labels with bars, lengths, duplicates, cleaning counts."""
     per_label = summary.get("per_label", {})
@@ -134,10 +137,10 @@ def summary_tables(summary: dict) -> list:
     labels.add_column("", no_wrap=True, style="green")
     for lab, n in sorted(per_label.items(), key=lambda kv: -kv[1]):
         labels.add_row(lab, str(n), bar(n / most, 24))
-    lengths = Table(title="Name length", show_edge=False, header_style="bold")
+    lengths = Table(title="Name length", show_edge=False, header_style="bold", pad_edge=False)
     stats = summary.get("length", {})
-    for k in stats:
-        lengths.add_column(k, justify="right")
+    for k in stats:     # headers whole at 30 columns (80×24): "median" as "med", never "me…"
+        lengths.add_column(LENGTH_HEADERS.get(k, k), justify="right", no_wrap=True, min_width=len(LENGTH_HEADERS.get(k, k)))
     lengths.add_row(*[f"{v:.1f}" if isinstance(v, float) else str(v) for v in stats.values()])
     cleaning = Table(title="Cleaning (every change, by reason)", show_edge=False, header_style="bold")
     cleaning.add_column("reason")

@@ -180,25 +180,51 @@ class KeyBar(Widget):
     def on_unmount(self) -> None:
         self.screen.bindings_updated_signal.unsubscribe(self)
 
-    def items(self) -> list[tuple[list[str], str, bool]]:
-        """(keys, description, enabled) of the shown bindings, a group's keys together, in footer order."""
+    def items(self) -> list[tuple[list[str], str, bool, str]]:
+        """(keys, description, enabled, id) of the shown bindings, a group's keys together, in footer order:
+        the focused pane's keys first, then the app's in keys.FOOTER_ORDER."""
+        from .keys import FOOTER_ORDER
+
         by_action: dict[str, tuple] = {}
         for active in self.screen.active_bindings.values():
             b = active.binding
             if b.show and b.action not in by_action:
                 by_action[b.action] = (b, active.enabled)
-        out: list[tuple[list[str], str, bool]] = []
+        out: list[tuple[list[str], str, bool, str]] = []
         groups: dict[str, int] = {}
         for b, enabled in by_action.values():
+            bid = (b.id or "").removeprefix("namestudio.")
             if b.group is not None:
                 if b.group.description in groups:
                     out[groups[b.group.description]][0].append(b.key)
                     continue
                 groups[b.group.description] = len(out)
-                out.append(([b.key], b.group.description, enabled))
+                out.append(([b.key], b.group.description, enabled, bid.split(".")[0]))
             else:
-                out.append(([b.key], b.description, enabled))
-        return out
+                out.append(([b.key], b.description, enabled, bid))
+        app_rank = {bid: i for i, bid in enumerate(FOOTER_ORDER)}
+        return sorted(out, key=lambda item: app_rank.get(item[3], -1))    # stable: the pane's keys keep their order
+
+    def fitted(self, width: int | None = None) -> list[tuple[list[str], str, bool, str]]:
+        """The items that fit in ``width`` cells: all of them when they fit; else without keys.FOOTER_SPARE;
+        then with the short descriptions of keys.FOOTER_SHORT; then without keys.FOOTER_DROP, in that order,
+        so that the pane's keys, esc, F1, ^p and ^q stay at 80 columns (issue 12)."""
+        from .keys import FOOTER_DROP, FOOTER_SHORT, FOOTER_SPARE
+
+        width = self.size.width if width is None else width
+        items = self.items()
+        for bid in FOOTER_SPARE:
+            if _bar_width(items) <= width:
+                return items
+            items = [item for item in items if item[3] != bid]
+        if _bar_width(items) <= width:
+            return items
+        items = [(k, FOOTER_SHORT.get(bid, d), e, bid) for k, d, e, bid in items]
+        for bid in FOOTER_DROP:
+            if _bar_width(items) <= width:
+                break
+            items = [item for item in items if item[3] != bid]
+        return items
 
     def render(self) -> Text:
         from rich.style import Style
@@ -208,9 +234,9 @@ class KeyBar(Widget):
         key_style = Style(color=key.color, bold=key.bold, bgcolor=self.rich_style.bgcolor)
         off_style = Style(color=self.get_component_rich_style("keybar--disabled").color)
         text, self._spans = Text(no_wrap=True, overflow="crop"), []
-        for keys, description, enabled in self.items():
+        for keys, description, enabled, _ in self.fitted():
             start = len(text)
-            label = "".join(key_label(k) for k in keys) if len(keys) > 1 else key_label(keys[0])
+            label = _keys_label(keys)
             text.append(f" {label}", key_style if enabled else off_style)
             text.append(f" {description}", None if enabled else off_style)
             if len(keys) == 1:
@@ -283,6 +309,14 @@ class HelpScreen(DismissOnce, ModalScreen[None]):
 
 
 _KEY_NAMES = {"question_mark": "?", "space": "space", "escape": "esc", "up": "↑", "down": "↓"}
+
+
+def _keys_label(keys: list[str]) -> str:
+    return "".join(key_label(k) for k in keys) if len(keys) > 1 else key_label(keys[0])
+
+
+def _bar_width(items) -> int:
+    return sum(len(_keys_label(k)) + len(d) + 2 for k, d, _, _ in items)
 
 
 def key_label(key: str) -> str:

@@ -15,8 +15,9 @@ from .. import keys
 from ..messages import OpenRun
 from ..widgets import Anchor, Pane, compact_number, duration, short_path, short_run
 
-COLUMNS = [("", "mark"), ("run", "run"), ("task", "task"), ("model", "model"), ("params", "params"),
-           ("time", "time"), ("best val", "best"), ("test", "test"), ("test F1", "f1"), ("status", "status")]
+# the state and the test figures next to the id, so that 80 columns show them (issue 12); the rest scrolls
+COLUMNS = [("", "mark"), ("run", "run"), ("state", "status"), ("task", "task"), ("model", "model"),
+           ("test", "test"), ("test F1", "f1"), ("best val", "best"), ("time", "time"), ("params", "params")]
 COLOURS = ["cyan", "orange", "green", "magenta", "red", "blue", "yellow", "white"]
 
 
@@ -41,6 +42,8 @@ class RunsPane(Pane):
         for label, key in COLUMNS:
             table.add_column(label, key=key)
         self.set_runs(self.runs)
+        if not self.runs:
+            self._draw_overlay()              # the empty plot's message
 
     def focus_default(self) -> None:
         self.query_one("#runs-table", DataTable).focus()
@@ -60,9 +63,10 @@ class RunsPane(Pane):
         if not self.built:
             return
         table = self.query_one("#runs-table", DataTable)
-        if same_rows and table.row_count == len(runs):
+        changed = [r for r in runs if r != old.get(r["path"])]
+        if same_rows and table.row_count == len(runs) and all(short_run(r) == short_run(old[r["path"]])
+                                                              for r in changed):
             # the same runs, progress or states changed: update those cells in place (no rebuild)
-            changed = [r for r in runs if r != old.get(r["path"])]
             for r in changed:
                 for (_, key), cell in zip(COLUMNS, self._cells(r)):
                     table.update_cell(r["path"], key, cell)
@@ -74,7 +78,9 @@ class RunsPane(Pane):
         cursor_key = None
         if table.row_count and 0 <= table.cursor_row < table.row_count:
             cursor_key = table.coordinate_to_cell_key((table.cursor_row, 0)).row_key.value
-        table.clear()
+        table.clear(columns=True)         # columns sized afresh: a starting run's long id must not widen them
+        for label, key in COLUMNS:
+            table.add_column(label, key=key)
         for r in runs:
             table.add_row(*self._cells(r), key=r["path"])
         if cursor_key in paths:
@@ -85,7 +91,7 @@ class RunsPane(Pane):
     def _cells(self, r: dict) -> list:
         mark = Text("●", style="bold green") if r["path"] in self.marked else Text(" ")
         if "error" in r:
-            return [mark, short_run(r), "", "", "", "", "", "", "", Text(r["error"][:40], style="red")]
+            return [mark, short_run(r), Text(r["error"][:40], style="red"), "", "", "", "", "", "", ""]
         if r.get("task") == "classify":
             best = f"acc {r['best_val_accuracy']:.3f}" if "best_val_accuracy" in r else ""
             test = f"acc {r['test_accuracy']:.3f}" if "test_accuracy" in r else ""
@@ -94,9 +100,9 @@ class RunsPane(Pane):
             best = f"nll {r['best_val_nll']:.3f}" if "best_val_nll" in r else ""
             test = f"nll {r['test_nll']:.3f}" if "test_nll" in r else ""
             f1 = ""
-        return [mark, short_run(r), r.get("task") or "", r.get("model") or "", compact_number(r.get("params")),
-                duration(r.get("train_seconds")) if r.get("train_seconds") is not None else "", best, test, f1,
-                state_cell(r)]
+        return [mark, short_run(r), state_cell(r), r.get("task") or "", r.get("model") or "", test, f1, best,
+                duration(r.get("train_seconds")) if r.get("train_seconds") is not None else "",
+                compact_number(r.get("params"))]
 
     def _title(self) -> None:
         folder = short_path(getattr(self.app, "checkpoints", "checkpoints"))
@@ -159,11 +165,12 @@ class RunsPane(Pane):
         plt.xlabel("epoch")
         rows = self.overlay_runs()
         note = self.query_one("#runs-note", Static)
-        if not rows:
-            plt.title("validation curves (mark runs with space)")
+        plot.display = bool(rows)
+        if not rows:                          # no empty frame: say what would fill it (issue 12)
             if not self._note():
-                note.update("")
-            plot.refresh()
+                note.update(Text("No curves to plot yet: train a run on the Train pane (2); its validation "
+                                 "curve shows here, and space marks runs to overlay them." if not self.runs else
+                                 "No curves for the run under the cursor (it could not be read).", style="dim"))
             return
         from namestudio.engine.runfolder import METRICS, read_jsonl   # torch: imported only once runs exist
 
@@ -171,8 +178,10 @@ class RunsPane(Pane):
         key = "accuracy" if task == "classify" else "nll"
         plt.title(f"validation {'accuracy' if key == 'accuracy' else 'NLL'} of "
                   + (f"{len(rows)} marked run{'s' if len(rows) > 1 else ''}" if self.marked else "the run under the cursor"))
+        drawn = 0
         for i, r in enumerate(rows):
             evals = [e for e in read_jsonl(Path(r["path"]) / METRICS) if key in e.get("val", {})]
+            drawn += bool(evals)
             if evals:
                 plt.plot([e["epoch"] for e in evals], [e["val"][key] for e in evals], marker="braille",
                          label=f"{r.get('model')} {short_run(r)[-6:]}", color=COLOURS[i % len(COLOURS)])
@@ -181,6 +190,7 @@ class RunsPane(Pane):
         if self._note():
             return
         note.update(Text(f"{skipped} marked run(s) of the other task are not drawn" if skipped > 0 else
+                         "No evaluation yet: the curve starts at the first evaluation." if not drawn else
                          "space marks · e/c/g open in Evaluate/Classify/Generate · x saves CSV",
                          style="dim"))
         plot.refresh()
@@ -240,11 +250,11 @@ REASON_WORDS = {"early_stop": "stopped early", "max_steps": "step limit", "cance
 
 
 def state_cell(r: dict) -> Text:
-    """The run's state in words, with its progress while it is live: "running 120/800", "paused 15%"."""
+    """The run's state in words, with its progress while it is live: "running 14%", "paused 15%"."""
     state = r.get("state") or r.get("status") or ""
     step, total = r.get("step") or 0, r.get("total_steps") or 0
     if state in ("running", "paused", "stopping", "starting"):
-        text = f"{state} {step:,}/{total:,}" if total else state
+        text = f"{state} {100 * step / total:.0f}%" if total else state
     elif state in ("done", "cancelled"):
         text = REASON_WORDS.get(r.get("reason") or "", str(r.get("reason") or state).replace("_", " "))
     elif state == "stale":

@@ -413,9 +413,8 @@ class TrainPane(Pane):
         if msg is None:
             return
         self.query_one("#train-progress", ProgressLine).set(msg.step, msg.total_steps)
-        self.query_one("#train-rate", Static).update(
-            f"epoch {msg.epoch:.1f}/{self.epochs or '?'} · ETA {duration(msg.eta)} · {msg.names_per_s:,.0f} names/s · "
-            f"step {msg.step:,}/{msg.total_steps:,} · loss {msg.loss:.3f}", layout=False)
+        rate = self.query_one("#train-rate", Static)
+        rate.update(progress_words(msg, self.epochs, rate.size.width or 200), layout=False)
 
     def _status(self, text: str) -> None:
         self._status_text = text
@@ -480,6 +479,21 @@ class TrainPane(Pane):
         if h["eval_epoch"]:
             plt.plot(h["eval_epoch"], h["val_metric"], marker="braille", color="green")
         metric_plot.refresh()
+
+
+def progress_words(msg, epochs, width: int) -> str:
+    """The progress line under the bar, whole in ``width`` cells: the step count goes first, then the
+    throughput's words, then the throughput (the bar shows the share done; issue 12: never cut at 80×24)."""
+    epoch, eta = f"epoch {msg.epoch:.1f}/{epochs or '?'}", f"ETA {duration(msg.eta)}"
+    loss, step = f"loss {msg.loss:.3f}", f"step {msg.step:,}/{msg.total_steps:,}"
+    for parts in ([epoch, eta, f"{msg.names_per_s:,.0f} names/s", step, loss],
+                  [epoch, eta, f"{msg.names_per_s:,.0f} names/s", loss],
+                  [epoch, eta, f"{msg.names_per_s:,.0f}/s", loss],
+                  [epoch, eta, loss]):
+        text = " · ".join(parts)
+        if len(text) <= width:
+            break
+    return text
 
 
 def bucket_means(xs: list[float], ys: list[float], most: int) -> tuple[list[float], list[float]]:

@@ -1,0 +1,249 @@
+"""80×24 (issue 12, items 9 and 10): everything that matters shows, focus is plain to see, and a snapshot of
+every pane with data in it (a trained classifier and generator on the fixture data).
+
+The two runs are trained once for the module (real `namestudio train` processes, seed 0, a few seconds),
+then given fixed ids and times so that the snapshots do not depend on the clock.
+"""
+from __future__ import annotations
+
+import json
+import random
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from rich.color import ColorSystem
+from rich.console import Console
+from textual.widgets import DataTable, Input, Tabs
+
+from test_tui import make_app, settle, wait_for, wait_workers, write_fixture
+
+NARROW = (80, 24)
+RUN_IDS = {"classify": "20260101-120000-classify-lstm", "generate": "20260101-120100-generate-lstm"}
+CLOCK_KEYS = {"names_per_s": 1000.0, "eta": 0.0, "train_seconds": 12.0, "started": 1767268800.0,
+              "heartbeat": 1767268812.0, "created": "2026-01-01T12:00:00"}
+
+
+def _fix_clock(value):
+    """The same record with every clock-dependent field set to a fixed value."""
+    if isinstance(value, dict):
+        out = {k: (CLOCK_KEYS[k] if k in CLOCK_KEYS else _fix_clock(v)) for k, v in value.items()}
+        if "elapsed" in out and "step" in out:
+            out["elapsed"] = round(0.1 * out["step"], 3)
+        if out.get("pid"):
+            out["pid"] = 1
+        if "data_source" in out:
+            out["data_source"] = "names"
+        return out
+    if isinstance(value, list):
+        return [_fix_clock(v) for v in value]
+    return value
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory) -> Path:
+    root = tmp_path_factory.mktemp("narrow")
+    write_fixture(root / "names")
+    for task in ("classify", "generate"):
+        subprocess.run([sys.executable, "-m", "namestudio", "train", "--task", task, "--data", "names",
+                        "--checkpoints", "ck", "--epochs", "3", "--hidden", "16", "--batch", "16", "--lr", "0.01",
+                        "--seed", "0", "--json"], cwd=root, check=True, capture_output=True, timeout=300)
+    for run in sorted((root / "ck").iterdir()):
+        task = "classify" if "-classify-" in run.name else "generate"
+        for f in run.iterdir():
+            if f.suffix == ".json":
+                f.write_text(json.dumps(_fix_clock(json.loads(f.read_text())), indent=1))
+            elif f.suffix == ".jsonl":
+                lines = [json.dumps(_fix_clock(json.loads(line))) for line in f.read_text().splitlines() if line]
+                f.write_text("\n".join(lines) + "\n")
+        run.rename(run.parent / RUN_IDS[task])
+    return root
+
+
+@pytest.fixture
+def narrow_app(trained, tmp_path, monkeypatch):
+    shutil.copytree(trained / "names", tmp_path / "names")
+    shutil.copytree(trained / "ck", tmp_path / "ck")
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("NAMESTUDIO_DATA_DIR", str(tmp_path / "userdata"))
+    import namestudio.tui.panes.generate as generate
+    monkeypatch.setattr(generate, "random", random.Random(0))     # the Generate pane's samples, repeatable
+    return make_app(data="names")
+
+
+def run_path(app, task: str) -> str:
+    """The run's path as the app lists it (the Runs pane's e/w keys use the same)."""
+    return next(r["path"] for r in app.runs if r["run"] == RUN_IDS[task])
+
+
+async def show_pane(pilot, pane: str) -> None:
+    """Show a pane with data in it, as a user would get there."""
+    app = pilot.app
+    await wait_for(pilot, lambda: app.dataset is not None and len(app.runs) == 2, 30)
+    for field in app.query(Input):
+        field.cursor_blink = False
+    if pane == "train":
+        app.attach_run(run_path(app, "classify"))
+        await wait_for(pilot, lambda: app.pane("train").ended is not None, 30)
+    elif pane == "evaluate":
+        from namestudio.tui.messages import OpenRun
+        app.post_message(OpenRun(run_path(app, "classify"), "evaluate"))
+        await wait_for(pilot, lambda: app.pane("evaluate").metrics and not app.pane("evaluate").follow_live, 30)
+    await pilot.press({"data": "1", "train": "2", "evaluate": "3", "classify": "4", "generate": "5",
+                       "runs": "6"}[pane])
+    if pane == "classify":
+        await wait_for(pilot, lambda: app.pane("classify").run is not None, 30)
+        await pilot.press(*"Uzkalug")
+    if pane == "generate":
+        await wait_for(pilot, lambda: app.pane("generate").samples, 30)
+    await wait_workers(app)
+    for field in app.query(Input):
+        field.cursor_blink = False
+    await pilot.pause(0.2)
+
+
+# ---- snapshots of every pane with data, at 80×24 ---------------------------------------------------
+@pytest.mark.parametrize("pane", ["data", "train", "evaluate", "classify", "generate", "runs"])
+def test_every_pane_with_data_at_80x24(pane, narrow_app, snap_compare):
+    async def run_before(pilot) -> None:
+        await show_pane(pilot, pane)
+
+    assert snap_compare(narrow_app, terminal_size=NARROW, run_before=run_before)
+
+
+# ---- the key bar keeps what matters -----------------------------------------------------------------
+async def test_the_key_bar_keeps_the_pane_keys_esc_f1_palette_and_quit_at_80_columns(narrow_app):
+    from namestudio.tui import keys
+    from namestudio.tui.widgets import KeyBar, key_label
+
+    app = narrow_app
+    async with app.run_test(size=NARROW) as pilot:
+        for pane in ["data", "train", "evaluate", "classify", "generate", "runs"]:
+            await show_pane(pilot, pane)
+            bar = app.query_one(KeyBar)
+            line = str(bar.render())
+            assert len(line) <= NARROW[0], line
+            shown = {bid for _, _, _, bid in bar.fitted()}
+            for bid in ("help", "palette", "quit"):
+                assert bid in shown, (pane, line)
+            # every key of the focused pane that the footer would show, less the few that may give way
+            wanted = {(b.id or "").removeprefix("namestudio.") for b in keys.BY_PANE[pane] if b.show}
+            active = {(a.binding.id or "").removeprefix("namestudio.") for a in app.screen.active_bindings.values()}
+            for bid in (wanted & active) - set(keys.FOOTER_DROP):
+                assert bid in shown, (pane, bid, line)
+            if isinstance(app.focused, Input):          # inside a field: esc (leave it) shows too
+                assert "leave" in shown and f"{key_label('escape')} " in line, (pane, line)
+
+
+async def test_the_key_bar_drops_theme_and_svg_before_it_shortens_anything():
+    from namestudio.tui.widgets import KeyBar, _bar_width
+
+    bar = KeyBar()
+    items = [(["c"], "Counts/%", True, "eval.counts"), (["f1"], "Keys", True, "help"),
+             (["ctrl+p"], "Palette", True, "palette"), (["ctrl+s"], "SVG", True, "screenshot"),
+             (["ctrl+t"], "Theme", True, "theme")]
+    bar.items = lambda: items
+    full = bar.fitted(200)
+    assert [i[3] for i in full] == [i[3] for i in items]
+    no_theme = bar.fitted(_bar_width(items) - 1)
+    assert "theme" not in {i[3] for i in no_theme} and ("c", "Counts/%") == (no_theme[0][0][0], no_theme[0][1])
+    tight = bar.fitted(25)
+    assert {"screenshot", "theme"}.isdisjoint({i[3] for i in tight}) and tight[0][1] == "%"
+
+
+# ---- the Data pane, the Runs pane, the Train pane's progress line ---------------------------------
+def test_name_length_headers_are_whole_at_30_columns():
+    from namestudio.tui.render import summary_tables
+
+    table = summary_tables({"length": {"min": 1, "max": 21, "mean": 7.6, "median": 7.0, "p95": 12}})[1]
+    console = Console(width=30, record=True, color_system=None)
+    console.print(table)
+    text = console.export_text()
+    assert "…" not in text
+    for header in ("min", "max", "mean", "med", "p95"):
+        assert header in text
+
+
+async def test_the_runs_table_shows_state_and_test_f1_within_80_columns(narrow_app):
+    app = narrow_app
+    async with app.run_test(size=NARROW) as pilot:
+        await show_pane(pilot, "runs")
+        table = app.query_one("#runs-table", DataTable)
+        right = 0
+        edges = {}
+        for column in table.ordered_columns:
+            right += column.get_render_width(table)
+            edges[column.key.value] = right
+        assert edges["status"] <= NARROW[0] - 2 and edges["f1"] <= NARROW[0] - 2, edges
+        states = [str(table.get_cell(key, "status")) for key in table.rows]
+        assert states == ["done", "done"]
+
+
+async def test_an_empty_runs_plot_says_what_would_fill_it(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("NAMESTUDIO_DATA_DIR", str(tmp_path / "userdata"))
+    write_fixture(tmp_path / "names")
+    app = make_app(data="names")
+    async with app.run_test(size=NARROW) as pilot:
+        await settle(pilot, app)
+        await pilot.press("6")
+        await settle(pilot, app)
+        assert not app.query_one("#runs-plot").display
+        note = str(app.query_one("#runs-note").render())
+        assert "No curves to plot yet" in note and "Train pane (2)" in note
+
+
+def test_the_progress_line_fits_its_width_and_keeps_the_eta():
+    from types import SimpleNamespace
+
+    from namestudio.tui.panes.train import progress_words
+
+    msg = SimpleNamespace(epoch=1.93, eta=28.0, names_per_s=4835.2, step=170, total_steps=1232, loss=0.8471)
+    wide = progress_words(msg, 14, 200)
+    assert "step 170/1,232" in wide and "4,835 names/s" in wide
+    for width in (40, 50, 60):
+        text = progress_words(msg, 14, width)
+        assert len(text) <= width and "ETA 0:28" in text and "epoch 1.9/14" in text, text
+
+
+def test_the_status_line_fits_80_columns():
+    from namestudio.tui.app import status_line
+
+    data = "data pytorch-names (18,012 names, 18 labels)"
+    train = "paused lstm classify at 24%"
+    assert status_line(data, train, "ck", 200) == f" {data} │ {train} │ runs in ck"
+    line = status_line(data, train, "checkpoints", 80)
+    assert len(line) <= 80 and train in line and "18,012 names" in line
+
+
+# ---- focus --------------------------------------------------------------------------------------------
+def _eight_bit(color) -> tuple[int, int, int]:
+    rich = color.rich_color.downgrade(ColorSystem.EIGHT_BIT)
+    return tuple(rich.get_truecolor())
+
+
+async def test_the_focused_field_stands_out_in_256_colours(narrow_app):
+    app = narrow_app
+    async with app.run_test(size=NARROW) as pilot:
+        await show_pane(pilot, "train")
+        field = app.query_one("#f-epochs", Input)
+        before = _eight_bit(field.background_colors[1])
+        field.focus()
+        await pilot.pause(0.2)
+        assert app.focused is field
+        after = _eight_bit(field.background_colors[1])
+        assert sum(abs(a - b) for a, b in zip(before, after)) >= 60, (before, after)
+
+
+async def test_tab_never_lands_on_the_tab_bar(narrow_app):
+    app = narrow_app
+    async with app.run_test(size=NARROW) as pilot:
+        await show_pane(pilot, "train")
+        for _ in range(25):
+            await pilot.press("tab")
+            assert not isinstance(app.focused, Tabs)
+            assert app.focused is not None and app.pane("train") in app.focused.ancestors
+        await pilot.press("shift+tab")
+        assert not isinstance(app.focused, Tabs)
