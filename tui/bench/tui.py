@@ -158,9 +158,9 @@ def tui_section(ctx: Context) -> dict:
     watch_s = max(1.0, b.tui_train_s / 2)                # and seconds watched inside the app
     modes = ["cli", "pilot"] + ([] if no_tmux else ["tmux"])
     rest = ["pilot_rest"] + ([] if no_tmux else ["tmux_rest", "floor"])
-    sec = ctx.rep.section("TUI with a training child", len(modes) * b.tui_rounds + len(rest))
+    sec = ctx.rep.section("TUI with a training child", len(modes) * b.tui_rounds + len(rest) + 1)
     rates = {"cli": [], "tui": []}
-    lat = {m: [] for m in ("pilot", "tmux", "pilot_rest", "tmux_rest", "floor")}
+    lat = {m: [] for m in ("pilot", "tmux", "pilot_rest", "tmux_rest", "floor", "pilot_two")}
     quits = {m: [] for m in ("pilot", "tmux", "pilot_rest", "tmux_rest")}
     steps: dict[str, list] = {"pilot": [], "tmux": []}
     with tempfile.TemporaryDirectory(prefix="namestudio-bench-") as tmp:
@@ -210,12 +210,24 @@ def tui_section(ctx: Context) -> dict:
                     quits[mode].append(got.get("quit_s"))
                     sec.step(f"{mode}: {got['names_per_s'] or 0:,.0f} names/s, "
                              f"p95 {percentile(got['latencies_ms'], 95) or 0:.0f} ms")
+        if not not_following:   # issue 10: the same presses while two runs train (as `compare --parallel 2`)
+            ckpts = folder("two")
+            with TrainingChild(cfg, ckpts) as other, TrainingChild(cfg, ckpts) as run:
+                other.wait_records(2, 300)
+                run.wait_records(2, 300)
+                try:
+                    got = pilot_run(ctx, ckpts, b.tui_presses, run, watch_s)
+                    lat["pilot_two"] += got["latencies_ms"]
+                    sec.step(f"pilot, 2 runs: p95 {percentile(got['latencies_ms'], 95) or 0:.0f} ms")
+                except NotFollowing as e:
+                    sec.step(f"pilot, 2 runs: {e}")
     tui_rate, cli_rate = median(rates["tui"]), median(rates["cli"])
     sec.finish(f"TUI/CLI {ratio(tui_rate, cli_rate) or 0:.2f}")
     out = {"tui_over_cli_throughput": ratio(tui_rate, cli_rate), "tui_names_per_s": tui_rate,
            "cli_names_per_s": cli_rate,
            **_latency_keys("tui_key_latency_ms", lat["pilot"]),
            **_latency_keys("tui_rest_key_latency_ms", lat["pilot_rest"]),
+           **_latency_keys("tui_two_runs_key_latency_ms", lat["pilot_two"]),
            "tui_quit_seconds": _max(quits["pilot"]), "tui_rest_quit_seconds": _max(quits["pilot_rest"]),
            **_step_keys("tui_step_to_screen_seconds", steps["pilot"]),
            "tui_tmux_skipped": no_tmux, "tui_follow_skipped": not_following}
@@ -236,6 +248,8 @@ def tui_section(ctx: Context) -> dict:
         "tui_key_latency_ms_p95": f"{len(lat['pilot'])} presses of 3 and 2 (switch pane) while a child trains, in the "
                                   "TUI's process: from the key (Pilot) to the first frame written, encoded as for a "
                                   "terminal, once the pane has a place on the screen",
+        "tui_two_runs_key_latency_ms_p95": f"{len(lat['pilot_two'])} presses as for tui_key_latency_ms_p95, while "
+                                           "two children train into the same checkpoints folder",
         "tui_tmux_key_latency_ms_p95": f"{len(lat['tmux'])} presses in tmux while a child trains: from send-keys to "
                                        "the output after which capture-pane shows the pane's key bar",
         "floor_tmux_key_latency_ms_p95": "a minimal Textual app with two tabs (floor_app.py), measured as tmux is",
