@@ -101,6 +101,21 @@ def read_temperature(run_dir) -> float:
     return t if math.isfinite(t) and t > 0 else 1.0
 
 
+def fit_run(run) -> dict:
+    """Fit T on a loaded classifier run's validation split with its weights: what ``calibrate_run`` writes,
+    without writing it."""
+    index = {lab: i for i, lab in enumerate(run.labels)}
+    val, _ = _readable(run, [(n, lab) for n, lab in run.split["val"] if lab in index])
+    logits = name_logits(run.model, run.vocab, [n for n, _ in val])
+    y = torch.tensor([index[lab] for _, lab in val], dtype=torch.long)
+    t = fit_temperature(logits, y)
+    return {"temperature": t, "n_val": len(val),
+            "val_nll_before": F.cross_entropy(logits, y).item() if len(val) else None,
+            "val_nll_after": F.cross_entropy(logits / t, y).item() if len(val) else None,
+            "val_ece_before": expected_calibration_error(logits.softmax(-1), y),
+            "val_ece_after": expected_calibration_error((logits / t).softmax(-1), y)}
+
+
 def calibrate_run(run_dir) -> dict | None:
     """Fit T on the run's validation split with its best weights and write ``calibration.json`` atomically.
 
@@ -109,18 +124,25 @@ def calibrate_run(run_dir) -> dict | None:
     run = load_run(Path(run_dir))
     if run.task != "classify":
         return None
-    index = {lab: i for i, lab in enumerate(run.labels)}
-    val, _ = _readable(run, [(n, lab) for n, lab in run.split["val"] if lab in index])
-    logits = name_logits(run.model, run.vocab, [n for n, _ in val])
-    y = torch.tensor([index[lab] for _, lab in val], dtype=torch.long)
-    t = fit_temperature(logits, y)
-    result = {"temperature": t, "n_val": len(val),
-              "val_nll_before": F.cross_entropy(logits, y).item() if len(val) else None,
-              "val_nll_after": F.cross_entropy(logits / t, y).item() if len(val) else None,
-              "val_ece_before": expected_calibration_error(logits.softmax(-1), y),
-              "val_ece_after": expected_calibration_error((logits / t).softmax(-1), y)}
+    result = fit_run(run)
     rf.atomic_write_json(Path(run_dir) / CALIBRATION, result)
     return result
+
+
+def run_calibration(run) -> dict:
+    """A loaded classifier run's calibration: its ``calibration.json`` (``"saved": True``), or, for a run trained
+    before calibration existed (or an unreadable file), the same fitted now on its validation split and not
+    written (``"saved": False``; ``namestudio eval RUN`` saves it)."""
+    path = Path(run.path) / CALIBRATION
+    if path.is_file():
+        try:
+            saved = rf.read_json(path, dict)
+            t = float(saved["temperature"])
+            if math.isfinite(t) and t > 0:
+                return {**saved, "temperature": t, "saved": True}
+        except Exception:
+            pass
+    return {**fit_run(run), "saved": False}
 
 
 class EvalDataError(NamestudioError, ValueError):

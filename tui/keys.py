@@ -77,6 +77,15 @@ EVALUATE = [
     _key("l", "follow_live", "Live", "Follow the attached run (Train pane): update at each evaluation.",
          id="eval.live"),
     _key("o", "choose_run", "Open run", "Choose a saved classifier run to show (its test split).", id="eval.open"),
+    _key("r", "toggle_view", "Reliability", "Switch between the confusion matrix and the reliability diagram: "
+         "accuracy against confidence per confidence bin (a calibrated model lies on the diagonal), with the "
+         "expected calibration error (ECE) before and after temperature scaling.", id="eval.reliability"),
+    _key("d", "other_source", "Other data", "Test the shown run on another labelled source: type builtin, "
+         "pytorch or a path (a folder of <Label>.txt, a name,label .csv), then Enter. Labels the run does not know "
+         "are skipped and listed; names in its training split are counted.", id="eval.data"),
+    _key("x", "toggle_exclude", "Excl. train", "On another source: leave out the names that are in the run's "
+         "training split (or count them again), and test again.", id="eval.exclude"),
+    _key("t", "own_split", "Test split", "Back from another source to the run's own test split.", id="eval.own"),
 ]
 
 CLASSIFY = [
@@ -91,6 +100,10 @@ GENERATE = [
          "(Enter in a field does too).", id="gen.resample"),
     _key("r", "resample", "Resample", "Sample again (outside the text fields).", id="gen.resample2", show=False),
     _key("o", "choose_run", "Open run", "Choose another saved generator run.", id="gen.open"),
+    _key("t", "quality_table", "Temp table", "A table of novelty (share not in the training data), uniqueness and "
+         "agreement with the 'Check with' classifier at temperatures 0.5, 0.8, 1.0 and 1.2 (200 names each, with "
+         "the language, start and top-k set here). t again hides it; after a change of run, language or "
+         "classifier, t computes it again.", id="gen.table"),
 ]
 
 RUNS = [
@@ -116,7 +129,8 @@ FOOTER_SPARE = ["theme", "screenshot"]
 # ... then these shorter descriptions are used ...
 FOOTER_SHORT = {"leave": "Leave", "data.pytorch": "PyTorch", "data.path": "Path", "runs.eval": "Eval",
                 "runs.clf": "Classify", "runs.gen": "Generate", "eval.open": "Open", "clf.open": "Open",
-                "gen.open": "Open", "eval.counts": "%", "train.log": "Log"}
+                "gen.open": "Open", "eval.counts": "%", "train.log": "Log", "eval.reliability": "Reliab.",
+                "eval.data": "Data", "eval.exclude": "-train", "eval.own": "Own", "gen.table": "Temps"}
 # ... then these go, least needed first; a pane's own keys, esc, F1, ^p and ^q always stay.
 FOOTER_DROP = ["pane", "runs.refresh", "data.reload", "runs.csv"]
 

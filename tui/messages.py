@@ -97,3 +97,36 @@ class SamplesReady(Message):
     samples: list[dict]
     agreement: float | None
     error: str = ""
+
+
+# ---- model quality (issue 9) ----------------------------------------------------------
+@message
+class CalibrationReady(Message):
+    """The Evaluate pane's reliability data for a run's own test split, computed in a worker: ``metrics`` is
+    engine.calibration.evaluate_pairs on the test split (reliability bins, ECE before/after) and ``calibration``
+    the run's temperature with its validation ECE (engine.calibration.run_calibration)."""
+    path: str
+    metrics: dict
+    calibration: dict
+    error: str = ""
+
+
+@message
+class SourceEvaluated(Message):
+    """A run evaluated on another labelled source (engine.calibration.evaluate_pairs), for the Evaluate pane."""
+    path: str
+    source: str
+    exclude_train: bool
+    metrics: dict
+    labels: list[str]
+    error: str = ""
+
+
+@message
+class QualityProgress(Message):
+    """The Generate pane's temperature table: the rows done so far (engine.infer.sample_quality), of ``total``."""
+    key: tuple
+    rows: list[dict]
+    total: int
+    error: str = ""
+    done: bool = False

@@ -91,6 +91,39 @@ def bar(fraction: float, width: int = 20) -> str:
     return ("█" * full + (" ▏▎▍▌▋▊▉"[part] if part else "")).ljust(width)
 
 
+def reliability_table(bins: list[dict], width: int = 20) -> Table:
+    """A reliability diagram as a table: one row per non-empty confidence bin (engine.calibration.reliability)
+    with its count, mean confidence and accuracy, and a bar of the accuracy (█) with a mark at the bin's
+    confidence (┃): the diagonal, where a calibrated model's bar ends. The bar is green within 5 points of the
+    mark, red where the model is over-confident (accuracy below confidence), yellow where under-confident.
+    The last row, "all", sums the counts: the number of names evaluated."""
+    t = Table(show_edge=False, pad_edge=False, box=None, padding=(0, 1, 0, 0), header_style="bold")
+    t.add_column("confidence", no_wrap=True)
+    t.add_column("n", justify="right", no_wrap=True)
+    t.add_column("conf", justify="right", no_wrap=True)
+    t.add_column("acc", justify="right", no_wrap=True)
+    t.add_column(Text.assemble("accuracy █ vs confidence ┃"), no_wrap=True, min_width=width)
+    total = sum(b["count"] for b in bins)
+    for b in bins:
+        if not b["count"]:
+            continue
+        acc, conf = b["accuracy"], b["confidence"]
+        gap = acc - conf
+        colour = "green" if abs(gap) <= 0.05 else ("red" if gap < 0 else "yellow")
+        cells = list(bar(acc, width))
+        mark = min(width - 1, int(conf * width))
+        filled = cells[mark] != " "
+        text = Text("".join(cells[:mark]), style=colour)
+        text.append("┃", style=f"bold reverse {colour}" if filled else "bold")
+        text.append("".join(cells[mark + 1:]), style=colour)
+        t.add_row(f"{b['lo']:.2f}–{b['hi']:.2f}", str(b["count"]), f"{conf:.2f}", f"{acc:.2f}", text)
+    if total:
+        conf = sum(b["count"] * b["confidence"] for b in bins if b["count"]) / total
+        acc = sum(b["count"] * b["accuracy"] for b in bins if b["count"]) / total
+        t.add_row(Text("all", style="bold"), Text(str(total), style="bold"), f"{conf:.2f}", f"{acc:.2f}", "")
+    return t
+
+
 def probability_table(top: list[tuple[str, float]], width: int = 20) -> Table:
     table = Table(show_header=False, show_edge=False, box=None, padding=(0, 1))
     table.add_column("label", no_wrap=True)

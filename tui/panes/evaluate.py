@@ -1,8 +1,11 @@
-"""Evaluate pane: the confusion matrix as a coloured table, per-class metrics and the headline figures.
+"""Evaluate pane: the confusion matrix as a coloured table, per-class metrics and the headline figures;
+or the reliability diagram (confidence against accuracy, ECE before and after temperature scaling).
 
 It follows the attached run live (each evaluation in its metrics.jsonl, read by tui/follow.py) or shows a
-saved classifier run's test split. Each evaluation's tables are rendered once and cached (per counts/percent
-and theme), and only while the pane shows: a pane switch does not rebuild them.
+saved classifier run's test split, or that run tested on another labelled source (d: builtin, pytorch or a
+path; x leaves out the names of its training split; t goes back to its test split). Each evaluation's tables
+are rendered once and cached (per view, counts/percent and theme), and only while the pane shows: a pane
+switch does not rebuild them. What needs the model (reliability bins, another source) runs in workers.
 """
 from __future__ import annotations
 
@@ -13,12 +16,15 @@ from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical
-from textual.widgets import Label, Select, Static
+from textual.widgets import Input, Label, Select, Static
+from textual.worker import get_current_worker
 
 from .. import keys
-from ..messages import RunMetrics
-from ..render import confusion_table, per_class_table
-from ..widgets import Anchor, Pane, set_select, short_run, usable
+from ..messages import CalibrationReady, RunMetrics, SourceEvaluated
+from ..render import confusion_table, per_class_table, reliability_table
+from ..widgets import ANY, Anchor, Field, Pane, set_select, short_path, short_run, usable
+
+ALIASES = {"pytorch": "pytorch-names"}     # what the user may type for a source data.load_dataset knows
 
 
 class EvaluatePane(Pane):
@@ -41,6 +47,15 @@ class EvaluatePane(Pane):
         self._cache: dict = {}                                 # (id(metrics), percent, dark) -> renderables
         self._shown_key = None                                 # the key of what the widgets show now
         self._stale = False                                    # new metrics wait for the pane to show
+        # model quality (issue 9)
+        self.view = "confusion"                                # or "reliability" (r)
+        self.own: tuple | None = None                          # (metrics, labels, title, run): the run's own split
+        self.source: str | None = None                         # another labelled source shown (None: own split)
+        self.exclude_train = False                             # leave out the names of the run's training split
+        self.typed: str | None = None                          # a source typed in the field, while it is tested
+        self.quality: dict[str, dict] = {}                     # run folder -> test-split reliability (or error)
+        self.live_ended = False                                # the attached run has ended (its weights are final)
+        self._pending_quality: str | None = None               # the run whose reliability a worker computes
 
     @property
     def run_path(self) -> Path | None:
@@ -50,6 +65,10 @@ class EvaluatePane(Pane):
         with Horizontal(classes="toolbar"):
             yield Label("Run:", classes="field-label")
             yield Select([], prompt="live: the training run", allow_blank=True, compact=True, id="eval-run")
+        with Horizontal(classes="toolbar", id="eval-source-row"):
+            yield Label("Data:", classes="field-label")
+            yield Field(placeholder="builtin, pytorch or a path (folder, .csv), then Enter", accept=ANY,
+                        id="eval-data")
         yield Anchor("No evaluation yet: train a classifier (2), or open a saved run (o).", id="eval-title")
         with Horizontal(id="eval-body"):
             yield Static("", id="eval-cm")
@@ -93,6 +112,13 @@ class EvaluatePane(Pane):
 
     # ---- showing ------------------------------------------------------------------
     def show_metrics(self, metrics: dict, labels: list[str], title: str, run: str | None = None) -> None:
+        """Show a run's own split (live validation, a saved run's test split): what t comes back to."""
+        self.own = (metrics, list(labels), title, run)
+        if self.source is not None:
+            self._leave_source()
+        self._display(metrics, labels, title, run)
+
+    def _display(self, metrics: dict, labels: list[str], title: str, run: str | None) -> None:
         if metrics is not self.metrics:
             self._shown_key = None
         self.metrics, self.labels, self.title = metrics, list(labels), title
@@ -110,12 +136,15 @@ class EvaluatePane(Pane):
         if not m:
             return
         dark = getattr(self.app.current_theme, "dark", True)
-        key = (id(m), self.percent, dark, self.title)
+        quality = self._quality_data() if self.view == "reliability" else None
+        key = (id(m), self.percent, dark, self.title, self.view, id(quality))
         if key == self._shown_key:
             return                             # the widgets show this already
         parts = self._cache.get(key)
         if parts is None:
-            parts = self._cache[key] = self._renderables(m, dark)
+            parts = self._renderables(m, dark) if self.view == "confusion" else self._reliability(m, quality)
+            if quality is not None or self.view == "confusion":   # not the "computing …" placeholder
+                self._cache[key] = parts
             if len(self._cache) > 8:           # the latest few (counts/percent, both themes)
                 self._cache.pop(next(iter(self._cache)))
         self._shown_key = key
@@ -157,11 +186,55 @@ class EvaluatePane(Pane):
         return (Text.assemble((self.title, "bold"), f" · rows true, columns predicted · {mode} (c)"),
                 confusion_table(m["confusion"], self._labels_for(m), percent=self.percent, dark=dark, title=None,
                                 corner=""),
-                _headline_table({"accuracy": f"{m.get('accuracy', 0):.3f}",
-                                 "balanced": f"{m.get('balanced_accuracy', 0):.3f}",
-                                 "macro-F1": f"{m.get('macro_f1', 0):.3f}",
-                                 "n": f"{m.get('n', 0):,}"}),
+                _headline_table(_headline_values(m)),
                 per_class_table(m, compact=True) if "per_class" in m else "")
+
+    def _quality_data(self) -> dict | None:
+        """What the reliability view draws: for another source its own result; for the run's own split the
+        test-split reliability computed in a worker (None until it is there; asked for here)."""
+        if self.source is not None:
+            return self.metrics
+        run = self._target()
+        if run is None or "confusion" not in (self.metrics or {}):
+            return None
+        if run not in self.quality and run != self._pending_quality:
+            self._pending_quality = run          # asked once; the worker's answer redraws
+            self._quality_worker(run)
+        return self.quality.get(run)
+
+    def _reliability(self, m: dict, q: dict | None) -> tuple:
+        title = Text.assemble((self.title, "bold"), " · reliability (r: matrix)")
+        if "nll" in m and "confusion" not in m:
+            return (Text.assemble((self.title, "bold"), "  (a generator: no reliability diagram)"), "",
+                    _headline_table({"NLL (nats/char)": f"{m['nll']:.3f}", "perplexity": f"{m['perplexity']:.2f}"}),
+                    "")
+        values = _headline_values(m, ece=False)
+        if q is None:
+            run = self._target()
+            if run is None:
+                why = ("The attached run is still training: its reliability diagram comes when it ends "
+                       "(or open a saved run, o)." if self.shown_run else "No run to test.")
+            else:
+                why = f"Computing the reliability diagram of {Path(run).name} on its test split …"
+            return title, Text(why, style="dim"), _headline_table(values), ""
+        if q.get("error"):
+            return title, Text(f"No reliability diagram: {q['error']}", style="red"), _headline_table(values), ""
+        rel = q["reliability"]
+        cal = q.get("calibration") or {}
+        t = q.get("temperature", 1.0)
+        table = Table.grid()
+        table.add_row(Text.assemble(("ECE ", "bold"), f"{q['ece_before']:.3f} raw → ", (f"{q['ece_after']:.3f}", "bold"),
+                                    f" at T {t:.2f} · accuracy per confidence bin:"))
+        table.add_row(reliability_table(rel["after"]))
+        values = {**_headline_values(q, ece=False), "ECE raw": f"{q['ece_before']:.3f}",
+                  "ECE at T": f"{q['ece_after']:.3f}", "T": f"{t:.2f}"}
+        lines = ["ECE: mean |accuracy − confidence|", f"over {rel['bins']} bins, weighted by count."]
+        if cal:
+            fitted = [f"T fitted on validation ({cal.get('n_val', 0)} names)"] if cal.get("saved") else \
+                ["T fitted now on validation", f"({cal.get('n_val', 0)} names; an older run:", "not saved)"]
+            lines = fitted + [f"ECE {cal.get('val_ece_before', 0):.3f} → {cal.get('val_ece_after', 0):.3f} there.",
+                              ""] + lines
+        return title, table, _headline_table(values), Text("\n".join(lines), style="dim")
 
     # ---- live: the attached run (tui/follow.py) -------------------------------------
     def on_live_started(self, run_dir: str, e) -> None:
@@ -169,6 +242,8 @@ class EvaluatePane(Pane):
         self.live_run = run_dir if classify else None
         self.live_labels = list(e.labels)
         self.live = None
+        self.live_ended = False
+        self.quality.pop(run_dir, None)      # a run trained on (resumed): its weights change
 
     def on_live_eval(self, e) -> None:
         if self.live_run is None or "confusion" not in e.metrics:
@@ -178,7 +253,10 @@ class EvaluatePane(Pane):
             self.show_metrics(*self.live, run=self.live_run)
 
     def on_live_done(self, e) -> None:
-        if self.live_run is None or not self.follow_live:
+        if self.live_run is None:
+            return
+        self.live_ended = True
+        if not self.follow_live:
             return
         if "confusion" in e.test_metrics:
             self.live = (e.test_metrics, self.live_labels, f"Test split · {Path(e.run_dir).name}")
@@ -188,6 +266,8 @@ class EvaluatePane(Pane):
     def load_run(self, path: str) -> None:
         self.follow_live = False
         self.selected_run = str(path)
+        if self.source is not None:
+            self._leave_source()
         if self.built:
             set_select(self.query_one("#eval-run", Select), value=str(path))
             self.query_one("#eval-title", Static).update(f"Loading {Path(path).name} …")
@@ -233,11 +313,13 @@ class EvaluatePane(Pane):
     def action_follow_live(self) -> None:
         self.follow_live = True
         self.selected_run = None
+        if self.source is not None:
+            self._leave_source()
         self.query_one("#eval-run", Select).clear()
         if self.live:
             self.show_metrics(*self.live, run=self.live_run)
         else:
-            self.metrics, self.shown_run, self._shown_key = None, None, None
+            self.metrics, self.shown_run, self._shown_key, self.own = None, None, None, None
             self.query_one("#eval-title", Static).update("Live: waiting for the first evaluation of a classifier run.")
             for wid in ("#eval-cm", "#eval-headline", "#eval-per-class"):
                 self.query_one(wid, Static).update("")
@@ -246,6 +328,201 @@ class EvaluatePane(Pane):
         select = self.query_one("#eval-run", Select)
         select.focus()
         select.expanded = True
+
+    # ---- model quality: the reliability view, another labelled source (issue 9) -----
+    def _target(self) -> str | None:
+        """The run whose weights the quality views use: the shown run once its weights are final (a saved run,
+        or the attached run after it ended); None while nothing is shown or the attached run trains."""
+        if not self.shown_run:
+            return None
+        if self.follow_live and self.shown_run == self.live_run and not self.live_ended:
+            return None
+        return self.shown_run
+
+    @work(thread=True, exclusive=True, group="eval-quality", exit_on_error=False)
+    def _quality_worker(self, path: str) -> None:
+        """The run's temperature (calibration.json, or fitted now for an older run) and its test split's
+        reliability bins and ECE: the engine's run_calibration and evaluate_pairs."""
+        try:
+            from namestudio.engine.calibration import evaluate_pairs, run_calibration
+            from namestudio.engine.infer import load_run
+
+            run = load_run(path)
+            if run.task != "classify":
+                raise ValueError(f"a {run.task} run has no reliability diagram")
+            cal = run_calibration(run)
+            m = evaluate_pairs(run, [tuple(p) for p in run.split["test"]], temperature=cal["temperature"])
+        except Exception as e:   # a broken run folder is a message, not a crash
+            self.post_message(CalibrationReady(path, {}, {}, _one_line(e)))
+            return
+        if not get_current_worker().is_cancelled:
+            self.post_message(CalibrationReady(path, m, cal))
+
+    def on_calibration_ready(self, msg: CalibrationReady) -> None:
+        msg.stop()
+        if msg.path == self._pending_quality:
+            self._pending_quality = None
+        self.quality[msg.path] = {"error": msg.error} if msg.error else {**msg.metrics, "calibration": msg.calibration}
+        if len(self.quality) > 8:
+            self.quality.pop(next(iter(self.quality)))
+        if self.view == "reliability":
+            self.render_metrics()
+
+    def evaluate_source(self, source: str, exclude_train: bool | None = None) -> None:
+        """Test the shown run on another labelled source, in a worker."""
+        run = self._target()
+        if run is None:
+            self._source_error(source, "no finished run to test: open a saved classifier run (o)"
+                               + (" or wait until the attached run ends" if self.shown_run else ""))
+            return
+        exclude = self.exclude_train if exclude_train is None else exclude_train
+        self.query_one("#eval-title", Static).update(
+            f"Testing {Path(run).name} on {short_path(source)}" + (" without its training names" if exclude else "")
+            + " …")
+        self._shown_key = None
+        self._source_worker(run, source, exclude)
+
+    @work(thread=True, exclusive=True, group="eval-source", exit_on_error=False)
+    def _source_worker(self, path: str, source: str, exclude: bool) -> None:
+        """Load the source (data.load_dataset) and test the run on it (engine.calibration.evaluate_pairs)."""
+        try:
+            from namestudio.data import load_dataset
+            from namestudio.engine.calibration import evaluate_pairs, run_calibration
+            from namestudio.engine.infer import load_run
+
+            run = load_run(path)
+            ds = load_dataset(ALIASES.get(source, source))
+            cal = run_calibration(run) if run.task == "classify" else {}
+            m = evaluate_pairs(run, list(ds.pairs), exclude_train=exclude, temperature=cal.get("temperature"))
+            m["calibration"] = cal
+        except Exception as e:   # a bad path, a source with no known label: one line, not a crash
+            self.post_message(SourceEvaluated(path, source, exclude, {}, [], _one_line(e)))
+            return
+        if not get_current_worker().is_cancelled:
+            self.post_message(SourceEvaluated(path, source, exclude, m, list(run.labels)))
+
+    def on_source_evaluated(self, msg: SourceEvaluated) -> None:
+        msg.stop()
+        if msg.path != self._target():
+            return                                  # another run is shown now
+        field = self.query_one("#eval-data", Field)
+        if msg.error:
+            self._source_error(msg.source, msg.error)
+            return
+        if self.typed is not None:                  # the typed source was tested: out of the field
+            self.typed = None
+            if field.has_focus:
+                self.focus_anchor()
+        self.source, self.exclude_train = msg.source, msg.exclude_train
+        field.value = msg.source
+        self.query_one("#eval-source-row").set_class(True, "-open")
+        self._display(msg.metrics, msg.labels, source_header(msg.source, msg.metrics),
+                      msg.path)
+        self.refresh_bindings()
+
+    def _source_error(self, source: str, error: str) -> None:
+        shown = (f" Still showing {short_path(self.source)}." if self.source is not None
+                 else " Still showing its own split." if self.metrics else "")
+        self.query_one("#eval-title", Static).update(
+            Text.assemble((f"Could not test on {short_path(source)}: ", "bold red"), f"{error}.{shown}"))
+        self._shown_key = None
+        if source == self.typed:                    # a typed source failed: the field keeps the focus, its text
+            self.typed = None                       # selected, so that what is typed next corrects it
+            field = self.query_one("#eval-data", Field)
+            field.focus()
+            field.select_all()
+
+    def _leave_source(self) -> None:
+        self.source, self.typed = None, None
+        if self.is_mounted:
+            self.workers.cancel_group(self, "eval-source")
+        if self.built:
+            row = self.query_one("#eval-source-row")
+            if not self.query_one("#eval-data", Field).has_focus:
+                row.set_class(False, "-open")
+        self.refresh_bindings()
+
+    @on(Input.Submitted, "#eval-data")
+    def _source_submitted(self, event: Input.Submitted) -> None:
+        event.stop()
+        source = event.value.strip()
+        if source:
+            self.typed = source                     # the focus stays in the field until it is tested (or fails)
+            self.evaluate_source(source)
+        else:
+            self.focus_anchor()
+
+    @on(Input.Blurred, "#eval-data")
+    def _source_left(self, event: Input.Blurred) -> None:
+        if self.source is None and self.typed is None:      # nothing from another source shown: the row goes
+            self.query_one("#eval-source-row").set_class(False, "-open")
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action in ("toggle_exclude", "own_split"):
+            return self.source is not None          # only while another source is shown
+        if action == "toggle_counts":
+            return self.view == "confusion"
+        return True
+
+    def action_toggle_view(self) -> None:
+        self.view = "reliability" if self.view == "confusion" else "confusion"
+        self.refresh_bindings()
+        self.render_metrics()
+
+    def action_other_source(self) -> None:
+        if self._target() is None:
+            self.app.notify("Open a saved classifier run first (o), or wait until the attached run ends.",
+                            title="No run to test", severity="warning")
+            return
+        self.query_one("#eval-source-row").set_class(True, "-open")
+        field = self.query_one("#eval-data", Field)
+        field.focus()
+        field.select_all()
+
+    def action_toggle_exclude(self) -> None:
+        if self.source is not None:
+            self.evaluate_source(self.source, not self.exclude_train)
+
+    def action_own_split(self) -> None:
+        if self.source is None:
+            return
+        self._leave_source()
+        self.query_one("#eval-source-row").set_class(False, "-open")
+        if self.own is not None:
+            self._display(*self.own)
+
+
+def _one_line(e: BaseException) -> str:
+    text = str(e).strip()
+    return text.splitlines()[0] if text else type(e).__name__
+
+
+def source_header(source: str, m: dict) -> str:
+    """The line above a run's result on another source: the source, its names, what was skipped and why,
+    and its names in the run's training split (counted or left out)."""
+    parts = [f"{short_path(source)}: {m.get('n_source', 0):,} names"]
+    if m.get("skipped_unknown"):
+        labels = m.get("unknown_labels") or []
+        listed = ", ".join(labels[:6]) + (f" and {len(labels) - 6} more" if len(labels) > 6 else "")
+        parts.append(f"{m['skipped_unknown']:,} skipped, labels unknown to the run: {listed}")
+    if m.get("unreadable"):
+        parts.append(f"{m['unreadable']:,} unreadable")
+    in_train = m.get("in_train", 0)
+    if not in_train:
+        parts.append("none in its training split")
+    elif m.get("excluded_train"):
+        parts.append(f"{in_train:,} in its training split, excluded (x counts them)")
+    else:
+        parts.append(f"{in_train:,} in its training split, counted (x excludes them)")
+    return " · ".join(parts)
+
+
+def _headline_values(m: dict, ece: bool = True) -> dict[str, str]:
+    values = {"accuracy": f"{m.get('accuracy', 0):.3f}", "balanced": f"{m.get('balanced_accuracy', 0):.3f}",
+              "macro-F1": f"{m.get('macro_f1', 0):.3f}", "n": f"{m.get('n', 0):,}"}
+    if ece and "ece_after" in m:
+        values["ECE"] = f"{m['ece_after']:.3f}"
+    return values
 
 
 def _headline_table(values: dict[str, str]) -> Table:

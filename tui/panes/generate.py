@@ -1,5 +1,6 @@
 """Generate pane: sample names from a generator run, marked new or in-training-set, optionally checked
-by a classifier run (does it agree with the requested language?)."""
+by a classifier run (does it agree with the requested language?). On request (t), a table of novelty,
+uniqueness and classifier agreement across temperatures (engine.infer.sample_quality), in a worker."""
 from __future__ import annotations
 
 import random
@@ -14,10 +15,12 @@ from textual.widgets import Input, Label, Select, Static
 from textual.worker import get_current_worker
 
 from .. import keys
-from ..messages import SamplesReady
+from ..messages import QualityProgress, SamplesReady
 from ..widgets import best_run, INTEGER, NAME, NUMBER, Anchor, Field, Pane, open_run, set_select, short_run, usable
 
 NO_CLASSIFIER = "__none__"
+TABLE_TEMPERATURES = (0.5, 0.8, 1.0, 1.2)    # the temperature table's rows
+TABLE_N = 200                                # names per temperature: a few seconds at most on a CPU
 
 
 class GeneratePane(Pane):
@@ -35,6 +38,12 @@ class GeneratePane(Pane):
         self.pending_run: str | None = None     # runs to load once the pane is built
         self.pending_clf: str | None = None
         self._lang = None          # the language of the last samples
+        # the temperature table (t): rows of engine.infer.sample_quality, for the settings in table_key
+        self.table_rows: list[dict] = []
+        self.table_key: tuple | None = None     # (run, language, classifier, start, top-k) it was computed for
+        self.table_shown = False
+        self.table_busy = False
+        self.table_error = ""
 
     def compose_content(self) -> ComposeResult:
         with Horizontal(classes="toolbar"):
@@ -57,6 +66,7 @@ class GeneratePane(Pane):
             yield Label("Count:", classes="field-label")
             yield Field("10", accept=INTEGER, id="gen-count")
         yield Anchor("", id="gen-summary")
+        yield Static("", id="gen-quality")
         yield Static("", id="gen-samples")
 
     def on_built(self) -> None:
@@ -220,7 +230,113 @@ class GeneratePane(Pane):
         self.query_one("#gen-summary", Static).update(Text(text, style="red"))
         self.query_one("#gen-samples", Static).update("")
 
+    # ---- the temperature table (t) ------------------------------------------------
+    def _table_key(self, settings: dict) -> tuple:
+        return (str(self.run.path) if self.run is not None else None, settings.get("lang"),
+                str(self.classifier.path) if self.classifier is not None else None,
+                settings.get("start", ""), settings.get("top_k", 0))
+
+    def action_quality_table(self) -> None:
+        if self.run is None:
+            self.app.notify("No generator run: train one (task generate) or open one from Runs (6).",
+                            severity="warning")
+            return
+        if self.table_busy:
+            self.app.notify("The temperature table is being computed …")
+            return
+        try:
+            settings = self.settings()
+        except ValueError as e:
+            self._show_error(str(e))
+            return
+        key = self._table_key(settings)
+        if self.table_shown and key == self.table_key and not self.table_error:
+            self.table_shown = False           # up to date and shown: t hides it
+            self._render_table()
+            return
+        self.table_shown, self.table_busy, self.table_error = True, True, ""
+        self.table_key, self.table_rows = key, []
+        self._render_table()
+        self._table_worker(self.run, self.classifier, settings, key)
+
+    @work(thread=True, exclusive=True, group="quality", exit_on_error=False)
+    def _table_worker(self, run, classifier, settings: dict, key: tuple) -> None:
+        """One temperature at a time (the same seed for each), so that the table fills in as it goes."""
+        from namestudio.engine.infer import sample_quality
+
+        worker = get_current_worker()
+        rows: list[dict] = []
+        try:
+            for t in TABLE_TEMPERATURES:
+                if worker.is_cancelled:
+                    return
+                rows += sample_quality(run, [t], n=TABLE_N, classifier=classifier, seed=0, lang=settings["lang"],
+                                       start=settings["start"], top_k=settings["top_k"])
+                self.post_message(QualityProgress(key, list(rows), len(TABLE_TEMPERATURES),
+                                                  done=len(rows) == len(TABLE_TEMPERATURES)))
+        except Exception as e:   # a start the run cannot read and the like: one line, not a crash
+            text = str(e).strip()
+            self.post_message(QualityProgress(key, rows, len(TABLE_TEMPERATURES),
+                                              text.splitlines()[0] if text else type(e).__name__, done=True))
+
+    def on_quality_progress(self, msg: QualityProgress) -> None:
+        msg.stop()
+        if msg.key != self.table_key:
+            return                             # an older table's rows
+        self.table_rows, self.table_error = msg.rows, msg.error
+        self.table_busy = not msg.done
+        self._render_table()
+
+    def worker_failed(self, worker) -> None:
+        if worker.group == "quality":
+            self.table_busy = False
+
+    def _render_table(self) -> None:
+        out = self.query_one("#gen-quality", Static)
+        if not self.table_shown:
+            out.update("")
+            return
+        run, lang, clf, start, top_k = self.table_key or (None,) * 5
+        what = [f"{TABLE_N} names each", lang or "any language"]
+        if start:
+            what.append(f"start {start}")
+        if top_k:
+            what.append(f"top-k {top_k}")
+        what.append(f"checked with {Path(clf).name}" if clf else "no classifier")
+        head = Text.assemble(("Temperature table", "bold"), " · " + " · ".join(what))
+        try:
+            current = self._table_key(self.settings()) == self.table_key
+        except ValueError:
+            current = False
+        if self.table_busy:
+            head.append(f"\ncomputing … {len(self.table_rows)} of {len(TABLE_TEMPERATURES)} temperatures",
+                        style="yellow")
+        elif self.table_error:
+            head.append(f"\n{self.table_error}", style="red")
+        elif not current:
+            head.append(f"\nfor {Path(run).name if run else '?'} with the settings before: t computes it again",
+                        style="yellow")
+        else:
+            head.append("  (t hides it)", style="dim")
+        if not self.table_rows:
+            out.update(head)
+            return
+        t = Table(box=None, padding=(0, 2, 0, 0), header_style="bold", show_edge=False)
+        for col in ("temperature", "new", "unique") + (("classifier agrees",) if clf else ()):
+            t.add_column(col, justify="right", no_wrap=True)
+        pct = lambda v: "–" if v is None else f"{100 * v:.0f}%"
+        for r in self.table_rows:
+            t.add_row(f"{r['temperature']:.1f}", pct(r["novelty"]), pct(r["uniqueness"]),
+                      *((pct(r["agreement"]),) if clf else ()))
+        grid = Table.grid()
+        grid.add_row(head)
+        grid.add_row(t)
+        grid.add_row(Text("new: not in the training data, not a repeat · unique: distinct names"
+                          + (" · agrees: the classifier gives the sampled language" if clf else ""), style="dim"))
+        out.update(grid)
+
     def _refresh_view(self) -> None:
+        self._render_table()
         summary = self.query_one("#gen-summary", Static)
         table_w = self.query_one("#gen-samples", Static)
         if self.run is None:

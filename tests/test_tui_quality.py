@@ -1,0 +1,265 @@
+"""Model quality in the TUI (issue 9): the Evaluate pane's reliability view and its test on another labelled
+source, and the Generate pane's temperature table. Pilot tests on tiny runs trained once, in-process."""
+from __future__ import annotations
+
+import io
+import json
+import re
+import shutil
+from pathlib import Path
+
+import pytest
+from rich.console import Console
+from textual.widgets import Input, Select
+
+from namestudio.engine import runfolder as rf
+from namestudio.engine.calibration import CALIBRATION
+from namestudio.tui import keys
+from namestudio.tui.panes.generate import TABLE_TEMPERATURES
+
+from test_tui import SIZE, make_app, settle, wait_for, write_fixture
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory) -> Path:
+    """The fixture data, a tiny classifier and a tiny generator (a few seconds on one thread)."""
+    from namestudio.data import load_dataset
+    from namestudio.engine.config import TrainConfig
+    from namestudio.engine.train import Trainer
+
+    root = tmp_path_factory.mktemp("quality")
+    ds = load_dataset(str(write_fixture(root / "names")))
+    for task, epochs in (("classify", 3), ("generate", 2)):
+        cfg = TrainConfig(task=task, model="lstm", embed=8, hidden=16, epochs=epochs, batch_size=16, lr=0.01,
+                          seed=0, threads=1)
+        Trainer(cfg, root / "ck", dataset=ds, run_dir=root / "ck" / f"tiny-{task}").run()
+    return root
+
+
+@pytest.fixture
+def env(trained, tmp_path, monkeypatch):
+    """A copy of the trained runs for this test (it may change them), the app, and the runs' folders."""
+    shutil.copytree(trained / "names", tmp_path / "names")
+    shutil.copytree(trained / "ck", tmp_path / "ck")
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("NAMESTUDIO_DATA_DIR", str(tmp_path / "userdata"))
+    clf = (tmp_path / "ck" / "tiny-classify").resolve()
+    return {"app": make_app(data="names"), "clf": clf, "gen": (tmp_path / "ck" / "tiny-generate").resolve(),
+            "root": tmp_path}
+
+
+def text_of(widget, width: int = 160) -> str:
+    """What a Static shows, as plain text."""
+    console = Console(width=width, file=io.StringIO(), color_system=None)
+    console.print(widget.content)
+    return console.file.getvalue()
+
+
+def split_of(run: Path) -> dict:
+    return json.loads((run / rf.SPLIT).read_text(encoding="utf-8"))
+
+
+def mixed_source(env) -> tuple[Path, dict]:
+    """A CSV: 4 names from the run's training split, 3 new names of its languages (one label in lower case)
+    and 3 names under labels it never saw."""
+    train = [tuple(p) for p in split_of(env["clf"])["train"][:4]]
+    new = [("Uzkalug", "Orcish"), ("Grmivek", "dwarvish"), ("Pemiwen", "Alvish")]
+    unknown = [("Xyza", "Klingon"), ("Qopa", "Vulcan"), ("Qepa", "Vulcan")]
+    path = env["root"] / "extra-words.csv"      # x, t, r, d and o are pane keys: typed, they must stay in the field
+    path.write_text("name,label\n" + "".join(f"{n},{lab}\n" for n, lab in train + new + unknown), encoding="utf-8")
+    return path, {"train": len(train), "known": len(train) + len(new), "unknown": len(unknown)}
+
+
+async def open_evaluate(pilot, app, run: Path):
+    await pilot.press("3")
+    pane = app.pane("evaluate")
+    pane.load_run(str(run))
+    await settle(pilot, app)
+    assert pane.metrics and pane.shown_run == str(run)
+    return pane
+
+
+async def type_source(pilot, app, text: str) -> Input:
+    await pilot.press("d")
+    field = app.query_one("#eval-data", Input)
+    assert app.focused is field
+    await pilot.press(*text)
+    assert field.value == text                  # every letter went into the field
+    await pilot.press("enter")
+    await settle(pilot, app)
+    return field
+
+
+def headline(app) -> str:
+    return text_of(app.query_one("#eval-headline"))
+
+
+async def test_reliability_view_bins_sum_to_the_test_names_and_show_ece(env):
+    app = env["app"]
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot, app)
+        pane = await open_evaluate(pilot, app, env["clf"])
+        assert "confidence" not in text_of(app.query_one("#eval-cm"))     # the confusion matrix first
+        await pilot.press("r")
+        await settle(pilot, app)
+        assert pane.view == "reliability"
+        q = pane.quality[str(env["clf"])]
+        n_test = len(split_of(env["clf"])["test"])
+        assert q["n"] == n_test and sum(b["count"] for b in q["reliability"]["after"]) == n_test
+        shown = text_of(app.query_one("#eval-cm"))
+        rows = [line.split() for line in shown.splitlines() if line.split() and "–" in line.split()[0]]
+        assert rows and sum(int(r[1]) for r in rows) == n_test              # one row per non-empty bin
+        assert [r for r in shown.splitlines() if r.split()[:1] == ["all"]][0].split()[1] == str(n_test)
+        saved = json.loads((env["clf"] / CALIBRATION).read_text())
+        head = headline(app)
+        assert f"ECE raw  {q['ece_before']:.3f}" in head and f"ECE at T {q['ece_after']:.3f}" in head
+        assert f"{saved['temperature']:.2f}" in head
+        note = text_of(app.query_one("#eval-per-class"))
+        assert "T fitted on validation" in note and f"{saved['val_ece_before']:.3f} → {saved['val_ece_after']:.3f}" in note
+        assert "c" not in [b.key for b in pane.screen.active_bindings.values() if b.binding.action == "toggle_counts"]
+        await pilot.press("r")                 # back to the matrix
+        await settle(pilot, app)
+        assert pane.view == "confusion" and "confidence" not in text_of(app.query_one("#eval-cm"))
+
+
+async def test_an_older_run_without_calibration_gets_its_temperature_fitted_and_not_saved(env):
+    (env["clf"] / CALIBRATION).unlink()
+    app = env["app"]
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot, app)
+        pane = await open_evaluate(pilot, app, env["clf"])
+        await pilot.press("r")
+        await settle(pilot, app)
+        q = pane.quality[str(env["clf"])]
+        assert q["calibration"]["saved"] is False and q["temperature"] > 0
+        assert "fitted now" in text_of(app.query_one("#eval-per-class"))
+        assert "ECE at T" in headline(app)
+        assert not (env["clf"] / CALIBRATION).exists()     # the TUI only reads run folders
+
+
+async def test_another_source_skips_unknown_labels_and_shows_its_metrics(env):
+    app = env["app"]
+    path, counts = mixed_source(env)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot, app)
+        pane = await open_evaluate(pilot, app, env["clf"])
+        field = await type_source(pilot, app, path.name)
+        assert pane.source == path.name and app.focused is not field
+        assert not pane.exclude_train and pane.view == "confusion"      # the typed x and r fired nothing
+        m = pane.metrics
+        assert m["skipped_unknown"] == counts["unknown"] and m["unknown_labels"] == ["Klingon", "Vulcan"]
+        assert m["n"] == counts["known"] and m["in_train"] == counts["train"]
+        title = str(app.query_one("#eval-title").render())
+        assert f"{path.name}: {counts['known'] + counts['unknown']} names" in title
+        assert f"{counts['unknown']} skipped" in title and "Klingon, Vulcan" in title
+        assert f"{counts['train']} in its training split, counted" in title
+        head = headline(app)
+        for word in ("accuracy", "balanced", "macro-F1", "ECE"):
+            assert word in head
+        assert re.search(r"^\s*n\s+(\d+)", head, re.M).group(1) == str(counts["known"])
+        assert "Dwa" in text_of(app.query_one("#eval-cm"))               # its confusion matrix
+        await pilot.press("r")                 # the reliability view of that source: its own bins
+        await settle(pilot, app)
+        shown = text_of(app.query_one("#eval-cm"))
+        assert [r for r in shown.splitlines() if r.split()[:1] == ["all"]][0].split()[1] == str(counts["known"])
+
+
+async def test_exclude_train_changes_the_counted_names_and_t_goes_back(env):
+    app = env["app"]
+    path, counts = mixed_source(env)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot, app)
+        pane = await open_evaluate(pilot, app, env["clf"])
+        own_n = pane.metrics["n"]
+        await type_source(pilot, app, path.name)
+        assert pane.metrics["n"] == counts["known"]
+        await pilot.press("x")
+        await settle(pilot, app)
+        assert pane.exclude_train and pane.metrics["n"] == counts["known"] - counts["train"]
+        assert pane.metrics["excluded_train"] == counts["train"]
+        assert "excluded" in str(app.query_one("#eval-title").render())
+        await pilot.press("x")
+        await settle(pilot, app)
+        assert not pane.exclude_train and pane.metrics["n"] == counts["known"]
+        await pilot.press("t")                 # back to the run's own test split
+        await settle(pilot, app)
+        assert pane.source is None and pane.metrics["n"] == own_n
+        assert str(app.query_one("#eval-title").render()).startswith("Test split")
+        assert not app.query_one("#eval-source-row").display
+        await pilot.press("x")                 # only with another source: nothing happens
+        await settle(pilot, app)
+        assert pane.source is None and not pane.exclude_train
+
+
+async def test_a_bad_source_keeps_the_focus_in_the_field_with_an_error(env):
+    app = env["app"]
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot, app)
+        pane = await open_evaluate(pilot, app, env["clf"])
+        field = await type_source(pilot, app, "/nope/dx.csv")
+        title = str(app.query_one("#eval-title").render())
+        assert "Could not test on /nope/dx.csv" in title and "Still showing its own split" in title
+        assert app.focused is field and field.selected_text == "/nope/dx.csv"
+        await pilot.press(*"xrt")              # typed over the selection: no pane key fires
+        await settle(pilot, app)
+        assert field.value == "xrt" and app.focused is field
+        assert pane.view == "confusion" and pane.source is None and not pane.exclude_train
+        field.value = ""
+        await pilot.press(*"builtin", "enter")  # a source whose labels the run never saw: one line, not a crash
+        await settle(pilot, app)
+        assert "none of its labels is known to the run" in str(app.query_one("#eval-title").render())
+        assert app.focused is field and pane.source is None
+
+
+async def test_the_temperature_table_has_a_row_per_temperature(env):
+    app = env["app"]
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot, app)
+        await pilot.press("5")
+        pane = app.pane("generate")
+        await settle(pilot, app)
+        assert pane.run is not None and pane.classifier is not None    # the tiny runs, found by themselves
+        assert text_of(app.query_one("#gen-quality")).strip() == ""     # only on request
+        await pilot.press("t")                 # typed into the start field: a letter, not the key
+        assert app.query_one("#gen-start", Input).value == "t" and not pane.table_shown
+        app.query_one("#gen-start", Input).value = ""
+        await pilot.press("escape")
+        pane.action_quality_table()
+        assert "computing" in text_of(app.query_one("#gen-quality"))   # shown at once, filled by the worker
+        await settle(pilot, app)
+        await wait_for(pilot, lambda: not pane.table_busy, 60)
+        rows = pane.table_rows
+        assert [r["temperature"] for r in rows] == list(TABLE_TEMPERATURES)
+        for r in rows:
+            for k in ("novelty", "uniqueness", "agreement"):
+                assert 0.0 <= r[k] <= 1.0, (k, r)
+        shown = text_of(app.query_one("#gen-quality"))
+        lines = [line.split() for line in shown.splitlines()]
+        table = [w for w in lines if w and w[0] in {f"{t:.1f}" for t in TABLE_TEMPERATURES}]
+        assert [w[0] for w in table] == [f"{t:.1f}" for t in TABLE_TEMPERATURES]
+        assert all(len(w) == 4 and all(c.endswith("%") for c in w[1:]) for w in table)   # new, unique, agrees
+        # a change of language leaves the table as it was, marked, until t asks again
+        lang = app.query_one("#gen-lang", Select)
+        other = next(v for _, v in lang._options if v != lang.value and v != Select.NULL)
+        lang.value = other
+        await settle(pilot, app)
+        assert pane.table_rows == rows and "settings before" in text_of(app.query_one("#gen-quality"))
+        await pilot.press("t")
+        await settle(pilot, app)
+        await wait_for(pilot, lambda: not pane.table_busy, 60)
+        assert pane.table_key[1] == other and other in text_of(app.query_one("#gen-quality"))
+        await pilot.press("t")                 # up to date: t hides it
+        assert not pane.table_shown and text_of(app.query_one("#gen-quality")).strip() == ""
+
+
+def test_the_quality_keys_have_help_and_do_not_clash():
+    app_keys = {k for b in keys.APP for k in b.key.split(",")}
+    for pane in ("evaluate", "generate"):
+        bound = [k for b in keys.BY_PANE[pane] for k in b.key.split(",")]
+        assert len(bound) == len(set(bound)), bound
+        assert not set(bound) & app_keys
+    ids = {b.id for b in keys.EVALUATE + keys.GENERATE}
+    for want in ("eval.reliability", "eval.data", "eval.exclude", "eval.own", "gen.table"):
+        assert f"namestudio.{want}" in ids
+    for b in keys.EVALUATE + keys.GENERATE:
+        assert b.description and b.tooltip and b.priority
