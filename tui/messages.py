@@ -97,3 +97,24 @@ class SamplesReady(Message):
     samples: list[dict]
     agreement: float | None
     error: str = ""
+
+
+# ---- comparison (Compare pane) -------------------------------------------------------
+@message
+class CompareLoaded(Message):
+    """What the Compare pane shows, read by its worker: the experiments to choose from (None: not listed this
+    time) and the shown runs' data (None: unchanged since the last look)."""
+    source: tuple | None
+    experiments: list | None
+    data: dict | None
+    error: str = ""
+
+
+@message
+class CompareComputed(Message):
+    """The Top-3 table ("topk") or the samples table ("samples") of the Compare pane, computed in a worker
+    (it loads the runs' weights)."""
+    kind: str
+    key: tuple
+    result: object
+    error: str = ""
