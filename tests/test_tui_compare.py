@@ -268,11 +268,13 @@ async def test_marked_runs_and_live_curves(tmp_path, monkeypatch):
         assert pane.data["skipped"] == 1                         # the generator is left out
         assert "1 training" in str(app.query_one("#cmp-views").render())
         n = len(lines(pane, "loss")["gru 130000"][0])
+        done_curves = next(r for r in pane.runs() if r["label"] == "rnn 120000")["curves"]
         beat(live)
         rf.append_jsonl(live / rf.STEPS, {"step": 25, "epoch": 2.0833, "loss": 0.2, "lr": 0.01,
                                           "names_per_s": 3000.0, "elapsed": 12.5, "eta": 0.0, "total_steps": 30})
         await wait_for(pilot, lambda: len(lines(pane, "loss")["gru 130000"][0]) == n + 1, 10)
         assert lines(pane, "loss")["gru 130000"][0][-1] == 2.0833
+        assert next(r for r in pane.runs() if r["label"] == "rnn 120000")["curves"] is done_curves   # not re-read
         await pilot.press("6")                                   # hidden: the pane does not look
         rf.append_jsonl(live / rf.STEPS, {"step": 26, "epoch": 2.1667, "loss": 0.2, "lr": 0.01,
                                           "names_per_s": 3000.0, "elapsed": 13.0, "eta": 0.0, "total_steps": 30})

@@ -247,10 +247,11 @@ class ComparePane(Pane):
         if not self.built or not self.is_mounted:
             return
         list_exps = self._list_due or time.monotonic() - self._listed > LIST_EVERY
-        self._loader(self.source, list_exps, self._sig, str(getattr(self.app, "checkpoints", "checkpoints")))
+        known = {r["path"]: r for r in self.data["runs"]} if self.data else {}
+        self._loader(self.source, list_exps, self._sig, known, str(getattr(self.app, "checkpoints", "checkpoints")))
 
     @work(thread=True, exclusive=True, group="compare-load", exit_on_error=False)
-    def _loader(self, source: tuple | None, list_exps: bool, last_sig, checkpoints: str) -> None:
+    def _loader(self, source: tuple | None, list_exps: bool, last_sig, known: dict, checkpoints: str) -> None:
         from namestudio.data.errors import NamestudioError
         from namestudio.engine import experiment as ex
 
@@ -259,14 +260,17 @@ class ComparePane(Pane):
         if list_exps:
             try:
                 exps = ex.list_experiments(checkpoints)
-            except (NamestudioError, OSError):
+            except Exception:        # an unreadable folder lists nothing (this runs every few seconds)
                 exps = []
         data, error = None, ""
         if source is not None:
             try:
-                data = read_source(source, last_sig)
-            except (NamestudioError, OSError) as e:
+                data = read_source(source, last_sig, known)
+            except NamestudioError as e:
                 error = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+            except Exception as e:   # a line on the pane, never an error box each second
+                error = f"cannot read {Path(source[1]).name if source[0] == 'exp' else 'the marked runs'}: " \
+                        f"{type(e).__name__}: {str(e).strip().splitlines()[0] if str(e).strip() else ''}"
         if not worker.is_cancelled:
             self.post_message(CompareLoaded(source, exps, data, error))
 
@@ -815,9 +819,11 @@ class ComparePane(Pane):
 
 
 # ---- reading (in the loader's thread) ----------------------------------------------------------
-def read_source(source: tuple, last_sig=None) -> dict | None:
+def read_source(source: tuple, last_sig=None, known: dict | None = None) -> dict | None:
     """The shown runs' data: {"sig", "task", "runs": [{"label", "path", "task", "state", "row", "curves",
-    "confusion"}], "skipped", "live"}; None when no file changed since ``last_sig``."""
+    "confusion", "sig"}], "skipped", "live"}; None when no file changed since ``last_sig``. A run of ``known``
+    (the last data's runs, by path) whose files did not change is kept as it was, not read again: while one
+    run trains, only its files are read each time."""
     from namestudio.data.errors import NamestudioError
     from namestudio.engine import experiment as ex
     from namestudio.engine import runfolder as rf
@@ -827,41 +833,47 @@ def read_source(source: tuple, last_sig=None) -> dict | None:
         doc = ex.read_experiment(what)
         runs = [(r["dir"], Path(r["path"])) for r in doc["runs"] if Path(r["path"]).is_dir()]
         task = doc.get("task")
-        states = (doc.get("state"), tuple(r.get("state") for r in doc["runs"]))
-        head = [Path(what) / ex.EXPERIMENT]
+        head = (doc.get("state"), _files_signature([Path(what) / ex.EXPERIMENT]))
     else:
         runs = [(Path(p).name, Path(p)) for p in what if Path(p).is_dir()]
-        states = []
-        for _, d in runs:
-            try:
-                st = rf.read_status(d)
-                states.append((st.state, st.live, st.stale))
-            except NamestudioError:
-                states.append("damaged")
-        states, task, head = tuple(states), None, []
-    files = [d / name for _, d in runs for name in (rf.STATUS, rf.CONFIG, rf.STEPS, rf.METRICS, rf.TEST)]
-    sig = (tuple(str(d) for _, d in runs), states, _files_signature(head + files))
+        task, head = None, None
+    run_sigs = []
+    for _, d in runs:
+        try:
+            st = rf.read_status(d)
+            state = (st.state, st.live, st.stale)      # a trainer that died is stale without a file changing
+        except NamestudioError:
+            state = ("damaged",)
+        run_sigs.append((state, _files_signature([d / f for f in (rf.STATUS, rf.CONFIG, rf.STEPS, rf.METRICS,
+                                                                    rf.TEST)])))
+    sig = (tuple(str(d) for _, d in runs), head, tuple(run_sigs))
     if sig == last_sig:
         return None
     out, skipped = [], 0
-    for label, d in runs:
-        row = ex.results_row(d, label)
-        if kind == "marked":
-            row["label"] = label = short_label(d.name, row.get("task"), row.get("model"))
-            task = task or row.get("task")
-            if row.get("task") not in (None, task):
+    for (label, d), run_sig in zip(runs, run_sigs):
+        old = (known or {}).get(str(d))
+        if old is not None and old["sig"] == run_sig:
+            entry = dict(old)                          # unchanged: not read again
+        else:
+            row = ex.results_row(d, label)
+            if kind == "marked":
+                label = short_label(d.name, row.get("task"), row.get("model"))
+            try:
+                cm = ex.confusion(d) if row.get("task") == "classify" else None
+            except NamestudioError:
+                cm = None
+            entry = {"base": label, "path": str(d), "task": row.get("task"), "state": row.get("state") or "",
+                     "row": row, "curves": ex.curves(d), "confusion": cm, "sig": run_sig}
+        if kind == "marked":                           # marked runs of both tasks: the first run's task is shown
+            task = task or entry["task"]
+            if entry["task"] not in (None, task):
                 skipped += 1
                 continue
-        try:
-            cm = ex.confusion(d) if row.get("task") == "classify" else None
-        except NamestudioError:
-            cm = None
-        out.append({"label": label, "path": str(d), "task": row.get("task"), "state": row.get("state") or "",
-                    "row": row, "curves": ex.curves(d), "confusion": cm})
-    labels = [r["label"] for r in out]
-    for r in out:                                   # two marked runs with one label: their full ids
-        if labels.count(r["label"]) > 1:
-            r["label"] = r["row"]["label"] = Path(r["path"]).name
+        out.append(entry)
+    bases = [r["base"] for r in out]
+    for r in out:                                      # two marked runs with one label: their full ids
+        r["label"] = r["base"] if bases.count(r["base"]) == 1 else Path(r["path"]).name
+        r["row"] = dict(r["row"], label=r["label"])
     return {"sig": sig, "task": task, "runs": out, "skipped": skipped,
             "live": any(r["state"] in LIVE for r in out)}
 
