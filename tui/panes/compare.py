@@ -172,8 +172,6 @@ class ComparePane(Pane):
             pass
 
     def on_built(self) -> None:
-        for field in ("#cmp-names", "#cmp-temp", "#cmp-letters"):
-            self.query_one(field, Field).select_on_focus = False
         self._apply_experiments()
         self._show_view()
         self._shown()
