@@ -621,11 +621,22 @@ def series(run_dir: Path, y: str = "loss", x: str = "step", smoothing: float = 0
     """(x, y) points for one curve. ``y``: "loss" / "lr" / "names_per_s" (every logged step) or "train_loss" /
     "val_accuracy" / "val_nll" / any "val_<metric>" (every evaluation); ``x``: "step", "epoch" or "elapsed"
     (training seconds). ``smoothing`` in [0, 1): the debiased EMA of engine/smoothing.py."""
-    from .smoothing import smooth_series
-    if x not in ("step", "epoch", "elapsed"):
+    if x not in X_AXES:
         raise ValueError(f"x must be step, epoch or elapsed, not {x!r}")
-    c = curves(run_dir)
-    rows = c["steps"] if y in ("loss", "lr", "names_per_s") else c["evals"]
+    return curve_points(curves(run_dir), y, x, smoothing)
+
+
+X_AXES = ("step", "epoch", "elapsed")
+STEP_SERIES = ("loss", "lr", "names_per_s")     # logged at every step; every other series at each evaluation
+
+
+def curve_points(c: dict, y: str = "loss", x: str = "step", smoothing: float = 0.0) -> list[tuple[float, float]]:
+    """``series`` of curves already read (``curves(run_dir)``): a face that redraws with another x-axis or
+    smoothing does not read the files again."""
+    from .smoothing import smooth_series
+    if x not in X_AXES:
+        raise ValueError(f"x must be step, epoch or elapsed, not {x!r}")
+    rows = c.get("steps", []) if y in STEP_SERIES else c.get("evals", [])
     pts = [(float(r[x]), float(r[y])) for r in rows
            if isinstance(r.get(x), (int, float)) and isinstance(r.get(y), (int, float))]
     return smooth_series(pts, smoothing) if smoothing else pts

@@ -234,3 +234,28 @@ def test_launch_compare_and_stop_it_as_the_tui_would(names, tmp_path):
     assert doc["state"] == "cancelled" and not doc["live"] and doc["runs"][0]["state"] == "cancelled"
     with pytest.raises(ex.ExperimentError, match="not running"):
         ex.stop_experiment(exp)
+
+
+def test_curve_points_redraws_curves_read_once(tmp_path):
+    """curve_points: the same points as series, from curves already read (any x-axis, any smoothing)."""
+    from namestudio.engine.smoothing import ema
+
+    run = tmp_path / "run"
+    run.mkdir()
+    for i, loss in enumerate([2.0, 1.0, 1.5, 0.5]):
+        rf.append_jsonl(run / rf.STEPS, {"step": 10 * (i + 1), "epoch": 0.5 * (i + 1), "elapsed": 1.5 * (i + 1),
+                                         "loss": loss, "lr": 0.01, "names_per_s": 100.0})
+    rf.append_jsonl(run / rf.METRICS, {"step": 20, "epoch": 1.0, "elapsed": 3.0, "train_loss": 1.5,
+                                       "val": {"accuracy": 0.5, "loss": 1.2}, "best": True})
+    rf.append_jsonl(run / rf.STEPS, {"step": 50, "epoch": 2.5, "loss": "nan?"})       # not a number: left out
+    c = ex.curves(run)
+    for x in ex.X_AXES:
+        for y in ("loss", "val_accuracy", "train_loss"):
+            for w in (0.0, 0.6):
+                assert ex.curve_points(c, y, x, w) == ex.series(run, y, x, w)
+    assert [p[0] for p in ex.curve_points(c, "loss", "elapsed")] == [1.5, 3.0, 4.5, 6.0]
+    assert [p[1] for p in ex.curve_points(c, "loss", "step", 0.8)] == ema([2.0, 1.0, 1.5, 0.5], 0.8)
+    assert ex.curve_points(c, "val_accuracy", "epoch") == [(1.0, 0.5)]
+    assert ex.curve_points({}, "loss", "step") == []
+    with pytest.raises(ValueError, match="step, epoch or elapsed"):
+        ex.curve_points(c, "loss", "wall")

@@ -92,7 +92,7 @@ async def show_pane(pilot, pane: str) -> None:
         app.post_message(OpenRun(run_path(app, "classify"), "evaluate"))
         await wait_for(pilot, lambda: app.pane("evaluate").metrics and not app.pane("evaluate").follow_live, 30)
     await pilot.press({"data": "1", "train": "2", "evaluate": "3", "classify": "4", "generate": "5",
-                       "runs": "6"}[pane])
+                       "runs": "6", "compare": "7"}[pane])
     if pane == "classify":
         await wait_for(pilot, lambda: app.pane("classify").run is not None, 30)
         await pilot.press(*"Uzkalug")
@@ -120,7 +120,7 @@ async def test_the_key_bar_keeps_the_pane_keys_esc_f1_palette_and_quit_at_80_col
 
     app = narrow_app
     async with app.run_test(size=NARROW) as pilot:
-        for pane in ["data", "train", "evaluate", "classify", "generate", "runs"]:
+        for pane in ["data", "train", "evaluate", "classify", "generate", "runs", "compare"]:
             await show_pane(pilot, pane)
             bar = app.query_one(KeyBar)
             line = str(bar.render())

@@ -1,4 +1,4 @@
-"""The namestudio Textual app: six panes (Data, Train, Evaluate, Classify, Generate, Runs).
+"""The namestudio Textual app: seven panes (Data, Train, Evaluate, Classify, Generate, Runs, Compare).
 
 The app renders engine events and calls the engine's API; it holds no training logic. Every key is
 defined in tui/keys.py, every message in tui/messages.py, every style in app.tcss.
@@ -21,6 +21,7 @@ from .dialogs import QuitScreen
 from .follow import Follower
 from .messages import DatasetLoaded, DevicesFound, OpenRun, RunEvents, RunsListed
 from .panes.classify import ClassifyPane
+from .panes.compare import ComparePane
 from .panes.data import DataPane
 from .panes.evaluate import EvaluatePane
 from .panes.generate import GeneratePane
@@ -31,7 +32,7 @@ from .widgets import DismissOnce, ErrorScreen, HelpScreen, KeyBar, Pane, guard_o
 guard_option_list_paging()
 
 PANE_CLASSES = {"data": DataPane, "train": TrainPane, "evaluate": EvaluatePane, "classify": ClassifyPane,
-                "generate": GeneratePane, "runs": RunsPane}
+                "generate": GeneratePane, "runs": RunsPane, "compare": ComparePane}
 PANE_TITLES = {pid: title for pid, title, _ in keys.PANES}
 NARROW = 98          # below this width the Evaluate pane stacks its tables
 
@@ -207,7 +208,7 @@ class NameStudioApp(App):
         if self.closing or not self.is_running:
             return
         self.runs = msg.runs
-        for pid in ("runs", "evaluate", "classify", "generate"):
+        for pid in ("runs", "evaluate", "classify", "generate", "compare"):
             self.pane(pid).set_runs(msg.runs)
 
     # ---- data -----------------------------------------------------------------------

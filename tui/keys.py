@@ -22,6 +22,7 @@ PANES = [
     ("classify", "Classify", "4"),
     ("generate", "Generate", "5"),
     ("runs", "Runs", "6"),
+    ("compare", "Compare", "7"),
 ]
 
 _PANE_GROUP = Binding.Group("Panes", compact=True)
@@ -69,6 +70,11 @@ TRAIN = [
     _key("a", "attach_next", "Attach", "Follow the next live run (started here or anywhere else: another "
          "terminal, tmux, SSH); the Runs pane's w attaches the run under its cursor.", id="train.attach"),
     _key("l", "log_scale", "Log y", "Show the loss plot as log10(loss), or linear again.", id="train.log"),
+    _key("m", "smoothing", "Smooth", "Cycle the smoothing of the plotted lines: none, 0.6, 0.8, 0.9, 0.95 (an "
+         "exponential moving average, debiased at the start as TensorBoard's; the raw line stays faint behind).",
+         id="train.smooth"),
+    _key("t", "x_axis", "x-axis", "Cycle the plots' x-axis: epoch, step, training time (seconds).",
+         id="train.xaxis"),
 ]
 
 EVALUATE = [
@@ -107,7 +113,8 @@ GENERATE = [
 ]
 
 RUNS = [
-    _key("space", "mark", "Mark", "Mark or unmark the run under the cursor for the overlay plot.", id="runs.mark",
+    _key("space", "mark", "Mark", "Mark or unmark the run under the cursor: for the overlay plot, and for the "
+         "Compare pane (7, u compares the marked runs).", id="runs.mark",
          priority=False),
     _key("w", "watch", "Watch", "Follow this run on the Train pane (its plots fill from its logs, then stream).",
          id="runs.watch"),
@@ -119,8 +126,30 @@ RUNS = [
     _key("r", "refresh", "Refresh", "Read the checkpoints folder again.", id="runs.refresh"),
 ]
 
+COMPARE = [
+    _key("o", "choose_source", "Open", "Choose what to compare: an experiment (a folder made by `namestudio "
+         "compare`) or the runs marked on the Runs pane.", id="cmp.open"),
+    _key("u", "use_marked", "Marked", "Compare the runs marked on the Runs pane (6, space marks a run).",
+         id="cmp.marked"),
+    _key("v", "next_view", "View", "Next view: Curves, Results, Confusion, Top-3, Samples.", id="cmp.view"),
+    _key("t", "x_axis", "x-axis", "Curves: cycle the x-axis: epoch, step, training time (seconds).", id="cmp.xaxis"),
+    _key("m", "smoothing", "Smooth", "Curves: cycle the smoothing: none, 0.6, 0.8, 0.9, 0.95 (an exponential "
+         "moving average, debiased at the start as TensorBoard's; the raw line stays faint behind).",
+         id="cmp.smooth"),
+    _key("l", "log_scale", "Log y", "Curves: plot log10 of the loss (and of the NLL), or linear again.",
+         id="cmp.log"),
+    _key("h", "toggle_run", "Hide/show", "Curves and Results: hide the run under the table's cursor from the "
+         "plots, or show it again (↑/↓ move the cursor).", id="cmp.hide"),
+    _key("s", "sort", "Sort", "Results: sort by the next column (a click on a header sorts by it; again: the "
+         "other way).", id="cmp.sort"),
+    _key("d", "toggle_difference", "A−B/side", "Confusion: the two runs' matrices side by side, or their "
+         "difference (row %, A minus B).", id="cmp.diff"),
+    _key("ctrl+r", "compute", "Compute", "Top-3 and Samples: compute again with the names, temperature and "
+         "start letters typed (Enter in a field does too).", id="cmp.compute"),
+]
+
 BY_PANE = {"data": DATA, "train": TRAIN, "evaluate": EVALUATE, "classify": CLASSIFY, "generate": GENERATE,
-           "runs": RUNS}
+           "runs": RUNS, "compare": COMPARE}
 
 # The footer (tui/widgets.py KeyBar): the focused pane's keys come first, then the app's in this order.
 FOOTER_ORDER = ["leave", "help", "palette", "quit", "pane", "screenshot", "theme"]

@@ -108,6 +108,16 @@ class CalibrationReady(Message):
     path: str
     metrics: dict
     calibration: dict
+
+
+# ---- comparison (Compare pane) -------------------------------------------------------
+@message
+class CompareLoaded(Message):
+    """What the Compare pane shows, read by its worker: the experiments to choose from (None: not listed this
+    time) and the shown runs' data (None: unchanged since the last look)."""
+    source: tuple | None
+    experiments: list | None
+    data: dict | None
     error: str = ""
 
 
@@ -130,3 +140,13 @@ class QualityProgress(Message):
     total: int
     error: str = ""
     done: bool = False
+
+
+@message
+class CompareComputed(Message):
+    """The Top-3 table ("topk") or the samples table ("samples") of the Compare pane, computed in a worker
+    (it loads the runs' weights)."""
+    kind: str
+    key: tuple
+    result: object
+    error: str = ""

@@ -55,6 +55,40 @@ def confusion_table(confusion: list[list[int]], labels: list[str], percent: bool
     return table
 
 
+def _difference_style(value: float, diagonal: bool, dark: bool = True) -> Style:
+    """Green where A does better than B (more on the diagonal, fewer confusions off it), red where worse;
+    the intensity follows the size of the difference."""
+    better = value > 0 if diagonal else value < 0
+    v = min(1.0, abs(value))
+    base = (30, 30, 30) if dark else (250, 250, 250)
+    hue = (40, 200, 80) if better else (230, 60, 50)
+    rgb = tuple(int(b + (h - b) * (v ** 0.5)) for b, h in zip(base, hue))
+    lum = 0.299 * rgb[0] + 0.587 * rgb[1] + 0.114 * rgb[2]
+    return Style(bgcolor=Color.from_rgb(*rgb), color="black" if lum > 140 else "white", bold=diagonal,
+                 underline=diagonal)
+
+
+def difference_table(matrix: list[list[float]], labels: list[str], dark: bool = True, title: str | None = None,
+                     corner: str = "") -> Table:
+    """A difference of two row-normalised confusion matrices (A minus B), in signed percentage points: green
+    where A does better (a larger diagonal, a smaller confusion), red where it does worse; · for no change."""
+    short = abbreviations(labels)
+    table = Table(title=title, show_edge=False, pad_edge=False, padding=(0, 0), collapse_padding=True,
+                  header_style="bold", title_style="bold", box=None)
+    table.add_column(corner, no_wrap=True)
+    width = max(5, max((len(s) for s in short), default=0) + 1)
+    for s in short:
+        table.add_column(s.rjust(width), justify="right", no_wrap=True, min_width=width)
+    for i, row in enumerate(matrix):
+        cells = []
+        for j, v in enumerate(row):
+            points = round(100 * v)
+            text = "·" if points == 0 else f"{points:+d}"
+            cells.append(Text(text.rjust(width), style=_difference_style(v, i == j, dark) if points else ""))
+        table.add_row(short[i] if i < len(short) else str(i), *cells)
+    return table
+
+
 def per_class_table(metrics: dict, compact: bool = False) -> Table:
     """Per-class precision, recall, F1 and support. ``compact`` abbreviates the labels and drops the
     leading zeros (".82") so that the table fits beside an 18-label confusion matrix in 100 columns."""

@@ -22,6 +22,8 @@ from namestudio.engine.config import TASKS, TrainConfig, default_threads, option
 from namestudio.engine.events import Done, Eval, Failed, Started, Status, Step
 
 from .. import keys
+from ..plots import SMOOTHING, X_AXES, X_LABELS, background, bucket_means, colour, faint, log10_or_nan, next_in, \
+    smoothed
 from ..widgets import INTEGER, NUMBER, Anchor, Field, Pane, ProgressLine, duration, short_path
 
 MODEL_NAMES = {"lstm": "LSTM (nn.LSTM)", "gru": "GRU", "rnn": "RNN (tanh)", "mylstm": "hand-written LSTM",
@@ -65,6 +67,9 @@ class TrainPane(Pane):
         self.epochs = 0
         self.total_steps = 0
         self.log_scale = False
+        self.x_axis = "epoch"            # the plots' x: epoch, step or elapsed (training seconds); key t
+        self.smoothing = 0.0             # debiased EMA weight of the plotted lines (engine/smoothing.py); key m
+        self.plotted: dict[str, list[tuple[str, list[float], list[float]]]] = {}   # what the plots last drew
         self.last_step: Step | None = None
         self.ended: Done | Failed | None = None
         self._dirty = False          # redraw everything at the next tick
@@ -83,8 +88,8 @@ class TrainPane(Pane):
 
     def reset_history(self) -> None:
         self.history: dict[str, list[float]] = {
-            "step_epoch": [], "step_loss": [],                     # from Step events
-            "eval_epoch": [], "val_loss": [], "val_metric": [],   # from Eval events
+            "step_epoch": [], "step_loss": [], "step_step": [], "step_elapsed": [],     # from Step events
+            "eval_epoch": [], "val_loss": [], "val_metric": [], "eval_step": [], "eval_elapsed": [],   # Eval
         }
 
     # ---- layout -------------------------------------------------------------------
@@ -270,6 +275,16 @@ class TrainPane(Pane):
         self._dirty = True
         self._redraw_if_dirty()
 
+    def action_smoothing(self) -> None:
+        self.smoothing = next_in(SMOOTHING, self.smoothing)
+        self._dirty = True
+        self._redraw_if_dirty()
+
+    def action_x_axis(self) -> None:
+        self.x_axis = next_in(X_AXES, self.x_axis)
+        self._dirty = True
+        self._redraw_if_dirty()
+
     @on(Button.Pressed, "#b-start")
     def _start_pressed(self) -> None:
         self.action_start()
@@ -307,6 +322,8 @@ class TrainPane(Pane):
             if isinstance(e, Step):
                 h["step_epoch"].append(e.epoch)
                 h["step_loss"].append(e.loss)
+                h["step_step"].append(e.step)
+                h["step_elapsed"].append(e.elapsed)
                 self.last_step = e
                 self.total_steps = e.total_steps or self.total_steps
                 self._dirty_steps = True
@@ -344,6 +361,8 @@ class TrainPane(Pane):
         m = e.metrics
         h = self.history
         h["eval_epoch"].append(e.epoch)
+        h["eval_step"].append(e.step)
+        h["eval_elapsed"].append(e.elapsed)
         if self.train_task == "classify":
             h["val_loss"].append(m.get("loss", float("nan")))
             h["val_metric"].append(m.get("accuracy", float("nan")))
@@ -450,34 +469,59 @@ class TrainPane(Pane):
         if flush:
             flush()                      # the status bar, in the same frame
 
+    def _xs(self, kind: str, n: int) -> list[float]:
+        """The x values of the "step" or "eval" points on the chosen axis (epochs where a history was filled
+        without them)."""
+        xs = self.history.get(f"{kind}_{self.x_axis}", [])
+        return xs if len(xs) == n else self.history[f"{kind}_epoch"]
+
+    def _line(self, plot: PlotextPlot, name: str, label: str, xs: list[float], ys: list[float], i: int,
+              bucket: int = 0, legend: bool = True) -> None:
+        """One line: smoothed (the engine's debiased EMA) over its raw values drawn faint, mapped to log10 when
+        asked; ``bucket`` > 0 averages it down to that many points (after smoothing)."""
+        f = log10_or_nan if self.log_scale and name == "loss" else (lambda v: v)
+        lines = []
+        if self.smoothing:
+            lines.append((f"{label} raw", ys, faint(colour(i), background(plot))))
+        lines.append((label, smoothed(ys, self.smoothing), colour(i)))
+        for text, values, rgb in lines:
+            bx, by = bucket_means(xs, values, bucket) if bucket else (xs, values)
+            by = [f(v) for v in by]
+            self.plotted.setdefault(name, []).append((text, list(bx), by))
+            shown = legend and text == label             # the legend names the smoothed line, not the raw one
+            plot.plt.plot(bx, by, marker="braille", color=rgb, **({"label": text} if shown else {}))
+
     def _draw_plots(self, metric: bool = True) -> None:
         h = self.history
         loss_plot = self.query_one("#loss-plot", PlotextPlot)
         plt = loss_plot.plt
         plt.clear_figure()
-        f = (lambda v: math.log10(v) if v > 0 else float("nan")) if self.log_scale else (lambda v: v)
-        plt.title("log10 loss" if self.log_scale else "loss")
-        plt.xlabel("epoch")
+        self.plotted["loss"] = []
+        ema = f" · EMA {self.smoothing:g}" if self.smoothing else ""
+        plt.title(("log10 loss" if self.log_scale else "loss") + ema)
+        plt.xlabel(X_LABELS[self.x_axis])
         if h["step_epoch"]:
             # at most ~one point per braille column: the mean of each bucket of steps (less noise, less work)
-            xs, ys = bucket_means(h["step_epoch"], h["step_loss"], 2 * max(10, loss_plot.size.width - 8))
-            plt.plot(xs, [f(v) for v in ys], label="train", marker="braille", color="cyan")
+            self._line(loss_plot, "loss", "train", self._xs("step", len(h["step_loss"])), h["step_loss"], 0,
+                       2 * max(10, loss_plot.size.width - 8))
         if h["eval_epoch"]:
-            plt.plot(h["eval_epoch"], [f(v) for v in h["val_loss"]], label="val", marker="braille", color="orange")
+            self._line(loss_plot, "loss", "val", self._xs("eval", len(h["val_loss"])), h["val_loss"], 1)
         loss_plot.refresh()
         if not metric:
             return
         metric_plot = self.query_one("#metric-plot", PlotextPlot)
         plt = metric_plot.plt
         plt.clear_figure()
-        plt.xlabel("epoch")
+        self.plotted["metric"] = []
+        plt.xlabel(X_LABELS[self.x_axis])
         if self.train_task == "classify":
-            plt.title("val accuracy")
+            plt.title("val accuracy" + ema)
             plt.ylim(0, 1)
         else:
-            plt.title("val NLL (nats/char)")
+            plt.title("val NLL (nats/char)" + ema)
         if h["eval_epoch"]:
-            plt.plot(h["eval_epoch"], h["val_metric"], marker="braille", color="green")
+            self._line(metric_plot, "metric", "val", self._xs("eval", len(h["val_metric"])), h["val_metric"], 2,
+                       legend=False)
         metric_plot.refresh()
 
 
@@ -494,17 +538,6 @@ def progress_words(msg, epochs, width: int) -> str:
         if len(text) <= width:
             break
     return text
-
-
-def bucket_means(xs: list[float], ys: list[float], most: int) -> tuple[list[float], list[float]]:
-    """Average consecutive points so that at most ``most`` remain (the last bucket may be smaller)."""
-    n = len(xs)
-    if n <= most:
-        return xs, ys
-    size = math.ceil(n / most)
-    bx = [sum(xs[i:i + size]) / len(xs[i:i + size]) for i in range(0, n, size)]
-    by = [sum(ys[i:i + size]) / len(ys[i:i + size]) for i in range(0, n, size)]
-    return bx, by
 
 
 def os_name(path: str) -> str:

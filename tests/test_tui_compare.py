@@ -1,0 +1,440 @@
+"""The Compare pane (7) and the Train pane's smoothing and x-axis keys.
+
+Most tests use run folders written by hand (fixed metrics, written through engine/runfolder.py as a trainer
+would), so what is drawn is known and the snapshots are deterministic. Two tests use a real tiny
+`namestudio compare` (one epoch, tiny models), for the views that load weights: Top-3 and Samples.
+"""
+from __future__ import annotations
+
+import json
+import math
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from textual.widgets import DataTable, Select
+
+from helpers import write_names_folder
+from namestudio.engine import experiment as ex
+from namestudio.engine import runfolder as rf
+from namestudio.engine.smoothing import ema
+from namestudio.tui.panes.compare import parse_names, sort_rows
+from test_tui import make_app, settle, wait_for, wait_workers, write_fixture
+
+SIZE = (100, 30)
+LABELS = ["Alvish", "Dwarvish", "Orcish"]
+# (model, params, names/s, loss noise, final accuracy, confusion of the test split, test metrics)
+RUNS = {
+    "rnn": (1200, 5000.0, 0.30, 0.60, [[6, 3, 1], [2, 7, 1], [1, 2, 7]], (0.667, 0.664, 0.660, 11.0)),
+    "lstm": (4800, 2000.0, 0.20, 0.90, [[9, 1, 0], [0, 10, 0], [1, 0, 9]], (0.933, 0.931, 0.932, 31.0)),
+    "gru": (3600, 3000.0, 0.25, 0.80, [[8, 1, 1], [1, 9, 0], [0, 1, 9]], (0.867, 0.866, 0.865, 23.0)),
+}
+GEN_RUNS = {"rnn": (1100, 4000.0, 2.30), "gru": (3300, 2500.0, 2.05)}
+LOSS_AT_1 = {"rnn": 1.5, "lstm": 1.1, "gru": 1.3}
+
+
+def write_run(run: Path, model: str, task: str = "classify", steps: int = 24, evals: int = 4,
+              state: str = "done", test: bool = True, live_pid: int | None = None) -> None:
+    """A run folder as a trainer leaves it: config, status, steps, evaluations, test metrics (fixed values)."""
+    run.mkdir(parents=True, exist_ok=True)
+    if task == "classify":
+        params, rate, noise, acc, cm, t = RUNS[model]
+    else:
+        params, rate, nll = GEN_RUNS[model]
+        noise, acc, cm, t = 0.2, None, None, None
+    rf.atomic_write_json(run / rf.CONFIG, {
+        "format": rf.FORMAT, "created": 1767225600.0, "data_source": "names", "labels": LABELS,
+        "n_params": params, "n_train": 60,
+        "train": {"task": task, "model": model, "hidden": 16, "epochs": 2, "batch_size": 16, "lr": 0.01,
+                  "recipe": "modern", "seed": 0}})
+    per_epoch = steps // 2
+    for i in range(1, steps + 1):
+        loss = LOSS_AT_1[model] - 0.03 * i + noise * (1 if i % 2 else -1)
+        rf.append_jsonl(run / rf.STEPS, {"step": i, "epoch": round(i / per_epoch, 4), "loss": loss, "lr": 0.01,
+                                         "names_per_s": rate, "elapsed": round(0.5 * i, 3), "eta": 0.0,
+                                         "total_steps": steps})
+    every = steps // evals
+    for k in range(1, evals + 1):
+        step = k * every
+        if task == "classify":
+            val = {"loss": 1.0 - 0.1 * k, "accuracy": round(acc * k / evals, 4), "macro_f1": 0.5}
+            rec = {"confusion": cm, "per_class": {}}
+        else:
+            val = {"nll": round(nll + 0.5 / k, 4), "perplexity": 9.0}
+            rec = {}
+        rf.append_jsonl(run / rf.METRICS, {"step": step, "epoch": round(step / per_epoch, 4),
+                                           "elapsed": round(0.5 * step, 3), "train_loss": 1.0 - 0.05 * k,
+                                           "val": val, "best": True, **rec})
+    now = time.time()
+    st = rf.RunStatus(state=state, pid=live_pid or 4242, host=rf.HOST, started=1767225600.0,
+                      heartbeat=now if live_pid else 1767225700.0, step=steps, total_steps=steps,
+                      epoch=2.0, reason=None if live_pid else "finished", device="cpu")
+    rf.write_status(run, st)
+    if test:
+        if task == "classify":
+            metrics = {"accuracy": t[0], "balanced_accuracy": t[1], "macro_f1": t[2], "confusion": cm, "n": 30}
+            seconds = t[3]
+        else:
+            metrics = {"nll": nll, "perplexity": round(math.exp(nll), 3)}
+            seconds = 20.0 if model == "rnn" else 35.0
+        rf.atomic_write_json(run / rf.TEST, {"test": metrics, "train_seconds": seconds, "reason": "finished",
+                                             "best_step": steps, "steps": steps, "device": "cpu"})
+
+
+def beat(run: Path) -> None:
+    """The heartbeat a live trainer writes every 2 s."""
+    st = rf.read_status(run)
+    st.heartbeat = time.time()
+    rf.write_status(run, st)
+
+
+def write_experiment(root: Path, task: str = "classify", stamp: str = "20260101-120000") -> Path:
+    """An experiment folder as `namestudio compare` leaves it (its runs done), with fixed metrics."""
+    models = list(RUNS) if task == "classify" else list(GEN_RUNS)
+    exp = root / f"exp-{stamp}-{task}"
+    exp.mkdir(parents=True)
+    doc = {"format": ex.FORMAT, "kind": "experiment", "id": exp.name, "created": 1767225600.0, "task": task,
+           "models": models, "grid": {}, "settings": {"task": task}, "parallel": 2, "state": "done",
+           "pid": None, "host": None, "heartbeat": None, "ended": 1767225700.0,
+           "runs": [{"label": m, "model": m, "overrides": {}, "config": {}, "dir": m, "state": "done",
+                     "error": None, "attempts": 1} for m in models]}
+    rf.atomic_write_json(exp / ex.EXPERIMENT, doc)
+    for m in models:
+        write_run(exp / m, m, task)
+    return exp
+
+
+@pytest.fixture
+def exp_app(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("NAMESTUDIO_DATA_DIR", str(tmp_path / "userdata"))
+    write_fixture(tmp_path / "names")
+    exp = write_experiment(Path("ck"))         # as the app names it: relative to the working folder
+    return make_app(data="names"), exp
+
+
+async def show_compare(pilot, app) -> None:
+    await settle(pilot, app)
+    await pilot.press("7")
+    pane = app.pane("compare")
+    await wait_for(pilot, lambda: pane.data is not None, 20)
+    await settle(pilot, app)
+
+
+def lines(pane, plot: str) -> dict[str, tuple[list[float], list[float]]]:
+    return {label: (xs, ys) for label, xs, ys in pane.plotted[plot]}
+
+
+async def test_the_newest_experiment_is_shown_with_its_curves(exp_app):
+    app, exp = exp_app
+    async with app.run_test(size=SIZE) as pilot:
+        await show_compare(pilot, app)
+        pane = app.pane("compare")
+        assert pane.source == ("exp", str(exp)) and pane.view == "curves"
+        assert app.query_one("#cmp-source", Select).value == str(exp)
+        assert [r["label"] for r in pane.runs()] == ["rnn", "lstm", "gru"]
+        loss = lines(pane, "loss")
+        assert set(loss) == {"rnn", "lstm", "gru"}
+        # the default x-axis is the epoch, the default smoothing TensorBoard's 0.6, of the logged losses
+        raw = [s["loss"] for s in rf.read_jsonl(exp / "lstm" / rf.STEPS)]
+        assert loss["lstm"][0] == [s["epoch"] for s in rf.read_jsonl(exp / "lstm" / rf.STEPS)]
+        assert loss["lstm"][1] == pytest.approx(ema(raw, 0.6))
+        assert {lab: ys for lab, _, ys in pane.plotted["loss raw"]}["lstm"] == pytest.approx(raw)
+        metric = lines(pane, "metric")
+        assert metric["lstm"][0] == [0.5, 1.0, 1.5, 2.0]
+        assert ema([0.225, 0.45, 0.675, 0.9], 0.6) == pytest.approx(metric["lstm"][1])
+        legend = app.query_one("#cmp-legend", DataTable)
+        assert legend.row_count == 3 and str(legend.get_cell(str(exp / "gru"), "state")) == "done"
+        assert "Curves" in str(app.query_one("#cmp-views").render())
+
+
+async def test_x_axis_smoothing_log_and_hide(exp_app):
+    app, exp = exp_app
+    async with app.run_test(size=SIZE) as pilot:
+        await show_compare(pilot, app)
+        pane = app.pane("compare")
+        steps = rf.read_jsonl(exp / "rnn" / rf.STEPS)
+        await pilot.press("t")                                   # epoch -> step
+        assert pane.x_axis == "step"
+        assert lines(pane, "loss")["rnn"][0] == [float(s["step"]) for s in steps]
+        await pilot.press("t")                                   # step -> training time
+        assert lines(pane, "loss")["rnn"][0] == [s["elapsed"] for s in steps]
+        assert "time (s)" in str(app.query_one("#cmp-curves-info").render())
+        raw = [s["loss"] for s in steps]
+        before = lines(pane, "loss")["rnn"][1]
+        await pilot.press("m")                                   # 0.6 -> 0.8
+        assert pane.smoothing == 0.8
+        after = lines(pane, "loss")["rnn"][1]
+        assert after != before and after == pytest.approx(ema(raw, 0.8))
+        for _ in range(3):                                       # 0.9, 0.95, then none: the raw values
+            await pilot.press("m")
+        assert pane.smoothing == 0 and lines(pane, "loss")["rnn"][1] == pytest.approx(raw)
+        assert pane.plotted["loss raw"] == []                    # no faint line behind an unsmoothed one
+        await pilot.press("l")
+        assert lines(pane, "loss")["rnn"][1] == pytest.approx([math.log10(v) for v in raw])
+        await pilot.press("l")
+        # hide the run under the legend's cursor (the second row), then show it again
+        legend = app.query_one("#cmp-legend", DataTable)
+        assert app.focused is legend
+        await pilot.press("down", "h")
+        assert set(lines(pane, "loss")) == {"rnn", "gru"} and set(lines(pane, "metric")) == {"rnn", "gru"}
+        assert str(legend.get_cell(str(exp / "lstm"), "swatch")) == "○"
+        await pilot.press("h")
+        assert set(lines(pane, "loss")) == {"rnn", "lstm", "gru"}
+        await pilot.press("s")                                   # a Results key: nothing happens on Curves
+        assert pane.sort is None
+
+
+async def test_results_sort_and_confusion_difference(exp_app):
+    app, exp = exp_app
+    async with app.run_test(size=SIZE) as pilot:
+        await show_compare(pilot, app)
+        pane = app.pane("compare")
+        await pilot.press("v")
+        assert pane.view == "results"
+        table = app.query_one("#cmp-table", DataTable)
+        assert table.row_count == 3 and pane.shown_order() == ["rnn", "lstm", "gru"]
+        assert [str(c.label).strip() for c in table.columns.values()][1:] == [
+            "run", "model", "params", "time", "names/s", "ep→best", "acc", "bal acc", "F1", "state"]
+        assert str(table.get_cell(str(exp / "lstm"), "test_accuracy")) == "0.933"
+        assert str(table.get_cell(str(exp / "lstm"), "names_per_s")) == "2,000"
+        await pilot.press("s")                                   # by test accuracy, highest first
+        assert pane.sort == ("test_accuracy", True) and pane.shown_order() == ["lstm", "gru", "rnn"]
+        for _ in range(5):                                       # bal acc, F1, names/s, time, params
+            await pilot.press("s")
+        assert pane.sort == ("params", False) and pane.shown_order() == ["rnn", "gru", "lstm"]
+        await pilot.click("#cmp-table", offset=(3 + sum(c.get_render_width(table) for c in
+                                                        list(table.columns.values())[:4]), 0))
+        assert pane.sort[0] == "train_seconds" and pane.shown_order() == ["rnn", "gru", "lstm"]
+        # h on the results table hides the run under its cursor from the curves
+        table.move_cursor(row=0)
+        await pilot.press("h")
+        assert pane.hidden == {str(exp / "rnn")}
+
+        await pilot.press("v")
+        assert pane.view == "confusion"
+        assert pane.pair == [str(exp / "rnn"), str(exp / "lstm")]
+        assert app.query_one("#cmp-cm-b").display
+        await pilot.press("d")
+        a, b = RUNS["rnn"][4], RUNS["lstm"][4]
+        want = [[a[i][j] / sum(a[i]) - b[i][j] / sum(b[i]) for j in range(3)] for i in range(3)]
+        got = pane.shown_difference["matrix"]
+        assert got == [pytest.approx(row) for row in want]
+        assert not app.query_one("#cmp-cm-b").display
+        shown = app.query_one("#cmp-cm-a").content                # the rendered table: signed points
+        cells = [str(c) for c in list(shown.columns)[1]._cells]
+        assert cells[0].strip() == f"{round(100 * want[0][0]):+d}"
+        app.query_one("#cmp-b", Select).value = str(exp / "gru")
+        await pilot.pause()
+        c = RUNS["gru"][4]
+        assert pane.shown_difference["matrix"][1][1] == pytest.approx(a[1][1] / 10 - c[1][1] / 10)
+        await pilot.press("d")
+        assert pane.shown_difference is None and app.query_one("#cmp-cm-b").display
+
+
+async def test_marked_runs_and_live_curves(tmp_path, monkeypatch):
+    """The runs marked on the Runs pane; a run still training (its trainer is this process, for the test)
+    grows on the curves as lines are appended to its logs, without a key."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("NAMESTUDIO_DATA_DIR", str(tmp_path / "userdata"))
+    write_fixture(tmp_path / "names")
+    ck = tmp_path / "ck"
+    write_run(ck / "20260101-120000-classify-rnn", "rnn")
+    live = ck / "20260101-130000-classify-gru"
+    write_run(live, "gru", state="running", test=False, live_pid=os.getpid())
+    write_run(ck / "20260101-140000-generate-rnn", "rnn", task="generate")
+    app = make_app(data="names")
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot, app)
+        await pilot.press("7")
+        pane = app.pane("compare")
+        await wait_for(pilot, lambda: pane.experiments == [] and not pane.runs(), 20)
+        await pilot.press("u")                                   # nothing marked: a warning
+        assert pane.source is None and any("No runs are marked" in n.message for n in app._notifications)
+        await pilot.press("6")
+        runs = app.pane("runs")
+        await wait_for(pilot, lambda: len(runs.runs) == 3, 20)
+        table = app.query_one("#runs-table", DataTable)
+        for path in runs.runs:                                   # mark all three
+            table.move_cursor(row=table.get_row_index(path["path"]))
+            await pilot.press("space")
+        await pilot.press("7", "u")
+        await wait_for(pilot, lambda: pane.data is not None and len(pane.runs()) == 2, 20)
+        assert pane.source[0] == "marked" and app.query_one("#cmp-source", Select).value == "__marked__"
+        assert sorted(r["label"] for r in pane.runs()) == ["gru 130000", "rnn 120000"]
+        assert pane.data["skipped"] == 1                         # the generator is left out
+        assert "1 training" in str(app.query_one("#cmp-views").render())
+        n = len(lines(pane, "loss")["gru 130000"][0])
+        done_curves = next(r for r in pane.runs() if r["label"] == "rnn 120000")["curves"]
+        beat(live)
+        rf.append_jsonl(live / rf.STEPS, {"step": 25, "epoch": 2.0833, "loss": 0.2, "lr": 0.01,
+                                          "names_per_s": 3000.0, "elapsed": 12.5, "eta": 0.0, "total_steps": 30})
+        await wait_for(pilot, lambda: len(lines(pane, "loss")["gru 130000"][0]) == n + 1, 10)
+        assert lines(pane, "loss")["gru 130000"][0][-1] == 2.0833
+        assert next(r for r in pane.runs() if r["label"] == "rnn 120000")["curves"] is done_curves   # not re-read
+        await pilot.press("6")                                   # hidden: the pane does not look
+        rf.append_jsonl(live / rf.STEPS, {"step": 26, "epoch": 2.1667, "loss": 0.2, "lr": 0.01,
+                                          "names_per_s": 3000.0, "elapsed": 13.0, "eta": 0.0, "total_steps": 30})
+        await pilot.pause(1.5)
+        assert len(lines(pane, "loss")["gru 130000"][0]) == n + 1
+        beat(live)
+        await pilot.press("7")                                   # shown again: it looks at once
+        await wait_for(pilot, lambda: len(lines(pane, "loss")["gru 130000"][0]) == n + 2, 10)
+
+
+async def test_train_pane_smoothing_and_x_axis_keys(tmp_path, monkeypatch):
+    from namestudio.engine.events import Eval, Step
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("NAMESTUDIO_DATA_DIR", str(tmp_path / "userdata"))
+    write_fixture(tmp_path / "names")
+    app = make_app(data="names")
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot, app)
+        await pilot.press("2")
+        pane = app.pane("train")
+        losses = [1.0, 0.6, 0.9, 0.4, 0.7, 0.3]
+        events = [Step(step=10 * (i + 1), epoch=0.25 * (i + 1), loss=v, names_per_s=100.0, elapsed=2.0 * (i + 1),
+                       eta=0.0, total_steps=60) for i, v in enumerate(losses)]
+        events += [Eval(step=30, epoch=0.75, train_loss=0.8, metrics={"loss": 0.9, "accuracy": 0.5}, best=True,
+                        elapsed=6.0),
+                   Eval(step=60, epoch=1.5, train_loss=0.5, metrics={"loss": 0.7, "accuracy": 0.7}, best=True,
+                        elapsed=12.0)]
+        pane.on_events("fake-run", events)
+        await pilot.pause(0.4)                                   # the 4 Hz timer draws
+        train = {label: (xs, ys) for label, xs, ys in pane.plotted["loss"]}
+        assert train["train"] == ([0.25, 0.5, 0.75, 1.0, 1.25, 1.5], losses)   # no smoothing, x epoch at first
+        assert set(train) == {"train", "val"}
+        await pilot.press("t")
+        train = {label: (xs, ys) for label, xs, ys in pane.plotted["loss"]}
+        assert pane.x_axis == "step" and train["train"][0] == [10, 20, 30, 40, 50, 60] and train["val"][0] == [30, 60]
+        await pilot.press("t")
+        metric = {label: (xs, ys) for label, xs, ys in pane.plotted["metric"]}
+        assert pane.x_axis == "elapsed" and metric["val"][0] == [6.0, 12.0]
+        await pilot.press("t")
+        assert pane.x_axis == "epoch"
+        await pilot.press("m")
+        train = {label: (xs, ys) for label, xs, ys in pane.plotted["loss"]}
+        assert pane.smoothing == 0.6 and train["train"][1] == pytest.approx(ema(losses, 0.6))
+        assert train["train raw"][1] == losses                   # the raw line, faint behind
+        assert {label: ys for label, _, ys in pane.plotted["metric"]}["val"] == pytest.approx(ema([0.5, 0.7], 0.6))
+        await pilot.press("l")                                   # log y: of the smoothed loss
+        train = {label: (xs, ys) for label, xs, ys in pane.plotted["loss"]}
+        assert train["train"][1] == pytest.approx([math.log10(v) for v in ema(losses, 0.6)])
+
+
+def test_sort_rows_and_names():
+    rows = [{"k": 2}, {"k": None}, {"k": 1}, {"k": 3}]
+    assert [r["k"] for r in sort_rows(rows, "k")] == [1, 2, 3, None]
+    assert [r["k"] for r in sort_rows(rows, "k", reverse=True)] == [3, 2, 1, None]   # no value: last either way
+    assert parse_names(" Dovesky, Jackson,,de la Cruz ") == ["Dovesky", "Jackson", "de la Cruz"]
+
+
+# ---- a real tiny compare: the views that load weights ----------------------------------------------------------
+TINY = ["--epochs", "1", "--embed", "8", "--hidden", "16", "--batch-size", "16", "--threads", "1", "--device", "cpu",
+        "--log-every", "2", "--parallel", "2"]
+
+
+@pytest.fixture(scope="module")
+def compared(tmp_path_factory):
+    """Two tiny experiments made by `namestudio compare`, a classifier one and a generator one, at once."""
+    root = tmp_path_factory.mktemp("compared")
+    names = str(write_names_folder(root / "names"))
+    ck = root / "ck"
+    procs = [subprocess.Popen([sys.executable, "-m", "namestudio.tui.cli", "compare", "--data", names, "--task", task,
+                               "--models", models, *TINY, "--checkpoints", str(ck / task), "--json"],
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+             for task, models in (("classify", "rnn,gru"), ("generate", "rnn"))]
+    outs = []
+    for p in procs:
+        out, err = p.communicate(timeout=240)
+        assert p.returncode == 0, err
+        outs.append(json.loads(out.strip().splitlines()[-1]))
+    return root, outs
+
+
+async def test_top3_and_samples_of_real_runs(compared, monkeypatch):
+    root, (clf, gen) = compared
+    monkeypatch.chdir(root)
+    monkeypatch.setenv("NAMESTUDIO_DATA_DIR", str(root / "userdata"))
+    app = make_app(data="names")
+    app.checkpoints = root / "ck" / "classify"
+    app.follower.checkpoints = app.checkpoints
+    async with app.run_test(size=SIZE) as pilot:
+        await show_compare(pilot, app)
+        pane = app.pane("compare")
+        assert pane.source == ("exp", clf["experiment"])
+        assert [r["label"] for r in pane.runs()] == ["rnn", "gru"]
+        assert all(r["state"] == "done" and r["row"]["test_accuracy"] is not None for r in pane.runs())
+        for _ in range(3):
+            await pilot.press("v")
+        assert pane.view == "topk"
+        await wait_for(pilot, lambda: pane.topk and pane.topk.get("rows") is not None, 60)
+        rows = pane.topk["rows"]
+        assert len(rows) == 3 * 2 and [r["name"] for r in rows[:3]] == ["Dovesky", "Jackson", "Hou"]
+        assert {r["label"] for r in rows} == {"rnn", "gru"}
+        for r in rows:
+            assert r["error"] is None and len(r["top"]) == 3
+            assert all(0 <= p <= 1 for _, p in r["top"]) and sum(p for _, p in r["top"]) <= 1 + 1e-6
+            assert {lang for lang, _ in r["top"]} <= {"Slavic", "Nordic", "Gaelic"}
+        shown = app.query_one("#cmp-topk-out").content          # no error: the table alone
+        assert shown.row_count == 3 and [c.header for c in shown.columns] == ["name", "rnn", "gru"]
+        # other names, typed: Enter computes again
+        app.query_one("#cmp-names").focus()
+        app.query_one("#cmp-names").value = "Kalov"
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: pane.topk.get("rows") is not None, 60)
+        assert [r["name"] for r in pane.topk["rows"]] == ["Kalov", "Kalov"]
+        app.query_one("#cmp-names").value = " , "
+        await pilot.press("enter")
+        assert "Type names" in pane.topk["error"]
+        await pilot.press("escape", "v")
+        assert pane.view == "samples"
+        assert "generators" in str(app.query_one("#cmp-samples-out").render())
+
+        # the generator experiment: samples per language, at the temperature and letters typed
+        app.checkpoints = root / "ck" / "generate"
+        pane.set_source(("exp", gen["experiment"]))
+        await wait_for(pilot, lambda: pane.data is not None and pane.runs(), 20)
+        app.query_one("#cmp-letters").value = "KM"
+        app.query_one("#cmp-temp").value = "0.5"
+        await pilot.press("ctrl+r")
+        await wait_for(pilot, lambda: pane.samples and pane.samples.get("tables") is not None, 60)
+        (label, table, error), = pane.samples["tables"]
+        assert label == "rnn" and error == "" and table["letters"] == ["K", "M"] and table["temperature"] == 0.5
+        assert len(table["rows"]) == 3
+        assert all(r["samples"]["K"][0].startswith("K") and r["samples"]["M"][0].startswith("M") for r in table["rows"])
+        app.query_one("#cmp-temp").value = "hot"
+        await pilot.press("ctrl+r")
+        assert "not a number" in pane.samples["error"]
+        await wait_workers(app)
+
+
+# ---- snapshots ------------------------------------------------------------------------------------------------
+def snap_show(view: str = "curves", difference: bool = False):
+    async def run_before(pilot) -> None:
+        app = pilot.app
+        await wait_workers(app)
+        await pilot.pause()
+        await pilot.press("7")
+        pane = app.pane("compare")
+        await wait_for(pilot, lambda: pane.data is not None, 20)
+        while pane.view != view:
+            await pilot.press("v")
+        if difference:
+            await pilot.press("d")
+        await wait_workers(app)
+        await pilot.pause()
+
+    return run_before
+
+
+@pytest.mark.parametrize("size, view, difference", [((80, 24), "curves", False), ((120, 36), "curves", False),
+                                                     ((80, 24), "results", False), ((120, 36), "confusion", True)],
+                         ids=["curves-80x24", "curves-120x36", "results-80x24", "difference-120x36"])
+def test_compare_snapshot(size, view, difference, exp_app, snap_compare):
+    app, _ = exp_app
+    assert snap_compare(app, terminal_size=size, run_before=snap_show(view, difference))
