@@ -108,6 +108,7 @@ class CalibrationReady(Message):
     path: str
     metrics: dict
     calibration: dict
+    error: str = ""
 
 
 # ---- comparison (Compare pane) -------------------------------------------------------
