@@ -526,14 +526,16 @@ class TrainPane(Pane):
 
 
 def progress_words(msg, epochs, width: int) -> str:
-    """The progress line under the bar, whole in ``width`` cells: the step count goes first, then the
-    throughput's words, then the throughput (the bar shows the share done; issue 12: never cut at 80×24)."""
+    """The progress line under the bar, whole in ``width`` cells (issue 12: never cut at 80×24). The
+    throughput goes first, then words get shorter; the step count stays (the bench reads it off the screen)."""
     epoch, eta = f"epoch {msg.epoch:.1f}/{epochs or '?'}", f"ETA {duration(msg.eta)}"
     loss, step = f"loss {msg.loss:.3f}", f"step {msg.step:,}/{msg.total_steps:,}"
+    short_epoch = f"ep {msg.epoch:.1f}/{epochs or '?'}"
     for parts in ([epoch, eta, f"{msg.names_per_s:,.0f} names/s", step, loss],
-                  [epoch, eta, f"{msg.names_per_s:,.0f} names/s", loss],
-                  [epoch, eta, f"{msg.names_per_s:,.0f}/s", loss],
-                  [epoch, eta, loss]):
+                  [epoch, eta, f"{msg.names_per_s:,.0f}/s", step, loss],
+                  [epoch, eta, step, loss],
+                  [short_epoch, eta, step, loss],
+                  [short_epoch, eta, step]):
         text = " · ".join(parts)
         if len(text) <= width:
             break
