@@ -510,3 +510,15 @@ def test_a_hang_up_leaves_the_run_training(tmp_path, monkeypatch):
                 os.killpg(pid, signal.SIGKILL)
             except ProcessLookupError:
                 pass
+
+
+async def test_every_pane_is_built_after_start_up_so_a_first_visit_is_only_a_switch(fixture_app):
+    import gc
+
+    app = fixture_app
+    gc.unfreeze()                                # what earlier tests froze
+    async with app.run_test(size=SIZE) as pilot:
+        await settle_data(pilot, app)
+        await wait_workers(app)
+        assert all(app.pane(pid).built for pid, _, _ in keys.PANES)
+        assert gc.get_freeze_count() > 0        # and what start-up made is out of the collector's sight

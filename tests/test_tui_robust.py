@@ -84,6 +84,7 @@ async def test_palette_and_keys_screen_never_stack(app):
 
 
 async def test_theme_change_while_the_evaluate_pane_is_being_built(app):
+    app.prebuild = False        # the pane is built when first shown (as when a key comes before the app built it)
     async with app.run_test(size=SIZE) as pilot:
         await settle(pilot, app)
         ev = app.pane("evaluate")

@@ -5,6 +5,7 @@ defined in tui/keys.py, every message in tui/messages.py, every style in app.tcs
 """
 from __future__ import annotations
 
+import asyncio
 import gc
 import time
 from functools import partial
@@ -113,6 +114,7 @@ class NameStudioApp(App):
         self._status_dirty = False
         self._panes: dict[str, Pane] = {}
         self.closing = False
+        self.prebuild = True                 # build the hidden panes after start-up (tests of lazy builds: False)
 
     # ---- layout -------------------------------------------------------------------
     def compose(self) -> ComposeResult:
@@ -199,10 +201,26 @@ class NameStudioApp(App):
     def on_devices_found(self, msg: DevicesFound) -> None:
         if self.closing or not self.is_running:
             return
-        # torch and the widgets are loaded now: move them out of the collector's sight, so that full
-        # collections during training stop walking them (they cost 150-250 ms of key latency each).
         gc.freeze()
         self.pane("train").set_devices(msg.devices)
+        if self.prebuild:
+            self._prebuild()
+
+    @work(group="startup", exit_on_error=False)
+    async def _prebuild(self) -> None:
+        """Build the panes not shown yet, one at a time while the app is idle, so that the first visit of a
+        pane is a switch, not a build (100-200 ms); then move everything built so far out of the garbage
+        collector's sight (gc.freeze), so that full collections stop walking torch and the widgets (they
+        cost 30-250 ms of key latency each)."""
+        for pid in PANE_CLASSES:
+            pane = self.pane(pid)
+            if self.closing or not self.is_running:
+                return
+            if not pane.built:
+                await asyncio.sleep(0.05)        # keys and frames first
+                await pane.ensure_built()
+        gc.collect()
+        gc.freeze()
 
     def on_runs_listed(self, msg: RunsListed) -> None:
         if self.closing or not self.is_running:

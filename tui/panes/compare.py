@@ -211,7 +211,14 @@ class ComparePane(Pane):
 
     def _pane_switched(self, active) -> None:
         if active == self.pane_id and self.built:
-            self._shown()
+            # after the layout: a pane built while hidden (the app builds them all at start-up) has no size yet,
+            # and the curves are averaged down to the plot's width
+            self.call_after_refresh(self._shown)
+
+    def on_resize(self, event) -> None:
+        if self.built and "curves" in self._drawn:
+            self._drawn.discard("curves")     # averaged to the old width
+            self._redraw()
 
     def _shown(self) -> None:
         """The pane is shown: follow the Runs pane's marks when they are the source, look at the runs now."""
