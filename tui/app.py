@@ -322,10 +322,12 @@ class NameStudioApp(App):
 
     # ---- actions ------------------------------------------------------------------
     async def action_pane(self, pid: str) -> None:
-        self.query_one("#panes", TabbedContent).active = pid
+        tabs = self.query_one("#panes", TabbedContent)
+        tabs.active = pid
         pane = self.pane(pid)
         await pane.ensure_built()
-        pane.focus_default()
+        if tabs.active == pid:   # not if another pane was chosen meanwhile: focusing would switch back to this one
+            pane.focus_default()
 
     async def run_pane_action(self, pid: str, action: str) -> None:
         await self.action_pane(pid)
@@ -338,6 +340,8 @@ class NameStudioApp(App):
             return
         pane = self.pane(pid)
         await pane.ensure_built()
+        if self.query_one("#panes", TabbedContent).active != pid:
+            return               # another pane was chosen while this one was built (a key during start-up)
         if not (self.focused and pane in self.focused.ancestors_with_self):
             pane.focus_default()
 
