@@ -175,15 +175,21 @@ class GeneratePane(Pane):
                 "temperature": num("#gen-temp", float, 0.8), "top_k": max(0, num("#gen-topk", int, 0)),
                 "n": num("#gen-count", int, 10)}
 
-    def action_resample(self) -> None:
+    def _ready_settings(self) -> dict | None:
+        """The pane's settings when there is a generator to use them with; else None, and the user is told why."""
         if self.run is None:
             self.app.notify("No generator run: train one (task generate) or open one from Runs (6).",
                             severity="warning")
-            return
+            return None
         try:
-            settings = self.settings()
+            return self.settings()
         except ValueError as e:
             self._show_error(str(e))
+            return None
+
+    def action_resample(self) -> None:
+        settings = self._ready_settings()
+        if settings is None:
             return
         self._lang = settings["lang"]
         self._sample_worker(self.run, self.classifier, settings, None)
@@ -237,17 +243,11 @@ class GeneratePane(Pane):
                 settings.get("start", ""), settings.get("top_k", 0))
 
     def action_quality_table(self) -> None:
-        if self.run is None:
-            self.app.notify("No generator run: train one (task generate) or open one from Runs (6).",
-                            severity="warning")
-            return
-        if self.table_busy:
+        if self.run is not None and self.table_busy:
             self.app.notify("The temperature table is being computed …")
             return
-        try:
-            settings = self.settings()
-        except ValueError as e:
-            self._show_error(str(e))
+        settings = self._ready_settings()
+        if settings is None:
             return
         key = self._table_key(settings)
         if self.table_shown and key == self.table_key and not self.table_error:
