@@ -522,3 +522,43 @@ async def test_every_pane_is_built_after_start_up_so_a_first_visit_is_only_a_swi
         await wait_workers(app)
         assert all(app.pane(pid).built for pid, _, _ in keys.PANES)
         assert gc.get_freeze_count() > 0        # and what start-up made is out of the collector's sight
+
+
+def test_a_prerendered_table_draws_the_same_and_refuses_to_squeeze():
+    from rich.console import Console
+
+    from namestudio.tui.render import confusion_table, prerendered
+
+    labels, metrics = eighteen_label_metrics()
+    table = confusion_table(metrics["confusion"], labels, title=None, corner="")
+
+    def text(renderable) -> str:
+        console = Console(width=100, record=True, file=open(os.devnull, "w"), color_system="truecolor")
+        console.print(renderable)
+        return console.export_text(styles=True)
+
+    assert text(prerendered(table, 100)) == text(table)        # the same cells and colours
+    assert prerendered(table, 40) is None                      # too narrow: the table itself, which Rich squeezes
+
+
+async def test_an_evaluation_that_arrives_while_evaluate_is_hidden_is_rendered_before_the_switch(fixture_app):
+    from rich.text import Text
+
+    app = fixture_app
+    labels, metrics = eighteen_label_metrics()
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot, app)
+        await pilot.press("3")                                  # laid out once
+        await settle(pilot, app)
+        await pilot.press("2")
+        await settle(pilot, app)
+        pane = app.pane("evaluate")
+        pane.show_metrics(metrics, labels, "Validation · epoch 1.00")   # as a live evaluation does
+        await wait_workers(app)
+        await pilot.pause(0.1)
+        cached = [parts for key, parts in pane._cache.items() if key[0] == id(metrics)]
+        assert cached and isinstance(cached[0][1], Text)       # rendered in the worker, off the key's path
+        await pilot.press("3")
+        await settle(pilot, app)
+        assert app.query_one("#eval-cm").content is cached[0][1] or \
+            str(app.query_one("#eval-cm").content) == str(cached[0][1])

@@ -55,6 +55,27 @@ def confusion_table(confusion: list[list[int]], labels: list[str], percent: bool
     return table
 
 
+def prerendered(renderable, width: int) -> Text | None:
+    """A Rich renderable drawn once, off the UI thread, into plain styled text at its natural width (at most
+    ``width``): showing it costs a tenth of the table's own rendering (2 ms against 18 ms for an 18-label
+    confusion matrix), which Textual would otherwise do on the pane switch. None when it would need more than
+    ``width`` columns (the caller keeps the table, which Rich can squeeze)."""
+    import io
+
+    from rich.console import Console
+
+    console = Console(width=1000, file=io.StringIO(), color_system="truecolor", force_terminal=True,
+                      legacy_windows=False)
+    natural = console.measure(renderable).maximum
+    if natural > width:
+        return None
+    lines = console.render_lines(renderable, console.options.update(width=natural), pad=False)
+    text = Text("\n").join(Text.assemble(*((seg.text, seg.style) for seg in line if not seg.control))
+                           for line in lines)
+    text.no_wrap, text.overflow, text.end = True, "crop", ""
+    return text
+
+
 def _difference_style(value: float, diagonal: bool, dark: bool = True) -> Style:
     """Green where A does better than B (more on the diagonal, fewer confusions off it), red where worse;
     the intensity follows the size of the difference."""

@@ -130,6 +130,7 @@ class EvaluatePane(Pane):
             return
         if not self._visible():
             self._stale = True                 # drawn when the pane is shown
+            self._prerender()                  # ... from tables a worker renders now
             return
         self._stale = False
         m = self.metrics
@@ -160,6 +161,39 @@ class EvaluatePane(Pane):
     def on_show(self) -> None:
         if self._stale:
             self.render_metrics()
+
+    def _prerender(self) -> None:
+        """While the pane is hidden: render the confusion matrix view of the newest metrics in a worker thread
+        and cache it, so that showing the pane (a key press) only swaps text in (issue 10's key latency with
+        runs training: each evaluation made the tables stale, and Rich rendered them on the switch)."""
+        m = self.metrics
+        if not m or self.view != "confusion" or "confusion" not in m:
+            return
+        dark = getattr(self.app.current_theme, "dark", True)
+        key = (id(m), self.percent, dark, self.title, self.view, id(None))
+        width = (self.size.width or self.app.size.width) - 2    # the pane spans the screen (padding 0 1)
+        if key in self._cache or width <= 0:
+            return
+        self._prerender_worker(key, self._renderables(m, dark), width)
+
+    @work(thread=True, exclusive=True, group="eval-prerender", exit_on_error=False)
+    def _prerender_worker(self, key: tuple, parts: tuple, width: int) -> None:
+        from ..render import prerendered
+
+        title, cm, headline, per_class = parts
+        cm_text = prerendered(cm, width) if isinstance(cm, Table) else cm
+        if cm_text is None:
+            return
+        try:
+            self.app.call_from_thread(self._prerendered, key, (title, cm_text, headline, per_class))
+        except RuntimeError:                  # the app closed meanwhile: nothing to show it in
+            pass
+
+    def _prerendered(self, key: tuple, parts: tuple) -> None:
+        if key[0] == id(self.metrics) and key not in self._cache:   # still the newest metrics
+            self._cache[key] = parts
+            if len(self._cache) > 8:
+                self._cache.pop(next(iter(self._cache)))
 
     def _labels_for(self, m: dict) -> list[str]:
         """The labels of the matrix: the run's own (config.json), never bare numbers."""
