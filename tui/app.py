@@ -219,7 +219,6 @@ class NameStudioApp(App):
             if not pane.built:
                 await asyncio.sleep(0.05)        # keys and frames first
                 await pane.ensure_built()
-        gc.collect()
         gc.freeze()
 
     def on_runs_listed(self, msg: RunsListed) -> None:
