@@ -201,7 +201,7 @@ class NameStudioApp(App):
     def on_devices_found(self, msg: DevicesFound) -> None:
         if self.closing or not self.is_running:
             return
-        gc.freeze()
+        gc.freeze()                              # torch is loaded: out of the collector's sight (see _prebuild)
         self.pane("train").set_devices(msg.devices)
         if self.prebuild:
             self._prebuild()
