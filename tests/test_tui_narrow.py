@@ -248,3 +248,22 @@ async def test_tab_never_lands_on_the_tab_bar(narrow_app):
             assert app.focused is not None and app.pane("train") in app.focused.ancestors
         await pilot.press("shift+tab")
         assert not isinstance(app.focused, Tabs)
+
+
+async def test_a_state_that_grows_in_place_widens_its_column(narrow_app):
+    """A run's row is updated in place as it goes; "stopped by you" is wider than "running 9%" and must not be
+    cut ("stopped by yo")."""
+    app = narrow_app
+    async with app.run_test(size=NARROW) as pilot:
+        await show_pane(pilot, "runs")
+        runs = app.pane("runs")
+        row = {"run": "20260101-130000-classify-lstm", "path": "/runs/x", "task": "classify", "model": "lstm",
+               "state": "running", "step": 9, "total_steps": 100}
+        runs.set_runs([row])
+        await pilot.pause()
+        runs.set_runs([{**row, "state": "cancelled", "reason": "cancelled"}])    # the same row, in place
+        await pilot.pause()
+        table = app.query_one("#runs-table", DataTable)
+        cell = table.get_cell("/runs/x", "status")
+        width = table.columns[next(k for k in table.columns if k.value == "status")].get_render_width(table)
+        assert str(cell) == "stopped by you" and width >= len("stopped by you")

@@ -69,7 +69,7 @@ class RunsPane(Pane):
             # the same runs, progress or states changed: update those cells in place (no rebuild)
             for r in changed:
                 for (_, key), cell in zip(COLUMNS, self._cells(r)):
-                    table.update_cell(r["path"], key, cell)
+                    table.update_cell(r["path"], key, cell, update_width=True)  # a wider state widens it
             if {r["path"] for r in changed} & {r["path"] for r in self.overlay_runs()}:
                 self._draw_overlay()
             elif changed:
