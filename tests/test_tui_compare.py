@@ -426,6 +426,8 @@ def snap_show(view: str = "curves", difference: bool = False):
             await pilot.press("v")
         if difference:
             await pilot.press("d")
+        # the pane draws its view once it has a size (after the layout that shows it): wait for that
+        await wait_for(pilot, lambda: view in pane._drawn, 20)
         await wait_workers(app)
         await pilot.pause()
 
