@@ -22,7 +22,7 @@ from namestudio.engine import experiment as ex
 from namestudio.engine import runfolder as rf
 from namestudio.engine.smoothing import ema
 from namestudio.tui.panes.compare import parse_names, sort_rows
-from test_tui import make_app, settle, wait_for, wait_workers, write_fixture
+from test_tui import fixture_app, make_app, settle, wait_for, wait_workers, write_fixture  # noqa: F401
 
 SIZE = (100, 30)
 LABELS = ["Alvish", "Dwarvish", "Orcish"]
@@ -285,13 +285,10 @@ async def test_marked_runs_and_live_curves(tmp_path, monkeypatch):
         await wait_for(pilot, lambda: len(lines(pane, "loss")["gru 130000"][0]) == n + 2, 10)
 
 
-async def test_train_pane_smoothing_and_x_axis_keys(tmp_path, monkeypatch):
+async def test_train_pane_smoothing_and_x_axis_keys(fixture_app):
     from namestudio.engine.events import Eval, Step
 
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.setenv("NAMESTUDIO_DATA_DIR", str(tmp_path / "userdata"))
-    write_fixture(tmp_path / "names")
-    app = make_app(data="names")
+    app = fixture_app
     async with app.run_test(size=SIZE) as pilot:
         await settle(pilot, app)
         await pilot.press("2")

@@ -18,7 +18,7 @@ from rich.color import ColorSystem
 from rich.console import Console
 from textual.widgets import DataTable, Input, Tabs
 
-from test_tui import make_app, settle, wait_for, wait_workers, write_fixture
+from test_tui import fixture_app, make_app, settle, wait_for, wait_workers, write_fixture  # noqa: F401
 
 NARROW = (80, 24)
 RUN_IDS = {"classify": "20260101-120000-classify-lstm", "generate": "20260101-120100-generate-lstm"}
@@ -181,11 +181,8 @@ async def test_the_runs_table_shows_state_and_test_f1_within_80_columns(narrow_a
         assert states == ["done", "done"]
 
 
-async def test_an_empty_runs_plot_says_what_would_fill_it(tmp_path, monkeypatch):
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.setenv("NAMESTUDIO_DATA_DIR", str(tmp_path / "userdata"))
-    write_fixture(tmp_path / "names")
-    app = make_app(data="names")
+async def test_an_empty_runs_plot_says_what_would_fill_it(fixture_app):
+    app = fixture_app                          # the fixture data, an empty checkpoints folder
     async with app.run_test(size=NARROW) as pilot:
         await settle(pilot, app)
         await pilot.press("6")
