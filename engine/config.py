@@ -51,6 +51,7 @@ TASK_DEFAULTS = {
     "dropout": {"classify": 0.1, "generate": 0.2},
     "bidirectional": {"classify": True, "generate": False},
     "lr": {"classify": 5e-3, "generate": 1e-2},  # quality: generators, val NLL 1.806 -> 1.796 (2 seeds)
+    "lm_order": {"classify": 5, "generate": 6},  # issue 9: the n-gram blend's order, chosen on validation
 }
 
 
@@ -77,6 +78,9 @@ class TrainConfig:
     schedule: str = opt("cosine", "learning-rate schedule", choices=SCHEDULES)
     class_weighting: float = opt(0.25, "classifiers: loss weight per class = (1/frequency)^this; 0 = plain "
                                        "cross-entropy, 1 = fully balanced", lo=0, hi=2)
+    lm_order: int | None = opt(None, "after training, combine the network with a character n-gram language model "
+                                     "per language of this order, the weights chosen on the validation split "
+                                     "(engine/blend.py); 0 = the network alone", lo=0, hi=8)
     eval_every: int = opt(0, "evaluate every N steps; 0 = once per epoch", lo=0, hi=10**9)
     patience: int = opt(3, "stop early after this many evaluations without improvement; 0 = never", lo=0, hi=10**6)
     # reproducibility and hardware
@@ -143,9 +147,9 @@ RECIPE_DEFAULTS: dict[str, dict[str, dict]] = {
     "tutorial": {
         "classify": dict(embed=0, hidden=128, layers=1, bidirectional=False, dropout=0.0, batch_size=1,
                          optimizer="sgd", lr=0.005, weight_decay=0.0, clip=0.0, schedule="none",
-                         class_weighting=0.0, amp=False),
+                         class_weighting=0.0, lm_order=0, amp=False),
         "generate": dict(model="rnn", embed=0, hidden=128, layers=1, dropout=0.1, label_init=False, batch_size=1,
-                         optimizer="sgd", lr=0.005, weight_decay=0.0, clip=0.0, schedule="none", amp=False),
+                         optimizer="sgd", lr=0.005, weight_decay=0.0, clip=0.0, schedule="none", lm_order=0, amp=False),
     },
 }
 

@@ -447,5 +447,7 @@ def load_run(run: str | Path, checkpoints: str | Path = "checkpoints") -> Loaded
     except RuntimeError as e:
         raise rf.RunFolderError(f"{path / rf.WEIGHTS}: weights do not fit the model in config.json "
                                  f"({str(e).splitlines()[0][:120]})") from None
+    from .blend import load_blend      # the n-gram LM blended in after training, when the run has one
+    model = load_blend(path, model, len(vocab), len(labels), cfg.task)
     model.eval()
     return LoadedRun(path=path, config=cfg, labels=labels, vocab=vocab, model=model, meta=meta)

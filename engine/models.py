@@ -335,3 +335,204 @@ class TutorialGenerator(nn.Module):
             h, out = self.i2h(combined), self.i2o(combined)
             outs.append(self.drop(self.o2o(torch.cat([h, out], dim=1))))
         return torch.stack(outs, dim=1), h
+
+
+class CharNGramLM(nn.Module):
+    """A character n-gram language model per language (interpolated, modified Kneser-Ney).
+
+    Counted, not trained: ``fit`` reads the training names once (exact counts; well under a second for the
+    names data). For each language, order k interpolates with the order below it:
+
+        p_k(x | ctx) = max(c(ctx, x) - D(c), 0) / c(ctx) + gamma(ctx) * p_{k-1}(x | shorter ctx)
+
+    with the three discounts D1, D2, D3+ of Chen & Goodman's modified Kneser-Ney, estimated from each order's
+    count-of-counts, and gamma(ctx) the mass the discounts freed. Below the top order, c counts how many
+    different characters precede an n-gram rather than how often it occurs (Kneser-Ney's continuation counts).
+    Each language's lowest order falls back on the same model counted over all languages together, which falls
+    back on uniform, so a rare language's unseen letter pairs take the shape of the whole data. A name is framed
+    by ``<bos>`` on the left and scored up to and including ``<eos>``.
+
+    It serves both tasks: ``forward`` gives log p(name | language) for every language (naive Bayes over letter
+    sequences: a generative classifier that learns small languages from few names; ``BlendedClassifier`` adds
+    it to a network), and ``next_probs`` the next-character distribution a generator mixes with its own
+    (``MixedGenerator``). The counts are buffers of sorted int64 keys (label, context, character packed base
+    ``vocab_size``) and lookups are ``searchsorted``, so it runs wherever the network runs and saves as tensors.
+    """
+    BOS, EOS = 2, 3   # data/vocab.py Vocab.BOS / EOS
+    PARTS = ("keys", "counts", "ctx_keys", "ctx_counts", "ctx_backoff", "discounts")
+
+    def __init__(self, vocab_size: int, n_labels: int, order: int = 5):
+        super().__init__()
+        if order < 1:
+            raise ValueError(f"n-gram order must be at least 1, not {order}")
+        if (n_labels + 1) * vocab_size ** order >= 2 ** 62:
+            raise ValueError(f"n-gram order {order} is too high for {vocab_size} characters and {n_labels} labels")
+        self.vocab_size, self.n_labels, self.order = vocab_size, n_labels, order
+        for k in range(order):   # placeholders: fit() or load_state_dict() gives them their sizes
+            for part in self.PARTS:
+                self.register_buffer(f"{part}{k}", torch.zeros(0, dtype=torch.long if "keys" in part else torch.float))
+
+    def _framed(self, ids: torch.Tensor, lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(B, T + order) ids with order-1 <bos> on the left and <eos> after each name; the target mask (B, T+1)."""
+        B, T = ids.shape
+        n = self.order
+        x = torch.full((B, T + n), self.BOS, dtype=torch.long, device=ids.device)
+        x[:, n - 1:n - 1 + T] = ids
+        lengths = lengths.to(ids.device)
+        x[torch.arange(B, device=ids.device), lengths + n - 1] = self.EOS
+        valid = torch.arange(T + 1, device=ids.device)[None, :] <= lengths[:, None]
+        return x, valid
+
+    def _context(self, x: torch.Tensor, label: torch.Tensor, k: int) -> torch.Tensor:
+        """(B, L) keys of (label, the k characters before each of the last L = len - order + 1 positions)."""
+        n, L = self.order, x.shape[1] - self.order + 1
+        key = label[:, None].expand(-1, L)
+        for j in range(k, 0, -1):
+            key = key * self.vocab_size + x[:, n - 1 - j:n - 1 - j + L]
+        return key.contiguous()
+
+    @staticmethod
+    def _discounts(counts: torch.Tensor) -> torch.Tensor:
+        """D1, D2, D3+ from the count-of-counts (Chen & Goodman); 0.5/1/1.5 where the counts are too few."""
+        n = [int((counts == i).sum()) for i in (1, 2, 3, 4)]
+        if min(n) == 0:
+            return torch.tensor([0.5, 1.0, 1.5])
+        y = n[0] / (n[0] + 2 * n[1])
+        d = [1 - 2 * y * n[1] / n[0], 2 - 3 * y * n[2] / n[1], 3 - 4 * y * n[3] / n[2]]
+        return torch.tensor([min(max(v, 0.0), float(i + 1)) for i, v in enumerate(d)])
+
+    @torch.no_grad()
+    def fit(self, ids: torch.Tensor, lengths: torch.Tensor, labels: torch.Tensor) -> "CharNGramLM":
+        """Count the names (ids (B, T) right-padded, their lengths and label ids). Label ``n_labels`` is the
+        pooled model of all languages: every name is counted under its own label and under it."""
+        ids, lengths, labels = ids.long(), lengths.long().to(ids.device), labels.long().to(ids.device)
+        ids, lengths = torch.cat([ids, ids]), torch.cat([lengths, lengths])
+        labels = torch.cat([labels, torch.full_like(labels, self.n_labels)])
+        x, valid = self._framed(ids, lengths)
+        target = x[:, self.order - 1:]
+        V, top = self.vocab_size, self.order - 1
+        keys, counts = torch.unique((self._context(x, labels, top) * V + target)[valid], return_counts=True)
+        for k in range(top, -1, -1):
+            if k < top:   # continuation counts: how many distinct characters precede the shorter n-gram
+                above = getattr(self, f"keys{k + 1}")
+                label, rest = above // V ** (k + 2), above % V ** (k + 1)
+                keys, counts = torch.unique(label * V ** (k + 1) + rest, return_counts=True)
+            counts = counts.float()
+            disc = self._discounts(counts).to(counts.device)
+            taken = disc[(counts.clamp(max=3) - 1).long()]
+            ctx, where = torch.unique(keys // V, return_inverse=True)
+            for part, value in (("keys", keys), ("counts", counts), ("ctx_keys", ctx),
+                                ("ctx_counts", torch.zeros(len(ctx), device=ids.device).index_add_(0, where, counts)),
+                                ("ctx_backoff", torch.zeros(len(ctx), device=ids.device).index_add_(0, where, taken)),
+                                ("discounts", disc)):
+                setattr(self, f"{part}{k}", value)
+        return self
+
+    def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
+        for name in list(self._buffers):          # the saved counts set the sizes
+            if prefix + name in state_dict:
+                self._buffers[name] = torch.empty_like(state_dict[prefix + name], device=self._buffers[name].device)
+        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
+
+    @staticmethod
+    def _lookup(keys: torch.Tensor, values: torch.Tensor, query: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """values[keys == query] (0 where absent) and whether it was there."""
+        if not len(keys):
+            return torch.zeros(query.shape, device=query.device), torch.zeros(query.shape, dtype=torch.bool,
+                                                                              device=query.device)
+        query = query.contiguous()
+        i = torch.searchsorted(keys, query).clamp(max=len(keys) - 1)
+        hit = keys[i] == query
+        return torch.where(hit, values[i], torch.zeros((), device=query.device)), hit
+
+    def _probs(self, x: torch.Tensor, label: int, base: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        """p(target | label, the characters before it) at each of x's last positions; target is (B, L) or, for
+        whole distributions, (B, L, V) with the contexts broadcast."""
+        V = self.vocab_size
+        lab = torch.full((x.shape[0],), label, dtype=torch.long, device=x.device)
+        p = base
+        for k in range(self.order):
+            ctx = self._context(x, lab, k)
+            total, seen = self._lookup(getattr(self, f"ctx_keys{k}"), getattr(self, f"ctx_counts{k}"), ctx)
+            freed, _ = self._lookup(getattr(self, f"ctx_keys{k}"), getattr(self, f"ctx_backoff{k}"), ctx)
+            if target.dim() == 3:
+                total, seen, freed, ctx = total[..., None], seen[..., None], freed[..., None], ctx[..., None]
+            count, _ = self._lookup(getattr(self, f"keys{k}"), getattr(self, f"counts{k}"), ctx * V + target)
+            disc = getattr(self, f"discounts{k}")[(count.clamp(min=1, max=3) - 1).long()]
+            total = total.clamp(min=1)
+            p = torch.where(seen, (count - disc).clamp(min=0) / total + freed / total * p, p)
+        return p
+
+    def _uniform(self, shape, device) -> torch.Tensor:
+        return torch.full(shape, 1.0 / self.vocab_size, device=device)
+
+    @torch.no_grad()
+    def forward(self, ids: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        """(B, n_labels) log p(name | language), in nats."""
+        x, valid = self._framed(ids.long(), lengths)
+        target = x[:, self.order - 1:]
+        pooled = self._probs(x, self.n_labels, self._uniform(valid.shape, ids.device), target)
+        return torch.stack([(self._probs(x, c, pooled, target).log() * valid).sum(1)
+                            for c in range(self.n_labels)], dim=1)
+
+    @torch.no_grad()
+    def next_probs(self, history: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        """(B, L, V) next-character distributions after each position of ``history`` (B, L): character ids,
+        starting with <bos>, as a generator reads them. The context of a position is its last order-1 ids."""
+        B, L = history.shape
+        V, n = self.vocab_size, self.order
+        x = torch.cat([torch.full((B, n - 2), self.BOS, dtype=torch.long, device=history.device),
+                       history.long()], dim=1) if n > 1 else history.long()[:, 1:]   # order 1 reads no context
+        x = torch.cat([x, torch.zeros(B, 1, dtype=torch.long, device=x.device)], dim=1)   # a slot for the target
+        target = torch.arange(V, device=x.device).expand(B, L, V)
+        pooled = self._probs(x, self.n_labels, self._uniform((B, L, V), x.device), target)
+        out = torch.empty(B, L, V, device=x.device)
+        for c in labels.unique().tolist():
+            rows = labels == c
+            out[rows] = self._probs(x[rows], c, pooled[rows], target[rows])
+        return out
+
+
+class BlendedClassifier(nn.Module):
+    """A network classifier with a character n-gram language model added (engine/blend.py fits it):
+
+        logits = log_softmax(network) + weight * (log p(name | language) + prior_weight * log prior(language))
+
+    ``weight`` and ``prior_weight`` are chosen on the validation split; weight 0 is the network alone."""
+
+    def __init__(self, net: nn.Module, lm: CharNGramLM, log_prior: torch.Tensor, weight: float, prior_weight: float):
+        super().__init__()
+        self.net, self.lm = net, lm
+        self.register_buffer("log_prior", log_prior.float())
+        self.register_buffer("weight", torch.tensor(float(weight)))
+        self.register_buffer("prior_weight", torch.tensor(float(prior_weight)))
+
+    def forward(self, ids: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        net = torch.log_softmax(self.net(ids, lengths).float(), dim=-1)
+        return net + self.weight * (self.lm(ids, lengths) + self.prior_weight * self.log_prior)
+
+
+class MixedGenerator(nn.Module):
+    """A generator with a character n-gram language model mixed in (engine/blend.py fits it), as a product of
+    experts renormalised over the next character:
+
+        log p(x | history, language) = a * log p_net(x | ...) + b * log p_lm(x | ...) - log Z
+
+    ``a`` and ``b`` are chosen on the validation split. Same calling convention as Generator: (ids, labels[,
+    lengths, state]) -> (log-probabilities, state); ``state`` carries the network's state and the last
+    order-1 characters, so sampling one character at a time works as with the network alone."""
+
+    def __init__(self, net: nn.Module, lm: CharNGramLM, net_weight: float, lm_weight: float):
+        super().__init__()
+        self.net, self.lm = net, lm
+        self.register_buffer("net_weight", torch.tensor(float(net_weight)))
+        self.register_buffer("lm_weight", torch.tensor(float(lm_weight)))
+
+    def forward(self, ids: torch.Tensor, labels: torch.Tensor, lengths: torch.Tensor | None = None, state=None):
+        net_state, tail = state if state is not None else (None, None)
+        logits, net_state = self.net(ids, labels, lengths, net_state)
+        history = ids if tail is None else torch.cat([tail, ids], dim=1)
+        q = self.lm.next_probs(history, labels)[:, -ids.shape[1]:]
+        mixed = self.net_weight * torch.log_softmax(logits.float(), -1) + self.lm_weight * q.clamp(min=1e-30).log()
+        keep = self.lm.order - 1    # the characters the next call's contexts need
+        return torch.log_softmax(mixed, -1), (net_state, history[:, max(0, history.shape[1] - keep):])

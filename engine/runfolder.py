@@ -11,6 +11,9 @@ A run is one OS process (``namestudio train``). It writes its folder as it goes,
   model.safetensors    the best weights so far (safetensors: plain tensors, no code)
   resume.json          points at resume-<step>/ (last.safetensors, optim.pt, state.json): one consistent resume point
   test_metrics.json    the test metrics of the best weights, at the end
+  calibration.json     classifiers: the temperature fitted on validation (engine/calibration.py)
+  lm.safetensors       classifiers: the character n-gram LM blended into the network, and its weights
+                       (engine/blend.py); absent when the network alone did best on validation
   train.log            the trainer's stdout + stderr when a launcher started it
   control.json         {"command": "stop"|"pause"|"resume", "at": ts}, written by `namestudio stop|pause|resume`
   run.lock             flock'ed by the training process for its lifetime (holds its pid)
@@ -44,6 +47,7 @@ METRICS = "metrics.jsonl"
 WEIGHTS = "model.safetensors"
 TEST = "test_metrics.json"
 CALIBRATION = "calibration.json"        # temperature scaling of a classifier (engine/calibration.py)
+LM = "lm.safetensors"                    # the n-gram LM blended into a classifier (engine/blend.py)
 LOG = "train.log"
 CONTROL = "control.json"
 LOCK = "run.lock"
@@ -61,7 +65,7 @@ HEARTBEAT_EVERY = 2.0     # seconds between status.json rewrites while a run is 
 HOST = socket.gethostname()
 
 __all__ = [
-    "FORMAT", "CONFIG", "SPLIT", "STATUS", "STEPS", "METRICS", "WEIGHTS", "TEST", "LOG", "CONTROL", "LOCK",
+    "FORMAT", "CONFIG", "SPLIT", "STATUS", "STEPS", "METRICS", "WEIGHTS", "TEST", "CALIBRATION", "LM", "LOG", "CONTROL", "LOCK",
     "RESUME", "LAST", "OPTIM", "STATE", "LIVE_STATES", "END_STATES", "COMMANDS", "STALE_AFTER", "HOST",
     "NamestudioError", "RunFolderError", "CheckpointError",
     "atomic_write_bytes", "atomic_write_json", "append_jsonl", "rewrite_jsonl", "read_json", "read_jsonl",

@@ -416,11 +416,43 @@ class Trainer:
         if not (self.run_dir / rf.WEIGHTS).exists():
             rf.save_weights(self.model.state_dict(), self.run_dir / rf.WEIGHTS)
         self.model.load_state_dict(rf.load_weights(self.run_dir / rf.WEIGHTS))
-        test = self.evaluate(self.test_data)
+        blended, blend = self._blend()
+        test = evaluate(blended or self.model, self.test_data, self.cfg.task, self.labels, self.device, self.amp)
+        if blend:
+            test["lm_blend"] = blend
         if self.cfg.task == "classify":
             self._calibrate()
         return Done(run_dir=str(self.run_dir), test_metrics=test, train_seconds=train_seconds, reason=reason,
                     best_step=self.best_step, steps=step, device=str(self.device))
+
+    def _blend(self):
+        """The n-gram blend of the best weights (engine/blend.py): (the blended model or None, its report or
+        None). Written as lm.safetensors before the test is scored, so everything that loads the run (calibration,
+        eval, classify, the TUI) reads the same model the test figures are about."""
+        from .blend import fit_blend, fit_mix, remove_blend, save_blend
+        remove_blend(self.run_dir)
+        if not self.cfg.lm_order:
+            return None, None
+        fit = fit_blend if self.cfg.task == "classify" else fit_mix
+        try:
+            blended, report = fit(self.model, self.train_data, self.val_data, len(self.labels), len(self.vocab),
+                                  self.cfg.lm_order, self.device)
+            if blended is not None:
+                save_blend(self.run_dir, blended)
+        except (NamestudioError, RuntimeError, ValueError) as e:
+            print(f"n-gram blend skipped: {_one_line(e)}", file=sys.stderr)
+            return None, None
+        if "val_nll_after" in report:
+            print(f"n-gram mix (order {report['order']}): network {report['net_weight']:g}, n-gram "
+                  f"{report['lm_weight']:g}; validation NLL {report['val_nll_before']:.4f} -> "
+                  f"{report['val_nll_after']:.4f} nats/char ({report['seconds']:.1f} s)", file=sys.stderr)
+        if "val_after" in report:
+            b, a = report["val_before"], report["val_after"]
+            print(f"n-gram blend (order {report['order']}): weight {report['weight']:g}, prior {report['prior_weight']:g}; "
+                  f"validation accuracy {b['accuracy']:.3f} -> {a['accuracy']:.3f}, balanced "
+                  f"{b['balanced_accuracy']:.3f} -> {a['balanced_accuracy']:.3f}, macro-F1 {b['macro_f1']:.3f} -> "
+                  f"{a['macro_f1']:.3f} ({report['seconds']:.1f} s)", file=sys.stderr)
+        return blended, report
 
     def _calibrate(self) -> None:
         """Temperature scaling of the best weights, fitted on the validation split (calibration.json). A run whose

@@ -1,0 +1,168 @@
+"""The n-gram blend (issue 9): a network plus a character n-gram language model per language.
+
+After training, a ``CharNGramLM`` (engine/models.py; modified Kneser-Ney) is counted over the training names, well
+under a second for the names data, and combined with the network with weights chosen on the validation split.
+The test split is never looked at.
+
+Classifiers (``fit_blend``, ``BlendedClassifier``):
+
+    logits = log_softmax(network) + weight * (log p(name | language) + prior_weight * log prior)
+
+``weight`` and ``prior_weight`` come from a small grid, scored on the validation split by accuracy + balanced
+accuracy + macro-F1 (the three figures issue 9 asks for); weight 0, the network alone, is in the grid, so the
+blend is never worse than the network on validation.
+
+Generators (``fit_mix``, ``MixedGenerator``): the next-character distributions are multiplied, each raised to a
+weight, and renormalised (a product of experts); the two weights minimise the validation NLL per character, and
+(1, 0), the network alone, is in the grid.
+
+The language model is saved in the run folder as ``lm.safetensors`` (runfolder.LM): its counts and the chosen
+weights, plain tensors. ``load_blend`` puts it back around the network when a run is loaded; a run without the
+file (older runs, ``--lm-order 0``, or the network alone chosen) is the network alone.
+"""
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import torch
+
+from . import runfolder as rf
+import torch.nn.functional as F
+
+from .batches import Encoded
+from .metrics import classification_report, confusion_matrix
+from .models import BlendedClassifier, CharNGramLM, MixedGenerator
+
+MIX_WEIGHTS = tuple(round(0.3 + 0.05 * i, 2) for i in range(15))   # 0.3 .. 1.0, for each of the two
+
+WEIGHTS = (0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.7, 1.0, 1.5, 2.0)
+PRIOR_WEIGHTS = (0.0, 0.5, 1.0)
+
+
+def _scores(fn, data: Encoded, device, batch_size: int = 1024) -> torch.Tensor:
+    """fn(ids, lengths) over the data in batches, on the CPU, in the data's order."""
+    out = []
+    for s in range(0, len(data), batch_size):
+        b = data.batch(torch.arange(s, min(len(data), s + batch_size)), device)
+        out.append(fn(b.ids, b.lengths).float().cpu())
+    return torch.cat(out)
+
+
+def _figures(logits: torch.Tensor, y: torch.Tensor, n: int) -> dict:
+    rep = classification_report(confusion_matrix(y, logits.argmax(-1), n), [str(i) for i in range(n)])
+    return {k: rep[k] for k in ("accuracy", "balanced_accuracy", "macro_f1")}
+
+
+@torch.no_grad()
+def fit_blend(net: torch.nn.Module, train: Encoded, val: Encoded, n_labels: int, vocab_size: int, order: int,
+              device=None) -> tuple[BlendedClassifier | None, dict]:
+    """Count the language model on ``train`` and choose the blend on ``val``.
+
+    Returns (the blended classifier, or None when the network alone did best on validation; a report of what was
+    chosen and the validation figures before and after)."""
+    t0 = time.perf_counter()
+    device = device or next(net.parameters()).device
+    was_training = net.training
+    net.eval()
+    lm = CharNGramLM(vocab_size, n_labels, order).to(device)
+    lm.fit(train.ids.to(device), train.lengths, train.y.to(device))
+    counts = torch.bincount(train.y.cpu(), minlength=n_labels).double()
+    log_prior = (counts.clamp(min=0.5) / counts.sum().clamp(min=1)).log().float()
+    y = val.y.cpu()
+    report = {"order": order, "n_val": len(val)}
+    if not len(val):
+        net.train(was_training)
+        return None, {**report, "weight": 0.0, "prior_weight": 0.0, "why": "no validation names"}
+    base = _scores(lambda i, l: torch.log_softmax(net(i, l).float(), -1), val, device)
+    ll = _scores(lm, val, device)
+    best = None
+    for w in WEIGHTS:
+        for pw in PRIOR_WEIGHTS if w else (0.0,):
+            fig = _figures(base + w * (ll + pw * log_prior), y, n_labels)
+            score = fig["accuracy"] + fig["balanced_accuracy"] + fig["macro_f1"]
+            if best is None or score > best[0] + 1e-9:
+                best = (score, w, pw, fig)
+    _, w, pw, fig = best
+    net.train(was_training)
+    report.update(weight=w, prior_weight=pw, val_before=_figures(base, y, n_labels), val_after=fig,
+                  seconds=round(time.perf_counter() - t0, 3))
+    if w == 0:
+        return None, report
+    return BlendedClassifier(net, lm, log_prior.to(device), w, pw), report
+
+
+@torch.no_grad()
+def fit_mix(net: torch.nn.Module, train: Encoded, val: Encoded, n_labels: int, vocab_size: int, order: int,
+            device=None) -> tuple[MixedGenerator | None, dict]:
+    """Count the language model on ``train`` (a generator's encoding: <bos> + name) and choose the two weights
+    of the product on ``val`` by NLL per character. Returns (the mixed generator, or None when the network alone
+    did best; a report with the validation NLL before and after)."""
+    t0 = time.perf_counter()
+    device = device or next(net.parameters()).device
+    was_training = net.training
+    net.eval()
+    lm = CharNGramLM(vocab_size, n_labels, order).to(device)
+    lm.fit(train.ids.to(device)[:, 1:], (train.lengths - 1).clamp(min=1), train.y.to(device))
+    report = {"order": order, "n_val": len(val)}
+    if not len(val):
+        net.train(was_training)
+        return None, {**report, "net_weight": 1.0, "lm_weight": 0.0, "why": "no validation names"}
+    grid = [(1.0, 0.0)] + [(a, b) for a in MIX_WEIGHTS for b in MIX_WEIGHTS]
+    total = torch.zeros(len(grid), dtype=torch.float64)
+    chars = 0
+    for s in range(0, len(val), 512):
+        b = val.batch(torch.arange(s, min(len(val), s + 512)), device)
+        logits, _ = net(b.ids, b.y)
+        p, q = torch.log_softmax(logits.float(), -1), lm.next_probs(b.ids, b.y).clamp(min=1e-30).log()
+        keep = b.target != 0
+        for i, (wa, wb) in enumerate(grid):
+            total[i] += F.cross_entropy((wa * p + wb * q)[keep], b.target[keep], reduction="sum").item()
+        chars += int(keep.sum())
+    nll = total / max(1, chars)
+    i = int(nll.argmin())
+    wa, wb = grid[i]
+    net.train(was_training)
+    report.update(net_weight=wa, lm_weight=wb, val_nll_before=nll[0].item(), val_nll_after=nll[i].item(),
+                  seconds=round(time.perf_counter() - t0, 3))
+    if wb == 0:
+        return None, report
+    return MixedGenerator(net, lm, wa, wb), report
+
+
+def save_blend(run_dir: Path, model: BlendedClassifier | MixedGenerator) -> Path:
+    """Write the language model and the chosen weights as ``lm.safetensors`` (atomically)."""
+    path = Path(run_dir) / rf.LM
+    tensors = {f"lm.{k}": v for k, v in model.lm.state_dict().items()}
+    tensors["order"] = torch.tensor(model.lm.order)
+    tensors.update({k: v for k, v in model.named_buffers(recurse=False)})
+    rf.save_weights(tensors, path)
+    return path
+
+
+def remove_blend(run_dir: Path) -> None:
+    """Drop a blend file left by an earlier finish of this run (a resumed run chooses afresh)."""
+    try:
+        (Path(run_dir) / rf.LM).unlink()
+    except FileNotFoundError:
+        pass
+
+
+def load_blend(run_dir: Path, net: torch.nn.Module, vocab_size: int, n_labels: int, task: str) -> torch.nn.Module:
+    """The network with the run's saved language model around it, or the network alone when there is none."""
+    path = Path(run_dir) / rf.LM
+    if not path.is_file():
+        return net
+    sd = rf.load_weights(path)
+    try:
+        lm = CharNGramLM(vocab_size, n_labels, int(sd.pop("order")))
+        lm.load_state_dict({k.removeprefix("lm."): v for k, v in sd.items() if k.startswith("lm.")})
+        if task == "classify":
+            if sd["log_prior"].shape != (n_labels,):
+                raise ValueError(f"log_prior has {tuple(sd['log_prior'].shape)}, the run has {n_labels} labels")
+            model = BlendedClassifier(net, lm, sd["log_prior"], float(sd["weight"]), float(sd["prior_weight"]))
+        else:
+            model = MixedGenerator(net, lm, float(sd["net_weight"]), float(sd["lm_weight"]))
+    except (KeyError, ValueError, RuntimeError, TypeError) as e:
+        raise rf.RunFolderError(f"{path}: not this run's n-gram model ({str(e).splitlines()[0][:120]})") from None
+    return model.eval()

@@ -1,0 +1,186 @@
+"""The character n-gram LM and its blend with the networks (engine/models.py CharNGramLM, engine/blend.py)."""
+import json
+import math
+from pathlib import Path
+
+import pytest
+import torch
+
+from helpers import tiny_names, write_names_folder
+from namestudio.data import Vocab, load_dataset
+from namestudio.engine import runfolder as rf
+from namestudio.engine.batches import encode, pad
+from namestudio.engine.blend import fit_blend, fit_mix, load_blend, save_blend
+from namestudio.engine.config import TrainConfig
+from namestudio.engine.infer import load_run
+from namestudio.engine.models import BlendedClassifier, CharNGramLM, MixedGenerator, build_model
+from namestudio.engine.train import Trainer
+
+PAIRS = [(n, lab) for lab, names in tiny_names(30).items() for n in names]
+LABELS = sorted({lab for _, lab in PAIRS})
+VOCAB = Vocab.build(n for n, _ in PAIRS)
+INDEX = {lab: i for i, lab in enumerate(LABELS)}
+
+
+def fitted(order=3, pairs=PAIRS):
+    data = encode(pairs, VOCAB, INDEX, "classify")
+    return CharNGramLM(len(VOCAB), len(LABELS), order).fit(data.ids, data.lengths, data.y), data
+
+
+@pytest.mark.parametrize("order", [1, 2, 4])
+def test_next_character_distributions_sum_to_one_even_after_unseen_contexts(order):
+    lm, _ = fitted(order)
+    history = torch.tensor([[VOCAB.BOS] + VOCAB.encode("Kaov"), [VOCAB.BOS] + VOCAB.encode("Zzzz")])  # Zzzz: unseen
+    q = lm.next_probs(history, torch.tensor([0, 2]))
+    assert q.shape == (2, 5, len(VOCAB))
+    torch.testing.assert_close(q.sum(-1), torch.ones(2, 5))
+    assert bool((q > 0).all())
+
+
+def test_the_name_score_is_the_product_of_its_next_character_probabilities():
+    lm, _ = fitted(4)
+    for name in ("Kalov", "Mcrate", "Visson", "Q"):
+        ids, lengths = pad([VOCAB.encode(name)])
+        scores = lm(ids, lengths)[0]
+        history = torch.tensor([[VOCAB.BOS] + VOCAB.encode(name)])
+        target = VOCAB.encode(name) + [VOCAB.EOS]
+        for c in range(len(LABELS)):
+            q = lm.next_probs(history, torch.tensor([c]))[0]
+            by_steps = sum(math.log(q[i, t].item()) for i, t in enumerate(target))
+            assert scores[c].item() == pytest.approx(by_steps, abs=1e-4)
+
+
+def test_the_counts_are_exact_and_a_language_prefers_its_own_letters():
+    pairs = [("Ab", "X"), ("Ab", "X"), ("Ac", "X"), ("Zy", "Y")]
+    vocab = Vocab.build(n for n, _ in pairs)
+    data = encode(pairs, vocab, {"X": 0, "Y": 1}, "classify")
+    lm = CharNGramLM(len(vocab), 2, 2).fit(data.ids, data.lengths, data.y)
+    V = len(vocab)
+    key = lambda label, prev, ch: (label * V + vocab.stoi[prev]) * V + vocab.stoi[ch]
+    counts = dict(zip(lm.keys1.tolist(), lm.counts1.tolist()))
+    assert counts[key(0, "A", "b")] == 2 and counts[key(0, "A", "c")] == 1 and counts[key(1, "Z", "y")] == 1
+    assert counts[key(2, "A", "b")] == 2            # the pooled model (label 2) counts every language
+    assert key(1, "A", "b") not in counts
+    hist = torch.tensor([[vocab.BOS, vocab.stoi["A"]]])
+    qx, qy = lm.next_probs(hist, torch.tensor([0]))[0, 1], lm.next_probs(hist, torch.tensor([1]))[0, 1]
+    assert qx[vocab.stoi["b"]] > qx[vocab.stoi["c"]] > qx[vocab.stoi["y"]]
+    assert qx[vocab.stoi["b"]] > qy[vocab.stoi["b"]]
+    ids, lengths = pad([vocab.encode("Ab"), vocab.encode("Zy")])
+    assert lm(ids, lengths).argmax(1).tolist() == [0, 1]
+
+
+def test_as_a_classifier_it_tells_the_fixture_languages_apart():
+    lm, data = fitted(3)
+    held = tiny_names(30, seed=7)      # other made-up names, same patterns
+    pairs = [(n, lab) for lab, names in held.items() for n in names if (n, lab) not in set(PAIRS)]
+    test = encode(pairs, VOCAB, INDEX, "classify")
+    acc = (lm(test.ids.long(), test.lengths).argmax(1) == test.y).float().mean().item()
+    assert acc > 0.9
+
+
+def test_an_order_too_high_for_the_key_space_is_refused():
+    with pytest.raises(ValueError, match="too high"):
+        CharNGramLM(5000, 10, 6)
+
+
+def _classifier():
+    torch.manual_seed(0)
+    return build_model("classify", "lstm", len(VOCAB), len(LABELS), embed=8, hidden=8, layers=1,
+                       bidirectional=True, dropout=0.0).eval()
+
+
+def test_the_blend_is_chosen_on_validation_and_never_worse_there():
+    data = encode(PAIRS, VOCAB, INDEX, "classify")
+    net = _classifier()                      # untrained: the n-gram model has to do the work
+    blended, report = fit_blend(net, data, data, len(LABELS), len(VOCAB), 3, torch.device("cpu"))
+    before, after = report["val_before"], report["val_after"]
+    assert sum(after.values()) >= sum(before.values())
+    assert report["weight"] > 0 and isinstance(blended, BlendedClassifier)
+    assert after["accuracy"] > before["accuracy"]
+    ids, lengths = data.ids.long(), data.lengths
+    expected = torch.log_softmax(net(ids, lengths), -1) + report["weight"] * (
+        blended.lm(ids, lengths) + report["prior_weight"] * blended.log_prior)
+    torch.testing.assert_close(blended(ids, lengths), expected)
+
+
+def test_a_saved_blend_loads_back_the_same_and_a_damaged_one_is_one_line(tmp_path):
+    data = encode(PAIRS, VOCAB, INDEX, "classify")
+    net = _classifier()
+    blended, _ = fit_blend(net, data, data, len(LABELS), len(VOCAB), 3, torch.device("cpu"))
+    save_blend(tmp_path, blended)
+    again = load_blend(tmp_path, _classifier(), len(VOCAB), len(LABELS), "classify")
+    torch.testing.assert_close(again(data.ids.long(), data.lengths), blended(data.ids.long(), data.lengths))
+    with pytest.raises(rf.RunFolderError, match="not this run's n-gram model"):
+        load_blend(tmp_path, _classifier(), len(VOCAB), len(LABELS) + 1, "classify")
+    (tmp_path / rf.LM).write_bytes(b"not safetensors")
+    with pytest.raises(rf.RunFolderError, match="safetensors"):
+        load_blend(tmp_path, _classifier(), len(VOCAB), len(LABELS), "classify")
+    (tmp_path / rf.LM).unlink()
+    net2 = _classifier()
+    assert load_blend(tmp_path, net2, len(VOCAB), len(LABELS), "classify") is net2   # no file: the network alone
+
+
+def _generator():
+    torch.manual_seed(0)
+    return build_model("generate", "lstm", len(VOCAB), len(LABELS), embed=8, hidden=16, layers=1,
+                       bidirectional=False, dropout=0.0).eval()
+
+
+def test_the_mixed_generator_reads_one_character_at_a_time_as_it_reads_the_whole_name():
+    lm, _ = fitted(4)
+    mixed = MixedGenerator(_generator(), lm, 0.6, 0.5).eval()
+    ids = torch.tensor([[VOCAB.BOS] + VOCAB.encode("Mckalo"), [VOCAB.BOS] + VOCAB.encode("Rasson")])
+    labels = torch.tensor([0, 2])
+    whole, _ = mixed(ids, labels)
+    torch.testing.assert_close(whole.exp().sum(-1), torch.ones(2, ids.shape[1]))
+    out, state = mixed(ids[:, :2], labels)
+    steps = [out]
+    for t in range(2, ids.shape[1]):
+        out, state = mixed(ids[:, t:t + 1], labels, state=state)
+        steps.append(out)
+    torch.testing.assert_close(torch.cat(steps, 1), whole, atol=1e-5, rtol=1e-5)
+
+
+def test_the_mix_is_chosen_on_validation_nll_and_never_worse_there():
+    data = encode(PAIRS, VOCAB, INDEX, "generate")
+    mixed, report = fit_mix(_generator(), data, data, len(LABELS), len(VOCAB), 4, torch.device("cpu"))
+    assert report["val_nll_after"] < report["val_nll_before"]      # an untrained network gains from the counts
+    assert isinstance(mixed, MixedGenerator) and report["lm_weight"] > 0
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory):
+    root = tmp_path_factory.mktemp("blend")
+    ds = load_dataset(str(write_names_folder(root / "names")))
+    out = {}
+    for task, order in (("classify", 3), ("classify", 0), ("generate", 4)):
+        cfg = TrainConfig(task=task, model="lstm", embed=8, hidden=16, epochs=2, batch_size=16, patience=0,
+                          threads=1, lm_order=order)
+        out[task, order] = Path(Trainer(cfg, root / "ck", dataset=ds).run().run_dir)
+    return out
+
+
+def test_a_trained_classifier_reports_its_blend_and_loads_with_it(runs):
+    run_dir = runs["classify", 3]
+    test = json.loads((run_dir / rf.TEST).read_text())
+    blend = test["test"]["lm_blend"] if "test" in test else test["lm_blend"]
+    assert blend["order"] == 3
+    assert sum(blend["val_after"].values()) >= sum(blend["val_before"].values())
+    run = load_run(run_dir)
+    assert isinstance(run.model, BlendedClassifier) == (rf.LM in {p.name for p in run_dir.iterdir()})
+    assert isinstance(run.model, BlendedClassifier) == (blend["weight"] > 0)
+    assert run.classify_each(["Karov"])[0]
+
+
+def test_lm_order_0_trains_the_network_alone(runs):
+    run_dir = runs["classify", 0]
+    assert not (run_dir / rf.LM).exists()
+    assert not isinstance(load_run(run_dir).model, BlendedClassifier)
+
+
+def test_a_trained_generator_samples_with_its_mix(runs):
+    run_dir = runs["generate", 4]
+    run = load_run(run_dir)
+    assert isinstance(run.model, MixedGenerator) == (run_dir / rf.LM).exists()
+    names = run.sample(n=5, seed=0, temperature=0.8)
+    assert len(names) == 5 and all(s["name"] for s in names)
