@@ -130,6 +130,20 @@ def fit_mix(net: torch.nn.Module, train: Encoded, val: Encoded, n_labels: int, v
     return MixedGenerator(net, lm, wa, wb), report
 
 
+def describe(report: dict) -> str:
+    """One line on what ``fit_blend`` or ``fit_mix`` chose (train prints it; eval shows it from test_metrics.json)."""
+    if "val_nll_after" in report:
+        return (f"n-gram mix (order {report['order']}): network {report['net_weight']:g}, n-gram {report['lm_weight']:g}; "
+                f"validation NLL {report['val_nll_before']:.4f} -> {report['val_nll_after']:.4f} nats/char")
+    if "val_after" in report:
+        b, a = report["val_before"], report["val_after"]
+        return (f"n-gram blend (order {report['order']}): weight {report['weight']:g}, prior {report['prior_weight']:g}; "
+                f"validation accuracy {b['accuracy']:.3f} -> {a['accuracy']:.3f}, balanced "
+                f"{b['balanced_accuracy']:.3f} -> {a['balanced_accuracy']:.3f}, macro-F1 {b['macro_f1']:.3f} -> "
+                f"{a['macro_f1']:.3f}")
+    return f"n-gram blend (order {report.get('order')}): not used ({report.get('why', 'nothing chosen')})"
+
+
 def save_blend(run_dir: Path, model: BlendedClassifier | MixedGenerator) -> Path:
     """Write the language model and the chosen weights as ``lm.safetensors`` (atomically)."""
     path = Path(run_dir) / rf.LM

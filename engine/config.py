@@ -79,8 +79,8 @@ class TrainConfig:
     class_weighting: float = opt(0.25, "classifiers: loss weight per class = (1/frequency)^this; 0 = plain "
                                        "cross-entropy, 1 = fully balanced", lo=0, hi=2)
     lm_order: int | None = opt(None, "after training, combine the network with a character n-gram language model "
-                                     "per language of this order, the weights chosen on the validation split "
-                                     "(engine/blend.py); 0 = the network alone", lo=0, hi=8)
+                                     "per language of this order, weighted as the validation split says; "
+                                     "0 = the network alone", lo=0, hi=8)
     eval_every: int = opt(0, "evaluate every N steps; 0 = once per epoch", lo=0, hi=10**9)
     patience: int = opt(3, "stop early after this many evaluations without improvement; 0 = never", lo=0, hi=10**6)
     # reproducibility and hardware

@@ -429,7 +429,7 @@ class Trainer:
         """The n-gram blend of the best weights (engine/blend.py): (the blended model or None, its report or
         None). Written as lm.safetensors before the test is scored, so everything that loads the run (calibration,
         eval, classify, the TUI) reads the same model the test figures are about."""
-        from .blend import fit_blend, fit_mix, remove_blend, save_blend
+        from .blend import describe, fit_blend, fit_mix, remove_blend, save_blend
         remove_blend(self.run_dir)
         if not self.cfg.lm_order:
             return None, None
@@ -442,16 +442,7 @@ class Trainer:
         except (NamestudioError, RuntimeError, ValueError) as e:
             print(f"n-gram blend skipped: {_one_line(e)}", file=sys.stderr)
             return None, None
-        if "val_nll_after" in report:
-            print(f"n-gram mix (order {report['order']}): network {report['net_weight']:g}, n-gram "
-                  f"{report['lm_weight']:g}; validation NLL {report['val_nll_before']:.4f} -> "
-                  f"{report['val_nll_after']:.4f} nats/char ({report['seconds']:.1f} s)", file=sys.stderr)
-        if "val_after" in report:
-            b, a = report["val_before"], report["val_after"]
-            print(f"n-gram blend (order {report['order']}): weight {report['weight']:g}, prior {report['prior_weight']:g}; "
-                  f"validation accuracy {b['accuracy']:.3f} -> {a['accuracy']:.3f}, balanced "
-                  f"{b['balanced_accuracy']:.3f} -> {a['balanced_accuracy']:.3f}, macro-F1 {b['macro_f1']:.3f} -> "
-                  f"{a['macro_f1']:.3f} ({report['seconds']:.1f} s)", file=sys.stderr)
+        print(f"{describe(report)} ({report.get('seconds', 0):.1f} s)", file=sys.stderr)
         return blended, report
 
     def _calibrate(self) -> None:

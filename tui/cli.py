@@ -513,6 +513,10 @@ def cmd_eval(args) -> int:
     if args.data:
         verb = "excluded" if args.exclude_train else "included (use --exclude-train to skip them)"
         con.print(f"{m['in_train']} names are in the run's training split: {verb}")
+    blend = (run.test_metrics().get("test") or {}).get("lm_blend")
+    if blend:
+        from namestudio.engine.blend import describe
+        con.print(describe(blend))
     if run.task == "classify":
         con.print(f"calibration: temperature {m['temperature']:.3f} · ECE (15 bins) {m['ece_before']:.4f} before, "
                   f"{m['ece_after']:.4f} after · NLL {m['loss']:.4f} before, {m['nll_after']:.4f} after")
