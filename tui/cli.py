@@ -140,12 +140,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_runs)
 
     p = sub.add_parser("bench", help="measure speed: namestudio vs the tutorial recipe (one name per step, SGD, as "
-                       "in the PyTorch tutorial), mylstm vs nn.LSTM, start-up, the TUI while a run trains",
+                       "in the PyTorch tutorial), mylstm vs nn.LSTM, start-up, the TUI while a run trains; and "
+                       "quality: the default classifier and generator on the test split",
                        epilog=EPILOG)
-    p.add_argument("--quick", action="store_true", help="shorter budgets (under 2 minutes on 2 cores)")
+    p.add_argument("--quick", action="store_true", help="shorter budgets, no quality runs (under 2 minutes on 2 cores)")
     p.add_argument("--device", choices=["auto", "cpu", "cuda", "mps"], default="cpu", help="default: cpu")
     p.add_argument("--data", metavar="SRC", help="data source (default: pytorch-names if on disk, else builtin)")
-    p.add_argument("--skip", default="", help="comma-separated sections to skip: tutorial,mylstm,startup,tui,scale,gpu")
+    p.add_argument("--skip", default="", help="comma-separated sections to skip: tutorial,mylstm,startup,tui,scale,quality,gpu")
     _add_json(p)
     p.set_defaults(func=cmd_bench)
 

@@ -33,16 +33,19 @@ class Budgets:
     gpu_epochs: int = 2             # epochs of each GPU configuration
     scale_names: int = 1_000_000    # names in the generated CSV of the scale section
     rank_steps: int = 120           # training steps of each 1- and 2-rank run (0 = no rank runs)
+    quality: bool = True            # train the default classifier and generator and score them (issue 9)
+    quality_max_steps: int = 0      # cut those runs to this many steps (0 = the default training)
 
 
 PRESETS = {
     "full": Budgets(),
     "quick": Budgets(tutorial_budget_s=15.0, ns_cap_s=1.0, cell_epochs=1, jit_variants=False, help_runs=5,
-                     paint_runs=3, tui_rounds=1, tui_train_s=4.0, tui_presses=16, gpu_epochs=1, rank_steps=80),
+                     paint_runs=3, tui_rounds=1, tui_train_s=4.0, tui_presses=16, gpu_epochs=1, rank_steps=80,
+                     quality=False),
     # the test's plumbing run: a few seconds in all (NAMESTUDIO_BENCH_PRESET=tiny)
     "tiny": Budgets(tutorial_budget_s=0.6, rounds=2, ns_cap_s=0.3, cell_epochs=1, cell_max_batches=4,
                     jit_variants=False, help_runs=1, paint_runs=1, tui_rounds=1, tui_train_s=0.5, tui_presses=3,
-                    gpu_epochs=1, scale_names=20_000, rank_steps=0),
+                    gpu_epochs=1, scale_names=20_000, rank_steps=0, quality_max_steps=6),
 }
 
 TARGETS = {  # key: (comparison, target) on 2 CPU cores; the bench reports, it never fails on a miss
@@ -67,10 +70,14 @@ TARGETS = {  # key: (comparison, target) on 2 CPU cores; the bench reports, it n
     "scale_data_cold_peak_rss_mb": ("<=", 600.0),
     "cli_help_seconds": ("<=", 0.6),
     "tui_first_paint_seconds": ("<=", 2.0),
+    "quality_test_accuracy": (">=", 0.86),              # issue 9, on the PyTorch names data
+    "quality_test_balanced_accuracy": (">=", 0.65),
+    "quality_test_macro_f1": (">=", 0.65),
+    "quality_generator_test_nll": ("<=", 1.75),
 }
 
 # Sections in the order they run (``--skip`` takes these names) and the keys each reports (null when skipped).
-SECTIONS = ("tutorial", "mylstm", "startup", "tui", "scale", "gpu")
+SECTIONS = ("tutorial", "mylstm", "startup", "tui", "scale", "quality", "gpu")
 SECTION_KEYS = {
     "tutorial": ["tutorial_names_per_s", "ns_names_per_s", "ns_over_tutorial_names_per_s", "tutorial_budget_s",
                  "tutorial_steps", "tutorial_val_acc_at_budget", "ns_seconds_to_tutorial_acc",
@@ -96,6 +103,11 @@ SECTION_KEYS = {
     "scale": ["scale_names", "scale_csv_mb", "scale_data_cold_seconds", "scale_data_cold_cpu_seconds",
               "scale_data_cold_peak_rss_mb", "scale_data_warm_seconds", "scale_data_warm_peak_rss_mb",
               "ranks1_names_per_s", "ranks2_names_per_s", "ranks2_over_ranks1"],
+    "quality": ["quality_test_accuracy", "quality_test_balanced_accuracy", "quality_test_macro_f1",
+                "quality_test_ece_before", "quality_test_ece_after", "quality_val_accuracy_network",
+                "quality_val_accuracy_blend", "quality_classifier_train_seconds", "quality_generator_test_nll",
+                "quality_generator_val_nll_network", "quality_generator_val_nll_mix",
+                "quality_generator_train_seconds"],
     "gpu": ["gpu_lstm_names_per_s", "gpu_lstm_amp_names_per_s", "gpu_lstm_epoch_seconds",
             "gpu_lstm_amp_epoch_seconds", "gpu_generator_names_per_s", "gpu_generator_amp_names_per_s",
             "gpu_generator_epoch_seconds", "gpu_generator_amp_epoch_seconds"],
@@ -103,11 +115,13 @@ SECTION_KEYS = {
 # A measurement that cannot run here reports its keys as null and says why in its "*_skipped" key (null when it ran).
 SKIP_KEYS = {
     "ranks_skipped": ["ranks1_names_per_s", "ranks2_names_per_s", "ranks2_over_ranks1"],   # the tiny preset
+    "quality_skipped": [],            # the quick preset; filled in below (every quality key)
     "tui_tmux_skipped": [k for k in SECTION_KEYS["tui"] if "_tmux_" in k],   # tmux is not installed
     # the TUI never showed a step of the run that trains beside it (a TUI that does not follow runs)
     "tui_follow_skipped": [k for k in SECTION_KEYS["tui"] if k.startswith(("tui_", "tui_tmux_"))
                            and "_rest_" not in k],
 }
+SKIP_KEYS["quality_skipped"] = list(SECTION_KEYS["quality"])
 
 
 # ---- small statistics -------------------------------------------------------------------

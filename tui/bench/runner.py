@@ -13,12 +13,13 @@ from namestudio.data import default_source, load_dataset
 from namestudio.engine.config import TrainConfig, default_threads
 from namestudio.engine.device import available_devices, resolve_device
 
-from . import cells, gpu, scale, startup, tui, tutorial
+from . import cells, gpu, quality, scale, startup, tui, tutorial
 from .common import (PRESETS, SECTION_KEYS, SECTIONS, SKIP_KEYS, TARGETS, BenchError, Context, Reporter, loadavg,
                      round_sig)
 
 RUNS = {"tutorial": tutorial.tutorial_section, "mylstm": cells.cells_section, "startup": startup.startup_section,
-        "tui": tui.tui_section, "scale": scale.scale_section, "gpu": gpu.gpu_section}
+        "tui": tui.tui_section, "scale": scale.scale_section, "quality": quality.quality_section,
+        "gpu": gpu.gpu_section}
 assert tuple(RUNS) == SECTIONS
 
 
