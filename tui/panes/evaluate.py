@@ -214,7 +214,7 @@ class EvaluatePane(Pane):
     def _renderables(self, m: dict, dark: bool) -> tuple:
         if "nll" in m and "confusion" not in m:
             return (Text.assemble((self.title, "bold"), "  (a generator: no confusion matrix)"), "",
-                    _headline_table({"NLL (nats/char)": f"{m['nll']:.3f}", "perplexity": f"{m['perplexity']:.2f}"}),
+                    _headline_table(_generator_values(m)),
                     "")
         mode = "row %" if self.percent else "counts"
         return (Text.assemble((self.title, "bold"), f" · rows true, columns predicted · {mode} (c)"),
@@ -240,7 +240,7 @@ class EvaluatePane(Pane):
         title = Text.assemble((self.title, "bold"), " · reliability (r: matrix)")
         if "nll" in m and "confusion" not in m:
             return (Text.assemble((self.title, "bold"), "  (a generator: no reliability diagram)"), "",
-                    _headline_table({"NLL (nats/char)": f"{m['nll']:.3f}", "perplexity": f"{m['perplexity']:.2f}"}),
+                    _headline_table(_generator_values(m)),
                     "")
         values = _headline_values(m, ece=False)
         if q is None:
@@ -556,6 +556,17 @@ def _headline_values(m: dict, ece: bool = True) -> dict[str, str]:
               "macro-F1": f"{m.get('macro_f1', 0):.3f}", "n": f"{m.get('n', 0):,}"}
     if ece and "ece_after" in m:
         values["ECE"] = f"{m['ece_after']:.3f}"
+    blend = m.get("lm_blend") or {}
+    if blend.get("weight"):           # the test figures are of the network with the n-gram LM (engine/blend.py)
+        values["n-gram"] = f"{blend['order']} · w {blend['weight']:g}"
+    return values
+
+
+def _generator_values(m: dict) -> dict[str, str]:
+    values = {"NLL (nats/char)": f"{m['nll']:.3f}", "perplexity": f"{m['perplexity']:.2f}"}
+    blend = m.get("lm_blend") or {}
+    if blend.get("lm_weight"):        # the network and the n-gram LM multiplied (engine/blend.py)
+        values["n-gram"] = f"{blend['order']} · {blend['net_weight']:g}/{blend['lm_weight']:g}"
     return values
 
 
