@@ -184,3 +184,14 @@ def test_a_trained_generator_samples_with_its_mix(runs):
     assert isinstance(run.model, MixedGenerator) == (run_dir / rf.LM).exists()
     names = run.sample(n=5, seed=0, temperature=0.8)
     assert len(names) == 5 and all(s["name"] for s in names)
+
+
+def test_the_evaluate_pane_says_when_the_test_figures_include_the_n_gram_model():
+    from namestudio.tui.panes.evaluate import _generator_values, _headline_values
+    m = {"accuracy": 0.86, "balanced_accuracy": 0.57, "macro_f1": 0.58, "n": 10}
+    assert "n-gram" not in _headline_values(m)
+    assert "n-gram" not in _headline_values({**m, "lm_blend": {"order": 5, "weight": 0.0, "prior_weight": 0.0}})
+    assert _headline_values({**m, "lm_blend": {"order": 5, "weight": 0.5, "prior_weight": 0.5}})["n-gram"] == "5 · w 0.5"
+    g = {"nll": 1.75, "perplexity": 5.75}
+    assert "n-gram" not in _generator_values(g)
+    assert _generator_values({**g, "lm_blend": {"order": 6, "net_weight": 0.5, "lm_weight": 0.45}})["n-gram"] == "6 · 0.5/0.45"
