@@ -65,6 +65,7 @@ def fit_blend(net: torch.nn.Module, train: Encoded, val: Encoded, n_labels: int,
     device = device or next(net.parameters()).device
     was_training = net.training
     net.eval()
+    order = min(order, CharNGramLM.max_order(vocab_size, n_labels))   # a large alphabet caps it
     lm = CharNGramLM(vocab_size, n_labels, order).to(device)
     lm.fit(train.ids.to(device), train.lengths, train.y.to(device))
     counts = torch.bincount(train.y.cpu(), minlength=n_labels).double()
@@ -102,6 +103,7 @@ def fit_mix(net: torch.nn.Module, train: Encoded, val: Encoded, n_labels: int, v
     device = device or next(net.parameters()).device
     was_training = net.training
     net.eval()
+    order = min(order, CharNGramLM.max_order(vocab_size, n_labels))   # a large alphabet caps it
     lm = CharNGramLM(vocab_size, n_labels, order).to(device)
     lm.fit(train.ids.to(device)[:, 1:], (train.lengths - 1).clamp(min=1), train.y.to(device))
     report = {"order": order, "n_val": len(val)}
@@ -111,8 +113,9 @@ def fit_mix(net: torch.nn.Module, train: Encoded, val: Encoded, n_labels: int, v
     grid = [(1.0, 0.0)] + [(a, b) for a in MIX_WEIGHTS for b in MIX_WEIGHTS]
     total = torch.zeros(len(grid), dtype=torch.float64)
     chars = 0
-    for s in range(0, len(val), 512):
-        b = val.batch(torch.arange(s, min(len(val), s + 512)), device)
+    step = max(8, 4_000_000 // (max(1, val.ids.shape[1]) * vocab_size))   # names per batch: (B, T, V) stays small
+    for s in range(0, len(val), step):
+        b = val.batch(torch.arange(s, min(len(val), s + step)), device)
         logits, _ = net(b.ids, b.y)
         p, q = torch.log_softmax(logits.float(), -1), lm.next_probs(b.ids, b.y).clamp(min=1e-30).log()
         keep = b.target != 0

@@ -360,12 +360,21 @@ class CharNGramLM(nn.Module):
     """
     BOS, EOS = 2, 3   # data/vocab.py Vocab.BOS / EOS
     PARTS = ("keys", "counts", "ctx_keys", "ctx_counts", "ctx_backoff", "discounts")
+    CHUNK = 1 << 15   # names counted at a time
+
+    @staticmethod
+    def max_order(vocab_size: int, n_labels: int) -> int:
+        """The highest order whose keys (label, context, character) fit in an int64 (0: none)."""
+        order = 0
+        while (n_labels + 1) * vocab_size ** (order + 1) < 2 ** 62:
+            order += 1
+        return order
 
     def __init__(self, vocab_size: int, n_labels: int, order: int = 5):
         super().__init__()
         if order < 1:
             raise ValueError(f"n-gram order must be at least 1, not {order}")
-        if (n_labels + 1) * vocab_size ** order >= 2 ** 62:
+        if order > self.max_order(vocab_size, n_labels):
             raise ValueError(f"n-gram order {order} is too high for {vocab_size} characters and {n_labels} labels")
         self.vocab_size, self.n_labels, self.order = vocab_size, n_labels, order
         for k in range(order):   # placeholders: fit() or load_state_dict() gives them their sizes
@@ -405,13 +414,23 @@ class CharNGramLM(nn.Module):
     def fit(self, ids: torch.Tensor, lengths: torch.Tensor, labels: torch.Tensor) -> "CharNGramLM":
         """Count the names (ids (B, T) right-padded, their lengths and label ids). Label ``n_labels`` is the
         pooled model of all languages: every name is counted under its own label and under it."""
-        ids, lengths, labels = ids.long(), lengths.long().to(ids.device), labels.long().to(ids.device)
-        ids, lengths = torch.cat([ids, ids]), torch.cat([lengths, lengths])
-        labels = torch.cat([labels, torch.full_like(labels, self.n_labels)])
-        x, valid = self._framed(ids, lengths)
-        target = x[:, self.order - 1:]
+        lengths, labels = lengths.long().to(ids.device), labels.long().to(ids.device)
         V, top = self.vocab_size, self.order - 1
-        keys, counts = torch.unique((self._context(x, labels, top) * V + target)[valid], return_counts=True)
+        found, counted = [], []
+        for s in range(0, len(ids), self.CHUNK):     # in slices: a million names never make one huge tensor
+            part, n = ids[s:s + self.CHUNK].long(), lengths[s:s + self.CHUNK]
+            if not len(part):
+                continue
+            part = part[:, :int(n.max())]
+            x, valid = self._framed(part, n)
+            for label in (labels[s:s + self.CHUNK], torch.full_like(n, self.n_labels, device=ids.device)):
+                k, c = torch.unique((self._context(x, label, top) * V + x[:, top:])[valid], return_counts=True)
+                found.append(k)
+                counted.append(c)
+        keys, where = torch.unique(torch.cat(found) if found else torch.zeros(0, dtype=torch.long, device=ids.device),
+                                   return_inverse=True)
+        counts = torch.zeros(len(keys), dtype=torch.long, device=ids.device).index_add_(
+            0, where, torch.cat(counted) if counted else torch.zeros(0, dtype=torch.long, device=ids.device))
         for k in range(top, -1, -1):
             if k < top:   # continuation counts: how many distinct characters precede the shorter n-gram
                 above = getattr(self, f"keys{k + 1}")

@@ -78,9 +78,21 @@ def test_as_a_classifier_it_tells_the_fixture_languages_apart():
     assert acc > 0.9
 
 
-def test_an_order_too_high_for_the_key_space_is_refused():
+def test_an_order_too_high_for_the_key_space_is_refused_and_the_blend_caps_it():
+    assert CharNGramLM.max_order(5000, 10) == 4     # 11 * 5000**5 would overflow an int64
     with pytest.raises(ValueError, match="too high"):
-        CharNGramLM(5000, 10, 6)
+        CharNGramLM(5000, 10, 5)
+    data = encode(PAIRS, VOCAB, INDEX, "classify")
+    _, report = fit_blend(_classifier(), data, data, len(LABELS), len(VOCAB), 99, torch.device("cpu"))
+    assert report["order"] == CharNGramLM.max_order(len(VOCAB), len(LABELS)) < 99
+
+
+def test_counting_in_slices_gives_the_same_model(monkeypatch):
+    whole, data = fitted(4)
+    monkeypatch.setattr(CharNGramLM, "CHUNK", 7)      # 90 names in 13 slices, of different widths
+    sliced = CharNGramLM(len(VOCAB), len(LABELS), 4).fit(data.ids, data.lengths, data.y)
+    for name, value in whole.state_dict().items():
+        torch.testing.assert_close(sliced.state_dict()[name], value, msg=name)
 
 
 def _classifier():
