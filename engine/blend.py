@@ -24,15 +24,15 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
-
-import torch
+from typing import TYPE_CHECKING
 
 from . import runfolder as rf
-import torch.nn.functional as F
 
-from .batches import Encoded
-from .metrics import classification_report, confusion_matrix
-from .models import BlendedClassifier, CharNGramLM, MixedGenerator
+if TYPE_CHECKING:      # torch is imported where it is used, so that describe() and short() stay light (the TUI)
+    import torch
+
+    from .batches import Encoded
+    from .models import BlendedClassifier, MixedGenerator
 
 MIX_WEIGHTS = tuple(round(0.3 + 0.05 * i, 2) for i in range(15))   # 0.3 .. 1.0, for each of the two
 
@@ -42,6 +42,7 @@ PRIOR_WEIGHTS = (0.0, 0.5, 1.0)
 
 def _scores(fn, data: Encoded, device, batch_size: int = 1024) -> torch.Tensor:
     """fn(ids, lengths) over the data in batches, on the CPU, in the data's order."""
+    import torch
     out = []
     for s in range(0, len(data), batch_size):
         b = data.batch(torch.arange(s, min(len(data), s + batch_size)), device)
@@ -50,17 +51,26 @@ def _scores(fn, data: Encoded, device, batch_size: int = 1024) -> torch.Tensor:
 
 
 def _figures(logits: torch.Tensor, y: torch.Tensor, n: int) -> dict:
+    from .metrics import classification_report, confusion_matrix
     rep = classification_report(confusion_matrix(y, logits.argmax(-1), n), [str(i) for i in range(n)])
     return {k: rep[k] for k in ("accuracy", "balanced_accuracy", "macro_f1")}
 
 
-@torch.no_grad()
 def fit_blend(net: torch.nn.Module, train: Encoded, val: Encoded, n_labels: int, vocab_size: int, order: int,
               device=None) -> tuple[BlendedClassifier | None, dict]:
     """Count the language model on ``train`` and choose the blend on ``val``.
 
     Returns (the blended classifier, or None when the network alone did best on validation; a report of what was
     chosen and the validation figures before and after)."""
+    import torch
+    with torch.no_grad():
+        return _fit_blend(net, train, val, n_labels, vocab_size, order, device)
+
+
+def _fit_blend(net, train, val, n_labels, vocab_size, order, device):
+    import torch
+
+    from .models import BlendedClassifier, CharNGramLM
     t0 = time.perf_counter()
     device = device or next(net.parameters()).device
     was_training = net.training
@@ -93,12 +103,21 @@ def fit_blend(net: torch.nn.Module, train: Encoded, val: Encoded, n_labels: int,
     return BlendedClassifier(net, lm, log_prior.to(device), w, pw), report
 
 
-@torch.no_grad()
 def fit_mix(net: torch.nn.Module, train: Encoded, val: Encoded, n_labels: int, vocab_size: int, order: int,
             device=None) -> tuple[MixedGenerator | None, dict]:
     """Count the language model on ``train`` (a generator's encoding: <bos> + name) and choose the two weights
     of the product on ``val`` by NLL per character. Returns (the mixed generator, or None when the network alone
     did best; a report with the validation NLL before and after)."""
+    import torch
+    with torch.no_grad():
+        return _fit_mix(net, train, val, n_labels, vocab_size, order, device)
+
+
+def _fit_mix(net, train, val, n_labels, vocab_size, order, device):
+    import torch
+    import torch.nn.functional as F
+
+    from .models import CharNGramLM, MixedGenerator
     t0 = time.perf_counter()
     device = device or next(net.parameters()).device
     was_training = net.training
@@ -147,8 +166,19 @@ def describe(report: dict) -> str:
     return f"n-gram blend (order {report.get('order')}): not used ({report.get('why', 'nothing chosen')})"
 
 
+def short(report: dict) -> str:
+    """What was chosen, in a few characters for a table: "5 · w 0.5", "6 · 0.5/0.45", or "none" (the network
+    alone did best on validation)."""
+    if report.get("lm_weight"):
+        return f"{report['order']} · {report['net_weight']:g}/{report['lm_weight']:g}"
+    if report.get("weight"):
+        return f"{report['order']} · w {report['weight']:g}"
+    return "none"
+
+
 def save_blend(run_dir: Path, model: BlendedClassifier | MixedGenerator) -> Path:
     """Write the language model and the chosen weights as ``lm.safetensors`` (atomically)."""
+    import torch
     path = Path(run_dir) / rf.LM
     tensors = {f"lm.{k}": v for k, v in model.lm.state_dict().items()}
     tensors["order"] = torch.tensor(model.lm.order)
@@ -167,6 +197,7 @@ def remove_blend(run_dir: Path) -> None:
 
 def load_blend(run_dir: Path, net: torch.nn.Module, vocab_size: int, n_labels: int, task: str) -> torch.nn.Module:
     """The network with the run's saved language model around it, or the network alone when there is none."""
+    from .models import BlendedClassifier, CharNGramLM, MixedGenerator
     path = Path(run_dir) / rf.LM
     if not path.is_file():
         return net

@@ -547,7 +547,7 @@ def results_row(run_dir: Path, label: str | None = None) -> dict:
     row = {"label": label or run_dir.name, "run": str(run_dir), "model": None, "task": None, "recipe": None,
            "state": None, "params": None, "train_seconds": None, "names_per_s": None, "epochs_to_best": None,
            "best_step": None, "test_accuracy": None, "test_balanced_accuracy": None, "test_macro_f1": None,
-           "test_nll": None, "test_perplexity": None, "error": None}
+           "test_nll": None, "test_perplexity": None, "n_gram": None, "error": None}
     try:
         cfg = _config(run_dir)
         hp = cfg.get("train") or {}
@@ -571,6 +571,9 @@ def results_row(run_dir: Path, label: str | None = None) -> dict:
             for k in ("accuracy", "balanced_accuracy", "macro_f1", "nll", "perplexity"):
                 if isinstance(t.get(k), (int, float)):
                     row["test_" + k] = t[k]
+            if isinstance(t.get("lm_blend"), dict):   # the test figures include the n-gram LM (engine/blend.py)
+                from .blend import short
+                row["n_gram"] = short(t["lm_blend"])
     except NamestudioError as e:
         row["state"], row["error"] = "damaged", str(e)
     return row

@@ -192,17 +192,18 @@ def build(runs: list[tuple[str, Path]], folder: Path, names=ex.DEFAULT_NAMES, st
         md.append(f"## Results: {title.lower()}\n")
         if task == "classify":
             header = ["run", "model", "recipe", "parameters", "train time (s)", "names/s", "epochs to best",
-                      "test accuracy", "balanced accuracy", "macro-F1", "state"]
+                      "test accuracy", "balanced accuracy", "macro-F1", "n-gram LM", "state"]
             body = [[r["label"], r["model"], r["recipe"], f"{r['params']:,}" if r["params"] else "–",
                      _num(r["train_seconds"], ".1f"), _num(r["names_per_s"], ",.0f"), _num(r["epochs_to_best"], ".2f"),
                      _num(r["test_accuracy"]), _num(r["test_balanced_accuracy"]), _num(r["test_macro_f1"]),
-                     r["state"] or "–"] for r in trows]
+                     r["n_gram"] or "–", r["state"] or "–"] for r in trows]
         else:
             header = ["run", "model", "recipe", "parameters", "train time (s)", "names/s", "epochs to best",
-                      "test NLL (nats/char)", "perplexity", "state"]
+                      "test NLL (nats/char)", "perplexity", "n-gram LM", "state"]
             body = [[r["label"], r["model"], r["recipe"], f"{r['params']:,}" if r["params"] else "–",
                      _num(r["train_seconds"], ".1f"), _num(r["names_per_s"], ",.0f"), _num(r["epochs_to_best"], ".2f"),
-                     _num(r["test_nll"]), _num(r["test_perplexity"], ".2f"), r["state"] or "–"] for r in trows]
+                     _num(r["test_nll"]), _num(r["test_perplexity"], ".2f"), r["n_gram"] or "–",
+                     r["state"] or "–"] for r in trows]
         md.append(_table(header, body))
         failed = [r for r in trows if r["error"]]
         for r in failed:

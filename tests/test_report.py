@@ -58,6 +58,12 @@ def test_report_from_separately_trained_runs(runs, tmp_path):
     for word in ("Results: classifiers", "Results: generators", "Top 3", "Kalov", "Mcte", "Samples of",
                  "| language | K | M |", "torch (the runs)", "device", "threads", "Shared by every run"):
         assert word in md, word
+    # each run's n-gram LM as its test_metrics.json records it (engine/blend.py short)
+    from namestudio.engine.blend import short
+    assert md.count("n-gram LM |") == 2
+    for d in dirs:
+        blend = json.loads((Path(d) / rf.TEST).read_text())["test"]["lm_blend"]
+        assert f"| {short(blend)} |" in md
     for d in dirs:
         assert Path(d).name in md
     if report_mod._have_matplotlib():

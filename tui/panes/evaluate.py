@@ -19,6 +19,8 @@ from textual.containers import Horizontal, Vertical
 from textual.widgets import Input, Label, Select, Static
 from textual.worker import get_current_worker
 
+from namestudio.engine.blend import short
+
 from .. import keys
 from ..messages import CalibrationReady, RunMetrics, SourceEvaluated
 from ..render import confusion_table, per_class_table, reliability_table
@@ -558,7 +560,7 @@ def _headline_values(m: dict, ece: bool = True) -> dict[str, str]:
         values["ECE"] = f"{m['ece_after']:.3f}"
     blend = m.get("lm_blend") or {}
     if blend.get("weight"):           # the test figures are of the network with the n-gram LM (engine/blend.py)
-        values["n-gram"] = f"{blend['order']} · w {blend['weight']:g}"
+        values["n-gram"] = short(blend)
     return values
 
 
@@ -566,7 +568,7 @@ def _generator_values(m: dict) -> dict[str, str]:
     values = {"NLL (nats/char)": f"{m['nll']:.3f}", "perplexity": f"{m['perplexity']:.2f}"}
     blend = m.get("lm_blend") or {}
     if blend.get("lm_weight"):        # the network and the n-gram LM multiplied (engine/blend.py)
-        values["n-gram"] = f"{blend['order']} · {blend['net_weight']:g}/{blend['lm_weight']:g}"
+        values["n-gram"] = short(blend)
     return values
 
 
