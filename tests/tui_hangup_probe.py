@@ -2,6 +2,7 @@
 "PID RUN_DIR", then waits to be hung up. Not a test module (its name does not start with test_)."""
 import asyncio
 import os
+import signal
 
 from test_tui import FAST, make_app, set_form, settle, wait_for
 
@@ -21,4 +22,6 @@ async def main() -> None:
 
 
 if __name__ == "__main__":
+    # as a terminal's session has it, whatever the test runner inherited (under nohup, SIGHUP is ignored)
+    signal.signal(signal.SIGHUP, signal.SIG_DFL)
     asyncio.run(main())
