@@ -62,29 +62,50 @@ def fit_blend(net: torch.nn.Module, train: Encoded, val: Encoded, n_labels: int,
 
     Returns (the blended classifier, or None when the network alone did best on validation; a report of what was
     chosen and the validation figures before and after)."""
+    return _fit(_choose_blend, net, train, val, (train.ids, train.lengths), n_labels, vocab_size, order, device)
+
+
+def fit_mix(net: torch.nn.Module, train: Encoded, val: Encoded, n_labels: int, vocab_size: int, order: int,
+            device=None) -> tuple[MixedGenerator | None, dict]:
+    """Count the language model on ``train`` (a generator's encoding: <bos> + name) and choose the two weights
+    of the product on ``val`` by NLL per character. Returns (the mixed generator, or None when the network alone
+    did best; a report with the validation NLL before and after)."""
+    names = (train.ids[:, 1:], (train.lengths - 1).clamp(min=1))      # without the <bos> the network reads
+    return _fit(_choose_mix, net, train, val, names, n_labels, vocab_size, order, device)
+
+
+def _fit(choose, net, train, val, names, n_labels, vocab_size, order, device):
+    """What both share: the LM counted on the training names, the network in eval mode without gradients while
+    ``choose`` scores the validation split, the report."""
     import torch
-    with torch.no_grad():
-        return _fit_blend(net, train, val, n_labels, vocab_size, order, device)
 
-
-def _fit_blend(net, train, val, n_labels, vocab_size, order, device):
-    import torch
-
-    from .models import BlendedClassifier, CharNGramLM
+    from .models import CharNGramLM
     t0 = time.perf_counter()
     device = device or next(net.parameters()).device
+    order = min(order, CharNGramLM.max_order(vocab_size, n_labels))   # a large alphabet caps it
+    report = {"order": order, "n_val": len(val)}
     was_training = net.training
     net.eval()
-    order = min(order, CharNGramLM.max_order(vocab_size, n_labels))   # a large alphabet caps it
-    lm = CharNGramLM(vocab_size, n_labels, order).to(device)
-    lm.fit(train.ids.to(device), train.lengths, train.y.to(device))
+    try:
+        with torch.no_grad():
+            lm = CharNGramLM(vocab_size, n_labels, order).to(device)
+            lm.fit(names[0].to(device), names[1], train.y.to(device))
+            if not len(val):
+                return None, {**report, "why": "no validation names"}
+            model, chosen = choose(net, lm, train, val, n_labels, device)
+    finally:
+        net.train(was_training)
+    return model, {**report, **chosen, "seconds": round(time.perf_counter() - t0, 3)}
+
+
+def _choose_blend(net, lm, train, val, n_labels, device):
+    """w and λ by validation accuracy + balanced accuracy + macro-F1; ties go to the smaller weights."""
+    import torch
+
+    from .models import BlendedClassifier
     counts = torch.bincount(train.y.cpu(), minlength=n_labels).double()
     log_prior = (counts.clamp(min=0.5) / counts.sum().clamp(min=1)).log().float()
     y = val.y.cpu()
-    report = {"order": order, "n_val": len(val)}
-    if not len(val):
-        net.train(was_training)
-        return None, {**report, "weight": 0.0, "prior_weight": 0.0, "why": "no validation names"}
     base = _scores(lambda i, l: torch.log_softmax(net(i, l).float(), -1), val, device)
     ll = _scores(lm, val, device)
     best = None
@@ -95,44 +116,20 @@ def _fit_blend(net, train, val, n_labels, vocab_size, order, device):
             if best is None or score > best[0] + 1e-9:
                 best = (score, w, pw, fig)
     _, w, pw, fig = best
-    net.train(was_training)
-    report.update(weight=w, prior_weight=pw, val_before=_figures(base, y, n_labels), val_after=fig,
-                  seconds=round(time.perf_counter() - t0, 3))
-    if w == 0:
-        return None, report
-    return BlendedClassifier(net, lm, log_prior.to(device), w, pw), report
+    chosen = {"weight": w, "prior_weight": pw, "val_before": _figures(base, y, n_labels), "val_after": fig}
+    return (BlendedClassifier(net, lm, log_prior.to(device), w, pw) if w else None), chosen
 
 
-def fit_mix(net: torch.nn.Module, train: Encoded, val: Encoded, n_labels: int, vocab_size: int, order: int,
-            device=None) -> tuple[MixedGenerator | None, dict]:
-    """Count the language model on ``train`` (a generator's encoding: <bos> + name) and choose the two weights
-    of the product on ``val`` by NLL per character. Returns (the mixed generator, or None when the network alone
-    did best; a report with the validation NLL before and after)."""
-    import torch
-    with torch.no_grad():
-        return _fit_mix(net, train, val, n_labels, vocab_size, order, device)
-
-
-def _fit_mix(net, train, val, n_labels, vocab_size, order, device):
+def _choose_mix(net, lm, train, val, n_labels, device):
+    """a and b by validation NLL per character; (1, 0), the network alone, is in the grid."""
     import torch
     import torch.nn.functional as F
 
-    from .models import CharNGramLM, MixedGenerator
-    t0 = time.perf_counter()
-    device = device or next(net.parameters()).device
-    was_training = net.training
-    net.eval()
-    order = min(order, CharNGramLM.max_order(vocab_size, n_labels))   # a large alphabet caps it
-    lm = CharNGramLM(vocab_size, n_labels, order).to(device)
-    lm.fit(train.ids.to(device)[:, 1:], (train.lengths - 1).clamp(min=1), train.y.to(device))
-    report = {"order": order, "n_val": len(val)}
-    if not len(val):
-        net.train(was_training)
-        return None, {**report, "net_weight": 1.0, "lm_weight": 0.0, "why": "no validation names"}
+    from .models import MixedGenerator
     grid = [(1.0, 0.0)] + [(a, b) for a in MIX_WEIGHTS for b in MIX_WEIGHTS]
     total = torch.zeros(len(grid), dtype=torch.float64)
     chars = 0
-    step = max(8, 4_000_000 // (max(1, val.ids.shape[1]) * vocab_size))   # names per batch: (B, T, V) stays small
+    step = max(8, 4_000_000 // (max(1, val.ids.shape[1]) * lm.vocab_size))   # names per batch: (B, T, V) stays small
     for s in range(0, len(val), step):
         b = val.batch(torch.arange(s, min(len(val), s + step)), device)
         logits, _ = net(b.ids, b.y)
@@ -144,12 +141,8 @@ def _fit_mix(net, train, val, n_labels, vocab_size, order, device):
     nll = total / max(1, chars)
     i = int(nll.argmin())
     wa, wb = grid[i]
-    net.train(was_training)
-    report.update(net_weight=wa, lm_weight=wb, val_nll_before=nll[0].item(), val_nll_after=nll[i].item(),
-                  seconds=round(time.perf_counter() - t0, 3))
-    if wb == 0:
-        return None, report
-    return MixedGenerator(net, lm, wa, wb), report
+    chosen = {"net_weight": wa, "lm_weight": wb, "val_nll_before": nll[0].item(), "val_nll_after": nll[i].item()}
+    return (MixedGenerator(net, lm, wa, wb) if wb else None), chosen
 
 
 def describe(report: dict) -> str:
