@@ -366,7 +366,7 @@ class CharNGramLM(nn.Module):
     def max_order(vocab_size: int, n_labels: int) -> int:
         """The highest order whose keys (label, context, character) fit in an int64 (0: none)."""
         order = 0
-        while (n_labels + 1) * vocab_size ** (order + 1) < 2 ** 62:
+        while order < 64 and (n_labels + 1) * vocab_size ** (order + 1) < 2 ** 62:
             order += 1
         return order
 
