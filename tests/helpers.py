@@ -30,3 +30,13 @@ def write_names_folder(root: Path, n_per_label: int = 40) -> Path:
     for label, names in tiny_names(n_per_label).items():
         (root / f"{label}.txt").write_text("\n".join(names) + "\n", encoding="utf-8")
     return root
+
+
+def use_copy(trained: Path, tmp_path: Path, monkeypatch) -> None:
+    """A test's own copy of trained runs (``names/`` and ``ck/`` under ``trained``), worked in from ``tmp_path``
+    with its own user data folder, so that the test may change them."""
+    import shutil
+    shutil.copytree(trained / "names", tmp_path / "names")
+    shutil.copytree(trained / "ck", tmp_path / "ck")
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("NAMESTUDIO_DATA_DIR", str(tmp_path / "userdata"))

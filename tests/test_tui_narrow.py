@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import random
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -18,6 +17,7 @@ from rich.color import ColorSystem
 from rich.console import Console
 from textual.widgets import DataTable, Input, Tabs
 
+from helpers import use_copy
 from test_tui import fixture_app, make_app, settle, wait_for, wait_workers, write_fixture  # noqa: F401
 
 NARROW = (80, 24)
@@ -64,10 +64,7 @@ def trained(tmp_path_factory) -> Path:
 
 @pytest.fixture
 def narrow_app(trained, tmp_path, monkeypatch):
-    shutil.copytree(trained / "names", tmp_path / "names")
-    shutil.copytree(trained / "ck", tmp_path / "ck")
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.setenv("NAMESTUDIO_DATA_DIR", str(tmp_path / "userdata"))
+    use_copy(trained, tmp_path, monkeypatch)
     import namestudio.tui.panes.generate as generate
     monkeypatch.setattr(generate, "random", random.Random(0))     # the Generate pane's samples, repeatable
     return make_app(data="names")

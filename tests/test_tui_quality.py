@@ -5,7 +5,6 @@ from __future__ import annotations
 import io
 import json
 import re
-import shutil
 from pathlib import Path
 
 import pytest
@@ -17,6 +16,7 @@ from namestudio.engine.calibration import CALIBRATION
 from namestudio.tui import keys
 from namestudio.tui.panes.generate import TABLE_TEMPERATURES
 
+from helpers import use_copy
 from test_tui import SIZE, make_app, settle, wait_for, write_fixture
 
 
@@ -39,10 +39,7 @@ def trained(tmp_path_factory) -> Path:
 @pytest.fixture
 def env(trained, tmp_path, monkeypatch):
     """A copy of the trained runs for this test (it may change them), the app, and the runs' folders."""
-    shutil.copytree(trained / "names", tmp_path / "names")
-    shutil.copytree(trained / "ck", tmp_path / "ck")
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.setenv("NAMESTUDIO_DATA_DIR", str(tmp_path / "userdata"))
+    use_copy(trained, tmp_path, monkeypatch)
     clf = (tmp_path / "ck" / "tiny-classify").resolve()
     return {"app": make_app(data="names"), "clf": clf, "gen": (tmp_path / "ck" / "tiny-generate").resolve(),
             "root": tmp_path}

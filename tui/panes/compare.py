@@ -610,24 +610,32 @@ class ComparePane(Pane):
         return (self.source, tuple(parse_names(self.query_one("#cmp-names", Field).value)))
 
     def _draw_topk(self) -> None:
-        out = self.query_one("#cmp-topk-out", Static)
+        self._draw_computed("#cmp-topk-out", "classify", "Top-3 is for classifiers: these runs are generators (see "
+                            "Samples).", self.topk, self._topk_key(), self.compute_topk, "rows",
+                            lambda rows, runs: topk_renderable(rows, [r["label"] for r in runs]))
+
+    def _draw_computed(self, out_id: str, task: str, other_task: str, state: dict | None, key: tuple, compute,
+                       part: str, render) -> None:
+        """Top-3 and Samples: a note when there is nothing to show, the worker's result when it is for ``key``
+        (``compute`` asks for it otherwise), its error, or "Loading" while it runs."""
+        out = self.query_one(out_id, Static)
         note = self._empty_note()
-        runs = self.runs("classify")
+        runs = self.runs(task)
         if note is None and not runs:
-            note = "Top-3 is for classifiers: these runs are generators (see Samples)."
+            note = other_task
         if note:
             out.update(Text(note, style="red" if self.error else "dim"))
             return
-        if self.topk is None or self.topk["key"] != self._topk_key():
-            self.compute_topk()
+        if state is None or state["key"] != key:
+            compute()
             return
-        if self.topk.get("error"):
-            out.update(Text(self.topk["error"], style="red"))
+        if state.get("error"):
+            out.update(Text(state["error"], style="red"))
             return
-        if self.topk.get("rows") is None:
+        if state.get(part) is None:
             out.update(Text("Loading the runs' weights …", style="dim"))
             return
-        out.update(topk_renderable(self.topk["rows"], [r["label"] for r in runs]))
+        out.update(render(state[part], runs))
 
     def compute_topk(self) -> None:
         names = parse_names(self.query_one("#cmp-names", Field).value)
@@ -678,24 +686,9 @@ class ComparePane(Pane):
                 self.query_one("#cmp-letters", Field).value.strip())
 
     def _draw_samples(self) -> None:
-        out = self.query_one("#cmp-samples-out", Static)
-        note = self._empty_note()
-        runs = self.runs("generate")
-        if note is None and not runs:
-            note = "Samples are for generators: these runs are classifiers (see Top-3)."
-        if note:
-            out.update(Text(note, style="red" if self.error else "dim"))
-            return
-        if self.samples is None or self.samples["key"] != self._samples_key():
-            self.compute_samples()
-            return
-        if self.samples.get("error"):
-            out.update(Text(self.samples["error"], style="red"))
-            return
-        if self.samples.get("tables") is None:
-            out.update(Text("Loading the runs' weights …", style="dim"))
-            return
-        out.update(samples_renderable(self.samples["tables"]))
+        self._draw_computed("#cmp-samples-out", "generate", "Samples are for generators: these runs are classifiers "
+                            "(see Top-3).", self.samples, self._samples_key(), self.compute_samples, "tables",
+                            lambda tables, runs: samples_renderable(tables))
 
     def compute_samples(self) -> None:
         temperature, letters, error = self._samples_settings()
