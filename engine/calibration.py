@@ -150,12 +150,14 @@ class EvalDataError(NamestudioError, ValueError):
 
 
 def _readable(run, pairs):
-    """(pairs as the model reads them (``LoadedRun.read``: normalised, folded, cut), names it cannot read)."""
+    """(pairs as the model reads them (``LoadedRun.read``: normalised, folded, cut), names it cannot read).
+    A generator is scored on the name's own letters: an unseen letter stays unseen (<unk>), not folded."""
     from .infer import InferenceError
     out, bad = [], []
+    fold = run.task == "classify"
     for name, lab in pairs:
         try:
-            out.append((run.read(name).text, lab))
+            out.append((run.read(name, fold_unseen=fold).text, lab))
         except InferenceError:
             bad.append(name)
     return out, bad

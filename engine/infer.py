@@ -68,11 +68,13 @@ class LoadedRun:
         return evaluate(self.model, data, self.task, self.labels, torch.device("cpu"))
 
     # ---- reading what the user typed ---------------------------------------------
-    def read(self, name: str) -> "Reading":
+    def read(self, name: str, fold_unseen: bool = True) -> "Reading":
         """What the model will read for ``name``: normalised as the training data was (NFC, apostrophes, spaces;
         anyascii when the run was trained folded), cut to MAX_LEN, with the characters this run never saw.
-        A letter the run never saw is read as its ASCII fold when this run knows that ("ü" as "u"); anything
-        else it never saw is read as <unk>. Raises InferenceError for an empty name or one with no known letter."""
+        A letter the run never saw is read as its ASCII fold when this run knows that ("ü" as "u") and
+        ``fold_unseen``; anything else it never saw is read as <unk>. Scoring a generator on a name keeps its
+        letters (``fold_unseen=False``), as the trainer's test does: the model is charged for a letter it cannot
+        write. Raises InferenceError for an empty name or one with no known letter."""
         typed = " ".join(unicodedata.normalize("NFC", name).translate(APOSTROPHES).split())
         if not typed:
             raise InferenceError("empty name: type at least one letter")
@@ -85,7 +87,7 @@ class LoadedRun:
             if ch not in stoi:
                 if ch not in unknown:
                     unknown.append(ch)
-                folded = anyascii(ch) if unicodedata.category(ch)[0] in "LM" else ""
+                folded = anyascii(ch) if fold_unseen and unicodedata.category(ch)[0] in "LM" else ""
                 if folded and all(c in stoi for c in folded):
                     replaced[ch] = folded
                     ch = folded

@@ -81,3 +81,33 @@ def test_eval_data_on_the_whole_training_source_with_exclude_train(env, capsys):
 def test_exclude_train_without_data_is_an_error(env, capsys):
     code, _, err = run_cli(capsys, "eval", env["run"], "--exclude-train")
     assert code == 1 and "--exclude-train needs --data" in err
+
+
+def test_a_generator_is_scored_on_the_letters_it_never_saw(env, capsys, tmp_path):
+    """eval --data on a generator charges it for an unseen letter (read as <unk>, as the trainer's test reads it),
+    rather than scoring the ASCII fold of the name, which would be a different, easier name."""
+    import torch
+    from namestudio.engine.batches import encode
+    from namestudio.engine.infer import load_run
+    from namestudio.engine.train import evaluate
+    ck = tmp_path / "gck"
+    assert main([str(a) for a in ["train", "--task", "generate", "--data", env["data"], "--checkpoints", ck,
+                                  "--embed", 8, "--hidden", 16, "--epochs", 1, "--batch-size", 16, "--threads", 1,
+                                  "--lm-order", 0]]) == 0
+    capsys.readouterr()
+    run_dir = next(ck.iterdir())
+    run = load_run(run_dir)
+    assert "ü" not in run.vocab.stoi and "u" in run.vocab.stoi
+    pairs = [("Bübarov", "Slavic"), ("Küsson", "Nordic")]
+    src = tmp_path / "umlauts.csv"
+    src.write_text("name,label\n" + "".join(f"{n},{lab}\n" for n, lab in pairs), encoding="utf-8")
+    code, out, _ = run_cli(capsys, "eval", run_dir, "--data", src, "--json")
+    assert code == 0
+    m = json.loads(out.strip().splitlines()[-1])
+    index = {lab: i for i, lab in enumerate(run.labels)}
+    def nll(ps):
+        return evaluate(run.model, encode(ps, run.vocab, index, "generate"), "generate", run.labels,
+                        torch.device("cpu"))["nll"]
+    folded = nll([(n.replace("ü", "u"), lab) for n, lab in pairs])
+    assert m["nll"] == pytest.approx(nll(pairs), rel=1e-6)
+    assert abs(m["nll"] - folded) > 1e-4   # the folded name is another name, with another score
