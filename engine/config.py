@@ -69,6 +69,9 @@ class TrainConfig:
     bidirectional: bool | None = opt(None, "classifiers: read names both ways (generators are always one-way)")
     dropout: float | None = opt(None, "dropout probability", lo=0, hi=1, hi_open=True)
     label_init: bool = opt(True, "generators: the language also sets the initial hidden state")
+    members: int = opt(1, "an ensemble: N networks of this shape trained side by side (each from its own "
+                          "initialisation, on the same batches) and read as the mean of their probabilities; "
+                          "N times the training time", lo=1, hi=16)
     # optimisation
     epochs: int | None = opt(None, "passes over the training names", lo=1, hi=100_000)
     batch_size: int = opt(128, "names per step", lo=1, hi=1_000_000)

@@ -439,7 +439,7 @@ def load_run(run: str | Path, checkpoints: str | Path = "checkpoints") -> Loaded
     def build():
         return build_model(cfg.task, cfg.model, len(vocab), len(labels), embed=cfg.embed, hidden=cfg.hidden,
                            layers=cfg.layers, bidirectional=cfg.bidirectional, dropout=cfg.dropout,
-                           label_init=cfg.label_init, recipe=cfg.recipe)
+                           label_init=cfg.label_init, recipe=cfg.recipe, members=cfg.members)
 
     rf.check_weights_fit(path / rf.WEIGHTS, build)
     model = build()

@@ -9,6 +9,8 @@ the four cells: ``rnn`` (nn.RNN), ``lstm`` (nn.LSTM), ``gru`` (nn.GRU) and
 """
 from __future__ import annotations
 
+import math
+
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
@@ -289,8 +291,40 @@ class Generator(nn.Module):
         return self.head(self.drop(out)), state
 
 
+class Ensemble(nn.Module):
+    """Several networks of one shape read as one: log of the mean of their probabilities (issue 9).
+
+    They train side by side, each from its own initialisation, on the same batches: in training mode
+    ``forward`` returns every member's logits stacked on a first axis (M, ...), and ``batch_loss`` scores each
+    member on its own, so they stay independent models whose errors differ. In eval mode it returns the
+    mixture's log-probabilities, which every reader (evaluation, the n-gram blend, calibration, sampling) takes
+    as logits. Same calling convention as the members: classifiers (ids, lengths), generators (ids, labels[,
+    lengths, state]) -> (log-probabilities, state), with ``state`` a tuple of the members' states."""
+
+    def __init__(self, members: list[nn.Module], generates: bool):
+        super().__init__()
+        self.members = nn.ModuleList(members)
+        self.generates = generates
+
+    def forward(self, ids: torch.Tensor, second: torch.Tensor, lengths: torch.Tensor | None = None, state=None):
+        if self.generates:
+            states = state if state is not None else (None,) * len(self.members)
+            outs = [m(ids, second, lengths, s) for m, s in zip(self.members, states)]
+            logits, state = torch.stack([o[0] for o in outs]), tuple(o[1] for o in outs)
+        else:
+            logits = torch.stack([m(ids, second) for m in self.members])
+        if not self.training:
+            logits = torch.logsumexp(torch.log_softmax(logits.float(), -1), 0) - math.log(len(self.members))
+        return (logits, state) if self.generates else logits
+
+
 def build_model(task: str, cell: str, vocab_size: int, n_labels: int, *, embed: int, hidden: int, layers: int,
-                bidirectional: bool, dropout: float, label_init: bool = True, recipe: str = "modern") -> nn.Module:
+                bidirectional: bool, dropout: float, label_init: bool = True, recipe: str = "modern",
+                members: int = 1) -> nn.Module:
+    if members > 1:
+        return Ensemble([build_model(task, cell, vocab_size, n_labels, embed=embed, hidden=hidden, layers=layers,
+                                     bidirectional=bidirectional, dropout=dropout, label_init=label_init,
+                                     recipe=recipe) for _ in range(members)], generates=task == "generate")
     if cell in BAG_MODELS and task != "classify":
         raise ValueError(f"model {cell!r} is a classifier only; generators use one of {', '.join(CELLS)}")
     if task == "generate" and recipe == "tutorial":

@@ -194,7 +194,8 @@ class Trainer:
         random.seed(cfg.seed)
         self.model = build_model(cfg.task, cfg.model, len(self.vocab), len(self.labels), embed=cfg.embed,
                                  hidden=cfg.hidden, layers=cfg.layers, bidirectional=cfg.bidirectional,
-                                 dropout=cfg.dropout, label_init=cfg.label_init, recipe=cfg.recipe).to(self.device)
+                                 dropout=cfg.dropout, label_init=cfg.label_init, recipe=cfg.recipe,
+                                 members=cfg.members).to(self.device)
         label_index = {lab: i for i, lab in enumerate(self.labels)}
         train = encode(self.split.train, self.vocab, label_index, cfg.task)
         self.train_y, self.train_lengths = train.y, train.lengths      # on the CPU, for sharing batches out
@@ -542,11 +543,15 @@ def batch_loss(model, batch, task: str, amp: bool = False, class_weights=None, r
     with torch.autocast(device_type=batch.ids.device.type, dtype=amp if isinstance(amp, torch.dtype) else torch.float16,
                         enabled=bool(amp)):   # amp: False, True (fp16) or the dtype (Trainer.amp)
         if task == "classify":
-            logits = model(batch.ids, batch.lengths)
-            return F.cross_entropy(logits.float(), batch.y, weight=class_weights, reduction=reduction), logits
-        logits, _ = model(batch.ids, batch.y)
-        return F.cross_entropy(logits.float().flatten(0, 1), batch.target.flatten(), ignore_index=0,
-                               reduction=reduction), logits
+            logits, target = model(batch.ids, batch.lengths), batch.y
+        else:
+            (logits, _), target = model(batch.ids, batch.y), batch.target
+        if logits.dim() > target.dim() + 1:   # an Ensemble training: each member's logits, each scored on its own
+            target = target.expand(logits.shape[0], *target.shape)
+        flat = logits.float().flatten(0, -2)
+        if task == "classify":
+            return F.cross_entropy(flat, target.flatten(), weight=class_weights, reduction=reduction), logits
+        return F.cross_entropy(flat, target.flatten(), ignore_index=0, reduction=reduction), logits
 
 
 @torch.no_grad()

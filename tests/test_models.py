@@ -103,3 +103,81 @@ def test_bag_models_train_and_classify(model, tmp_path):
     top = run.classify(["Karov", "McLoha"], k=3)
     assert len(top) == 2 and all(len(t) == 3 for t in top)
     assert all(abs(sum(p for _, p in t) - 1) < 1e-5 for t in top)  # 3 labels: top-3 is all of them
+
+
+def _tiny_batch(task: str):
+    from namestudio.engine.batches import Batch
+    ids = torch.tensor([[4, 5, 6, 0], [7, 8, 0, 0], [5, 5, 5, 9]])
+    lengths = torch.tensor([3, 2, 4])
+    y = torch.tensor([0, 2, 1])
+    if task == "classify":
+        return Batch(ids, lengths, y)
+    ids = torch.cat([torch.full((3, 1), 2), ids], 1)                      # <bos> first
+    target = torch.tensor([[4, 5, 6, 3, 0], [7, 8, 3, 0, 0], [5, 5, 5, 9, 3]])   # then <eos>, 0-padded
+    return Batch(ids, lengths, y, target)
+
+
+@pytest.mark.parametrize("task", ["classify", "generate"])
+def test_an_ensemble_reads_as_the_mean_of_its_members_probabilities(task):
+    from namestudio.engine.models import Ensemble
+    torch.manual_seed(0)
+    model = build_model(task, "lstm", 12, 3, embed=6, hidden=8, layers=1, bidirectional=task == "classify",
+                        dropout=0.0, members=3)
+    assert isinstance(model, Ensemble) and len(model.members) == 3
+    first = [p for p in model.members[0].parameters()][0]
+    assert not torch.equal(first, next(model.members[1].parameters()))   # each member from its own initialisation
+    b = _tiny_batch(task)
+    args = (b.ids, b.lengths) if task == "classify" else (b.ids, b.y)
+    pick = (lambda out: out) if task == "classify" else (lambda out: out[0])
+    model.eval()
+    members = torch.stack([torch.softmax(pick(m(*args)), -1) for m in model.members])
+    torch.testing.assert_close(pick(model(*args)).exp(), members.mean(0), atol=1e-6, rtol=1e-5)
+    model.train()
+    assert pick(model(*args)).shape == (3, *members.shape[1:])          # training: every member's own logits
+
+
+@pytest.mark.parametrize("task", ["classify", "generate"])
+def test_an_ensemble_trains_each_member_on_its_own_loss(task):
+    from namestudio.engine.train import batch_loss
+    torch.manual_seed(1)
+    model = build_model(task, "gru", 12, 3, embed=6, hidden=8, layers=1, bidirectional=False, dropout=0.0,
+                        members=2).train()
+    b = _tiny_batch(task)
+    weights = torch.tensor([1.0, 2.0, 0.5]) if task == "classify" else None
+    loss, _ = batch_loss(model, b, task, class_weights=weights)
+    own = [batch_loss(m, b, task, class_weights=weights)[0] for m in model.members]
+    torch.testing.assert_close(loss, sum(own) / 2)
+    loss.backward()
+    for m, o in zip(model.members, own):   # a member's gradient is its own loss's, halved: no coupling
+        grads = torch.autograd.grad(o / 2, list(m.parameters()))
+        for p, g in zip(m.parameters(), grads):
+            torch.testing.assert_close(p.grad, g, atol=1e-6, rtol=1e-5)
+
+
+def test_an_ensemble_generator_step_by_step_matches_the_whole_sequence():
+    torch.manual_seed(2)
+    model = build_model("generate", "lstm", 12, 3, embed=6, hidden=8, layers=1, bidirectional=False,
+                        dropout=0.0, members=2).eval()
+    b = _tiny_batch("generate")
+    whole, _ = model(b.ids, b.y)
+    state, steps = None, []
+    for t in range(b.ids.shape[1]):
+        out, state = model(b.ids[:, t:t + 1], b.y, state=state)
+        steps.append(out)
+    torch.testing.assert_close(torch.cat(steps, 1), whole, atol=1e-5, rtol=1e-5)
+
+
+def test_an_ensemble_run_trains_saves_and_reloads(tmp_path):
+    from helpers import write_names_folder
+    from namestudio.data import load_dataset
+    from namestudio.engine.config import TrainConfig
+    from namestudio.engine.infer import load_run
+    from namestudio.engine.train import Trainer
+    ds = load_dataset(str(write_names_folder(tmp_path / "names")))
+    cfg = TrainConfig(task="generate", embed=8, hidden=16, epochs=2, batch_size=16, patience=0, threads=1,
+                      members=2, lm_order=3)
+    done = Trainer(cfg, tmp_path / "ck", dataset=ds).run()
+    run = load_run(done.run_dir)
+    assert len(run.model.net.members) == 2          # the n-gram mix wraps the ensemble
+    names = run.sample(lang="Slavic", n=5, seed=0)
+    assert len(names) == 5
