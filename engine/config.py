@@ -190,6 +190,11 @@ def _kind(f: dataclasses.Field) -> type:
     return bool if "bool" in t else int if "int" in t else float if "float" in t else str
 
 
+def model_label(model: str | None, members: int | None = 1) -> str:
+    """A run's model as shown to people: the cell, and "×N" for an ensemble of N networks (``--members``)."""
+    return f"{model or ''} ×{members}" if isinstance(members, int) and members > 1 else (model or "")
+
+
 def option(name: str, task: str | None = None) -> dict:
     """One option as the TUI form needs it: flag, help, default (for a task), choices, bounds and kind."""
     f = _field(name)

@@ -767,7 +767,8 @@ def _summary(d: Path) -> dict:
     if not isinstance(hp, dict):
         raise RunFolderError(f"{d / CONFIG}: damaged (train is not an object)")
     row.update(task=hp.get("task"), model=hp.get("model"), params=cfg.get("n_params"), created=cfg.get("created"),
-               data=cfg.get("data_source"), hidden=hp.get("hidden"), layers=hp.get("layers"), epochs=hp.get("epochs"))
+               data=cfg.get("data_source"), hidden=hp.get("hidden"), layers=hp.get("layers"), epochs=hp.get("epochs"),
+               members=hp.get("members", 1))
     state = "stale" if status.stale else status.state
     test = read_json(d / TEST, dict) if (d / TEST).is_file() else {}
     if not isinstance(test.get("test", {}), dict):

@@ -181,3 +181,8 @@ def test_an_ensemble_run_trains_saves_and_reloads(tmp_path):
     assert len(run.model.net.members) == 2          # the n-gram mix wraps the ensemble
     names = run.sample(lang="Slavic", n=5, seed=0)
     assert len(names) == 5
+    from namestudio.engine import runfolder as rf
+    from namestudio.engine.config import model_label
+    row = next(r for r in rf.list_runs(tmp_path / "ck") if r["path"] == str(done.run_dir))
+    assert model_label(row["model"], row["members"]) == "lstm ×2"   # how the Runs pane, runs and eval name it
+    assert model_label("lstm", 1) == "lstm"

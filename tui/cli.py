@@ -291,7 +291,7 @@ def _add_ranks(p):
 
 def cmd_train(args) -> int:
     from namestudio.engine import runfolder as rf
-    from namestudio.engine.config import TrainConfig, given_options
+    from namestudio.engine.config import TrainConfig, given_options, model_label
     from namestudio.engine.events import Done, Eval, Failed, Started, Status, Step
     from namestudio.engine.train import Trainer
     from namestudio.tui.render import headline
@@ -343,7 +343,8 @@ def cmd_train(args) -> int:
 
     def printer(e):  # the CLI's event sink; the run folder has its own (RunWriter)
         if isinstance(e, Started):
-            con.print(f"[bold]run[/] {e.run_dir} · {cfg.task} · {cfg.model} · {e.n_train} training names · "
+            con.print(f"[bold]run[/] {e.run_dir} · {cfg.task} · {model_label(cfg.model, cfg.members)} · "
+                      f"{e.n_train} training names · "
                       f"device {e.device} · pid {os.getpid()}" + (f" ({e.note})" if e.note else ""))
             if progress:
                 progress.start()
@@ -491,6 +492,7 @@ def threading_main() -> bool:
 
 def cmd_eval(args) -> int:
     from namestudio.engine import calibration as cal
+    from namestudio.engine.config import model_label
     from namestudio.tui.render import confusion_table, headline, per_class_table
     run = _load(args.run, args.checkpoints)
     if args.exclude_train and not args.data:
@@ -508,7 +510,8 @@ def cmd_eval(args) -> int:
     except cal.EvalDataError as e:
         raise CliError(f"{where}: {e}") from None
     con = _console(args.json)
-    con.print(f"[bold]{run.path.name}[/] · {run.task} · {run.config.model} · {where}: {headline(m, run.task)}")
+    what = model_label(run.config.model, run.config.members)
+    con.print(f"[bold]{run.path.name}[/] · {run.task} · {what} · {where}: {headline(m, run.task)}")
     if m["skipped_unknown"]:
         con.print(f"skipped {m['skipped_unknown']} names with labels the run does not know: {', '.join(m['unknown_labels'])}")
     if args.data:

@@ -6,6 +6,8 @@ from rich.style import Style
 from rich.table import Table
 from rich.text import Text
 
+from namestudio.engine.config import model_label
+
 
 def abbreviations(labels: list[str], width: int = 3) -> list[str]:
     """The shortest unique prefixes of at least ``width`` letters (Spanish/Scottish -> Spa/Sco)."""
@@ -303,7 +305,7 @@ def run_cells(row: dict) -> dict[str, str]:
         test = f"nll {row['test_nll']:.3f}" if row.get("test_nll") is not None else ""
     secs = row.get("train_seconds")
     return {"run": row.get("run", "?"), "state": state, "progress": progress, "task": row.get("task") or "",
-            "test": test, "best val": best, "model": row.get("model") or "",
+            "test": test, "best val": best, "model": model_label(row.get("model"), row.get("members")),
             "time": f"{secs:.0f}s" if isinstance(secs, (int, float)) else "",
             "params": f"{row['params']:,}" if isinstance(row.get("params"), int) else ""}
 

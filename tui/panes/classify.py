@@ -8,6 +8,8 @@ from textual.app import ComposeResult
 from textual.containers import Horizontal
 from textual.widgets import Input, Label, Select, Static
 
+from namestudio.engine.config import model_label
+
 from .. import keys
 from ..render import attribution_text, probability_table
 from ..widgets import best_run, NAME, Anchor, Field, Pane, open_run, set_select, short_run, usable
@@ -114,7 +116,7 @@ class ClassifyPane(Pane):
             attr.update("")
             return
         cfg = self.run.config
-        info.update(Text(f"{self.run.path.name} · {cfg.model} · {len(self.run.labels)} labels", style="dim"))
+        info.update(Text(f"{self.run.path.name} · {model_label(cfg.model, cfg.members)} · {len(self.run.labels)} labels", style="dim"))
         name = self.query_one("#clf-name", Field).value.strip()
         if not name:
             probs.update(Text("Type a name above; the languages update as you type.", style="dim"))

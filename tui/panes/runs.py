@@ -11,6 +11,8 @@ from textual.app import ComposeResult
 from textual.widgets import DataTable, Static
 from textual_plotext import PlotextPlot
 
+from namestudio.engine.config import model_label
+
 from .. import keys
 from ..messages import OpenRun
 from ..widgets import Anchor, Pane, compact_number, duration, short_path, short_run
@@ -100,7 +102,7 @@ class RunsPane(Pane):
             best = f"nll {r['best_val_nll']:.3f}" if "best_val_nll" in r else ""
             test = f"nll {r['test_nll']:.3f}" if "test_nll" in r else ""
             f1 = ""
-        return [mark, short_run(r), state_cell(r), r.get("task") or "", r.get("model") or "", test, f1, best,
+        return [mark, short_run(r), state_cell(r), r.get("task") or "", model_label(r.get("model"), r.get("members")), test, f1, best,
                 duration(r.get("train_seconds")) if r.get("train_seconds") is not None else "",
                 compact_number(r.get("params"))]
 
