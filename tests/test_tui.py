@@ -568,3 +568,16 @@ async def test_an_evaluation_that_arrives_while_evaluate_is_hidden_is_rendered_b
         await settle(pilot, app)
         assert app.query_one("#eval-cm").content is cached[0][1] or \
             str(app.query_one("#eval-cm").content) == str(cached[0][1])
+
+
+async def test_the_members_field_trains_an_ensemble_or_names_itself_when_wrong(fixture_app):
+    app = fixture_app
+    async with app.run_test(size=SIZE) as pilot:
+        await settle_data(pilot, app)
+        await pilot.press("2")
+        pane = app.pane("train")
+        await set_form(app, {**FAST, "f-members": "3"})
+        assert pane.build_config().members == 3
+        await set_form(app, {**FAST, "f-members": "0"})
+        with pytest.raises(ValueError, match="members"):
+            pane.build_config()

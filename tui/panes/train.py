@@ -29,11 +29,11 @@ from ..widgets import INTEGER, NUMBER, Anchor, Field, Pane, ProgressLine, durati
 MODEL_NAMES = {"lstm": "LSTM (nn.LSTM)", "gru": "GRU", "rnn": "RNN (tanh)", "mylstm": "hand-written LSTM",
                "ngram": "character n-grams", "hybrid": "n-grams + LSTM"}
 FORM = {"f-epochs": "epochs", "f-batch": "batch_size", "f-lr": "lr", "f-hidden": "hidden", "f-layers": "layers",
-        "f-dropout": "dropout", "f-seed": "seed"}     # form field -> TrainConfig field
+        "f-dropout": "dropout", "f-members": "members", "f-seed": "seed"}     # form field -> TrainConfig field
 DEFAULTS = {task: {name: option(name, task)["default"] for name in ("task", "model", "device", *FORM.values())}
             for task in TASKS}                         # the engine's defaults differ by task
 LABELS = {"f-epochs": "Epochs", "f-batch": "Batch", "f-lr": "LR", "f-hidden": "Hidden", "f-layers": "Layers",
-          "f-dropout": "Dropout", "f-seed": "Seed"}
+          "f-dropout": "Dropout", "f-members": "Members", "f-seed": "Seed"}
 REDRAW_EVERY = 0.25          # seconds: plots redraw at most ~4 times a second
 LIVE = ("starting", "running", "paused", "stopping")
 REASONS = {"finished": "finished", "early_stop": "stopped early (no improvement)",
