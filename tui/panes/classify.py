@@ -116,7 +116,8 @@ class ClassifyPane(Pane):
             attr.update("")
             return
         cfg = self.run.config
-        info.update(Text(f"{self.run.path.name} · {model_label(cfg.model, cfg.members)} · {len(self.run.labels)} labels", style="dim"))
+        what = model_label(cfg.model, cfg.members)
+        info.update(Text(f"{self.run.path.name} · {what} · {len(self.run.labels)} labels", style="dim"))
         name = self.query_one("#clf-name", Field).value.strip()
         if not name:
             probs.update(Text("Type a name above; the languages update as you type.", style="dim"))

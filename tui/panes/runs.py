@@ -102,7 +102,8 @@ class RunsPane(Pane):
             best = f"nll {r['best_val_nll']:.3f}" if "best_val_nll" in r else ""
             test = f"nll {r['test_nll']:.3f}" if "test_nll" in r else ""
             f1 = ""
-        return [mark, short_run(r), state_cell(r), r.get("task") or "", model_label(r.get("model"), r.get("members")), test, f1, best,
+        return [mark, short_run(r), state_cell(r), r.get("task") or "", model_label(r.get("model"), r.get("members")),
+                test, f1, best,
                 duration(r.get("train_seconds")) if r.get("train_seconds") is not None else "",
                 compact_number(r.get("params"))]
 
