@@ -547,12 +547,12 @@ def results_row(run_dir: Path, label: str | None = None) -> dict:
     row = {"label": label or run_dir.name, "run": str(run_dir), "model": None, "task": None, "recipe": None,
            "state": None, "params": None, "train_seconds": None, "names_per_s": None, "epochs_to_best": None,
            "best_step": None, "test_accuracy": None, "test_balanced_accuracy": None, "test_macro_f1": None,
-           "test_nll": None, "test_perplexity": None, "n_gram": None, "error": None}
+           "test_nll": None, "test_perplexity": None, "n_gram": None, "members": 1, "error": None}
     try:
         cfg = _config(run_dir)
         hp = cfg.get("train") or {}
         row.update(model=hp.get("model"), task=hp.get("task"), recipe=hp.get("recipe", "modern"),
-                   params=cfg.get("n_params"))
+                   params=cfg.get("n_params"), members=hp.get("members", 1))
         st = rf.read_status(run_dir)
         row["state"] = "stale" if st.stale else st.state
         row["error"] = st.error

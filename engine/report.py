@@ -25,7 +25,7 @@ from namestudio.data.errors import NamestudioError
 
 from . import experiment as ex
 from . import runfolder as rf
-from .config import default_threads
+from .config import default_threads, model_label
 from .smoothing import ema
 
 MATPLOTLIB_MISSING = "figures skipped: matplotlib is not installed (pip install 'namestudio[report]')"
@@ -193,14 +193,14 @@ def build(runs: list[tuple[str, Path]], folder: Path, names=ex.DEFAULT_NAMES, st
         if task == "classify":
             header = ["run", "model", "recipe", "parameters", "train time (s)", "names/s", "epochs to best",
                       "test accuracy", "balanced accuracy", "macro-F1", "n-gram LM", "state"]
-            body = [[r["label"], r["model"], r["recipe"], f"{r['params']:,}" if r["params"] else "–",
+            body = [[r["label"], model_label(r["model"], r["members"]), r["recipe"], f"{r['params']:,}" if r["params"] else "–",
                      _num(r["train_seconds"], ".1f"), _num(r["names_per_s"], ",.0f"), _num(r["epochs_to_best"], ".2f"),
                      _num(r["test_accuracy"]), _num(r["test_balanced_accuracy"]), _num(r["test_macro_f1"]),
                      r["n_gram"] or "–", r["state"] or "–"] for r in trows]
         else:
             header = ["run", "model", "recipe", "parameters", "train time (s)", "names/s", "epochs to best",
                       "test NLL (nats/char)", "perplexity", "n-gram LM", "state"]
-            body = [[r["label"], r["model"], r["recipe"], f"{r['params']:,}" if r["params"] else "–",
+            body = [[r["label"], model_label(r["model"], r["members"]), r["recipe"], f"{r['params']:,}" if r["params"] else "–",
                      _num(r["train_seconds"], ".1f"), _num(r["names_per_s"], ",.0f"), _num(r["epochs_to_best"], ".2f"),
                      _num(r["test_nll"]), _num(r["test_perplexity"], ".2f"), r["n_gram"] or "–",
                      r["state"] or "–"] for r in trows]

@@ -25,12 +25,13 @@ def cli(*args, timeout=180):
 
 @pytest.fixture(scope="module")
 def runs(tmp_path_factory):
-    """Three runs trained one by one with plain `namestudio train`: two classifiers and a generator."""
+    """Three runs trained one by one with plain `namestudio train`: two classifiers and a generator (an ensemble
+    of two)."""
     root = tmp_path_factory.mktemp("sep")
     names = str(write_names_folder(root / "names"))
     ck = root / "ck"
     out = []
-    for extra in (["--model", "lstm"], ["--model", "gru"], ["--task", "generate", "--model", "gru"]):
+    for extra in (["--model", "lstm"], ["--model", "gru"], ["--task", "generate", "--model", "gru", "--members", "2"]):
         r = cli("train", "--data", names, *TINY, *extra, "--checkpoints", str(ck), "--json")
         assert r.returncode == 0, r.stderr
         out.append(json.loads(r.stdout.strip().splitlines()[-1])["run_dir"])
@@ -66,6 +67,7 @@ def test_report_from_separately_trained_runs(runs, tmp_path):
         assert f"| {short(blend)} |" in md
     for d in dirs:
         assert Path(d).name in md
+    assert "| gru ×2 |" in md and "| lstm |" in md          # an ensemble is named as one (config.model_label)
     if report_mod._have_matplotlib():
         pngs = [link for link in found if link.endswith(".png")]
         assert "curves-classify.png" in pngs and "curves-generate.png" in pngs

@@ -190,6 +190,13 @@ async def test_x_axis_smoothing_log_and_hide(exp_app):
 
 async def test_results_sort_and_confusion_difference(exp_app):
     app, exp = exp_app
+    lstm = exp / "lstm"                     # an ensemble of 3 with the n-gram blend; the others without
+    cfg = rf.read_json(lstm / rf.CONFIG)
+    cfg["train"]["members"] = 3
+    rf.atomic_write_json(lstm / rf.CONFIG, cfg)
+    test = rf.read_json(lstm / rf.TEST)
+    test["test"]["lm_blend"] = {"order": 5, "weight": 0.5, "prior_weight": 0.5}
+    rf.atomic_write_json(lstm / rf.TEST, test)
     async with app.run_test(size=SIZE) as pilot:
         await show_compare(pilot, app)
         pane = app.pane("compare")
@@ -198,8 +205,12 @@ async def test_results_sort_and_confusion_difference(exp_app):
         table = app.query_one("#cmp-table", DataTable)
         assert table.row_count == 3 and pane.shown_order() == ["rnn", "lstm", "gru"]
         assert [str(c.label).strip() for c in table.columns.values()][1:] == [
-            "run", "model", "params", "time", "names/s", "ep→best", "acc", "bal acc", "F1", "state"]
+            "run", "model", "params", "time", "names/s", "ep→best", "acc", "bal acc", "F1", "state", "n-gram"]
         assert str(table.get_cell(str(exp / "lstm"), "test_accuracy")) == "0.933"
+        assert str(table.get_cell(str(lstm), "model")) == "lstm ×3"
+        assert str(table.get_cell(str(lstm), "n_gram")) == "5 · w 0.5"
+        rnn = str(exp / "rnn")
+        assert str(table.get_cell(rnn, "model")) == "rnn" and str(table.get_cell(rnn, "n_gram")) == "–"
         assert str(table.get_cell(str(exp / "lstm"), "names_per_s")) == "2,000"
         await pilot.press("s")                                   # by test accuracy, highest first
         assert pane.sort == ("test_accuracy", True) and pane.shown_order() == ["lstm", "gru", "rnn"]

@@ -29,6 +29,8 @@ from textual.widgets import ContentSwitcher, DataTable, Label, Select, Static
 from textual.worker import get_current_worker
 from textual_plotext import PlotextPlot
 
+from namestudio.engine.config import model_label
+
 from .. import keys
 from ..messages import CompareComputed, CompareLoaded
 from ..plots import SMOOTHING, X_AXES, X_LABELS, background, bucket_means, colour, describe, faint, \
@@ -61,7 +63,8 @@ SORT_ORDER = ["test_accuracy", "test_balanced_accuracy", "test_macro_f1", "test_
 
 
 def result_columns(task: str | None) -> list[tuple[str, str]]:
-    return [("", "swatch"), *COMMON_COLUMNS, *TASK_COLUMNS.get(task or "classify", []), ("state", "state")]
+    return [("", "swatch"), *COMMON_COLUMNS, *TASK_COLUMNS.get(task or "classify", []), ("state", "state"),
+            ("n-gram", "n_gram")]     # the n-gram blend chosen (engine/blend.py short), last: state stays in view
 
 
 def sort_rows(rows: list[dict], key: str, reverse: bool = False) -> list[dict]:
@@ -889,6 +892,8 @@ def result_cell(key: str, row: dict):
         return state_text(row.get("state") or "")
     if v is None:
         return Text("–", style="dim", justify="right") if key not in ("label", "model") else ""
+    if key == "model":
+        return model_label(v, row.get("members"))
     if key == "params":
         return Text(compact_number(v), justify="right")
     if key == "train_seconds":
