@@ -374,6 +374,7 @@ async def test_a_bad_form_value_starts_nothing(fixture_app):
     app = fixture_app
     async with app.run_test(size=SIZE) as pilot:
         await settle_data(pilot, app)
+        await settle(pilot, app)          # the other panes built too: leaving mid-build upsets Textual's Select
         pane = app.pane("train")
         await pilot.press("2")
         await set_form(app, {**FAST, "f-epochs": "0"})
@@ -574,6 +575,7 @@ async def test_the_members_field_trains_an_ensemble_or_names_itself_when_wrong(f
     app = fixture_app
     async with app.run_test(size=SIZE) as pilot:
         await settle_data(pilot, app)
+        await settle(pilot, app)          # the other panes built too: leaving mid-build upsets Textual's Select
         await pilot.press("2")
         pane = app.pane("train")
         await set_form(app, {**FAST, "f-members": "3"})
