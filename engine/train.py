@@ -132,6 +132,7 @@ class Trainer:
 
     # ---- the run ------------------------------------------------------------------
     def run(self) -> Done | Failed:
+        result = None
         try:
             try:
                 result = self._run()
@@ -148,7 +149,7 @@ class Trainer:
                 self.writer.close()
             if self.lock:
                 self.lock.release()
-            ddp.shutdown()
+            ddp.shutdown(wait_for_all=isinstance(result, Done))
         return result
 
     def _open_run_dir(self) -> None:
