@@ -94,7 +94,10 @@ def shutdown(wait_for_all: bool = True) -> None:
     could wait for a rank that never comes, and the launcher stops the others when this one exits."""
     if dist.is_initialized():
         if wait_for_all:
-            dist.barrier()
+            try:
+                dist.barrier()
+            except RuntimeError:     # a rank that failed has left already (gloo: connection closed)
+                pass
         dist.destroy_process_group()
 
 

@@ -289,3 +289,15 @@ def test_ranks_leave_together_after_a_good_run_and_at_once_after_a_failure(names
     monkeypatch.setattr(Trainer, "_run", lambda self: (_ for _ in ()).throw(RuntimeError("boom")))
     assert isinstance(Trainer(small(epochs=1), tmp_path / "ck", dataset=data).run(), Failed)
     assert seen == [True, False]
+
+
+def test_a_barrier_broken_by_a_rank_that_failed_is_not_a_second_error(monkeypatch):
+    calls = []
+
+    def broken():
+        raise RuntimeError("Connection closed by peer")
+    monkeypatch.setattr(ddp.dist, "is_initialized", lambda: True)
+    monkeypatch.setattr(ddp.dist, "barrier", broken)
+    monkeypatch.setattr(ddp.dist, "destroy_process_group", lambda: calls.append("destroy"))
+    ddp.shutdown()
+    assert calls == ["destroy"]
