@@ -261,3 +261,23 @@ async def test_a_state_that_grows_in_place_widens_its_column(narrow_app):
         cell = table.get_cell("/runs/x", "status")
         width = table.columns[next(k for k in table.columns if k.value == "status")].get_render_width(table)
         assert str(cell) == "stopped by you" and width >= len("stopped by you")
+
+
+async def test_the_progress_line_fits_when_the_run_was_attached_while_the_pane_was_hidden(narrow_app):
+    """The words under the bar are chosen for the width the line has when drawn: a run attached and drawn
+    while the Train pane is hidden (no width yet) must not keep words chosen for 200 cells once shown."""
+    app = narrow_app
+    async with app.run_test(size=NARROW) as pilot:
+        await wait_for(pilot, lambda: app.dataset is not None and len(app.runs) == 2, 30)
+        await settle(pilot, app)
+        pane = app.pane("train")
+        app.attach_run(run_path(app, "classify"))
+        await wait_for(pilot, lambda: pane.ended is not None and pane.last_step is not None, 30)
+        await pilot.pause(0.3)
+        pane._draw_progress()       # drawn before the line has a width (the 4 Hz timer can tick between
+        pane._dirty = pane._dirty_steps = False   # the key that shows the pane and its layout), then not again
+        await pilot.press("2")
+        await pilot.pause(0.3)
+        line = app.query_one("#train-rate")
+        text = str(line.render())
+        assert "step" in text and 0 < len(text) <= line.size.width, (text, line.size.width)

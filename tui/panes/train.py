@@ -113,7 +113,7 @@ class TrainPane(Pane):
             with Vertical(id="train-main"):
                 yield Anchor("Ready: press s to train on the active data source.", id="train-status")
                 yield ProgressLine(id="train-progress")
-                yield Static("", id="train-rate")
+                yield RateLine(id="train-rate")
                 with Horizontal(id="train-plots"):
                     yield PlotextPlot(id="loss-plot")
                     yield PlotextPlot(id="metric-plot")
@@ -310,7 +310,7 @@ class TrainPane(Pane):
         if self.built:
             self.query_one("#eval-log", Log).clear()
             self.query_one("#train-progress", ProgressLine).set(0, 0)
-            self.query_one("#train-rate", Static).update("", layout=False)
+            self.query_one("#train-rate", RateLine).show(None)
             self._status(f"Attached to {os_name(run_dir)} …")
 
     def on_events(self, run_dir: str, events: list) -> None:
@@ -432,8 +432,7 @@ class TrainPane(Pane):
         if msg is None:
             return
         self.query_one("#train-progress", ProgressLine).set(msg.step, msg.total_steps)
-        rate = self.query_one("#train-rate", Static)
-        rate.update(progress_words(msg, self.epochs, rate.size.width or 200), layout=False)
+        self.query_one("#train-rate", RateLine).show(msg, self.epochs)
 
     def _status(self, text: str) -> None:
         self._status_text = text
@@ -523,6 +522,26 @@ class TrainPane(Pane):
             self._line(metric_plot, "metric", "val", self._xs("eval", len(h["val_metric"])), h["val_metric"], 2,
                        legend=False)
         metric_plot.refresh()
+
+
+class RateLine(Static):
+    """The progress words under the bar (``progress_words``), chosen for the width the line has when it is
+    drawn: a run attached while the pane was hidden has no width yet, and its words are chosen again once the
+    pane is shown (they were once chosen for 200 cells and cut at 80)."""
+
+    def __init__(self, **kw) -> None:
+        super().__init__("", **kw)
+        self.words: tuple | None = None          # (the last Step, the run's epochs)
+
+    def show(self, msg, epochs=None) -> None:
+        self.words = None if msg is None else (msg, epochs)
+        self.refresh()
+
+    def render(self):
+        if self.words is None:
+            return ""
+        msg, epochs = self.words
+        return progress_words(msg, epochs, self.size.width or 200)
 
 
 def progress_words(msg, epochs, width: int) -> str:
