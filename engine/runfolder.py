@@ -787,6 +787,9 @@ def _summary(d: Path) -> dict:
             vals.append(val[key])
     if vals:
         row["best_val_" + key] = max(vals) if key == "accuracy" else min(vals)
+    blended = _blend_val(test.get("test", {}).get("lm_blend"), key)
+    if blended is not None:    # the run keeps the network with its n-gram LM: its validation figure is the blend's
+        row["best_val_" + key] = blended
     if not status.step and evals and isinstance(evals[-1].get("step"), int):
         row["step"] = evals[-1]["step"]
     for k in ("accuracy", "macro_f1", "balanced_accuracy", "nll", "perplexity"):
@@ -797,6 +800,17 @@ def _summary(d: Path) -> dict:
     except RunFolderError:
         row["resumable"] = False
     return row
+
+
+def _blend_val(blend, key: str) -> float | None:
+    """The validation accuracy (classifiers) or NLL (generators) of the blend that test_metrics.json records as
+    chosen (engine/blend.py); None when there is none (the network alone kept, an older run, a damaged entry)."""
+    if not isinstance(blend, dict):
+        return None
+    after = blend.get("val_after")
+    val = (after.get("accuracy") if isinstance(after, dict) else None) if key == "accuracy" else blend.get("val_nll_after")
+    chosen = blend.get("weight") if key == "accuracy" else blend.get("lm_weight")
+    return val if isinstance(val, (int, float)) and isinstance(chosen, (int, float)) and chosen else None
 
 
 def list_runs(checkpoints: str | Path = "checkpoints") -> list[dict]:

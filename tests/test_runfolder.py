@@ -134,6 +134,30 @@ def test_list_runs_rows_carry_state_progress_and_resumability(tmp_path):
     assert row["state"] == "stale" and row["step"] == 40 and row["total_steps"] == 100 and row["resumable"]
 
 
+@pytest.mark.parametrize("task,blend,best", [
+    ("classify", None, 0.83),                                                             # the network alone
+    ("classify", {"weight": 0.5, "val_after": {"accuracy": 0.85}}, 0.85),                  # the blend is kept
+    ("classify", {"weight": 0.0, "val_after": {"accuracy": 0.83}}, 0.83),                  # the network chosen
+    ("classify", {"weight": 0.5, "val_after": [1]}, 0.83),                                 # damaged: ignored
+    ("generate", {"lm_weight": 0.45, "val_nll_after": 1.74}, 1.74),
+    ("generate", {"why": "no validation names"}, 1.8),
+])
+def test_a_runs_best_validation_figure_is_that_of_the_model_it_keeps(tmp_path, task, blend, best):
+    d = make_run(tmp_path, "20260101-000000-x", state="done", reason="finished", host=rf.HOST)
+    key = "accuracy" if task == "classify" else "nll"
+    cfg = json.loads((d / rf.CONFIG).read_text()) if (d / rf.CONFIG).is_file() else {}
+    cfg.setdefault("train", {})["task"] = task
+    (d / rf.CONFIG).write_text(json.dumps(cfg))
+    (d / rf.METRICS).write_text("".join(json.dumps({"step": s, "val": {key: v}}) + "\n"
+                                        for s, v in ((1, 0.8 if task == "classify" else 1.9),
+                                                     (2, 0.83 if task == "classify" else 1.8))))
+    test = {"accuracy": 0.86} if task == "classify" else {"nll": 1.75}
+    if blend is not None:
+        test["lm_blend"] = blend
+    (d / rf.TEST).write_text(json.dumps({"test": test, "reason": "finished"}))
+    assert rf.list_runs(tmp_path)[0]["best_val_" + key] == best
+
+
 def test_resolve_run_by_any_unique_substring_and_ambiguity_counts_the_rest(tmp_path):
     for i in range(8):
         make_run(tmp_path, f"20260101-08{i:02d}13-classify-lstm")
