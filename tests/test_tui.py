@@ -583,3 +583,21 @@ async def test_the_members_field_trains_an_ensemble_or_names_itself_when_wrong(f
         await set_form(app, {**FAST, "f-members": "0"})
         with pytest.raises(ValueError, match="members"):
             pane.build_config()
+
+
+async def test_the_ngram_field_sets_the_lm_order_follows_the_task_and_names_itself_when_wrong(fixture_app):
+    app = fixture_app
+    async with app.run_test(size=SIZE) as pilot:
+        await settle_data(pilot, app)
+        await pilot.press("2")
+        pane = app.pane("train")
+        field = app.query_one("#f-lm")
+        assert field.value == "5" and "--lm-order" in str(field.tooltip)
+        app.query_one("#f-task").value = "generate"         # a field left at the default takes the task's default
+        await settle(pilot, app)
+        assert field.value == "6"
+        await set_form(app, {**FAST, "f-lm": "0"})
+        assert pane.build_config().lm_order == 0
+        await set_form(app, {**FAST, "f-lm": "9"})
+        with pytest.raises(ValueError, match="--lm-order"):
+            pane.build_config()

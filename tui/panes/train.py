@@ -29,11 +29,11 @@ from ..widgets import INTEGER, NUMBER, Anchor, Field, Pane, ProgressLine, durati
 MODEL_NAMES = {"lstm": "LSTM (nn.LSTM)", "gru": "GRU", "rnn": "RNN (tanh)", "mylstm": "hand-written LSTM",
                "ngram": "character n-grams", "hybrid": "n-grams + LSTM"}
 FORM = {"f-epochs": "epochs", "f-batch": "batch_size", "f-lr": "lr", "f-hidden": "hidden", "f-layers": "layers",
-        "f-dropout": "dropout", "f-members": "members", "f-seed": "seed"}     # form field -> TrainConfig field
+        "f-dropout": "dropout", "f-members": "members", "f-lm": "lm_order", "f-seed": "seed"}   # form field -> TrainConfig field
 DEFAULTS = {task: {name: option(name, task)["default"] for name in ("task", "model", "device", *FORM.values())}
             for task in TASKS}                         # the engine's defaults differ by task
 LABELS = {"f-epochs": "Epochs", "f-batch": "Batch", "f-lr": "LR", "f-hidden": "Hidden", "f-layers": "Layers",
-          "f-dropout": "Dropout", "f-members": "Members", "f-seed": "Seed"}
+          "f-dropout": "Dropout", "f-members": "Members", "f-lm": "N-gram", "f-seed": "Seed"}
 REDRAW_EVERY = 0.25          # seconds: plots redraw at most ~4 times a second
 LIVE = ("starting", "running", "paused", "stopping")
 REASONS = {"finished": "finished", "early_stop": "stopped early (no improvement)",
@@ -105,7 +105,8 @@ class TrainPane(Pane):
                                                       allow_blank=False, compact=True, id="f-device"))
                 for fid, name in FORM.items():
                     accept = INTEGER if option(name)["kind"] == "int" else NUMBER
-                    yield from self._row(LABELS[fid], Field(str(d[name]), accept=accept, id=fid))
+                    yield from self._row(LABELS[fid], Field(str(d[name]), accept=accept, id=fid,
+                                                            tooltip=f"{option(name)['flag']}: {option(name)['help']}"))
                 with Horizontal(id="train-buttons"):
                     yield Button("Start", id="b-start", compact=True, variant="success", tooltip="s: start training")
                     yield Button("Pause", id="b-pause", compact=True, tooltip="p: pause or resume")
