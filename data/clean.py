@@ -171,5 +171,10 @@ def clean_counted(
     if malformed:
         report["dropped_malformed"] = malformed
     key = np.fromiter(keys, dtype=np.int64, count=len(keys))
-    table = PairTable.from_ids(list(name_ids), list(clean_labels), key // _SHIFT, key % _SHIFT)
+    labels, lid = list(clean_labels), key % _SHIFT
+    used = np.unique(lid)
+    if len(used) < len(labels):     # a label all of whose names were dropped is no class: a model would learn it
+        report["labels_dropped"] = len(labels) - len(used)
+        labels, lid = [labels[i] for i in used.tolist()], np.searchsorted(used, lid)
+    table = PairTable.from_ids(list(name_ids), labels, key // _SHIFT, lid)
     return table, report

@@ -51,6 +51,19 @@ def test_csv_with_name_and_label_columns(tmp_path):
     assert ds.task_hint == "classify"
 
 
+def test_a_label_whose_names_are_all_dropped_is_no_class(tmp_path):
+    write(tmp_path / "names" / "Greek.txt", "Papadopoulos\nAlexiou\n")
+    write(tmp_path / "names" / "Korean.txt", "Kim\nPark\n")
+    write(tmp_path / "names" / "Junk.txt", "123\n!!!\n")
+    ds = load_dataset(str(tmp_path / "names"))
+    assert ds.labels == ["Greek", "Korean"] and {lab for _, lab in ds.pairs} == {"Greek", "Korean"}
+    assert ds.report["labels_dropped"] == 1 and ds.report["dropped_junk"] == 2
+    csv = write(tmp_path / "people.csv", "name,label\nSmith,English\n,Martian\nDupont,French\n")
+    ds = load_dataset(str(csv))
+    assert ds.labels == ["English", "French"] and ds.pairs == [("Dupont", "French"), ("Smith", "English")]
+    assert ds.report["labels_dropped"] == 1
+
+
 def test_single_txt_is_one_class_for_generation(tmp_path):
     txt = write(tmp_path / "Elvish.txt", "Galadriel\r\nElrond\r\nGaladriel\r\n")
     ds = load_dataset(str(txt))
