@@ -282,11 +282,9 @@ def build(runs: list[tuple[str, Path]], folder: Path, names=ex.DEFAULT_NAMES, st
     return rep
 
 
-def write_report(items: list[str], out: str | Path, checkpoints: str | Path = "checkpoints",
-                 names=ex.DEFAULT_NAMES, start_letters: str = "ABC", temperature: float = 0.8,
-                 figures: bool = True) -> Report:
-    """The report of experiments and/or runs (as a command line names them) in folder ``out``, atomically."""
-    runs, exps = ex.collect_runs(items, checkpoints)
+def check_out(out: str | Path) -> None:
+    """ReportError, one line, unless a report can be written to folder ``out``: a new or empty folder or an
+    earlier report, in a folder that can be made and written (``compare --report`` asks before training)."""
     out = Path(out)
     if out.exists():
         if not out.is_dir():
@@ -296,6 +294,30 @@ def write_report(items: list[str], out: str | Path, checkpoints: str | Path = "c
     parent = out.parent if str(out.parent) else Path(".")
     try:
         parent.mkdir(parents=True, exist_ok=True)
+        if not os.access(parent, os.W_OK | os.X_OK):
+            raise PermissionError(13, "Permission denied")
+    except OSError as e:
+        raise ReportError(f"could not write {out}: {e.strerror or e}") from None
+
+
+def write_report(items: list[str], out: str | Path, checkpoints: str | Path = "checkpoints",
+                 names=ex.DEFAULT_NAMES, start_letters: str = "ABC", temperature: float = 0.8,
+                 figures: bool = True) -> Report:
+    """The report of experiments and/or runs (as a command line names them) in folder ``out``, atomically.
+    Bad sampling settings are refused before anything is read or written."""
+    from .infer import check_sampling
+    try:
+        check_sampling(temperature)
+    except NamestudioError as e:
+        raise ReportError(str(e)) from None
+    letters = "".join(str(start_letters).split())
+    if not letters or not all(c.isalpha() for c in letters):
+        raise ReportError(f"start letters must be letters, such as ABC; not {start_letters!r}")
+    runs, exps = ex.collect_runs(items, checkpoints)
+    out = Path(out)
+    check_out(out)
+    parent = out.parent if str(out.parent) else Path(".")
+    try:
         tmp = Path(tempfile.mkdtemp(dir=parent, prefix=f".{out.name}.", suffix=".tmp"))
         mask = os.umask(0)
         os.umask(mask)

@@ -108,6 +108,20 @@ def test_report_replaces_an_earlier_report_but_not_another_folder(runs, tmp_path
     assert r.returncode == 1 and "no-such-run" in r.stderr and len(r.stderr.strip().splitlines()) == 1
 
 
+def test_bad_sampling_settings_and_an_unwritable_report_folder_are_refused_before_any_work(runs, tmp_path):
+    ck, dirs = runs
+    for bad, said in ((["--temperature", "-1"], "temperature"), (["--start-letters", "123"], "start letters")):
+        r = cli("report", dirs[2], "--out", str(tmp_path / "rep"), "--checkpoints", str(ck), *bad)
+        assert r.returncode == 1 and said in r.stderr and len(r.stderr.strip().splitlines()) == 1
+        assert not (tmp_path / "rep").exists()
+    (tmp_path / "afile").write_text("x")
+    exp_ck = tmp_path / "ck2"
+    r = cli("compare", "--data", str(write_names_folder(tmp_path / "names")), "--models", "rnn", *TINY,
+            "--checkpoints", str(exp_ck), "--report", str(tmp_path / "afile"))
+    assert r.returncode == 1 and "is a file" in r.stderr and len(r.stderr.strip().splitlines()) == 1
+    assert not exp_ck.exists() or not any(exp_ck.iterdir())         # nothing trained, no experiment begun
+
+
 def test_crc32c_known_value():
     assert tb.crc32c(b"123456789") == 0xE3069283          # the CRC-32C check value
     assert tb.crc32c(b"") == 0

@@ -674,6 +674,9 @@ def cmd_compare(args) -> int:
     options = given_options(args)
     if args.parallel is not None and args.parallel < 1:
         raise CliError("--parallel must be at least 1")
+    if args.report:       # a report folder that cannot be written is said now, not after every run has trained
+        from namestudio.engine.report import check_out
+        check_out(args.report)
     if args.resume:
         asked = sorted(k for k in options if k != "recipe") + (["models"] if args.models else []) + \
             (["set"] if args.grid else [])
