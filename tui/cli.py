@@ -9,6 +9,7 @@ import json
 import os
 import signal
 import sys
+from pathlib import Path
 
 DEFAULT_CHECKPOINTS = os.environ.get("NAMESTUDIO_CHECKPOINTS", "checkpoints")
 EPILOG = "SRC is a folder of <Label>.txt, a name,label CSV, a one-class .txt, 'pytorch-names' or 'builtin'. " \
@@ -402,6 +403,11 @@ def cmd_train(args) -> int:
         else:
             out.update(test_nll=t["nll"], test_perplexity=t["perplexity"])
         _emit_json(out)
+    if result.reason == "cancelled" and not under_torchrun:   # stopped before its end: `train … && next` stops too
+        from namestudio.engine import runfolder as rf
+        if rf.resume_dir(Path(result.run_dir)) is not None:
+            con.print(f"stopped: `namestudio train --resume {os.path.basename(result.run_dir)}` continues it")
+        return 130
     return 0
 
 
