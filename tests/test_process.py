@@ -105,6 +105,10 @@ def test_kill_9_is_stale_and_resume_finishes_without_duplicate_steps(names, tmp_
     with pytest.raises(rf.RunFolderError, match="not running"):
         rf.send_control(run.run_dir, "stop")
     (run.run_dir / ".model.safetensors.x.tmp").write_bytes(b"half")    # as a kill mid-write leaves it
+    for other in (["--hidden", "64"], ["--task", "generate"]):         # the run's own shape: refused, not ignored
+        r = cli("train", "--resume", run.run_dir.name, "--checkpoints", str(tmp_path), *other)
+        assert r.returncode == 1 and r.stderr.count("\n") == 1 and f"{other[0]} cannot change" in r.stderr
+    assert rf.read_status(run.run_dir).stale                          # and nothing was touched
     r = cli("train", "--resume", run.run_dir.name, "--checkpoints", str(tmp_path))
     assert r.returncode == 0, r.stderr
     st = rf.read_status(run.run_dir)

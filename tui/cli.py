@@ -65,7 +65,7 @@ def build_parser() -> argparse.ArgumentParser:
     from namestudio.engine.config import add_train_arguments
     p = sub.add_parser("train", help="train a classifier or a generator", epilog=EPILOG)
     add_train_arguments(p)   # every option comes from the one definition in engine/config.py
-    p.add_argument("--resume", metavar="RUN", help="continue a saved run (its config is used; --epochs may raise the total)")
+    p.add_argument("--resume", metavar="RUN", help="continue a saved run with its own settings (--epochs may raise the total; --device, --threads, --max-steps, --patience, --amp and --log-every may change; any other setting is refused)")
     p.add_argument("--run-dir", metavar="DIR", help="train into this folder (created if absent; it must hold no run yet)")
     p.add_argument("--nice", type=int, metavar="N", help="lower this process's CPU priority by N (os.nice)")
     _add_checkpoints(p)
@@ -290,6 +290,9 @@ def _add_ranks(p):
     g.add_argument("--rdzv-conf", metavar="K=V,...", help="extra rendezvous settings (torchrun --rdzv-conf)")
 
 
+RESUME_CHANGES = ("epochs", "device", "threads", "max_steps", "patience", "amp", "log_every")   # train --resume
+
+
 def cmd_train(args) -> int:
     from namestudio.engine import runfolder as rf
     from namestudio.engine.config import TrainConfig, given_options, model_label
@@ -319,7 +322,11 @@ def cmd_train(args) -> int:
         resume = rf.resolve_run(args.resume, args.checkpoints)
         train = rf.read_json(resume / rf.CONFIG, dict).get("train")
         saved = TrainConfig.from_dict(train)
-        for k in ("epochs", "device", "threads", "max_steps", "patience", "amp"):
+        fixed = sorted(k for k in overrides if k not in RESUME_CHANGES and overrides[k] != getattr(saved, k, None))
+        if fixed:
+            raise CliError(f"--resume continues run {resume.name} with its own settings; --{fixed[0].replace('_', '-')} "
+                           f"cannot change (these can: {', '.join('--' + k.replace('_', '-') for k in RESUME_CHANGES)})")
+        for k in RESUME_CHANGES:
             if k in overrides:
                 setattr(saved, k, overrides[k])
         cfg = saved
