@@ -177,6 +177,9 @@ def test_sample_table_across_temperatures(env, capsys):
     assert code == 0 and "temperature" in out and "unique" in out and "classifier" not in out.split("\n")[1]
     code, _, err = run_cli(capsys, "sample", env["gen"], "--table", "--temperatures", "hot")
     assert "--temperatures" in one_line_error(code, err)
+    code, out, err = run_cli(capsys, "sample", env["gen"], "--table", "-n", 5, "--start-letters", "KLM", "--json")
+    assert code == 0 and all(r["n"] == 15 for r in last_json(out)["table"])     # 5 for each of 3 letters
+    assert "15 samples per temperature (5 for each start letter)" in " ".join((out + err).split())
 
 
 RUN_ROWS = [

@@ -602,7 +602,10 @@ def cmd_sample(args) -> int:
                               lang=args.lang, start=args.start, start_letters=args.start_letters,
                               top_k=args.top_k, max_len=args.max_len)
         from rich.table import Table
-        t = Table(title=f"{run.path.name}: {n} samples per temperature", header_style="bold", title_justify="left")
+        count = rows[0]["n"] if rows else n          # with --start-letters, n for each letter
+        per = f" ({n} for each start letter)" if args.start_letters and count != n else ""
+        t = Table(title=f"{run.path.name}: {count} samples per temperature{per}", header_style="bold",
+                  title_justify="left")
         for c in ("temperature", "new", "unique") + (("classifier agrees",) if clf is not None else ()):
             t.add_column(c, justify="right")
         pct = lambda v: "–" if v is None else f"{100 * v:.0f}%"
