@@ -368,6 +368,14 @@ class Controller:
             r["error"] = str(e)
         if st is not None and st.state == "done":
             r["state"] = "done"
+            try:        # the validation figure of the model the run keeps: the network's, or its n-gram blend's
+                test = rf.read_json(run_dir / rf.TEST, dict).get("test")
+                kept = rf.blend_val(test.get("lm_blend") if isinstance(test, dict) else None,
+                                    "accuracy" if self.doc.get("task") == "classify" else "nll")
+                if kept is not None:
+                    self.views[label].metric = kept
+            except rf.RunFolderError:
+                pass
         elif st is not None and st.state == "cancelled":
             r["state"] = "cancelled"
         else:

@@ -74,6 +74,7 @@ __all__ = [
     "RunStatus", "read_status", "write_status", "pid_alive", "lock_is_free", "RunLock",
     "Tail", "event_to_record", "record_to_event", "send_control", "read_control", "ControlWatcher",
     "last_log_lines", "save_resume_point", "resume_dir", "load_resume_point", "clean_for_resume", "RunWriter",
+    "blend_val",
 ]
 
 
@@ -787,7 +788,7 @@ def _summary(d: Path) -> dict:
             vals.append(val[key])
     if vals:
         row["best_val_" + key] = max(vals) if key == "accuracy" else min(vals)
-    blended = _blend_val(test.get("test", {}).get("lm_blend"), key)
+    blended = blend_val(test.get("test", {}).get("lm_blend"), key)
     if blended is not None:    # the run keeps the network with its n-gram LM: its validation figure is the blend's
         row["best_val_" + key] = blended
     if not status.step and evals and isinstance(evals[-1].get("step"), int):
@@ -802,7 +803,7 @@ def _summary(d: Path) -> dict:
     return row
 
 
-def _blend_val(blend, key: str) -> float | None:
+def blend_val(blend, key: str) -> float | None:
     """The validation accuracy (classifiers) or NLL (generators) of the blend that test_metrics.json records as
     chosen (engine/blend.py); None when there is none (the network alone kept, an older run, a damaged entry)."""
     if not isinstance(blend, dict):

@@ -39,7 +39,7 @@ def compared(names, tmp_path_factory):
 
 
 def test_compare_trains_every_run_and_prints_the_json(compared):
-    ck, out, _ = compared
+    ck, out, proc = compared
     assert set(out) == {"experiment", "report", "runs"} and out["report"] is None
     exp = Path(out["experiment"])
     assert exp.parent == ck and (exp / ex.EXPERIMENT).is_file()
@@ -61,6 +61,10 @@ def test_compare_trains_every_run_and_prints_the_json(compared):
     assert splits[0] == splits[1]
     doc = ex.read_experiment(exp)
     assert doc["state"] == "done" and not doc["live"] and [r["state"] for r in doc["runs"]] == ["done", "done"]
+    # the "done" line's validation figure is that of the model the run keeps, as `runs` lists it
+    said = dict(line.split(": done · val acc ") for line in (proc.stdout + proc.stderr).splitlines() if ": done · val acc " in line)
+    listed = {row["run"]: row["best_val_accuracy"] for row in rf.list_runs(exp)}
+    assert said and all(float(said[k]) == round(listed[k], 3) for k in said), (said, listed)
 
 
 def test_resume_keeps_done_runs(compared):
