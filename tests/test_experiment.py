@@ -67,6 +67,20 @@ def test_compare_trains_every_run_and_prints_the_json(compared):
     assert said and all(float(said[k]) == round(listed[k], 3) for k in said), (said, listed)
 
 
+def test_runs_lists_an_experiments_runs_by_a_name_every_command_takes(compared):
+    ck, out, _ = compared
+    exp = Path(out["experiment"])
+    r = cli("runs", "--checkpoints", str(ck), "--json")
+    assert r.returncode == 0, r.stderr
+    rows = {row["run"]: row for row in json.loads(r.stdout.strip().splitlines()[-1])["runs"]}
+    assert {f"{exp.name}/rnn", f"{exp.name}/gru"} <= set(rows) and rows[f"{exp.name}/rnn"]["state"] == "done"
+    r = cli("eval", f"{exp.name}/gru", "--checkpoints", str(ck), "--json")
+    assert r.returncode == 0, r.stderr
+    (ck.parent / "a-file").write_text("x")
+    r = cli("runs", "--checkpoints", str(ck.parent / "a-file"))
+    assert r.returncode == 1 and "is a file" in r.stderr and r.stderr.count("\n") == 1
+
+
 def test_resume_keeps_done_runs(compared):
     ck, out, _ = compared
     exp = Path(out["experiment"])

@@ -653,15 +653,22 @@ def cmd_sample(args) -> int:
 
 
 def cmd_runs(args) -> int:
+    from namestudio.engine.experiment import list_experiments
     from namestudio.engine.runfolder import list_runs
     from namestudio.tui.render import runs_table, runs_tsv
-    rows = list_runs(args.checkpoints)
+    root = Path(args.checkpoints)
+    if root.exists() and not root.is_dir():
+        raise CliError(f"--checkpoints {args.checkpoints}: is a file, not a folder of runs")
+    rows = list_runs(root)
+    for exp in list_experiments(root):      # an experiment's runs, named as every command takes them: EXP/RUN
+        for row in list_runs(exp["path"]):
+            rows.append({**row, "run": f"{exp['id']}/{row['run']}", "experiment": exp["id"]})
     if args.json:
         _emit_json({"checkpoints": args.checkpoints, "runs": rows})
         return 0
     con = _console()
     if not rows:
-        con.print(f"no runs under {args.checkpoints}")
+        con.print(f"no runs under {args.checkpoints}" + ("" if root.is_dir() else " (no such folder yet)"))
         return 0
     if not con.is_terminal:          # piped: whole tab-separated lines for cut, awk, grep
         sys.stdout.write("".join(line + "\n" for line in runs_tsv(rows)))
