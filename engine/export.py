@@ -130,11 +130,13 @@ def _have_tensorboard() -> bool:
     return True
 
 
-def export_tensorboard(run_dir: str | Path, out: str | Path, use_tensorboard: bool | None = None) -> Path:
-    """Write ``out/<run-id>/events.out.tfevents.*`` for one run (an earlier export there is replaced).
+def export_tensorboard(run_dir: str | Path, out: str | Path, use_tensorboard: bool | None = None,
+                       name: str | None = None) -> Path:
+    """Write ``out/<name>/events.out.tfevents.*`` for one run (an earlier export there is replaced); ``name``
+    defaults to the run id (an experiment's run: ``EXP/RUN``, so that two experiments' ``rnn`` stay apart).
     Returns the event file. ``use_tensorboard``: None = torch's writer when the package is there."""
     run_dir = Path(run_dir)
-    folder = Path(out) / run_dir.name
+    folder = Path(out) / (name or run_dir.name)
     try:
         folder.mkdir(parents=True, exist_ok=True)
         for old in folder.glob("events.out.tfevents.*"):

@@ -81,6 +81,16 @@ def test_runs_lists_an_experiments_runs_by_a_name_every_command_takes(compared):
     assert r.returncode == 1 and "is a file" in r.stderr and r.stderr.count("\n") == 1
 
 
+def test_export_keeps_an_experiments_runs_apart_from_another_experiments(compared, tmp_path):
+    ck, out, _ = compared
+    exp = Path(out["experiment"])
+    r = cli("export", str(exp), "--tensorboard", str(tmp_path / "tb"), "--json")
+    assert r.returncode == 0, r.stderr
+    files = [Path(f) for f in json.loads(r.stdout.strip().splitlines()[-1])["files"]]
+    assert sorted(f.parent.relative_to(tmp_path / "tb").as_posix() for f in files) == [f"{exp.name}/gru",
+                                                                                        f"{exp.name}/rnn"]
+
+
 def test_resume_keeps_done_runs(compared):
     ck, out, _ = compared
     exp = Path(out["experiment"])

@@ -815,12 +815,14 @@ def cmd_report(args) -> int:
 
 
 def cmd_export(args) -> int:
-    from namestudio.engine.experiment import collect_runs
+    from namestudio.engine.experiment import collect_runs, is_experiment
     from namestudio.engine.export import _have_tensorboard, export_tensorboard
     con = _console(args.json)
     runs, _ = collect_runs(args.items, args.checkpoints)
     how = "torch.utils.tensorboard" if _have_tensorboard() else "namestudio's own writer (no tensorboard package)"
-    files = [export_tensorboard(d, args.tensorboard) for _, d in runs]
+    files = [export_tensorboard(d, args.tensorboard,   # an experiment's run as EXP/RUN: two experiments' rnn stay apart
+                                name=f"{d.parent.name}/{d.name}" if is_experiment(d.parent) else None)
+             for _, d in runs]
     for path in files:
         con.print(f"wrote {path}")
     con.print(f"{len(files)} runs exported with {how}; view: tensorboard --logdir {args.tensorboard}")
