@@ -240,9 +240,11 @@ def check_value(f: dataclasses.Field, value) -> None:
     if not math.isfinite(value):
         raise ConfigError(f"{flag} must be a finite number, not {value}")
     lo, hi = m["lo"], m["hi"]
-    if (lo is not None and (value < lo or (m["lo_open"] and value == lo))) or \
-            (hi is not None and (value > hi or (m["hi_open"] and value == hi))):
+    if lo is not None and (value < lo or (m["lo_open"] and value == lo)):
         raise ConfigError(f"{flag} must be {_describe_range(m)} (got {value})")
+    if hi is not None and (value > hi or (m["hi_open"] and value == hi)):
+        top = _describe_range(m) if hi < 10**5 else f"{'<' if m['hi_open'] else '≤'} {hi:,}"   # a wide range's top
+        raise ConfigError(f"{flag} must be {top} (got {value})")
 
 
 # ---- the one definition, as command-line options -----------------------------------------------------------------

@@ -74,6 +74,21 @@ def test_bad_numbers_are_refused_naming_the_option(argv, flag, capsys):
     assert len(err) == 1 and err[0].startswith("namestudio: error: ") and flag in err[0]
 
 
+@pytest.mark.parametrize("argv, said", [
+    (["--batch-size", "100000000"], "--batch-size must be ≤ 1,000,000 (got 100000000)"),
+    (["--batch-size", "0"], "--batch-size must be ≥ 1 (got 0)"),
+    (["--split-seed", "99999999999999999999"], "--split-seed must be ≤ 9,223,372,036,854,775,807"),
+])
+def test_a_number_past_either_end_of_its_range_is_told_that_end(argv, said, capsys):
+    assert main(["train", *argv, "--data", "builtin"]) == 1
+    assert said in capsys.readouterr().err
+
+
+def test_data_refuses_a_negative_split_seed_as_train_does(capsys):
+    assert main(["data", "--data", "builtin", "--seed", "-1"]) == 1
+    assert "--seed must be ≥ 0 (got -1)" in capsys.readouterr().err
+
+
 def test_saved_config_of_the_wrong_type_is_a_config_error():
     with pytest.raises(ConfigError):
         TrainConfig.from_dict(["not", "a", "dict"])

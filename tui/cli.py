@@ -237,6 +237,8 @@ def cmd_data(args) -> int:
     con = _console(args.json)
     if args.action == "download":
         return _download(args, con)
+    if not 0 <= args.seed < 2**63:         # the split seed train takes (--split-seed), checked the same way
+        raise CliError(f"--seed must be {'≥ 0' if args.seed < 0 else '≤ 9,223,372,036,854,775,807'} (got {args.seed})")
     ds = data.load_dataset(args.data, ascii_fold=args.ascii)
     split = data.split_by_name(ds.pairs, seed=args.seed) if len(ds.pairs) >= 3 else None
     summary = data.summarise(ds, split)
