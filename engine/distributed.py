@@ -160,6 +160,27 @@ def check_nproc(nproc: int, device: str, cores: int | None = None, gpus: int | N
     return "cpu"
 
 
+def check_rdzv(rdzv: dict) -> None:
+    """One-line DistributedError for rendezvous options torchrun would answer with a traceback or ignore:
+    --nnodes M or MIN:MAX with 1 <= MIN <= MAX, and --node-rank I in 0..M-1, only beside --nnodes."""
+    nnodes, node_rank = rdzv.get("nnodes"), rdzv.get("node_rank")
+    top = None
+    if nnodes is not None:
+        parts = str(nnodes).split(":")
+        try:
+            lo, hi = int(parts[0]), int(parts[-1])
+        except ValueError:
+            lo = hi = None
+        if len(parts) > 2 or lo is None or not 1 <= lo <= hi:
+            raise DistributedError(f"--nnodes {nnodes}: give the number of machines (1 or more), or MIN:MAX")
+        top = hi
+    if node_rank is not None:
+        if top is None:
+            raise DistributedError("--node-rank goes with --nnodes: the number of machines taking part")
+        if not 0 <= node_rank < top:
+            raise DistributedError(f"--node-rank {node_rank}: give this machine's index, 0 to {top - 1}")
+
+
 def torchrun_args(nproc: int, rdzv: dict, worker_argv: list[str]) -> list[str]:
     """torch.distributed.run's command line: N ranks of `python -m namestudio.tui.cli <worker_argv>`."""
     args = ["--nproc-per-node", str(nproc)]

@@ -376,3 +376,15 @@ def test_piped_train_output_has_no_progress_bar_spam(env, tmp_path):
     assert r.returncode == 0, r.stderr
     assert "\r" not in r.stdout and "━" not in r.stdout and "\x1b[" not in r.stdout
     assert "run folder:" in r.stdout and r.stdout.count("epoch") == 2
+
+
+def test_more_threads_than_cores_is_said_before_training(env, capsys, monkeypatch, tmp_path):
+    import torch
+    before = torch.get_num_threads()
+    monkeypatch.setattr("os.cpu_count", lambda: 1)
+    try:
+        code, _, err = run_cli(capsys, "train", "--data", env["data"], "--checkpoints", tmp_path, "--embed", 8,
+                               "--hidden", 8, "--max-steps", 1, "--threads", 2, "--json")
+    finally:
+        torch.set_num_threads(before)
+    assert code == 0 and "--threads 2 is more than this machine's 1 core:" in " ".join(err.split())

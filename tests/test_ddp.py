@@ -125,6 +125,10 @@ def test_a_run_saved_with_2_ranks_resumes_with_1(pair, tmp_path):
     (["--nproc", "-2"], "--nproc must be at least 1 (got -2)"),
     (["--nproc", "4096", "--device", "cpu"], "--nproc 4096: this machine has"),
     (["--nproc", "2", "--device", "mps"], "no MPS backend"),
+    (["--nnodes", "0"], "--nnodes 0: give the number of machines"),
+    (["--nnodes", "3:2"], "--nnodes 3:2: give the number of machines"),
+    (["--node-rank", "5"], "--node-rank goes with --nnodes"),
+    (["--nnodes", "2", "--node-rank", "2"], "--node-rank 2: give this machine's index, 0 to 1"),
 ])
 def test_a_bad_nproc_is_one_line(argv, says, capsys, tmp_path):
     assert cli.main(["train", *argv, "--checkpoints", str(tmp_path)]) == 1

@@ -343,6 +343,10 @@ def cmd_train(args) -> int:
         return _train_rank(args, cfg, resume, ranks)
 
     con = _console(args.json)
+    cores = os.cpu_count() or 1
+    if cfg.threads and cfg.threads > cores:
+        con.print(f"[yellow]--threads {cfg.threads} is more than this machine's {cores} core{'s' * (cores != 1)}: the threads will wait on "
+                  f"each other (the default, --threads 0, picks for you)[/]")
     progress = None
     if con.is_terminal:
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
@@ -427,6 +431,7 @@ def _launch_ranks(args, cfg, overrides: dict, rdzv: dict) -> int:
     from namestudio.engine.config import cfg_to_argv, default_threads
     nproc = args.nproc or 1
     try:
+        ddp.check_rdzv(rdzv)
         ddp.check_nproc(nproc, cfg.device)
     except ddp.DistributedError as e:
         raise CliError(str(e)) from None
