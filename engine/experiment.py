@@ -49,7 +49,7 @@ class ExperimentError(NamestudioError):
 
 # ---- planning -----------------------------------------------------------------------------------
 def parse_models(text: str | None) -> list[str]:
-    models = [m.strip() for m in (text or ",".join(DEFAULT_MODELS)).split(",") if m.strip()]
+    models = [m.strip() for m in (",".join(DEFAULT_MODELS) if text is None else text).split(",") if m.strip()]
     if not models:
         raise ExperimentError("--models: give at least one model, e.g. rnn,lstm")
     for m in models:

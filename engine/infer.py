@@ -407,7 +407,10 @@ def write_lines(path: str | Path, lines: list[str]) -> Path:
         raise InferenceError(f"{path}: is a folder; give a file name")
     if not path.parent.is_dir():
         raise InferenceError(f"{path.parent}: no such folder")
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    except OSError as e:          # the error names the file asked for, not the temporary one beside it
+        raise InferenceError(f"could not write {path}: {e.strerror or e}") from None
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as f:
             f.write("".join(line + "\n" for line in lines))

@@ -95,7 +95,7 @@ def _os_error(path: Path, e: OSError) -> RunFolderError:
     why = {errno.ENOSPC: "the disk is full", errno.EDQUOT: "the disk quota is exceeded",
            errno.EFBIG: "the file is too large (a file-size limit such as `ulimit -f`, or the filesystem's)",
            errno.EROFS: "the filesystem is read-only", errno.EACCES: "permission denied",
-           errno.EPERM: "permission denied", errno.ENOENT: "its folder was removed"}.get(e.errno)
+           errno.EPERM: "permission denied", errno.ENOENT: "its folder does not exist (or was removed)"}.get(e.errno)
     return RunFolderError(f"could not write {path}: {why or _first_line(e)}")
 
 
@@ -235,13 +235,18 @@ def read_safetensors_header(path: Path) -> dict[str, list[int]]:
         raise RunFolderError(f"{path}: not a readable safetensors file (corrupt header)") from None
     if not isinstance(header, dict):
         raise RunFolderError(f"{path}: not a readable safetensors file (corrupt header)")
-    out = {}
+    out, end = {}, 0
     for k, v in header.items():
         if k == "__metadata__":
             continue
         if not isinstance(v, dict) or not isinstance(v.get("shape"), list):
             raise RunFolderError(f"{path}: not a readable safetensors file (corrupt header entry {k!r})")
         out[k] = v["shape"]
+        offsets = v.get("data_offsets")
+        if isinstance(offsets, list) and len(offsets) == 2 and isinstance(offsets[1], int):
+            end = max(end, offsets[1])
+    if 8 + n + end > size:
+        raise RunFolderError(f"{path}: not a readable safetensors file (truncated: {size:,} of {8 + n + end:,} bytes)")
     return out
 
 
@@ -771,6 +776,8 @@ def _summary(d: Path) -> dict:
                data=cfg.get("data_source"), hidden=hp.get("hidden"), layers=hp.get("layers"), epochs=hp.get("epochs"),
                members=hp.get("members", 1))
     state = "stale" if status.stale else status.state
+    if state == "done":
+        read_safetensors_header(d / WEIGHTS)    # a finished run's weights must be there and whole (else: damaged)
     test = read_json(d / TEST, dict) if (d / TEST).is_file() else {}
     if not isinstance(test.get("test", {}), dict):
         raise RunFolderError(f"{d / TEST}: damaged (test is not an object)")

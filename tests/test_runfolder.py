@@ -17,6 +17,10 @@ def make_run(root, name, task="classify", **status):
     rf.atomic_write_json(d / rf.CONFIG, {"format": 2, "train": {"task": task, "model": "lstm"}, "n_params": 10})
     if status:
         rf.write_status(d, rf.RunStatus(**status))
+    if status.get("state") == "done":          # a finished run has its weights
+        from safetensors.torch import save_file
+        import torch
+        save_file({"w": torch.zeros(2)}, str(d / rf.WEIGHTS))
     return d
 
 
@@ -123,6 +127,18 @@ def test_one_damaged_run_lists_with_an_error_and_the_others_list(tmp_path, damag
                                         "20260101-000000-classify-lstm"]
     assert damage[0] in rows[1]["error"] and "\n" not in rows[1]["error"]
     assert "error" not in rows[0] and "error" not in rows[2] and rows[0]["state"] == "done"
+
+
+@pytest.mark.parametrize("damage", ["missing", "truncated"])
+def test_a_finished_run_whose_weights_are_missing_or_cut_lists_as_damaged(tmp_path, damage):
+    d = make_run(tmp_path, "20260101-000000-classify-lstm", state="done", reason="finished", host=rf.HOST)
+    w = d / rf.WEIGHTS
+    if damage == "missing":
+        w.unlink()
+    else:
+        w.write_bytes(w.read_bytes()[:-3])
+    row = rf.list_runs(tmp_path)[0]
+    assert row["state"] == "damaged" and rf.WEIGHTS in row["error"] and ("no such" in row["error"] or "truncated" in row["error"])
 
 
 def test_list_runs_rows_carry_state_progress_and_resumability(tmp_path):

@@ -304,7 +304,7 @@ async def test_start_pause_resume_stop_a_child_process(fixture_app):
             await wait_for(pilot, lambda: len(pane.history["step_loss"]) > n)    # it trains again
             await tap(pilot, "x")
             await wait_for(pilot, lambda: pane.ended is not None)
-            assert child.popen.wait(30) == 0
+            assert child.popen.wait(30) == 130           # stopped before its end (cli: exit 130)
             assert status_of(pane).state == "cancelled" and pane.state == "cancelled"
             assert "stopped by you" in str(app.query_one("#train-status").render())
             run = load_run(pane.run_dir)
@@ -399,7 +399,7 @@ async def test_the_quit_dialog_stops_or_leaves_the_run(fixture_app, choice):
         await pilot.press("s" if choice == "stop" else "l")
     try:
         if choice == "stop":
-            assert child.popen.wait(60) == 0
+            assert child.popen.wait(60) == 130           # stopped before its end (cli: exit 130)
             assert rf.read_status(child.run_dir).state == "cancelled"
             assert (child.run_dir / rf.TEST).is_file()
         else:

@@ -12,6 +12,7 @@ import sys
 from pathlib import Path
 
 DEFAULT_CHECKPOINTS = os.environ.get("NAMESTUDIO_CHECKPOINTS", "checkpoints")
+RUN_HELP = "a run folder, a run id under --checkpoints, any unique part of one, or EXPERIMENT/RUN"
 EPILOG = "SRC is a folder of <Label>.txt, a name,label CSV, a one-class .txt, 'pytorch-names' or 'builtin'. " \
          "RUN is a run folder or a run id under the checkpoints folder."
 
@@ -65,7 +66,9 @@ def build_parser() -> argparse.ArgumentParser:
     from namestudio.engine.config import add_train_arguments
     p = sub.add_parser("train", help="train a classifier or a generator", epilog=EPILOG)
     add_train_arguments(p)   # every option comes from the one definition in engine/config.py
-    p.add_argument("--resume", metavar="RUN", help="continue a saved run with its own settings (--epochs may raise the total; --device, --threads, --max-steps, --patience, --amp and --log-every may change; any other setting is refused)")
+    p.add_argument("--resume", metavar="RUN", help="continue a saved run with its own settings (--epochs may raise "
+                   "the total; --device, --threads, --max-steps, --patience, --amp and --log-every may change; any other "
+                   "setting is refused)")
     p.add_argument("--run-dir", metavar="DIR", help="train into this folder (created if absent; it must hold no run yet)")
     p.add_argument("--nice", type=int, metavar="N", help="lower this process's CPU priority by N (os.nice)")
     _add_checkpoints(p)
@@ -76,12 +79,12 @@ def build_parser() -> argparse.ArgumentParser:
     for name, func, what in (("stop", cmd_stop, "stop a run: the best weights are kept and tested"),
                              ("pause", cmd_pause, "pause a run"), ("resume", cmd_resume, "resume a paused run")):
         p = sub.add_parser(name, help=f"{what} (any live local run, whoever started it)", epilog=EPILOG)
-        p.add_argument("run", metavar="RUN")
+        p.add_argument("run", metavar="RUN", help=RUN_HELP)
         _add_checkpoints(p)
         p.set_defaults(func=func)
 
     p = sub.add_parser("eval", help="test metrics, calibration and the confusion matrix of a run", epilog=EPILOG)
-    p.add_argument("run", metavar="RUN")
+    p.add_argument("run", metavar="RUN", help=RUN_HELP)
     p.add_argument("--split", choices=["test", "val"], default="test", help="recorded split to evaluate (default: test)")
     p.add_argument("--data", metavar="SRC", help="evaluate on this labelled source instead of a recorded split "
                    "(labels the run does not know are reported and skipped)")
@@ -97,8 +100,8 @@ def build_parser() -> argparse.ArgumentParser:
                        "never saw and says when a name was cut to the 64 letters the model reads. A bad name "
                        "(empty, or no letter the run knows) gets its own error line and the other names are "
                        "answered. Exit status: 0 when at least one name was answered, 1 when every name failed.")
-    p.add_argument("run", metavar="RUN")
-    p.add_argument("names", metavar="NAME", nargs="+")
+    p.add_argument("run", metavar="RUN", help=RUN_HELP + "; a classifier")
+    p.add_argument("names", metavar="NAME", nargs="+", help="one or more names to classify")
     p.add_argument("--top", type=int, default=3, metavar="K", help="how many languages to show (default 3)")
     _add_checkpoints(p)
     _add_json(p)
@@ -109,7 +112,7 @@ def build_parser() -> argparse.ArgumentParser:
                        "run's training data, not a repeat of an earlier sample, and more than the prefix. "
                        "--table prints, per temperature, the share of new names, of distinct names and, with "
                        "--classifier, of names the classifier assigns to the sampled language.")
-    p.add_argument("run", metavar="RUN")
+    p.add_argument("run", metavar="RUN", help=RUN_HELP + "; a generator")
     p.add_argument("--lang", metavar="L", help="language to generate (default: a random one per sample)")
     start = p.add_mutually_exclusive_group()
     start.add_argument("--start", default="", metavar="PREFIX", help="every name begins with PREFIX")
@@ -181,7 +184,8 @@ def build_parser() -> argparse.ArgumentParser:
                        "matrix per classifier; needs matplotlib: pip install 'namestudio[report]') and "
                        "DIR/curves.csv with every logged point. Runs trained separately work too. DIR is written "
                        "whole or not at all; an existing DIR must be empty or an earlier report.")
-    p.add_argument("items", metavar="EXPERIMENT|RUN", nargs="+")
+    p.add_argument("items", metavar="EXPERIMENT|RUN", nargs="+",
+                   help=f"experiments (a folder or an id) and runs ({RUN_HELP})")
     p.add_argument("--out", metavar="DIR", required=True, help="the report folder")
     p.add_argument("--names", metavar="N1,N2", help="top-3 names (default Dovesky,Jackson,Hou)")
     p.add_argument("--start-letters", default="ABC", metavar="ABC", help="generators: start letters (default ABC)")
@@ -191,7 +195,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_report)
 
     p = sub.add_parser("export", help="export runs' curves as TensorBoard event files", epilog=EPILOG)
-    p.add_argument("items", metavar="RUN|EXPERIMENT", nargs="+")
+    p.add_argument("items", metavar="RUN|EXPERIMENT", nargs="+",
+                   help=f"runs ({RUN_HELP}) and experiments (a folder or an id)")
     p.add_argument("--tensorboard", metavar="DIR", required=True,
                    help="write DIR/<run-id>/events.out.tfevents.* (then: tensorboard --logdir DIR)")
     _add_checkpoints(p)
@@ -845,6 +850,8 @@ def main(argv: list[str] | None = None) -> int:
         argv = ["tui", *argv]  # `namestudio [--data SRC] [--checkpoints DIR]` opens the TUI
     args = build_parser().parse_args(argv)
     try:
+        if getattr(args, "checkpoints", None) is not None and not str(args.checkpoints).strip():
+            raise CliError("--checkpoints: give a folder (it was empty)")
         return args.func(args) or 0
     except KeyboardInterrupt:
         print("namestudio: interrupted", file=sys.stderr)
