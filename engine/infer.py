@@ -28,6 +28,7 @@ class InferenceError(NamestudioError, ValueError):
 
 
 MAX_SAMPLES = 10_000   # names per sample call
+GREEDY_BELOW = 1e-6    # a temperature under this samples as 0 does: the likeliest letter
 
 
 @dataclass
@@ -213,7 +214,7 @@ class LoadedRun:
         for _ in range(max_len - len(prefix)):
             step = logits[:, -1].float()
             step[:, [self.vocab.PAD, self.vocab.BOS, self.vocab.UNK]] = float("-inf")
-            if temperature == 0:
+            if temperature < GREEDY_BELOW:     # 0, or so small that float32 logits / T overflow: the limit is greedy
                 nxt = step.argmax(-1)
             else:
                 step = step / temperature

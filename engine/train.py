@@ -482,7 +482,7 @@ class Trainer:
         """The batches of one epoch: the same for the same seed and epoch, so a resumed run picks up where it was.
         Every rank computes the same list; each trains its share of every batch (see train_step)."""
         return epoch_batches(self.train_lengths, self.cfg.batch_size,
-                             torch.Generator().manual_seed(self.cfg.seed * 1000 + epoch))
+                             torch.Generator().manual_seed((self.cfg.seed * 1000 + epoch) % 2**63))  # any valid seed
 
     def _share(self, idx: torch.Tensor) -> tuple[torch.Tensor, float]:
         """This rank's part of a global batch and its weight: the part's share of what the batch's mean loss

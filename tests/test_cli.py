@@ -388,3 +388,12 @@ def test_more_threads_than_cores_is_said_before_training(env, capsys, monkeypatc
     finally:
         torch.set_num_threads(before)
     assert code == 0 and "--threads 2 is more than this machine's 1 core:" in " ".join(err.split())
+
+
+def test_a_tiny_temperature_samples_as_zero_does(env, capsys):
+    runs = {}
+    for t in ("0", "1e-50"):
+        code, out, _ = run_cli(capsys, "sample", env["gen"], "-n", 4, "--temperature", t, "--seed", 3, "--json")
+        assert code == 0
+        runs[t] = [s["name"] for s in last_json(out)["samples"]]
+    assert runs["1e-50"] == runs["0"]

@@ -241,3 +241,12 @@ def test_control_file_pauses_and_stops_an_in_process_run(tiny, tmp_path):
     states = [e.state for e in seen if isinstance(e, Status)]
     assert states == ["paused", "stopping"]
     assert ck.read_status(trainer.run_dir).state == "cancelled"
+
+
+def test_the_largest_seed_the_config_takes_trains(tiny, tmp_path):
+    top = 2**63 - 1                                            # the config's bound for --seed
+    trainer = Trainer(small(seed=top), tmp_path, dataset=tiny)
+    trainer.setup()
+    first = trainer.epoch_batches(3)                           # seed·1000 + epoch overflowed int64 here
+    assert [b.tolist() for b in first] == [b.tolist() for b in trainer.epoch_batches(3)]   # still deterministic
+    assert sorted(i for b in first for i in b.tolist()) == list(range(sum(len(b) for b in first)))
