@@ -260,3 +260,23 @@ def test_the_quality_keys_have_help_and_do_not_clash():
         assert f"namestudio.{want}" in ids
     for b in keys.EVALUATE + keys.GENERATE:
         assert b.description and b.tooltip and b.priority
+
+
+async def test_a_run_that_fails_to_load_leaves_nothing_of_the_run_shown_before(env, tmp_path):
+    app = env["app"]
+    broken = tmp_path / "ck" / "broken-classify"
+    import shutil
+    shutil.copytree(env["clf"], broken)
+    (broken / rf.TEST).unlink()                        # so the pane must load the weights ...
+    (broken / rf.WEIGHTS).unlink()                     # ... which are gone
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot, app)
+        pane = await open_evaluate(pilot, app, env["clf"])
+        assert text_of(app.query_one("#eval-cm")).strip()
+        pane.load_run(str(broken))
+        await settle(pilot, app)
+        assert "broken-classify" in str(app.query_one("#eval-title").render()) and "weights" in \
+            str(app.query_one("#eval-title").render())
+        assert pane.metrics is None and pane.shown_run is None
+        for wid in ("#eval-cm", "#eval-headline", "#eval-per-class"):
+            assert not text_of(app.query_one(wid)).strip(), wid

@@ -333,10 +333,8 @@ class EvaluatePane(Pane):
 
     def on_run_metrics(self, msg: RunMetrics) -> None:
         msg.stop()
-        if msg.error:
-            self.metrics, self._shown_key = None, None
-            if self.built:
-                self.query_one("#eval-title", Static).update(Text(f"{Path(msg.path).name}: {msg.error}", style="red"))
+        if msg.error:          # nothing of the run shown before stays under this run's name
+            self._clear(Text(f"{Path(msg.path).name}: {msg.error}", style="red"))
             return
         self.show_metrics(msg.metrics, msg.labels, f"{msg.split.capitalize()} split · {Path(msg.path).name}",
                           run=msg.path)
@@ -355,8 +353,13 @@ class EvaluatePane(Pane):
         if self.live:
             self.show_metrics(*self.live, run=self.live_run)
         else:
-            self.metrics, self.shown_run, self._shown_key, self.own = None, None, None, None
-            self.query_one("#eval-title", Static).update("Live: waiting for the first evaluation of a classifier run.")
+            self._clear("Live: waiting for the first evaluation of a classifier run.")
+
+    def _clear(self, title) -> None:
+        """No metrics shown: the title says why, the tables are emptied."""
+        self.metrics, self.shown_run, self._shown_key, self.own = None, None, None, None
+        if self.built:
+            self.query_one("#eval-title", Static).update(title)
             for wid in ("#eval-cm", "#eval-headline", "#eval-per-class"):
                 self.query_one(wid, Static).update("")
 
