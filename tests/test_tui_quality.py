@@ -280,3 +280,21 @@ async def test_a_run_that_fails_to_load_leaves_nothing_of_the_run_shown_before(e
         assert pane.metrics is None and pane.shown_run is None
         for wid in ("#eval-cm", "#eval-headline", "#eval-per-class"):
             assert not text_of(app.query_one(wid)).strip(), wid
+
+
+@pytest.mark.parametrize("fid, value, said", [("gen-topk", "-3", "Top-k: top-k must be"),
+                                              ("gen-count", "99999", "Count: n must be between 1 and"),
+                                              ("gen-temp", "-1", "Temp: temperature must be")])
+async def test_a_bad_generate_field_is_named_and_samples_nothing(env, fid, value, said):
+    app = env["app"]
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot, app)
+        await pilot.press("5")
+        pane = app.pane("generate")
+        await settle(pilot, app)
+        assert pane.run is not None
+        before = list(pane.samples)
+        app.query_one(f"#{fid}", Input).value = value
+        pane.action_resample()
+        await settle(pilot, app)
+        assert said in text_of(app.query_one("#gen-summary")) and pane.samples == before

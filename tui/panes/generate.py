@@ -23,6 +23,9 @@ TABLE_TEMPERATURES = (0.5, 0.8, 1.0, 1.2)    # the temperature table's rows
 TABLE_N = 200                                # names per temperature: a few seconds at most on a CPU
 
 
+FIELD_LABELS = {"#gen-temp": "Temp", "#gen-topk": "Top-k", "#gen-count": "Count"}
+
+
 class GeneratePane(Pane):
     pane_id = "generate"
     BINDINGS = keys.GENERATE
@@ -162,18 +165,28 @@ class GeneratePane(Pane):
 
     # ---- sampling -----------------------------------------------------------------
     def settings(self) -> dict:
+        """The fields' values, checked as `namestudio sample` checks them; ValueError names the field."""
+        from namestudio.engine.infer import InferenceError, check_sampling
+
         def num(fid, kind, default):
             text = self.query_one(fid, Field).value.strip()
             try:
                 return kind(text) if text else default
             except ValueError:
-                raise ValueError(f"{fid[5:]}: {text!r} is not a number") from None
+                raise ValueError(f"{FIELD_LABELS[fid]}: {text!r} is not a number") from None
 
         lang = self.query_one("#gen-lang", Select).value
-        return {"lang": None if lang == Select.NULL else str(lang),
-                "start": self.query_one("#gen-start", Field).value.strip(),
-                "temperature": num("#gen-temp", float, 0.8), "top_k": max(0, num("#gen-topk", int, 0)),
-                "n": num("#gen-count", int, 10)}
+        out = {"lang": None if lang == Select.NULL else str(lang),
+               "start": self.query_one("#gen-start", Field).value.strip(),
+               "temperature": num("#gen-temp", float, 0.8), "top_k": num("#gen-topk", int, 0),
+               "n": num("#gen-count", int, 10)}
+        try:
+            check_sampling(out["temperature"], out["top_k"], out["n"])
+        except InferenceError as e:     # the engine's words, with the field's label in front
+            said = str(e)
+            field = "Top-k" if said.startswith("top-k") else "Count" if said.startswith("n ") else "Temp"
+            raise ValueError(f"{field}: {said}") from None
+        return out
 
     def _ready_settings(self) -> dict | None:
         """The pane's settings when there is a generator to use them with; else None, and the user is told why."""
