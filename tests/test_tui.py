@@ -599,5 +599,5 @@ async def test_the_ngram_field_sets_the_lm_order_follows_the_task_and_names_itse
         await set_form(app, {**FAST, "f-lm": "0"})
         assert pane.build_config().lm_order == 0
         await set_form(app, {**FAST, "f-lm": "9"})
-        with pytest.raises(ValueError, match="--lm-order"):
+        with pytest.raises(ValueError, match="^N-gram: --lm-order must be in"):       # the field's label first
             pane.build_config()

@@ -194,7 +194,14 @@ class TrainPane(Pane):
             cfg.log_every = max(1, min(20, steps_per_epoch // 20))   # about 20 points an epoch, at least
         for key, value in getattr(self.app, "train_overrides", {}).items():
             setattr(cfg, key, value)
-        cfg.validate()
+        try:
+            cfg.validate()
+        except ValueError as e:       # the engine names the flag: put the field's label in front of it
+            said = str(e)
+            for fid, name in FORM.items():
+                if said.startswith(option(name)["flag"] + " "):
+                    raise type(e)(f"{LABELS[fid]}: {said}") from None
+            raise
         return cfg
 
     # ---- actions ------------------------------------------------------------------
