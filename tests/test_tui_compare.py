@@ -448,3 +448,17 @@ def snap_show(view: str = "curves", difference: bool = False):
 def test_compare_snapshot(size, view, difference, exp_app, snap_compare):
     app, _ = exp_app
     assert snap_compare(app, terminal_size=size, run_before=snap_show(view, difference))
+
+
+@pytest.mark.parametrize("size", [(80, 24), (120, 30)])
+async def test_the_empty_panes_hint_is_shown_whole(fixture_app, size):
+    app = fixture_app
+    async with app.run_test(size=size) as pilot:
+        await settle(pilot, app)
+        await pilot.press("7")
+        await settle(pilot, app)
+        info = app.query_one("#cmp-curves-info")
+        note = app.pane("compare")._empty_note()
+        assert note and note.startswith("No experiment yet")
+        shown = "".join(str(line.text) for line in (info.render_line(y) for y in range(info.region.height)))
+        assert "press u." in " ".join(shown.split())          # its end too, not cut at the first line
