@@ -49,3 +49,12 @@ def test_non_finite_values_pass_through_without_poisoning():
 def test_points_keep_their_x():
     pts = smooth_series([(10, 2.0), (20, 4.0)], 0.5)
     assert [x for x, _ in pts] == [10, 20] and pts[1][1] == pytest.approx(2.5 / 0.75)
+
+
+def test_a_flat_line_gets_y_limits_around_it_and_a_sloping_one_none():
+    from namestudio.tui.plots import flat_limits
+    lo, hi = flat_limits([0.6653824986241057])                # one evaluation
+    assert lo < 0.6653824986241057 < hi and hi - lo >= 0.02
+    assert flat_limits([2.0, 2.0, float("nan")]) == (1.9, 2.1)
+    assert flat_limits([0.0]) == (-0.01, 0.01)
+    assert flat_limits([0.5, 0.6]) is None and flat_limits([]) is None

@@ -19,6 +19,17 @@ PALETTE = [(0, 190, 210), (255, 150, 40), (90, 200, 90), (220, 90, 220), (235, 7
 FAINT = 0.35                                       # share of the colour in a raw line behind a smoothed one
 
 
+def flat_limits(values) -> tuple[float, float] | None:
+    """y limits around a flat line (one evaluation, or every value the same), else None. plotext gives such a
+    line a range of about 1e-16 and labels its ticks with 17 digits that squeeze the plot."""
+    finite = [v for v in values if isinstance(v, (int, float)) and math.isfinite(v)]
+    if not finite or max(finite) - min(finite) > 1e-9 * max(1.0, abs(max(finite))):
+        return None
+    v = finite[0]
+    pad = max(abs(v) * 0.05, 0.01)
+    return v - pad, v + pad
+
+
 def next_in(values: tuple, current) -> object:
     """The value after ``current`` in ``values`` (cycling); the first when ``current`` is not one of them."""
     return values[(values.index(current) + 1) % len(values)] if current in values else values[0]

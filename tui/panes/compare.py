@@ -33,7 +33,7 @@ from namestudio.engine.config import model_label
 
 from .. import keys
 from ..messages import CompareComputed, CompareLoaded
-from ..plots import SMOOTHING, X_AXES, X_LABELS, background, bucket_means, colour, describe, faint, \
+from ..plots import SMOOTHING, X_AXES, X_LABELS, background, bucket_means, colour, describe, faint, flat_limits, \
     log10_or_nan, next_in
 from ..render import confusion_table, difference_table
 from ..widgets import NAME, NUMBER, Anchor, Field, Pane, compact_number, duration, set_select
@@ -445,6 +445,9 @@ class ComparePane(Pane):
                     self.plotted[kind].append((r["label"], list(xs), ys))
                     if xs:
                         plt.plot(xs, ys, marker="braille", color=rgb)
+            limits = flat_limits([v for kind in (name, name + " raw") for _, _, ys in self.plotted[kind] for v in ys])
+            if limits:
+                plt.ylim(*limits)
             plot.refresh()
         self._fill_legend()
 
