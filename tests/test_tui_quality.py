@@ -76,6 +76,15 @@ async def open_evaluate(pilot, app, run: Path):
     return pane
 
 
+async def open_generate(pilot, app):
+    await settle(pilot, app)
+    await pilot.press("5")
+    pane = app.pane("generate")
+    await settle(pilot, app)
+    assert pane.run is not None                # the tiny generator, found by itself
+    return pane
+
+
 async def type_source(pilot, app, text: str) -> Input:
     await pilot.press("d")
     field = app.query_one("#eval-data", Input)
@@ -211,10 +220,7 @@ async def test_a_bad_source_keeps_the_focus_in_the_field_with_an_error(env):
 async def test_the_temperature_table_has_a_row_per_temperature(env):
     app = env["app"]
     async with app.run_test(size=SIZE) as pilot:
-        await settle(pilot, app)
-        await pilot.press("5")
-        pane = app.pane("generate")
-        await settle(pilot, app)
+        pane = await open_generate(pilot, app)
         assert pane.run is not None and pane.classifier is not None    # the tiny runs, found by themselves
         assert text_of(app.query_one("#gen-quality")).strip() == ""     # only on request
         await pilot.press("t")                 # typed into the start field: a letter, not the key
@@ -288,10 +294,7 @@ async def test_a_run_that_fails_to_load_leaves_nothing_of_the_run_shown_before(e
 async def test_a_bad_generate_field_is_named_and_samples_nothing(env, fid, value, said):
     app = env["app"]
     async with app.run_test(size=SIZE) as pilot:
-        await settle(pilot, app)
-        await pilot.press("5")
-        pane = app.pane("generate")
-        await settle(pilot, app)
+        pane = await open_generate(pilot, app)
         assert pane.run is not None
         before = list(pane.samples)
         app.query_one(f"#{fid}", Input).value = value

@@ -14,7 +14,7 @@ from pathlib import Path
 DEFAULT_CHECKPOINTS = os.environ.get("NAMESTUDIO_CHECKPOINTS", "checkpoints")
 RUN_HELP = "a run folder, a run id under --checkpoints, any unique part of one, or EXPERIMENT/RUN"
 EPILOG = "SRC is a folder of <Label>.txt, a name,label CSV, a one-class .txt, 'pytorch-names' or 'builtin'. " \
-         "RUN is a run folder or a run id under the checkpoints folder."
+         f"RUN is {RUN_HELP}."
 
 
 from namestudio.data.errors import NamestudioError
@@ -243,7 +243,7 @@ def cmd_data(args) -> int:
     if args.action == "download":
         return _download(args, con)
     if not 0 <= args.seed < 2**63:         # the split seed train takes (--split-seed), checked the same way
-        raise CliError(f"--seed must be {'≥ 0' if args.seed < 0 else '≤ 9,223,372,036,854,775,807'} (got {args.seed})")
+        raise CliError(f"--seed must be {'≥ 0' if args.seed < 0 else f'≤ {2**63 - 1:,}'} (got {args.seed})")
     ds = data.load_dataset(args.data, ascii_fold=args.ascii)
     split = data.split_by_name(ds.pairs, seed=args.seed) if len(ds.pairs) >= 3 else None
     summary = data.summarise(ds, split)
@@ -350,8 +350,8 @@ def cmd_train(args) -> int:
     con = _console(args.json)
     cores = os.cpu_count() or 1
     if cfg.threads and cfg.threads > cores:
-        con.print(f"[yellow]--threads {cfg.threads} is more than this machine's {cores} core{'s' * (cores != 1)}: the threads will wait on "
-                  f"each other (the default, --threads 0, picks for you)[/]")
+        con.print(f"[yellow]--threads {cfg.threads} is more than this machine's {cores} core{'s' * (cores != 1)}: "
+                  f"the threads will wait on each other (the default, --threads 0, picks for you)[/]")
     progress = None
     if con.is_terminal:
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
@@ -422,7 +422,6 @@ def cmd_train(args) -> int:
             out.update(test_nll=t["nll"], test_perplexity=t["perplexity"])
         _emit_json(out)
     if result.reason == "cancelled" and not under_torchrun:   # stopped before its end: `train … && next` stops too
-        from namestudio.engine import runfolder as rf
         if rf.resume_dir(Path(result.run_dir)) is not None:
             con.print(f"stopped: `namestudio train --resume {os.path.basename(result.run_dir)}` continues it")
         return 130
