@@ -457,9 +457,7 @@ class ComparePane(Pane):
         heads = [("", "swatch"), ("run", "run"), ("state", "state"), ("epoch", "epoch"),
                  ("val acc" if task == "classify" else "val NLL", "val"), ("best", "best")]
         keep = self._cursor_key(table)
-        table.clear(columns=True)
-        for label, key in heads:
-            table.add_column(label, key=key)
+        rows = []
         for i, r in enumerate(self.runs()):
             evals = r["curves"].get("evals") or []
             key = metric_key(task)
@@ -469,10 +467,15 @@ class ComparePane(Pane):
             if steps and isinstance(steps[-1].get("epoch"), (int, float)):
                 last_epoch = max(last_epoch or 0.0, steps[-1]["epoch"])
             best = (max(vals) if task == "classify" else min(vals)) if vals else None
-            table.add_row(self._swatch(i, r), r["label"], state_text(r["state"]),
+            rows.append(((self._swatch(i, r), r["label"], state_text(r["state"]),
                           f"{last_epoch:.2f}" if last_epoch is not None else "",
-                          f"{vals[-1]:.3f}" if vals else "", f"{best:.3f}" if best is not None else "",
-                          key=r["path"])
+                          f"{vals[-1]:.3f}" if vals else "", f"{best:.3f}" if best is not None else ""), r["path"]))
+        table.clear(columns=True)
+        for c, (label, key) in enumerate(heads):     # fixed widths: the widths measured as cells arrive came out
+            width = max([len(label)] + [len(str(cells[c])) for cells, _ in rows])    # different now and then
+            table.add_column(label, key=key, width=max(1, width))
+        for cells, path in rows:
+            table.add_row(*cells, key=path)
         if keep is not None and keep in {r["path"] for r in self.runs()}:
             table.move_cursor(row=table.get_row_index(keep))
 
