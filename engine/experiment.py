@@ -153,6 +153,13 @@ def is_experiment(path: str | Path) -> bool:
     return (Path(path) / EXPERIMENT).is_file()
 
 
+def run_name(run_dir: str | Path) -> str:
+    """A run's name as every command takes it: its folder's name, or ``EXP/RUN`` for an experiment's run (two
+    experiments' ``rnn`` stay apart)."""
+    run_dir = Path(run_dir)
+    return f"{run_dir.parent.name}/{run_dir.name}" if is_experiment(run_dir.parent) else run_dir.name
+
+
 def new_experiment(checkpoints: str | Path, base: dict, models: list[str], grid: dict[str, list],
                    parallel: int) -> Path:
     """Plan the runs, create ``exp-<time>-<task>/`` with experiment.json (every run pending); return the folder."""
@@ -255,6 +262,21 @@ def list_experiments(checkpoints: str | Path = "checkpoints") -> list[dict]:
                          "runs": len(doc["runs"]), "done": sum(r["state"] == "done" for r in doc["runs"])})
         except NamestudioError as e:
             rows.append({"id": d.name, "path": str(d), "state": "damaged", "error": str(e)})
+    return rows
+
+
+def list_all_runs(checkpoints: str | Path = "checkpoints") -> list[dict]:
+    """Every run under ``checkpoints``: its own run folders (``runfolder.list_runs``, newest first), then each
+    experiment's runs, named ``EXP/RUN`` as every command takes them (with ``experiment``: the EXP)."""
+    root = Path(checkpoints)
+    rows = rf.list_runs(root)
+    try:
+        experiments = list_experiments(root)
+    except OSError:                  # the folder went away or cannot be read: its own runs still list
+        return rows
+    for exp in experiments:
+        for row in rf.list_runs(exp["path"]):
+            rows.append({**row, "run": f"{exp['id']}/{row['run']}", "experiment": exp["id"]})
     return rows
 
 

@@ -76,6 +76,7 @@ def test_runs_lists_an_experiments_runs_by_a_name_every_command_takes(compared):
     assert {f"{exp.name}/rnn", f"{exp.name}/gru"} <= set(rows) and rows[f"{exp.name}/rnn"]["state"] == "done"
     r = cli("eval", f"{exp.name}/gru", "--checkpoints", str(ck), "--json")
     assert r.returncode == 0, r.stderr
+    assert json.loads(r.stdout.strip().splitlines()[-1])["run"] == f"{exp.name}/gru"     # named as it was asked for
     (ck.parent / "a-file").write_text("x")
     r = cli("runs", "--checkpoints", str(ck.parent / "a-file"))
     assert r.returncode == 1 and "is a file" in r.stderr and r.stderr.count("\n") == 1

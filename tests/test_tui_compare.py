@@ -21,7 +21,8 @@ from helpers import write_names_folder
 from namestudio.engine import experiment as ex
 from namestudio.engine import runfolder as rf
 from namestudio.engine.smoothing import ema
-from namestudio.tui.panes.compare import parse_names, sort_rows
+from namestudio.tui.panes.compare import parse_names, result_cell, sort_rows
+from namestudio.tui.panes.runs import state_cell
 from test_tui import fixture_app, make_app, settle, wait_for, wait_workers, write_fixture  # noqa: F401
 
 SIZE = (100, 30)
@@ -341,6 +342,12 @@ def test_sort_rows_and_names():
     assert parse_names(" Dovesky, Jackson,,de la Cruz ") == ["Dovesky", "Jackson", "de la Cruz"]
 
 
+def test_a_stopped_run_reads_stopped_on_compare_as_on_runs():
+    row = {"run": "r", "state": "cancelled", "reason": "cancelled"}
+    assert result_cell("state", row).plain == state_cell(row).plain and "stopped" in state_cell(row).plain
+    assert result_cell("state", {"state": "failed"}).plain == "failed"
+
+
 # ---- a real tiny compare: the views that load weights ----------------------------------------------------------
 TINY = ["--epochs", "1", "--embed", "8", "--hidden", "16", "--batch-size", "16", "--threads", "1", "--device", "cpu",
         "--log-every", "2", "--parallel", "2"]
@@ -462,3 +469,31 @@ async def test_the_empty_panes_hint_is_shown_whole(fixture_app, size):
         assert note and note.startswith("No experiment yet")
         shown = "".join(str(line.text) for line in (info.render_line(y) for y in range(info.region.height)))
         assert "press u." in " ".join(shown.split())          # its end too, not cut at the first line
+
+
+
+async def test_the_runs_pane_lists_an_experiments_runs_as_exp_slash_run(compared, monkeypatch):
+    """An experiment's runs are runs like any other: listed on the Runs pane by the name every command takes
+    (EXP/RUN, as `namestudio runs` lists them), offered by the Classify pane, and opened from the Runs pane."""
+    root, (clf, gen) = compared
+    monkeypatch.chdir(root)
+    monkeypatch.setenv("NAMESTUDIO_DATA_DIR", str(root / "userdata"))
+    exp = Path(clf["experiment"])
+    app = make_app(data="names")
+    app.checkpoints = root / "ck" / "classify"
+    app.follower.checkpoints = app.checkpoints
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot, app)
+        await pilot.press("6")
+        runs = app.pane("runs")
+        await wait_for(pilot, lambda: len(runs.runs) == 2, 20)
+        assert [r["run"] for r in runs.runs] == [f"{exp.name}/rnn", f"{exp.name}/gru"]
+        assert all(r["experiment"] == exp.name and r["state"] == "done" for r in runs.runs)
+        assert str(exp / "gru") in [value for _, value in app.pane("classify").options]
+        table = app.query_one("#runs-table", DataTable)
+        table.move_cursor(row=table.get_row_index(str(exp / "gru")))
+        await pilot.press("e")
+        evaluate = app.pane("evaluate")
+        await wait_for(pilot, lambda: evaluate.selected_run == str(exp / "gru") and evaluate.metrics, 20)
+        assert evaluate.metrics["accuracy"] == pytest.approx(rf.read_json(exp / "gru" / rf.TEST)["test"]["accuracy"])
+        assert evaluate.title.endswith(f"· {exp.name}/gru")

@@ -91,3 +91,23 @@ async def test_a_late_tab_activation_does_not_undo_a_pane_key(fixture_app):
         await pilot.pause(0.2)
         assert tabs.active == "train"
         assert app.focused is not None and app.pane("train") in app.focused.ancestors
+
+
+async def test_a_long_error_line_wraps_in_the_train_log_instead_of_running_off_the_edge(fixture_app):
+    from textual.widgets import Log
+
+    from namestudio.engine.events import Failed
+
+    app = fixture_app
+    words = [f"word{i:02d}" for i in range(40)]          # 279 characters, 3.5 screen widths at 80 columns
+    async with app.run_test(size=(80, 30)) as pilot:
+        await settle(pilot, app)
+        await pilot.press("2")
+        pane = app.pane("train")
+        await wait_for(pilot, lambda: pane.built, 10)
+        pane._failed(Failed(" ".join(words) + "\nlast log line"))
+        await pilot.pause(0.2)
+        lines = [line for line in app.query_one("#eval-log", Log).lines if line.strip()]
+        assert lines[0].startswith("failed: word00") and len(lines) >= 5
+        assert all(len(line) <= 76 for line in lines)
+        assert " ".join(" ".join(lines).split()) == "failed: " + " ".join(words) + " last log line"   # nothing lost

@@ -17,6 +17,8 @@ from textual.command import CommandList, CommandPalette, DiscoveryHit, Hit, Hits
 from textual.widgets import Input, Static, TabbedContent, TabPane, Tabs
 from textual.worker import Worker, WorkerState, get_current_worker
 
+from namestudio.engine.experiment import run_name
+
 from . import keys
 from .dialogs import QuitScreen
 from .follow import Follower
@@ -106,7 +108,7 @@ class NameStudioApp(App):
         self.data_arg = data
         self.checkpoints = Path(checkpoints)
         self.dataset = None                  # namestudio.data.Dataset of the Data pane
-        self.runs: list[dict] = []           # rows of engine.runfolder.list_runs
+        self.runs: list[dict] = []           # rows of engine.experiment.list_all_runs
         self.training_run: str | None = None  # folder of the attached run (the Train pane's)
         self.follower = Follower(self.checkpoints, self.post_message)   # reads the run folders (tui/follow.py)
         self.train_overrides: dict = {}      # extra TrainConfig fields (tests, benchmarks): e.g. max_steps
@@ -262,7 +264,7 @@ class NameStudioApp(App):
                 if not msg.attach:
                     self._run_ended(e)
             elif isinstance(e, Failed) and not msg.attach:
-                self.notify(e.message.splitlines()[0], title=f"Run {Path(msg.run_dir).name} failed",
+                self.notify(e.message.splitlines()[0], title=f"Run {run_name(msg.run_dir)} failed",
                             severity="error")
         if any(isinstance(e, (Done, Failed)) for e in msg.events):
             self.refresh_runs()
@@ -277,7 +279,7 @@ class NameStudioApp(App):
         else:
             self.pane("generate").load_run(e.run_dir, quiet=True)
         words = self.pane("train").status_text().removeprefix("last run ")
-        self.notify(f"Run {Path(e.run_dir).name}: {words}.", title="Training done")
+        self.notify(f"Run {run_name(e.run_dir)}: {words}.", title="Training done")
 
     def set_train_status(self, text: str) -> None:
         """The Train pane's words for the attached run; drawn by its 4 Hz timer (flush_status)."""

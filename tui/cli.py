@@ -489,11 +489,16 @@ def _train_rank(args, cfg, resume, ranks) -> int:
     return 0
 
 
+def _run_name(run_dir) -> str:
+    from namestudio.engine.experiment import run_name
+    return run_name(run_dir)
+
+
 def _control(args, command: str, said: str) -> int:
     from namestudio.engine import runfolder as rf
     run = rf.resolve_run(args.run, args.checkpoints)
     rf.send_control(run, command)
-    print(f"{run.name}: {said}")
+    print(f"{_run_name(run)}: {said}")
     return 0
 
 
@@ -535,7 +540,7 @@ def cmd_eval(args) -> int:
         raise CliError(f"{where}: {e}") from None
     con = _console(args.json)
     what = model_label(run.config.model, run.config.members)
-    con.print(f"[bold]{run.path.name}[/] · {run.task} · {what} · {where}: {headline(m, run.task)}")
+    con.print(f"[bold]{_run_name(run.path)}[/] · {run.task} · {what} · {where}: {headline(m, run.task)}")
     if m["skipped_unknown"]:
         con.print(f"skipped {m['skipped_unknown']} names with labels the run does not know: {', '.join(m['unknown_labels'])}")
     if args.data:
@@ -551,7 +556,7 @@ def cmd_eval(args) -> int:
         con.print(confusion_table(m["confusion"], run.labels, percent=not args.counts))
         con.print(per_class_table(m))
     if args.json:
-        _emit_json({"run": run.path.name, "task": run.task, "split": None if args.data else args.split,
+        _emit_json({"run": _run_name(run.path), "task": run.task, "split": None if args.data else args.split,
                     "data": where if args.data else None, **m})
     return 0
 
@@ -578,7 +583,7 @@ def cmd_classify(args) -> int:
                 con.print(f"  [yellow]note:[/] {escape(note)}")
             con.print(probability_table(r.top))
     if args.json:
-        _emit_json({"run": run.path.name, "results": [r.as_dict() for r in results],
+        _emit_json({"run": _run_name(run.path), "results": [r.as_dict() for r in results],
                     "failed": len(failed)})
     if len(failed) == len(results):
         raise CliError(failed[0].error if len(failed) == 1 else f"none of the {len(failed)} names could be classified")
@@ -615,7 +620,7 @@ def cmd_sample(args) -> int:
         from rich.table import Table
         count = rows[0]["n"] if rows else n          # with --start-letters, n for each letter
         per = f" ({n} for each start letter)" if args.start_letters and count != n else ""
-        t = Table(title=f"{run.path.name}: {count} samples per temperature{per}", header_style="bold",
+        t = Table(title=f"{_run_name(run.path)}: {count} samples per temperature{per}", header_style="bold",
                   title_justify="left")
         for c in ("temperature", "new", "unique") + (("classifier agrees",) if clf is not None else ()):
             t.add_column(c, justify="right")
@@ -627,7 +632,8 @@ def cmd_sample(args) -> int:
         con.print("new: not in the training data, not a repeat, more than the prefix · unique: distinct names"
                   + (" · classifier agrees: assigns the sampled language" if clf is not None else ""))
         if args.json:
-            _emit_json({"run": run.path.name, "classifier": clf.path.name if clf is not None else None, "table": rows})
+            _emit_json({"run": _run_name(run.path), "classifier": _run_name(clf.path) if clf is not None else None,
+                        "table": rows})
         return 0
     n = args.n if args.n is not None else (1 if args.start_letters else 10)
     samples = run.sample(lang=args.lang, start=args.start, n=n, temperature=args.temperature, top_k=args.top_k,
@@ -657,23 +663,19 @@ def cmd_sample(args) -> int:
     if out is not None:
         con.print(f"wrote {len(samples)} names to {out}")
     if args.json:
-        _emit_json({"run": run.path.name, "samples": samples, "new_fraction": nov["new_fraction"],
+        _emit_json({"run": _run_name(run.path), "samples": samples, "new_fraction": nov["new_fraction"],
                     "unique_fraction": nov["unique_fraction"], "classifier_agreement": agree,
                     "out": str(out) if out is not None else None})
     return 0
 
 
 def cmd_runs(args) -> int:
-    from namestudio.engine.experiment import list_experiments
-    from namestudio.engine.runfolder import list_runs
+    from namestudio.engine.experiment import list_all_runs
     from namestudio.tui.render import runs_table, runs_tsv
     root = Path(args.checkpoints)
     if root.exists() and not root.is_dir():
         raise CliError(f"--checkpoints {args.checkpoints}: is a file, not a folder of runs")
-    rows = list_runs(root)
-    for exp in list_experiments(root):      # an experiment's runs, named as every command takes them: EXP/RUN
-        for row in list_runs(exp["path"]):
-            rows.append({**row, "run": f"{exp['id']}/{row['run']}", "experiment": exp["id"]})
+    rows = list_all_runs(root)              # experiments' runs too, as EXP/RUN
     if args.json:
         _emit_json({"checkpoints": args.checkpoints, "runs": rows})
         return 0
@@ -826,13 +828,13 @@ def cmd_report(args) -> int:
 
 
 def cmd_export(args) -> int:
-    from namestudio.engine.experiment import collect_runs, is_experiment
+    from namestudio.engine.experiment import collect_runs, is_experiment, run_name
     from namestudio.engine.export import _have_tensorboard, export_tensorboard
     con = _console(args.json)
     runs, _ = collect_runs(args.items, args.checkpoints)
     how = "torch.utils.tensorboard" if _have_tensorboard() else "namestudio's own writer (no tensorboard package)"
     files = [export_tensorboard(d, args.tensorboard,   # an experiment's run as EXP/RUN: two experiments' rnn stay apart
-                                name=f"{d.parent.name}/{d.name}" if is_experiment(d.parent) else None)
+                                name=run_name(d) if is_experiment(d.parent) else None)
              for _, d in runs]
     for path in files:
         con.print(f"wrote {path}")

@@ -1,7 +1,8 @@
 """The follower: one thread that reads the checkpoints folder and the attached run as they change.
 
 Every ``EVERY`` seconds it reads only what may have changed:
-- ``list_runs`` when the checkpoints folder's mtime changes, or every ``LIST_EVERY`` seconds (progress);
+- ``list_all_runs`` (experiments' runs too) when the checkpoints folder's mtime changes, or every
+  ``LIST_EVERY`` seconds (progress, and runs inside an experiment's folder);
 - ``read_status`` of every live run (a pause, a stop, a death shows within one tick);
 - the new bytes of the ATTACHED run's steps.jsonl and metrics.jsonl (``runfolder.Tail``).
 
@@ -17,6 +18,7 @@ from pathlib import Path
 
 from namestudio.engine import runfolder as rf
 from namestudio.engine.events import Done, Failed, Started, Status
+from namestudio.engine.experiment import list_all_runs
 
 from .messages import RunEvents, RunsListed
 
@@ -127,7 +129,7 @@ class Follower:
         if mtime == self._mtime and now - self._listed < LIST_EVERY:
             return False
         self._mtime, self._listed = mtime, now
-        self.runs = rf.list_runs(self.checkpoints)
+        self.runs = list_all_runs(self.checkpoints)
         self._statuses = {r["path"]: (r.get("state"), r.get("step")) for r in self.runs}
         return True
 

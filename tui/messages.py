@@ -49,7 +49,7 @@ class DevicesFound(Message):
 
 @message
 class RunsListed(Message):
-    """The run folders under the checkpoints folder (rows of engine.runfolder.list_runs, each with its
+    """The run folders under the checkpoints folder (rows of engine.experiment.list_all_runs, each with its
     live ``state`` and progress ``step``/``total_steps``)."""
     runs: list[dict]
 

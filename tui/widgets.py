@@ -16,6 +16,8 @@ from textual.screen import ModalScreen
 from textual.widget import Widget
 from textual.widgets import Input, Static
 
+from namestudio.engine.experiment import run_name
+
 from . import keys
 from .render import bar
 
@@ -413,11 +415,11 @@ def open_run(app, path: str, task: str, quiet: bool = False, what: str = "the ru
     except Exception as e:
         if not quiet:
             text = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-            app.notify(f"{Path(path).name}: {text}", title=f"Cannot load {what}", severity="error")
+            app.notify(f"{run_name(path)}: {text}", title=f"Cannot load {what}", severity="error")
         return None
     if run.task != task:
         if not quiet:
             need = "a classifier" if task == "classify" else "a generator"
-            app.notify(f"{run.path.name} is a {run.task} run; this needs {need}.", severity="warning")
+            app.notify(f"{run_name(run.path)} is a {run.task} run; this needs {need}.", severity="warning")
         return None
     return run

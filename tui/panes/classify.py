@@ -9,6 +9,7 @@ from textual.containers import Horizontal
 from textual.widgets import Input, Label, Select, Static
 
 from namestudio.engine.config import model_label
+from namestudio.engine.experiment import run_name
 
 from .. import keys
 from ..render import attribution_text, probability_table
@@ -85,7 +86,7 @@ class ClassifyPane(Pane):
         self._show_k()
         self.predict()
         if not quiet:
-            self.app.notify(f"Classify uses {run.path.name}.")
+            self.app.notify(f"Classify uses {run_name(run.path)}.")
         return True
 
     # ---- prediction ---------------------------------------------------------------
@@ -117,7 +118,7 @@ class ClassifyPane(Pane):
             return
         cfg = self.run.config
         what = model_label(cfg.model, cfg.members)
-        info.update(Text(f"{self.run.path.name} · {what} · {len(self.run.labels)} labels", style="dim"))
+        info.update(Text(f"{run_name(self.run.path)} · {what} · {len(self.run.labels)} labels", style="dim"))
         name = self.query_one("#clf-name", Field).value.strip()
         if not name:
             probs.update(Text("Type a name above; the languages update as you type.", style="dim"))

@@ -37,6 +37,7 @@ from ..plots import SMOOTHING, X_AXES, X_LABELS, background, bucket_means, colou
     log10_or_nan, next_in
 from ..render import confusion_table, difference_table
 from ..widgets import NAME, NUMBER, Anchor, Field, Pane, compact_number, duration, set_select
+from .runs import REASON_WORDS
 
 VIEWS = ("curves", "results", "confusion", "topk", "samples")
 VIEW_TITLES = {"curves": "Curves", "results": "Results", "confusion": "Confusion", "topk": "Top-3",
@@ -320,7 +321,8 @@ class ComparePane(Pane):
         for e in self.experiments:
             if e.get("state") == "damaged":
                 continue
-            options.append((f"{e['id']} · {e.get('done', 0)}/{e.get('runs', 0)} done · {e.get('state')}", e["path"]))
+            state = REASON_WORDS["cancelled"] if e.get("state") == "cancelled" else e.get("state")
+            options.append((f"{e['id']} · {e.get('done', 0)}/{e.get('runs', 0)} done · {state}", e["path"]))
         value = MARKED if self.source and self.source[0] == "marked" else (self.source[1] if self.source else None)
         select = self.query_one("#cmp-source", Select)
         if [(str(p), v) for p, v in options] != [(str(p), v) for p, v in select._options if v != Select.NULL]:
@@ -887,9 +889,10 @@ def read_source(source: tuple, last_sig=None, known: dict | None = None) -> dict
 
 # ---- cells and tables ----------------------------------------------------------------------------
 def state_text(state: str) -> Text:
+    """A run's state; a run stopped before its end (state "cancelled") is worded as the Runs pane words it."""
     style = {"running": "bold green", "starting": "green", "paused": "yellow", "stopping": "yellow",
              "failed": "bold red", "stale": "bold red", "damaged": "red", "cancelled": "dim"}.get(state, "")
-    return Text(state or "", style=style)
+    return Text(REASON_WORDS["cancelled"] if state == "cancelled" else state or "", style=style)
 
 
 def result_cell(key: str, row: dict):

@@ -20,6 +20,7 @@ from textual.widgets import Input, Label, Select, Static
 from textual.worker import get_current_worker
 
 from namestudio.engine.blend import short
+from namestudio.engine.experiment import run_name
 
 from .. import keys
 from ..messages import CalibrationReady, RunMetrics, SourceEvaluated
@@ -100,7 +101,7 @@ class EvaluatePane(Pane):
     def on_built(self) -> None:
         set_select(self.query_one("#eval-run", Select), self.options, self.selected_run)
         if self.selected_run and not self.metrics:
-            self.query_one("#eval-title", Static).update(f"Loading {Path(self.selected_run).name} …")
+            self.query_one("#eval-title", Static).update(f"Loading {run_name(self.selected_run)} …")
         self.render_metrics()
 
     @on(Select.Changed, "#eval-run")
@@ -251,7 +252,7 @@ class EvaluatePane(Pane):
                 why = ("The attached run is still training: its reliability diagram comes when it ends "
                        "(or open a saved run, o)." if self.shown_run else "No run to test.")
             else:
-                why = f"Computing the reliability diagram of {Path(run).name} on its test split …"
+                why = f"Computing the reliability diagram of {run_name(run)} on its test split …"
             return title, Text(why, style="dim"), _headline_table(values), ""
         if q.get("error"):
             return title, Text(f"No reliability diagram: {q['error']}", style="red"), _headline_table(values), ""
@@ -295,7 +296,7 @@ class EvaluatePane(Pane):
         if not self.follow_live:
             return
         if "confusion" in e.test_metrics:
-            self.live = (e.test_metrics, self.live_labels, f"Test split · {Path(e.run_dir).name}")
+            self.live = (e.test_metrics, self.live_labels, f"Test split · {run_name(e.run_dir)}")
             self.show_metrics(*self.live, run=e.run_dir)
 
     # ---- saved runs ---------------------------------------------------------------
@@ -306,7 +307,7 @@ class EvaluatePane(Pane):
             self._leave_source()
         if self.built:
             set_select(self.query_one("#eval-run", Select), value=str(path))
-            self.query_one("#eval-title", Static).update(f"Loading {Path(path).name} …")
+            self.query_one("#eval-title", Static).update(f"Loading {run_name(path)} …")
         self._metrics_worker(str(path))
 
     @work(thread=True, exclusive=True, group="evaluate", exit_on_error=False)
@@ -334,9 +335,9 @@ class EvaluatePane(Pane):
     def on_run_metrics(self, msg: RunMetrics) -> None:
         msg.stop()
         if msg.error:          # nothing of the run shown before stays under this run's name
-            self._clear(Text(f"{Path(msg.path).name}: {msg.error}", style="red"))
+            self._clear(Text(f"{run_name(msg.path)}: {msg.error}", style="red"))
             return
-        self.show_metrics(msg.metrics, msg.labels, f"{msg.split.capitalize()} split · {Path(msg.path).name}",
+        self.show_metrics(msg.metrics, msg.labels, f"{msg.split.capitalize()} split · {run_name(msg.path)}",
                           run=msg.path)
 
     # ---- actions ------------------------------------------------------------------
@@ -416,7 +417,7 @@ class EvaluatePane(Pane):
             return
         exclude = self.exclude_train if exclude_train is None else exclude_train
         self.query_one("#eval-title", Static).update(
-            f"Testing {Path(run).name} on {short_path(source)}" + (" without its training names" if exclude else "")
+            f"Testing {run_name(run)} on {short_path(source)}" + (" without its training names" if exclude else "")
             + " …")
         self._shown_key = None
         self._source_worker(run, source, exclude)

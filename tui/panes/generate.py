@@ -4,7 +4,6 @@ uniqueness and classifier agreement across temperatures (engine.infer.sample_qua
 from __future__ import annotations
 
 import random
-from pathlib import Path
 
 from rich.table import Table
 from rich.text import Text
@@ -13,6 +12,8 @@ from textual.app import ComposeResult
 from textual.containers import Horizontal
 from textual.widgets import Input, Label, Select, Static
 from textual.worker import get_current_worker
+
+from namestudio.engine.experiment import run_name
 
 from .. import keys
 from ..messages import QualityProgress, SamplesReady
@@ -143,7 +144,7 @@ class GeneratePane(Pane):
         set_select(lang, [(lab, lab) for lab in run.labels],
                    previous if previous in run.labels else (run.labels[0] if run.labels else None))
         if not quiet:
-            self.app.notify(f"Generate uses {run.path.name}.")
+            self.app.notify(f"Generate uses {run_name(run.path)}.")
         self.action_resample()
         return True
 
@@ -155,7 +156,7 @@ class GeneratePane(Pane):
         clf = open_run(self.app, path, "classify", quiet=True)
         if clf is None:
             if not quiet:
-                self.app.notify(f"{Path(path).name}: not a readable classifier run", title="Cannot load the classifier",
+                self.app.notify(f"{run_name(path)}: not a readable classifier run", title="Cannot load the classifier",
                                 severity="error")
             return False
         self.classifier = clf
@@ -315,7 +316,7 @@ class GeneratePane(Pane):
             what.append(f"start {start}")
         if top_k:
             what.append(f"top-k {top_k}")
-        what.append(f"checked with {Path(clf).name}" if clf else "no classifier")
+        what.append(f"checked with {run_name(clf)}" if clf else "no classifier")
         head = Text.assemble(("Temperature table", "bold"), " · " + " · ".join(what))
         try:
             current = self._table_key(self.settings()) == self.table_key
@@ -327,7 +328,7 @@ class GeneratePane(Pane):
         elif self.table_error:
             head.append(f"\n{self.table_error}", style="red")
         elif not current:
-            head.append(f"\nfor {Path(run).name if run else '?'} with the settings before: t computes it again",
+            head.append(f"\nfor {run_name(run) if run else '?'} with the settings before: t computes it again",
                         style="yellow")
         else:
             head.append("  (t hides it)", style="dim")
@@ -358,13 +359,13 @@ class GeneratePane(Pane):
             table_w.update("")
             return
         if not self.samples:
-            summary.update(Text(f"{self.run.path.name}: press r to sample.", style="dim"))
+            summary.update(Text(f"{run_name(self.run.path)}: press r to sample.", style="dim"))
             table_w.update("")
             return
         new = sum(bool(s.get("new")) for s in self.samples)
         seen = sum(bool(s.get("in_training")) for s in self.samples)
         repeats = sum(bool(s.get("repeat")) and not s.get("in_training") for s in self.samples)
-        parts = [f"{len(self.samples)} samples from {self.run.path.name}",
+        parts = [f"{len(self.samples)} samples from {run_name(self.run.path)}",
                  f"{new} new, {seen} in the training set" + (f", {repeats} repeated" if repeats else "")]
         if self.classifier is not None:
             parts.append(f"classifier agrees on {100 * self.agreement:.0f}%" if self.agreement is not None

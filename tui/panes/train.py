@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 import os
+import textwrap
 
 from textual import on
 from textual.app import ComposeResult
@@ -429,10 +430,13 @@ class TrainPane(Pane):
         return "idle"
 
     def _log(self, line: str) -> None:
+        # a long line (an error) wraps at the screen's width, indented, rather than running off the pane's edge
+        width = max(40, self.app.size.width - 4)
+        lines = textwrap.wrap(line, width, subsequent_indent="    ") if len(line) > width else [line]
         if self.built:
-            self.query_one("#eval-log", Log).write_line(line)
+            self.query_one("#eval-log", Log).write_lines(lines)
         else:
-            self._pending_log.append(line)
+            self._pending_log.extend(lines)
 
     # ---- drawing ------------------------------------------------------------------
     def _draw_progress(self) -> None:
