@@ -8,6 +8,7 @@ import shutil
 import socket
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -135,6 +136,38 @@ def test_a_bad_nproc_is_one_line(argv, says, capsys, tmp_path):
     err = capsys.readouterr().err
     assert err.startswith("namestudio: error: ") and says in err and err.count("\n") == 1
     assert not any(tmp_path.iterdir())
+
+
+def test_the_launcher_exits_130_for_a_stopped_run_and_leaves_no_folder_for_one_that_never_began(names, tmp_path):
+    """`train --nproc 2` ends as one process does: stopped before its end (here by `namestudio stop`), exit 130
+    and the resume hint; a run that never began (bad data) leaves no run folder behind."""
+    env = {k: v for k, v in os.environ.items() if k not in ("RANK", "WORLD_SIZE", "LOCAL_RANK", "MASTER_ADDR")}
+    ck = tmp_path / "ck"
+    base = [sys.executable, "-m", "namestudio.tui.cli", "train", "--nproc", "2", "--master-addr", "127.0.0.1",
+            "--checkpoints", str(ck)]
+    cfg = small(epochs=100_000, data=str(names))                   # runs until stopped
+    proc = subprocess.Popen([*base, "--master-port", str(free_port()), *cfg_to_argv(cfg)], env=env, text=True,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    try:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            runs = rf.list_runs(ck)
+            if runs and rf.read_jsonl(Path(runs[0]["path"]) / rf.METRICS):     # an evaluation: a resume point
+                break
+            time.sleep(0.3)
+        assert len(runs) == 1, runs
+        rf.send_control(Path(runs[0]["path"]), "stop")
+        out, _ = proc.communicate(timeout=120)
+    finally:
+        proc.kill()
+    assert proc.returncode == 130, out[-2000:]
+    assert f"namestudio train --resume {Path(runs[0]['path']).name}" in out
+    assert rf.read_status(Path(runs[0]["path"])).state == "cancelled"
+
+    r = subprocess.run([*base, "--master-port", str(free_port()), "--data", str(tmp_path / "nope"), "--epochs", "1",
+                        "--threads", "1"], env=env, text=True, capture_output=True, timeout=120)
+    assert r.returncode == 1 and "dataset source not found" in r.stderr and "run folder:" not in r.stderr
+    assert [p.name for p in ck.iterdir()] == [Path(runs[0]["path"]).name]      # no new folder
 
 
 def test_nproc_under_torchrun_is_refused(monkeypatch, capsys, tmp_path):

@@ -7,6 +7,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import signal
 import sys
 from pathlib import Path
@@ -408,7 +409,8 @@ def cmd_train(args) -> int:
             for s in handled:
                 signal.signal(s, previous[s])
     if isinstance(result, Failed):
-        raise CliError(result.message + (f" (run folder: {result.run_dir})" if result.run_dir else ""))
+        began = bool(result.run_dir) and (Path(result.run_dir) / rf.CONFIG).is_file()   # else nothing there to see
+        raise CliError(result.message + (f" (run folder: {result.run_dir})" if began else ""))
     t = result.test_metrics
     con.print(f"[bold]test[/] {headline(t, cfg.task)} · {result.train_seconds:.1f} s · {result.reason}")
     con.print(f"run folder: {result.run_dir}")
@@ -432,6 +434,7 @@ def _launch_ranks(args, cfg, overrides: dict, rdzv: dict) -> int:
     """`train --nproc N`: check N, then run torchrun's agent here; it starts N ranks of this same command
     (without the launcher's options) and waits for them."""
     from namestudio.engine import distributed as ddp
+    from namestudio.engine import runfolder as rf
     from namestudio.engine.config import cfg_to_argv, default_threads
     nproc = args.nproc or 1
     try:
@@ -439,12 +442,19 @@ def _launch_ranks(args, cfg, overrides: dict, rdzv: dict) -> int:
         ddp.check_nproc(nproc, cfg.device)
     except ddp.DistributedError as e:
         raise CliError(str(e)) from None
+    # one machine: the launcher knows the run folder (it makes a new one), so that it can read how the run ended
+    one_machine = rdzv.get("nnodes") is None
+    made = run_dir = None
     if args.resume:   # the ranks get only what the command line said; rank 0 reads the rest from the run
         worker = ["train", "--resume", args.resume, *_given_argv(overrides)]
+        run_dir = _resolved_or_none(args.resume, args.checkpoints)
     else:
         worker = ["train", *cfg_to_argv(cfg)]
-        if args.run_dir:
-            worker += ["--run-dir", args.run_dir]
+        if not args.run_dir and one_machine:
+            made = rf.new_run_dir(Path(args.checkpoints), cfg.task, cfg.model)
+        run_dir = Path(args.run_dir) if args.run_dir else made
+        if run_dir is not None:
+            worker += ["--run-dir", str(run_dir)]
     worker += ["--checkpoints", args.checkpoints] + (["--json"] if args.json else [])
     torchrun = ddp.torchrun_args(nproc, rdzv, worker)
     threads = cfg.threads or max(1, default_threads() // nproc)
@@ -452,9 +462,44 @@ def _launch_ranks(args, cfg, overrides: dict, rdzv: dict) -> int:
     con.print(f"[dim]{nproc} rank{'s' * (nproc != 1)} on this machine: {ddp.shown_command(torchrun)}[/]",
               soft_wrap=True)
     try:
-        return ddp.launch(torchrun, threads)
+        code = ddp.launch(torchrun, threads)
     except ddp.DistributedError as e:
         raise CliError(str(e)) from None
+    finally:
+        if made is not None:
+            _remove_if_unused(made)
+    if code == 0 and one_machine and run_dir is not None and _stopped(run_dir):
+        con.print(f"stopped: `namestudio train --resume {run_dir.name}` continues it")
+        return 130            # as one process exits when stopped before its end: `train … && next` stops too
+    return code
+
+
+def _remove_if_unused(run_dir: Path) -> None:
+    """The launcher's new run folder, when the run never began (bad data, a rank that could not start): it holds
+    only the lock and the status then. Remove it, as one process leaves no folder for a run that never began."""
+    from namestudio.engine import runfolder as rf
+    try:
+        if {p.name for p in run_dir.iterdir()} <= {rf.LOCK, rf.STATUS}:
+            shutil.rmtree(run_dir)
+    except OSError:
+        pass
+
+
+def _resolved_or_none(run: str, checkpoints: str) -> Path | None:
+    from namestudio.engine import runfolder as rf
+    try:
+        return rf.resolve_run(run, checkpoints)
+    except rf.RunFolderError:
+        return None          # rank 0 says why, in one line
+
+
+def _stopped(run_dir: Path) -> bool:
+    """Whether the run in ``run_dir`` was stopped before its end (and can be resumed)."""
+    from namestudio.engine import runfolder as rf
+    try:
+        return rf.read_status(run_dir).state == "cancelled" and rf.resume_dir(run_dir) is not None
+    except rf.RunFolderError:
+        return False
 
 
 def _given_argv(given: dict) -> list[str]:
