@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import csv
 import hashlib
+import os
 import re
 from collections import Counter
 from dataclasses import dataclass, field
@@ -219,7 +220,20 @@ def read_folder(folder: Path) -> list[tuple[str, str]]:
 
 
 def _label_files(folder: Path) -> list[Path]:
-    files = sorted(p for p in folder.glob("*.txt") if p.is_file() and not p.name.startswith("."))
+    """The folder's <Label>.txt files (any case of .txt: Irish.TXT is Irish), hidden files aside. A .txt link
+    whose target is gone is an error, not a language quietly left out."""
+    try:
+        entries = sorted(folder.iterdir())
+    except OSError as e:
+        raise DataError(f"{folder}: cannot list this folder ({e.strerror or e})") from None
+    files = []
+    for p in entries:
+        if p.name.startswith(".") or p.suffix.lower() != ".txt":
+            continue
+        if p.is_file():
+            files.append(p)
+        elif p.is_symlink() and not p.exists():
+            raise DataError(f"{p}: a link to {os.readlink(p)}, which does not exist; fix the link or remove it")
     if not files:
         raise DataError(f"{folder}: no <Label>.txt files in this folder")
     return files

@@ -89,18 +89,6 @@ def name_logits(model, vocab, names: list[str], batch_size: int = 1024) -> torch
     return torch.cat(out) if out else torch.zeros(0, 0)
 
 
-def read_temperature(run_dir) -> float:
-    """The run's fitted temperature, or 1.0 when it has none (or an unreadable one)."""
-    path = Path(run_dir) / CALIBRATION
-    if not path.is_file():
-        return 1.0
-    try:
-        t = float(rf.read_json(path)["temperature"])
-    except Exception:
-        return 1.0
-    return t if math.isfinite(t) and t > 0 else 1.0
-
-
 def fit_run(run) -> dict:
     """Fit T on a loaded classifier run's validation split with its weights: what ``calibrate_run`` writes,
     without writing it."""
@@ -117,32 +105,72 @@ def fit_run(run) -> dict:
 
 
 def calibrate_run(run_dir) -> dict | None:
-    """Fit T on the run's validation split with its best weights and write ``calibration.json`` atomically.
+    """Fit T on the run's validation split with its best weights and write ``calibration.json`` atomically,
+    with the digest of the weights it was fitted to (``LoadedRun.weights_digest``).
 
     Returns what it wrote, or None for a generator run (nothing to calibrate)."""
     from .infer import load_run
     run = load_run(Path(run_dir))
     if run.task != "classify":
         return None
-    result = fit_run(run)
+    result = {**fit_run(run), "weights": run.weights_digest}
     rf.atomic_write_json(Path(run_dir) / CALIBRATION, result)
     return result
 
 
-def run_calibration(run) -> dict:
-    """A loaded classifier run's calibration: its ``calibration.json`` (``"saved": True``), or, for a run trained
-    before calibration existed (or an unreadable file), the same fitted now on its validation split and not
-    written (``"saved": False``; ``namestudio eval RUN`` saves it)."""
+def saved_calibration(run) -> dict | None:
+    """The run's ``calibration.json`` when it belongs to the weights ``run`` holds, else None.
+
+    It belongs when its ``weights`` digest is the loaded weights' digest. A file from before the digest was
+    recorded belongs when it is newer than the weights file (calibration is written after the weights it fits;
+    a run resumed since then has rewritten them)."""
     path = Path(run.path) / CALIBRATION
-    if path.is_file():
+    try:
+        saved = rf.read_json(path, dict)
+        t = float(saved["temperature"])
+    except Exception:  # absent, unreadable or damaged: fitted again
+        return None
+    if not (math.isfinite(t) and t > 0):
+        return None
+    if "weights" in saved:
+        fits = saved["weights"] == run.weights_digest
+    else:
         try:
-            saved = rf.read_json(path, dict)
-            t = float(saved["temperature"])
-            if math.isfinite(t) and t > 0:
-                return {**saved, "temperature": t, "saved": True}
-        except Exception:
-            pass
-    return {**fit_run(run), "saved": False}
+            fits = path.stat().st_mtime >= (Path(run.path) / rf.WEIGHTS).stat().st_mtime
+        except OSError:
+            fits = False
+    return {**saved, "temperature": t} if fits else None
+
+
+def run_calibration(run) -> dict:
+    """A loaded classifier run's calibration: its ``calibration.json`` when fitted to these weights
+    (``"saved": True``), else the same fitted now on its validation split and not written (``"saved": False``;
+    ``"stale": True`` when a file exists but was fitted to other weights, e.g. before the run was resumed).
+    ``save_calibration`` writes it."""
+    saved = saved_calibration(run)
+    if saved is not None:
+        return {**saved, "saved": True}
+    return {**fit_run(run), "weights": run.weights_digest, "saved": False,
+            "stale": (Path(run.path) / CALIBRATION).is_file()}
+
+
+def save_calibration(run, cal: dict) -> str | None:
+    """Write a calibration fitted now (``run_calibration``) into the run, unless a trainer is at work on it (its
+    weights move on; the trainer writes its own at the end). None when written, else why not, in words (a
+    read-only folder is a reason, not an error: the temperature was fitted all the same)."""
+    if cal.get("saved"):
+        return None
+    try:
+        if rf.read_status(run.path).live:
+            return "the run is being trained"
+    except rf.RunFolderError:
+        pass
+    record = {k: v for k, v in cal.items() if k not in ("saved", "stale")}
+    try:
+        rf.atomic_write_json(Path(run.path) / CALIBRATION, record)
+    except rf.RunFolderError as e:
+        return str(e)
+    return None
 
 
 class EvalDataError(NamestudioError, ValueError):
@@ -196,7 +224,7 @@ def evaluate_pairs(run, pairs, exclude_train: bool = False, temperature: float |
         from .train import evaluate
         return {**evaluate(run.model, encode(known, run.vocab, index, run.task), run.task, run.labels,
                            torch.device("cpu")), **counts}
-    t = read_temperature(run.path) if temperature is None else temperature
+    t = run.temperature if temperature is None else temperature
     logits = name_logits(run.model, run.vocab, [n for n, _ in known])
     y = torch.tensor([index[lab] for _, lab in known], dtype=torch.long)
     before, after = logits.softmax(-1), (logits / t).softmax(-1)

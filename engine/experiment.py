@@ -43,6 +43,9 @@ RUN_STATES = ("pending", "running", "done", "failed", "cancelled")
 DEFAULT_NAMES = ("Dovesky", "Jackson", "Hou")
 
 
+_A_KIND = {"int": "a whole number", "float": "a number", "str": "a text", "bool": "true or false"}
+
+
 class ExperimentError(NamestudioError):
     """An experiment that cannot be made, found or continued; one line."""
 
@@ -76,7 +79,8 @@ def _parse_value(f: dataclasses.Field, text: str):
         else:
             value = text
     except ValueError:
-        raise ExperimentError(f"--set {f.name}: {text!r} is not a {kind.__name__} (as {flag} takes)") from None
+        raise ExperimentError(f"--set {f.name}: {text!r} is not {_A_KIND.get(kind.__name__, 'a ' + kind.__name__)} "
+                              f"(as {flag} takes)") from None
     try:
         check_value(f, value)
     except NamestudioError as e:
@@ -305,8 +309,10 @@ def _action(run_dir: Path) -> str:
         return "new"
     st = rf.read_status(run_dir)
     if st.live:
-        raise ExperimentError(f"run {run_dir.name} is being trained by pid {st.pid}; stop it first "
-                              f"(namestudio stop {run_dir})")
+        if st.host != rf.HOST:
+            raise ExperimentError(f"run {run_dir.name} is being trained on {st.host} by pid {st.pid}; stop it "
+                                  f"first (namestudio stop {run_dir})")
+        return "follow"    # left training by a controller that died (kill -9), or a `train --resume` of it
     if st.state == "done" and (run_dir / rf.TEST).is_file():
         return "keep"
     try:
@@ -315,6 +321,42 @@ def _action(run_dir: Path) -> str:
     except rf.RunFolderError:
         pass
     return "restart"
+
+
+class _Followed:
+    """A run already being trained by a process this controller did not start (on this host): polled through its
+    run folder, as a child is through its Popen. ``signal`` asks that trainer (its session, when it leads one,
+    as children started by a controller do)."""
+
+    def __init__(self, run_dir: Path, pid: int):
+        self.run_dir, self.pid = run_dir, pid
+
+    def poll(self) -> int | None:
+        try:
+            st = rf.read_status(self.run_dir)
+        except rf.RunFolderError:
+            return None if rf.pid_alive(self.pid) else 1
+        return None if st.live else 0
+
+    def signal(self, sig: int) -> None:
+        try:
+            if os.getpgid(self.pid) == self.pid:
+                os.killpg(self.pid, sig)
+            else:
+                os.kill(self.pid, sig)
+        except (ProcessLookupError, PermissionError):
+            pass
+
+
+def _signal(p, sig: int) -> None:
+    """A child of this controller (the leader of its own session: every rank and helper gets it), or a followed run."""
+    if isinstance(p, _Followed):
+        p.signal(sig)
+        return
+    try:
+        os.killpg(p.pid, sig)
+    except (ProcessLookupError, PermissionError):
+        pass
 
 
 class Controller:
@@ -329,7 +371,7 @@ class Controller:
         self.nice = nice
         self.on_update = on_update
         self.poll_s = poll_s
-        self.active: dict[str, subprocess.Popen] = {}
+        self.active: dict[str, subprocess.Popen | _Followed] = {}
         self.views = {r["dir"]: RunView(label=r["dir"], state=r.get("state", "pending")) for r in self.doc["runs"]}
         self.tails = {r["dir"]: rf.Tail(self.exp / r["dir"] / rf.METRICS) for r in self.doc["runs"]}
         self.stopping = False
@@ -345,10 +387,7 @@ class Controller:
             self.killing = True
         self.stopping = True
         for p in list(self.active.values()):
-            try:
-                os.killpg(p.pid, signal.SIGKILL if self.killing else signal.SIGTERM)
-            except (ProcessLookupError, PermissionError):
-                pass
+            _signal(p, signal.SIGKILL if self.killing else signal.SIGTERM)
 
     def _save(self, **changes) -> None:
         self.doc.update(changes, heartbeat=time.time())
@@ -400,11 +439,14 @@ class Controller:
                 pass
         elif st is not None and st.state == "cancelled":
             r["state"] = "cancelled"
+        elif self.stopping and code is not None and code < 0:   # stopped as it started, before its handlers
+            r["state"], r["error"] = "cancelled", None
         else:
             r["state"] = "failed"
-            lines = rf.last_log_lines(run_dir, 1)
+            lines = [line for line in rf.last_log_lines(run_dir, 5) if not line.startswith("$ ")]  # not its command
+            how = f"killed by signal {-code}" if code is not None and code < 0 else f"exited with code {code}"
             r["error"] = (st.error if st is not None and st.error else None) or r.get("error") or \
-                (lines[-1] if lines else f"the trainer exited with code {code}")
+                (lines[-1] if lines else f"the trainer {how} before it wrote a word")
         self.views[label].state = r["state"]
         self.views[label].error = r["error"]
         self._save()
@@ -435,10 +477,8 @@ class Controller:
             return self._run()
         finally:
             for p in self.active.values():      # only on an unexpected error: never leave children behind
-                try:
-                    os.killpg(p.pid, signal.SIGTERM)
-                except (ProcessLookupError, PermissionError):
-                    pass
+                if not isinstance(p, _Followed):
+                    _signal(p, signal.SIGTERM)
             self.lock.release()
 
     def _run(self) -> dict:
@@ -449,6 +489,9 @@ class Controller:
                 r["state"] = "done"
                 self.views[r["dir"]].state = "done"
                 self._fill_done_view(r["dir"])
+            elif action == "follow":   # it trains already: wait for it (it takes one of the parallel places)
+                self.active[r["dir"]] = _Followed(self.exp / r["dir"], rf.read_status(self.exp / r["dir"]).pid)
+                r["state"] = self.views[r["dir"]].state = "running"
             else:
                 r["state"] = "pending"
                 queue.append((r, action))

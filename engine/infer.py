@@ -39,6 +39,7 @@ class LoadedRun:
     vocab: Vocab
     model: torch.nn.Module
     meta: dict
+    weights_digest: str = ""    # rf.weights_digest of the weights (and n-gram LM) this model was loaded from
 
     @property
     def task(self) -> str:
@@ -113,9 +114,16 @@ class LoadedRun:
         return torch.log_softmax(self.model(ids, lengths).float() / self.temperature, dim=-1)
 
     @cached_property
-    def temperature(self) -> float:  # quality: fitted on validation (calibration.json); 1.0 when absent
-        from .calibration import read_temperature
-        return read_temperature(self.path)
+    def temperature(self) -> float:
+        """Fitted on validation: calibration.json when it was fitted to these weights, else fitted now (a run
+        calibrated before it was resumed, or a live run; engine/calibration.run_calibration)."""
+        from .calibration import run_calibration
+        if self.task != "classify":
+            return 1.0
+        try:
+            return run_calibration(self)["temperature"]
+        except (NamestudioError, OSError):   # no validation split to fit on: the raw probabilities
+            return 1.0
 
     def probabilities(self, texts: list[str]) -> torch.Tensor:
         return self.log_probabilities(texts).exp()
@@ -447,7 +455,14 @@ def load_run(run: str | Path, checkpoints: str | Path = "checkpoints") -> Loaded
 
     rf.check_weights_fit(path / rf.WEIGHTS, build)
     model = build()
-    weights = rf.load_weights(path / rf.WEIGHTS)
+    try:  # read once: the digest names exactly the bytes loaded, even while a live run rewrites the file
+        raw = (path / rf.WEIGHTS).read_bytes()
+        lm = (path / rf.LM).read_bytes() if (path / rf.LM).is_file() else None
+    except FileNotFoundError:
+        raise rf.RunFolderError(f"{path / rf.WEIGHTS}: no such weights file") from None
+    except OSError as e:
+        raise rf.RunFolderError(f"could not read {path / rf.WEIGHTS}: {e.strerror or e}") from None
+    weights = rf.load_weights(path / rf.WEIGHTS, data=raw)
     try:
         model.load_state_dict(weights)
     except RuntimeError as e:
@@ -456,4 +471,5 @@ def load_run(run: str | Path, checkpoints: str | Path = "checkpoints") -> Loaded
     from .blend import load_blend      # the n-gram LM blended in after training, when the run has one
     model = load_blend(path, model, len(vocab), len(labels), cfg.task)
     model.eval()
-    return LoadedRun(path=path, config=cfg, labels=labels, vocab=vocab, model=model, meta=meta)
+    return LoadedRun(path=path, config=cfg, labels=labels, vocab=vocab, model=model, meta=meta,
+                     weights_digest=rf.weights_digest(raw, lm))

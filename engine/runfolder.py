@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import errno
 import fcntl
+import hashlib
 import json
 import os
 import shutil
@@ -69,7 +70,7 @@ __all__ = [
     "RESUME", "LAST", "OPTIM", "STATE", "LIVE_STATES", "END_STATES", "COMMANDS", "STALE_AFTER", "HOST",
     "NamestudioError", "RunFolderError", "CheckpointError",
     "atomic_write_bytes", "atomic_write_json", "append_jsonl", "rewrite_jsonl", "read_json", "read_jsonl",
-    "save_weights", "load_weights", "read_safetensors_header", "check_weights_fit", "save_torch", "load_torch",
+    "save_weights", "load_weights", "weights_digest", "read_safetensors_header", "check_weights_fit", "save_torch", "load_torch",
     "new_run_dir", "prepare_run_dir", "write_run_files", "resolve_run", "list_runs",
     "RunStatus", "read_status", "write_status", "pid_alive", "lock_is_free", "RunLock",
     "Tail", "event_to_record", "record_to_event", "send_control", "read_control", "ControlWatcher",
@@ -200,12 +201,13 @@ def save_weights(state_dict: dict, path: Path) -> None:
     atomic_write_bytes(path, save(tensors))
 
 
-def load_weights(path: Path, check_finite: bool = True) -> dict:
-    """Tensors from a safetensors file; refuses a file with NaN or infinite values."""
+def load_weights(path: Path, check_finite: bool = True, data: bytes | None = None) -> dict:
+    """Tensors from a safetensors file (or from ``data``, its bytes read already); refuses a file with NaN or
+    infinite values."""
     from safetensors.torch import load
     path = Path(path)
     try:
-        sd = load(path.read_bytes())
+        sd = load(path.read_bytes() if data is None else data)
     except FileNotFoundError:
         raise RunFolderError(f"{path}: no such weights file") from None
     except Exception as e:  # safetensors raises its own error types for truncated/corrupt files
@@ -216,6 +218,17 @@ def load_weights(path: Path, check_finite: bool = True) -> dict:
             if v.is_floating_point() and not bool(torch.isfinite(v).all()):
                 raise RunFolderError(f"{path}: refused: tensor {k} holds NaN or infinite values (the run diverged)")
     return sd
+
+
+def weights_digest(weights: bytes, lm: bytes | None = None) -> str:
+    """What identifies a run's model: a hash of its best weights and of its blended n-gram LM, if any. Recorded
+    with what was fitted to one set of weights (calibration.json), so a reader can tell when the weights moved on
+    (a resumed or live run) and the fit no longer belongs to them."""
+    h = hashlib.sha256(weights)
+    if lm is not None:
+        h.update(b"\0lm\0")
+        h.update(lm)
+    return h.hexdigest()[:16]
 
 
 def read_safetensors_header(path: Path) -> dict[str, list[int]]:
@@ -319,6 +332,8 @@ def new_run_dir(checkpoints: Path, task: str, model: str) -> Path:
             return path
         except FileExistsError:
             continue
+        except OSError as e:   # a read-only or full checkpoints folder: the folder and the reason in words
+            raise _os_error(path, e) from None
     raise RunFolderError(f"{checkpoints}: could not create a new run folder")
 
 
@@ -370,7 +385,25 @@ def resolve_run(run: str | Path, checkpoints: str | Path = "checkpoints") -> Pat
             shown = ", ".join(m.name for m in matches[:5])
             more = f" … and {len(matches) - 5} more" if len(matches) > 5 else ""
             raise RunFolderError(f"run {text!r} is ambiguous: {shown}{more}; give more of the id")
+        nested = _nested_matches(root, text)   # an experiment's runs (EXP/RUN): one match is the run meant
+        if len(nested) == 1:
+            return root / nested[0]
+        if nested:
+            shown = ", ".join(nested[:5]) + (f" … and {len(nested) - 5} more" if len(nested) > 5 else "")
+            raise RunFolderError(f"run {text!r} is ambiguous: {shown}; give EXP/RUN")
     raise RunFolderError(f"no run {text!r} (not a run folder, nor a run id under {root})")
+
+
+def _nested_matches(root: Path, text: str) -> list[str]:
+    """'FOLDER/RUN' for each run one folder down (an experiment's runs) whose name holds ``text``, newest first."""
+    out = []
+    try:
+        for d in sorted(root.iterdir(), reverse=True):
+            if d.is_dir() and not _is_run(d):
+                out += [f"{d.name}/{r.name}" for r in sorted(d.iterdir()) if text in r.name and _is_run(r)]
+    except OSError:
+        pass
+    return out
 
 
 # ---- status ---------------------------------------------------------------------------------------
@@ -621,16 +654,24 @@ def record_to_event(kind: str, rec: dict):
 
 
 # ---- control --------------------------------------------------------------------------------------
-def send_control(run_dir: Path, command: str) -> None:
-    """Ask a live run to stop, pause or resume (through control.json). RunFolderError if it is not live."""
+def send_control(run_dir: Path, command: str) -> str:
+    """Ask a live run to stop, pause or resume (through control.json); returns its state as it was asked (a pause
+    of a paused run is sent all the same: a resume sent just before may not have been seen yet). RunFolderError
+    if it is not live."""
     if command not in COMMANDS:
         raise RunFolderError(f"unknown command {command!r}; choose stop, pause or resume")
     run_dir = Path(run_dir)
     st = read_status(run_dir)
     if not st.live:
         what = "its trainer is gone (stale)" if st.stale else f"it is {st.state}"
-        raise RunFolderError(f"run {run_dir.name} is not running: {what}")
+        try:
+            hint = f"; `namestudio train --resume {run_dir.name}` continues it" if resume_dir(run_dir) is not None \
+                and st.state != "done" else ""
+        except RunFolderError:
+            hint = ""
+        raise RunFolderError(f"run {run_dir.name} is not running: {what}{hint}")
     atomic_write_json(run_dir / CONTROL, {"command": command, "at": time.time()})
+    return st.state
 
 
 def read_control(run_dir: Path) -> dict | None:
@@ -781,9 +822,10 @@ def _summary(d: Path) -> dict:
     test = read_json(d / TEST, dict) if (d / TEST).is_file() else {}
     if not isinstance(test.get("test", {}), dict):
         raise RunFolderError(f"{d / TEST}: damaged (test is not an object)")
-    reason = status.reason or test.get("reason")
+    ended = {} if status.live else test   # a live run resumed after an end: that end's record is not its own now
+    reason = status.reason or ended.get("reason")
     row.update(state=state, reason=reason, step=status.step, total_steps=status.total_steps, epoch=status.epoch,
-               train_seconds=test.get("train_seconds"), status=reason or state)
+               train_seconds=ended.get("train_seconds"), status=reason or state)
     evals = read_jsonl(d / METRICS, strict=True)
     key = "accuracy" if hp.get("task") == "classify" else "nll"
     vals = []
@@ -795,14 +837,14 @@ def _summary(d: Path) -> dict:
             vals.append(val[key])
     if vals:
         row["best_val_" + key] = max(vals) if key == "accuracy" else min(vals)
-    blended = blend_val(test.get("test", {}).get("lm_blend"), key)
+    blended = blend_val(ended.get("test", {}).get("lm_blend"), key)
     if blended is not None:    # the run keeps the network with its n-gram LM: its validation figure is the blend's
         row["best_val_" + key] = blended
     if not status.step and evals and isinstance(evals[-1].get("step"), int):
         row["step"] = evals[-1]["step"]
     for k in ("accuracy", "macro_f1", "balanced_accuracy", "nll", "perplexity"):
-        if k in test.get("test", {}):
-            row["test_" + k] = test["test"][k]
+        if k in ended.get("test", {}):
+            row["test_" + k] = ended["test"][k]
     try:
         row["resumable"] = not status.live and resume_dir(d) is not None
     except RunFolderError:

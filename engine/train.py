@@ -303,6 +303,17 @@ class Trainer:
                 "n_params": sum(p.numel() for p in self.model.parameters()), "torch": torch.__version__,
                 "world_size": self.ranks.world}
 
+    def _record_resumed_settings(self) -> None:
+        """A resume that changed settings (``train --resume RUN --epochs 7``): config.json says what the run trains
+        with now, and ``resumed_with`` lists each resume's changes (what it was trained with before stays known)."""
+        meta = rf.read_json(self.run_dir / rf.CONFIG, dict)
+        before, now = meta.get("train") or {}, self.cfg.to_dict()
+        changed = {k: v for k, v in now.items() if before.get(k) != v}
+        if changed:
+            meta["train"] = now
+            meta["resumed_with"] = [*meta.get("resumed_with", []), {"step": self.start_step, **changed}]
+            rf.atomic_write_json(self.run_dir / rf.CONFIG, meta)
+
     def _run(self) -> Done:
         cfg = self.cfg
         cfg.validate()
@@ -322,6 +333,7 @@ class Trainer:
                 self._open_run_dir()
             if self.resume_from:
                 rf.clean_for_resume(self.run_dir, self.start_step)
+                self._record_resumed_settings()
                 saved_world = self.state.get("world_size", 1)
                 if saved_world != self.ranks.world:
                     self.device_note = "; ".join(filter(None, [

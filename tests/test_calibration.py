@@ -84,3 +84,82 @@ def test_calibrate_run_writes_the_temperature_and_inference_applies_it(run_dir):
     logits = run.model(*__import__("namestudio.engine.batches", fromlist=["pad"]).pad([run.vocab.encode("Karov")]))
     expected = (logits / saved["temperature"]).softmax(-1)
     torch.testing.assert_close(run.probabilities(["Karov"]), expected)
+
+
+def _copy_run(run_dir, tmp_path):
+    import shutil
+    from pathlib import Path
+    return Path(shutil.copytree(run_dir, tmp_path / "run"))
+
+
+def _move_weights_on(run):
+    """What a resumed run does to the folder: new best weights in model.safetensors, calibration.json left as it was."""
+    from namestudio.engine import runfolder as rf
+    sd = rf.load_weights(run / rf.WEIGHTS)
+    rf.save_weights({k: v * 3 if v.is_floating_point() else v for k, v in sd.items()}, run / rf.WEIGHTS)
+
+
+def test_a_calibration_fitted_to_earlier_weights_is_not_used_and_eval_fits_and_saves_it_again(run_dir, tmp_path, capsys):
+    from namestudio.engine.calibration import run_calibration
+    from namestudio.tui.cli import main
+    run = _copy_run(run_dir, tmp_path)
+    before = json.loads((run / CALIBRATION).read_text())
+    assert run_calibration(load_run(run))["saved"] is True
+    _move_weights_on(run)
+    loaded = load_run(run)
+    cal = run_calibration(loaded)
+    assert cal["saved"] is False and cal["stale"] is True and cal["weights"] == loaded.weights_digest
+    assert cal["val_nll_before"] != pytest.approx(before["val_nll_before"])   # fitted to the new weights
+    assert loaded.temperature == pytest.approx(cal["temperature"])      # classify uses that one too
+    assert main(["eval", str(run), "--json"]) == 0
+    out = capsys.readouterr()
+    m = json.loads(out.out.strip().splitlines()[-1])
+    assert m["temperature"] == pytest.approx(cal["temperature"])
+    assert "fitted to earlier weights" in out.err + out.out and "saved in calibration.json" in out.err + out.out
+    saved = json.loads((run / CALIBRATION).read_text())
+    assert saved["weights"] == loaded.weights_digest and saved["temperature"] == pytest.approx(cal["temperature"])
+    assert run_calibration(load_run(run))["saved"] is True
+
+
+def test_eval_tests_a_run_it_cannot_write_and_a_live_run_without_writing_into_it(run_dir, tmp_path, capsys, monkeypatch):
+    import os
+    import time
+
+    from namestudio.engine import runfolder as rf
+    from namestudio.tui.cli import main
+    run = _copy_run(run_dir, tmp_path)
+    (run / CALIBRATION).unlink()
+    real = rf.atomic_write_json
+
+    def refuse(path, obj, indent=1):   # a read-only folder (chmod does not stop root, who runs CI)
+        if path.name == CALIBRATION:
+            raise rf._os_error(path, PermissionError(13, "Permission denied"))
+        return real(path, obj, indent)
+    monkeypatch.setattr(rf, "atomic_write_json", refuse)
+    assert main(["eval", str(run)]) == 0
+    out = capsys.readouterr().out
+    assert "not saved (could not write" in out and "permission denied" in out and "ECE" in out
+    assert not (run / CALIBRATION).exists()
+    monkeypatch.setattr(rf, "atomic_write_json", real)
+    # a trainer at work on the run (this process stands in for it): its weights move on, so nothing is written
+    status = rf.RunStatus(state="running", pid=os.getpid(), host=rf.HOST, started=time.time(), heartbeat=time.time())
+    rf.write_status(run, status)
+    assert main(["eval", str(run)]) == 0
+    assert "not saved (the run is being trained)" in capsys.readouterr().out
+    assert not (run / CALIBRATION).exists()
+
+
+def test_a_calibration_from_before_the_digest_counts_only_when_newer_than_the_weights(run_dir, tmp_path):
+    import os
+
+    from namestudio.engine import runfolder as rf
+    from namestudio.engine.calibration import run_calibration
+    run = _copy_run(run_dir, tmp_path)
+    old = json.loads((run / CALIBRATION).read_text())
+    old.pop("weights")
+    (run / CALIBRATION).write_text(json.dumps(old))
+    w = (run / rf.WEIGHTS).stat().st_mtime
+    os.utime(run / CALIBRATION, (w + 5, w + 5))
+    assert run_calibration(load_run(run))["saved"] is True
+    os.utime(run / CALIBRATION, (w - 5, w - 5))
+    assert run_calibration(load_run(run))["saved"] is False

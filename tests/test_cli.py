@@ -1,6 +1,7 @@
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -397,3 +398,44 @@ def test_a_tiny_temperature_samples_as_zero_does(env, capsys):
         assert code == 0
         runs[t] = [s["name"] for s in last_json(out)["samples"]]
     assert runs["1e-50"] == runs["0"]
+
+
+@pytest.mark.parametrize("json_mode", [False, True])
+def test_a_reader_that_closes_the_pipe_ends_the_command_quietly_with_141(env, json_mode):
+    """`namestudio sample RUN | head -1`: the rest is not wanted; no error line, exit 141 (as SIGPIPE)."""
+    p = subprocess.Popen([sys.executable, "-m", "namestudio.tui.cli", "sample", str(env["gen"]), "-n", "5"]
+                         + (["--json"] * json_mode), stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    p.stdout.close()                      # the reader is gone before the first line: every write to it fails
+    err = p.stderr.read().decode()
+    assert p.wait(60) == 141 and "error" not in err.lower() and "Traceback" not in err
+
+
+def test_a_checkpoints_folder_it_cannot_write_is_one_line_in_words(env, capsys, tmp_path, monkeypatch):
+    ck = tmp_path / "ck"
+    ck.mkdir()
+    real = Path.mkdir
+
+    def refuse(self, *a, **k):       # a read-only folder (chmod does not stop root, who runs CI)
+        if self.parent == ck:
+            raise PermissionError(13, "Permission denied", str(self))
+        return real(self, *a, **k)
+    monkeypatch.setattr(Path, "mkdir", refuse)
+    code, _, err = run_cli(capsys, "train", "--data", env["data"], "--checkpoints", ck, "--epochs", 1, "--threads", 1)
+    assert code == 1
+    assert err.strip().startswith(f"namestudio: error: could not write {ck}/") and err.strip().endswith(": permission denied")
+    assert "Errno" not in err and len(err.strip().splitlines()) == 1
+
+
+def test_resuming_a_done_run_does_nothing_and_more_epochs_are_recorded_in_its_config(env, capsys, tmp_path):
+    import shutil
+    run = Path(shutil.copytree(env["clf"], tmp_path / "run"))
+    before = {f: (run / f).read_bytes() for f in ("test_metrics.json", "status.json", "config.json")}
+    code, out, _ = run_cli(capsys, "train", "--resume", run)
+    assert code == 0 and "is done (finished" in out and "nothing to resume" in out
+    assert {f: (run / f).read_bytes() for f in before} == before          # not re-tested, nothing rewritten
+    step = json.loads(before["status.json"])["step"]
+    code, _, _ = run_cli(capsys, "train", "--resume", run, "--epochs", 4, "--threads", 1)
+    assert code == 0
+    cfg = json.loads((run / "config.json").read_text())
+    assert cfg["train"]["epochs"] == 4 and cfg["resumed_with"] == [{"step": step, "epochs": 4}]
+    assert json.loads((run / "status.json").read_text())["step"] > step

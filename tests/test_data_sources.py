@@ -40,6 +40,16 @@ def test_folder_of_label_files(tmp_path):
     assert ds.task_hint == "classify"
 
 
+def test_a_label_file_in_upper_case_counts_and_a_broken_link_is_an_error(tmp_path):
+    write(tmp_path / "names" / "French.txt", "Dupont\nMartin\n")
+    write(tmp_path / "names" / "Irish.TXT", "Murphy\nKelly\n")     # saved so on a case-blind system
+    write(tmp_path / "names" / ".Draft.txt", "Hidden\n")             # an editor's file: not a language
+    assert load_dataset(str(tmp_path / "names")).labels == ["French", "Irish"]
+    (tmp_path / "names" / "Welsh.txt").symlink_to(tmp_path / "gone" / "Welsh.txt")
+    with pytest.raises(DataError, match=r"Welsh\.txt: a link to .*gone/Welsh\.txt, which does not exist"):
+        load_dataset(str(tmp_path / "names"))
+
+
 def test_csv_with_name_and_label_columns(tmp_path):
     csv = write(tmp_path / "people.csv",
                 "\ufeffid, Label ,Name\n1,Irish,O'Neal\n2,English,\"Smith, Jr\"\n3,English,\n4,Irish\n")

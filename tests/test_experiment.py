@@ -145,7 +145,8 @@ def test_grid_over_settings(names, tmp_path):
     (["--set", "hiden=8"], "no such setting"),
     (["--set", "data=x,y"], "share"),
     (["--set", "hidden"], "KEY=V1,V2"),
-    (["--set", "lr=fast"], "not a float"),
+    (["--set", "lr=fast"], "'fast' is not a number"),
+    (["--set", "hidden=abc"], "'abc' is not a whole number"),
     (["--models", "lstm,cnn"], "unknown model 'cnn'"),
     (["--model", "lstm"], "--models"),
     (["--parallel", "0"], "--parallel"),
@@ -288,3 +289,68 @@ def test_curve_points_redraws_curves_read_once(tmp_path):
     assert ex.curve_points({}, "loss", "step") == []
     with pytest.raises(ValueError, match="step, epoch or elapsed"):
         ex.curve_points(c, "loss", "wall")
+
+
+def test_resume_follows_a_run_its_dead_controller_left_training(names, tmp_path):
+    """`compare` killed (kill -9): its children train on (each in its own session). `compare --resume` waits for
+    such a run through its run folder, as for its own children, instead of refusing it or training it twice."""
+    p = subprocess.Popen([sys.executable, "-m", "namestudio.tui.cli", "compare", "--data", names, "--models", "gru",
+                          "--epochs", "300", "--eval-every", "5", "--patience", "0", *TINY,
+                          "--checkpoints", str(tmp_path)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        end = time.time() + 90
+        while time.time() < end:
+            exps = list(tmp_path.glob("exp-*"))
+            if exps and (exps[0] / "gru" / rf.METRICS).is_file() and rf.read_jsonl(exps[0] / "gru" / rf.METRICS):
+                break
+            time.sleep(0.2)
+        else:
+            raise AssertionError("the run did not start")
+        p.kill()
+        p.wait()
+        run = exps[0] / "gru"
+        st = rf.read_status(run)
+        assert st.live, "the run ended before its controller was killed: give it more epochs"
+        r = cli("compare", "--resume", str(exps[0]), "--json")
+    finally:
+        if p.poll() is None:
+            p.kill()
+            p.wait()
+    assert r.returncode == 0, r.stderr
+    assert rf.read_status(run).state == "done"   # it ended its own run: status done, then the process exits
+    doc = ex.read_experiment(exps[0])
+    assert doc["state"] == "done" and doc["runs"][0]["state"] == "done" and doc["runs"][0]["attempts"] == 1
+    assert "--resume" not in (run / rf.LOG).read_text()           # followed, never started again
+    assert json.loads(r.stdout.strip().splitlines()[-1])["runs"][0]["test_accuracy"] is not None
+
+
+def test_a_run_stopped_as_it_started_is_stopped_and_a_silent_failure_says_how_it_ended(names, tmp_path):
+    exp = ex.new_experiment(tmp_path, {"data": names, "epochs": 1}, ["gru", "rnn"], {}, 1)
+    ctl = ex.Controller(exp)
+    for label in ("gru", "rnn"):
+        (exp / label).mkdir(exist_ok=True)
+        (exp / label / rf.LOG).write_text("$ -m namestudio.tui.cli train --model gru\n")   # all the launcher wrote
+    ctl.stopping = True                     # Ctrl-C while the child was still importing torch: SIGTERM killed it
+    ctl._ended("gru", -signal.SIGTERM)
+    gru = ctl._entry("gru")
+    assert gru["state"] == "cancelled" and gru["error"] is None
+    ctl.stopping = False
+    ctl._ended("rnn", 1)                    # died before it said why: how it ended, never the launch command
+    rnn = ctl._entry("rnn")
+    assert rnn["state"] == "failed" and rnn["error"] == "the trainer exited with code 1 before it wrote a word"
+
+
+def test_a_run_named_by_its_own_name_alone_is_found_in_its_experiment_and_stop_takes_an_experiment(compared, tmp_path):
+    ck, out, _ = compared
+    exp = Path(out["experiment"])
+    assert rf.resolve_run("gru", ck) == exp / "gru"          # one experiment holds a gru: that is the run meant
+    other = tmp_path / "ck2"
+    for e in ("exp-1", "exp-2"):
+        (other / e / "gru").mkdir(parents=True)
+        rf.atomic_write_json(other / e / "gru" / rf.CONFIG, {"format": 2, "train": {}})
+    with pytest.raises(rf.RunFolderError, match=r"'gru' is ambiguous: exp-2/gru, exp-1/gru; give EXP/RUN"):
+        rf.resolve_run("gru", other)
+    r = cli("pause", exp.name, "--checkpoints", str(ck))
+    assert r.returncode == 1 and f"{exp.name} is an experiment: pause its runs one by one" in r.stderr
+    r = cli("stop", exp.name, "--checkpoints", str(ck))        # it ended long ago: nothing to stop
+    assert r.returncode == 1 and "is not running here (it is done)" in r.stderr

@@ -140,3 +140,65 @@ def test_a_file_size_limit_names_the_file_and_keeps_the_previous_checkpoint(name
     assert (tmp_path / rf.list_runs(tmp_path)[0]["run"] / rf.WEIGHTS).read_bytes() == best
     assert load_run(run).classify(["Karov"], 1)
     assert rf.load_resume_point(run)[2]["step"] == first.steps       # and it can still be resumed
+
+
+def _in_a_terminal(argv, cwd):
+    """Start ``argv`` as a terminal's session would: its own session with a pseudo-terminal as its controlling
+    terminal and its stdin/stdout/stderr. Returns (process, the terminal's master end)."""
+    import fcntl
+    import pty
+    import termios
+    master, slave = pty.openpty()
+
+    def become_the_terminals_session():
+        signal.signal(signal.SIGHUP, signal.SIG_DFL)   # as a login shell has it (a runner may run under nohup)
+        os.setsid()
+        fcntl.ioctl(0, termios.TIOCSCTTY, 0)
+    p = subprocess.Popen(argv, stdin=slave, stdout=slave, stderr=slave, cwd=cwd, close_fds=True,
+                         preexec_fn=become_the_terminals_session, env={**os.environ, "COLUMNS": "100"})
+    os.close(slave)
+    return p, master
+
+
+def _read_until(master, what, timeout=60.0):
+    import select
+    seen, end = b"", time.time() + timeout
+    while time.time() < end and not what(seen):
+        ready, _, _ = select.select([master], [], [], 0.2)
+        if ready:
+            try:
+                seen += os.read(master, 65536)
+            except OSError:
+                break
+    return seen
+
+
+@pytest.mark.parametrize("command", ["train", "compare"])
+def test_a_run_goes_on_when_its_terminal_hangs_up(names, tmp_path, command):
+    """SSH drops: the terminal hangs up (SIGHUP, then every write to it fails). `train` and `compare` go on to
+    their end, their output going to the run's train.log / the experiment's compare.log."""
+    ck = tmp_path / "ck"
+    small = ["--data", names, "--embed", "8", "--hidden", "16", "--epochs", "150", "--batch-size", "16",
+             "--log-every", "1", "--eval-every", "5", "--patience", "0", "--threads", "1", "--checkpoints", str(ck)]
+    argv = [sys.executable, "-m", "namestudio.tui.cli", command, *small] + (["--models", "gru"] if command == "compare" else [])
+    p, master = _in_a_terminal(argv, tmp_path)
+    try:
+        def run_dirs():
+            return [d for d in ck.rglob(rf.STEPS) if rf.read_jsonl(d)] if ck.is_dir() else []
+        steps = wait_for(run_dirs, 60)[0]
+        _read_until(master, lambda b: False, timeout=0.5)   # the terminal has shown the start and some progress
+        assert p.poll() is None, "the run ended before the hangup: give it more epochs"
+        os.close(master)                                      # the terminal goes: SIGHUP to its session
+        master = None
+        assert p.wait(120) == 0
+    finally:
+        if master is not None:
+            os.close(master)
+        if p.poll() is None:
+            p.kill()
+            p.wait()
+    run_dir = steps.parent
+    assert rf.read_status(run_dir).state == "done"                       # trained to its end, tested
+    assert (run_dir / rf.TEST).is_file()
+    log = (run_dir / rf.LOG) if command == "train" else (run_dir.parent / "compare.log")
+    assert "the terminal hung up" in log.read_text() and "goes on" in log.read_text()

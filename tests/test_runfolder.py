@@ -236,11 +236,15 @@ def test_send_control_needs_a_live_run_and_the_watcher_sees_each_command_once(tm
     rf.write_status(d, rf.RunStatus(state="running", pid=os.getpid(), host=rf.HOST, heartbeat=time.time()))
     watcher = rf.ControlWatcher(d)
     assert watcher.poll() is None
-    rf.send_control(d, "pause")
+    assert rf.send_control(d, "pause") == "running"      # the state it was asked in: the CLI words it
     assert watcher.poll() == "pause" and watcher.poll() is None
     time.sleep(0.01)
     rf.send_control(d, "resume")
     assert watcher.poll() == "resume"
+    rf.write_status(d, rf.RunStatus(state="cancelled", reason="cancelled", host=rf.HOST))
+    rf.save_resume_point(d, 4, {"w": __import__("torch").ones(1)}, {"optimizer": {}}, {"best": None})
+    with pytest.raises(rf.RunFolderError, match=r"it is cancelled; `namestudio train --resume r1` continues it$"):
+        rf.send_control(d, "resume")
     with pytest.raises(rf.RunFolderError, match="unknown command"):
         rf.send_control(d, "explode")
 
@@ -249,3 +253,17 @@ def test_last_log_lines(tmp_path):
     assert rf.last_log_lines(tmp_path) == []
     (tmp_path / rf.LOG).write_text("".join(f"line {i}\n" for i in range(50)) + "Traceback\nKeyError: 'x'\n")
     assert rf.last_log_lines(tmp_path, 3) == ["line 49", "Traceback", "KeyError: 'x'"]
+
+
+def test_a_run_trained_on_after_its_end_lists_without_that_ends_test_figures(tmp_path):
+    """`train --resume` of a stopped run: test_metrics.json is the stopped end's until the run ends again."""
+    d = make_run(tmp_path, "a", state="running", pid=os.getpid(), host=rf.HOST, heartbeat=time.time(), step=40,
+                 total_steps=100)
+    rf.atomic_write_json(d / rf.TEST, {"reason": "cancelled", "train_seconds": 12.5,
+                                       "test": {"accuracy": 0.5, "macro_f1": 0.4, "balanced_accuracy": 0.45}})
+    row = rf.list_runs(tmp_path)[0]
+    assert row["state"] == "running" and row["status"] == "running" and row["reason"] is None
+    assert "test_accuracy" not in row and row["train_seconds"] is None
+    rf.write_status(d, rf.RunStatus(state="cancelled", reason="cancelled", host=rf.HOST, step=40, total_steps=100))
+    row = rf.list_runs(tmp_path)[0]
+    assert row["test_accuracy"] == 0.5 and row["train_seconds"] == 12.5 and row["status"] == "cancelled"

@@ -77,10 +77,12 @@ def build_parser() -> argparse.ArgumentParser:
     _add_ranks(p)
     p.set_defaults(func=cmd_train)
 
-    for name, func, what in (("stop", cmd_stop, "stop a run: the best weights are kept and tested"),
+    for name, func, what in (("stop", cmd_stop, "stop a run (or EXP: every run of an experiment): the best "
+                                                "weights are kept and tested"),
                              ("pause", cmd_pause, "pause a run"), ("resume", cmd_resume, "resume a paused run")):
         p = sub.add_parser(name, help=f"{what} (any live local run, whoever started it)", epilog=EPILOG)
-        p.add_argument("run", metavar="RUN", help=RUN_HELP)
+        p.add_argument("run", metavar="RUN" if name != "stop" else "RUN|EXP",
+                       help=RUN_HELP + (", or an experiment (its id or a unique part)" if name == "stop" else ""))
         _add_checkpoints(p)
         p.set_defaults(func=func)
 
@@ -211,7 +213,20 @@ def _console(json_mode: bool = False):
     from rich.console import Console
     con = Console(stderr=json_mode, highlight=False)
     con.soft_wrap = not con.is_terminal  # piped: whole lines, no wrapping at 80 columns
+    con.on_broken_pipe = _reader_went_away
     return con
+
+
+PIPE_CLOSED = 141   # 128 + SIGPIPE: what a shell reports for a command whose reader closed the pipe (`| head`)
+
+
+def _reader_went_away():
+    """The reader of stdout closed the pipe (`namestudio runs | head -1`): say nothing more, exit PIPE_CLOSED."""
+    try:
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())   # the exit's flush must not fail again
+    except (OSError, ValueError):
+        pass
+    raise SystemExit(PIPE_CLOSED)
 
 
 def _emit_json(obj) -> None:
@@ -340,6 +355,12 @@ def cmd_train(args) -> int:
         cfg = saved
         if rf.resume_dir(resume) is None:
             raise CliError(f"run {resume.name} has no resume point yet (it was stopped before its first save)")
+        status = rf.read_status(resume)
+        if status.state == "done" and not {"epochs", "max_steps"} & set(overrides):
+            _console(args.json).print(   # nothing to do: the run, its weights and its test figures stay as they are
+                f"run {_run_name(resume)} is done ({status.reason or 'finished'}, step {status.step:,}): nothing to "
+                f"resume; --epochs N (more than its {saved.epochs}) trains it further", markup=False)
+            return 0
     else:
         cfg = TrainConfig(**overrides)
     cfg.validate()
@@ -402,9 +423,14 @@ def cmd_train(args) -> int:
             signal.signal(s, on_signal)
         if hasattr(signal, "SIGXFSZ"):  # past a file-size limit: a write error naming the file, not a silent death
             signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+    # a hangup: the run goes on (under torchrun, unless `train --nproc` launched it, the agent stops the ranks)
+    keep_on = not under_torchrun or os.environ.get(HANGUP_KEEPS_ON) == "1"
+    restore_hangup = _on_hangup(lambda: trainer.run_dir and Path(trainer.run_dir) / rf.LOG,
+                                then=None if keep_on else trainer.cancel, con=con)
     try:
         result = trainer.run()
     finally:
+        restore_hangup()
         if threading_main():
             for s in handled:
                 signal.signal(s, previous[s])
@@ -428,6 +454,43 @@ def cmd_train(args) -> int:
             con.print(f"stopped: `namestudio train --resume {os.path.basename(result.run_dir)}` continues it")
         return 130
     return 0
+
+
+HANGUP_KEEPS_ON = "NAMESTUDIO_HANGUP_KEEPS_ON"   # set by `train --nproc` for its ranks: a hangup does not stop them
+
+
+def _on_hangup(log, then=None, con=None):
+    """SIGHUP (the terminal closed, SSH dropped): the work goes on, as a run started from the TUI does. What it
+    would print goes to ``log()`` (a file in the run or experiment folder; /dev/null when None), where a line
+    says when the terminal went; ``con`` (a Rich console and its progress bar) falls silent, since the run
+    folder holds every figure; then ``then()`` runs, if given. Under nohup (SIGHUP ignored) nothing changes.
+    Returns what puts the previous handler back."""
+    if not threading_main() or not hasattr(signal, "SIGHUP") or signal.getsignal(signal.SIGHUP) == signal.SIG_IGN:
+        return lambda: None
+    previous = signal.getsignal(signal.SIGHUP)
+
+    def on_hangup(signum, frame):
+        import time
+        path, fd = log(), -1
+        if path is not None:
+            try:
+                fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+            except OSError:
+                fd = -1
+        if fd < 0:
+            fd = os.open(os.devnull, os.O_WRONLY)
+        os.write(fd, f"namestudio: the terminal hung up at {time.strftime('%Y-%m-%d %H:%M:%S')}; "
+                     f"pid {os.getpid()} {'stops' if then else 'goes on'}\n".encode())
+        for target in (1, 2):   # a write to the gone terminal would fail (EIO) and end the work
+            os.dup2(fd, target)
+        os.close(fd)
+        if con is not None:
+            con.quiet = True
+        if then is not None:
+            then()
+
+    signal.signal(signal.SIGHUP, on_hangup)
+    return lambda: signal.signal(signal.SIGHUP, previous)
 
 
 def _launch_ranks(args, cfg, overrides: dict, rdzv: dict) -> int:
@@ -461,11 +524,16 @@ def _launch_ranks(args, cfg, overrides: dict, rdzv: dict) -> int:
     con = _console(args.json)
     con.print(f"[dim]{nproc} rank{'s' * (nproc != 1)} on this machine: {ddp.shown_command(torchrun)}[/]",
               soft_wrap=True)
+    # a hangup reaches the launcher and every rank here: all go on (torchrun's agent would stop the ranks)
+    os.environ["TORCHELASTIC_SIGNALS_TO_HANDLE"] = "SIGTERM,SIGINT,SIGQUIT"
+    os.environ[HANGUP_KEEPS_ON] = "1"
+    restore_hangup = _on_hangup(lambda: run_dir and run_dir / rf.LOG, con=con)
     try:
         code = ddp.launch(torchrun, threads)
     except ddp.DistributedError as e:
         raise CliError(str(e)) from None
     finally:
+        restore_hangup()
         if made is not None:
             _remove_if_unused(made)
     if code == 0 and one_machine and run_dir is not None and _stopped(run_dir):
@@ -526,6 +594,7 @@ def _train_rank(args, cfg, resume, ranks) -> int:
     if threading_main():
         for s in (signal.SIGINT, signal.SIGTERM):   # a stop asked of any rank reaches every rank
             signal.signal(s, lambda signum, frame: trainer.cancel())
+    _on_hangup(lambda: None, then=None if os.environ.get(HANGUP_KEEPS_ON) == "1" else trainer.cancel)
     result = trainer.run()
     if isinstance(result, Failed):
         if trainer.peer_failed:
@@ -540,10 +609,25 @@ def _run_name(run_dir) -> str:
 
 
 def _control(args, command: str, said: str) -> int:
+    from namestudio.engine import experiment as ex
     from namestudio.engine import runfolder as rf
-    run = rf.resolve_run(args.run, args.checkpoints)
-    rf.send_control(run, command)
-    print(f"{_run_name(run)}: {said}")
+    try:
+        run = rf.resolve_run(args.run, args.checkpoints)
+    except rf.RunFolderError as not_a_run:
+        try:
+            exp = ex.resolve_experiment(args.run, args.checkpoints)
+        except ex.ExperimentError:
+            raise not_a_run from None
+        if command != "stop":
+            raise CliError(f"{exp.name} is an experiment: {command} its runs one by one "
+                           f"(namestudio {command} {exp.name}/RUN), or stop it all (namestudio stop {exp.name})") from None
+        ex.stop_experiment(exp)
+        print(f"{exp.name}: asked to stop every run (the best weights are kept and tested; "
+              f"`namestudio compare --resume {exp.name}` continues it)")
+        return 0
+    state = rf.send_control(run, command)
+    already = {"pause": "paused", "resume": "running"}.get(command) == state
+    print(f"{_run_name(run)}: {said}" + (f" (it was {state} already)" if already else ""))
     return 0
 
 
@@ -565,6 +649,8 @@ def threading_main() -> bool:
 
 
 def cmd_eval(args) -> int:
+    from rich.markup import escape
+
     from namestudio.engine import calibration as cal
     from namestudio.engine.config import model_label
     from namestudio.tui.render import confusion_table, headline, per_class_table
@@ -577,8 +663,15 @@ def cmd_eval(args) -> int:
         pairs, where = list(ds.pairs), ds.source
     else:
         pairs, where = [tuple(p) for p in run.split[args.split]], args.split
-    if run.task == "classify" and not (run.path / cal.CALIBRATION).is_file():
-        cal.calibrate_run(run.path)  # runs trained before calibration existed
+    fitted_now = None
+    if run.task == "classify":
+        calibration = cal.run_calibration(run)  # calibration.json, when it was fitted to these weights
+        if not calibration["saved"]:
+            why = ("it was fitted to earlier weights" if calibration.get("stale") else "the run had none")
+            kept = cal.save_calibration(run, calibration)
+            fitted_now = (f"calibration fitted now on the validation split ({why}): "
+                          + ("saved in calibration.json" if kept is None else f"not saved ({kept})"))
+        run.temperature = calibration["temperature"]
     try:
         m = cal.evaluate_pairs(run, pairs, exclude_train=args.exclude_train)
     except cal.EvalDataError as e:
@@ -595,6 +688,8 @@ def cmd_eval(args) -> int:
     if blend:
         from namestudio.engine.blend import describe
         con.print(describe(blend))
+    if fitted_now:
+        con.print(escape(fitted_now))
     if run.task == "classify":
         con.print(f"calibration: temperature {m['temperature']:.3f} · ECE (15 bins) {m['ece_before']:.4f} before, "
                   f"{m['ece_after']:.4f} after · NLL {m['loss']:.4f} before, {m['nll_after']:.4f} after")
@@ -812,6 +907,7 @@ def cmd_compare(args) -> int:
     if threading_main():
         for s in handled:
             signal.signal(s, on_signal)
+    restore_hangup = _on_hangup(lambda: exp / ex.COMPARE_LOG, con=con)   # a hangup: the experiment goes on
     t0 = time.perf_counter()
     try:
         if progress is not None:
@@ -820,6 +916,7 @@ def cmd_compare(args) -> int:
     finally:
         if progress is not None:
             progress.stop()
+        restore_hangup()
         if threading_main():
             for s in handled:
                 signal.signal(s, previous[s])
@@ -828,15 +925,18 @@ def cmd_compare(args) -> int:
     rows = ex.results_rows([(r["dir"], exp / r["dir"]) for r in doc["runs"]])
     from rich.table import Table
     t = Table(title=f"{exp.name} · {wall:.1f} s wall", header_style="bold", title_justify="left")
-    cols = ["run", "params", "train s", "names/s"] + (["test acc", "bal acc", "macro-F1"] if doc["task"] == "classify"
-                                                      else ["test NLL"])
+    cols = ["run", "state", "params", "train s", "names/s"] + (["test acc", "bal acc", "macro-F1"]
+                                                               if doc["task"] == "classify" else ["test NLL"])
     for c in cols:
-        t.add_column(c, justify="left" if c == "run" else "right")
+        t.add_column(c, justify="left" if c in ("run", "state") else "right")
     f = lambda v, fmt=".3f": "–" if v is None else format(v, fmt)
-    for r in rows:
+    states = {r["dir"]: r["state"] for r in doc["runs"]}
+    for r in rows:   # a stopped run's figures are those of the weights it had: its state says so
         tail = [f(r["test_accuracy"]), f(r["test_balanced_accuracy"]), f(r["test_macro_f1"])] \
             if doc["task"] == "classify" else [f(r["test_nll"])]
-        t.add_row(r["label"], f(r["params"], ","), f(r["train_seconds"], ".1f"), f(r["names_per_s"], ",.0f"), *tail)
+        state = states.get(r["label"], "")
+        t.add_row(r["label"], state if state != "cancelled" else "stopped", f(r["params"], ","),
+                  f(r["train_seconds"], ".1f"), f(r["names_per_s"], ",.0f"), *tail)
     con.print(t)
     report = None
     if args.report and doc["state"] in ("done", "failed") and any(r["state"] == "done" for r in doc["runs"]):
@@ -902,6 +1002,11 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("namestudio: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:
+        try:
+            _reader_went_away()
+        except SystemExit as e:
+            return e.code
     except NamestudioError as e:  # every user-facing error is one line
         if os.environ.get("NAMESTUDIO_DEBUG"):
             raise

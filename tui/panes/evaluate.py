@@ -268,7 +268,8 @@ class EvaluatePane(Pane):
         lines = ["ECE: mean |accuracy − confidence|", f"over {rel['bins']} bins, weighted by count."]
         if cal:
             fitted = [f"T fitted on validation ({cal.get('n_val', 0)} names)"] if cal.get("saved") else \
-                ["T fitted now on validation", f"({cal.get('n_val', 0)} names; an older run:", "not saved)"]
+                ["T fitted now on validation", f"({cal.get('n_val', 0)} names; not saved:",
+                 "fitted to earlier weights)" if cal.get("stale") else "the run had none)"]
             lines = fitted + [f"ECE {cal.get('val_ece_before', 0):.3f} → {cal.get('val_ece_after', 0):.3f} there.",
                               ""] + lines
         return title, table, _headline_table(values), Text("\n".join(lines), style="dim")
