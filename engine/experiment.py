@@ -615,12 +615,13 @@ def _config(run_dir: Path) -> dict:
 def results_row(run_dir: Path, label: str | None = None) -> dict:
     """One results-table row: label, model, run (path), task, state, params, train_seconds, names_per_s (median
     over the logged windows), epochs_to_best, best_step, and the test metrics (accuracy, balanced_accuracy,
-    macro_f1 for classifiers; nll, perplexity for generators); None where a run has no such value yet."""
+    macro_f1 for classifiers; nll, perplexity for generators), n_gram and val_kept (the blend chosen and its
+    validation figure: that of the model the run keeps); None where a run has no such value yet."""
     run_dir = Path(run_dir)
     row = {"label": label or run_dir.name, "run": str(run_dir), "model": None, "task": None, "recipe": None,
            "state": None, "params": None, "train_seconds": None, "names_per_s": None, "epochs_to_best": None,
            "best_step": None, "test_accuracy": None, "test_balanced_accuracy": None, "test_macro_f1": None,
-           "test_nll": None, "test_perplexity": None, "n_gram": None, "members": 1, "error": None}
+           "test_nll": None, "test_perplexity": None, "n_gram": None, "val_kept": None, "members": 1, "error": None}
     try:
         cfg = _config(run_dir)
         hp = cfg.get("train") or {}
@@ -647,6 +648,7 @@ def results_row(run_dir: Path, label: str | None = None) -> dict:
             if isinstance(t.get("lm_blend"), dict):   # the test figures include the n-gram LM (engine/blend.py)
                 from .blend import short
                 row["n_gram"] = short(t["lm_blend"])
+                row["val_kept"] = rf.blend_val(t["lm_blend"], "accuracy" if row["task"] == "classify" else "nll")
     except NamestudioError as e:
         row["state"], row["error"] = "damaged", str(e)
     return row

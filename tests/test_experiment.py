@@ -354,3 +354,20 @@ def test_a_run_named_by_its_own_name_alone_is_found_in_its_experiment_and_stop_t
     assert r.returncode == 1 and f"{exp.name} is an experiment: pause its runs one by one" in r.stderr
     r = cli("stop", exp.name, "--checkpoints", str(ck))        # it ended long ago: nothing to stop
     assert r.returncode == 1 and "is not running here (it is done)" in r.stderr
+
+
+def test_a_runs_kept_validation_figure_is_the_same_in_results_rows_and_runs(compared):
+    """The Compare legend's "best" reads results_row's val_kept: with an n-gram blend, the blend's validation
+    figure, as `runs` and the Runs pane show it (was: the network's best alone, a different number)."""
+    ck, out, _ = compared
+    exp = Path(out["experiment"])
+    listed = {r["path"]: r for r in rf.list_runs(exp)}
+    blended = 0
+    for r in out["runs"]:
+        row = ex.results_row(Path(r["run"]))
+        if row["n_gram"]:
+            blended += 1
+            assert row["val_kept"] == listed[r["run"]]["best_val_accuracy"]
+        else:
+            assert row["val_kept"] is None
+    assert blended, "no run of the fixture chose a blend: this test checks nothing"

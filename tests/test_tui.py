@@ -220,6 +220,10 @@ async def test_train_classifier_then_generator_through_the_ui(fixture_app, tmp_p
         assert label == clf.results[0][0] and len(scores) == len("Grmik")
         await pilot.press("escape", "down")
         assert len(clf.results) == 2
+        app.query_one("#clf-name", Input).value = "!!!"      # no letter the run knows: an error, and nothing
+        await pilot.pause()                                  # left of Grmik's letters under it
+        assert clf.results == [] and "no letter this run knows" in str(app.query_one("#clf-probs").render())
+        assert str(app.query_one("#clf-attr").render()).strip() == ""
 
         # a generator, then Generate
         await train(pilot, app, "generate")
@@ -368,6 +372,32 @@ async def test_a_run_started_elsewhere_is_followed_and_its_death_shown(fixture_a
         finally:
             if popen is not None:
                 kill(popen)
+
+
+async def test_a_watched_run_trained_on_after_its_end_is_followed_to_its_new_end(fixture_app, tmp_path):
+    """`train --resume RUN --epochs N` of a run the Train pane shows as ended: the pane follows it again (was:
+    stuck at "training … 100%" with the old epoch count, and Stop answering that the run is done)."""
+    import subprocess
+    import sys
+    app = fixture_app
+    async with app.run_test(size=SIZE) as pilot:
+        await settle_data(pilot, app)
+        cfg = TrainConfig(data="names", hidden=16, epochs=1, batch_size=16, lr=1e-2, log_every=1, patience=0,
+                          threads=1, seed=0, device="cpu")
+        first = launch_train(cfg, "ck")
+        assert first.popen.wait(60) == 0
+        pane = app.pane("train")
+        app.follower.attach(first.run_dir)
+        await wait_for(pilot, lambda: pane.run_dir == str(first.run_dir) and pane.state == "done")
+        ended_at = pane.ended.steps
+        r = subprocess.run([sys.executable, "-m", "namestudio.tui.cli", "train", "--resume", str(first.run_dir),
+                            "--epochs", "3", "--checkpoints", "ck"], capture_output=True, text=True, timeout=120)
+        assert r.returncode == 0, r.stderr
+        await wait_for(pilot, lambda: pane.state == "done" and pane.ended.steps > ended_at)
+        await pilot.press("2")
+        status = str(app.query_one("#train-status").render())
+        assert "Done" in status and "training" not in status.lower()
+        assert pane.history["step_loss"] and len(pane.history["step_loss"]) == pane.ended.steps   # each step once
 
 
 async def test_a_bad_form_value_starts_nothing(fixture_app):

@@ -1,6 +1,8 @@
 """What a new user trips over (issue 12): Pilot tests of the TUI's fixes."""
 from __future__ import annotations
 
+from pathlib import Path
+
 from textual.command import CommandList, CommandPalette
 
 from test_tui import SIZE, fixture_app, settle, wait_for  # noqa: F401  (fixture_app is a fixture)
@@ -107,7 +109,97 @@ async def test_a_long_error_line_wraps_in_the_train_log_instead_of_running_off_t
         await wait_for(pilot, lambda: pane.built, 10)
         pane._failed(Failed(" ".join(words) + "\nlast log line"))
         await pilot.pause(0.2)
-        lines = [line for line in app.query_one("#eval-log", Log).lines if line.strip()]
-        assert lines[0].startswith("failed: word00") and len(lines) >= 5
-        assert all(len(line) <= 76 for line in lines)
+        log = app.query_one("#eval-log", Log)
+        lines = [line for line in log.lines if line.strip()]
+        width = log.scrollable_content_region.width
+        assert 20 <= width < 76                                # the log is a column of the pane, not the screen
+        assert lines[0].startswith("failed: word00") and len(lines) >= 6
+        assert all(len(line) <= width for line in lines)
         assert " ".join(" ".join(lines).split()) == "failed: " + " ".join(words) + " last log line"   # nothing lost
+
+
+async def test_classify_and_generate_start_on_runs_of_the_data_loaded(fixture_app, tmp_path):
+    """A toy run on other data with a perfect test accuracy is not chosen over a run of the data loaded (was:
+    Classify answered in the toy's languages, and Generate checked its names with a classifier that knew none)."""
+    import json
+
+    from namestudio.engine import runfolder as rf
+    from namestudio.tui.cli import main
+    toy = tmp_path / "toy"
+    toy.mkdir()
+    for lab, stem in (("Elvish", "wen"), ("Hobbit", "bag")):
+        (toy / f"{lab}.txt").write_text("".join(f"{a}{b}{stem}\n" for a in "bcdfg" for b in "aeiou"))
+    small = ["--epochs", "1", "--hidden", "8", "--embed", "8", "--threads", "1", "--checkpoints", "ck"]
+    for data in (str(toy), "names"):
+        for task in ("classify", "generate"):
+            assert main(["train", "--task", task, "--data", data, *small]) == 0
+    for d in rf.list_runs("ck"):            # the toy's figures are the best on paper
+        test = json.loads(Path(d["path"], rf.TEST).read_text())
+        toyish = d["data"] == str(toy.absolute())
+        test["test"].update({"accuracy": 1.0 if toyish else 0.5} if d["task"] == "classify" else
+                            {"nll": 0.1 if toyish else 2.0})
+        Path(d["path"], rf.TEST).write_text(json.dumps(test))
+    app = fixture_app
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot, app)
+        await wait_for(pilot, lambda: app.dataset is not None, 30)
+        await pilot.press("4")
+        await wait_for(pilot, lambda: app.pane("classify").run is not None, 30)
+        assert sorted(app.pane("classify").run.labels) == ["Alvish", "Dwarvish", "Orcish"]
+        await pilot.press("5")
+        gen = app.pane("generate")
+        await wait_for(pilot, lambda: gen.run is not None and gen.classifier is not None, 30)
+        assert sorted(gen.run.labels) == sorted(gen.classifier.labels) == ["Alvish", "Dwarvish", "Orcish"]
+        # the Language field cleared to "any" samples again at once, as choosing a language does
+        from textual.widgets import Select
+        lang = app.query_one("#gen-lang", Select)
+        lang.value = "Orcish"
+        await wait_for(pilot, lambda: gen._lang == "Orcish" and gen.samples
+                       and all(s["lang"] == "Orcish" for s in gen.samples), 30)
+        shown = gen.samples
+        lang.clear()
+        await wait_for(pilot, lambda: gen._lang is None and gen.samples is not shown, 30)
+
+
+async def test_evaluate_says_it_waits_for_the_first_evaluation_of_a_live_classifier(fixture_app):
+    from namestudio.engine.events import Started
+    app = fixture_app
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot, app)
+        await pilot.press("3")
+        ev = app.pane("evaluate")
+        await wait_for(pilot, lambda: ev.built, 10)
+        assert "train a classifier" in str(app.query_one("#eval-title").render())
+        ev.on_live_started("ck/20261206-100000-classify-lstm", Started("ck/20261206-100000-classify-lstm",
+                                                                       {"task": "classify"}, ["A", "B"], 10, 5, 40, "cpu"))
+        await pilot.pause()
+        title = " ".join(str(app.query_one("#eval-title").render()).split())
+        assert "Waiting for the first evaluation of 20261206-100000-classify-lstm" in title
+
+
+async def test_the_key_bar_under_a_dialog_lists_the_dialogs_keys(fixture_app):
+    from namestudio.tui.widgets import HelpScreen, KeyBar
+    app = fixture_app
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot, app)
+        await pilot.press("3")
+        bar = app.query_one(KeyBar)
+        await pilot.pause()
+        assert "eval.open" in [item[3] for item in bar.items()]
+        await pilot.press("f1")
+        await wait_for(pilot, lambda: isinstance(app.screen, HelpScreen), 10)
+        await pilot.pause()
+        shown = {item[1] for item in bar.items()}
+        assert "Close" in shown and "eval.open" not in [item[3] for item in bar.items()]   # was: the pane's keys
+        await pilot.press("escape")
+        await wait_for(pilot, lambda: not isinstance(app.screen, HelpScreen), 10)
+        await pilot.pause()
+        assert "eval.open" in [item[3] for item in bar.items()]
+
+
+def test_the_runs_overlay_names_an_experiments_run_by_its_time_and_folder():
+    from namestudio.tui.panes.runs import overlay_label
+    exp = {"run": "exp-20261206-083002-classify/rnn", "experiment": "exp-20261206-083002-classify",
+           "task": "classify", "model": "rnn"}
+    assert overlay_label(exp) == "083002/rnn"                      # was "fy/rnn": the id cut through a word
+    assert overlay_label({"run": "20261206-091500-classify-lstm", "task": "classify", "model": "lstm"}) == "091500"

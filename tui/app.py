@@ -110,6 +110,7 @@ class NameStudioApp(App):
         self.dataset = None                  # namestudio.data.Dataset of the Data pane
         self.runs: list[dict] = []           # rows of engine.experiment.list_all_runs
         self.training_run: str | None = None  # folder of the attached run (the Train pane's)
+        self.launched_here: set[str] = set()  # run folders this TUI started: their failure is a toast, however seen
         self.follower = Follower(self.checkpoints, self.post_message)   # reads the run folders (tui/follow.py)
         self.train_overrides: dict = {}      # extra TrainConfig fields (tests, benchmarks): e.g. max_steps
         self._status = {"data": "loading data …", "train": "idle"}
@@ -188,7 +189,12 @@ class NameStudioApp(App):
     def run_launched(self, launched) -> None:
         """A run this TUI started (engine.process.Launched): follow it, reap it, ask about it at quit."""
         self.follower.children.append(launched)
+        self.launched_here.add(str(launched.run_dir))
         self.attach_run(str(launched.run_dir))
+
+    def data_source(self) -> str | None:
+        """The loaded dataset's source, as run folders record it (config.json data_source); None until loaded."""
+        return self.dataset.source if self.dataset is not None else None
 
     def attach_run(self, run_dir: str) -> None:
         """Show this run on the Train and Evaluate panes: its logs so far, then live."""
@@ -235,6 +241,8 @@ class NameStudioApp(App):
         if self.closing or not self.is_running:
             return
         self.dataset = msg.dataset
+        for pid in ("classify", "generate"):    # runs chosen for the user: those of this data
+            self.pane(pid).data_changed(self.runs)
         s = msg.summary
         self._status["data"] = f"data {short_path(s['source'])} ({s['n_pairs']:,} names, {s['n_labels']} labels)"
         self._show_status()
@@ -261,9 +269,11 @@ class NameStudioApp(App):
                 evaluate.on_live_eval(e)
             elif isinstance(e, Done):
                 evaluate.on_live_done(e)
-                if not msg.attach:
+                if not msg.attach or msg.run_dir in self.launched_here:
+                    self.launched_here.discard(msg.run_dir)
                     self._run_ended(e)
-            elif isinstance(e, Failed) and not msg.attach:
+            elif isinstance(e, Failed) and (not msg.attach or msg.run_dir in self.launched_here):
+                self.launched_here.discard(msg.run_dir)
                 self.notify(e.message.splitlines()[0], title=f"Run {run_name(msg.run_dir)} failed",
                             severity="error")
         if any(isinstance(e, (Done, Failed)) for e in msg.events):

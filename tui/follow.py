@@ -179,6 +179,8 @@ class Follower:
                 self._att_ended = True
                 self.post(RunEvents(str(run_dir), [Failed(str(e), str(run_dir))]))
             return
+        if self._att_ended and st.live:   # trained on after its end (`train --resume`): follow it afresh
+            self._attach(run_dir)             # its logs were cut back to the resume step: read them again
         events: list = []
         if not self._att_started:
             start = started_event(run_dir, st)

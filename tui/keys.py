@@ -160,7 +160,7 @@ FOOTER_SHORT = {"leave": "Leave", "data.pytorch": "PyTorch", "data.path": "Path"
                 "runs.clf": "Classify", "runs.gen": "Generate", "eval.open": "Open", "clf.open": "Open",
                 "gen.open": "Open", "eval.counts": "%", "train.log": "Log", "eval.reliability": "Reliab.",
                 "eval.data": "Data", "eval.exclude": "-train", "eval.own": "Own", "gen.table": "Temps",
-                "train.smooth": "EMA", "train.xaxis": "x", "cmp.smooth": "EMA", "cmp.xaxis": "x", "cmp.log": "Log",
+                "train.smooth": "EMA", "train.xaxis": "Axis", "cmp.smooth": "EMA", "cmp.xaxis": "Axis", "cmp.log": "Log",
                 "cmp.hide": "Hide", "cmp.marked": "Marked", "cmp.diff": "A−B", "cmp.compute": "Run"}
 # ... then these go, least needed first; a pane's own keys, esc, F1, ^p and ^q always stay.
 FOOTER_DROP = ["pane", "runs.refresh", "data.reload", "runs.csv"]

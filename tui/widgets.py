@@ -178,9 +178,15 @@ class KeyBar(Widget):
 
     def on_mount(self) -> None:
         self.screen.bindings_updated_signal.subscribe(self, lambda _screen: self.refresh())
+        changed = getattr(self.app, "screen_change_signal", None)   # a dialog opens or closes: its keys, or ours
+        if changed is not None:
+            changed.subscribe(self, lambda _screen: self.refresh())
 
     def on_unmount(self) -> None:
         self.screen.bindings_updated_signal.unsubscribe(self)
+        changed = getattr(self.app, "screen_change_signal", None)
+        if changed is not None:
+            changed.unsubscribe(self)
 
     def items(self) -> list[tuple[list[str], str, bool, str]]:
         """(keys, description, enabled, id) of the shown bindings, a group's keys together, in footer order:
@@ -188,7 +194,8 @@ class KeyBar(Widget):
         from .keys import FOOTER_ORDER
 
         by_action: dict[str, tuple] = {}
-        for active in self.screen.active_bindings.values():
+        screen = self.app.screen if isinstance(self.app.screen, ModalScreen) else self.screen  # a dialog's keys
+        for active in screen.active_bindings.values():
             b = active.binding
             if b.show and b.action not in by_action:
                 by_action[b.action] = (b, active.enabled)
@@ -393,11 +400,15 @@ def usable(run: dict) -> bool:
     return "error" not in run and run.get("status", "incomplete") != "incomplete"
 
 
-def best_run(runs: list[dict], task: str) -> dict | None:
+def best_run(runs: list[dict], task: str, data: str | None = None) -> dict | None:
     """The run a selector starts on: the best finished run of ``task`` (state done; the highest test accuracy
     of a classifier, the lowest test NLL of a generator), not the newest, which may be a stopped one. Without
-    a finished run with test metrics, the newest usable run (issue 12)."""
+    a finished run with test metrics, the newest usable run (issue 12). With ``data`` (a data source), only
+    the runs trained on it when there are any: figures on other data do not compare, and a toy run's 1.000
+    would win."""
     mine = [r for r in runs if r.get("task") == task and usable(r)]
+    if data is not None:
+        mine = [r for r in mine if r.get("data") == data] or mine
     key = "test_accuracy" if task == "classify" else "test_nll"
     done = [r for r in mine if r.get("state", "done") == "done" and isinstance(r.get(key), (int, float))]
     if done:

@@ -29,6 +29,7 @@ class ClassifyPane(Pane):
         self.explanation = None      # engine.infer.Explanation of the name typed
         self.options: list[tuple[str, str]] = []
         self.pending: str | None = None   # a run to load once the pane is built
+        self.auto = False                 # the run was chosen for the user (best_run), not by them
 
     def compose_content(self) -> ComposeResult:
         with Horizontal(classes="toolbar"):
@@ -63,7 +64,14 @@ class ClassifyPane(Pane):
             set_select(self.query_one("#clf-run", Select), options,
                        str(self.run.path) if self.run is not None else None)
         if self.run is None and self.pending is None and options:
-            self.load_run(best_run(runs, "classify")["path"], quiet=True)     # the best finished classifier
+            self.load_run(best_run(runs, "classify", self.app.data_source())["path"], quiet=True)   # the best one
+            self.auto = True
+
+    def data_changed(self, runs: list[dict]) -> None:
+        """The data loaded: a classifier chosen for the user and not shown yet is chosen again for that data."""
+        if self.auto and self.run is None and self.pending is not None:
+            row = best_run(runs, "classify", self.app.data_source())
+            self.pending = row["path"] if row else self.pending
 
     @on(Select.Changed, "#clf-run")
     def _run_chosen(self, event: Select.Changed) -> None:
@@ -73,6 +81,7 @@ class ClassifyPane(Pane):
         self.load_run(str(value))
 
     def load_run(self, path: str, quiet: bool = False) -> bool:
+        self.auto = self.auto and quiet      # a run the user chose stays chosen
         if not self.built:
             self.pending = str(path)         # loaded when the pane is first shown
             return True
@@ -103,7 +112,9 @@ class ClassifyPane(Pane):
                 self.explanation = self.run.explain(name)
                 self.attribution = (self.explanation.label, self.explanation.scores)
             except Exception as e:  # InferenceError and the like: a message, not a crash
+                self.results, self.attribution, self.explanation = [], None, None
                 self.query_one("#clf-probs", Static).update(Text(str(e), style="red"))
+                self.query_one("#clf-attr", Static).update("")    # not the last name's letters under the error
                 return
         self._refresh_view()
 

@@ -469,6 +469,8 @@ class ComparePane(Pane):
             if steps and isinstance(steps[-1].get("epoch"), (int, float)):
                 last_epoch = max(last_epoch or 0.0, steps[-1]["epoch"])
             best = (max(vals) if task == "classify" else min(vals)) if vals else None
+            kept = (r.get("row") or {}).get("val_kept")   # the model the run keeps, with its n-gram LM: as Runs says
+            best = kept if isinstance(kept, (int, float)) else best
             rows.append(((self._swatch(i, r), r["label"], state_text(r["state"]),
                           f"{last_epoch:.2f}" if last_epoch is not None else "",
                           f"{vals[-1]:.3f}" if vals else "", f"{best:.3f}" if best is not None else ""), r["path"]))

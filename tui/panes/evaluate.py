@@ -72,7 +72,7 @@ class EvaluatePane(Pane):
             yield Label("Data:", classes="field-label")
             yield Field(placeholder="builtin, pytorch or a path (folder, .csv), then Enter", accept=ANY,
                         id="eval-data")
-        yield Anchor("No evaluation yet: train a classifier (2), or open a saved run (o).", id="eval-title")
+        yield Anchor(self._idle_title(), id="eval-title")
         with Horizontal(id="eval-body"):
             yield Static("", id="eval-cm")
             with Vertical(id="eval-side"):
@@ -275,6 +275,13 @@ class EvaluatePane(Pane):
         return title, table, _headline_table(values), Text("\n".join(lines), style="dim")
 
     # ---- live: the attached run (tui/follow.py) -------------------------------------
+    def _idle_title(self) -> str:
+        """The title before any matrix is shown: what comes, and from where."""
+        if self.live_run is not None and self.follow_live:
+            return (f"Waiting for the first evaluation of {run_name(self.live_run)}: its validation confusion matrix "
+                    f"shows here (or open a saved run, o).")
+        return "No evaluation yet: train a classifier (2), or open a saved run (o)."
+
     def on_live_started(self, run_dir: str, e) -> None:
         classify = e.config.get("task") == "classify"
         self.live_run = run_dir if classify else None
@@ -282,6 +289,8 @@ class EvaluatePane(Pane):
         self.live = None
         self.live_ended = False
         self.quality.pop(run_dir, None)      # a run trained on (resumed): its weights change
+        if self.built and not self.metrics:  # nothing shown yet: say what is coming (was: "train a classifier")
+            self.query_one("#eval-title", Static).update(self._idle_title())
 
     def on_live_eval(self, e) -> None:
         if self.live_run is None or "confusion" not in e.metrics:

@@ -41,6 +41,7 @@ class GeneratePane(Pane):
         self.clfs: list[tuple[str, str]] = []   # classifier runs to check with
         self.pending_run: str | None = None     # runs to load once the pane is built
         self.pending_clf: str | None = None
+        self.auto = False                       # the runs were chosen for the user (best_run), not by them
         self._lang = None          # the language of the last samples
         # the temperature table (t): rows of engine.infer.sample_quality, for the settings in table_key
         self.table_rows: list[dict] = []
@@ -95,9 +96,31 @@ class GeneratePane(Pane):
         if self.built:
             self._apply_options()
         if self.run is None and self.pending_run is None and self.gens:
-            self.load_run(best_run(runs, "generate")["path"], quiet=True)    # the best finished generator
-        if self.classifier is None and self.pending_clf is None and self.clfs:
-            self.load_classifier(best_run(runs, "classify")["path"], quiet=True)   # the best finished classifier
+            self._choose_for_the_user(runs)
+        elif self.classifier is None and self.pending_clf is None and self.clfs:
+            self.load_classifier(best_run(runs, "classify", self._gen_data(runs))["path"], quiet=True)
+
+    def _gen_data(self, runs: list[dict]) -> str | None:
+        """The data source of the generator shown (or to be shown): a classifier that checks its names should
+        know its languages."""
+        path = str(self.run.path) if self.run is not None else self.pending_run
+        row = next((r for r in runs if r.get("path") == path), None)
+        return row.get("data") if row else self.app.data_source()
+
+    def _choose_for_the_user(self, runs: list[dict]) -> None:
+        """The best finished generator of the data loaded, and the best classifier of that generator's data."""
+        gen = best_run(runs, "generate", self.app.data_source())
+        self.load_run(gen["path"], quiet=True)
+        clf = best_run(runs, "classify", gen.get("data"))
+        if clf is not None and self.classifier is None:
+            self.load_classifier(clf["path"], quiet=True)
+        self.auto = True
+
+    def data_changed(self, runs: list[dict]) -> None:
+        """The data loaded: runs chosen for the user and not shown yet are chosen again for that data."""
+        if self.auto and self.run is None and self.pending_run is not None:
+            self.pending_run, self.pending_clf = None, None
+            self._choose_for_the_user(runs)
 
     def _apply_options(self) -> None:
         set_select(self.query_one("#gen-run", Select), self.gens,
@@ -125,11 +148,12 @@ class GeneratePane(Pane):
 
     @on(Select.Changed, "#gen-lang")
     def _lang_chosen(self, event: Select.Changed) -> None:
-        value = event.select.value
-        if self.run is not None and value != Select.NULL and value != self._lang:
+        chosen = None if event.select.value == Select.NULL else str(event.select.value)   # blank: any language
+        if self.run is not None and chosen != self._lang:
             self.action_resample()
 
     def load_run(self, path: str, quiet: bool = False) -> bool:
+        self.auto = self.auto and quiet      # a run the user chose stays chosen
         if not self.built:
             self.pending_run = str(path)     # loaded when the pane is first shown
             return True

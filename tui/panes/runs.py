@@ -187,7 +187,7 @@ class RunsPane(Pane):
             drawn += bool(evals)
             if evals:
                 plt.plot([e["epoch"] for e in evals], [e["val"][key] for e in evals], marker="braille",
-                         label=f"{r.get('model')} {short_run(r)[-6:]}", color=COLOURS[i % len(COLOURS)])
+                         label=f"{r.get('model')} {overlay_label(r)}", color=COLOURS[i % len(COLOURS)])
         skipped = len([p for p in self.marked]) - len(rows) if self.marked else 0
         plot.refresh()
         if self._note():
@@ -290,3 +290,13 @@ def export_csv(run_dir: Path) -> Path:
             w.writerow(["test", test.get("steps", ""), "", test.get("train_seconds", ""), "",
                         *[t.get(k, "") if isinstance(t.get(k), (int, float)) else "" for k in val_keys], ""])
     return out
+
+
+def overlay_label(row: dict) -> str:
+    """A run's short name in the overlay's legend: its start time (HHMMSS), and for an experiment's run also
+    its folder in the experiment (EXP's time/RUN), never a cut through the middle of a name."""
+    run = row.get("run", "")
+    if row.get("experiment"):
+        stamp = "".join(ch for ch in row["experiment"] if ch.isdigit())[-6:]
+        return f"{stamp}/{run.rsplit('/', 1)[-1]}"
+    return short_run(row)[-6:]

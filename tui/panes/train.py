@@ -326,6 +326,9 @@ class TrainPane(Pane):
         """Record the events; the 4 Hz timer draws (a tiny dataset can log a hundred steps a second)."""
         if run_dir != self.run_dir:
             self.attached(run_dir)
+        elif self.ended is not None and events and isinstance(events[0], Started):
+            self.run_dir = None       # trained on after its end (`train --resume`): its logs are read again
+            self.attached(run_dir)
         h = self.history
         for e in events:
             if isinstance(e, Step):
@@ -430,8 +433,9 @@ class TrainPane(Pane):
         return "idle"
 
     def _log(self, line: str) -> None:
-        # a long line (an error) wraps at the screen's width, indented, rather than running off the pane's edge
-        width = max(40, self.app.size.width - 4)
+        # a long line (an error) wraps at the log's width, indented, rather than running off the pane's edge
+        width = self.query_one("#eval-log", Log).scrollable_content_region.width if self.built else 0
+        width = max(20, width) if width else max(40, self.app.size.width - 4)   # not laid out yet: the screen's
         lines = textwrap.wrap(line, width, subsequent_indent="    ") if len(line) > width else [line]
         if self.built:
             self.query_one("#eval-log", Log).write_lines(lines)
