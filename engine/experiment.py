@@ -31,7 +31,7 @@ from namestudio.data.errors import NamestudioError
 
 from . import runfolder as rf
 from .config import MODELS, TrainConfig, _field, _kind, apply_recipe, check_value, default_threads, flag_of
-from .process import CLI_MODULE, launch_train
+from .process import CLI_MODULE, launch_resume, launch_train
 
 EXPERIMENT = "experiment.json"
 EXP_LOCK = "experiment.lock"
@@ -401,13 +401,7 @@ class Controller:
         r["attempts"] = r.get("attempts", 0) + 1
         r["error"] = None
         if action == "resume":
-            argv = [sys.executable, "-m", CLI_MODULE, "train", "--resume", str(run_dir), "--nice", str(self.nice)]
-            with open(run_dir / rf.LOG, "ab") as log:
-                log.write(("$ " + " ".join(argv[1:]) + "\n").encode())
-                log.flush()
-                popen = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
-                                         start_new_session=True, close_fds=True,
-                                         env={**os.environ, "PYTHONUNBUFFERED": "1"})
+            popen = launch_resume(run_dir, nice=self.nice, check=False).popen   # _action chose it: no second look
         else:
             if action == "restart":
                 shutil.rmtree(run_dir, ignore_errors=True)

@@ -62,6 +62,39 @@ def launch_train(cfg: TrainConfig, checkpoints: str | Path = "checkpoints", nice
     return Launched(pid=popen.pid, run_dir=run_dir, popen=popen)
 
 
+def resume_argv(run_dir: Path, nice: int = 10) -> list[str]:
+    """The command line of a launched resume: `namestudio train --resume DIR --nice N`."""
+    return [sys.executable, "-m", CLI_MODULE, "train", "--resume", str(run_dir), "--nice", str(int(nice))]
+
+
+def launch_resume(run_dir: str | Path, nice: int = 10, check: bool = True) -> Launched:
+    """Start `namestudio train --resume DIR` in its own session, its output appended to DIR/train.log, and return
+    at once: a stopped, stale or failed run trains on from its last resume point. With ``check``, RunFolderError
+    (one line) for a run that is live, done, or has no resume point."""
+    run_dir = Path(run_dir)
+    if check:
+        st = rf.read_status(run_dir)
+        if st.live:
+            raise rf.RunFolderError(f"run {run_dir.name} is {st.state} already (pid {st.pid})")
+        if st.state == "done":
+            raise rf.RunFolderError(f"run {run_dir.name} is done: nothing to resume "
+                                    f"(`namestudio train --resume {run_dir.name} --epochs N` trains it further)")
+        if rf.resume_dir(run_dir) is None:
+            raise rf.RunFolderError(f"run {run_dir.name} has no resume point (it stopped before its first save)")
+    argv = resume_argv(run_dir, nice)
+    try:
+        log = open(run_dir / rf.LOG, "ab")
+    except OSError as e:
+        raise rf.RunFolderError(f"could not write {run_dir / rf.LOG}: {e.strerror or e}") from None
+    with log:
+        log.write(("$ " + " ".join(argv[1:]) + "\n").encode())
+        log.flush()
+        popen = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+                                 start_new_session=True, close_fds=True,
+                                 env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    return Launched(pid=popen.pid, run_dir=run_dir, popen=popen)
+
+
 def is_alive(pid: int | None) -> bool:
     """Whether the process runs (on this host); a finished child not yet reaped counts as dead."""
     return rf.pid_alive(pid)

@@ -400,6 +400,47 @@ async def test_a_watched_run_trained_on_after_its_end_is_followed_to_its_new_end
         assert pane.history["step_loss"] and len(pane.history["step_loss"]) == pane.ended.steps   # each step once
 
 
+async def test_a_stopped_run_is_resumed_from_the_runs_pane_and_followed(fixture_app):
+    app = fixture_app
+    async with app.run_test(size=SIZE) as pilot:
+        launched = None
+        try:
+            await settle_data(pilot, app)
+            cfg = TrainConfig(data="names", hidden=16, epochs=400, batch_size=16, lr=1e-2, log_every=1,
+                              eval_every=5, patience=0, threads=1, seed=0, device="cpu")
+            first = launch_train(cfg, "ck")
+            await wait_for(pilot, lambda: (first.run_dir / rf.METRICS).is_file()
+                           and len(rf.read_jsonl(first.run_dir / rf.METRICS)) >= 1)
+            rf.send_control(first.run_dir, "stop")
+            assert first.popen.wait(60) == 130
+            stopped_at = rf.read_status(first.run_dir).step
+            await pilot.press("6")
+            runs = app.pane("runs")
+            table = app.query_one("#runs-table", DataTable)
+            await wait_for(pilot, lambda: any(r["path"] == str(first.run_dir) and r["state"] == "cancelled"
+                                              for r in runs.runs))
+            await pilot.pause()
+            table.move_cursor(row=table.get_row_index(str(first.run_dir)))
+            await pilot.press("s")
+            launched = app.follower.children[-1]
+            assert str(launched.run_dir) == str(first.run_dir)
+            pane = app.pane("train")
+            await wait_for(pilot, lambda: pane.run_dir == str(first.run_dir) and pane.state == "running"
+                           and rf.read_status(first.run_dir).step > stopped_at)
+            await tap(pilot, "6")                        # resuming it again while it trains: refused, in words
+            table.move_cursor(row=table.get_row_index(str(first.run_dir)))
+            children = len(app.follower.children)
+            await tap(pilot, "s")
+            await wait_for(pilot, lambda: any("already" in n.message for n in app._notifications))
+            assert len(app.follower.children) == children
+            rf.send_control(first.run_dir, "stop")
+            assert launched.popen.wait(60) == 130
+            steps = [s["step"] for s in rf.read_jsonl(first.run_dir / rf.STEPS)]
+            assert steps == sorted(set(steps)) and steps[-1] > stopped_at      # trained on, no step twice
+        finally:
+            kill_children(app)
+
+
 async def test_a_bad_form_value_starts_nothing(fixture_app):
     app = fixture_app
     async with app.run_test(size=SIZE) as pilot:

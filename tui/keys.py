@@ -121,6 +121,9 @@ RUNS = [
     _key("e", "open('evaluate')", "→Evaluate", "Show this classifier run on the Evaluate pane.", id="runs.eval"),
     _key("c", "open('classify')", "→Classify", "Use this classifier run on the Classify pane.", id="runs.clf"),
     _key("g", "open('generate')", "→Generate", "Use this generator run on the Generate pane.", id="runs.gen"),
+    _key("s", "resume_run", "Resume", "Train the stopped, stale or failed run under the cursor on from its last "
+         "resume point (`namestudio train --resume RUN`, in its own session); the Train pane follows it.",
+         id="runs.resume"),
     _key("x", "export", "CSV", "Export the run's evaluations (metrics.jsonl) as metrics.csv in its folder.",
          id="runs.csv"),
     _key("r", "refresh", "Refresh", "Read the checkpoints folder again.", id="runs.refresh"),
@@ -157,7 +160,7 @@ FOOTER_ORDER = ["leave", "help", "palette", "quit", "pane", "screenshot", "theme
 FOOTER_SPARE = ["theme", "screenshot"]
 # ... then these shorter descriptions are used ...
 FOOTER_SHORT = {"leave": "Leave", "data.pytorch": "PyTorch", "data.path": "Path", "runs.eval": "Eval",
-                "runs.clf": "Classify", "runs.gen": "Generate", "eval.open": "Open", "clf.open": "Open",
+                "runs.clf": "Class.", "runs.gen": "Gen.", "eval.open": "Open", "clf.open": "Open",
                 "gen.open": "Open", "eval.counts": "%", "train.log": "Log", "eval.reliability": "Reliab.",
                 "eval.data": "Data", "eval.exclude": "-train", "eval.own": "Own", "gen.table": "Temps",
                 "train.smooth": "EMA", "train.xaxis": "Axis", "cmp.smooth": "EMA", "cmp.xaxis": "Axis", "cmp.log": "Log",

@@ -141,7 +141,8 @@ class RunsPane(Pane):
             error = None
         why = error or ("its trainer is gone (no heartbeat, no process)" if row["state"] == "stale" else "failed")
         lines = last_log_lines(Path(row["path"]), 4)
-        self.last_note = [f"{row['run']}: {row['state']}: {why}", *lines]
+        hint = " · s resumes it" if row.get("resumable") else ""
+        self.last_note = [f"{row['run']}: {row['state']}: {why}{hint}", *lines]
         self.query_one("#runs-note", Static).update(Text("\n".join(self.last_note), style="red"))
         return True
 
@@ -240,6 +241,26 @@ class RunsPane(Pane):
             return
         self.app.attach_run(row["path"])
         self.app.notify(f"The Train pane follows {row['run']}.")
+
+    def action_resume_run(self) -> None:
+        """`namestudio train --resume RUN` as a child in its own session (engine.process.launch_resume), followed
+        on the Train pane as a run started there is."""
+        from namestudio.data.errors import NamestudioError
+        from namestudio.engine.process import launch_resume
+
+        row = self.cursor_run()
+        if not row or "error" in row:
+            self.app.notify("No readable run under the cursor.", severity="warning")
+            return
+        try:
+            launched = launch_resume(Path(row["path"]))
+        except (NamestudioError, OSError) as e:
+            self.app.notify(str(e).splitlines()[0], title="Cannot resume", severity="warning")
+            return
+        self.app.run_launched(launched)
+        self.app.notify(f"{row['run']} trains on from its last resume point; the Train pane follows it.",
+                        title="Resumed")
+        self.app.refresh_runs()
 
     def action_refresh(self) -> None:
         self.app.refresh_runs()
