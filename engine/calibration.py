@@ -118,20 +118,27 @@ def calibrate_run(run_dir) -> dict | None:
     return result
 
 
-def saved_calibration(run) -> dict | None:
-    """The run's ``calibration.json`` when it belongs to the weights ``run`` holds, else None.
+TEMPERATURE_RANGE = (0.05, 20.0)   # what fit_temperature searches: a saved value outside it was not fitted here
+
+
+def _read_saved(run) -> tuple[dict | None, str | None]:
+    """(the run's calibration.json, None) when it belongs to the weights ``run`` holds; else (None, why not):
+    "none", "stale" (fitted to other weights) or the damage in words.
 
     It belongs when its ``weights`` digest is the loaded weights' digest. A file from before the digest was
     recorded belongs when it is newer than the weights file (calibration is written after the weights it fits;
     a run resumed since then has rewritten them)."""
     path = Path(run.path) / CALIBRATION
+    if not path.exists():
+        return None, "none"
     try:
         saved = rf.read_json(path, dict)
-        t = float(saved["temperature"])
-    except Exception:  # absent, unreadable or damaged: fitted again
-        return None
-    if not (math.isfinite(t) and t > 0):
-        return None
+    except rf.RunFolderError as e:
+        return None, f"calibration.json is damaged ({str(e).split(': ', 1)[-1]})"
+    t = saved.get("temperature")
+    lo, hi = TEMPERATURE_RANGE
+    if isinstance(t, bool) or not isinstance(t, (int, float)) or not (lo <= t <= hi):
+        return None, f"calibration.json is damaged (temperature {t!r} is not a number in [{lo}, {hi}])"
     if "weights" in saved:
         fits = saved["weights"] == run.weights_digest
     else:
@@ -139,19 +146,23 @@ def saved_calibration(run) -> dict | None:
             fits = path.stat().st_mtime >= (Path(run.path) / rf.WEIGHTS).stat().st_mtime
         except OSError:
             fits = False
-    return {**saved, "temperature": t} if fits else None
+    return ({**saved, "temperature": float(t)}, None) if fits else (None, "stale")
+
+
+def saved_calibration(run) -> dict | None:
+    """The run's calibration.json when it belongs to the weights ``run`` holds (see ``_read_saved``), else None."""
+    return _read_saved(run)[0]
 
 
 def run_calibration(run) -> dict:
     """A loaded classifier run's calibration: its ``calibration.json`` when fitted to these weights
-    (``"saved": True``), else the same fitted now on its validation split and not written (``"saved": False``;
-    ``"stale": True`` when a file exists but was fitted to other weights, e.g. before the run was resumed).
-    ``save_calibration`` writes it."""
-    saved = saved_calibration(run)
+    (``"saved": True``), else the same fitted now on its validation split and not written (``"saved": False``,
+    with ``"why"``: "none", "stale" when the file was fitted to other weights (before a resume, say), or the
+    damage in words; ``"stale"`` is True when a file exists). ``save_calibration`` writes it."""
+    saved, why = _read_saved(run)
     if saved is not None:
         return {**saved, "saved": True}
-    return {**fit_run(run), "weights": run.weights_digest, "saved": False,
-            "stale": (Path(run.path) / CALIBRATION).is_file()}
+    return {**fit_run(run), "weights": run.weights_digest, "saved": False, "why": why, "stale": why != "none"}
 
 
 def save_calibration(run, cal: dict) -> str | None:
@@ -165,7 +176,7 @@ def save_calibration(run, cal: dict) -> str | None:
             return "the run is being trained"
     except rf.RunFolderError:
         pass
-    record = {k: v for k, v in cal.items() if k not in ("saved", "stale")}
+    record = {k: v for k, v in cal.items() if k not in ("saved", "stale", "why")}
     try:
         rf.atomic_write_json(Path(run.path) / CALIBRATION, record)
     except rf.RunFolderError as e:

@@ -60,6 +60,7 @@ class Done:
 class Failed:
     message: str              # one line
     run_dir: str | None = None
+    nothing_to_do: bool = False   # a resume of a done run with no step left: nothing was changed (not a failure)
 
 
 Event = Started | Step | Eval | Status | Done | Failed

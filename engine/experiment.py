@@ -439,7 +439,11 @@ class Controller:
             r["state"] = "failed"
             lines = [line for line in rf.last_log_lines(run_dir, 5) if not line.startswith("$ ")]  # not its command
             how = f"killed by signal {-code}" if code is not None and code < 0 else f"exited with code {code}"
-            r["error"] = (st.error if st is not None and st.error else None) or r.get("error") or \
+            gone = None
+            if st is not None and st.stale:   # its trainer vanished mid-run (kill -9, out of memory): no error of its own
+                gone = (f"its trainer (pid {st.pid}) is gone (killed?) at step {st.step:,}; `namestudio compare "
+                        f"--resume {self.exp.name}` resumes it from its last resume point")
+            r["error"] = (st.error if st is not None and st.error else None) or gone or r.get("error") or \
                 (lines[-1] if lines else f"the trainer {how} before it wrote a word")
         self.views[label].state = r["state"]
         self.views[label].error = r["error"]
@@ -555,13 +559,26 @@ def launch_compare(checkpoints: str | Path, options: dict, models: list[str] | N
     return exp, popen
 
 
-def stop_experiment(exp: str | Path) -> None:
-    """Ask the `compare` process running an experiment to stop every run cleanly (SIGTERM, as Ctrl-C).
-    ExperimentError when no live controller runs it on this host."""
+def stop_experiment(exp: str | Path) -> int:
+    """Stop every run of an experiment cleanly: through the `compare` process running it (SIGTERM, as Ctrl-C),
+    or, when that controller is gone (killed) while runs it started still train, by asking each of them to stop
+    (control.json). Returns how many runs were asked directly (0: the controller was). ExperimentError when
+    nothing of it runs on this host."""
     doc = read_experiment(exp)
-    if doc.get("state") != "running" or doc.get("host") != rf.HOST or not rf.pid_alive(doc.get("pid")):
+    if doc.get("state") == "running" and doc.get("host") == rf.HOST and rf.pid_alive(doc.get("pid")):
+        os.kill(int(doc["pid"]), signal.SIGTERM)
+        return 0
+    asked = 0
+    for _, run_dir in run_dirs(exp):
+        try:
+            if rf.read_status(run_dir).live:
+                rf.send_control(run_dir, "stop")
+                asked += 1
+        except rf.RunFolderError:
+            continue
+    if not asked:
         raise ExperimentError(f"experiment {Path(exp).name} is not running here (it is {doc.get('state')})")
-    os.kill(int(doc["pid"]), signal.SIGTERM)
+    return asked
 
 
 # ---- the data of the comparison views and the report -------------------------------------------

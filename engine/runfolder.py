@@ -96,7 +96,8 @@ def _os_error(path: Path, e: OSError) -> RunFolderError:
     why = {errno.ENOSPC: "the disk is full", errno.EDQUOT: "the disk quota is exceeded",
            errno.EFBIG: "the file is too large (a file-size limit such as `ulimit -f`, or the filesystem's)",
            errno.EROFS: "the filesystem is read-only", errno.EACCES: "permission denied",
-           errno.EPERM: "permission denied", errno.ENOENT: "its folder does not exist (or was removed)"}.get(e.errno)
+           errno.EPERM: "permission denied", errno.ENOENT: "its folder does not exist (or was removed)",
+           errno.EISDIR: "a folder of that name is in the way"}.get(e.errno)
     return RunFolderError(f"could not write {path}: {why or _first_line(e)}")
 
 
@@ -654,7 +655,7 @@ def record_to_event(kind: str, rec: dict):
 
 
 # ---- control --------------------------------------------------------------------------------------
-def send_control(run_dir: Path, command: str) -> str:
+def send_control(run_dir: Path, command: str, resume_hint: str | None = None) -> str:
     """Ask a live run to stop, pause or resume (through control.json); returns its state as it was asked (a pause
     of a paused run is sent all the same: a resume sent just before may not have been seen yet). RunFolderError
     if it is not live."""
@@ -665,8 +666,8 @@ def send_control(run_dir: Path, command: str) -> str:
     if not st.live:
         what = "its trainer is gone (stale)" if st.stale else f"it is {st.state}"
         try:
-            hint = f"; `namestudio train --resume {run_dir.name}` continues it" if resume_dir(run_dir) is not None \
-                and st.state != "done" else ""
+            how = resume_hint or f"`namestudio train --resume {run_dir.name}`"
+            hint = f"; {how} continues it" if resume_dir(run_dir) is not None and st.state != "done" else ""
         except RunFolderError:
             hint = ""
         raise RunFolderError(f"run {run_dir.name} is not running: {what}{hint}")

@@ -6,6 +6,7 @@ the run-folder writer (engine/runfolder.RunWriter), the CLI's printer, or a test
 """
 from __future__ import annotations
 
+import json
 import math
 import random
 import threading
@@ -30,6 +31,10 @@ from .metrics import classification_report, confusion_matrix, perplexity
 from .models import build_model
 
 SAVE_EVERY_S = 60.0   # a resumable state at least this often (seconds of training), as well as at evaluations
+
+
+class NothingToResume(NamestudioError):
+    """A resume with nothing left to train; not a failure, and nothing is written."""
 
 
 class TrainingError(NamestudioError):
@@ -62,6 +67,7 @@ class Trainer:
         self.writer: rf.RunWriter | None = None
         self.lock: rf.RunLock | None = None
         self.watcher: rf.ControlWatcher | None = None
+        self._ended_status: bytes | None = None  # a resumed run's status.json as it ended (see _open_run_dir)
         self._cancel = threading.Event()
         self._running = threading.Event()
         self._running.set()
@@ -136,6 +142,11 @@ class Trainer:
         try:
             try:
                 result = self._run()
+            except NothingToResume as e:   # the run folder stays as it was: nothing is written
+                result = Failed(message=str(e), run_dir=str(self.run_dir), nothing_to_do=True)
+                if self.on_event:
+                    self.on_event(result)
+                return result
             except Exception as e:  # every failure becomes one event with one line
                 result = Failed(message=_one_line(e), run_dir=str(self.run_dir) if self.run_dir else None)
             try:
@@ -157,6 +168,8 @@ class Trainer:
         if self.resume_from is None:
             rf.prepare_run_dir(self.run_dir)
         self.lock = rf.RunLock(self.run_dir).acquire()
+        status = self.run_dir / rf.STATUS        # a resumed run's status as it ended: kept if there is nothing to do
+        self._ended_status = status.read_bytes() if self.resume_from is not None and status.is_file() else None
         self.writer = rf.RunWriter(self.run_dir)
         self.writer.write()                      # status "starting", with this pid
         self.watcher = rf.ControlWatcher(self.run_dir)
@@ -303,6 +316,23 @@ class Trainer:
                 "n_params": sum(p.numel() for p in self.model.parameters()), "torch": torch.__version__,
                 "world_size": self.ranks.world}
 
+    def _check_something_to_resume(self) -> None:
+        """A done run resumed with no step left to train (its own epochs, or --max-steps below its step): say so and
+        change nothing (the trainer would test it again and rewrite its end). One process only: with several ranks
+        the others cannot see the run's status."""
+        if self.ranks.world != 1 or self.start_step < self.total_steps or not self._ended_status:
+            return
+        try:
+            ended = json.loads(self._ended_status).get("state")
+        except (ValueError, AttributeError):
+            return
+        if ended == "done":
+            rf.atomic_write_bytes(self.run_dir / rf.STATUS, self._ended_status)   # as it was before this look
+            raise NothingToResume(
+                f"run {self.run_dir.name} is done (step {self.start_step:,} of {self.total_steps:,} with "
+                f"{self.cfg.epochs} epochs" + (f", --max-steps {self.cfg.max_steps}" if self.cfg.max_steps else "")
+                + "): nothing to resume; --epochs N with more epochs trains it further")
+
     def _record_resumed_settings(self) -> None:
         """A resume that changed settings (``train --resume RUN --epochs 7``): config.json says what the run trains
         with now, and ``resumed_with`` lists each resume's changes (what it was trained with before stays known)."""
@@ -332,6 +362,7 @@ class Trainer:
                 self.run_dir = rf.new_run_dir(self.checkpoints, cfg.task, cfg.model)
                 self._open_run_dir()
             if self.resume_from:
+                self._check_something_to_resume()
                 rf.clean_for_resume(self.run_dir, self.start_step)
                 self._record_resumed_settings()
                 saved_world = self.state.get("world_size", 1)

@@ -163,3 +163,25 @@ def test_a_calibration_from_before_the_digest_counts_only_when_newer_than_the_we
     assert run_calibration(load_run(run))["saved"] is True
     os.utime(run / CALIBRATION, (w - 5, w - 5))
     assert run_calibration(load_run(run))["saved"] is False
+
+
+@pytest.mark.parametrize("content, words", [
+    ('{"temperature": 1e-300, "weights": "DIGEST"}', "temperature 1e-300 is not a number in [0.05, 20.0]"),
+    ('{"temperature": 1e300, "weights": "DIGEST"}', "is not a number in"),
+    ('{"temperature": true, "weights": "DIGEST"}', "temperature True is not a number"),
+    ('{"temperature": "abc", "weights": "DIGEST"}', "temperature 'abc' is not a number"),
+    ("[]", "calibration.json is damaged ("),
+    ('{"temperature": 1.', "calibration.json is damaged ("),
+])
+def test_a_damaged_calibration_is_fitted_again_and_said_to_be_damaged(run_dir, tmp_path, capsys, content, words):
+    from namestudio.engine.calibration import run_calibration
+    from namestudio.tui.cli import main
+    run = _copy_run(run_dir, tmp_path)
+    (run / CALIBRATION).write_text(content.replace("DIGEST", load_run(run).weights_digest))
+    cal = run_calibration(load_run(run))
+    assert cal["saved"] is False and words in cal["why"] and 0.05 <= cal["temperature"] <= 20
+    assert main(["eval", str(run)]) == 0
+    out = capsys.readouterr().out
+    assert "calibration fitted now on the validation split (calibration.json is damaged" in " ".join(out.split())
+    assert "nan" not in out
+    assert run_calibration(load_run(run))["saved"] is True        # eval saved a good one in its place

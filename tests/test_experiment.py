@@ -291,9 +291,8 @@ def test_curve_points_redraws_curves_read_once(tmp_path):
         ex.curve_points(c, "loss", "wall")
 
 
-def test_resume_follows_a_run_its_dead_controller_left_training(names, tmp_path):
-    """`compare` killed (kill -9): its children train on (each in its own session). `compare --resume` waits for
-    such a run through its run folder, as for its own children, instead of refusing it or training it twice."""
+def _orphan(names, tmp_path):
+    """A `compare` killed (kill -9) while its one run trains: (experiment folder, run folder, its status)."""
     p = subprocess.Popen([sys.executable, "-m", "namestudio.tui.cli", "compare", "--data", names, "--models", "gru",
                           "--epochs", "300", "--eval-every", "5", "--patience", "0", *TINY,
                           "--checkpoints", str(tmp_path)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -306,22 +305,43 @@ def test_resume_follows_a_run_its_dead_controller_left_training(names, tmp_path)
             time.sleep(0.2)
         else:
             raise AssertionError("the run did not start")
+    finally:
         p.kill()
         p.wait()
-        run = exps[0] / "gru"
-        st = rf.read_status(run)
-        assert st.live, "the run ended before its controller was killed: give it more epochs"
-        r = cli("compare", "--resume", str(exps[0]), "--json")
+    st = rf.read_status(exps[0] / "gru")
+    assert st.live, "the run ended before its controller was killed: give it more epochs"
+    return exps[0], exps[0] / "gru", st
+
+
+def test_resume_follows_a_run_its_dead_controller_left_training(names, tmp_path):
+    """`compare` killed (kill -9): its children train on (each in its own session). `compare --resume` waits for
+    such a run through its run folder, as for its own children, instead of refusing it or training it twice."""
+    exp, run, st = _orphan(names, tmp_path)
+    try:
+        r = cli("compare", "--resume", str(exp), "--json")
     finally:
-        if p.poll() is None:
-            p.kill()
-            p.wait()
+        if rf.pid_alive(st.pid):
+            os.kill(st.pid, signal.SIGKILL)
     assert r.returncode == 0, r.stderr
     assert rf.read_status(run).state == "done"   # it ended its own run: status done, then the process exits
-    doc = ex.read_experiment(exps[0])
+    doc = ex.read_experiment(exp)
     assert doc["state"] == "done" and doc["runs"][0]["state"] == "done" and doc["runs"][0]["attempts"] == 1
     assert "--resume" not in (run / rf.LOG).read_text()           # followed, never started again
     assert json.loads(r.stdout.strip().splitlines()[-1])["runs"][0]["test_accuracy"] is not None
+
+
+def test_stop_exp_stops_the_runs_its_dead_controller_left_training(names, tmp_path):
+    exp, run, st = _orphan(names, tmp_path)
+    try:
+        r = cli("stop", exp.name, "--checkpoints", str(tmp_path))
+        assert r.returncode == 0 and "its 1 live run (its compare is gone)" in r.stdout, r.stderr
+        end = time.time() + 60
+        while rf.read_status(run).live and time.time() < end:
+            time.sleep(0.2)
+    finally:
+        if rf.pid_alive(st.pid) and rf.read_status(run).live:
+            os.kill(st.pid, signal.SIGKILL)
+    assert rf.read_status(run).state == "cancelled" and rf.resume_dir(run) is not None   # stopped cleanly
 
 
 def test_a_run_stopped_as_it_started_is_stopped_and_a_silent_failure_says_how_it_ended(names, tmp_path):
@@ -371,3 +391,19 @@ def test_a_runs_kept_validation_figure_is_the_same_in_results_rows_and_runs(comp
         else:
             assert row["val_kept"] is None
     assert blended, "no run of the fixture chose a blend: this test checks nothing"
+
+
+def test_a_run_whose_trainer_vanished_says_so_and_how_to_resume(names, tmp_path):
+    exp = ex.new_experiment(tmp_path, {"data": names, "epochs": 1}, ["gru"], {}, 1)
+    ctl = ex.Controller(exp)
+    (exp / "gru").mkdir(exist_ok=True)
+    (exp / "gru" / rf.LOG).write_text("epoch  1.00 step   1396 · train loss 1.319 · val accuracy 0.678\n")
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    rf.write_status(exp / "gru", rf.RunStatus(state="running", pid=dead.pid, host=rf.HOST, heartbeat=time.time(),
+                                              step=1396))
+    ctl._ended("gru", 0)                    # a followed run polls 0 once its status is no longer live
+    gru = ctl._entry("gru")
+    assert gru["state"] == "failed"
+    assert gru["error"].startswith(f"its trainer (pid {dead.pid}) is gone (killed?) at step 1,396")
+    assert f"compare --resume {exp.name}" in gru["error"] and "train loss" not in gru["error"]

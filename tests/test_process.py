@@ -200,5 +200,30 @@ def test_a_run_goes_on_when_its_terminal_hangs_up(names, tmp_path, command):
     run_dir = steps.parent
     assert rf.read_status(run_dir).state == "done"                       # trained to its end, tested
     assert (run_dir / rf.TEST).is_file()
-    log = (run_dir / rf.LOG) if command == "train" else (run_dir.parent / "compare.log")
-    assert "the terminal hung up" in log.read_text() and "goes on" in log.read_text()
+    log = ((run_dir / rf.LOG) if command == "train" else (run_dir.parent / "compare.log")).read_text()
+    assert "the terminal hung up" in log and "goes on" in log
+    after = log[log.index("the terminal hung up"):]          # what it said after, in plain text (no colour codes)
+    assert ("run folder: " if command == "train" else "test acc") in after and "\x1b[" not in after
+
+
+@pytest.mark.parametrize("command", ["train", "compare"])
+def test_a_reader_that_closes_the_pipe_does_not_cut_a_run_short(names, tmp_path, command):
+    """`namestudio train … | head -1`: the rest of the output goes nowhere, the run trains and ends as it would
+    (was: exit 141 from inside the trainer, between its best weights and its resume point: a dead, stale run)."""
+    ck = tmp_path / "ck"
+    argv = [sys.executable, "-m", "namestudio.tui.cli", command, "--data", names, "--embed", "8", "--hidden", "16",
+            "--epochs", "30", "--batch-size", "16", "--eval-every", "5", "--patience", "0", "--threads", "1",
+            "--checkpoints", str(ck)] + (["--models", "gru"] if command == "compare" else [])
+    p = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        p.stdout.readline()                     # the first line, then the reader goes (as `head -1` does)
+        p.stdout.close()
+        err = p.stderr.read().decode()
+        assert p.wait(120) == 0, err
+    finally:
+        if p.poll() is None:
+            p.kill()
+            p.wait()
+    runs = [d.parent for d in ck.rglob(rf.CONFIG)]
+    assert len(runs) == 1 and rf.read_status(runs[0]).state == "done" and rf.resume_dir(runs[0]) is not None
+    assert "error" not in err.lower()

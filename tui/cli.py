@@ -209,12 +209,23 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 # ---- helpers ------------------------------------------------------------------------
-def _console(json_mode: bool = False):
+def _console(json_mode: bool = False, keep_going: bool = False):
+    """The command's Rich console. A reader that closes the pipe (`| head -1`) ends a command quietly with exit
+    PIPE_CLOSED; with ``keep_going`` (train, compare: work that must not be cut short) it only silences it."""
     from rich.console import Console
     con = Console(stderr=json_mode, highlight=False)
     con.soft_wrap = not con.is_terminal  # piped: whole lines, no wrapping at 80 columns
-    con.on_broken_pipe = _reader_went_away
+    con.on_broken_pipe = (lambda: _silence(con)) if keep_going else _reader_went_away
     return con
+
+
+def _silence(con) -> None:
+    """The console's reader is gone: the rest of its output goes nowhere, and the work goes on."""
+    con.quiet = True
+    try:
+        os.dup2(os.open(os.devnull, os.O_WRONLY), con.file.fileno())
+    except (OSError, ValueError, AttributeError):
+        pass
 
 
 PIPE_CLOSED = 141   # 128 + SIGPIPE: what a shell reports for a command whose reader closed the pipe (`| head`)
@@ -369,7 +380,8 @@ def cmd_train(args) -> int:
     if not ranks.main:
         return _train_rank(args, cfg, resume, ranks)
 
-    con = _console(args.json)
+    hang = _hangup(args)
+    con = hang.watch(_console(args.json, keep_going=True))
     cores = os.cpu_count() or 1
     if cfg.threads and cfg.threads > cores:
         con.print(f"[yellow]--threads {cfg.threads} is more than this machine's {cores} core{'s' * (cores != 1)}: "
@@ -384,6 +396,7 @@ def cmd_train(args) -> int:
 
     def printer(e):  # the CLI's event sink; the run folder has its own (RunWriter)
         if isinstance(e, Started):
+            hang.to(Path(e.run_dir) / rf.LOG)        # after a hangup, the output goes on there
             con.print(f"[bold]run[/] {e.run_dir} · {cfg.task} · {model_label(cfg.model, cfg.members)} · "
                       f"{e.n_train} training names · "
                       f"device {e.device} · pid {os.getpid()}" + (f" ({e.note})" if e.note else ""))
@@ -424,16 +437,18 @@ def cmd_train(args) -> int:
         if hasattr(signal, "SIGXFSZ"):  # past a file-size limit: a write error naming the file, not a silent death
             signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
     # a hangup: the run goes on (under torchrun, unless `train --nproc` launched it, the agent stops the ranks)
-    keep_on = not under_torchrun or os.environ.get(HANGUP_KEEPS_ON) == "1"
-    restore_hangup = _on_hangup(lambda: trainer.run_dir and Path(trainer.run_dir) / rf.LOG,
-                                then=None if keep_on else trainer.cancel, con=con)
+    if under_torchrun and os.environ.get(HANGUP_KEEPS_ON) != "1":
+        hang.then = trainer.cancel
+    hang.to(trainer.run_dir and Path(trainer.run_dir) / rf.LOG)
     try:
         result = trainer.run()
     finally:
-        restore_hangup()
         if threading_main():
             for s in handled:
                 signal.signal(s, previous[s])
+    if isinstance(result, Failed) and result.nothing_to_do:   # a done run with no step left: nothing changed
+        con.print(result.message, markup=False)
+        return 0
     if isinstance(result, Failed):
         began = bool(result.run_dir) and (Path(result.run_dir) / rf.CONFIG).is_file()   # else nothing there to see
         raise CliError(result.message + (f" (run folder: {result.run_dir})" if began else ""))
@@ -459,38 +474,78 @@ def cmd_train(args) -> int:
 HANGUP_KEEPS_ON = "NAMESTUDIO_HANGUP_KEEPS_ON"   # set by `train --nproc` for its ranks: a hangup does not stop them
 
 
-def _on_hangup(log, then=None, con=None):
-    """SIGHUP (the terminal closed, SSH dropped): the work goes on, as a run started from the TUI does. What it
-    would print goes to ``log()`` (a file in the run or experiment folder; /dev/null when None), where a line
-    says when the terminal went; ``con`` (a Rich console and its progress bar) falls silent, since the run
-    folder holds every figure; then ``then()`` runs, if given. Under nohup (SIGHUP ignored) nothing changes.
-    Returns what puts the previous handler back."""
-    if not threading_main() or not hasattr(signal, "SIGHUP") or signal.getsignal(signal.SIGHUP) == signal.SIG_IGN:
-        return lambda: None
-    previous = signal.getsignal(signal.SIGHUP)
+class Hangup:
+    """SIGHUP (the terminal closed, SSH dropped) during `train` or `compare`: the work goes on, as a run started
+    from the TUI does. Installed by ``main`` before the command imports anything heavy.
 
-    def on_hangup(signum, frame):
+    From the hangup on, what the command prints goes, as plain text, to a log in its run or experiment folder
+    (``to``: train.log, compare.log) after a line saying when the terminal went; until that folder is known, to
+    /dev/null, and then to it. ``then`` runs after the hangup, if set (a rank under a torchrun that `train
+    --nproc` did not start stops: its agent stops the ranks anyway). Under nohup (SIGHUP ignored) nothing changes."""
+
+    def __init__(self, listen: bool = True) -> None:
+        self.at: str | None = None           # when the terminal went
+        self.target: Path | None = None      # the log the output goes to after a hangup
+        self.consoles: list = []
+        self.then = None
+        self._previous = None
+        if listen and threading_main() and hasattr(signal, "SIGHUP") \
+                and signal.getsignal(signal.SIGHUP) != signal.SIG_IGN:
+            self._previous = signal.getsignal(signal.SIGHUP)
+            signal.signal(signal.SIGHUP, self._on_hangup)
+
+    def watch(self, con):
+        """A Rich console of the command: plain text after a hangup (the log is read as text, not a terminal)."""
+        self.consoles.append(con)
+        if self.at:
+            self._plain(con)
+        return con
+
+    def to(self, path) -> None:
+        """The log for the output after a hangup (its folder exists now)."""
+        if path is None or self.target == Path(path):
+            return
+        self.target = Path(path)
+        if self.at:
+            self._redirect(f"the terminal hung up at {self.at}; pid {os.getpid()} goes on, its output here")
+
+    def _on_hangup(self, signum, frame) -> None:
         import time
-        path, fd = log(), -1
-        if path is not None:
+        self.at = time.strftime("%Y-%m-%d %H:%M:%S")
+        self._redirect(f"the terminal hung up at {self.at}; pid {os.getpid()} {'stops' if self.then else 'goes on'}")
+        for con in self.consoles:
+            self._plain(con)
+        if self.then is not None:
+            self.then()
+
+    def _redirect(self, line: str) -> None:
+        fd = -1
+        if self.target is not None:
             try:
-                fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+                fd = os.open(self.target, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
             except OSError:
                 fd = -1
         if fd < 0:
             fd = os.open(os.devnull, os.O_WRONLY)
-        os.write(fd, f"namestudio: the terminal hung up at {time.strftime('%Y-%m-%d %H:%M:%S')}; "
-                     f"pid {os.getpid()} {'stops' if then else 'goes on'}\n".encode())
+        os.write(fd, f"namestudio: {line}\n".encode())
         for target in (1, 2):   # a write to the gone terminal would fail (EIO) and end the work
             os.dup2(fd, target)
         os.close(fd)
-        if con is not None:
-            con.quiet = True
-        if then is not None:
-            then()
 
-    signal.signal(signal.SIGHUP, on_hangup)
-    return lambda: signal.signal(signal.SIGHUP, previous)
+    @staticmethod
+    def _plain(con) -> None:
+        con._color_system = None   # Rich renders styles as plain text without a colour system (a file's output)
+
+    def restore(self) -> None:
+        if self._previous is not None:
+            signal.signal(signal.SIGHUP, self._previous)
+            self._previous = None
+
+
+def _hangup(args) -> Hangup:
+    """The command's Hangup (``main`` installs one for train and compare); one that listens to nothing otherwise."""
+    hang = getattr(args, "hangup", None)
+    return hang if hang is not None else Hangup(listen=False)
 
 
 def _launch_ranks(args, cfg, overrides: dict, rdzv: dict) -> int:
@@ -527,13 +582,13 @@ def _launch_ranks(args, cfg, overrides: dict, rdzv: dict) -> int:
     # a hangup reaches the launcher and every rank here: all go on (torchrun's agent would stop the ranks)
     os.environ["TORCHELASTIC_SIGNALS_TO_HANDLE"] = "SIGTERM,SIGINT,SIGQUIT"
     os.environ[HANGUP_KEEPS_ON] = "1"
-    restore_hangup = _on_hangup(lambda: run_dir and run_dir / rf.LOG, con=con)
+    _hangup(args).watch(con)
+    _hangup(args).to(run_dir and run_dir / rf.LOG)
     try:
         code = ddp.launch(torchrun, threads)
     except ddp.DistributedError as e:
         raise CliError(str(e)) from None
     finally:
-        restore_hangup()
         if made is not None:
             _remove_if_unused(made)
     if code == 0 and one_machine and run_dir is not None and _stopped(run_dir):
@@ -594,7 +649,8 @@ def _train_rank(args, cfg, resume, ranks) -> int:
     if threading_main():
         for s in (signal.SIGINT, signal.SIGTERM):   # a stop asked of any rank reaches every rank
             signal.signal(s, lambda signum, frame: trainer.cancel())
-    _on_hangup(lambda: None, then=None if os.environ.get(HANGUP_KEEPS_ON) == "1" else trainer.cancel)
+    if os.environ.get(HANGUP_KEEPS_ON) != "1":
+        _hangup(args).then = trainer.cancel
     result = trainer.run()
     if isinstance(result, Failed):
         if trainer.peer_failed:
@@ -621,13 +677,17 @@ def _control(args, command: str, said: str) -> int:
         if command != "stop":
             raise CliError(f"{exp.name} is an experiment: {command} its runs one by one "
                            f"(namestudio {command} {exp.name}/RUN), or stop it all (namestudio stop {exp.name})") from None
-        ex.stop_experiment(exp)
-        print(f"{exp.name}: asked to stop every run (the best weights are kept and tested; "
-              f"`namestudio compare --resume {exp.name}` continues it)")
+        asked = ex.stop_experiment(exp)
+        whom = "every run" if not asked else f"its {asked} live run{'s' * (asked != 1)} (its compare is gone)"
+        print(f"{exp.name}: asked to stop {whom}; the best weights are kept and tested; "
+              f"`namestudio compare --resume {exp.name}` continues it")
         return 0
-    state = rf.send_control(run, command)
+    name = _run_name(run)           # an experiment's run (EXP/RUN) goes on with its experiment
+    hint = f"`namestudio compare --resume {name.split('/')[0]}`" if "/" in name else \
+        f"`namestudio train --resume {name}`"
+    state = rf.send_control(run, command, resume_hint=hint)
     already = {"pause": "paused", "resume": "running"}.get(command) == state
-    print(f"{_run_name(run)}: {said}" + (f" (it was {state} already)" if already else ""))
+    print(f"{name}: {said}" + (f" (it was {state} already)" if already else ""))
     return 0
 
 
@@ -667,7 +727,8 @@ def cmd_eval(args) -> int:
     if run.task == "classify":
         calibration = cal.run_calibration(run)  # calibration.json, when it was fitted to these weights
         if not calibration["saved"]:
-            why = ("it was fitted to earlier weights" if calibration.get("stale") else "the run had none")
+            why = {"stale": "it was fitted to earlier weights", "none": "the run had none"}.get(
+                calibration.get("why"), calibration.get("why") or "the run had none")
             kept = cal.save_calibration(run, calibration)
             fitted_now = (f"calibration fitted now on the validation split ({why}): "
                           + ("saved in calibration.json" if kept is None else f"not saved ({kept})"))
@@ -870,7 +931,7 @@ def cmd_compare(args) -> int:
         exp = ex.new_experiment(args.checkpoints, options, models, grid, parallel)
     doc = ex.read_experiment(exp)
     parallel = args.parallel or doc.get("parallel") or 1
-    con = _console(args.json)
+    con = _hangup(args).watch(_console(args.json, keep_going=True))
     con.print(f"[bold]experiment[/] {exp} · {doc['task']} · {len(doc['runs'])} runs · {parallel} at a time")
 
     progress, tasks, said = None, {}, {}
@@ -901,13 +962,14 @@ def cmd_compare(args) -> int:
 
     def on_signal(signum, frame):  # first: every run stops cleanly; second: they are killed
         if not ctl.stopping:
-            con.print("[yellow]stopping every run: the best weights are kept and tested (Ctrl-C again to kill)[/]")
+            con.print("[yellow]stopping every run: the best weights are kept and tested (asked again: they are "
+                      "killed)[/]")
         ctl.stop()
 
     if threading_main():
         for s in handled:
             signal.signal(s, on_signal)
-    restore_hangup = _on_hangup(lambda: exp / ex.COMPARE_LOG, con=con)   # a hangup: the experiment goes on
+    _hangup(args).to(exp / ex.COMPARE_LOG)            # a hangup: the experiment goes on, its output there
     t0 = time.perf_counter()
     try:
         if progress is not None:
@@ -916,7 +978,6 @@ def cmd_compare(args) -> int:
     finally:
         if progress is not None:
             progress.stop()
-        restore_hangup()
         if threading_main():
             for s in handled:
                 signal.signal(s, previous[s])
@@ -995,6 +1056,7 @@ def main(argv: list[str] | None = None) -> int:
     if not argv or (argv[0].startswith("-") and argv[0] not in ("-h", "--help", "--version")):
         argv = ["tui", *argv]  # `namestudio [--data SRC] [--checkpoints DIR]` opens the TUI
     args = build_parser().parse_args(argv)
+    args.hangup = Hangup() if args.func in (cmd_train, cmd_compare) else None   # long work outlives its terminal
     try:
         if getattr(args, "checkpoints", None) is not None and not str(args.checkpoints).strip():
             raise CliError("--checkpoints: give a folder (it was empty)")
@@ -1024,6 +1086,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"namestudio: error: {type(e).__name__}: {_one_line(e)} (a bug: please report it; "
               f"NAMESTUDIO_DEBUG=1 shows the traceback)", file=sys.stderr)
         return 1
+    finally:
+        if args.hangup is not None:
+            args.hangup.restore()
 
 
 def _one_line(e: BaseException) -> str:

@@ -269,7 +269,8 @@ class EvaluatePane(Pane):
         if cal:
             fitted = [f"T fitted on validation ({cal.get('n_val', 0)} names)"] if cal.get("saved") else \
                 ["T fitted now on validation", f"({cal.get('n_val', 0)} names; not saved:",
-                 "fitted to earlier weights)" if cal.get("stale") else "the run had none)"]
+                 {"stale": "fitted to earlier weights)", "none": "the run had none)"}.get(
+                     cal.get("why"), "calibration.json damaged)")]
             lines = fitted + [f"ECE {cal.get('val_ece_before', 0):.3f} → {cal.get('val_ece_after', 0):.3f} there.",
                               ""] + lines
         return title, table, _headline_table(values), Text("\n".join(lines), style="dim")
