@@ -535,6 +535,7 @@ class Hangup:
     @staticmethod
     def _plain(con) -> None:
         con._color_system = None   # Rich renders styles as plain text without a colour system (a file's output)
+        con.soft_wrap = True       # whole lines, as when piped: not wrapped at the gone terminal's width
 
     def restore(self) -> None:
         if self._previous is not None:
