@@ -456,6 +456,8 @@ class Controller:
             try:
                 st = rf.read_status(self.exp / label)
                 v.step, v.total_steps, v.epoch = st.step, st.total_steps, st.epoch
+                if label in self.active and st.state in ("running", "paused", "stopping"):
+                    v.state = st.state          # a run paused from elsewhere (`namestudio pause EXP/RUN`) shows so
             except rf.RunFolderError:
                 pass
             for rec in self.tails[label].read_new():

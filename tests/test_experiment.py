@@ -407,3 +407,14 @@ def test_a_run_whose_trainer_vanished_says_so_and_how_to_resume(names, tmp_path)
     assert gru["state"] == "failed"
     assert gru["error"].startswith(f"its trainer (pid {dead.pid}) is gone (killed?) at step 1,396")
     assert f"compare --resume {exp.name}" in gru["error"] and "train loss" not in gru["error"]
+
+
+def test_a_paused_run_of_an_experiment_shows_as_paused(names, tmp_path):
+    exp = ex.new_experiment(tmp_path, {"data": names, "epochs": 1}, ["gru"], {}, 1)
+    ctl = ex.Controller(exp)
+    (exp / "gru").mkdir(exist_ok=True)
+    rf.write_status(exp / "gru", rf.RunStatus(state="paused", pid=os.getpid(), host=rf.HOST, heartbeat=time.time(),
+                                              step=7, total_steps=20))
+    ctl.active["gru"] = ex._Followed(exp / "gru", os.getpid())
+    ctl._refresh()
+    assert ctl.views["gru"].state == "paused" and ctl.views["gru"].step == 7
