@@ -339,12 +339,18 @@ class _Followed:
         return None if st.live else 0
 
     def signal(self, sig: int) -> None:
+        """Only while the run is live with this pid (a dead trainer's pid may be another process's now); its whole
+        session when it leads one (a controller's or the TUI's child: its ranks too), else that process alone (a
+        trainer started by hand in a shell, whose pipeline, `| tee` say, must not get the signal)."""
         try:
-            if os.getpgid(self.pid) == self.pid:
+            st = rf.read_status(self.run_dir)
+            if not st.live or st.pid != self.pid:
+                return
+            if os.getsid(self.pid) == self.pid:
                 os.killpg(self.pid, sig)
             else:
                 os.kill(self.pid, sig)
-        except (ProcessLookupError, PermissionError):
+        except (ProcessLookupError, PermissionError, rf.RunFolderError):
             pass
 
 

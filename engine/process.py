@@ -76,7 +76,7 @@ def launch_resume(run_dir: str | Path, nice: int = 10, check: bool = True) -> La
         st = rf.read_status(run_dir)
         if st.live:
             raise rf.RunFolderError(f"run {run_dir.name} is {st.state} already (pid {st.pid})")
-        if st.state == "done":
+        if rf.nothing_left(run_dir):    # an early-stopped run is done too, but has steps left: it trains on
             raise rf.RunFolderError(f"run {run_dir.name} is done: nothing to resume "
                                     f"(`namestudio train --resume {run_dir.name} --epochs N` trains it further)")
         if rf.resume_dir(run_dir) is None:
@@ -92,6 +92,12 @@ def launch_resume(run_dir: str | Path, nice: int = 10, check: bool = True) -> La
         popen = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
                                  start_new_session=True, close_fds=True,
                                  env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    if check:   # live at once, with the child's pid (as launch_train does): a follower must not read the old end
+        import time
+        old = rf.read_status(run_dir)
+        rf.write_status(run_dir, rf.RunStatus(state="starting", pid=popen.pid, host=rf.HOST, started=time.time(),
+                                              heartbeat=time.time(), step=old.step, total_steps=old.total_steps,
+                                              epoch=old.epoch, device=old.device))
     return Launched(pid=popen.pid, run_dir=run_dir, popen=popen)
 
 

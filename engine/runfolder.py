@@ -70,7 +70,7 @@ __all__ = [
     "RESUME", "LAST", "OPTIM", "STATE", "LIVE_STATES", "END_STATES", "COMMANDS", "STALE_AFTER", "HOST",
     "NamestudioError", "RunFolderError", "CheckpointError",
     "atomic_write_bytes", "atomic_write_json", "append_jsonl", "rewrite_jsonl", "read_json", "read_jsonl",
-    "save_weights", "load_weights", "weights_digest", "read_safetensors_header", "check_weights_fit", "save_torch", "load_torch",
+    "save_weights", "load_weights", "weights_digest", "nothing_left", "read_safetensors_header", "check_weights_fit", "save_torch", "load_torch",
     "new_run_dir", "prepare_run_dir", "write_run_files", "resolve_run", "list_runs",
     "RunStatus", "read_status", "write_status", "pid_alive", "lock_is_free", "RunLock",
     "Tail", "event_to_record", "record_to_event", "send_control", "read_control", "ControlWatcher",
@@ -749,6 +749,18 @@ def save_resume_point(run_dir: Path, step: int, weights: dict, optim: dict, stat
         if old.name != name and old.is_dir():
             shutil.rmtree(old, ignore_errors=True)
     return folder
+
+
+def nothing_left(run_dir: Path) -> bool:
+    """Whether a run is done with no step left to train at its own settings: status done and its resume point at
+    (or past) its total steps. An early-stopped run is done but has steps left: `train --resume` trains on."""
+    try:
+        st = read_status(run_dir)
+        folder = resume_dir(run_dir)
+        step = read_json(folder / STATE, dict).get("step") if folder is not None else None
+    except RunFolderError:
+        return False
+    return st.state == "done" and isinstance(step, int) and st.total_steps > 0 and step >= st.total_steps
 
 
 def resume_dir(run_dir: Path) -> Path | None:

@@ -171,7 +171,8 @@ class Trainer:
         status = self.run_dir / rf.STATUS        # a resumed run's status as it ended: kept if there is nothing to do
         self._ended_status = status.read_bytes() if self.resume_from is not None and status.is_file() else None
         self.writer = rf.RunWriter(self.run_dir)
-        self.writer.write()                      # status "starting", with this pid
+        if self._ended_state() != "done":        # a done run stays done until it is sure to train on (Started)
+            self.writer.write()                  # status "starting", with this pid
         self.watcher = rf.ControlWatcher(self.run_dir)
 
     def setup(self):
@@ -320,18 +321,20 @@ class Trainer:
         """A done run resumed with no step left to train (its own epochs, or --max-steps below its step): say so and
         change nothing (the trainer would test it again and rewrite its end). One process only: with several ranks
         the others cannot see the run's status."""
-        if self.ranks.world != 1 or self.start_step < self.total_steps or not self._ended_status:
+        if self.ranks.world != 1 or self.start_step < self.total_steps:
             return
-        try:
-            ended = json.loads(self._ended_status).get("state")
-        except (ValueError, AttributeError):
-            return
-        if ended == "done":
-            rf.atomic_write_bytes(self.run_dir / rf.STATUS, self._ended_status)   # as it was before this look
+        if self._ended_state() == "done":       # its status was left as it was (_open_run_dir): nothing changed
             raise NothingToResume(
                 f"run {self.run_dir.name} is done (step {self.start_step:,} of {self.total_steps:,} with "
                 f"{self.cfg.epochs} epochs" + (f", --max-steps {self.cfg.max_steps}" if self.cfg.max_steps else "")
                 + "): nothing to resume; --epochs N with more epochs trains it further")
+
+    def _ended_state(self) -> str | None:
+        """The state in a resumed run's status.json as this trainer found it (None: not a resume, or unreadable)."""
+        try:
+            return json.loads(self._ended_status).get("state") if self._ended_status else None
+        except (ValueError, AttributeError):
+            return None
 
     def _record_resumed_settings(self) -> None:
         """A resume that changed settings (``train --resume RUN --epochs 7``): config.json says what the run trains

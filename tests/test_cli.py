@@ -433,6 +433,8 @@ def test_resuming_a_done_run_does_nothing_and_more_epochs_are_recorded_in_its_co
     code, out, _ = run_cli(capsys, "train", "--resume", run)
     assert code == 0 and "is done (finished" in out and "nothing to resume" in out
     assert {f: (run / f).read_bytes() for f in before} == before          # not re-tested, nothing rewritten
+    code, out, _ = run_cli(capsys, "train", "--resume", run, "--json")
+    assert code == 0 and last_json(out)["nothing_to_do"] is True and last_json(out)["run_dir"] == str(run)
     for more in (["--epochs", 3], ["--max-steps", 2]):     # given, but no step more than it trained
         code, out, _ = run_cli(capsys, "train", "--resume", run, *more, "--threads", 1)
         assert code == 0 and "is done (step" in out and "nothing to resume" in out, more

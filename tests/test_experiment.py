@@ -418,3 +418,28 @@ def test_a_paused_run_of_an_experiment_shows_as_paused(names, tmp_path):
     ctl.active["gru"] = ex._Followed(exp / "gru", os.getpid())
     ctl._refresh()
     assert ctl.views["gru"].state == "paused" and ctl.views["gru"].step == 7
+
+
+def test_stopping_a_followed_run_signals_its_trainer_alone_and_only_while_it_is_live(tmp_path):
+    """A trainer started by hand in a shell leads its job's process group (`namestudio train … | tee log`): a stop
+    must not reach the rest of the pipeline; and a run that is no longer live gets no signal (its pid may be
+    another process's by now)."""
+    run = tmp_path / "gru"
+    run.mkdir()
+    p = subprocess.Popen(["sleep", "30"], preexec_fn=os.setpgrp)                     # the trainer, leading its group
+    q = subprocess.Popen(["sleep", "30"], preexec_fn=lambda: os.setpgid(0, p.pid))   # `tee`, in the same job
+    try:
+        rf.write_status(run, rf.RunStatus(state="cancelled", pid=p.pid, host=rf.HOST))
+        ex._Followed(run, p.pid).signal(signal.SIGTERM)                 # not live: nothing is signalled
+        time.sleep(0.2)
+        assert p.poll() is None
+        rf.write_status(run, rf.RunStatus(state="running", pid=p.pid, host=rf.HOST, heartbeat=time.time()))
+        ex._Followed(run, p.pid).signal(signal.SIGTERM)
+        assert p.wait(5) == -signal.SIGTERM
+        time.sleep(0.2)
+        assert q.poll() is None                                         # the rest of the pipeline lives on
+    finally:
+        for x in (p, q):
+            if x.poll() is None:
+                x.kill()
+                x.wait()

@@ -204,6 +204,8 @@ def test_a_run_goes_on_when_its_terminal_hangs_up(names, tmp_path, command):
     assert "the terminal hung up" in log and "goes on" in log
     after = log[log.index("the terminal hung up"):]          # what it said after, in plain text (no colour codes)
     assert ("run folder: " if command == "train" else "test acc") in after and "\x1b[" not in after
+    lines = after.splitlines()        # no progress-bar frame glued onto the lines after the hangup
+    assert not any("━" in line and (" · " in line or "run folder" in line) for line in lines), after
 
 
 @pytest.mark.parametrize("command", ["train", "compare"])
@@ -227,3 +229,25 @@ def test_a_reader_that_closes_the_pipe_does_not_cut_a_run_short(names, tmp_path,
     runs = [d.parent for d in ck.rglob(rf.CONFIG)]
     assert len(runs) == 1 and rf.read_status(runs[0]).state == "done" and rf.resume_dir(runs[0]) is not None
     assert "error" not in err.lower()
+
+
+def test_after_a_hangup_before_the_run_folder_exists_the_output_reaches_its_log_once_it_does(tmp_path):
+    """`train --run-dir NEW` hung up before NEW exists: /dev/null first, then the run's log once it does (was: the
+    same path given twice was taken as done, and the output stayed in /dev/null)."""
+    log = tmp_path / "new" / "train.log"
+    script = f"""
+import os, signal
+from pathlib import Path
+from namestudio.tui.cli import Hangup
+hang = Hangup(listen=False)
+hang.to(Path({str(log)!r}))            # the run folder is not there yet
+hang._on_hangup(signal.SIGHUP, None)    # the terminal goes
+print("lost", flush=True)               # to /dev/null: there is nowhere else yet
+Path({str(log.parent)!r}).mkdir()
+hang.to(Path({str(log)!r}))            # the run began: the same path again
+print("kept", flush=True)
+"""
+    r = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r.stderr
+    text = log.read_text()
+    assert "the terminal hung up at" in text and "its output here" in text and "kept" in text and "lost" not in text

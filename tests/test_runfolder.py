@@ -267,3 +267,14 @@ def test_a_run_trained_on_after_its_end_lists_without_that_ends_test_figures(tmp
     rf.write_status(d, rf.RunStatus(state="cancelled", reason="cancelled", host=rf.HOST, step=40, total_steps=100))
     row = rf.list_runs(tmp_path)[0]
     assert row["test_accuracy"] == 0.5 and row["train_seconds"] == 12.5 and row["status"] == "cancelled"
+
+
+def test_nothing_left_means_done_at_its_last_step_not_an_early_stop(tmp_path):
+    import torch
+    for name, step, expected in (("early", 10, False), ("end", 88, True)):
+        d = make_run(tmp_path, name, state="done", reason="early_stop" if step < 88 else "finished", host=rf.HOST,
+                     step=step, total_steps=88)
+        rf.save_resume_point(d, step, {"w": torch.ones(1)}, {"optimizer": {}}, {"step": step, "best": None})
+        assert rf.nothing_left(d) is expected, name
+    rf.write_status(tmp_path / "end", rf.RunStatus(state="cancelled", host=rf.HOST, step=88, total_steps=88))
+    assert rf.nothing_left(tmp_path / "end") is False        # stopped: resuming tests it to its end

@@ -59,9 +59,16 @@ def busy_workers(app) -> list:
 
 
 async def wait_workers(app) -> None:
-    busy = busy_workers(app)
-    if busy:                                  # (an empty list would mean every worker, the follower included)
-        await app.workers.wait_for_complete(busy)
+    from textual.worker import WorkerCancelled
+    for _ in range(50):
+        busy = busy_workers(app)
+        if not busy:                          # (an empty list would mean every worker, the follower included)
+            return
+        try:
+            await app.workers.wait_for_complete(busy)
+            return
+        except WorkerCancelled:               # an exclusive worker replaced by a newer one (the app's normal way):
+            continue                          # wait for that one
 
 
 async def settle(pilot, app) -> None:

@@ -366,12 +366,11 @@ def cmd_train(args) -> int:
         cfg = saved
         if rf.resume_dir(resume) is None:
             raise CliError(f"run {resume.name} has no resume point yet (it was stopped before its first save)")
-        status = rf.read_status(resume)
-        if status.state == "done" and not {"epochs", "max_steps"} & set(overrides):
-            _console(args.json).print(   # nothing to do: the run, its weights and its test figures stay as they are
-                f"run {_run_name(resume)} is done ({status.reason or 'finished'}, step {status.step:,}): nothing to "
-                f"resume; --epochs N (more than its {saved.epochs}) trains it further", markup=False)
-            return 0
+        if rf.nothing_left(resume) and not {"epochs", "max_steps"} & set(overrides):
+            status = rf.read_status(resume)   # nothing to do: the run, its weights and its test figures stay as they are
+            return _nothing_to_resume(args, resume, f"run {_run_name(resume)} is done ({status.reason or 'finished'}, "
+                                                    f"step {status.step:,} of {status.total_steps:,}): nothing to "
+                                                    f"resume; --epochs N (more than its {saved.epochs}) trains it further")
     else:
         cfg = TrainConfig(**overrides)
     cfg.validate()
@@ -447,8 +446,7 @@ def cmd_train(args) -> int:
             for s in handled:
                 signal.signal(s, previous[s])
     if isinstance(result, Failed) and result.nothing_to_do:   # a done run with no step left: nothing changed
-        con.print(result.message, markup=False)
-        return 0
+        return _nothing_to_resume(args, Path(result.run_dir), result.message)
     if isinstance(result, Failed):
         began = bool(result.run_dir) and (Path(result.run_dir) / rf.CONFIG).is_file()   # else nothing there to see
         raise CliError(result.message + (f" (run folder: {result.run_dir})" if began else ""))
@@ -471,6 +469,15 @@ def cmd_train(args) -> int:
     return 0
 
 
+def _nothing_to_resume(args, run_dir: Path, message: str) -> int:
+    """`train --resume` of a done run with no step left: say so (with --json, as the JSON line a script reads) and
+    exit 0, the run untouched."""
+    _console(args.json).print(message, markup=False)
+    if args.json:
+        _emit_json({"run_dir": str(run_dir), "run_id": run_dir.name, "nothing_to_do": True, "message": message})
+    return 0
+
+
 HANGUP_KEEPS_ON = "NAMESTUDIO_HANGUP_KEEPS_ON"   # set by `train --nproc` for its ranks: a hangup does not stop them
 
 
@@ -488,6 +495,7 @@ class Hangup:
         self.target: Path | None = None      # the log the output goes to after a hangup
         self.consoles: list = []
         self.then = None
+        self._in_target = False              # the output goes to the target log (not /dev/null) since the hangup
         self._previous = None
         if listen and threading_main() and hasattr(signal, "SIGHUP") \
                 and signal.getsignal(signal.SIGHUP) != signal.SIG_IGN:
@@ -502,8 +510,9 @@ class Hangup:
         return con
 
     def to(self, path) -> None:
-        """The log for the output after a hangup (its folder exists now)."""
-        if path is None or self.target == Path(path):
+        """The log for the output after a hangup (called again once its folder exists: the first call may come
+        before it does)."""
+        if path is None or (self.target == Path(path) and self._in_target):
             return
         self.target = Path(path)
         if self.at:
@@ -523,8 +532,9 @@ class Hangup:
         if self.target is not None:
             try:
                 fd = os.open(self.target, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
-            except OSError:
+            except OSError:    # its folder is not there yet: /dev/null until `to` is called again
                 fd = -1
+        self._in_target = fd >= 0
         if fd < 0:
             fd = os.open(os.devnull, os.O_WRONLY)
         os.write(fd, f"namestudio: {line}\n".encode())
@@ -536,6 +546,7 @@ class Hangup:
     def _plain(con) -> None:
         con._color_system = None   # Rich renders styles as plain text without a colour system (a file's output)
         con.soft_wrap = True       # whole lines, as when piped: not wrapped at the gone terminal's width
+        con.is_interactive = False  # a progress bar draws no frame into the log (only its last, when it stops)
 
     def restore(self) -> None:
         if self._previous is not None:

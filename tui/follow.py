@@ -79,6 +79,7 @@ class Follower:
         self._att_state: str | None = None
         self._att_started = False
         self._att_ended = False
+        self._att_end_started: float | None = None
 
     # ---- called from the UI thread -------------------------------------------------------------------
     def attach(self, run_dir: str | Path, chosen: bool = True) -> None:
@@ -169,6 +170,7 @@ class Follower:
         self.attached = run_dir
         self._steps, self._metrics = rf.Tail(run_dir / rf.STEPS), rf.Tail(run_dir / rf.METRICS)
         self._att_state, self._att_started, self._att_ended = None, False, False
+        self._att_end_started = None          # status "started" of the trainer whose end was shown
 
     def _follow(self) -> None:
         run_dir = self.attached
@@ -179,8 +181,9 @@ class Follower:
                 self._att_ended = True
                 self.post(RunEvents(str(run_dir), [Failed(str(e), str(run_dir))]))
             return
-        if self._att_ended and st.live:   # trained on after its end (`train --resume`): follow it afresh
-            self._attach(run_dir)             # its logs were cut back to the resume step: read them again
+        if self._att_ended and st.started != self._att_end_started and st.state != "starting":
+            self._attach(run_dir)    # trained on after its end (`train --resume`: another trainer, another start),
+            #                          maybe ended again already: its logs were cut back, read them afresh
         events: list = []
         if not self._att_started:
             start = started_event(run_dir, st)
@@ -193,12 +196,16 @@ class Follower:
                 start = Started(str(run_dir), {}, [], st.total_steps, 0, 0, st.device)
             self._att_started = True
             events.append(start)
-        for rec in self._steps.read_new():
+        steps, evals = self._steps.read_new(), self._metrics.read_new()
+        if (self._steps.restarted or self._metrics.restarted) and self._att_started and events == []:
+            self._attach(run_dir)    # a log was cut back under us (a resume trims it): start again from the top
+            return
+        for rec in steps:
             try:
                 events.append(rf.record_to_event("step", rec))
             except rf.RunFolderError:
                 pass
-        for rec in self._metrics.read_new():
+        for rec in evals:
             try:
                 events.append(rf.record_to_event("eval", rec))
             except rf.RunFolderError:
@@ -209,7 +216,7 @@ class Follower:
             if st.live:
                 events.append(Status(state))
             elif not self._att_ended:
-                self._att_ended = True
+                self._att_ended, self._att_end_started = True, st.started
                 events.append(end_event(run_dir, st))
         if events:
             self.post(RunEvents(str(run_dir), events, attach=isinstance(events[0], Started)))

@@ -326,8 +326,8 @@ class TrainPane(Pane):
         """Record the events; the 4 Hz timer draws (a tiny dataset can log a hundred steps a second)."""
         if run_dir != self.run_dir:
             self.attached(run_dir)
-        elif self.ended is not None and events and isinstance(events[0], Started):
-            self.run_dir = None       # trained on after its end (`train --resume`): its logs are read again
+        elif events and isinstance(events[0], Started) and (self.ended is not None or self.history["step_loss"]):
+            self.run_dir = None       # followed afresh (trained on after its end, or its logs cut back): read again
             self.attached(run_dir)
         h = self.history
         for e in events:
