@@ -31,7 +31,7 @@ from namestudio.data.errors import NamestudioError
 
 from . import runfolder as rf
 from .config import MODELS, TrainConfig, _field, _kind, apply_recipe, check_value, default_threads, flag_of
-from .process import CLI_MODULE, launch_resume, launch_train
+from .process import CLI_MODULE, launch_resume, launch_train, spawn
 
 EXPERIMENT = "experiment.json"
 EXP_LOCK = "experiment.lock"
@@ -560,11 +560,7 @@ def launch_compare(checkpoints: str | Path, options: dict, models: list[str] | N
     exp = new_experiment(checkpoints, options, models, grid or {}, parallel)
     argv = [sys.executable, "-m", CLI_MODULE, "compare", "--resume", str(exp), "--parallel", str(parallel),
             "--nice", str(int(nice))]
-    with open(exp / COMPARE_LOG, "ab") as log:
-        popen = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
-                                 start_new_session=True, close_fds=True,
-                                 env={**os.environ, "PYTHONUNBUFFERED": "1"})
-    return exp, popen
+    return exp, spawn(argv, exp / COMPARE_LOG, say_command=False)
 
 
 def stop_experiment(exp: str | Path) -> int:

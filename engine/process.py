@@ -24,6 +24,21 @@ class Launched:
     popen: subprocess.Popen
 
 
+def spawn(argv: list[str], log_path: Path, say_command: bool = True) -> subprocess.Popen:
+    """Start ``argv`` in its own session (it outlives its launcher), stdin from /dev/null, stdout and stderr
+    appended to ``log_path`` (a run's train.log, an experiment's compare.log), after a line with the command."""
+    try:
+        log = open(log_path, "ab")
+    except OSError as e:
+        raise rf.RunFolderError(f"could not write {log_path}: {e.strerror or e}") from None
+    with log:
+        if say_command:
+            log.write(("$ " + " ".join(argv[1:]) + "\n").encode())
+            log.flush()
+        return subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+                                start_new_session=True, close_fds=True, env={**os.environ, "PYTHONUNBUFFERED": "1"})
+
+
 def train_argv(cfg: TrainConfig, run_dir: Path, nice: int = 10, nproc: int = 1) -> list[str]:
     """The exact command line of a launched run (``nproc`` > 1: that many ranks through torchrun)."""
     return [sys.executable, "-m", CLI_MODULE, "train", *cfg_to_argv(cfg), "--run-dir", str(run_dir),
@@ -44,17 +59,7 @@ def launch_train(cfg: TrainConfig, checkpoints: str | Path = "checkpoints", nice
     if nproc < 1:
         raise ConfigError(f"--nproc must be at least 1 (got {nproc})")
     run_dir = rf.prepare_run_dir(Path(run_dir)) if run_dir else rf.new_run_dir(checkpoints, cfg.task, cfg.model)
-    argv = train_argv(cfg, run_dir, nice, nproc)
-    try:
-        log = open(run_dir / rf.LOG, "ab")
-    except OSError as e:
-        raise rf.RunFolderError(f"could not write {run_dir / rf.LOG}: {e.strerror or e}") from None
-    with log:
-        log.write(("$ " + " ".join(argv[1:]) + "\n").encode())
-        log.flush()
-        popen = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
-                                 start_new_session=True, close_fds=True,
-                                 env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    popen = spawn(train_argv(cfg, run_dir, nice, nproc), run_dir / rf.LOG)
     if not (run_dir / rf.STATUS).exists():
         import time
         rf.write_status(run_dir, rf.RunStatus(state="starting", pid=popen.pid, host=rf.HOST, started=time.time(),
@@ -81,17 +86,7 @@ def launch_resume(run_dir: str | Path, nice: int = 10, check: bool = True) -> La
                                     f"(`namestudio train --resume {run_dir.name} --epochs N` trains it further)")
         if rf.resume_dir(run_dir) is None:
             raise rf.RunFolderError(f"run {run_dir.name} has no resume point (it stopped before its first save)")
-    argv = resume_argv(run_dir, nice)
-    try:
-        log = open(run_dir / rf.LOG, "ab")
-    except OSError as e:
-        raise rf.RunFolderError(f"could not write {run_dir / rf.LOG}: {e.strerror or e}") from None
-    with log:
-        log.write(("$ " + " ".join(argv[1:]) + "\n").encode())
-        log.flush()
-        popen = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
-                                 start_new_session=True, close_fds=True,
-                                 env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    popen = spawn(resume_argv(run_dir, nice), run_dir / rf.LOG)
     if check:   # live at once, with the child's pid (as launch_train does): a follower must not read the old end
         import time
         old = rf.read_status(run_dir)
