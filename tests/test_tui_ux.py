@@ -203,3 +203,18 @@ def test_the_runs_overlay_names_an_experiments_run_by_its_time_and_folder():
            "task": "classify", "model": "rnn"}
     assert overlay_label(exp) == "083002/rnn"                      # was "fy/rnn": the id cut through a word
     assert overlay_label({"run": "20261206-091500-classify-lstm", "task": "classify", "model": "lstm"}) == "091500"
+
+
+async def test_a_run_started_here_that_fails_at_once_is_a_toast(fixture_app):
+    from namestudio.engine.config import TrainConfig
+    from namestudio.engine.process import launch_train
+    app = fixture_app
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot, app)
+        cfg = TrainConfig(data="no-such-folder", hidden=16, epochs=1, threads=1, device="cpu")
+        launched = launch_train(cfg, "ck")          # the child fails while loading its data
+        app.run_launched(launched)
+        assert launched.popen.wait(60) == 1
+        await wait_for(pilot, lambda: any("failed" in (n.title or "") for n in app._notifications), 30)
+        toast = next(n for n in app._notifications if "failed" in (n.title or ""))
+        assert "no-such-folder" in toast.message
