@@ -168,3 +168,36 @@ def test_a_full_disk_names_the_file_in_words_and_keeps_the_previous_file(tmp_pat
     assert str(e.value) == f"could not write {target}: the disk is full"
     monkeypatch.setattr(os, "fsync", real_fsync)
     assert target.read_bytes() == before and [p.name for p in tmp_path.iterdir()] == ["model.safetensors"]
+
+
+CELL_CASES = [("classify", c, m) for c in ("rnn", "lstm", "mylstm", "gru", "ngram", "hybrid") for m in (1, 2)] + \
+             [("generate", c, m) for c in ("rnn", "lstm", "mylstm", "gru") for m in (1, 2)]
+
+
+@pytest.mark.parametrize("task,cell,members", CELL_CASES)
+def test_the_shapes_only_build_takes_the_real_weights_of_every_model(tmp_path, task, cell, members):
+    """check_weights_fit builds on the meta device with the fills skipped: every model's real weights fit it, and
+    one wrong size does not."""
+    from namestudio.engine.models import build_model
+
+    def build(hidden=16):
+        return build_model(task, cell, 30, 5, embed=8, hidden=hidden, layers=2, bidirectional=task == "classify",
+                           dropout=0.1, members=members)
+
+    path = tmp_path / "model.safetensors"
+    ck.save_weights(build().state_dict(), path)
+    ck.check_weights_fit(path, build)
+    with pytest.raises(ck.RunFolderError, match="do not fit"):
+        ck.check_weights_fit(path, lambda: build(hidden=12))
+
+
+def test_loading_a_run_imports_no_compiler(run_dir):
+    """The shapes check once pulled in torch's Python meta kernels (dynamo, sympy: about a second, which froze
+    the TUI when a pane loaded a run). In a fresh process, load_run must leave them unimported."""
+    import subprocess
+    import sys
+    code = ("import sys; from namestudio.engine.infer import load_run; load_run(sys.argv[1]); "
+            "print(sorted(m for m in ('torch._dynamo', 'sympy') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code, str(run_dir)], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr[-400:]
+    assert out.stdout.strip() == "[]"
