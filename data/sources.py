@@ -20,7 +20,7 @@ from . import builtin, cache
 from .clean import clean_counted, clean_rows
 from .download import default_source, pytorch_names_available, pytorch_names_dir
 from .errors import DataError
-from .table import PairTable, Pairs
+from .table import PairTable
 
 SOURCE_HELP = ("use 'builtin', 'pytorch-names', 'names-dataset' (optional extra 'large'; options: "
                "names-dataset?top=N&min_share=S), a folder of <Label>.txt, a .csv (name,label) or a .txt list")

@@ -243,16 +243,16 @@ class KeyBar(Widget):
         key_style = Style(color=key.color, bold=key.bold, bgcolor=self.rich_style.bgcolor)
         off_style = Style(color=self.get_component_rich_style("keybar--disabled").color)
         text, self._spans = Text(no_wrap=True, overflow="crop"), []
-        for keys, description, enabled, _ in self.fitted():
+        for combo, description, enabled, _ in self.fitted():
             start = len(text)
-            label = _keys_label(keys)
+            label = _keys_label(combo)
             text.append(f" {label}", key_style if enabled else off_style)
             text.append(f" {description}", None if enabled else off_style)
-            if len(keys) == 1:
-                self._spans.append((start, len(text), keys[0]))
+            if len(combo) == 1:
+                self._spans.append((start, len(text), combo[0]))
             else:
                 pos = start + 1
-                for k in keys:
+                for k in combo:
                     self._spans.append((pos, pos + len(key_label(k)), k))
                     pos += len(key_label(k))
         return text
