@@ -301,3 +301,23 @@ async def test_a_bad_generate_field_is_named_and_samples_nothing(env, fid, value
         pane.action_resample()
         await settle(pilot, app)
         assert said in text_of(app.query_one("#gen-summary")) and pane.samples == before
+
+
+async def test_many_samples_draw_the_first_rows_and_count_them_all(env):
+    """Textual draws a Rich table whole (10,000 sampled names froze the screen for seconds): the pane draws the
+    first SHOWN_MAX rows and says how many more there are; its counts cover every sample."""
+    from namestudio.tui.panes.generate import SHOWN_MAX
+
+    app = env["app"]
+    n = SHOWN_MAX + 57
+    async with app.run_test(size=SIZE) as pilot:
+        pane = await open_generate(pilot, app)
+        app.query_one("#gen-count", Input).value = str(n)
+        pane.action_resample()
+        await wait_for(pilot, lambda: len(pane.samples) == n, 60)
+        await settle(pilot, app)
+        shown = text_of(app.query_one("#gen-samples"), width=200)
+        drawn = [s["name"] for s in pane.samples[:SHOWN_MAX]]
+        assert all(name in shown for name in drawn if name)
+        assert f"… and {n - SHOWN_MAX} more" in shown and f"-n {n}" in shown
+        assert f"{n} samples from" in text_of(app.query_one("#gen-summary"), width=200)
