@@ -497,3 +497,26 @@ async def test_the_runs_pane_lists_an_experiments_runs_as_exp_slash_run(compared
         await wait_for(pilot, lambda: evaluate.selected_run == str(exp / "gru") and evaluate.metrics, 20)
         assert evaluate.metrics["accuracy"] == pytest.approx(rf.read_json(exp / "gru" / rf.TEST)["test"]["accuracy"])
         assert evaluate.title.endswith(f"· {exp.name}/gru")
+
+
+async def test_attaching_to_a_long_history_renders_only_its_last_evaluation(tmp_path, monkeypatch):
+    """A run's whole metrics.jsonl arrives in one batch when the TUI attaches: the Evaluate pane renders the last
+    evaluation only (each render costs milliseconds: a long history froze the screen for seconds)."""
+    from namestudio.tui.panes.evaluate import EvaluatePane
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("NAMESTUDIO_DATA_DIR", str(tmp_path / "userdata"))
+    write_fixture(tmp_path / "names")
+    live = tmp_path / "ck" / "20260101-130000-classify-gru"
+    write_run(live, "gru", steps=120, evals=60, state="running", test=False, live_pid=os.getpid())
+    shown = []
+    real = EvaluatePane.on_live_eval
+    monkeypatch.setattr(EvaluatePane, "on_live_eval", lambda self, e: (shown.append(e.step), real(self, e))[1])
+    app = make_app(data="names")
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot, app)
+        await wait_for(pilot, lambda: shown, 20)
+        await settle(pilot, app)
+        assert shown == [120]                     # the 60th evaluation, at step 120, alone
+        pane = app.pane("evaluate")
+        assert pane.live is not None and "epoch 2.00" in pane.live[2]

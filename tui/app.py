@@ -262,11 +262,15 @@ class NameStudioApp(App):
         self.training_run = msg.run_dir
         self.pane("train").on_events(msg.run_dir, msg.events)
         evaluate = self.pane("evaluate")
-        for e in msg.events:
+        # the last evaluation of a batch supersedes the others: rendering each (4-7 ms) froze the screen for
+        # seconds when attaching to a run with a long history
+        last_eval = max((i for i, e in enumerate(msg.events) if isinstance(e, Eval)), default=-1)
+        for i, e in enumerate(msg.events):
             if isinstance(e, Started):
                 evaluate.on_live_started(msg.run_dir, e)
             elif isinstance(e, Eval):
-                evaluate.on_live_eval(e)
+                if i == last_eval:
+                    evaluate.on_live_eval(e)
             elif isinstance(e, Done):
                 evaluate.on_live_done(e)
                 if not msg.attach or msg.run_dir in self.launched_here:
