@@ -520,3 +520,40 @@ async def test_attaching_to_a_long_history_renders_only_its_last_evaluation(tmp_
         assert shown == [120]                     # the 60th evaluation, at step 120, alone
         pane = app.pane("evaluate")
         assert pane.live is not None and "epoch 2.00" in pane.live[2]
+
+
+async def test_a_slow_read_of_the_runs_is_waited_for_not_replaced_each_second(tmp_path, monkeypatch):
+    """Reading long runs takes seconds: the pane's 1 s look waits for the read under way. It used to replace it
+    each second (a thread cannot be stopped: the reads piled up) and drop each result, so nothing ever showed."""
+    from namestudio.tui.panes import compare as cmp
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("NAMESTUDIO_DATA_DIR", str(tmp_path / "userdata"))
+    write_fixture(tmp_path / "names")
+    ck = tmp_path / "ck"
+    write_run(ck / "20260101-120000-classify-rnn", "rnn")
+    write_run(ck / "20260101-130000-classify-gru", "gru")
+    reads = []
+    real = cmp.read_source
+
+    def slow(*a, **kw):
+        reads.append(a[0])
+        time.sleep(2.5 * cmp.LOOK_EVERY)
+        return real(*a, **kw)
+
+    monkeypatch.setattr(cmp, "read_source", slow)
+    app = make_app(data="names")
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot, app)
+        await pilot.press("6")
+        runs = app.pane("runs")
+        await wait_for(pilot, lambda: len(runs.runs) == 2, 20)
+        table = app.query_one("#runs-table", DataTable)
+        for path in runs.runs:
+            table.move_cursor(row=table.get_row_index(path["path"]))
+            await pilot.press("space")
+        await pilot.press("7", "u")
+        pane = app.pane("compare")
+        await wait_for(pilot, lambda: pane.data is not None and len(pane.runs()) == 2, 20)
+        marked = [r for r in reads if r and r[0] == "marked"]
+        assert len(marked) <= 2, len(marked)      # the read under way was waited for, not started again each second
