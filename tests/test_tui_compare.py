@@ -557,3 +557,50 @@ async def test_a_slow_read_of_the_runs_is_waited_for_not_replaced_each_second(tm
         await wait_for(pilot, lambda: pane.data is not None and len(pane.runs()) == 2, 20)
         marked = [r for r in reads if r and r[0] == "marked"]
         assert len(marked) <= 2, len(marked)      # the read under way was waited for, not started again each second
+
+
+async def test_the_runs_overlay_reads_a_runs_evaluations_again_only_when_they_change(tmp_path, monkeypatch):
+    """The Runs overlay is drawn on each cursor move and each tick of a live run under the cursor: its file is
+    read again only when it changed, and a new evaluation still shows."""
+    from namestudio.engine import runfolder
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("NAMESTUDIO_DATA_DIR", str(tmp_path / "userdata"))
+    write_fixture(tmp_path / "names")
+    ck = tmp_path / "ck"
+    import torch
+    for run, model in (("20260101-120000-classify-rnn", "rnn"), ("20260101-130000-classify-gru", "gru")):
+        write_run(ck / run, model)
+        rf.save_weights({"w": torch.zeros(1)}, ck / run / rf.WEIGHTS)   # listed as usable (not loaded here)
+    import threading
+    reads = []              # the UI thread's reads (the follower's listing reads the files too, in its thread)
+    real = runfolder.read_jsonl
+
+    def counted(path, *a, **kw):
+        if threading.current_thread() is threading.main_thread():
+            reads.append(Path(path).name)
+        return real(path, *a, **kw)
+
+    monkeypatch.setattr(runfolder, "read_jsonl", counted)
+    app = make_app(data="names")
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot, app)
+        await pilot.press("6")
+        pane = app.pane("runs")
+        await wait_for(pilot, lambda: len(pane.runs) == 2, 20)
+        await settle(pilot, app)
+        table = app.query_one("#runs-table", DataTable)
+        for row in (1, 0, 1, 0, 1, 0):
+            table.move_cursor(row=row)
+            await pilot.pause(0.05)
+        await settle(pilot, app)
+        assert reads.count(rf.METRICS) == 2, reads        # each run's file once, however often it was drawn
+        top = Path(pane.cursor_run()["path"])
+        n = len(pane._metrics(str(top)))
+        rf.append_jsonl(top / rf.METRICS, {"step": 99, "epoch": 3.0, "elapsed": 50.0, "train_loss": 0.1,
+                                           "val": {"loss": 0.2, "accuracy": 0.99, "macro_f1": 0.9}, "best": True})
+        table.move_cursor(row=1)
+        await pilot.pause(0.05)
+        table.move_cursor(row=0)
+        await settle(pilot, app)
+        assert len(pane._metrics(str(top))) == n + 1 and reads.count(rf.METRICS) == 3
