@@ -11,6 +11,7 @@ import csv
 import hashlib
 import os
 import re
+import stat
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -154,6 +155,8 @@ def _read_path(path: Path, source: str) -> _Raw:
 
 def _read_bytes(path: Path) -> bytes:
     try:
+        if not stat.S_ISREG(path.stat().st_mode):   # /dev/zero would fill the memory, a FIFO wait for ever
+            raise DataError(f"{path}: not a regular file (a device, a pipe or a socket); give a file of names")
         return path.read_bytes()
     except OSError as exc:
         raise DataError(f"{path}: cannot read ({exc.strerror or exc})") from None

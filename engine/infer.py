@@ -28,6 +28,7 @@ class InferenceError(NamestudioError, ValueError):
 
 
 MAX_SAMPLES = 10_000   # names per sample call
+MAX_TEMPERATURE = 100.0   # far past uniform letters; above ~3.4e38 the logits' float32 division gave NaN
 GREEDY_BELOW = 1e-6    # a temperature under this samples as 0 does: the likeliest letter
 
 
@@ -343,8 +344,9 @@ def check_sampling(temperature: float, top_k: int = 0, n: int = 1, max_len: int 
         t = float(temperature)
     except (TypeError, ValueError):
         raise InferenceError(f"temperature must be a number, not {temperature!r}") from None
-    if not math.isfinite(t) or t < 0:
-        raise InferenceError(f"temperature must be 0 (always the likeliest letter) or more, and finite; not {temperature}")
+    if not math.isfinite(t) or not 0 <= t <= MAX_TEMPERATURE:
+        raise InferenceError(f"temperature must be between 0 (always the likeliest letter) and {MAX_TEMPERATURE:g} "
+                             f"(letters all but uniform), not {temperature}")
     if int(top_k) != top_k or top_k < 0:
         raise InferenceError(f"top-k must be 0 (all letters) or a positive number of letters, not {top_k}")
     if int(n) != n or not 1 <= n <= MAX_SAMPLES:

@@ -338,7 +338,9 @@ def test_unknown_language_is_a_clear_error(env, capsys):
 
 @pytest.mark.parametrize("option, value, word", [
     ("--top-k", -1, "top-k"), ("--temperature", "nan", "temperature"), ("--temperature", -0.5, "temperature"),
-    ("-n", 0, "n must"), ("--max-len", 0, "max-len")])
+    ("-n", 0, "n must"), ("--max-len", 0, "max-len"),
+    ("--temperature", "1e39", "temperature"),                    # past float32: torch's NaN error, called a bug
+    ("--seed", -1, "--seed"), ("--seed", 10 ** 30, "--seed")])   # -1 was taken; 10**30 overflowed in torch
 def test_bad_sampling_values_are_one_line_errors(env, capsys, option, value, word):
     msg = one_line_error(*run_cli(capsys, "sample", env["gen"], option, value)[::2])
     assert word in msg and "RuntimeError" not in msg and "bug" not in msg
@@ -355,6 +357,36 @@ def test_bad_data_source_is_a_clear_error(tmp_path, capsys):
     assert "missing" in one_line_error(code, err)
     code, _, err = run_cli(capsys, "train", "--data", tmp_path / "missing", "--checkpoints", tmp_path / "ck")
     one_line_error(code, err)
+
+
+def test_a_device_or_a_pipe_as_data_is_a_clear_error(tmp_path, capsys):
+    """/dev/zero was read until the memory ran out, a FIFO waited for ever: neither is a file of names."""
+    import os
+    (tmp_path / "zero.txt").symlink_to("/dev/zero")
+    os.mkfifo(tmp_path / "fifo.txt")
+    for name in ("zero.txt", "fifo.txt"):
+        code, _, err = run_cli(capsys, "data", "--data", tmp_path / name)
+        assert "not a regular file" in one_line_error(code, err)
+
+
+@pytest.mark.parametrize("command", ["train", "compare"])
+@pytest.mark.parametrize("nice", [-5, 10 ** 21])
+def test_nice_outside_0_to_19_is_a_clear_error_and_starts_nothing(env, tmp_path, capsys, command, nice):
+    """A negative --nice raised the priority (as root); a huge one overflowed in os.nice, or in every run of a
+    compare, which then blamed a dead trainer."""
+    extra = ["--models", "rnn"] if command == "compare" else []
+    code, _, err = run_cli(capsys, command, "--data", env["data"], "--epochs", 1, "--nice", nice,
+                           "--checkpoints", tmp_path / "ck", *extra)
+    assert "--nice" in one_line_error(code, err)
+    assert not (tmp_path / "ck").exists() or not any((tmp_path / "ck").iterdir())
+
+
+def test_compare_with_a_bad_data_source_says_so_and_leaves_no_experiment(tmp_path, capsys):
+    """It used to start the experiment, fail every run, print a table and leave the folder behind."""
+    code, _, err = run_cli(capsys, "compare", "--data", tmp_path / "missing", "--models", "rnn,gru", "--epochs", 1,
+                           "--checkpoints", tmp_path / "ck")
+    assert "missing" in one_line_error(code, err)
+    assert not (tmp_path / "ck").exists() or not any((tmp_path / "ck").iterdir())
 
 
 def test_absent_device_is_a_clear_error(env, tmp_path, capsys):

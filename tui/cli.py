@@ -343,6 +343,7 @@ def cmd_train(args) -> int:
     if args.nproc is not None and args.nproc < 1:
         raise CliError(f"--nproc must be at least 1 (got {args.nproc})")
     ranks = ddp.Ranks.from_env()
+    check_nice(args.nice)
     if args.nice:
         os.nice(args.nice)
     overrides = given_options(args)
@@ -807,6 +808,8 @@ def cmd_sample(args) -> int:
     from rich.markup import escape
 
     from namestudio.engine.infer import check_sampling, classifier_agreement, novelty, sample_quality, write_lines
+    if args.seed is not None and not 0 <= args.seed <= 2 ** 63 - 1:   # as train's --seed
+        raise CliError(f"--seed must be between 0 and 2**63-1, not {args.seed}")
     run = _load(args.run, args.checkpoints)
     clf = _load(args.classifier, args.checkpoints) if args.classifier else None
     if clf is not None and clf.task != "classify":
@@ -914,6 +917,12 @@ def _names(text: str | None) -> list[str]:
     return names or list(DEFAULT_NAMES)
 
 
+def check_nice(nice) -> None:
+    """--nice lowers the priority: 0 to 19 (a negative value would raise it, as root)."""
+    if nice is not None and not 0 <= nice <= 19:
+        raise CliError(f"--nice must be between 0 and 19 (how much lower the priority is), not {nice}")
+
+
 def cmd_compare(args) -> int:
     import time
 
@@ -923,6 +932,7 @@ def cmd_compare(args) -> int:
     options = given_options(args)
     if args.parallel is not None and args.parallel < 1:
         raise CliError("--parallel must be at least 1")
+    check_nice(args.nice)
     if args.report:       # a report folder that cannot be written is said now, not after every run has trained
         from namestudio.engine.report import check_out
         check_out(args.report)
@@ -939,6 +949,12 @@ def cmd_compare(args) -> int:
         grid = ex.parse_grid(args.grid)
         runs = ex.plan_runs(options, models, grid)
         first = TrainConfig.from_dict(runs[0]["config"])
+        # every data source read now (and cached for the runs): a bad one is one line, not an experiment folder
+        # full of failed runs
+        from namestudio.data import load_dataset
+        for data, fold in sorted({(str(r["config"].get("data") or first.data), bool(r["config"].get("ascii_fold",
+                                  first.ascii_fold))) for r in runs}):
+            load_dataset(data, ascii_fold=fold)
         parallel = args.parallel or ex.default_parallel(first, len(runs))
         exp = ex.new_experiment(args.checkpoints, options, models, grid, parallel)
     doc = ex.read_experiment(exp)
