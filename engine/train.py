@@ -265,6 +265,8 @@ class Trainer:
             except (KeyError, TypeError) as e:
                 raise rf.RunFolderError(f"{self.resume_from}: config.json or split.json lacks {e}") from None
             resume = rf.load_resume_point(self.resume_from)
+            if (self.resume_from / rf.WEIGHTS).exists():   # the best weights are tested at the end: a damaged
+                rf.load_weights(self.resume_from / rf.WEIGHTS)   # file is said now, before training changes the run
         else:
             ds = self.dataset or load_dataset(cfg.data, ascii_fold=cfg.ascii_fold)
             source, labels, resume = ds.source, list(ds.labels), None

@@ -87,6 +87,24 @@ def test_malicious_pickle_as_optimizer_state_is_refused_on_resume(run_dir, tmp_p
     assert not marker.exists()
 
 
+def test_damaged_best_weights_are_refused_before_a_resume_trains(run_dir, tmp_path):
+    """The best weights are read at a run's end: a resume used to train on, rewrite the logs and the resume point,
+    and only then fail. Now it says so first, and the run's files are as they were."""
+    bad = copy_run(run_dir, tmp_path / "run")
+    weights = bad / "model.safetensors"
+    weights.write_bytes(weights.read_bytes()[: weights.stat().st_size // 2])
+    kept = {p.relative_to(bad): p.read_bytes() for p in bad.rglob("*")
+            if p.is_file() and p.name not in ("status.json", "run.lock")}
+    cfg = TrainConfig.from_dict(ck.read_json(bad / "config.json")["train"])
+    cfg.epochs = 5
+    result = Trainer(cfg, tmp_path, resume_from=bad).run()
+    assert type(result).__name__ == "Failed" and "model.safetensors" in result.message
+    assert "\n" not in result.message
+    now = {p.relative_to(bad): p.read_bytes() for p in bad.rglob("*")
+           if p.is_file() and p.name not in ("status.json", "run.lock")}
+    assert now == kept
+
+
 def test_a_failed_write_keeps_the_previous_file_and_leaves_no_temp(run_dir, tmp_path, monkeypatch):
     target = tmp_path / "model.safetensors"
     ck.save_weights({"w": torch.ones(3)}, target)
