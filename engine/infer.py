@@ -439,7 +439,7 @@ def write_lines(path: str | Path, lines: list[str]) -> Path:
 
 def load_run(run: str | Path, checkpoints: str | Path = "checkpoints") -> LoadedRun:
     path = rf.resolve_run(run, checkpoints)
-    meta = rf.read_json(path / rf.CONFIG)
+    meta = rf.read_config(path)
     try:
         cfg = TrainConfig.from_dict(meta["train"])
         labels, vocab = meta["labels"], Vocab.from_list(meta["vocab"])

@@ -69,7 +69,7 @@ __all__ = [
     "FORMAT", "CONFIG", "SPLIT", "STATUS", "STEPS", "METRICS", "WEIGHTS", "TEST", "CALIBRATION", "LM", "LOG", "CONTROL", "LOCK",
     "RESUME", "LAST", "OPTIM", "STATE", "LIVE_STATES", "END_STATES", "COMMANDS", "STALE_AFTER", "HOST",
     "NamestudioError", "RunFolderError", "CheckpointError",
-    "atomic_write_bytes", "atomic_write_json", "append_jsonl", "rewrite_jsonl", "read_json", "read_jsonl",
+    "atomic_write_bytes", "atomic_write_json", "append_jsonl", "rewrite_jsonl", "read_json", "read_config", "read_jsonl",
     "save_weights", "load_weights", "weights_digest", "nothing_left", "read_safetensors_header", "check_weights_fit", "save_torch", "load_torch",
     "new_run_dir", "prepare_run_dir", "write_run_files", "resolve_run", "list_runs",
     "RunStatus", "read_status", "write_status", "pid_alive", "lock_is_free", "RunLock",
@@ -171,8 +171,27 @@ def read_json(path: Path, kind: type | None = None):
     except OSError as e:
         raise RunFolderError(f"{path}: unreadable ({_first_line(e)})") from None
     if kind is not None and not isinstance(obj, kind):
-        raise RunFolderError(f"{path}: damaged (a JSON {type(obj).__name__} where an object belongs)")
+        word = {type(None): "null", bool: "true/false", int: "number", float: "number", str: "string",
+                list: "list", dict: "object"}.get(type(obj), type(obj).__name__)
+        raise RunFolderError(f"{path}: damaged (a JSON {word} where an object belongs)")
     return obj
+
+
+def read_config(run_dir: Path) -> dict:
+    """A run's config.json, its shape checked: ``train`` an object, ``labels`` a list of distinct names, ``vocab`` a
+    list of letters. A damaged one is a one-line RunFolderError naming the file and the field."""
+    path = Path(run_dir) / CONFIG
+    meta = read_json(path, dict)
+    if not isinstance(meta.get("train"), dict):
+        raise RunFolderError(f"{path}: damaged (no 'train' settings object)")
+    labels = meta.get("labels")
+    if not (isinstance(labels, list) and labels and all(isinstance(x, str) for x in labels)
+            and len(set(labels)) == len(labels)):
+        raise RunFolderError(f"{path}: damaged ('labels' must be a list of distinct names)")
+    vocab = meta.get("vocab")
+    if not (isinstance(vocab, list) and all(isinstance(x, str) for x in vocab)):
+        raise RunFolderError(f"{path}: damaged ('vocab' must be a list of letters)")
+    return meta
 
 
 def read_jsonl(path: Path, strict: bool = False) -> list[dict]:

@@ -256,7 +256,7 @@ class Trainer:
         cfg = self.cfg
         resolve_device(cfg.device)       # a device asked for but absent: the error before the data is read
         if self.resume_from:
-            saved = rf.read_json(self.resume_from / rf.CONFIG, dict)
+            saved = rf.read_config(self.resume_from)
             split = rf.read_json(self.resume_from / rf.SPLIT, dict)
             try:
                 split = Split(train=[tuple(p) for p in split["train"]], val=[tuple(p) for p in split["val"]],
@@ -264,6 +264,10 @@ class Trainer:
                 labels, vocab, source = saved["labels"], saved["vocab"], saved["data_source"]
             except (KeyError, TypeError) as e:
                 raise rf.RunFolderError(f"{self.resume_from}: config.json or split.json lacks {e}") from None
+            unknown = sorted({lab for part in (split.train, split.val, split.test) for _, lab in part} - set(labels))
+            if unknown:
+                raise rf.RunFolderError(f"{self.resume_from / rf.CONFIG}: damaged (split.json has the label "
+                                        f"{unknown[0]!r}, which its labels lack)")
             resume = rf.load_resume_point(self.resume_from)
             if (self.resume_from / rf.WEIGHTS).exists():   # the best weights are tested at the end: a damaged
                 rf.load_weights(self.resume_from / rf.WEIGHTS)   # file is said now, before training changes the run

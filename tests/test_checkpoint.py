@@ -87,6 +87,36 @@ def test_malicious_pickle_as_optimizer_state_is_refused_on_resume(run_dir, tmp_p
     assert not marker.exists()
 
 
+@pytest.mark.parametrize("damage, words", [
+    (lambda d: [], "a JSON list where an object belongs"),
+    (lambda d: None, "a JSON null where an object belongs"),
+    (lambda d: {k: v for k, v in d.items() if k != "train"}, "no 'train' settings"),
+    (lambda d: {**d, "labels": "abc"}, "'labels' must be a list"),
+    (lambda d: {**d, "labels": d["labels"][:1] * 2}, "'labels' must be a list of distinct names"),
+    (lambda d: {**d, "vocab": 7}, "'vocab' must be a list")])
+def test_a_damaged_config_is_named_in_one_line_by_every_reader(run_dir, tmp_path, damage, words):
+    """load_run and train --resume: "missing field list indices must be integers…" and "KeyError: 'Italian'"
+    were what a damaged config.json gave."""
+    bad = copy_run(run_dir, tmp_path / "run")
+    ck.atomic_write_json(bad / "config.json", damage(ck.read_json(bad / "config.json")))
+    with pytest.raises(ck.RunFolderError, match="config.json") as e:
+        load_run(bad)
+    assert words in str(e.value) and "\n" not in str(e.value)
+    cfg = TrainConfig(embed=8, hidden=16, epochs=5, batch_size=16, lr=1e-2, threads=1)
+    result = Trainer(cfg, tmp_path, resume_from=bad).run()
+    assert type(result).__name__ == "Failed" and words in result.message
+
+
+def test_labels_of_the_split_missing_from_the_config_are_named_on_resume(run_dir, tmp_path):
+    bad = copy_run(run_dir, tmp_path / "run")
+    meta = ck.read_json(bad / "config.json")
+    ck.atomic_write_json(bad / "config.json", {**meta, "labels": meta["labels"][:2]})
+    cfg = TrainConfig.from_dict(meta["train"])
+    cfg.epochs = 5
+    result = Trainer(cfg, tmp_path, resume_from=bad).run()
+    assert type(result).__name__ == "Failed" and "which its labels lack" in result.message
+
+
 def test_damaged_best_weights_are_refused_before_a_resume_trains(run_dir, tmp_path):
     """The best weights are read at a run's end: a resume used to train on, rewrite the logs and the resume point,
     and only then fail. Now it says so first, and the run's files are as they were."""

@@ -355,8 +355,11 @@ def cmd_train(args) -> int:
         resume = args.resume
     elif args.resume:
         resume = rf.resolve_run(args.resume, args.checkpoints)
-        train = rf.read_json(resume / rf.CONFIG, dict).get("train")
-        saved = TrainConfig.from_dict(train)
+        saved = TrainConfig.from_dict(rf.read_config(resume)["train"])
+        try:   # a damaged saved setting names config.json, not an option the user never gave
+            saved.validate()
+        except NamestudioError as e:
+            raise rf.RunFolderError(f"{resume / rf.CONFIG}: {e}") from None
         fixed = sorted(k for k in overrides if k not in RESUME_CHANGES and overrides[k] != getattr(saved, k, None))
         if fixed:
             raise CliError(f"--resume continues run {resume.name} with its own settings; --{fixed[0].replace('_', '-')} "
