@@ -219,16 +219,18 @@ async def test_train_classifier_then_generator_through_the_ui(fixture_app, tmp_p
         await pilot.press("4")
         assert isinstance(app.focused, Input) and app.focused.id == "clf-name"
         await pilot.press(*"Grmik")
-        await pilot.pause()
         clf = app.pane("classify")
+        await wait_for(pilot, lambda: not clf.busy)          # predicted in a worker, off the UI thread
         assert len(clf.results) == 3 and sum(p for _, p in clf.results) <= 1 + 1e-6
         assert all(0 <= p <= 1 for _, p in clf.results)
         label, scores = clf.attribution
         assert label == clf.results[0][0] and len(scores) == len("Grmik")
         await pilot.press("escape", "down")
+        await wait_for(pilot, lambda: not clf.busy)
         assert len(clf.results) == 2
         app.query_one("#clf-name", Input).value = "!!!"      # no letter the run knows: an error, and nothing
         await pilot.pause()                                  # left of Grmik's letters under it
+        await wait_for(pilot, lambda: not clf.busy)
         assert clf.results == [] and "no letter this run knows" in str(app.query_one("#clf-probs").render())
         assert str(app.query_one("#clf-attr").render()).strip() == ""
 

@@ -321,3 +321,34 @@ async def test_many_samples_draw_the_first_rows_and_count_them_all(env):
         assert all(name in shown for name in drawn if name)
         assert f"… and {n - SHOWN_MAX} more" in shown and f"-n {n}" in shown
         assert f"{n} samples from" in text_of(app.query_one("#gen-summary"), width=200)
+
+
+async def test_the_ui_answers_while_a_prediction_is_under_way(env):
+    """Classify predicts in a worker: a first prediction with no saved calibration fits the temperature (seconds),
+    and each letter typed costs tens of milliseconds. Keys work meanwhile."""
+    import threading
+
+    app = env["app"]
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot, app)
+        await pilot.press("4")
+        pane = app.pane("classify")
+        await wait_for(pilot, lambda: pane.run is not None, 30)
+        gate, waiting = threading.Event(), []
+        real = pane.run.classify
+
+        def slow(*a, **kw):
+            waiting.append(1)
+            gate.wait(3)
+            waiting.pop()
+            return real(*a, **kw)
+
+        pane.run.classify = slow
+        await pilot.press(*"Nak")
+        await pilot.press("3")                               # a pane key while the predictions wait
+        assert app.query_one("#panes").active == "evaluate" and waiting, "the key waited for the prediction"
+        gate.set()
+        await pilot.press("4")
+        await wait_for(pilot, lambda: not pane.busy, 30)
+        assert pane.results and pane.attribution[0] == pane.results[0][0]
+        assert len(pane.attribution[1]) == len("Nak")

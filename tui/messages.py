@@ -99,6 +99,18 @@ class SamplesReady(Message):
     error: str = ""
 
 
+@message
+class Predicted(Message):
+    """The Classify pane's prediction for ``name`` (top ``k``) by ``run``, made in a worker: ``results`` and the
+    letters' ``explanation``, or ``error``."""
+    run: object
+    name: str
+    k: int
+    results: list
+    explanation: object = None
+    error: str = ""
+
+
 # ---- model quality (issue 9) ----------------------------------------------------------
 @message
 class CalibrationReady(Message):

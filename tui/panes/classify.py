@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from rich.console import Group
 from rich.text import Text
-from textual import on
+from textual import on, work
 from textual.app import ComposeResult
 from textual.containers import Horizontal
 from textual.widgets import Input, Label, Select, Static
@@ -12,6 +12,7 @@ from namestudio.engine.config import model_label
 from namestudio.engine.experiment import run_name
 
 from .. import keys
+from ..messages import Predicted
 from ..render import attribution_text, probability_table
 from ..widgets import best_run, NAME, Anchor, Field, Pane, open_run, set_select, short_run, usable
 
@@ -27,6 +28,7 @@ class ClassifyPane(Pane):
         self.results: list[tuple[str, float]] = []
         self.attribution: tuple[str, list[float]] | None = None
         self.explanation = None      # engine.infer.Explanation of the name typed
+        self.busy = False            # a prediction is on its way (its worker)
         self.options: list[tuple[str, str]] = []
         self.pending: str | None = None   # a run to load once the pane is built
         self.auto = False                 # the run was chosen for the user (best_run), not by them
@@ -104,18 +106,39 @@ class ClassifyPane(Pane):
         self.predict()
 
     def predict(self) -> None:
+        """Predict the name typed, in a worker: a prediction with its letters' attribution takes 30-100 ms, and
+        a run without a saved calibration first fits its temperature on the validation split (0.6-5 s)."""
         name = self.query_one("#clf-name", Field).value.strip()
-        self.results, self.attribution, self.explanation = [], None, None
-        if self.run is not None and name:
-            try:
-                self.results = self.run.classify([name], self.k)[0]
-                self.explanation = self.run.explain(name)
-                self.attribution = (self.explanation.label, self.explanation.scores)
-            except Exception as e:  # InferenceError and the like: a message, not a crash
-                self.results, self.attribution, self.explanation = [], None, None
-                self.query_one("#clf-probs", Static).update(Text(str(e), style="red"))
-                self.query_one("#clf-attr", Static).update("")    # not the last name's letters under the error
-                return
+        if self.run is None or not name:
+            self.results, self.attribution, self.explanation = [], None, None
+            self._refresh_view()
+            return
+        self.busy = True
+        self._predict_worker(self.run, name, self.k)
+
+    @work(thread=True, exclusive=True, group="classify", exit_on_error=False)
+    def _predict_worker(self, run, name: str, k: int) -> None:
+        try:
+            results = run.classify([name], k)[0]
+            explanation = run.explain(name)
+        except Exception as e:  # InferenceError and the like: a message, not a crash
+            text = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+            self.post_message(Predicted(run, name, k, [], None, text))
+            return
+        self.post_message(Predicted(run, name, k, results, explanation))
+
+    def on_predicted(self, msg: Predicted) -> None:
+        msg.stop()
+        if msg.run is not self.run or msg.k != self.k or msg.name != self.query_one("#clf-name", Field).value.strip():
+            return                       # a later name, k or run is on its way
+        self.busy = False
+        if msg.error:
+            self.results, self.attribution, self.explanation = [], None, None
+            self.query_one("#clf-probs", Static).update(Text(msg.error, style="red"))
+            self.query_one("#clf-attr", Static).update("")    # not the last name's letters under the error
+            return
+        self.results, self.explanation = msg.results, msg.explanation
+        self.attribution = (msg.explanation.label, msg.explanation.scores) if msg.explanation is not None else None
         self._refresh_view()
 
     def _refresh_view(self) -> None:
