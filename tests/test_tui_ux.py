@@ -218,3 +218,30 @@ async def test_a_run_started_here_that_fails_at_once_is_a_toast(fixture_app):
         await wait_for(pilot, lambda: any("failed" in (n.title or "") for n in app._notifications), 30)
         toast = next(n for n in app._notifications if "failed" in (n.title or ""))
         assert "no-such-folder" in toast.message
+
+
+async def test_the_same_options_leave_a_selector_as_it_is():
+    """Each runs listing sends every selector its options again: unchanged, they are not rebuilt (and the choice
+    stays); changed, they are, and a value that left is cleared."""
+    from textual.app import App
+    from textual.widgets import Select
+
+    from namestudio.tui.widgets import set_select
+
+    class One(App):
+        def compose(self):
+            yield Select([("a", "a"), ("b", "b")], id="s")
+
+    app = One()
+    async with app.run_test() as pilot:
+        select = app.query_one("#s", Select)
+        set_select(select, value="b")
+        rebuilt = []
+        real = select.set_options
+        select.set_options = lambda options: (rebuilt.append(list(options)), real(options))[1]
+        set_select(select, [("a", "a"), ("b", "b")])
+        await pilot.pause()
+        assert rebuilt == [] and select.value == "b"
+        set_select(select, [("a", "a"), ("c", "c")])
+        await pilot.pause()
+        assert rebuilt == [[("a", "a"), ("c", "c")]] and select.value == Select.NULL

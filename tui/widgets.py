@@ -387,7 +387,11 @@ def set_select(select, options: list[tuple[str, object]] | None = None, value=No
     Select.Changed messages that this causes arrive later; handlers compare the Select's value with
     the pane's own state, so a programmatic change never reloads anything twice."""
     if options is not None:
-        select.set_options(options)
+        current = [(p, v) for p, v in select._options if v is not select.NULL]
+        if list(options) == current:
+            options = None                # the same options (each runs listing sends them): nothing to redo
+        else:
+            select.set_options(options)
     values = [v for _, v in select._options]
     if value is not None and value in values:
         select.value = value
