@@ -51,7 +51,10 @@ def test_each_command_has_help(command, capsys):
     with pytest.raises(SystemExit) as e:
         main([command, "--help"])
     assert e.value.code == 0
-    assert "usage: namestudio " + command in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "usage: namestudio " + command in out
+    first = out.split("\n\n")[1].strip()          # after the usage lines: what the command does, in words
+    assert first and not first.startswith(("positional arguments", "options")), out[:400]
 
 
 def test_train_json_last_line_has_the_run_and_test_metrics(env, capsys):
@@ -344,6 +347,13 @@ def test_unknown_language_is_a_clear_error(env, capsys):
 def test_bad_sampling_values_are_one_line_errors(env, capsys, option, value, word):
     msg = one_line_error(*run_cli(capsys, "sample", env["gen"], option, value)[::2])
     assert word in msg and "RuntimeError" not in msg and "bug" not in msg
+
+
+def test_temperature_options_of_the_other_mode_are_said_not_ignored(env, capsys):
+    """--temperatures without --table, and --temperature with it, were silently dropped."""
+    assert "--table" in one_line_error(*run_cli(capsys, "sample", env["gen"], "--temperatures", "0.5")[::2])
+    assert "--temperatures" in one_line_error(*run_cli(capsys, "sample", env["gen"], "--table", "--temperature",
+                                                       0.3)[::2])
 
 
 def test_wrong_run_kind_and_bad_values(env, capsys):

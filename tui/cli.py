@@ -123,8 +123,8 @@ def build_parser() -> argparse.ArgumentParser:
                        help="one name per letter, each beginning with that letter (-n names per letter)")
     p.add_argument("-n", type=int, help="how many names (default 10; 1 per letter with --start-letters; "
                    "200 per temperature with --table)")
-    p.add_argument("--temperature", type=float, default=0.8, metavar="T",
-                   help="default 0.8; 0 = greedy (always the likeliest letter)")
+    p.add_argument("--temperature", type=float, metavar="T",
+                   help="default 0.8; 0 = greedy (always the likeliest letter); --table takes --temperatures")
     p.add_argument("--top-k", type=int, default=0, metavar="K", help="sample among the K likeliest letters (default: all)")
     p.add_argument("--max-len", type=int, default=24, help="maximum name length, 1 to 64 (default 24)")
     p.add_argument("--seed", type=int, help="sampling seed")
@@ -132,7 +132,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", metavar="FILE", help="also write the names to FILE, one per line (replaced atomically)")
     p.add_argument("--table", action="store_true",
                    help="a table of novelty, uniqueness (and classifier agreement) across temperatures")
-    p.add_argument("--temperatures", default="0.5,0.8,1.0,1.2", metavar="T1,T2,...",
+    p.add_argument("--temperatures", metavar="T1,T2,...",
                    help="temperatures for --table (default 0.5,0.8,1.0,1.2)")
     _add_checkpoints(p)
     _add_json(p)
@@ -205,6 +205,10 @@ def build_parser() -> argparse.ArgumentParser:
     _add_checkpoints(p)
     _add_json(p)
     p.set_defaults(func=cmd_export)
+    for action in sub._choices_actions:   # each command's --help opens with what it does (its line in the list)
+        command = sub.choices[action.dest]
+        if not command.description and action.help:
+            command.description = action.help[0].upper() + action.help[1:] + "."
     return ap
 
 
@@ -813,6 +817,14 @@ def cmd_sample(args) -> int:
     from namestudio.engine.infer import check_sampling, classifier_agreement, novelty, sample_quality, write_lines
     if args.seed is not None and not 0 <= args.seed <= 2 ** 63 - 1:   # as train's --seed
         raise CliError(f"--seed must be between 0 and 2**63-1, not {args.seed}")
+    if args.table and args.temperature is not None:   # said, not silently ignored
+        raise CliError("--table samples at --temperatures T1,T2,... (default 0.5,0.8,1.0,1.2), not --temperature")
+    if not args.table and args.temperatures is not None:
+        raise CliError("--temperatures goes with --table; one sampling takes --temperature T")
+    if args.table and args.temperatures is None:
+        args.temperatures = "0.5,0.8,1.0,1.2"
+    if args.temperature is None:
+        args.temperature = 0.8
     run = _load(args.run, args.checkpoints)
     clf = _load(args.classifier, args.checkpoints) if args.classifier else None
     if clf is not None and clf.task != "classify":
