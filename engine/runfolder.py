@@ -438,6 +438,16 @@ def resolve_run(run: str | Path, checkpoints: str | Path = "checkpoints") -> Pat
         if nested:
             shown = ", ".join(nested[:5]) + (f" … and {len(nested) - 5} more" if len(nested) > 5 else "")
             raise RunFolderError(f"run {text!r} is ambiguous: {shown}; give EXP/RUN")
+    if root.is_dir() and text.count("/") == 1 and all(text.split("/")):   # EXP/RUN, each part a unique piece
+        exp, name = text.split("/")
+        found = [m for m in _nested_matches(root, name) if exp in m.split("/")[0]]
+        exact = [m for m in found if m.split("/")[1] == name]
+        found = exact if len(exact) == 1 else found
+        if len(found) == 1:
+            return root / found[0]
+        if found:
+            shown = ", ".join(found[:5]) + (f" … and {len(found) - 5} more" if len(found) > 5 else "")
+            raise RunFolderError(f"run {text!r} is ambiguous: {shown}; give more of the ids")
     raise RunFolderError(f"no run {text!r} (not a run folder, nor a run id under {root})")
 
 

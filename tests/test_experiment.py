@@ -370,6 +370,13 @@ def test_a_run_named_by_its_own_name_alone_is_found_in_its_experiment_and_stop_t
         rf.atomic_write_json(other / e / "gru" / rf.CONFIG, {"format": 2, "train": {}})
     with pytest.raises(rf.RunFolderError, match=r"'gru' is ambiguous: exp-2/gru, exp-1/gru; give EXP/RUN"):
         rf.resolve_run("gru", other)
+    # EXP/RUN takes a unique piece of the experiment's id, as `stop EXP` does (was: the whole id only)
+    assert rf.resolve_run("p-2/gru", other) == other / "exp-2" / "gru"
+    assert rf.resolve_run(f"{exp.name[:-9]}/gru", ck) == exp / "gru"   # without its -classify tail
+    with pytest.raises(rf.RunFolderError, match=r"'exp/gru' is ambiguous: exp-2/gru, exp-1/gru"):
+        rf.resolve_run("exp/gru", other)
+    with pytest.raises(rf.RunFolderError, match="no run 'exp-3/gru'"):
+        rf.resolve_run("exp-3/gru", other)
     r = cli("pause", exp.name, "--checkpoints", str(ck))
     assert r.returncode == 1 and f"{exp.name} is an experiment: pause its runs one by one" in r.stderr
     r = cli("stop", exp.name, "--checkpoints", str(ck))        # it ended long ago: nothing to stop
