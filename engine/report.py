@@ -73,6 +73,13 @@ def _table(header: list[str], rows: list[list[str]]) -> str:
 CSV_COLUMNS = ["label", "run", "model", "source", "step", "epoch", "elapsed", "metric", "value"]
 
 
+def _why_unread(row: dict) -> str:
+    """Why a results row has no task: its error, or what its config.json lacks."""
+    if row.get("error"):
+        return str(row["error"]).splitlines()[0]
+    return "its config.json is missing or names no task (classify or generate)"
+
+
 def curves_csv(runs: list[tuple[str, Path]]) -> str:
     buf = io.StringIO()
     w = csv.writer(buf, lineterminator="\n")
@@ -178,6 +185,13 @@ def build(runs: list[tuple[str, Path]], folder: Path, names=ex.DEFAULT_NAMES, st
     if figures and not plots:
         rep.notes.append(MATPLOTLIB_MISSING)
     rows = ex.results_rows(runs)
+    unread = [r for r in rows if r["task"] not in ("classify", "generate")]
+    if unread and len(unread) == len(rows):
+        first = unread[0]
+        raise ReportError(f"no run could be read: {first['label']}: {_why_unread(first)}"
+                          + (f" (and {len(unread) - 1} more)" if len(unread) > 1 else ""))
+    for r in unread:                       # said in the report and on the terminal, never silently left out
+        rep.notes.append(f"left out of the report: {r['label']}: {_why_unread(r)}")
     by_task = {t: [(lab, d) for (lab, d), r in zip(runs, rows) if r["task"] == t] for t in ("classify", "generate")}
     md = [f"# namestudio report\n", f"Generated {time.strftime('%Y-%m-%d %H:%M')} from "
           + (", ".join(f"`{s}`" for s in sources) if sources else f"{len(runs)} runs") + ".\n"]

@@ -108,6 +108,24 @@ def test_report_replaces_an_earlier_report_but_not_another_folder(runs, tmp_path
     assert r.returncode == 1 and "no-such-run" in r.stderr and len(r.stderr.strip().splitlines()) == 1
 
 
+def test_a_run_that_cannot_be_read_is_named_not_silently_left_out(runs, tmp_path):
+    """A run whose config.json is gone made an empty report and exit 0. Now: named in the report and on the
+    terminal beside the others; alone, a one-line error and no report."""
+    import shutil
+    ck, dirs = runs
+    broken = tmp_path / "broken"
+    shutil.copytree(dirs[0], broken)
+    (broken / rf.CONFIG).unlink()
+    r = cli("report", dirs[1], str(broken), "--out", str(tmp_path / "rep"), "--checkpoints", str(ck))
+    assert r.returncode == 0, r.stderr
+    md = (tmp_path / "rep" / "report.md").read_text()
+    assert "left out of the report: broken" in md and "config.json" in md and Path(dirs[1]).name in md
+    assert "left out of the report: broken" in r.stdout
+    r = cli("report", str(broken), "--out", str(tmp_path / "rep2"), "--checkpoints", str(ck))
+    assert r.returncode == 1 and "no run could be read: broken" in r.stderr
+    assert len(r.stderr.strip().splitlines()) == 1 and not (tmp_path / "rep2").exists()
+
+
 def test_bad_sampling_settings_and_an_unwritable_report_folder_are_refused_before_any_work(runs, tmp_path):
     ck, dirs = runs
     for bad, said in ((["--temperature", "-1"], "temperature"), (["--start-letters", "123"], "start letters")):
