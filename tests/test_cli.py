@@ -399,6 +399,15 @@ def test_compare_with_a_bad_data_source_says_so_and_leaves_no_experiment(tmp_pat
     assert not (tmp_path / "ck").exists() or not any((tmp_path / "ck").iterdir())
 
 
+def test_the_tui_without_a_terminal_is_a_clear_error(tmp_path):
+    """`namestudio < /dev/null | cat` started the full-screen UI, which ran unseen until killed."""
+    import os
+    env = {k: v for k, v in os.environ.items() if k != "TEXTUAL_DRIVER"}
+    r = subprocess.run([sys.executable, "-m", "namestudio.tui.cli"], stdin=subprocess.DEVNULL, capture_output=True,
+                       text=True, timeout=60, cwd=tmp_path, env=env)
+    assert r.returncode == 1 and "needs a terminal" in r.stderr and len(r.stderr.strip().splitlines()) == 1
+
+
 def test_absent_device_is_a_clear_error(env, tmp_path, capsys):
     import torch
     if torch.cuda.is_available():

@@ -264,6 +264,10 @@ def _load(run, checkpoints):
 
 # ---- commands -----------------------------------------------------------------------
 def cmd_tui(args) -> int:
+    if not (sys.stdin.isatty() and sys.stdout.isatty()) and not os.environ.get("TEXTUAL_DRIVER"):
+        # piped or redirected (`namestudio < /dev/null | cat`) a full-screen UI would run unseen until killed
+        raise CliError("the terminal UI needs a terminal for its input and output; in scripts and pipes use the "
+                       "commands (namestudio --help)")
     from namestudio.tui.app import run_app
     return run_app(data=getattr(args, "data", None), checkpoints=getattr(args, "checkpoints", DEFAULT_CHECKPOINTS))
 
