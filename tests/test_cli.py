@@ -399,6 +399,26 @@ def test_compare_with_a_bad_data_source_says_so_and_leaves_no_experiment(tmp_pat
     assert not (tmp_path / "ck").exists() or not any((tmp_path / "ck").iterdir())
 
 
+@pytest.mark.parametrize("argv, option", [
+    (["data", "--data", ""], "--data"),
+    (["sample", "GEN", "--out", ""], "--out"),
+    (["export", "CLF", "--tensorboard", ""], "--tensorboard"),
+    (["report", "CLF", "--out", "OUT", "--names", ""], "--names"),
+    (["report", "CLF", "--out", "OUT", "--names", ",,,"], "--names"),
+    (["compare", "--models", "rnn", "--epochs", 1, "--names", ",,,", "--checkpoints", "CK"], "--names")])
+def test_an_empty_value_is_said_not_read_as_the_current_folder_or_the_default(env, tmp_path, capsys, argv, option):
+    """'' read the current folder (--data), wrote into it (--tensorboard) or nothing at all (--out); ",,," was the
+    default names, silently (report, and compare after every run had trained)."""
+    subs = {"GEN": env["gen"], "CLF": env["clf"], "OUT": tmp_path / "rep", "CK": tmp_path / "ck"}
+    argv = [subs.get(a, a) if isinstance(a, str) else a for a in argv]
+    if argv[0] == "compare":
+        argv += ["--data", env["data"]]
+    own = "--checkpoints" in argv or argv[0] == "data"
+    code, _, err = run_cli(capsys, *argv, *([] if own else ["--checkpoints", env["ck"]]))
+    assert option in one_line_error(code, err)
+    assert not (tmp_path / "rep").exists() and not (tmp_path / "ck").exists()
+
+
 def test_the_tui_without_a_terminal_is_a_clear_error(tmp_path):
     """`namestudio < /dev/null | cat` started the full-screen UI, which ran unseen until killed."""
     import os

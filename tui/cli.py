@@ -932,8 +932,12 @@ def cmd_bench(args) -> int:
 
 def _names(text: str | None) -> list[str]:
     from namestudio.engine.experiment import DEFAULT_NAMES
-    names = [n.strip() for n in (text or "").split(",") if n.strip()]
-    return names or list(DEFAULT_NAMES)
+    if text is None:
+        return list(DEFAULT_NAMES)
+    names = [n.strip() for n in text.split(",") if n.strip()]
+    if not names:                        # ",,," was the default names, silently
+        raise CliError(f"--names {text!r}: give names separated by commas, e.g. Dovesky,Jackson")
+    return names
 
 
 def check_nice(nice) -> None:
@@ -952,6 +956,7 @@ def cmd_compare(args) -> int:
     if args.parallel is not None and args.parallel < 1:
         raise CliError("--parallel must be at least 1")
     check_nice(args.nice)
+    _names(args.names)        # a bad --names is said now, not once every run has trained
     if args.report:       # a report folder that cannot be written is said now, not after every run has trained
         from namestudio.engine.report import check_out
         check_out(args.report)
@@ -1098,6 +1103,13 @@ def cmd_export(args) -> int:
 
 
 # ---- entry --------------------------------------------------------------------------
+EMPTY_REFUSED = [("checkpoints", "--checkpoints (or NAMESTUDIO_CHECKPOINTS)"), ("data", "--data"), ("out", "--out"),
+                 ("tensorboard", "--tensorboard"), ("report", "--report"), ("run_dir", "--run-dir"),
+                 ("names", "--names")]
+EMPTY_WHAT = {"checkpoints": "a folder", "data": "a data source", "out": "a path", "tensorboard": "a folder",
+              "report": "a folder", "run_dir": "a folder", "names": "names separated by commas"}
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     if not argv or (argv[0].startswith("-") and argv[0] not in ("-h", "--help", "--version")):
@@ -1105,8 +1117,10 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     args.hangup = Hangup() if args.func in (cmd_train, cmd_compare) else None   # long work outlives its terminal
     try:
-        if getattr(args, "checkpoints", None) is not None and not str(args.checkpoints).strip():
-            raise CliError("--checkpoints: give a folder (it was empty)")
+        for dest, option in EMPTY_REFUSED:   # "" is never meant: it would read or write the current folder
+            value = getattr(args, dest, None)
+            if isinstance(value, str) and not value.strip():
+                raise CliError(f"{option}: give {EMPTY_WHAT.get(dest, 'a value')} (it was empty)")
         return args.func(args) or 0
     except KeyboardInterrupt:
         print("namestudio: interrupted", file=sys.stderr)
