@@ -419,6 +419,15 @@ def test_an_empty_value_is_said_not_read_as_the_current_folder_or_the_default(en
     assert not (tmp_path / "rep").exists() and not (tmp_path / "ck").exists()
 
 
+@pytest.mark.parametrize("command", [["train"], ["compare", "--models", "rnn"], ["runs"]])
+def test_checkpoints_that_is_a_file_is_said_in_words(env, tmp_path, capsys, command):
+    """train said "could not write afile: [Errno 17] File exists", compare "could not create afile: File exists"."""
+    (tmp_path / "afile").write_text("x")
+    extra = [] if command == ["runs"] else ["--data", env["data"], "--epochs", 1]
+    code, _, err = run_cli(capsys, *command, *extra, "--checkpoints", tmp_path / "afile")
+    assert "is a file, not a folder" in one_line_error(code, err) and (tmp_path / "afile").read_text() == "x"
+
+
 def test_the_tui_without_a_terminal_is_a_clear_error(tmp_path):
     """`namestudio < /dev/null | cat` started the full-screen UI, which ran unseen until killed."""
     import os

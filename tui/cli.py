@@ -1121,6 +1121,10 @@ def main(argv: list[str] | None = None) -> int:
             value = getattr(args, dest, None)
             if isinstance(value, str) and not value.strip():
                 raise CliError(f"{option}: give {EMPTY_WHAT.get(dest, 'a value')} (it was empty)")
+        for dest, option in (("checkpoints", "--checkpoints"), ("run_dir", "--run-dir")):
+            value = getattr(args, dest, None)
+            if value is not None and Path(value).exists() and not Path(value).is_dir():
+                raise CliError(f"{option} {value} is a file, not a folder")
         return args.func(args) or 0
     except KeyboardInterrupt:
         print("namestudio: interrupted", file=sys.stderr)
