@@ -319,7 +319,7 @@ async def test_many_samples_draw_the_first_rows_and_count_them_all(env):
         shown = text_of(app.query_one("#gen-samples"), width=200)
         drawn = [s["name"] for s in pane.samples[:SHOWN_MAX]]
         assert all(name in shown for name in drawn if name)
-        assert f"… and {n - SHOWN_MAX} more" in shown and f"-n {n}" in shown
+        assert f"… and {n - SHOWN_MAX} more" in shown and f"namestudio sample {pane.run.path.name} -n {n}" in shown
         assert f"{n} samples from" in text_of(app.query_one("#gen-summary"), width=200)
 
 

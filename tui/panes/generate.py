@@ -412,8 +412,9 @@ class GeneratePane(Pane):
         if hidden > 0:   # the figures above count them all; the CLI prints them all
             grid = Table.grid()
             grid.add_row(t)
+            command = f"namestudio sample {run_name(self.run.path)} -n {len(self.samples)}"
             grid.add_row(Text(f"… and {hidden:,} more, not drawn here (the counts above include them); "
-                              f"`namestudio sample RUN -n {len(self.samples)}` prints them all", style="dim"))
+                              f"`{command}` prints them all", style="dim"))
             t = grid
         table_w.update(t)
 
