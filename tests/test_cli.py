@@ -428,6 +428,27 @@ def test_checkpoints_that_is_a_file_is_said_in_words(env, tmp_path, capsys, comm
     assert "is a file, not a folder" in one_line_error(code, err) and (tmp_path / "afile").read_text() == "x"
 
 
+def test_a_file_named_like_the_default_folder_blocks_only_what_writes_or_lists_runs(env, tmp_path, capsys,
+                                                                                       monkeypatch):
+    """A stray file `checkpoints` here does not stop `classify /path/to/run` (a review found it did)."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "checkpoints").write_text("x")
+    code, out, err = run_cli(capsys, "classify", env["clf"], "Nakamura")
+    assert code == 0, err
+    code, _, err = run_cli(capsys, "runs")
+    assert "is a file, not a folder (the default; --checkpoints DIR chooses another)" in one_line_error(code, err)
+
+
+def test_compare_without_data_trains_on_the_default_source(tmp_path, capsys, monkeypatch):
+    """Reading the data first must not turn a missing --data into the source 'None' (a review found it did)."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("NAMESTUDIO_DATA_DIR", str(tmp_path / "userdata"))   # no downloaded names: the built-in set
+    code, out, err = run_cli(capsys, "compare", "--models", "rnn", "--epochs", 1, "--max-steps", 3, "--threads", 1,
+                             "--hidden", 8, "--checkpoints", tmp_path / "ck", "--json")
+    assert code == 0, err
+    assert last_json(out)["runs"][0]["model"] == "rnn"
+
+
 def test_the_tui_without_a_terminal_is_a_clear_error(tmp_path):
     """`namestudio < /dev/null | cat` started the full-screen UI, which ran unseen until killed."""
     import os

@@ -319,7 +319,7 @@ async def test_many_samples_draw_the_first_rows_and_count_them_all(env):
         shown = text_of(app.query_one("#gen-samples"), width=200)
         drawn = [s["name"] for s in pane.samples[:SHOWN_MAX]]
         assert all(name in shown for name in drawn if name)
-        assert f"… and {n - SHOWN_MAX} more" in shown and f"namestudio sample {pane.run.path.name} -n {n}" in shown
+        assert f"… and {n - SHOWN_MAX} more" in shown and f"namestudio sample {pane.run.path.name} -n {n} --temperature" in shown
         assert f"{n} samples from" in text_of(app.query_one("#gen-summary"), width=200)
 
 
@@ -347,8 +347,14 @@ async def test_the_ui_answers_while_a_prediction_is_under_way(env):
         await pilot.press(*"Nak")
         await pilot.press("3")                               # a pane key while the predictions wait
         assert app.query_one("#panes").active == "evaluate" and waiting, "the key waited for the prediction"
-        gate.set()
         await pilot.press("4")
+        app.query_one("#clf-name", Input).value = ""           # cleared while they wait: nothing is on its way
+        await pilot.pause()
+        assert not pane.busy and pane.results == []
+        app.query_one("#clf-name", Input).value = "Nak"
+        await pilot.pause()
+        assert pane.busy
+        gate.set()
         await wait_for(pilot, lambda: not pane.busy, 30)
         assert pane.results and pane.attribution[0] == pane.results[0][0]
         assert len(pane.attribution[1]) == len("Nak")

@@ -239,9 +239,13 @@ async def test_the_same_options_leave_a_selector_as_it_is():
         rebuilt = []
         real = select.set_options
         select.set_options = lambda options: (rebuilt.append(list(options)), real(options))[1]
-        set_select(select, [("a", "a"), ("b", "b")])
+        set_select(select, [("a", "a"), ("b", "b")], value="b")
         await pilot.pause()
         assert rebuilt == [] and select.value == "b"
+        set_select(select, [("a", "a"), ("b", "b")])          # no value: the pane holds none, so none is shown
+        await pilot.pause()
+        assert rebuilt == [] and select.value == Select.NULL
+        set_select(select, value="b")
         set_select(select, [("a", "a"), ("c", "c")])
         await pilot.pause()
         assert rebuilt == [[("a", "a"), ("c", "c")]] and select.value == Select.NULL

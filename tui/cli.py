@@ -976,8 +976,8 @@ def cmd_compare(args) -> int:
         # every data source read now (and cached for the runs): a bad one is one line, not an experiment folder
         # full of failed runs
         from namestudio.data import load_dataset
-        for data, fold in sorted({(str(r["config"].get("data") or first.data), bool(r["config"].get("ascii_fold",
-                                  first.ascii_fold))) for r in runs}):
+        sources = {(r["config"].get("data"), bool(r["config"].get("ascii_fold", first.ascii_fold))) for r in runs}
+        for data, fold in sorted(sources, key=str):   # data None: the default source, as train reads it
             load_dataset(data, ascii_fold=fold)
         parallel = args.parallel or ex.default_parallel(first, len(runs))
         exp = ex.new_experiment(args.checkpoints, options, models, grid, parallel)
@@ -1122,9 +1122,12 @@ def main(argv: list[str] | None = None) -> int:
             if isinstance(value, str) and not value.strip():
                 raise CliError(f"{option}: give {EMPTY_WHAT.get(dest, 'a value')} (it was empty)")
         for dest, option in (("checkpoints", "--checkpoints"), ("run_dir", "--run-dir")):
-            value = getattr(args, dest, None)
-            if value is not None and Path(value).exists() and not Path(value).is_dir():
-                raise CliError(f"{option} {value} is a file, not a folder")
+            value = getattr(args, dest, None)     # where runs are written or listed (not where a RUN path is)
+            if (value is not None and args.func in (cmd_train, cmd_compare, cmd_runs) and Path(value).exists()
+                    and not Path(value).is_dir()):
+                raise CliError(f"{option} {value} is a file, not a folder"
+                               + (" (the default; --checkpoints DIR chooses another)"
+                                  if dest == "checkpoints" and option not in argv else ""))
         return args.func(args) or 0
     except KeyboardInterrupt:
         print("namestudio: interrupted", file=sys.stderr)

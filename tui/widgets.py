@@ -388,8 +388,10 @@ def set_select(select, options: list[tuple[str, object]] | None = None, value=No
     the pane's own state, so a programmatic change never reloads anything twice."""
     if options is not None:
         current = [(p, v) for p, v in select._options if v is not select.NULL]
-        if list(options) == current:
-            options = None                # the same options (each runs listing sends them): nothing to redo
+        if list(options) == current:      # the same options (each runs listing sends them): nothing to rebuild
+            if value is None and select.value is not select.NULL:
+                select.clear()            # as set_options would: no choice shown that the pane does not hold
+            options = None
         else:
             select.set_options(options)
     values = [v for _, v in select._options]

@@ -111,6 +111,7 @@ class ClassifyPane(Pane):
         name = self.query_one("#clf-name", Field).value.strip()
         if self.run is None or not name:
             self.results, self.attribution, self.explanation = [], None, None
+            self.busy = False            # a prediction on its way is for a name no longer there: dropped
             self._refresh_view()
             return
         self.busy = True

@@ -412,11 +412,23 @@ class GeneratePane(Pane):
         if hidden > 0:   # the figures above count them all; the CLI prints them all
             grid = Table.grid()
             grid.add_row(t)
-            command = f"namestudio sample {run_name(self.run.path)} -n {len(self.samples)}"
             grid.add_row(Text(f"… and {hidden:,} more, not drawn here (the counts above include them); "
-                              f"`{command}` prints them all", style="dim"))
+                              f"`{self._sample_command()}` writes as many to a file", style="dim"))
             t = grid
         table_w.update(t)
+
+    def _sample_command(self) -> str:
+        """`namestudio sample` with this pane's settings (fresh names, as many as shown here)."""
+        try:
+            st = self.settings()
+        except ValueError:
+            st = {"lang": None, "start": "", "temperature": 0.8, "top_k": 0}
+        parts = ["namestudio sample", run_name(self.run.path), f"-n {len(self.samples)}",
+                 f"--temperature {st['temperature']:g}"]
+        parts += [f"--top-k {st['top_k']}"] if st["top_k"] else []
+        parts += [f"--lang {st['lang']}"] if st["lang"] else []
+        parts += [f"--start {st['start']}"] if st["start"] else []
+        return " ".join(parts + ["--out names.txt"])
 
     @on(Input.Submitted)
     def _submitted(self, event: Input.Submitted) -> None:
