@@ -16,6 +16,8 @@ from dataclasses import dataclass, field
 
 from namestudio.data.errors import NamestudioError
 
+TABLE_TEMPERATURES = (0.5, 0.8, 1.0, 1.2)   # the temperature table's rows (sample --table, the Generate pane)
+
 TASKS = ("classify", "generate")
 MODELS = ("rnn", "lstm", "gru", "mylstm", "ngram", "hybrid")  # engine/models.py registers exactly these (a test checks)
 DEVICES = ("auto", "cpu", "cuda", "mps")

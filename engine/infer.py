@@ -19,7 +19,7 @@ from namestudio.data.clean import APOSTROPHES, SEPARATORS
 
 from . import runfolder as rf
 from .batches import MAX_LEN, encode, pad
-from .config import TrainConfig
+from .config import TABLE_TEMPERATURES, TrainConfig
 from .models import build_model
 
 
@@ -395,7 +395,7 @@ def classifier_agreement(samples: list[dict], classifier: LoadedRun) -> float | 
     return sum(judged) / len(judged) if judged else None
 
 
-def sample_quality(run: LoadedRun, temperatures=(0.5, 0.8, 1.0, 1.2), n: int = 200,
+def sample_quality(run: LoadedRun, temperatures=TABLE_TEMPERATURES, n: int = 200,
                    classifier: LoadedRun | None = None, seed: int = 0, **sample_kw) -> list[dict]:
     """The quality/diversity trade-off: per temperature, ``n`` samples (same seed for each) and their
     {"temperature", "n", "novelty" (share not in the training data, not repeated, more than the prefix),

@@ -818,15 +818,17 @@ def cmd_classify(args) -> int:
 def cmd_sample(args) -> int:
     from rich.markup import escape
 
+    from namestudio.engine.config import TABLE_TEMPERATURES
     from namestudio.engine.infer import check_sampling, classifier_agreement, novelty, sample_quality, write_lines
     if args.seed is not None and not 0 <= args.seed <= 2 ** 63 - 1:   # as train's --seed
         raise CliError(f"--seed must be between 0 and 2**63-1, not {args.seed}")
     if args.table and args.temperature is not None:   # said, not silently ignored
-        raise CliError("--table samples at --temperatures T1,T2,... (default 0.5,0.8,1.0,1.2), not --temperature")
+        raise CliError("--table samples at --temperatures T1,T2,... (default "
+                       f"{','.join(map(str, TABLE_TEMPERATURES))}), not --temperature")
     if not args.table and args.temperatures is not None:
         raise CliError("--temperatures goes with --table; one sampling takes --temperature T")
     if args.table and args.temperatures is None:
-        args.temperatures = "0.5,0.8,1.0,1.2"
+        args.temperatures = ",".join(map(str, TABLE_TEMPERATURES))
     if args.temperature is None:
         args.temperature = 0.8
     run = _load(args.run, args.checkpoints)

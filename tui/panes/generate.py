@@ -13,6 +13,7 @@ from textual.containers import Horizontal
 from textual.widgets import Input, Label, Select, Static
 from textual.worker import get_current_worker
 
+from namestudio.engine.config import TABLE_TEMPERATURES
 from namestudio.engine.experiment import run_name
 
 from .. import keys
@@ -20,7 +21,6 @@ from ..messages import QualityProgress, SamplesReady
 from ..widgets import best_run, INTEGER, NAME, NUMBER, Anchor, Field, Pane, open_run, set_select, short_run, usable
 
 NO_CLASSIFIER = "__none__"
-TABLE_TEMPERATURES = (0.5, 0.8, 1.0, 1.2)    # the temperature table's rows
 TABLE_N = 200                                # names per temperature: a few seconds at most on a CPU
 SHOWN_MAX = 100      # sample rows drawn: Textual draws a Rich table whole, ~1.7 ms a row (10,000 rows froze it 17 s)
 
