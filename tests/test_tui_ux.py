@@ -3,6 +3,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from textual.command import CommandList, CommandPalette
 
 from test_tui import SIZE, fixture_app, settle, wait_for  # noqa: F401  (fixture_app is a fixture)
@@ -249,3 +251,31 @@ async def test_the_same_options_leave_a_selector_as_it_is():
         set_select(select, [("a", "a"), ("c", "c")])
         await pilot.pause()
         assert rebuilt == [[("a", "a"), ("c", "c")]] and select.value == Select.NULL
+
+
+async def test_a_selector_whose_overlay_is_not_there_does_not_crash_the_app():
+    """A CI run crashed with NoMatches('SelectOverlay') from Textual's Select mount under load (its child not
+    mounted yet, or gone as the app quit). The panes' Choice waits for it instead, and drops it once detached."""
+    from textual.app import App
+    from textual.widgets import Select
+    from textual.widgets._select import SelectOverlay
+
+    from namestudio.tui.widgets import Choice
+
+    class Two(App):
+        def compose(self):
+            yield Choice([("a", "a"), ("b", "b")], id="mine")
+            yield Select([("a", "a")], id="plain")
+
+    app = Two()
+    async with app.run_test() as pilot:
+        mine, plain = app.query_one("#mine", Choice), app.query_one("#plain", Select)
+        await mine.query_one(SelectOverlay).remove()
+        await plain.query_one(SelectOverlay).remove()
+        with pytest.raises(Exception, match="SelectOverlay"):
+            plain._setup_options_renderables()         # Textual's own: the crash
+        mine._setup_options_renderables()              # ours: waits for a refresh, quietly
+        await pilot.pause()
+        await mine.remove()
+        await pilot.pause()
+        assert app.is_running

@@ -14,7 +14,7 @@ from textual.binding import Binding
 from textual.containers import Vertical, VerticalScroll
 from textual.screen import ModalScreen
 from textual.widget import Widget
-from textual.widgets import Input, Static
+from textual.widgets import Input, Select, Static
 
 from namestudio.engine.experiment import run_name
 
@@ -379,6 +379,23 @@ def short_run(row: dict) -> str:
         head, _, tail = run.partition(suffix)
         return head + tail
     return run
+
+
+class Choice(Select):
+    """Textual's Select, safe to mount under load. Its mount sets up the options' list in its overlay child;
+    under a loaded CPU that child was once not there yet (or no longer: the app quitting during start-up), and
+    the NoMatches crashed the app (a CI run; the same family as Textual issue #6581). The set-up then waits
+    for the next refresh, and is dropped once the Select has left the screen."""
+
+    def _setup_options_renderables(self) -> None:
+        try:
+            from textual.widgets._select import SelectOverlay   # private: another Textual may lack it
+        except ImportError:
+            return super()._setup_options_renderables()
+        if self.query(SelectOverlay):
+            super()._setup_options_renderables()
+        elif self.is_attached:
+            self.call_after_refresh(self._setup_options_renderables)
 
 
 def set_select(select, options: list[tuple[str, object]] | None = None, value=None) -> None:

@@ -14,7 +14,7 @@ from namestudio.engine.experiment import run_name
 from .. import keys
 from ..messages import Predicted
 from ..render import attribution_text, probability_table
-from ..widgets import best_run, NAME, Anchor, Field, Pane, open_run, set_select, short_run, usable
+from ..widgets import Choice, best_run, NAME, Anchor, Field, Pane, open_run, set_select, short_run, usable
 
 
 class ClassifyPane(Pane):
@@ -36,7 +36,7 @@ class ClassifyPane(Pane):
     def compose_content(self) -> ComposeResult:
         with Horizontal(classes="toolbar"):
             yield Label("Run:", classes="field-label")
-            yield Select([], prompt="no classifier run yet", allow_blank=True, compact=True, id="clf-run")
+            yield Choice([], prompt="no classifier run yet", allow_blank=True, compact=True, id="clf-run")
         with Horizontal(classes="toolbar"):
             yield Label("Name:", classes="field-label")
             yield Field(placeholder="type a surname, e.g. Nakamura", accept=NAME, id="clf-name")

@@ -36,7 +36,7 @@ from ..messages import CompareComputed, CompareLoaded
 from ..plots import SMOOTHING, X_AXES, X_LABELS, background, bucket_means, colour, describe, faint, flat_limits, \
     log10_or_nan, next_in
 from ..render import confusion_table, difference_table
-from ..widgets import NAME, NUMBER, Anchor, Field, Pane, compact_number, duration, set_select
+from ..widgets import Choice, NAME, NUMBER, Anchor, Field, Pane, compact_number, duration, set_select
 from .runs import REASON_WORDS
 
 VIEWS = ("curves", "results", "confusion", "topk", "samples")
@@ -131,7 +131,7 @@ class ComparePane(Pane):
     def compose_content(self) -> ComposeResult:
         with Horizontal(classes="toolbar"):
             yield Label("Show:", classes="field-label")
-            yield Select([(self._marked_label(), MARKED)], prompt="an experiment, or the marked runs",
+            yield Choice([(self._marked_label(), MARKED)], prompt="an experiment, or the marked runs",
                          allow_blank=True, compact=True, id="cmp-source")
         yield Anchor("", id="cmp-views")
         with ContentSwitcher(initial="cmp-curves", id="cmp-switch"):
@@ -147,9 +147,9 @@ class ComparePane(Pane):
             with Vertical(id="cmp-confusion"):
                 with Horizontal(classes="toolbar", id="cmp-pair"):
                     yield Label("A:", classes="field-label")
-                    yield Select([], prompt="run A", allow_blank=True, compact=True, id="cmp-a")
+                    yield Choice([], prompt="run A", allow_blank=True, compact=True, id="cmp-a")
                     yield Label("B:", classes="field-label")
-                    yield Select([], prompt="run B", allow_blank=True, compact=True, id="cmp-b")
+                    yield Choice([], prompt="run B", allow_blank=True, compact=True, id="cmp-b")
                 yield Static("", id="cmp-cm-info")
                 with Horizontal(id="cmp-cms"):
                     yield Static("", id="cmp-cm-a")

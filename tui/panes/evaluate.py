@@ -25,7 +25,7 @@ from namestudio.engine.experiment import run_name
 from .. import keys
 from ..messages import CalibrationReady, RunMetrics, SourceEvaluated
 from ..render import confusion_table, per_class_table, reliability_table
-from ..widgets import ANY, Anchor, Field, Pane, set_select, short_path, short_run, usable
+from ..widgets import Choice, ANY, Anchor, Field, Pane, set_select, short_path, short_run, usable
 
 ALIASES = {"pytorch": "pytorch-names"}     # what the user may type for a source data.load_dataset knows
 
@@ -67,7 +67,7 @@ class EvaluatePane(Pane):
     def compose_content(self) -> ComposeResult:
         with Horizontal(classes="toolbar"):
             yield Label("Run:", classes="field-label")
-            yield Select([], prompt="live: the training run", allow_blank=True, compact=True, id="eval-run")
+            yield Choice([], prompt="live: the training run", allow_blank=True, compact=True, id="eval-run")
         with Horizontal(classes="toolbar", id="eval-source-row"):
             yield Label("Data:", classes="field-label")
             yield Field(placeholder="builtin, pytorch or a path (folder, .csv), then Enter", accept=ANY,

@@ -18,7 +18,7 @@ from namestudio.engine.experiment import run_name
 
 from .. import keys
 from ..messages import QualityProgress, SamplesReady
-from ..widgets import best_run, INTEGER, NAME, NUMBER, Anchor, Field, Pane, open_run, set_select, short_run, usable
+from ..widgets import Choice, best_run, INTEGER, NAME, NUMBER, Anchor, Field, Pane, open_run, set_select, short_run, usable
 
 NO_CLASSIFIER = "__none__"
 TABLE_N = 200                                # names per temperature: a few seconds at most on a CPU
@@ -54,13 +54,13 @@ class GeneratePane(Pane):
     def compose_content(self) -> ComposeResult:
         with Horizontal(classes="toolbar"):
             yield Label("Run:", classes="field-label")
-            yield Select([], prompt="no generator run yet", allow_blank=True, compact=True, id="gen-run")
+            yield Choice([], prompt="no generator run yet", allow_blank=True, compact=True, id="gen-run")
         with Horizontal(classes="toolbar"):
             yield Label("Language:", classes="field-label")
-            yield Select([], prompt="any", allow_blank=True, compact=True, id="gen-lang")
+            yield Choice([], prompt="any", allow_blank=True, compact=True, id="gen-lang")
         with Horizontal(classes="toolbar"):
             yield Label("Check with:", classes="field-label")
-            yield Select([("no classifier", NO_CLASSIFIER)], value=NO_CLASSIFIER, allow_blank=False, compact=True,
+            yield Choice([("no classifier", NO_CLASSIFIER)], value=NO_CLASSIFIER, allow_blank=False, compact=True,
                          id="gen-clf")
         with Horizontal(classes="toolbar", id="gen-params"):
             yield Label("Start:", classes="field-label")

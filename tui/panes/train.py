@@ -25,7 +25,7 @@ from namestudio.engine.events import Done, Eval, Failed, Started, Status, Step
 from .. import keys
 from ..plots import SMOOTHING, X_AXES, X_LABELS, background, bucket_means, colour, faint, log10_or_nan, next_in, \
     smoothed
-from ..widgets import INTEGER, NUMBER, Anchor, Field, Pane, ProgressLine, duration, short_path
+from ..widgets import Choice, INTEGER, NUMBER, Anchor, Field, Pane, ProgressLine, duration, short_path
 
 MODEL_NAMES = {"lstm": "LSTM (nn.LSTM)", "gru": "GRU", "rnn": "RNN (tanh)", "mylstm": "hand-written LSTM",
                "ngram": "character n-grams", "hybrid": "n-grams + LSTM"}
@@ -98,11 +98,11 @@ class TrainPane(Pane):
         d = DEFAULTS[TASKS[0]]
         with Horizontal(id="train-body"):
             with Vertical(id="train-form"):
-                yield from self._row("Task", Select([(t, t) for t in option("task")["choices"]], value=d["task"],
+                yield from self._row("Task", Choice([(t, t) for t in option("task")["choices"]], value=d["task"],
                                                     allow_blank=False, compact=True, id="f-task"))
-                yield from self._row("Model", Select(model_choices(d["task"]), value=d["model"], allow_blank=False,
+                yield from self._row("Model", Choice(model_choices(d["task"]), value=d["model"], allow_blank=False,
                                                      compact=True, id="f-model"))
-                yield from self._row("Device", Select([(d["device"], d["device"])], value=d["device"],
+                yield from self._row("Device", Choice([(d["device"], d["device"])], value=d["device"],
                                                       allow_blank=False, compact=True, id="f-device"))
                 for fid, name in FORM.items():
                     accept = INTEGER if option(name)["kind"] == "int" else NUMBER
