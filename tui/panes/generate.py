@@ -409,7 +409,7 @@ class GeneratePane(Pane):
                 row.append(Text.assemble((mark[0] + " ", mark[1]), s.get("classifier") or "cannot read it"))
             t.add_row(*row)
         hidden = len(self.samples) - SHOWN_MAX
-        if hidden > 0:   # the figures above count them all; the CLI prints them all
+        if hidden > 0:   # the counts above cover them all; the note gives the command that samples a list
             grid = Table.grid()
             grid.add_row(t)
             grid.add_row(Text(f"… and {hidden:,} more, not drawn here (the counts above include them); "

@@ -215,7 +215,8 @@ class RunsPane(Pane):
         if cached is not None and sig is not None and cached[0] == sig:
             return cached[1]
         records = read_jsonl(file)
-        self._evals = {p: v for p, v in self._evals.items() if p in {r["path"] for r in self.runs}}
+        listed = {r["path"] for r in self.runs}      # runs gone from the list leave the cache
+        self._evals = {p: v for p, v in self._evals.items() if p in listed}
         self._evals[path] = (sig, records)
         return records
 
