@@ -224,7 +224,8 @@ def read_folder(folder: Path) -> list[tuple[str, str]]:
 
 def _label_files(folder: Path) -> list[Path]:
     """The folder's <Label>.txt files (any case of .txt: Irish.TXT is Irish), hidden files aside. A .txt link
-    whose target is gone is an error, not a language quietly left out."""
+    whose target is gone, or a <Label>.txt that is no file (a folder, a device, a pipe), is an error, not a
+    language quietly left out."""
     try:
         entries = sorted(folder.iterdir())
     except OSError as e:
@@ -237,6 +238,9 @@ def _label_files(folder: Path) -> list[Path]:
             files.append(p)
         elif p.is_symlink() and not p.exists():
             raise DataError(f"{p}: a link to {os.readlink(p)}, which does not exist; fix the link or remove it")
+        else:
+            raise DataError(f"{p}: not a regular file (a folder, a device, a pipe or a socket); "
+                            "each <Label>.txt must be a file of names")
     if not files:
         raise DataError(f"{folder}: no <Label>.txt files in this folder")
     return files

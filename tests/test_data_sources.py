@@ -50,6 +50,17 @@ def test_a_label_file_in_upper_case_counts_and_a_broken_link_is_an_error(tmp_pat
         load_dataset(str(tmp_path / "names"))
 
 
+@pytest.mark.parametrize("kind", ["fifo", "folder", "device"])
+def test_a_label_file_that_is_no_file_is_an_error_not_a_language_left_out(tmp_path, kind):
+    """A German.txt that is a pipe, a folder or a device was skipped: the run trained without German."""
+    import os
+    write(tmp_path / "names" / "French.txt", "Dupont\nMartin\n")
+    odd = tmp_path / "names" / "German.txt"
+    {"fifo": lambda: os.mkfifo(odd), "folder": odd.mkdir, "device": lambda: odd.symlink_to("/dev/null")}[kind]()
+    with pytest.raises(DataError, match=r"German\.txt: not a regular file"):
+        load_dataset(str(tmp_path / "names"))
+
+
 def test_csv_with_name_and_label_columns(tmp_path):
     csv = write(tmp_path / "people.csv",
                 "\ufeffid, Label ,Name\n1,Irish,O'Neal\n2,English,\"Smith, Jr\"\n3,English,\n4,Irish\n")
