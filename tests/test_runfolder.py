@@ -129,6 +129,28 @@ def test_one_damaged_run_lists_with_an_error_and_the_others_list(tmp_path, damag
     assert "error" not in rows[0] and "error" not in rows[2] and rows[0]["state"] == "done"
 
 
+def test_a_listing_reads_each_file_once_per_version_and_sees_every_change(tmp_path, monkeypatch):
+    """The TUI lists every run every 2 s: an unchanged metrics.jsonl is not parsed again, and an appended line,
+    a rewritten file or a damage made after a good listing shows at the next listing."""
+    d = make_run(tmp_path, "20260101-000000-classify-lstm", state="done", reason="finished", host=rf.HOST)
+    rf.append_jsonl(d / rf.METRICS, {"step": 10, "val": {"accuracy": 0.5}})
+    parsed = []
+    real = rf.read_jsonl
+    monkeypatch.setattr(rf, "read_jsonl", lambda path, strict=False: parsed.append(path) or real(path, strict))
+    assert rf.list_runs(tmp_path)[0]["best_val_accuracy"] == 0.5
+    assert rf.list_runs(tmp_path)[0]["best_val_accuracy"] == 0.5
+    assert parsed == [d / rf.METRICS]                                    # the second listing parsed nothing
+    rf.append_jsonl(d / rf.METRICS, {"step": 20, "val": {"accuracy": 0.75}})
+    assert rf.list_runs(tmp_path)[0]["best_val_accuracy"] == 0.75        # appended: read again
+    rf.atomic_write_json(d / rf.TEST, {"test": {"accuracy": 0.7}, "reason": "finished"})
+    assert rf.list_runs(tmp_path)[0]["test_accuracy"] == 0.7
+    rf.atomic_write_json(d / rf.TEST, {"test": {"accuracy": 0.6}, "reason": "finished"})   # same size, new file
+    assert rf.list_runs(tmp_path)[0]["test_accuracy"] == 0.6
+    (d / rf.CONFIG).write_text("[]")
+    for _ in range(2):                                                   # a damage is never kept as a good read
+        assert rf.list_runs(tmp_path)[0]["state"] == "damaged"
+
+
 @pytest.mark.parametrize("damage", ["missing", "truncated"])
 def test_a_finished_run_whose_weights_are_missing_or_cut_lists_as_damaged(tmp_path, damage):
     d = make_run(tmp_path, "20260101-000000-classify-lstm", state="done", reason="finished", host=rf.HOST)
