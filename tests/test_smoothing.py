@@ -58,3 +58,23 @@ def test_a_flat_line_gets_y_limits_around_it_and_a_sloping_one_none():
     assert flat_limits([2.0, 2.0, float("nan")]) == (1.9, 2.1)
     assert flat_limits([0.0]) == (-0.01, 0.01)
     assert flat_limits([0.5, 0.6]) is None and flat_limits([]) is None
+
+
+def test_a_running_average_fed_in_pieces_equals_the_whole_and_a_smoother_starts_again_on_a_new_series():
+    from namestudio.engine.smoothing import RunningEma
+    from namestudio.tui.plots import Smoother
+    values = [3.0, float("nan"), 1.0, 4.0, float("inf"), 1.0, 5.0, 9.0, 2.0, 6.0]
+    running = RunningEma(0.7)
+    for a, b in ((0, 3), (3, 4), (4, 10)):
+        running.extend(values[a:b])
+    assert [str(v) for v in running.values] == [str(v) for v in ema(values, 0.7)]
+
+    smooth, ys = Smoother(), [2.0, 4.0]
+    assert smooth("loss", ys, 0.5) == ema(ys, 0.5)
+    ys += [8.0, 1.0]                                        # the history grows: only the new points are smoothed
+    assert smooth("loss", ys, 0.5) == ema(ys, 0.5)
+    assert smooth("loss", ys, 0.9) == ema(ys, 0.9)          # another weight: from the start
+    other = [7.0, 7.0, 7.0, 7.0, 7.0]                        # another run's history (a new, longer list)
+    assert smooth("loss", other, 0.9) == pytest.approx([7.0] * 5)
+    assert smooth("loss", [1.0], 0.9) == [1.0]
+    assert smooth("loss", ys, 0.0) == ys                      # no smoothing: the values

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import math
 
-from namestudio.engine.smoothing import ema
+from namestudio.engine.smoothing import RunningEma
 
 X_AXES = ("epoch", "step", "elapsed")              # the order the x-axis key cycles through
 X_LABELS = {"epoch": "epoch", "step": "step", "elapsed": "time (s)"}
@@ -58,9 +58,23 @@ def log10_or_nan(v: float) -> float:
     return math.log10(v) if v > 0 else float("nan")
 
 
-def smoothed(ys: list[float], weight: float) -> list[float]:
-    """The engine's debiased EMA (engine/smoothing.py); the values themselves for a weight of 0."""
-    return ema(ys, weight) if weight else list(ys)
+class Smoother:
+    """The engine's debiased EMA (engine/smoothing.py) of series that only grow (the Train pane's history
+    lists; the values themselves for a weight of 0): each call smooths only the points appended since the last
+    call for the same key. A new list (another run), a shorter one or another weight starts again. The list
+    returned is kept and grown here: callers must not change it."""
+
+    def __init__(self) -> None:
+        self._kept: dict[str, tuple[list[float], RunningEma]] = {}
+
+    def __call__(self, key: str, ys: list[float], weight: float) -> list[float]:
+        if not weight:
+            return list(ys)
+        kept = self._kept.get(key)
+        if kept is None or kept[0] is not ys or kept[1].weight != weight or len(kept[1].values) > len(ys):
+            kept = self._kept[key] = (ys, RunningEma(weight))
+        running = kept[1]
+        return running.extend(ys[len(running.values):])
 
 
 def bucket_means(xs: list[float], ys: list[float], most: int) -> tuple[list[float], list[float]]:

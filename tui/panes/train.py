@@ -23,8 +23,8 @@ from namestudio.engine.config import TASKS, TrainConfig, default_threads, option
 from namestudio.engine.events import Done, Eval, Failed, Started, Status, Step
 
 from .. import keys
-from ..plots import SMOOTHING, X_AXES, X_LABELS, background, bucket_means, colour, faint, log10_or_nan, next_in, \
-    smoothed
+from ..plots import SMOOTHING, X_AXES, X_LABELS, Smoother, background, bucket_means, colour, faint, log10_or_nan, \
+    next_in
 from ..widgets import Choice, INTEGER, NUMBER, Anchor, Field, Pane, ProgressLine, duration, short_path
 
 MODEL_NAMES = {"lstm": "LSTM (nn.LSTM)", "gru": "GRU", "rnn": "RNN (tanh)", "mylstm": "hand-written LSTM",
@@ -70,6 +70,7 @@ class TrainPane(Pane):
         self.log_scale = False
         self.x_axis = "epoch"            # the plots' x: epoch, step or elapsed (training seconds); key t
         self.smoothing = 0.0             # debiased EMA weight of the plotted lines (engine/smoothing.py); key m
+        self._smoother = Smoother()       # smooths only the points added since the last frame
         self.plotted: dict[str, list[tuple[str, list[float], list[float]]]] = {}   # what the plots last drew
         self.last_step: Step | None = None
         self.ended: Done | Failed | None = None
@@ -498,7 +499,7 @@ class TrainPane(Pane):
         lines = []
         if self.smoothing:
             lines.append((f"{label} raw", ys, faint(colour(i), background(plot))))
-        lines.append((label, smoothed(ys, self.smoothing), colour(i)))
+        lines.append((label, self._smoother(f"{name} {label}", ys, self.smoothing), colour(i)))
         for text, values, rgb in lines:
             bx, by = bucket_means(xs, values, bucket) if bucket else (xs, values)
             by = [f(v) for v in by]
