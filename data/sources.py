@@ -128,7 +128,7 @@ def read_path(path: Path) -> list[tuple[str, str]]:
     if suffix == ".csv":
         return read_csv(path)
     if suffix == ".txt":
-        return [(line, path.stem) for line in read_text(path).splitlines()]
+        return [(line, path.stem) for line in _lines(read_text(path))]
     raise DataError(f"{path}: unsupported file type {suffix or '(none)'} ({SOURCE_HELP})")
 
 
@@ -149,7 +149,7 @@ def _read_path(path: Path, source: str) -> _Raw:
     label = path.stem
 
     def rows():
-        return (((line, label), n) for line, n in Counter(read_text(path, data).splitlines()).items())
+        return (((line, label), n) for line, n in Counter(_lines(read_text(path, data))).items())
     return _Raw(source, rows, {"kind": "txt", "label": label, "sha256": digest}, len(data))
 
 
@@ -219,7 +219,7 @@ def read_text(path: Path, data: bytes | None = None) -> str:
 
 def read_folder(folder: Path) -> list[tuple[str, str]]:
     """A folder of <Label>.txt files, one name per line; label = file stem."""
-    return [(line, f.stem) for f in _label_files(folder) for line in read_text(f).splitlines()]
+    return [(line, f.stem) for f in _label_files(folder) for line in _lines(read_text(f))]
 
 
 def _label_files(folder: Path) -> list[Path]:
@@ -258,7 +258,7 @@ def _read_folder(folder: Path, source: str) -> _Raw:
         counts = Counter()
         for f, data in files:
             label = f.stem
-            counts.update((line, label) for line in read_text(f, data).splitlines())
+            counts.update((line, label) for line in _lines(read_text(f, data)))
         return counts.items()
     return _Raw(source, rows, {"kind": "folder", "sha256": digest.hexdigest()}, size)
 
@@ -267,7 +267,9 @@ _LINE_BREAK = re.compile(r"\r\n|\r|\n")
 
 
 def _lines(text: str) -> list[str]:
-    """Physical lines (CR, LF or CRLF), without a last empty one when the text ends with a line break."""
+    """Physical lines (CR, LF or CRLF), without a last empty one when the text ends with a line break. Every
+    source reads lines so: ``str.splitlines`` also breaks at form feeds, \\x1c-\\x1e, NEL and U+2028/9, and cut
+    one name in two where the CSV reader kept it whole."""
     lines = text.split("\n") if "\r" not in text else _LINE_BREAK.split(text)
     if lines and lines[-1] == "":
         lines.pop()                # the text ends with a line break
@@ -284,25 +286,31 @@ def read_csv(path: Path) -> list[tuple[str | None, str]]:
     """
     lines = _lines(read_text(path))
     parse = _csv_parser(path, lines)[0]
-    return [parse(line) for line in lines[1:]]
+    return [(None, "") if line == lines[0] else parse(line) for line in lines[1:]]
 
 
 def _csv_counts(path: Path, lines: list[str]) -> Rows:
     """((name, label), count) of the data lines: each distinct line is parsed once."""
     parse, i_name, i_label, width = _csv_parser(path, lines)
     counts = Counter(lines)
-    counts[lines[0]] -= 1                          # the header
+    header = lines[0]
+    counts[header] -= 1                            # the header; any other copy of it is malformed (files joined)
 
     def rows():
         for line, n in counts.items():
             if not n:
                 continue
-            if '"' in line:
-                yield parse(line), n
+            if '"' in line or line == header:
+                yield ((None, "") if line == header else parse(line)), n
             else:                                  # the common case, inlined
                 row = line.split(",")
-                yield ((row[i_name], row[i_label]) if len(row) > width else ("", "")), n
+                yield ((row[i_name], row[i_label]) if len(row) > width else _short(line)), n
     return rows()
+
+
+def _short(line: str) -> tuple[str | None, str]:
+    """A CSV line with too few fields: empty when it holds nothing, else malformed (a name without its label)."""
+    return ("", "") if not line.replace(",", "").strip() else (None, "")
 
 
 def _csv_parser(path: Path, lines: list[str]):
@@ -328,7 +336,7 @@ def _csv_parser(path: Path, lines: list[str]):
                 return (None, "")
         else:
             row = line.split(",")
-        return (row[i_name], row[i_label]) if len(row) > width else ("", "")
+        return (row[i_name], row[i_label]) if len(row) > width else _short(line)
     return parse, i_name, i_label, width
 
 

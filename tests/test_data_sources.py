@@ -68,7 +68,8 @@ def test_csv_with_name_and_label_columns(tmp_path):
     assert ds.pairs == [("O'Neal", "Irish"), ("Smith Jr", "English")]
     assert ds.labels == ["English", "Irish"]
     assert ds.report["lines_read"] == 4
-    assert ds.report["dropped_empty"] == 2
+    assert ds.report["dropped_empty"] == 1                 # "3,English,": an empty name
+    assert ds.report["dropped_malformed"] == 1             # "4,Irish": fewer fields than the header
     assert ds.task_hint == "classify"
 
 
@@ -252,6 +253,32 @@ def test_csv_broken_header_names_line_1(tmp_path):
     with pytest.raises(DataError, match="line 1") as exc:
         load_dataset(str(bad))
     assert_names(exc, bad)
+
+
+@pytest.mark.parametrize("quoted", [False, True])
+def test_csv_files_joined_with_cat_and_rows_without_a_label(tmp_path, quoted):
+    """The second file's header was read as a name "name" of a language "label"; a name without its label
+    was counted as an empty row. Both are malformed now; blank lines stay empty."""
+    head = '"name","label"' if quoted else "name,label"
+    joined = write(tmp_path / "all.csv", f"{head}\nSmith,English\nMüller\n\n,,\n{head}\nSchmidt,German\n"
+                                        f"{head}\n")
+    for ds in (load_dataset(str(joined)), ):
+        assert ds.labels == ["English", "German"] and ds.pairs == [("Schmidt", "German"), ("Smith", "English")]
+        r = ds.report
+        assert (r["dropped_malformed"], r["dropped_empty"], r["lines_read"]) == (3, 2, 7)
+    from namestudio.data.sources import read_csv
+    rows = read_csv(joined)                       # the plain reader agrees with the counted one
+    assert rows == [("Smith", "English"), (None, ""), ("", ""), ("", ""), (None, ""), ("Schmidt", "German"),
+                    (None, "")]
+
+
+@pytest.mark.parametrize("kind", ["txt", "folder"])
+def test_a_name_is_one_line_as_in_a_csv_form_feeds_and_unicode_separators_do_not_cut_it(tmp_path, kind):
+    text = "Ab\x0cCd\nEf\x1cGh\nIj\u2028Kl\nMn\x85Op\r\nQr\rSt\n"
+    path = write(tmp_path / "names" / "Welsh.txt", text)
+    ds = load_dataset(str(path if kind == "txt" else path.parent))
+    assert ds.report["lines_read"] == 6                        # was 10: each separator started a new "name"
+    assert len(ds.pairs) == 6 and {lab for _, lab in ds.pairs} == {"Welsh"}
 
 
 def test_malformed_count_is_zero_for_a_clean_csv(tmp_path):
