@@ -115,7 +115,12 @@ def parse_grid(items: list[str] | None) -> dict[str, list]:
 
 
 def _fmt(v) -> str:
-    return f"{v:g}" if isinstance(v, float) else str(v).lower() if isinstance(v, bool) else str(v)
+    """A grid value in a run's label: short (1e-05, 0.5), but never so short that two values read alike
+    (0.005 and 0.005000001 made one label, so two runs shared one folder)."""
+    if isinstance(v, float):
+        short = f"{v:g}"
+        return short if float(short) == v else repr(v)
+    return str(v).lower() if isinstance(v, bool) else str(v)
 
 
 def plan_runs(base: dict, models: list[str], grid: dict[str, list]) -> list[dict]:
@@ -135,7 +140,18 @@ def plan_runs(base: dict, models: list[str], grid: dict[str, list]) -> list[dict
             runs.append({"label": label.replace("/", "_"), "model": m, "overrides": p, "config": cfg.to_dict()})
     if len(runs) > 256:
         raise ExperimentError(f"{len(runs)} runs: an experiment holds at most 256; trim --models or --set")
+    seen: dict[str, dict] = {}
+    for r in runs:             # each run is its own folder: one label twice would be two trainers in one folder
+        key = r["label"].lower()                 # (a case-blind file system takes A and a for one name)
+        if key in seen:
+            raise ExperimentError(f"two runs would both be named {r['label']} ({_point(seen[key])} and "
+                                  f"{_point(r)}); give each --model and --set value once")
+        seen[key] = r
     return runs
+
+
+def _point(run: dict) -> str:
+    return " ".join([f"model={run['model']}", *(f"{k}={v!r}" for k, v in run["overrides"].items())])
 
 
 def default_parallel(cfg: TrainConfig, n_runs: int) -> int:
@@ -384,6 +400,7 @@ class Controller:
         self.killing = False
         self.lock: rf.RunLock | None = None
         self.started = time.time()
+        self.launched: dict[str, float] = {}     # when each child of this controller was started (time.time())
 
     # from any thread or a signal handler
     def stop(self) -> None:
@@ -404,6 +421,7 @@ class Controller:
 
     def _start(self, r: dict, action: str) -> None:
         run_dir = self.exp / r["dir"]
+        self.launched[r["dir"]] = time.time()
         r["attempts"] = r.get("attempts", 0) + 1
         r["error"] = None
         if action == "resume":
@@ -415,6 +433,8 @@ class Controller:
             popen = launch_train(cfg, self.exp, nice=self.nice, run_dir=run_dir).popen
         self.tails[r["dir"]] = rf.Tail(run_dir / rf.METRICS)
         self.active[r["dir"]] = popen
+        if self.stopping:         # a Ctrl-C between the launch and the line above: stop() did not see this child
+            _signal(popen, signal.SIGKILL if self.killing else signal.SIGTERM)
         r["state"] = "running"
         self.views[r["dir"]].state = "running"
         self._save()
@@ -427,6 +447,10 @@ class Controller:
         except rf.RunFolderError as e:
             st = None
             r["error"] = str(e)
+        launched = self.launched.get(label)
+        if st is not None and launched is not None and (st.started or 0) < launched - 1:
+            st = None     # the status of an earlier end: this child died before its trainer wrote one (a resume
+            #               that failed at once read as that end's "cancelled", and said to resume again)
         if st is not None and st.state == "done":
             r["state"] = "done"
             try:        # the validation figure of the model the run keeps: the network's, or its n-gram blend's
@@ -653,7 +677,7 @@ def results_row(run_dir: Path, label: str | None = None) -> dict:
         if best:
             row["epochs_to_best"] = best[-1].get("epoch")
             row["best_step"] = best[-1].get("step")
-        if (run_dir / rf.TEST).is_file():
+        if (run_dir / rf.TEST).is_file() and not st.live:   # a live run's test_metrics.json is an earlier end's
             test = rf.read_json(run_dir / rf.TEST, dict)
             row["train_seconds"] = test.get("train_seconds")
             t = test.get("test") or {}
@@ -743,7 +767,7 @@ def confusion(run_dir: Path) -> dict | None:
     if (cfg.get("train") or {}).get("task") != "classify":
         return None
     labels = cfg.get("labels") or []
-    if (run_dir / rf.TEST).is_file():
+    if (run_dir / rf.TEST).is_file() and not rf.read_status(run_dir).live:   # not an earlier end of a live run
         cm = (rf.read_json(run_dir / rf.TEST, dict).get("test") or {}).get("confusion")
         if cm:
             return {"labels": labels, "matrix": cm, "split": "test"}

@@ -296,15 +296,35 @@ def build(runs: list[tuple[str, Path]], folder: Path, names=ex.DEFAULT_NAMES, st
     return rep
 
 
-def check_out(out: str | Path) -> None:
+def _report_file(name: str) -> bool:
+    """A file name a report writes (``build``): report.md, curves.csv and its figures."""
+    return name in ("report.md", "curves.csv") or (name.endswith(".png") and name.startswith(("curves-", "confusion-")))
+
+
+def check_out(out: str | Path, keep: list[Path] = ()) -> None:
     """ReportError, one line, unless a report can be written to folder ``out``: a new or empty folder or an
-    earlier report, in a folder that can be made and written (``compare --report`` asks before training)."""
+    earlier report, in a folder that can be made and written (``compare --report`` asks before training).
+    An earlier report is replaced whole, so a folder counts as one only when it holds nothing but the files a
+    report writes (a project folder with a report.md of its own beside the user's files, or the checkpoints,
+    was deleted with it). ``keep``: folders that must survive (the runs reported on, the checkpoints): an
+    ``out`` that holds one is refused."""
     out = Path(out)
+    where = out.absolute().resolve()
+    for k in keep:
+        k = Path(k).absolute().resolve()
+        if k == where or where in k.parents:
+            raise ReportError(f"{out}: holds {k}, which the report reads; give another folder for the report")
     if out.exists():
         if not out.is_dir():
             raise ReportError(f"{out}: is a file; give a folder for the report")
-        if any(out.iterdir()) and not (out / "report.md").is_file():
+        entries = list(out.iterdir())
+        if entries and not (out / "report.md").is_file():
             raise ReportError(f"{out}: not empty and not a namestudio report; give a new or empty folder")
+        other = sorted(e.name for e in entries if not (e.is_file() and not e.is_symlink() and _report_file(e.name)))
+        if other:
+            more = f" and {len(other) - 1} more" if len(other) > 1 else ""
+            raise ReportError(f"{out}: holds {other[0]}{more} beside a report, which replacing the report would "
+                              "delete; give a new or empty folder")
     parent = out.parent if str(out.parent) else Path(".")
     try:
         parent.mkdir(parents=True, exist_ok=True)
@@ -329,7 +349,7 @@ def write_report(items: list[str], out: str | Path, checkpoints: str | Path = "c
         raise ReportError(f"start letters must be letters, such as ABC; not {start_letters!r}")
     runs, exps = ex.collect_runs(items, checkpoints)
     out = Path(out)
-    check_out(out)
+    check_out(out, keep=[Path(checkpoints), *exps, *(d for _, d in runs)])
     parent = out.parent if str(out.parent) else Path(".")
     try:
         tmp = Path(tempfile.mkdtemp(dir=parent, prefix=f".{out.name}.", suffix=".tmp"))

@@ -133,6 +133,11 @@ def test_grid_over_settings(names, tmp_path):
     assert [r["label"] for r in runs] == ["rnn-hidden=8-lr=0.01", "rnn-hidden=12-lr=0.01",
                                           "lstm-hidden=8-lr=0.01", "lstm-hidden=12-lr=0.01"]
     assert [r["config"]["hidden"] for r in runs] == [8, 12, 8, 12]
+    close = ex.plan_runs({"data": names, "epochs": 1}, ["rnn"], {"lr": [0.005, 0.005000001], "dropout": [0.0, 1e-05]})
+    assert [r["label"] for r in close] == ["rnn-lr=0.005-dropout=0", "rnn-lr=0.005-dropout=1e-05",   # each its own
+                                           "rnn-lr=0.005000001-dropout=0", "rnn-lr=0.005000001-dropout=1e-05"]
+    with pytest.raises(ex.ExperimentError, match="two runs would both be named rnn-lr=0.01 "):
+        ex.plan_runs({"data": names, "epochs": 1}, ["rnn", "rnn"], {"lr": [0.01]})   # one folder, two trainers
     r = cli("compare", "--data", names, "--models", "rnn", "--set", "hidden=8,12", "--max-steps", "3", *TINY[4:],
             "--checkpoints", str(tmp_path), "--json")
     assert r.returncode == 0, r.stderr
@@ -450,3 +455,76 @@ def test_stopping_a_followed_run_signals_its_trainer_alone_and_only_while_it_is_
             if x.poll() is None:
                 x.kill()
                 x.wait()
+
+
+def test_a_live_run_reports_no_test_figures_of_an_earlier_end(tmp_path):
+    """A run resumed after a stop kept its earlier test_metrics.json until it ends again: the report showed those
+    figures, train time and confusion matrix as the run's while other weights were training."""
+    import os
+    d = tmp_path / "rnn"
+    d.mkdir()
+    rf.atomic_write_json(d / rf.CONFIG, {"format": 2, "train": {"task": "classify", "model": "rnn"},
+                                         "labels": ["A", "B"], "n_params": 10})
+    rf.atomic_write_json(d / rf.TEST, {"test": {"accuracy": 0.9, "macro_f1": 0.8, "confusion": [[1, 0], [0, 1]]},
+                                       "train_seconds": 12.0, "reason": "cancelled"})
+    rf.append_jsonl(d / rf.METRICS, {"step": 5, "best": True, "val": {"accuracy": 0.5}, "confusion": [[1, 1], [1, 1]]})
+    rf.write_status(d, rf.RunStatus(state="cancelled", pid=os.getpid(), host=rf.HOST))
+    ended = ex.results_row(d)
+    assert (ended["test_accuracy"], ended["train_seconds"], ex.confusion(d)["split"]) == (0.9, 12.0, "test")
+    rf.write_status(d, rf.RunStatus(state="running", pid=os.getpid(), host=rf.HOST, heartbeat=time.time()))
+    with rf.RunLock(d):                                       # resumed: its trainer (this process) holds the lock
+        live = ex.results_row(d)
+        assert live["state"] == "running"
+        assert live["test_accuracy"] is None and live["train_seconds"] is None
+        assert ex.confusion(d) == {"labels": ["A", "B"], "matrix": [[1, 1], [1, 1]], "split": "val"}
+
+
+def dead_pid() -> int:
+    p = subprocess.Popen([sys.executable, "-c", "pass"])
+    p.wait()
+    return p.pid
+
+
+def test_a_resume_that_dies_before_its_trainer_writes_is_failed_not_the_earlier_ends_cancelled(tmp_path):
+    """`compare --resume` of a stopped run whose trainer failed at once (a damaged config): the run folder still
+    held the earlier stop's status, so the run read "cancelled", the experiment exit 130 and said to resume,
+    which failed the same way every time."""
+    exp = tmp_path / "exp-1"
+    (exp / "rnn").mkdir(parents=True)
+    rf.atomic_write_json(exp / ex.EXPERIMENT, {"task": "classify", "runs": [{"dir": "rnn", "model": "rnn",
+                                                                           "state": "cancelled", "config": {}}]})
+    rf.write_status(exp / "rnn", rf.RunStatus(state="cancelled", pid=dead_pid(), host=rf.HOST,
+                                              started=time.time() - 600))
+    (exp / "rnn" / rf.LOG).write_text("namestudio: error: rnn/config.json: --epochs must be ≥ 1 (got -1)\n")
+    c = ex.Controller(exp)
+    c.launched["rnn"] = time.time()                          # this controller started a child just now ...
+    c._ended("rnn", 1)                                       # ... which exited 1 without a status of its own
+    entry = ex._read_doc(exp)["runs"][0]
+    assert entry["state"] == "failed" and "--epochs must be" in entry["error"]
+    rf.write_status(exp / "rnn", rf.RunStatus(state="cancelled", pid=dead_pid(), host=rf.HOST,
+                                              started=time.time()))
+    c._ended("rnn", 0)                                       # a child that did write its own end: that end
+    assert ex._read_doc(exp)["runs"][0]["state"] == "cancelled"
+
+
+def test_a_stop_while_a_run_is_being_started_stops_that_run_too(tmp_path, monkeypatch):
+    """A Ctrl-C between a child's launch and its entry in the controller's table was lost: that run trained on."""
+    from types import SimpleNamespace
+    exp = tmp_path / "exp-1"
+    (exp / "rnn").mkdir(parents=True)
+    rf.atomic_write_json(exp / ex.EXPERIMENT, {"task": "classify", "runs": [{"dir": "rnn", "model": "rnn",
+                                                                           "state": "cancelled", "config": {}}]})
+    c = ex.Controller(exp)
+    children = []
+
+    def launch(run_dir, nice=10, check=True):
+        child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"], start_new_session=True)
+        children.append(child)
+        c.stop()                                             # the signal handler runs now, before _start goes on
+        return SimpleNamespace(popen=child)
+    monkeypatch.setattr(ex, "launch_resume", launch)
+    c._start(ex._read_doc(exp)["runs"][0], "resume")
+    try:
+        assert children[0].wait(timeout=20) == -signal.SIGTERM
+    finally:
+        children[0].kill()

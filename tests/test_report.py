@@ -95,15 +95,28 @@ def test_report_replaces_an_earlier_report_but_not_another_folder(runs, tmp_path
     ck, dirs = runs
     out = tmp_path / "rep"
     report_mod.write_report(dirs[:1], out, ck, figures=False)
-    (out / "stale.txt").write_text("old")
+    (out / "confusion-Gone.png").write_text("old")          # a figure of the earlier report: replaced with it
     report_mod.write_report(dirs[1:2], out, ck, figures=False)
-    assert not (out / "stale.txt").exists() and Path(dirs[1]).name in (out / "report.md").read_text()
+    assert not (out / "confusion-Gone.png").exists() and Path(dirs[1]).name in (out / "report.md").read_text()
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]      # no temporary folder left
     other = tmp_path / "mine"
     other.mkdir()
     (other / "thesis.tex").write_text("x")
     r = cli("report", dirs[0], "--out", str(other))
     assert r.returncode == 1 and "not a namestudio report" in r.stderr and (other / "thesis.tex").exists()
+    # a folder with a report.md of its own beside the user's files was replaced whole: thesis.tex deleted
+    (other / "report.md").write_text("# my notes")
+    r = cli("report", dirs[0], "--out", str(other))
+    assert r.returncode == 1 and "holds thesis.tex beside a report" in r.stderr
+    assert (other / "thesis.tex").read_text() == "x" and (other / "report.md").read_text() == "# my notes"
+    (out / "notes.txt").write_text("mine")                  # the same in a real earlier report
+    r = cli("report", dirs[0], "--out", str(out), "--checkpoints", str(ck))
+    assert r.returncode == 1 and "notes.txt" in r.stderr and (out / "notes.txt").exists()
+    # a folder that holds the runs (or the checkpoints) read: refused, even with a report.md in it
+    (ck.parent / "report.md").write_text("# a report.md beside the checkpoints")
+    r = cli("report", dirs[0], "--out", str(ck.parent), "--checkpoints", str(ck))
+    assert r.returncode == 1 and "which the report reads" in r.stderr and Path(dirs[0]).is_dir()
+    (ck.parent / "report.md").unlink()
     r = cli("report", "no-such-run", "--out", str(tmp_path / "x"), "--checkpoints", str(ck))
     assert r.returncode == 1 and "no-such-run" in r.stderr and len(r.stderr.strip().splitlines()) == 1
 
@@ -138,6 +151,12 @@ def test_bad_sampling_settings_and_an_unwritable_report_folder_are_refused_befor
             "--checkpoints", str(exp_ck), "--report", str(tmp_path / "afile"))
     assert r.returncode == 1 and "is a file" in r.stderr and len(r.stderr.strip().splitlines()) == 1
     assert not exp_ck.exists() or not any(exp_ck.iterdir())         # nothing trained, no experiment begun
+    # the checkpoints folder as the report folder: the report would replace the experiment (it failed after
+    # every run had trained)
+    r = cli("compare", "--data", str(tmp_path / "names"), "--models", "rnn", *TINY,
+            "--checkpoints", str(exp_ck), "--report", str(exp_ck))
+    assert r.returncode == 1 and "which the report reads" in r.stderr and len(r.stderr.strip().splitlines()) == 1
+    assert not exp_ck.exists() or not any(exp_ck.iterdir())
 
 
 def test_crc32c_known_value():
