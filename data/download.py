@@ -24,6 +24,7 @@ import http.client
 import os
 import shutil
 import socket
+import stat
 import tempfile
 import threading
 import time
@@ -97,6 +98,7 @@ def download_pytorch_names(
     read_timeout_s = READ_TIMEOUT_S if read_timeout_s is None else read_timeout_s
     if "://" not in url and Path(url).expanduser().is_file():   # a plain path to a local copy
         url = Path(url).expanduser().absolute().as_uri()
+    _check_local(url)
     dest = Path(dest) if dest is not None else pytorch_names_dir()
     dest = dest.expanduser().absolute()
     created = _first_missing(dest.parent)
@@ -244,6 +246,23 @@ def _opener(watchdog: _Watchdog) -> urllib.request.OpenerDirector:
 
         handlers.append(HTTPS)
     return urllib.request.build_opener(*handlers)
+
+
+def _check_local(url: str) -> None:
+    """A file: address must name a regular file: a FIFO blocked the download for ever (the deadline's watchdog
+    closes sockets, and a local file has none) and a device never ends."""
+    if not url.lower().startswith("file:"):
+        return
+    from urllib.parse import urlsplit
+    from urllib.request import url2pathname
+    path = Path(url2pathname(urlsplit(url).path))
+    try:
+        mode = path.stat().st_mode
+    except OSError:
+        return                                  # missing: the opener says so, as it always has
+    if not stat.S_ISREG(mode):
+        what = "a folder" if stat.S_ISDIR(mode) else "a device, a pipe or a socket"
+        raise DataError(f"{url}: not a regular file ({what}); give the names archive (names-data.zip)")
 
 
 def _fetch(url: str, out, where: Path, progress: Progress | None, max_bytes: int,

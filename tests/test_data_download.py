@@ -451,3 +451,14 @@ def test_a_missing_local_copy_is_named(tmp_path):
         download_pytorch_names(missing, SHA256, tmp_path / "names")
     assert "offline?" not in str(exc.value)
     assert leftovers(tmp_path) == []
+
+
+@pytest.mark.parametrize("kind", ["fifo", "folder"])
+def test_a_file_url_to_a_pipe_or_a_folder_is_refused_at_once(tmp_path, kind):
+    """file:// to a FIFO blocked for ever: the deadline's watchdog closes sockets, and a local file has none."""
+    odd = tmp_path / "names-data.zip"
+    os.mkfifo(odd) if kind == "fifo" else odd.mkdir()
+    with pytest.raises(DataError, match=r"names-data\.zip: not a regular file") as exc:
+        download_pytorch_names(odd.as_uri(), SHA256, tmp_path / "out" / "names")
+    assert "\n" not in str(exc.value)
+    assert not (tmp_path / "out").exists()                  # nothing made, no temporary file left
