@@ -620,15 +620,28 @@ def collect_runs(items: list[str], checkpoints: str | Path = "checkpoints") -> t
         exp = None
         if is_experiment(p) or is_experiment(Path(checkpoints) / item):
             exp = p if is_experiment(p) else Path(checkpoints) / item
-        else:
+        elif rf._is_run(p) or rf._is_run(Path(checkpoints) / item):     # a run's whole path or id
+            runs.append((None, rf.resolve_run(item, checkpoints)))  # type: ignore[arg-type]
+            continue
+        else:                          # a piece of an id: of a run, or of an experiment, never both
+            run, run_error = None, None
             try:
-                runs.append((None, rf.resolve_run(item, checkpoints)))  # type: ignore[arg-type]
-                continue
+                run = rf.resolve_run(item, checkpoints)
             except rf.RunFolderError as e:
-                try:
-                    exp = resolve_experiment(item, checkpoints)
-                except ExperimentError:
-                    raise e from None
+                run_error = e
+            try:
+                exp = resolve_experiment(item, checkpoints)
+            except ExperimentError:
+                exp = None
+            if exp is not None and (run is not None or not str(run_error).startswith("no run ")):
+                what = run_name(run) if run is not None else "runs"
+                raise ExperimentError(f"{item!r} names both {'run ' if run is not None else ''}{what} and "
+                                      f"experiment {exp.name}; give more of the id")
+            if exp is None:
+                if run is None:
+                    raise run_error
+                runs.append((None, run))
+                continue
         exps.append(exp)
         for label, d in run_dirs(exp):
             runs.append((label, d))

@@ -423,21 +423,18 @@ def resolve_run(run: str | Path, checkpoints: str | Path = "checkpoints") -> Pat
         return root / text
     if root.is_dir() and text and "/" not in text:
         try:
-            matches = sorted(d for d in root.iterdir() if text in d.name and _is_run(d))
+            matches = sorted(d.name for d in root.iterdir() if text in d.name and _is_run(d))
         except OSError:
             matches = []
-        if len(matches) == 1:
-            return matches[0]
-        if len(matches) > 1:
-            shown = ", ".join(m.name for m in matches[:5])
-            more = f" … and {len(matches) - 5} more" if len(matches) > 5 else ""
-            raise RunFolderError(f"run {text!r} is ambiguous: {shown}{more}; give more of the id")
-        nested = _nested_matches(root, text)   # an experiment's runs (EXP/RUN): one match is the run meant
-        if len(nested) == 1:
-            return root / nested[0]
-        if nested:
-            shown = ", ".join(nested[:5]) + (f" … and {len(nested) - 5} more" if len(nested) > 5 else "")
-            raise RunFolderError(f"run {text!r} is ambiguous: {shown}; give EXP/RUN")
+        # and an experiment's runs (EXP/RUN): a piece that names one of each is ambiguous, not the first found
+        # (a new run `…-classify-rnn` silently took `rnn` from an experiment's rnn)
+        found = matches + _nested_matches(root, text)
+        if len(found) == 1:
+            return root / found[0]
+        if found:
+            shown = ", ".join(found[:5]) + (f" … and {len(found) - 5} more" if len(found) > 5 else "")
+            hint = "give EXP/RUN" if not matches else "give more of the id" + (", or EXP/RUN" if len(matches) < len(found) else "")
+            raise RunFolderError(f"run {text!r} is ambiguous: {shown}; {hint}")
     if root.is_dir() and text.count("/") == 1 and all(text.split("/")):   # EXP/RUN, each part a unique piece
         exp, name = text.split("/")
         found = [m for m in _nested_matches(root, name) if exp in m.split("/")[0]]

@@ -382,6 +382,18 @@ def test_a_run_named_by_its_own_name_alone_is_found_in_its_experiment_and_stop_t
         rf.resolve_run("exp/gru", other)
     with pytest.raises(rf.RunFolderError, match="no run 'exp-3/gru'"):
         rf.resolve_run("exp-3/gru", other)
+    # a run of its own whose id also holds the piece: ambiguous, named both (it silently took the piece)
+    (other / "20260101-000000-classify-gru").mkdir()
+    rf.atomic_write_json(other / "20260101-000000-classify-gru" / rf.CONFIG, {"format": 2, "train": {}})
+    with pytest.raises(rf.RunFolderError, match=r"'gru' is ambiguous: 20260101-000000-classify-gru, exp-2/gru, "
+                                                r"exp-1/gru; give more of the id, or EXP/RUN"):
+        rf.resolve_run("gru", other)
+    assert rf.resolve_run("classify-gru", other) == other / "20260101-000000-classify-gru"
+    (other / "exp-20260101").mkdir()                          # an experiment whose id holds the piece too
+    (other / "exp-20260101" / ex.EXPERIMENT).write_text('{"runs": []}')
+    with pytest.raises(ex.ExperimentError, match=r"'0101' names both run 20260101-000000-classify-gru and "
+                                                 r"experiment exp-20260101; give more of the id"):
+        ex.collect_runs(["0101"], other)
     r = cli("pause", exp.name, "--checkpoints", str(ck))
     assert r.returncode == 1 and f"{exp.name} is an experiment: pause its runs one by one" in r.stderr
     r = cli("stop", exp.name, "--checkpoints", str(ck))        # it ended long ago: nothing to stop
