@@ -11,6 +11,7 @@ import time
 from functools import partial
 from pathlib import Path
 
+from rich.text import Text
 from textual import events, work
 from textual.app import App, ComposeResult
 from textual.command import CommandList, CommandPalette, DiscoveryHit, Hit, Hits, Provider
@@ -255,7 +256,7 @@ class NameStudioApp(App):
 
         if not msg.run_dir:                    # the follower's own trouble
             for e in msg.events:
-                self.notify(getattr(e, "message", str(e)), title="Following runs", severity="error")
+                self.notify(getattr(e, "message", str(e)), title="Following runs", severity="error", markup=False)
             return
         if msg.run_dir != self.training_run and msg.run_dir != str(self.follower.want or ""):
             return                             # a batch of a run just left
@@ -279,7 +280,7 @@ class NameStudioApp(App):
             elif isinstance(e, Failed) and (not msg.attach or msg.run_dir in self.launched_here):
                 self.launched_here.discard(msg.run_dir)
                 self.notify(e.message.splitlines()[0], title=f"Run {run_name(msg.run_dir)} failed",
-                            severity="error")
+                            severity="error", markup=False)
         if any(isinstance(e, (Done, Failed)) for e in msg.events):
             self.refresh_runs()
 
@@ -293,7 +294,7 @@ class NameStudioApp(App):
         else:
             self.pane("generate").load_run(e.run_dir, quiet=True)
         words = self.pane("train").status_text().removeprefix("last run ")
-        self.notify(f"Run {run_name(e.run_dir)}: {words}.", title="Training done")
+        self.notify(f"Run {run_name(e.run_dir)}: {words}.", title="Training done", markup=False)
 
     def set_train_status(self, text: str) -> None:
         """The Train pane's words for the attached run; drawn by its 4 Hz timer (flush_status)."""
@@ -332,8 +333,8 @@ class NameStudioApp(App):
             bar = self.query_one("#status-bar", Static)
         except Exception:
             return
-        bar.update(status_line(self._status['data'], self._status['train'], short_path(self.checkpoints),
-                               bar.size.width or self.size.width), layout=False)
+        bar.update(Text(status_line(self._status['data'], self._status['train'], short_path(self.checkpoints),
+                                    bar.size.width or self.size.width)), layout=False)   # paths: never markup
 
     # ---- actions ------------------------------------------------------------------
     async def action_pane(self, pid: str) -> None:
@@ -392,10 +393,10 @@ class NameStudioApp(App):
             name = f"namestudio-{self.active_pane.pane_id}-{time.strftime('%Y%m%d-%H%M%S')}.svg"
             path = self.save_screenshot(filename=name, path=str(folder))
         except OSError as e:
-            self.notify(str(e), title="Screenshot failed", severity="error")
+            self.notify(str(e), title="Screenshot failed", severity="error", markup=False)
             return
         self.last_screenshot = path
-        self.notify(short_path(path), title="Screenshot saved")
+        self.notify(short_path(path), title="Screenshot saved", markup=False)
 
     def action_toggle_theme(self) -> None:
         self.theme = "textual-light" if self.current_theme.dark else "textual-dark"

@@ -303,7 +303,7 @@ def _download(args, con) -> int:
             path = data.download_pytorch_names(url=url, progress=lambda done, total: prog.update(task, completed=done, total=total))
     else:
         path = data.download_pytorch_names(url=url)
-    con.print(f"pytorch-names ready in {path}")
+    con.print(f"pytorch-names ready in {path}", markup=False)
     if args.json:
         _emit_json({"path": str(path), "source": "pytorch-names"})
     return 0
@@ -336,6 +336,8 @@ RESUME_CHANGES = ("epochs", "device", "threads", "max_steps", "patience", "amp",
 
 
 def cmd_train(args) -> int:
+    from rich.markup import escape
+
     from namestudio.engine import runfolder as rf
     from namestudio.engine.config import TrainConfig, given_options, model_label
     from namestudio.engine.events import Done, Eval, Failed, Started, Status, Step
@@ -408,9 +410,10 @@ def cmd_train(args) -> int:
     def printer(e):  # the CLI's event sink; the run folder has its own (RunWriter)
         if isinstance(e, Started):
             hang.to(Path(e.run_dir) / rf.LOG)        # after a hangup, the output goes on there
-            con.print(f"[bold]run[/] {e.run_dir} · {cfg.task} · {model_label(cfg.model, cfg.members)} · "
-                      f"{e.n_train} training names · "
-                      f"device {e.device} · pid {os.getpid()}" + (f" ({e.note})" if e.note else ""))
+            con.print(f"[bold]run[/] {escape(str(e.run_dir))} · {cfg.task} · "
+                      f"{escape(model_label(cfg.model, cfg.members))} · {e.n_train} training names · "
+                      f"device {escape(str(e.device))} · pid {os.getpid()}"
+                      + (f" ({escape(e.note)})" if e.note else ""))
             if progress:
                 progress.start()
                 state["task"] = progress.add_task("train", total=e.total_steps, completed=e.start_step, rate=0.0, loss=0.0)
@@ -423,7 +426,7 @@ def cmd_train(args) -> int:
                       f"{headline(e.metrics, cfg.task)}{mark}")
         elif isinstance(e, Status):
             con.print({"paused": "paused", "running": "resumed",
-                       "stopping": "stopping: testing the best weights"}.get(e.state, e.state))
+                       "stopping": "stopping: testing the best weights"}.get(e.state, e.state), markup=False)
         elif isinstance(e, (Done, Failed)) and progress:
             progress.stop()
 
@@ -463,8 +466,8 @@ def cmd_train(args) -> int:
         began = bool(result.run_dir) and (Path(result.run_dir) / rf.CONFIG).is_file()   # else nothing there to see
         raise CliError(result.message + (f" (run folder: {result.run_dir})" if began else ""))
     t = result.test_metrics
-    con.print(f"[bold]test[/] {headline(t, cfg.task)} · {result.train_seconds:.1f} s · {result.reason}")
-    con.print(f"run folder: {result.run_dir}")
+    con.print(f"[bold]test[/] {headline(t, cfg.task)} · {result.train_seconds:.1f} s · {escape(str(result.reason))}")
+    con.print(f"run folder: {result.run_dir}", markup=False)
     if args.json:
         out = {"run_dir": result.run_dir, "run_id": os.path.basename(result.run_dir), "task": cfg.task,
                "model": cfg.model, "train_seconds": round(result.train_seconds, 3), "reason": result.reason}
@@ -476,7 +479,8 @@ def cmd_train(args) -> int:
         _emit_json(out)
     if result.reason == "cancelled" and not under_torchrun:   # stopped before its end: `train … && next` stops too
         if rf.resume_dir(Path(result.run_dir)) is not None:
-            con.print(f"stopped: `namestudio train --resume {os.path.basename(result.run_dir)}` continues it")
+            con.print(f"stopped: `namestudio train --resume {os.path.basename(result.run_dir)}` continues it",
+                      markup=False)
         return 130
     return 0
 
@@ -575,6 +579,8 @@ def _hangup(args) -> Hangup:
 def _launch_ranks(args, cfg, overrides: dict, rdzv: dict) -> int:
     """`train --nproc N`: check N, then run torchrun's agent here; it starts N ranks of this same command
     (without the launcher's options) and waits for them."""
+    from rich.markup import escape
+
     from namestudio.engine import distributed as ddp
     from namestudio.engine import runfolder as rf
     from namestudio.engine.config import cfg_to_argv, default_threads
@@ -601,7 +607,7 @@ def _launch_ranks(args, cfg, overrides: dict, rdzv: dict) -> int:
     torchrun = ddp.torchrun_args(nproc, rdzv, worker)
     threads = cfg.threads or max(1, default_threads() // nproc)
     con = _console(args.json)
-    con.print(f"[dim]{nproc} rank{'s' * (nproc != 1)} on this machine: {ddp.shown_command(torchrun)}[/]",
+    con.print(f"[dim]{nproc} rank{'s' * (nproc != 1)} on this machine: {escape(ddp.shown_command(torchrun))}[/]",
               soft_wrap=True)
     # a hangup reaches the launcher and every rank here: all go on (torchrun's agent would stop the ranks)
     os.environ["TORCHELASTIC_SIGNALS_TO_HANDLE"] = "SIGTERM,SIGINT,SIGQUIT"
@@ -616,7 +622,7 @@ def _launch_ranks(args, cfg, overrides: dict, rdzv: dict) -> int:
         if made is not None:
             _remove_if_unused(made)
     if code == 0 and one_machine and run_dir is not None and _stopped(run_dir):
-        con.print(f"stopped: `namestudio train --resume {run_dir.name}` continues it")
+        con.print(f"stopped: `namestudio train --resume {run_dir.name}` continues it", markup=False)
         return 130            # as one process exits when stopped before its end: `train … && next` stops too
     return code
 
@@ -763,18 +769,20 @@ def cmd_eval(args) -> int:
         raise CliError(f"{where}: {e}") from None
     con = _console(args.json)
     what = model_label(run.config.model, run.config.members)
-    con.print(f"[bold]{_run_name(run.path)}[/] · {run.task} · {what} · {where}: {headline(m, run.task)}")
+    con.print(f"[bold]{escape(_run_name(run.path))}[/] · {run.task} · {escape(what)} · {escape(str(where))}: "
+              f"{headline(m, run.task)}")
     if m["skipped_unknown"]:
-        con.print(f"skipped {m['skipped_unknown']} names with labels the run does not know: {', '.join(m['unknown_labels'])}")
+        con.print(f"skipped {m['skipped_unknown']} names with labels the run does not know: "
+                  f"{', '.join(map(str, m['unknown_labels']))}", markup=False)
     if args.data:
         verb = "excluded" if args.exclude_train else "included (use --exclude-train to skip them)"
         con.print(f"{m['in_train']} names are in the run's training split: {verb}")
     blend = (run.test_metrics().get("test") or {}).get("lm_blend")
     if blend:
         from namestudio.engine.blend import describe
-        con.print(describe(blend))
+        con.print(describe(blend), markup=False)
     if fitted_now:
-        con.print(escape(fitted_now))
+        con.print(fitted_now, markup=False)
     if run.task == "classify":
         con.print(f"calibration: temperature {m['temperature']:.3f} · ECE (15 bins) {m['ece_before']:.4f} before, "
                   f"{m['ece_after']:.4f} after · NLL {m['loss']:.4f} before, {m['nll_after']:.4f} after")
@@ -857,7 +865,7 @@ def cmd_sample(args) -> int:
         from rich.table import Table
         count = rows[0]["n"] if rows else n          # with --start-letters, n for each letter
         per = f" ({n} for each start letter)" if args.start_letters and count != n else ""
-        t = Table(title=f"{_run_name(run.path)}: {count} samples per temperature{per}", header_style="bold",
+        t = Table(title=f"{escape(_run_name(run.path))}: {count} samples per temperature{per}", header_style="bold",
                   title_justify="left")
         for c in ("temperature", "new", "unique") + (("classifier agrees",) if clf is not None else ()):
             t.add_column(c, justify="right")
@@ -898,7 +906,7 @@ def cmd_sample(args) -> int:
               + (f" · classifier agrees on {100 * agree:.0f}%" if agree is not None else "")
               + (" · the classifier knows none of these languages" if clf is not None and agree is None else ""))
     if out is not None:
-        con.print(f"wrote {len(samples)} names to {out}")
+        con.print(f"wrote {len(samples)} names to {out}", markup=False)
     if args.json:
         _emit_json({"run": _run_name(run.path), "samples": samples, "new_fraction": nov["new_fraction"],
                     "unique_fraction": nov["unique_fraction"], "classifier_agreement": agree,
@@ -918,12 +926,14 @@ def cmd_runs(args) -> int:
         return 0
     con = _console()
     if not rows:
-        con.print(f"no runs under {args.checkpoints}" + ("" if root.is_dir() else " (no such folder yet)"))
+        con.print(f"no runs under {args.checkpoints}" + ("" if root.is_dir() else " (no such folder yet)"),
+                  markup=False)
         return 0
     if not con.is_terminal:          # piped: whole tab-separated lines for cut, awk, grep
         sys.stdout.write("".join(line + "\n" for line in runs_tsv(rows)))
         return 0
-    con.print(runs_table(rows, con.width, title=f"Runs in {args.checkpoints}"))
+    from rich.markup import escape
+    con.print(runs_table(rows, con.width, title=f"Runs in {escape(args.checkpoints)}"))
     return 0
 
 
@@ -951,6 +961,8 @@ def check_nice(nice) -> None:
 def cmd_compare(args) -> int:
     import time
 
+    from rich.markup import escape
+
     from namestudio.engine import experiment as ex
     from namestudio.engine.config import TrainConfig, given_options
 
@@ -961,7 +973,7 @@ def cmd_compare(args) -> int:
     _names(args.names)        # a bad --names is said now, not once every run has trained
     if args.report:       # a report folder that cannot be written is said now, not after every run has trained
         from namestudio.engine.report import check_out
-        check_out(args.report)
+        check_out(args.report, keep=[Path(args.checkpoints)])   # the experiment's folder will be made in there
     if args.resume:
         asked = sorted(k for k in options if k != "recipe") + (["models"] if args.models else []) + \
             (["set"] if args.grid else [])
@@ -986,13 +998,15 @@ def cmd_compare(args) -> int:
     doc = ex.read_experiment(exp)
     parallel = args.parallel or doc.get("parallel") or 1
     con = _hangup(args).watch(_console(args.json, keep_going=True))
-    con.print(f"[bold]experiment[/] {exp} · {doc['task']} · {len(doc['runs'])} runs · {parallel} at a time")
+    con.print(f"[bold]experiment[/] {escape(str(exp))} · {doc['task']} · {len(doc['runs'])} runs · "
+              f"{parallel} at a time")
 
     progress, tasks, said = None, {}, {}
     if con.is_terminal:
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-        progress = Progress(TextColumn("[bold]{task.description:<24}"), BarColumn(), MofNCompleteColumn(),
-                            TextColumn("{task.fields[state]:<9}"), TextColumn("{task.fields[metric]}"),
+        progress = Progress(TextColumn("{task.description:<24}", style="bold", markup=False), BarColumn(),
+                            MofNCompleteColumn(), TextColumn("{task.fields[state]:<9}", markup=False),
+                            TextColumn("{task.fields[metric]}", markup=False),
                             TimeElapsedColumn(), console=con)
     metric_name = "val acc" if doc["task"] == "classify" else "val nll"
 
@@ -1008,7 +1022,7 @@ def cmd_compare(args) -> int:
                 said[v.label] = v.state
                 line = f"{v.label}: {v.state}" + (f" · {metric}" if metric and v.state != "running" else "") + \
                     (f" · {v.error}" if v.error else "")
-                (progress.console if progress is not None else con).print(line)
+                (progress.console if progress is not None else con).print(line, markup=False)
 
     ctl = ex.Controller(exp, parallel=parallel, nice=args.nice, on_update=on_update)
     handled = (signal.SIGINT, signal.SIGTERM)
@@ -1039,7 +1053,8 @@ def cmd_compare(args) -> int:
 
     rows = ex.results_rows([(r["dir"], exp / r["dir"]) for r in doc["runs"]])
     from rich.table import Table
-    t = Table(title=f"{exp.name} · {wall:.1f} s wall", header_style="bold", title_justify="left")
+    from rich.text import Text
+    t = Table(title=f"{escape(exp.name)} · {wall:.1f} s wall", header_style="bold", title_justify="left")
     cols = ["run", "state", "params", "train s", "names/s"] + (["test acc", "bal acc", "macro-F1"]
                                                                if doc["task"] == "classify" else ["test NLL"])
     for c in cols:
@@ -1050,7 +1065,7 @@ def cmd_compare(args) -> int:
         tail = [f(r["test_accuracy"]), f(r["test_balanced_accuracy"]), f(r["test_macro_f1"])] \
             if doc["task"] == "classify" else [f(r["test_nll"])]
         state = states.get(r["label"], "")
-        t.add_row(r["label"], state if state != "cancelled" else "stopped", f(r["params"], ","),
+        t.add_row(Text(str(r["label"])), Text(state if state != "cancelled" else "stopped"), f(r["params"], ","),
                   f(r["train_seconds"], ".1f"), f(r["names_per_s"], ",.0f"), *tail)
     con.print(t)
     report = None
@@ -1059,14 +1074,14 @@ def cmd_compare(args) -> int:
         rep = write_report([str(exp)], args.report, args.checkpoints, names=_names(args.names))
         for note in rep.notes:
             con.print(note, style="yellow", markup=False)
-        con.print(f"report: {rep.path / 'report.md'}")
+        con.print(f"report: {rep.path / 'report.md'}", markup=False)
         report = rep.path
     elif args.report:
         con.print(f"[yellow]no report: the experiment is {doc['state']}[/]")
     if args.json:
         _emit_json(ex.compare_json(exp, report))
     if doc["state"] == "cancelled":
-        con.print(f"stopped: `namestudio compare --resume {exp}` continues it")
+        con.print(f"stopped: `namestudio compare --resume {exp}` continues it", markup=False)
         return 130
     failed = [r for r in doc["runs"] if r["state"] == "failed"]
     if failed:
@@ -1081,7 +1096,7 @@ def cmd_report(args) -> int:
                        start_letters=args.start_letters, temperature=args.temperature)
     for note in rep.notes:
         con.print(note, style="yellow", markup=False)
-    con.print(f"report: {rep.path / 'report.md'} ({len(rep.files)} files)")
+    con.print(f"report: {rep.path / 'report.md'} ({len(rep.files)} files)", markup=False)
     if args.json:
         _emit_json({"report": str(rep.path), "files": rep.files, "notes": rep.notes})
     return 0
@@ -1097,8 +1112,8 @@ def cmd_export(args) -> int:
                                 name=run_name(d) if is_experiment(d.parent) else None)
              for _, d in runs]
     for path in files:
-        con.print(f"wrote {path}")
-    con.print(f"{len(files)} runs exported with {how}; view: tensorboard --logdir {args.tensorboard}")
+        con.print(f"wrote {path}", markup=False)
+    con.print(f"{len(files)} runs exported with {how}; view: tensorboard --logdir {args.tensorboard}", markup=False)
     if args.json:
         _emit_json({"tensorboard": str(args.tensorboard), "files": [str(p) for p in files]})
     return 0

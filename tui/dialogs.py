@@ -1,6 +1,7 @@
 """Modal dialogs of the live runs: the quit question."""
 from __future__ import annotations
 
+from rich.text import Text
 from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen
@@ -28,10 +29,10 @@ class QuitScreen(ModalScreen[str]):
     def compose(self) -> ComposeResult:
         what = self.runs[0] if len(self.runs) == 1 else f"{len(self.runs)} runs"
         with Vertical():
-            yield Static(f"[b]{what}[/b] started here is still training.\n\n"
-                         "s  Stop the run (best weights kept, tested)\n"
-                         "l  Leave it running (it is its own process; reopen namestudio to watch it)\n"
-                         "Esc  Cancel", id="quit-text")
+            yield Static(Text.assemble((what, "bold"), " started here is still training.\n\n"   # a run's name
+                                       "s  Stop the run (best weights kept, tested)\n"
+                                       "l  Leave it running (it is its own process; reopen namestudio to watch it)\n"
+                                       "Esc  Cancel"), id="quit-text")
             with Horizontal():
                 yield Button("Stop the run", id="quit-stop", variant="error", compact=True)
                 yield Button("Leave it running", id="quit-leave", variant="primary", compact=True)

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from rich.color import Color
+from rich.markup import escape
 from rich.style import Style
 from rich.table import Table
 from rich.text import Text
@@ -42,8 +43,8 @@ def confusion_table(confusion: list[list[int]], labels: list[str], percent: bool
     table.add_column(corner, no_wrap=True)
     width = 4 if percent else max(3, max((len(str(v)) for row in confusion for v in row), default=1)) + 1
     width = max(width, max((len(s) for s in short), default=0) + 1)
-    for s in short:
-        table.add_column(s.rjust(width), justify="right", no_wrap=True, min_width=width)
+    for s in short:     # labels are the data's own text, never markup ("[/English]")
+        table.add_column(Text(s.rjust(width)), justify="right", no_wrap=True, min_width=width)
     for i, row in enumerate(confusion):
         total = sum(row) or 1
         cells = []
@@ -53,7 +54,7 @@ def confusion_table(confusion: list[list[int]], labels: list[str], percent: bool
             if percent and v == 0:
                 text = "·"
             cells.append(Text(text.rjust(width), style=_cell_style(frac, i == j, dark)))
-        table.add_row(short[i] if i < len(short) else str(i), *cells)
+        table.add_row(Text(short[i] if i < len(short) else str(i)), *cells)
     return table
 
 
@@ -101,14 +102,14 @@ def difference_table(matrix: list[list[float]], labels: list[str], dark: bool = 
     table.add_column(corner, no_wrap=True)
     width = max(5, max((len(s) for s in short), default=0) + 1)
     for s in short:
-        table.add_column(s.rjust(width), justify="right", no_wrap=True, min_width=width)
+        table.add_column(Text(s.rjust(width)), justify="right", no_wrap=True, min_width=width)
     for i, row in enumerate(matrix):
         cells = []
         for j, v in enumerate(row):
             points = round(100 * v)
             text = "·" if points == 0 else f"{points:+d}"
             cells.append(Text(text.rjust(width), style=_difference_style(v, i == j, dark) if points else ""))
-        table.add_row(short[i] if i < len(short) else str(i), *cells)
+        table.add_row(Text(short[i] if i < len(short) else str(i)), *cells)
     return table
 
 
@@ -125,7 +126,7 @@ def per_class_table(metrics: dict, compact: bool = False) -> Table:
     names = abbreviations(list(per_class)) if compact else list(per_class)
     fmt = _short_float if compact else (lambda v: f"{v:.2f}")
     for name, m in zip(names, per_class.values()):
-        table.add_row(name, fmt(m["precision"]), fmt(m["recall"]), fmt(m["f1"]), str(m["support"]))
+        table.add_row(Text(name), fmt(m["precision"]), fmt(m["recall"]), fmt(m["f1"]), str(m["support"]))
     return table
 
 
@@ -187,7 +188,7 @@ def probability_table(top: list[tuple[str, float]], width: int = 20) -> Table:
     table.add_column("bar", no_wrap=True, style="cyan")
     table.add_column("p", justify="right")
     for lab, p in top:
-        table.add_row(lab, bar(p, width), f"{100 * p:5.1f}%")
+        table.add_row(Text(lab), bar(p, width), f"{100 * p:5.1f}%")
     return table
 
 
@@ -221,12 +222,12 @@ def summary_tables(summary: dict) -> list:
     per_label = summary.get("per_label", {})
     most = max(per_label.values(), default=1) or 1
     labels = Table(title=f"{summary.get('n_pairs', 0)} names · {summary.get('n_labels', 0)} labels · "
-                         f"source {summary.get('source')}", show_edge=False, header_style="bold")
+                         f"source {escape(str(summary.get('source')))}", show_edge=False, header_style="bold")
     labels.add_column("label")
     labels.add_column("names", justify="right")
     labels.add_column("", no_wrap=True, style="green")
     for lab, n in sorted(per_label.items(), key=lambda kv: -kv[1]):
-        labels.add_row(lab, str(n), bar(n / most, 24))
+        labels.add_row(Text(lab), str(n), bar(n / most, 24))
     lengths = Table(title="Name length", show_edge=False, header_style="bold", pad_edge=False)
     stats = summary.get("length", {})
     for k in stats:     # headers whole at 30 columns (80×24): "median" as "med", never "me…"
@@ -243,7 +244,7 @@ def summary_tables(summary: dict) -> list:
     dups.add_column("examples")
     if isinstance(dup, dict):
         examples = dup.get("examples", [])
-        dups.add_row(str(dup.get("count", 0)), ", ".join(_example(e) for e in examples[:6]))
+        dups.add_row(str(dup.get("count", 0)), Text(", ".join(_example(e) for e in examples[:6])))
     out = [labels, lengths, dups, cleaning]
     if summary.get("split"):
         info = summary["split"]
@@ -334,8 +335,8 @@ def runs_table(rows: list[dict], width: int = 80, title: str | None = None) -> T
                          justify="right" if h in ("progress", "time", "params") else "left")
         merge = not any(h == "progress" for h, _ in cols)   # no room for progress: it joins the state
         for c in cells:
-            t.add_row(*[(f"{c['state']} {c['progress']}" if merge and h == "state" and c.get("progress")
-                         else c.get(h, "")) for h, _ in cols])
+            t.add_row(*[Text(f"{c['state']} {c['progress']}" if merge and h == "state" and c.get("progress")
+                              else c.get(h, "")) for h, _ in cols])     # run ids, errors: never markup
         return t
 
     console = Console(width=width, file=StringIO())

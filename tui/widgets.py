@@ -403,7 +403,8 @@ def set_select(select, options: list[tuple[str, object]] | None = None, value=No
 
     Select.Changed messages that this causes arrive later; handlers compare the Select's value with
     the pane's own state, so a programmatic change never reloads anything twice."""
-    if options is not None:
+    if options is not None:   # a prompt with a "[" (a run's folder, a label "[/Irish]") is text, never markup
+        options = [(Text(p) if isinstance(p, str) and "[" in p else p, v) for p, v in options]
         current = [(p, v) for p, v in select._options if v is not select.NULL]
         if list(options) == current:      # the same options (each runs listing sends them): nothing to rebuild
             if value is None and select.value is not select.NULL:
@@ -449,11 +450,12 @@ def open_run(app, path: str, task: str, quiet: bool = False, what: str = "the ru
     except Exception as e:
         if not quiet:
             text = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-            app.notify(f"{run_name(path)}: {text}", title=f"Cannot load {what}", severity="error")
+            app.notify(f"{run_name(path)}: {text}", title=f"Cannot load {what}", severity="error", markup=False)
         return None
     if run.task != task:
         if not quiet:
             need = "a classifier" if task == "classify" else "a generator"
-            app.notify(f"{run_name(run.path)} is a {run.task} run; this needs {need}.", severity="warning")
+            app.notify(f"{run_name(run.path)} is a {run.task} run; this needs {need}.", severity="warning",
+                       markup=False)
         return None
     return run

@@ -97,7 +97,7 @@ class ClassifyPane(Pane):
         self._show_k()
         self.predict()
         if not quiet:
-            self.app.notify(f"Classify uses {run_name(run.path)}.")
+            self.app.notify(f"Classify uses {run_name(run.path)}.", markup=False)
         return True
 
     # ---- prediction ---------------------------------------------------------------

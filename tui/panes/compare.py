@@ -20,6 +20,7 @@ import os
 import time
 from pathlib import Path
 
+from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 from textual import on, work
@@ -476,7 +477,7 @@ class ComparePane(Pane):
             best = (max(vals) if task == "classify" else min(vals)) if vals else None
             kept = (r.get("row") or {}).get("val_kept")   # the model the run keeps, with its n-gram LM: as Runs says
             best = kept if isinstance(kept, (int, float)) else best
-            rows.append(((self._swatch(i, r), r["label"], state_text(r["state"]),
+            rows.append(((self._swatch(i, r), Text(str(r["label"])), state_text(r["state"]),
                           f"{last_epoch:.2f}" if last_epoch is not None else "",
                           f"{vals[-1]:.3f}" if vals else "", f"{best:.3f}" if best is not None else ""), r["path"]))
         table.clear(columns=True)
@@ -601,10 +602,11 @@ class ComparePane(Pane):
         info.update(Text("rows true, columns predicted, row % · d: the difference A − B" if rb is not None else
                          "one classifier run with an evaluation: nothing to set beside it", style="dim"))
         left.update(confusion_table(ra["confusion"]["matrix"], ra["confusion"]["labels"], dark=dark,
-                                    title=f"A: {ra['label']} ({ra['confusion']['split']})", corner=""))
+                                    title=f"A: {escape(str(ra['label']))} ({ra['confusion']['split']})", corner=""))
         if rb is not None:
             right.update(confusion_table(rb["confusion"]["matrix"], rb["confusion"]["labels"], dark=dark,
-                                         title=f"B: {rb['label']} ({rb['confusion']['split']})", corner=""))
+                                         title=f"B: {escape(str(rb['label']))} ({rb['confusion']['split']})",
+                                         corner=""))
         labels = ra["confusion"]["labels"]
         longest = max((len(s) for s in labels), default=3)
         one = min(longest, 8) + len(labels) * max(4, min(longest, 8) + 1) + 2
@@ -909,7 +911,7 @@ def result_cell(key: str, row: dict):
     if v is None:
         return Text("–", style="dim", justify="right") if key not in ("label", "model") else ""
     if key == "model":
-        return model_label(v, row.get("members"))
+        return Text(model_label(v, row.get("members")))
     if key == "params":
         return Text(compact_number(v), justify="right")
     if key == "train_seconds":
@@ -920,7 +922,7 @@ def result_cell(key: str, row: dict):
         return Text(f"{v:.2f}", justify="right")
     if isinstance(v, float):
         return Text(f"{v:.3f}", justify="right")
-    return str(v)
+    return Text(str(v))           # a run's label: its folder's name, never markup
 
 
 def topk_renderable(rows: list[dict], labels: list[str]):
@@ -936,7 +938,7 @@ def topk_renderable(rows: list[dict], labels: list[str]):
     broken = {lab: next(r["error"] for r in rows if r["label"] == lab) for lab in runs
               if all(r.get("error") for r in rows if r["label"] == lab)}
     for lab in runs:
-        table.add_column(lab, no_wrap=True)
+        table.add_column(escape(lab), no_wrap=True)      # a run's label: text, never markup
     name_notes: list[str] = []
     for n in names:
         cells = []
@@ -952,7 +954,7 @@ def topk_renderable(rows: list[dict], labels: list[str]):
                     name_notes.append(f"{n}: {r['error']}")
             else:
                 cells.append(Text("\n".join(f"{lang[:10]:<10} {p:.2f}" for lang, p in r["top"])))
-        table.add_row(n, *cells)
+        table.add_row(Text(n), *cells)
     notes = [Text(f"{lab}: {error}", style="red") for lab, error in broken.items()]
     notes += [Text(line, style="red") for line in name_notes]
     return Group(table, *notes) if notes else table
@@ -967,7 +969,7 @@ def samples_renderable(tables: list[tuple[str, dict | None, str]]):
     languages: list[str] = []
     notes: list[str] = []
     for label, t, error in tables:
-        table.add_column(label)
+        table.add_column(escape(label))
         if error:
             notes.append(f"{label}: {error}")
             continue
@@ -979,9 +981,9 @@ def samples_renderable(tables: list[tuple[str, dict | None, str]]):
         cells = []
         for _, t, error in tables:
             row = next((r for r in t["rows"] if r["language"] == lang), None) if t else None
-            cells.append(" ".join(name for letter in t["letters"] for name in row["samples"].get(letter, []))
+            cells.append(Text(" ".join(name for letter in t["letters"] for name in row["samples"].get(letter, [])))
                          if row else "")
-        table.add_row(lang, *cells)
+        table.add_row(Text(lang), *cells)
     if tables and tables[0][1] is not None:
         first = tables[0][1]
         caption = Text(f"temperature {first.get('temperature', 0):g} · one name per start letter "

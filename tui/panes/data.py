@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from rich.measure import Measurement
 from rich.table import Table
+from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical
@@ -81,7 +82,7 @@ class DataPane(Pane):
 
     # ---- loading ------------------------------------------------------------------
     def load(self, src: str, why: str) -> None:
-        self.query_one("#data-status", Static).update(f"Loading {short_path(src)} …")
+        self.query_one("#data-status", Static).update(Text(f"Loading {short_path(src)} …"))   # a path: never markup
         self._load_worker(src, why)
 
     @work(thread=True, exclusive=True, group="data", exit_on_error=False)
@@ -105,9 +106,9 @@ class DataPane(Pane):
         self.dataset, self.summary = msg.dataset, msg.summary
         self.source = msg.dataset.source
         s = msg.summary
-        self.query_one("#data-status", Static).update(
-            f"[b]Active source:[/b] {short_path(s['source'])} · {s['n_pairs']:,} names · {s['n_labels']} labels"
-            f" · {msg.why}")
+        self.query_one("#data-status", Static).update(Text.assemble(
+            ("Active source:", "bold"),
+            f" {short_path(s['source'])} · {s['n_pairs']:,} names · {s['n_labels']} labels · {msg.why}"))
         tables = summary_tables(s)
         labels, lengths, dups, cleaning = tables[:4]
         labels.title = "Names per label"
@@ -125,8 +126,8 @@ class DataPane(Pane):
 
     def on_dataset_failed(self, msg: DatasetFailed) -> None:
         still = f" Still using {short_path(self.source)}." if self.dataset is not None else ""
-        self.query_one("#data-status", Static).update(f"[b red]Could not load {short_path(msg.source)}:[/] "
-                                                      f"{msg.message}.{still}")
+        self.query_one("#data-status", Static).update(Text.assemble(
+            (f"Could not load {short_path(msg.source)}:", "bold red"), f" {msg.message}.{still}"))
         if msg.source == self.typed:          # a typed path failed: the field keeps the focus, its text selected,
             self.typed = None                 # so that what is typed next corrects it (never fires a pane key)
             field = self.query_one("#data-path", Field)
@@ -173,8 +174,9 @@ class DataPane(Pane):
             self.app.notify("PyTorch names downloaded.")
             self.load("pytorch-names", "downloaded just now")
         else:
-            self.query_one("#data-status", Static).update(f"[b red]Download failed:[/] {msg.message}")
-            self.app.notify(msg.message, title="Download failed", severity="error")
+            self.query_one("#data-status", Static).update(Text.assemble(("Download failed:", "bold red"),
+                                                                      f" {msg.message}"))
+            self.app.notify(msg.message, title="Download failed", severity="error", markup=False)
 
     # ---- actions ------------------------------------------------------------------
     def action_use_builtin(self) -> None:

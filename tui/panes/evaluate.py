@@ -101,7 +101,7 @@ class EvaluatePane(Pane):
     def on_built(self) -> None:
         set_select(self.query_one("#eval-run", Select), self.options, self.selected_run)
         if self.selected_run and not self.metrics:
-            self.query_one("#eval-title", Static).update(f"Loading {run_name(self.selected_run)} …")
+            self.query_one("#eval-title", Static).update(Text(f"Loading {run_name(self.selected_run)} …"))
         self.render_metrics()
 
     @on(Select.Changed, "#eval-run")
@@ -276,12 +276,12 @@ class EvaluatePane(Pane):
         return title, table, _headline_table(values), Text("\n".join(lines), style="dim")
 
     # ---- live: the attached run (tui/follow.py) -------------------------------------
-    def _idle_title(self) -> str:
-        """The title before any matrix is shown: what comes, and from where."""
+    def _idle_title(self) -> Text:
+        """The title before any matrix is shown: what comes, and from where (a run's name: never markup)."""
         if self.live_run is not None and self.follow_live:
-            return (f"Waiting for the first evaluation of {run_name(self.live_run)}: its validation confusion matrix "
-                    f"shows here (or open a saved run, o).")
-        return "No evaluation yet: train a classifier (2), or open a saved run (o)."
+            return Text(f"Waiting for the first evaluation of {run_name(self.live_run)}: its validation confusion "
+                        f"matrix shows here (or open a saved run, o).")
+        return Text("No evaluation yet: train a classifier (2), or open a saved run (o).")
 
     def on_live_started(self, run_dir: str, e) -> None:
         classify = e.config.get("task") == "classify"
@@ -318,7 +318,7 @@ class EvaluatePane(Pane):
             self._leave_source()
         if self.built:
             set_select(self.query_one("#eval-run", Select), value=str(path))
-            self.query_one("#eval-title", Static).update(f"Loading {run_name(path)} …")
+            self.query_one("#eval-title", Static).update(Text(f"Loading {run_name(path)} …"))
         self._metrics_worker(str(path))
 
     @work(thread=True, exclusive=True, group="evaluate", exit_on_error=False)
@@ -427,9 +427,9 @@ class EvaluatePane(Pane):
                                + (" or wait until the attached run ends" if self.shown_run else ""))
             return
         exclude = self.exclude_train if exclude_train is None else exclude_train
-        self.query_one("#eval-title", Static).update(
+        self.query_one("#eval-title", Static).update(Text(
             f"Testing {run_name(run)} on {short_path(source)}" + (" without its training names" if exclude else "")
-            + " …")
+            + " …"))
         self._shown_key = None
         self._source_worker(run, source, exclude)
 

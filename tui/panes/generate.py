@@ -169,7 +169,7 @@ class GeneratePane(Pane):
         set_select(lang, [(lab, lab) for lab in run.labels],
                    previous if previous in run.labels else (run.labels[0] if run.labels else None))
         if not quiet:
-            self.app.notify(f"Generate uses {run_name(run.path)}.")
+            self.app.notify(f"Generate uses {run_name(run.path)}.", markup=False)
         self.action_resample()
         return True
 
@@ -182,7 +182,7 @@ class GeneratePane(Pane):
         if clf is None:
             if not quiet:
                 self.app.notify(f"{run_name(path)}: not a readable classifier run", title="Cannot load the classifier",
-                                severity="error")
+                                severity="error", markup=False)
             return False
         self.classifier = clf
         set_select(self.query_one("#gen-clf", Select), value=str(clf.path))
@@ -403,7 +403,7 @@ class GeneratePane(Pane):
         if self.classifier is not None:
             t.add_column("classifier", no_wrap=True)
         for s in self.samples[:SHOWN_MAX]:
-            row = [s["name"] or "∅", s["lang"], novelty_cell(s)]
+            row = [Text(s["name"] or "∅"), Text(str(s["lang"])), novelty_cell(s)]
             if self.classifier is not None:
                 mark = {True: ("✓", "green"), False: ("✗", "red"), None: ("?", "dim")}[s.get("agrees")]
                 row.append(Text.assemble((mark[0] + " ", mark[1]), s.get("classifier") or "cannot read it"))

@@ -94,7 +94,7 @@ class RunsPane(Pane):
     def _cells(self, r: dict) -> list:
         mark = Text("●", style="bold green") if r["path"] in self.marked else Text(" ")
         if "error" in r:
-            return [mark, short_run(r), Text(r["error"][:40], style="red"), "", "", "", "", "", "", ""]
+            return [mark, Text(short_run(r)), Text(r["error"][:40], style="red"), "", "", "", "", "", "", ""]
         if r.get("task") == "classify":
             best = f"acc {r['best_val_accuracy']:.3f}" if "best_val_accuracy" in r else ""
             test = f"acc {r['test_accuracy']:.3f}" if "test_accuracy" in r else ""
@@ -103,7 +103,8 @@ class RunsPane(Pane):
             best = f"nll {r['best_val_nll']:.3f}" if "best_val_nll" in r else ""
             test = f"nll {r['test_nll']:.3f}" if "test_nll" in r else ""
             f1 = ""
-        return [mark, short_run(r), state_cell(r), r.get("task") or "", model_label(r.get("model"), r.get("members")),
+        return [mark, Text(short_run(r)), state_cell(r), r.get("task") or "",   # a run id is never markup
+                Text(model_label(r.get("model"), r.get("members"))),
                 test, f1, best,
                 duration(r.get("train_seconds")) if r.get("train_seconds") is not None else "",
                 compact_number(r.get("params"))]
@@ -239,7 +240,8 @@ class RunsPane(Pane):
         need = "generate" if target == "generate" else "classify"
         if row.get("task") != need:
             self.app.notify(f"{row['run']} is a {row.get('task')} run; {target.capitalize()} needs a "
-                            f"{'generator' if need == 'generate' else 'classifier'}.", severity="warning")
+                            f"{'generator' if need == 'generate' else 'classifier'}.", severity="warning",
+                            markup=False)
             return
         self.post_message(OpenRun(row["path"], target))
 
@@ -251,9 +253,9 @@ class RunsPane(Pane):
         try:
             path = export_csv(Path(row["path"]))
         except OSError as e:
-            self.app.notify(str(e), title="Export failed", severity="error")
+            self.app.notify(str(e), title="Export failed", severity="error", markup=False)
             return
-        self.app.notify(f"Saved {short_path(path)}", title="Metrics exported")
+        self.app.notify(f"Saved {short_path(path)}", title="Metrics exported", markup=False)
 
     def action_watch(self) -> None:
         row = self.cursor_run()
@@ -261,7 +263,7 @@ class RunsPane(Pane):
             self.app.notify("No readable run under the cursor.", severity="warning")
             return
         self.app.attach_run(row["path"])
-        self.app.notify(f"The Train pane follows {row['run']}.")
+        self.app.notify(f"The Train pane follows {row['run']}.", markup=False)
 
     def action_resume_run(self) -> None:
         """`namestudio train --resume RUN` as a child in its own session (engine.process.launch_resume), followed
@@ -276,11 +278,11 @@ class RunsPane(Pane):
         try:
             launched = launch_resume(Path(row["path"]))
         except (NamestudioError, OSError) as e:
-            self.app.notify(str(e).splitlines()[0], title="Cannot resume", severity="warning")
+            self.app.notify(str(e).splitlines()[0], title="Cannot resume", severity="warning", markup=False)
             return
         self.app.run_launched(launched)
         self.app.notify(f"{row['run']} trains on from its last resume point; the Train pane follows it.",
-                        title="Resumed")
+                        title="Resumed", markup=False)
         self.app.refresh_runs()
 
     def action_refresh(self) -> None:

@@ -12,10 +12,10 @@ import math
 import os
 import textwrap
 
+from rich.text import Text
 from textual import on
 from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical
-from rich.markup import escape
 from textual.widgets import Button, Label, Log, Select, Static
 from textual_plotext import PlotextPlot
 
@@ -226,7 +226,7 @@ class TrainPane(Pane):
         try:
             cfg = self.build_config(dataset)
         except ValueError as e:
-            self.app.notify(str(e), title="Cannot start", severity="error")
+            self.app.notify(str(e), title="Cannot start", severity="error", markup=False)
             return
         from namestudio.data.errors import NamestudioError
         from namestudio.engine.process import launch_train
@@ -235,14 +235,14 @@ class TrainPane(Pane):
             launched = launch_train(cfg, self.app.checkpoints, nice=10)
         except (NamestudioError, OSError) as e:
             self.app.notify(str(e).splitlines()[0] if str(e) else type(e).__name__, title="Cannot start",
-                            severity="error")
+                            severity="error", markup=False)
             return
         self.app.run_launched(launched)
         self.attached(str(launched.run_dir))
         self.state = "starting"
-        self._status(f"Starting: {cfg.task} · {cfg.model} · {short_path(dataset.source)} · "
-                     f"{cfg.threads} torch thread{'s' if cfg.threads > 1 else ''} · a process of its own "
-                     f"(pid {launched.pid}, nice 10) …")
+        self._status(Text(f"Starting: {cfg.task} · {cfg.model} · {short_path(dataset.source)} · "
+                          f"{cfg.threads} torch thread{'s' if cfg.threads > 1 else ''} · a process of its own "
+                          f"(pid {launched.pid}, nice 10) …"))
         self._update_buttons()
         self.focus_anchor()          # out of the form: digits switch panes again
 
@@ -254,7 +254,7 @@ class TrainPane(Pane):
         try:
             send_control(self.run_dir, command)
         except RunFolderError as e:
-            self.app.notify(str(e), title=f"Cannot {command}", severity="error")
+            self.app.notify(str(e), title=f"Cannot {command}", severity="error", markup=False)
             return False
         return True
 
@@ -321,7 +321,7 @@ class TrainPane(Pane):
             self.query_one("#eval-log", Log).clear()
             self.query_one("#train-progress", ProgressLine).set(0, 0)
             self.query_one("#train-rate", RateLine).show(None)
-            self._status(f"Attached to {os_name(run_dir)} …")
+            self._status(Text(f"Attached to {os_name(run_dir)} …"))
 
     def on_events(self, run_dir: str, events: list) -> None:
         """Record the events; the 4 Hz timer draws (a tiny dataset can log a hundred steps a second)."""
@@ -363,11 +363,11 @@ class TrainPane(Pane):
     def _state(self, state: str) -> None:
         self.state = state
         name = os_name(self.run_dir or "")
-        text = {"starting": f"Starting run {name}: its process loads the data and torch …",
-                "running": f"Training [b]{self.model}[/b] {self.train_task} · run {name}",
-                "paused": f"[b]Paused[/b] · run {name}: press p to resume, x to stop.",
+        text = {"starting": Text(f"Starting run {name}: its process loads the data and torch …"),
+                "running": Text.assemble("Training ", (f"{self.model}", "bold"), f" {self.train_task} · run {name}"),
+                "paused": Text.assemble(("Paused", "bold"), f" · run {name}: press p to resume, x to stop."),
                 "stopping": "Stopping after this batch: the best checkpoint so far is kept and tested …"}
-        self._status(text.get(state, f"Run {name}: {state}"))
+        self._status(text.get(state, Text(f"Run {name}: {state}")))     # run folders' names: never markup
         self._update_buttons()
 
     def _eval(self, e: Eval) -> None:
@@ -400,15 +400,16 @@ class TrainPane(Pane):
             test = f"test NLL {t.get('nll', 0):.3f} · ppl {t.get('perplexity', 0):.2f}"
         line = f"Done, {reason_words(e.reason)} in {duration(e.train_seconds)} · {test}"
         self._log(line)
-        self._status(f"[b]{line}[/b]\nBest checkpoint: {short_path(e.run_dir)}")
+        self._status(Text.assemble((line, "bold"), f"\nBest checkpoint: {short_path(e.run_dir)}"))
         self._update_buttons()
         self._dirty = True
 
     def _failed(self, e: Failed) -> None:
         self.state, self.ended = "failed", e
         first, *rest = e.message.splitlines() or [""]
-        self._status(f"[b red]Training failed:[/] {escape(first)}" +
-                     (f"\n[dim]last lines of {os_name(self.run_dir or '')}/train.log below[/]" if rest else ""))
+        self._status(Text.assemble(("Training failed:", "bold red"), f" {first}",
+                                   (f"\nlast lines of {os_name(self.run_dir or '')}/train.log below" if rest else "",
+                                    "dim")))
         self._log(f"failed: {first}")
         for line in rest:
             self._log("  " + line)
@@ -451,7 +452,8 @@ class TrainPane(Pane):
         self.query_one("#train-progress", ProgressLine).set(msg.step, msg.total_steps)
         self.query_one("#train-rate", RateLine).show(msg, self.epochs)
 
-    def _status(self, text: str) -> None:
+    def _status(self, text: str | Text) -> None:
+        """The status line: our own markup (a str), or a Text where it holds a path, a run's name or an error."""
         self._status_text = text
         if self.built:
             self.query_one("#train-status", Static).update(text)
