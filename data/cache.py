@@ -18,6 +18,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import tempfile
 import time
 import unicodedata
@@ -138,18 +139,24 @@ def _read(path: Path | None, check):
     return value
 
 
+_ENTRY = re.compile(r"[0-9a-f]{64}\.[a-z]+\.npz")
+
+
 def _trim(folder: Path) -> None:
+    """Least recently used entries out until the folder is under MAX_BYTES. Only this cache's own files are
+    counted or removed (``<key>.<kind>.npz`` and its writers' ``.tmp-*.npz``): NAMESTUDIO_CACHE_DIR may name a
+    folder that holds other .npz files, and those were deleted once the total passed the cap."""
     entries, total, now = [], 0, time.time()
     for p in folder.iterdir():
         try:
             st = p.stat()
         except OSError:
             continue
-        if p.name.startswith(_TMP):
+        if p.name.startswith(_TMP) and p.suffix == ".npz":
             if now - st.st_mtime > 3600:           # left by a killed writer
                 p.unlink(missing_ok=True)
             continue
-        if p.suffix == ".npz":
+        if _ENTRY.fullmatch(p.name):
             entries.append((st.st_mtime, st.st_size, p))
             total += st.st_size
     for _, size, p in sorted(entries):

@@ -160,6 +160,25 @@ def test_a_damaged_cache_entry_is_ignored_and_rebuilt(small_csv, small_reference
     assert load_dataset(str(small_csv)).cached                  # rebuilt and written again
 
 
+def test_the_cache_size_cap_removes_only_its_own_files(small_csv, cache_home, monkeypatch):
+    """NAMESTUDIO_CACHE_DIR may name a folder with other .npz files: past the cap they were deleted too."""
+    import time
+    cache_home.mkdir(parents=True)
+    mine = cache_home / "embeddings.npz"
+    mine.write_bytes(b"x" * 5000)
+    stale_tmp, other_tmp = cache_home / ".tmp-abc.npz", cache_home / ".tmp-notes.txt"
+    for f in (stale_tmp, other_tmp):
+        f.write_bytes(b"x")
+        os.utime(f, (time.time() - 7200, time.time() - 7200))
+    old_entry = cache_home / f"{'a' * 64}.data.npz"
+    old_entry.write_bytes(b"x" * 5000)
+    os.utime(old_entry, (1, 1))                             # the least recently used entry
+    monkeypatch.setattr(cache, "MAX_BYTES", 1)
+    load_dataset(str(small_csv))                            # writes this source's entries, then trims
+    assert mine.read_bytes() == b"x" * 5000 and other_tmp.exists()
+    assert not old_entry.exists() and not stale_tmp.exists()
+
+
 def test_cache_off_writes_nothing(small_csv, cache_home, monkeypatch):
     monkeypatch.setenv("NAMESTUDIO_CACHE_DIR", "off")
     ds = load_dataset(str(small_csv))
