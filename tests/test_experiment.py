@@ -269,6 +269,11 @@ def test_launch_compare_and_stop_it_as_the_tui_would(names, tmp_path):
     assert doc["state"] == "cancelled" and not doc["live"] and doc["runs"][0]["state"] == "cancelled"
     with pytest.raises(ex.ExperimentError, match="not running"):
         ex.stop_experiment(exp)
+    # the stopped trainer's hint names a folder `train --resume` finds from here (it said `--resume rnn`)
+    import re
+    import shlex
+    hint = re.search(r"stopped: `namestudio train --resume (.+)` continues it", (exp / "rnn" / rf.LOG).read_text())
+    assert hint and rf.resolve_run(shlex.split(hint.group(1))[0]).resolve() == (exp / "rnn").resolve()
 
 
 def test_curve_points_redraws_curves_read_once(tmp_path):

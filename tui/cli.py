@@ -7,6 +7,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shlex
 import shutil
 import signal
 import sys
@@ -479,10 +480,18 @@ def cmd_train(args) -> int:
         _emit_json(out)
     if result.reason == "cancelled" and not under_torchrun:   # stopped before its end: `train … && next` stops too
         if rf.resume_dir(Path(result.run_dir)) is not None:
-            con.print(f"stopped: `namestudio train --resume {os.path.basename(result.run_dir)}` continues it",
-                      markup=False)
+            con.print(f"stopped: `namestudio train --resume {_where(result.run_dir)}` continues it", markup=False)
         return 130
     return 0
+
+
+def _where(run_dir) -> str:
+    """A run folder as a resume command takes it from here: its path (relative when shorter). Its id alone
+    resolved only under the default checkpoints folder, and never for an experiment's run (EXP/RUN)."""
+    path = os.path.abspath(run_dir)
+    rel = os.path.relpath(path)
+    shown = rel if len(rel) < len(path) and not rel.startswith("..") else path
+    return shlex.quote(shown)
 
 
 def _nothing_to_resume(args, run_dir: Path, message: str) -> int:
@@ -622,7 +631,7 @@ def _launch_ranks(args, cfg, overrides: dict, rdzv: dict) -> int:
         if made is not None:
             _remove_if_unused(made)
     if code == 0 and one_machine and run_dir is not None and _stopped(run_dir):
-        con.print(f"stopped: `namestudio train --resume {run_dir.name}` continues it", markup=False)
+        con.print(f"stopped: `namestudio train --resume {_where(run_dir)}` continues it", markup=False)
         return 130            # as one process exits when stopped before its end: `train … && next` stops too
     return code
 
