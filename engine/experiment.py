@@ -427,9 +427,12 @@ class Controller:
         if action == "resume":
             popen = launch_resume(run_dir, nice=self.nice, check=False).popen   # _action chose it: no second look
         else:
+            if not isinstance(r.get("config"), dict):
+                raise ExperimentError(f"{self.exp / EXPERIMENT}: damaged (run {r['dir']} has no settings to start "
+                                      "it with)")
+            cfg = TrainConfig.from_dict(r["config"])
             if action == "restart":
                 shutil.rmtree(run_dir, ignore_errors=True)
-            cfg = TrainConfig.from_dict(r["config"])
             popen = launch_train(cfg, self.exp, nice=self.nice, run_dir=run_dir).popen
         self.tails[r["dir"]] = rf.Tail(run_dir / rf.METRICS)
         self.active[r["dir"]] = popen

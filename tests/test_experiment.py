@@ -545,3 +545,16 @@ def test_a_stop_while_a_run_is_being_started_stops_that_run_too(tmp_path, monkey
         assert children[0].wait(timeout=20) == -signal.SIGTERM
     finally:
         children[0].kill()
+
+
+def test_an_experiment_entry_without_settings_is_a_one_line_error_and_its_folder_stays(tmp_path):
+    """A damaged experiment.json entry with no config ended in a KeyError (the "a bug" line), after the restart
+    had already deleted the run's folder."""
+    exp = tmp_path / "exp-1"
+    (exp / "rnn").mkdir(parents=True)
+    (exp / "rnn" / "notes.txt").write_text("kept")
+    rf.atomic_write_json(exp / ex.EXPERIMENT, {"task": "classify", "runs": [{"dir": "rnn", "model": "rnn"}]})
+    c = ex.Controller(exp)
+    with pytest.raises(ex.ExperimentError, match=r"experiment\.json: damaged \(run rnn has no settings"):
+        c._start(ex._read_doc(exp)["runs"][0], "restart")
+    assert (exp / "rnn" / "notes.txt").exists() and not c.active
