@@ -178,9 +178,11 @@ def machine(runs: list[tuple[str, Path]]) -> list[tuple[str, str]]:
 
 # ---- the report ------------------------------------------------------------------------------------
 def build(runs: list[tuple[str, Path]], folder: Path, names=ex.DEFAULT_NAMES, start_letters: str = "ABC",
-          temperature: float = 0.8, sources: list[str] | None = None, figures: bool = True) -> Report:
-    """Write report.md, curves.csv and the figures into ``folder`` (which exists and is empty)."""
-    rep = Report(path=folder)
+          temperature: float = 0.8, sources: list[str] | None = None, figures: bool = True,
+          notes: list[str] | None = None) -> Report:
+    """Write report.md, curves.csv and the figures into ``folder`` (which exists and is empty). ``notes``: lines
+    said in the report and on the terminal (an experiment's runs that never started)."""
+    rep = Report(path=folder, notes=list(notes or []))
     plots = figures and _have_matplotlib()
     if figures and not plots:
         rep.notes.append(MATPLOTLIB_MISSING)
@@ -296,6 +298,24 @@ def build(runs: list[tuple[str, Path]], folder: Path, names=ex.DEFAULT_NAMES, st
     return rep
 
 
+def _unstarted(exp: Path) -> list[str]:
+    """A line for an experiment whose runs did not all start (stopped, or still running): those runs are in no
+    table, and a reader must not take the report for the whole plan."""
+    try:
+        doc = ex.read_experiment(exp)
+    except NamestudioError:
+        return []
+    missing = [r["dir"] for r in doc["runs"] if not (Path(exp) / r["dir"]).is_dir()]
+    if not missing:
+        return []
+    state = doc.get("state") or "unknown"
+    have = "run has" if len(missing) == 1 else "runs have"
+    how = (f"; `namestudio compare --resume {exp.name}` trains {'it' if len(missing) == 1 else 'them'}"
+           if state in ("cancelled", "failed", "stale") else "")
+    return [f"experiment {exp.name} is {state}: {len(missing)} of its {len(doc['runs'])} {have} not started "
+            f"({', '.join(missing)}) and {'is' if len(missing) == 1 else 'are'} in no table{how}"]
+
+
 def _report_file(name: str) -> bool:
     """A file name a report writes (``build``): report.md, curves.csv and its figures."""
     return name in ("report.md", "curves.csv") or (name.endswith(".png") and name.startswith(("curves-", "confusion-")))
@@ -361,7 +381,7 @@ def write_report(items: list[str], out: str | Path, checkpoints: str | Path = "c
     try:
         rep = build(runs, tmp, names, start_letters, temperature,
                     sources=[e.name for e in exps] + [d.name for _, d in runs if d.parent not in exps],
-                    figures=figures)
+                    figures=figures, notes=[n for e in exps for n in _unstarted(e)])
         for f in rep.files:
             with open(tmp / f, "rb") as fh:
                 os.fsync(fh.fileno())

@@ -193,3 +193,20 @@ def test_tensorboard_reads_our_file_when_installed(runs, tmp_path):
     acc = EventAccumulator(str(path.parent))
     acc.Reload()
     assert "train/loss" in acc.Tags()["scalars"]
+
+
+def test_a_stopped_experiments_report_names_the_runs_that_never_started(runs, tmp_path):
+    """A report of an experiment stopped part-way showed its finished runs only, as if they were the plan."""
+    import shutil
+    from namestudio.engine import experiment as ex
+    ck, dirs = runs
+    exp = tmp_path / "ck" / "exp-20260101-000000-classify"
+    exp.mkdir(parents=True)
+    shutil.copytree(dirs[0], exp / "lstm")
+    rf.atomic_write_json(exp / ex.EXPERIMENT, {"task": "classify", "state": "cancelled", "runs": [
+        {"dir": "lstm", "model": "lstm", "state": "done"}, {"dir": "gru", "model": "gru", "state": "pending"},
+        {"dir": "rnn", "model": "rnn", "state": "pending"}]})
+    rep = report_mod.write_report([exp.name], tmp_path / "rep", tmp_path / "ck", figures=False)
+    said = (f"experiment {exp.name} is cancelled: 2 of its 3 runs have not started (gru, rnn) and are in no "
+            f"table; `namestudio compare --resume {exp.name}` trains them")
+    assert said in rep.notes and said in (tmp_path / "rep" / "report.md").read_text()
