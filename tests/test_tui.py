@@ -72,9 +72,14 @@ async def wait_workers(app) -> None:
 
 
 async def settle(pilot, app) -> None:
-    await wait_workers(app)
-    for _ in range(3):
-        await pilot.pause()
+    """The workers done, and what their messages started (a run loaded in a worker starts a prediction or a
+    sampling worker when its message arrives) done too."""
+    for _ in range(20):
+        await wait_workers(app)
+        for _ in range(3):
+            await pilot.pause()
+        if not busy_workers(app):
+            return
 
 
 async def set_form(app, values: dict) -> None:

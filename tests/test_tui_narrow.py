@@ -93,9 +93,9 @@ async def show_pane(pilot, pane: str) -> None:
     if pane == "classify":
         await wait_for(pilot, lambda: app.pane("classify").run is not None, 30)
         await pilot.press(*"Uzkalug")
-    if pane == "generate":
-        await wait_for(pilot, lambda: app.pane("generate").samples, 30)
-    await wait_workers(app)
+    if pane == "generate":       # its runs load in workers: the samples, then the classifier's checks of them
+        await wait_for(pilot, lambda: app.pane("generate").samples and app.pane("generate").classifier, 30)
+    await settle(pilot, app)
     for field in app.query(Input):
         field.cursor_blink = False
     await pilot.pause(0.2)

@@ -93,10 +93,12 @@ class Notice(Message):
 
 @message
 class SamplesReady(Message):
-    """Samples from the Generate pane's worker, checked by the classifier when one is chosen."""
+    """Samples from the Generate pane's worker, checked by ``checked_by`` (the classifier chosen when the worker
+    started, or None)."""
     samples: list[dict]
     agreement: float | None
     error: str = ""
+    checked_by: object = None
 
 
 @message
@@ -109,6 +111,18 @@ class Predicted(Message):
     results: list
     explanation: object = None
     error: str = ""
+
+
+@message
+class RunLoaded(Message):
+    """A saved run a pane asked for (``slot``: "run" or "classifier"), loaded in a worker: ``run`` (an
+    engine.infer.LoadedRun), or None with ``error`` (one line) and its ``severity``."""
+    slot: str
+    path: str
+    quiet: bool
+    run: object = None
+    error: str = ""
+    severity: str = "error"
 
 
 # ---- model quality (issue 9) ----------------------------------------------------------

@@ -440,22 +440,29 @@ def best_run(runs: list[dict], task: str, data: str | None = None) -> dict | Non
     return mine[0] if mine else None
 
 
-def open_run(app, path: str, task: str, quiet: bool = False, what: str = "the run"):
-    """Load a saved run for a pane; a run that cannot be read, or is of the other task, becomes a
-    notification and None (never an exception in the UI)."""
+def read_run(path: str, task: str) -> tuple[object, str, str]:
+    """Load a saved run for a pane, in any thread: (run, "", "") or (None, a one-line reason, its severity) for a
+    run that cannot be read or is of the other task (never an exception)."""
     from namestudio.engine.infer import load_run
 
     try:
         run = load_run(path)
     except Exception as e:
-        if not quiet:
-            text = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-            app.notify(f"{run_name(path)}: {text}", title=f"Cannot load {what}", severity="error", markup=False)
-        return None
+        text = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        return None, f"{run_name(path)}: {text}", "error"
     if run.task != task:
-        if not quiet:
-            need = "a classifier" if task == "classify" else "a generator"
-            app.notify(f"{run_name(run.path)} is a {run.task} run; this needs {need}.", severity="warning",
-                       markup=False)
-        return None
-    return run
+        need = "a classifier" if task == "classify" else "a generator"
+        return None, f"{run_name(run.path)} is a {run.task} run; this needs {need}.", "warning"
+    return run, "", ""
+
+
+def load_run_in_worker(pane, slot: str, path: str, task: str, quiet: bool) -> None:
+    """Load a run for ``pane`` off the UI thread (reading the weights takes 12-25 ms, 250-300 ms beside a training
+    run, and froze the screen): the pane gets a ``RunLoaded`` message. One load per pane and slot at a time; the
+    pane keeps only the answer for the path it asked for last."""
+    from .messages import RunLoaded
+
+    def work() -> None:
+        run, error, severity = read_run(path, task)
+        pane.post_message(RunLoaded(slot, path, quiet, run, error, severity or "error"))
+    pane.run_worker(work, thread=True, exclusive=True, group=f"{pane.pane_id}-{slot}", exit_on_error=False)

@@ -12,9 +12,10 @@ from namestudio.engine.config import model_label
 from namestudio.engine.experiment import run_name
 
 from .. import keys
-from ..messages import Predicted
+from ..messages import Predicted, RunLoaded
 from ..render import attribution_text, probability_table
-from ..widgets import Choice, best_run, NAME, Anchor, Field, Pane, open_run, set_select, short_run, usable
+from ..widgets import Choice, best_run, NAME, Anchor, Field, Pane, load_run_in_worker, set_select, short_run, \
+    usable
 
 
 class ClassifyPane(Pane):
@@ -31,6 +32,7 @@ class ClassifyPane(Pane):
         self.busy = False            # a prediction is on its way (its worker)
         self.options: list[tuple[str, str]] = []
         self.pending: str | None = None   # a run to load once the pane is built
+        self.wanted: str | None = None   # the run being loaded (in a worker) to replace self.run
         self.auto = False                 # the run was chosen for the user (best_run), not by them
 
     def compose_content(self) -> ComposeResult:
@@ -65,7 +67,7 @@ class ClassifyPane(Pane):
         if self.built:
             set_select(self.query_one("#clf-run", Select), options,
                        str(self.run.path) if self.run is not None else None)
-        if self.run is None and self.pending is None and options:
+        if self.run is None and self.pending is None and self.wanted is None and options:
             self.load_run(best_run(runs, "classify", self.app.data_source())["path"], quiet=True)   # the best one
             self.auto = True
 
@@ -78,19 +80,36 @@ class ClassifyPane(Pane):
     @on(Select.Changed, "#clf-run")
     def _run_chosen(self, event: Select.Changed) -> None:
         value = event.select.value
-        if value == Select.NULL or (self.run is not None and str(self.run.path) == value):
+        if value == Select.NULL or (self.run is not None and str(self.run.path) == value) or value == self.wanted:
             return
         self.load_run(str(value))
 
     def load_run(self, path: str, quiet: bool = False) -> bool:
+        """Load the run in a worker; the pane shows it when it arrives (``on_run_loaded``)."""
         self.auto = self.auto and quiet      # a run the user chose stays chosen
         if not self.built:
             self.pending = str(path)         # loaded when the pane is first shown
             return True
         self.pending = None
-        run = open_run(self.app, path, "classify", quiet)
+        self.wanted = str(path)
+        self.query_one("#clf-run-info", Static).update(Text(f"Loading {run_name(path)} …", style="dim"))
+        load_run_in_worker(self, "run", str(path), "classify", quiet)
+        return True
+
+    def on_run_loaded(self, msg: RunLoaded) -> None:
+        msg.stop()
+        if msg.path != self.wanted:
+            return                           # another run was asked for since
+        self.wanted = None
+        run, quiet = msg.run, msg.quiet
         if run is None:
-            return False
+            if not quiet:
+                self.app.notify(msg.error, title="Cannot load the run" if msg.severity == "error" else "",
+                                severity=msg.severity, markup=False)
+            if self.run is not None:         # the selector goes back to the run still shown
+                set_select(self.query_one("#clf-run", Select), value=str(self.run.path))
+            self._refresh_view()
+            return
         self.run = run
         self.k = min(max(self.k, 1), len(run.labels))
         set_select(self.query_one("#clf-run", Select), value=str(run.path))
@@ -98,7 +117,6 @@ class ClassifyPane(Pane):
         self.predict()
         if not quiet:
             self.app.notify(f"Classify uses {run_name(run.path)}.", markup=False)
-        return True
 
     # ---- prediction ---------------------------------------------------------------
     @on(Input.Changed, "#clf-name")
@@ -147,7 +165,8 @@ class ClassifyPane(Pane):
         probs = self.query_one("#clf-probs", Static)
         attr = self.query_one("#clf-attr", Static)
         if self.run is None:
-            info.update("No classifier run: train one on the Train pane (2) or open one from Runs (6).")
+            info.update(Text(f"Loading {run_name(self.wanted)} …", style="dim") if self.wanted else
+                        "No classifier run: train one on the Train pane (2) or open one from Runs (6).")
             probs.update("")
             attr.update("")
             return

@@ -17,8 +17,9 @@ from namestudio.engine.config import TABLE_TEMPERATURES
 from namestudio.engine.experiment import run_name
 
 from .. import keys
-from ..messages import QualityProgress, SamplesReady
-from ..widgets import Choice, best_run, INTEGER, NAME, NUMBER, Anchor, Field, Pane, open_run, set_select, short_run, usable
+from ..messages import RunLoaded, QualityProgress, SamplesReady
+from ..widgets import Choice, best_run, INTEGER, NAME, NUMBER, Anchor, Field, Pane, load_run_in_worker, set_select, \
+    short_run, usable
 
 NO_CLASSIFIER = "__none__"
 TABLE_N = 200                                # names per temperature: a few seconds at most on a CPU
@@ -42,6 +43,7 @@ class GeneratePane(Pane):
         self.clfs: list[tuple[str, str]] = []   # classifier runs to check with
         self.pending_run: str | None = None     # runs to load once the pane is built
         self.pending_clf: str | None = None
+        self.wanted: dict[str, str | None] = {"run": None, "classifier": None}   # asked for, in a worker
         self.auto = False                       # the runs were chosen for the user (best_run), not by them
         self._lang = None          # the language of the last samples
         # the temperature table (t): rows of engine.infer.sample_quality, for the settings in table_key
@@ -96,15 +98,15 @@ class GeneratePane(Pane):
             self.classifier = None
         if self.built:
             self._apply_options()
-        if self.run is None and self.pending_run is None and self.gens:
+        if self.run is None and self.pending_run is None and self.wanted["run"] is None and self.gens:
             self._choose_for_the_user(runs)
-        elif self.classifier is None and self.pending_clf is None and self.clfs:
+        elif self.classifier is None and self.pending_clf is None and self.wanted["classifier"] is None and self.clfs:
             self.load_classifier(best_run(runs, "classify", self._gen_data(runs))["path"], quiet=True)
 
     def _gen_data(self, runs: list[dict]) -> str | None:
         """The data source of the generator shown (or to be shown): a classifier that checks its names should
         know its languages."""
-        path = str(self.run.path) if self.run is not None else self.pending_run
+        path = str(self.run.path) if self.run is not None else self.wanted["run"] or self.pending_run
         row = next((r for r in runs if r.get("path") == path), None)
         return row.get("data") if row else self.app.data_source()
 
@@ -113,7 +115,7 @@ class GeneratePane(Pane):
         gen = best_run(runs, "generate", self.app.data_source())
         self.load_run(gen["path"], quiet=True)
         clf = best_run(runs, "classify", gen.get("data"))
-        if clf is not None and self.classifier is None:
+        if clf is not None and self.classifier is None and self.wanted["classifier"] is None:
             self.load_classifier(clf["path"], quiet=True)
         self.auto = True
 
@@ -132,17 +134,19 @@ class GeneratePane(Pane):
     @on(Select.Changed, "#gen-run")
     def _run_chosen(self, event: Select.Changed) -> None:
         value = event.select.value
-        if value != Select.NULL and not (self.run is not None and str(self.run.path) == value):
+        if value != Select.NULL and not (self.run is not None and str(self.run.path) == value) \
+                and value != self.wanted["run"]:
             self.load_run(str(value))
 
     @on(Select.Changed, "#gen-clf")
     def _clf_chosen(self, event: Select.Changed) -> None:
         value = event.select.value
         current = str(self.classifier.path) if self.classifier is not None else NO_CLASSIFIER
-        if value == current or value == Select.NULL:
+        if value == current or value == Select.NULL or value == self.wanted["classifier"]:
             return
         if value == NO_CLASSIFIER:
             self.classifier = None
+            self.wanted["classifier"] = None    # a load under way is not wanted now
             self.check_samples()
         else:
             self.load_classifier(str(value))
@@ -154,40 +158,66 @@ class GeneratePane(Pane):
             self.action_resample()
 
     def load_run(self, path: str, quiet: bool = False) -> bool:
+        """Load the generator in a worker; the pane shows it when it arrives (``on_run_loaded``)."""
         self.auto = self.auto and quiet      # a run the user chose stays chosen
         if not self.built:
             self.pending_run = str(path)     # loaded when the pane is first shown
             return True
         self.pending_run = None
-        run = open_run(self.app, path, "generate", quiet)
+        self.wanted["run"] = str(path)
+        if self.run is None:
+            self.query_one("#gen-summary", Static).update(Text(f"Loading {run_name(path)} …", style="dim"))
+        load_run_in_worker(self, "run", str(path), "generate", quiet)
+        return True
+
+    def load_classifier(self, path: str, quiet: bool = False) -> bool:
+        """Load the classifier that checks the samples, in a worker (``on_run_loaded``)."""
+        if not self.built:
+            self.pending_clf = str(path)
+            return True
+        self.pending_clf = None
+        self.wanted["classifier"] = str(path)
+        load_run_in_worker(self, "classifier", str(path), "classify", quiet)
+        return True
+
+    def on_run_loaded(self, msg: RunLoaded) -> None:
+        msg.stop()
+        if msg.path != self.wanted.get(msg.slot):
+            return                           # another run was asked for since
+        self.wanted[msg.slot] = None
+        if msg.slot == "classifier":
+            self._classifier_loaded(msg)
+            return
+        run = msg.run
         if run is None:
-            return False
+            if not msg.quiet:
+                self.app.notify(msg.error, title="Cannot load the run" if msg.severity == "error" else "",
+                                severity=msg.severity, markup=False)
+            if self.run is not None:         # the selector goes back to the run still shown
+                set_select(self.query_one("#gen-run", Select), value=str(self.run.path))
+            self._refresh_view()
+            return
         self.run = run
         set_select(self.query_one("#gen-run", Select), value=str(run.path))
         lang = self.query_one("#gen-lang", Select)
         previous = lang.value
         set_select(lang, [(lab, lab) for lab in run.labels],
                    previous if previous in run.labels else (run.labels[0] if run.labels else None))
-        if not quiet:
+        if not msg.quiet:
             self.app.notify(f"Generate uses {run_name(run.path)}.", markup=False)
         self.action_resample()
-        return True
 
-    def load_classifier(self, path: str, quiet: bool = False) -> bool:
-        if not self.built:
-            self.pending_clf = str(path)
-            return True
-        self.pending_clf = None
-        clf = open_run(self.app, path, "classify", quiet=True)
-        if clf is None:
-            if not quiet:
-                self.app.notify(f"{run_name(path)}: not a readable classifier run", title="Cannot load the classifier",
-                                severity="error", markup=False)
-            return False
-        self.classifier = clf
-        set_select(self.query_one("#gen-clf", Select), value=str(clf.path))
+    def _classifier_loaded(self, msg: RunLoaded) -> None:
+        if msg.run is None:
+            if not msg.quiet:
+                self.app.notify(f"{run_name(msg.path)}: not a readable classifier run",
+                                title="Cannot load the classifier", severity="error", markup=False)
+            keep = str(self.classifier.path) if self.classifier is not None else NO_CLASSIFIER
+            set_select(self.query_one("#gen-clf", Select), value=keep)
+            return
+        self.classifier = msg.run
+        set_select(self.query_one("#gen-clf", Select), value=str(msg.run.path))
         self.check_samples()
-        return True
 
     # ---- sampling -----------------------------------------------------------------
     def settings(self) -> dict:
@@ -260,7 +290,7 @@ class GeneratePane(Pane):
             self.post_message(SamplesReady([], None, str(e).strip().splitlines()[0] if str(e).strip() else repr(e)))
             return
         if not get_current_worker().is_cancelled:
-            self.post_message(SamplesReady(samples, agreement))
+            self.post_message(SamplesReady(samples, agreement, checked_by=classifier))
 
     def on_samples_ready(self, msg: SamplesReady) -> None:
         msg.stop()
@@ -269,6 +299,9 @@ class GeneratePane(Pane):
             self._show_error(msg.error)
             return
         self.samples, self.agreement = msg.samples, msg.agreement
+        if msg.checked_by is not self.classifier:    # the classifier arrived (it loads in a worker) or changed
+            self.check_samples()                     # while these were sampled: ask the one chosen now
+            return
         self._refresh_view()
 
     def _show_error(self, text: str) -> None:
@@ -379,7 +412,8 @@ class GeneratePane(Pane):
         summary = self.query_one("#gen-summary", Static)
         table_w = self.query_one("#gen-samples", Static)
         if self.run is None:
-            summary.update("No generator run: train one on the Train pane (2) with task generate, "
+            summary.update(Text(f"Loading {run_name(self.wanted['run'])} …", style="dim") if self.wanted["run"] else
+                           "No generator run: train one on the Train pane (2) with task generate, "
                            "or open one from Runs (6).")
             table_w.update("")
             return
