@@ -737,11 +737,15 @@ def read_control(run_dir: Path) -> dict | None:
 
 
 class ControlWatcher:
-    """Polls control.json with one os.stat per call; returns a new command once."""
+    """Polls control.json with one os.stat per call; returns a new command once. With ``since`` (a time.time()),
+    a command sent at or after it counts even when it was written before the watcher began (a stop sent while a
+    launched run was still "starting", importing torch, was acknowledged and then ignored); older ones (an
+    earlier attempt's stop) never count. Without it, whatever is there at the start is ignored."""
 
-    def __init__(self, run_dir: Path, ignore_existing: bool = True):
+    def __init__(self, run_dir: Path, ignore_existing: bool = True, since: float | None = None):
         self.path = Path(run_dir) / CONTROL
-        self.seen = self._stamp() if ignore_existing else None
+        self.since = since
+        self.seen = self._stamp() if ignore_existing and since is None else None
 
     def _stamp(self):
         try:
@@ -756,6 +760,8 @@ class ControlWatcher:
             return None
         self.seen = stamp
         cmd = read_control(self.path.parent)
+        if cmd and self.since is not None and not (isinstance(cmd.get("at"), (int, float)) and cmd["at"] >= self.since):
+            return None
         return cmd["command"] if cmd else None
 
 
@@ -844,10 +850,11 @@ def load_resume_point(run_dir: Path) -> tuple[dict, dict, dict]:
     return load_weights(folder / LAST), load_torch(folder / OPTIM), state
 
 
-def clean_for_resume(run_dir: Path, step: int) -> None:
+def clean_for_resume(run_dir: Path, step: int, keep_since: float | None = None) -> None:
     """Before a resumed run writes: cut steps.jsonl and metrics.jsonl back to the resume step (atomic
     rewrite; a kill after an append would otherwise duplicate steps), delete orphan .*.tmp files and
-    resume folders that resume.json does not point at, and drop a stale control command."""
+    resume folders that resume.json does not point at, and drop a stale control command (one sent before
+    ``keep_since``, when given: a stop sent to this attempt while it started is kept for its watcher)."""
     run_dir = Path(run_dir)
     for name in (STEPS, METRICS):
         path = run_dir / name
@@ -865,10 +872,12 @@ def clean_for_resume(run_dir: Path, step: int) -> None:
     for old in run_dir.glob("resume-*"):
         if old.is_dir() and old != current:
             shutil.rmtree(old, ignore_errors=True)
-    try:
-        (run_dir / CONTROL).unlink()
-    except FileNotFoundError:
-        pass
+    cmd = read_control(run_dir)                # an earlier attempt's command goes; one sent to this attempt stays
+    if keep_since is None or not (cmd and isinstance(cmd.get("at"), (int, float)) and cmd["at"] >= keep_since):
+        try:
+            (run_dir / CONTROL).unlink()
+        except FileNotFoundError:
+            pass
 
 
 # ---- listing --------------------------------------------------------------------------------------

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import random
 import threading
 import sys
@@ -67,6 +68,7 @@ class Trainer:
         self.writer: rf.RunWriter | None = None
         self.lock: rf.RunLock | None = None
         self.watcher: rf.ControlWatcher | None = None
+        self._started = False                # Started emitted: the run trains (on)
         self._ended_status: bytes | None = None  # a resumed run's status.json as it ended (see _open_run_dir)
         self._cancel = threading.Event()
         self._running = threading.Event()
@@ -149,6 +151,12 @@ class Trainer:
                 return result
             except Exception as e:  # every failure becomes one event with one line
                 result = Failed(message=_one_line(e), run_dir=str(self.run_dir) if self.run_dir else None)
+                if self._ended_state() == "done" and not self._started:
+                    # a resume of a done run that failed before it trained on (a device not here, say): the run
+                    # stays done, its status untouched (it read failed, with its progress gone)
+                    if self.on_event:
+                        self.on_event(result)
+                    return result
             try:
                 self.emit(result)
             except rf.RunFolderError as e:  # the writer could not write the end (disk full): say so
@@ -170,10 +178,20 @@ class Trainer:
         self.lock = rf.RunLock(self.run_dir).acquire()
         status = self.run_dir / rf.STATUS        # a resumed run's status as it ended: kept if there is nothing to do
         self._ended_status = status.read_bytes() if self.resume_from is not None and status.is_file() else None
+        try:                                     # a launcher's "starting" status: this attempt is live since then
+            found = rf.read_status(self.run_dir) if status.is_file() else None
+        except rf.RunFolderError:
+            found = None
         self.writer = rf.RunWriter(self.run_dir)
+        self.live_since = self.writer.status.started
+        if (found is not None and found.state == "starting" and isinstance(found.started, (int, float))
+                and found.pid in (os.getpid(), os.getppid())):    # this process's launch (or its torchrun agent's)
+            self.live_since = min(self.live_since, found.started)
         if self._ended_state() != "done":        # a done run stays done until it is sure to train on (Started)
             self.writer.write()                  # status "starting", with this pid
-        self.watcher = rf.ControlWatcher(self.run_dir)
+        # commands sent since this attempt showed live count, even if sent before this line (the launcher's
+        # status says "starting" while this process still imports torch); an earlier attempt's never do
+        self.watcher = rf.ControlWatcher(self.run_dir, since=self.live_since)
 
     def setup(self):
         """Data, split, vocabulary, model, optimizer and schedule: everything in memory, no disk writes.
@@ -372,7 +390,7 @@ class Trainer:
                 self._open_run_dir()
             if self.resume_from:
                 self._check_something_to_resume()
-                rf.clean_for_resume(self.run_dir, self.start_step)
+                rf.clean_for_resume(self.run_dir, self.start_step, keep_since=self.live_since)
                 self._record_resumed_settings()
                 saved_world = self.state.get("world_size", 1)
                 if saved_world != self.ranks.world:
@@ -382,6 +400,7 @@ class Trainer:
             else:
                 rf.write_run_files(self.run_dir, self._run_meta(), {"seed": self.split.seed, "train": self.split.train,
                                                                     "val": self.split.val, "test": self.split.test})
+        self._started = True
         self.emit(Started(run_dir=str(self.run_dir), config=cfg.to_dict(), labels=self.labels,
                           total_steps=self.total_steps, steps_per_epoch=self.steps_per_epoch,
                           n_train=len(self.train_data), device=str(self.device), note=self.device_note,

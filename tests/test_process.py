@@ -251,3 +251,80 @@ print("kept", flush=True)
     assert r.returncode == 0, r.stderr
     text = log.read_text()
     assert "the terminal hung up at" in text and "its output here" in text and "kept" in text and "lost" not in text
+
+
+def test_a_stop_sent_while_a_launched_run_is_starting_is_obeyed(names, tmp_path):
+    """`namestudio stop` is accepted while the status reads "starting" (the child still imports torch): the
+    trainer's watcher ignored the command written before it began, and the run trained to its end."""
+    run = launch_train(cfg(names, epochs=2000), tmp_path)
+    try:
+        assert rf.read_status(run.run_dir).state == "starting"
+        r = cli("stop", str(run.run_dir))
+        assert r.returncode == 0 and "asked to stop" in r.stdout
+        assert finish(run) == 130
+    finally:
+        finish(run, 0)
+    st = rf.read_status(run.run_dir)
+    assert st.state == "cancelled" and st.step < st.total_steps
+
+
+def test_a_stop_sent_to_a_resume_as_it_starts_is_kept_and_an_earlier_attempts_is_not(names, tmp_path):
+    """A resume deleted control.json while it set up, and with it a stop sent to it meanwhile; an earlier
+    attempt's stop must still not stop the resume."""
+    run = launch_train(cfg(names, epochs=2000, eval_every=1), tmp_path)
+    try:
+        wait_for(lambda: rf.resume_dir(run.run_dir))            # a resume point exists
+        assert cli("stop", str(run.run_dir)).returncode == 0     # this stop ends the first attempt ...
+        assert finish(run) == 130
+    finally:
+        finish(run, 0)
+    from namestudio.engine.process import launch_resume
+    again = launch_resume(run.run_dir)                           # ... and must not end the resume
+    try:
+        steps = rf.Tail(run.run_dir / rf.STEPS)
+        steps.read_new()
+        wait_for(lambda: rf.read_status(run.run_dir).state == "running" and steps.read_new())
+        r = cli("stop", str(run.run_dir))                        # a stop to the resume, once it runs: obeyed
+        assert r.returncode == 0
+        assert finish(again) == 130
+    finally:
+        finish(again, 0)
+    resumed = launch_resume(run.run_dir)
+    try:
+        assert cli("stop", str(run.run_dir)).returncode == 0     # sent while it starts: obeyed
+        assert finish(resumed) == 130
+    finally:
+        finish(resumed, 0)
+    assert rf.read_status(run.run_dir).state == "cancelled"
+
+
+def test_a_resume_of_a_done_run_that_fails_before_training_leaves_it_done(names, tmp_path):
+    """`train --resume RUN --epochs 3 --device cuda` on a machine without CUDA: the run read failed, its steps
+    gone from its status, and a later resume tested it again."""
+    r = cli("train", "--data", names, "--embed", "8", "--hidden", "16", "--epochs", "1", "--threads", "1",
+            "--batch-size", "16", "--device", "cpu", "--checkpoints", str(tmp_path))
+    assert r.returncode == 0, r.stderr
+    run_dir = next(d for d in tmp_path.iterdir() if d.is_dir())
+    before = {f: (run_dir / f).read_bytes() for f in (rf.STATUS, rf.TEST)}
+    r = cli("train", "--resume", str(run_dir), "--epochs", "3", "--device", "cuda")
+    assert r.returncode == 1 and "cuda" in r.stderr.lower()
+    assert {f: (run_dir / f).read_bytes() for f in (rf.STATUS, rf.TEST)} == before
+
+
+def test_after_a_hangup_a_line_never_follows_a_progress_frame_on_the_same_line():
+    """A print interrupted by the hangup carried the progress bar's frame (no line break after it) into the
+    log; the next print, plain, was glued onto it (CI saw `… ETA 0:00:16epoch  5.83 step 35 · …`)."""
+    import io
+    from rich.console import Console
+    from namestudio.tui.cli import Hangup
+    out = io.StringIO()
+    con = Console(file=out, width=100)
+    hang = Hangup(listen=False)
+    hang.watch(con)
+    hang._plain(con)                                   # what the hangup does to every watched console
+    con.file.write("epoch  5.00 step 30 · val accuracy 1.000\nepoch 5.0 ━━━━   30/900 ETA 0:00:16")  # the frame
+    con.print("epoch  5.83 step 35 · val accuracy 1.000")
+    con.print("run folder: ck/run")
+    lines = out.getvalue().splitlines()
+    assert lines == ["epoch  5.00 step 30 · val accuracy 1.000", "epoch 5.0 ━━━━   30/900 ETA 0:00:16",
+                     "epoch  5.83 step 35 · val accuracy 1.000", "run folder: ck/run"]

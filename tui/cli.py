@@ -572,11 +572,32 @@ class Hangup:
         con._color_system = None   # Rich renders styles as plain text without a colour system (a file's output)
         con.soft_wrap = True       # whole lines, as when piped: not wrapped at the gone terminal's width
         con.is_interactive = False  # a progress bar draws no frame into the log (only its last, when it stops)
+        if not isinstance(con.file, _FreshLines):
+            con.file = _FreshLines(con.file)
 
     def restore(self) -> None:
         if self._previous is not None:
             signal.signal(signal.SIGHUP, self._previous)
             self._previous = None
+
+
+class _FreshLines:
+    """A console's file after a hangup. A print that the hangup interrupted had rendered for the terminal, with
+    the progress bar's frame after its line and no line break; the next print, plain now, was glued onto that
+    frame in the log. Here a write that follows one left mid-line starts on a new line."""
+
+    def __init__(self, file) -> None:
+        self.file, self.mid_line = file, False
+
+    def write(self, text: str) -> int:
+        if self.mid_line and text and not text.startswith("\n"):
+            text = "\n" + text
+        if text:
+            self.mid_line = not text.endswith("\n")
+        return self.file.write(text)
+
+    def __getattr__(self, name):
+        return getattr(self.file, name)
 
 
 def _hangup(args) -> Hangup:
