@@ -69,6 +69,8 @@ class Trainer:
         self.lock: rf.RunLock | None = None
         self.watcher: rf.ControlWatcher | None = None
         self._started = False                # Started emitted: the run trains (on)
+        self._resume_rng: dict | None = None  # the random generators' states saved with the resume point
+        self._acc: dict = {}                  # the open loss windows (Step, Eval) of the loop, saved with it too
         self._ended_status: bytes | None = None  # a resumed run's status.json as it ended (see _open_run_dir)
         self._cancel = threading.Event()
         self._running = threading.Event()
@@ -263,6 +265,9 @@ class Trainer:
                 self.optimizer.load_state_dict(opt["optimizer"])
                 if self.scheduler and opt.get("scheduler"):
                     self.scheduler.load_state_dict(opt["scheduler"])
+                if opt.get("scaler") and self.scaler.is_enabled():
+                    self.scaler.load_state_dict(opt["scaler"])
+                self._resume_rng = opt.get("rng") if isinstance(opt.get("rng"), dict) else None
             except (KeyError, TypeError, ValueError, RuntimeError) as e:
                 where = rf.resume_dir(self.resume_from) if self.ranks.main else "the resume point"
                 raise rf.RunFolderError(f"{where}: the resume point does not fit this run ({_one_line(e)[:120]})") from None
@@ -417,6 +422,16 @@ class Trainer:
         step, reason = self.start_step, "finished"
         window = {"loss": torch.zeros((), device=self.device), "steps": 0, "names": 0, "t": elapsed()}
         since_eval = {"loss": torch.zeros((), device=self.device), "steps": 0}
+        # a resume goes on as if never stopped: the loss windows open at the resume point (the first Step and Eval
+        # after it averaged only the steps since, and logged other figures), and the random generators where they
+        # were (dropout drew other masks: other weights than the run not stopped)
+        for acc, saved in ((window, self.state.get("window")), (since_eval, self.state.get("since_eval"))):
+            if isinstance(saved, dict) and all(isinstance(saved.get(k), (int, float)) for k in acc):
+                acc.update({k: saved[k] for k in acc if k != "loss"},
+                           loss=torch.tensor(float(saved["loss"]), device=self.device))
+        self._acc = {"window": window, "since_eval": since_eval}
+        if self._resume_rng is not None:
+            self._restore_rng(self._resume_rng)
         self.model.train()
         while step < total and reason == "finished":
             for idx in self.epoch_batches(step // spe)[step % spe:]:
@@ -543,11 +558,27 @@ class Trainer:
         if step == getattr(self, "saved_step", None):
             return
         self.saved_step = step
+        rng = {"cpu": torch.get_rng_state()}
+        if self.device.type == "cuda":
+            rng["cuda"] = torch.cuda.get_rng_state(self.device)
+        acc = {name: {k: (float(v.item()) if isinstance(v, torch.Tensor) else v) for k, v in a.items()}
+               for name, a in self._acc.items()}
         rf.save_resume_point(
             self.run_dir, step, self.model.state_dict(),
-            {"optimizer": self.optimizer.state_dict(), "scheduler": self.scheduler.state_dict() if self.scheduler else None},
+            {"optimizer": self.optimizer.state_dict(), "scheduler": self.scheduler.state_dict() if self.scheduler else None,
+             "scaler": self.scaler.state_dict() if self.scaler.is_enabled() else None, "rng": rng},
             {"best": self.best, "best_step": self.best_step, "bad_evals": self.bad_evals,
-             "train_seconds": train_seconds, "world_size": self.ranks.world})
+             "train_seconds": train_seconds, "world_size": self.ranks.world, **acc})
+
+    def _restore_rng(self, rng: dict) -> None:
+        """The generators' states of the resume point (rank 0's: other ranks of a multi-rank run take it too)."""
+        try:
+            if isinstance(rng.get("cpu"), torch.Tensor):
+                torch.set_rng_state(rng["cpu"])
+            if self.device.type == "cuda" and isinstance(rng.get("cuda"), torch.Tensor):
+                torch.cuda.set_rng_state(rng["cuda"], self.device)
+        except (RuntimeError, TypeError, ValueError):
+            pass     # a state this build cannot take (another torch): the run goes on from its seed's stream
 
     def epoch_batches(self, epoch: int) -> list[torch.Tensor]:
         """The batches of one epoch: the same for the same seed and epoch, so a resumed run picks up where it was.

@@ -1,6 +1,8 @@
 import json
 import os
 import threading
+import time
+from pathlib import Path
 
 import pytest
 import torch
@@ -139,6 +141,32 @@ def test_resume_continues_from_the_saved_step(tiny, tmp_path):
     assert [p.name for p in run.glob("resume-*")] == [f"resume-{2 * before}"]  # older resume points are gone
 
 
+@pytest.mark.parametrize("task", ["classify", "generate"])
+def test_a_run_stopped_and_resumed_logs_and_keeps_what_the_run_not_stopped_does(task, tiny, tmp_path):
+    """With dropout (on by default) a resumed run drew other masks from a re-seeded generator and kept other
+    weights; its first Step and Eval after the resume averaged only the steps since the resume."""
+    from namestudio.engine.events import Eval
+    cfg = dict(epochs=4, log_every=4, eval_every=6, dropout=0.3, lm_order=0)
+    whole = Trainer(small(task, **cfg), tmp_path / "a", dataset=tiny).run()
+    holder = {}
+
+    def stop_at_6(e):                              # after the evaluation at step 6: 2 steps into a Step window
+        if isinstance(e, Eval) and e.step == 6:
+            holder["t"].cancel()
+    first = holder["t"] = Trainer(small(task, **cfg), tmp_path / "b", [stop_at_6], dataset=tiny)
+    assert first.run().reason == "cancelled"
+    resumed = Trainer(small(task, **cfg), tmp_path / "b", resume_from=first.run_dir).run()
+    assert isinstance(resumed, Done) and resumed.reason == "finished"
+    a, b = Path(whole.run_dir), first.run_dir
+    for name in (ck.STEPS, ck.METRICS):
+        key = "loss" if name == ck.STEPS else "train_loss"
+        got, want = ck.read_jsonl(b / name), ck.read_jsonl(a / name)
+        assert [r["step"] for r in got] == [r["step"] for r in want]
+        assert [r[key] for r in got] == pytest.approx([r[key] for r in want], rel=1e-5, abs=1e-6), name
+    wa, wb = ck.load_weights(a / ck.WEIGHTS), ck.load_weights(b / ck.WEIGHTS)
+    assert max((wa[k] - wb[k]).abs().max().item() for k in wa) < 1e-5
+
+
 def test_unknown_device_and_absent_cuda_are_clear_errors(tiny, tmp_path):
     result = Trainer(small(device="cuda"), tmp_path, dataset=tiny).run()
     if torch.cuda.is_available():
@@ -231,9 +259,9 @@ def test_control_file_pauses_and_stops_an_in_process_run(tiny, tmp_path):
     def on_event(e):
         seen.append(e)
         if isinstance(e, Step) and e.step == 2:
-            ck.atomic_write_json(trainer.run_dir / ck.CONTROL, {"command": "pause", "at": 0})
+            ck.atomic_write_json(trainer.run_dir / ck.CONTROL, {"command": "pause", "at": time.time()})
         if isinstance(e, Status) and e.state == "paused":
-            ck.atomic_write_json(trainer.run_dir / ck.CONTROL, {"command": "stop", "at": 1})
+            ck.atomic_write_json(trainer.run_dir / ck.CONTROL, {"command": "stop", "at": time.time()})
 
     trainer = Trainer(small(epochs=50, log_every=1), tmp_path, on_event, dataset=tiny)
     result = trainer.run()
