@@ -111,3 +111,17 @@ def test_a_generator_is_scored_on_the_letters_it_never_saw(env, capsys, tmp_path
     folded = nll([(n.replace("ü", "u"), lab) for n, lab in pairs])
     assert m["nll"] == pytest.approx(nll(pairs), rel=1e-6)
     assert abs(m["nll"] - folded) > 1e-4   # the folded name is another name, with another score
+
+
+def test_macro_f1_counts_a_label_predicted_for_names_of_others():
+    """True A A B B, predicted A C B B: F1 is A 2/3, B 1, C 0 (predicted once, never right). Averaged over the
+    labels that occur alone (A, B) it read 0.83, above what the predictions earn; balanced accuracy is a mean of
+    recalls over the labels that occur, (0.5 + 1) / 2."""
+    import torch
+    from namestudio.engine.metrics import classification_report
+    cm = torch.tensor([[1, 0, 1], [0, 2, 0], [0, 0, 0]])          # rows: true A, B, C; columns: predicted
+    m = classification_report(cm, ["A", "B", "C"])
+    assert m["macro_f1"] == pytest.approx((2 / 3 + 1 + 0) / 3)
+    assert m["balanced_accuracy"] == pytest.approx(0.75) and m["accuracy"] == pytest.approx(0.75)
+    unused = classification_report(torch.tensor([[1, 1, 0], [0, 2, 0], [0, 0, 0]]), ["A", "B", "C"])
+    assert unused["macro_f1"] == pytest.approx((2 / 3 + 0.8) / 2)   # C neither occurs nor is predicted: out
