@@ -62,6 +62,8 @@ LIVE_STATES = ("starting", "running", "paused", "stopping")
 END_STATES = ("done", "failed", "cancelled")
 COMMANDS = ("stop", "pause", "resume")
 STALE_AFTER = 15.0        # seconds without a heartbeat before a run may be called stale
+STARTING_GRACE = 300.0    # the same for a launched run still "starting" (its child imports torch, then locks the
+#                           run; one heartbeat, the launcher's, until then): a loaded machine took over 15 s
 HEARTBEAT_EVERY = 2.0     # seconds between status.json rewrites while a run is live
 HOST = socket.gethostname()
 
@@ -550,7 +552,8 @@ def read_status(run_dir: Path, stale_after: float = STALE_AFTER, now: float | No
         raise RunFolderError(f"{path}: damaged (state is not a string)")
     if st.state in LIVE_STATES:
         now = time.time() if now is None else now
-        old = not isinstance(st.heartbeat, (int, float)) or now - st.heartbeat > stale_after
+        limit = max(stale_after, STARTING_GRACE) if st.state == "starting" else stale_after
+        old = not isinstance(st.heartbeat, (int, float)) or now - st.heartbeat > limit
         if st.host == HOST:
             gone = not pid_alive(st.pid) or (old and lock_is_free(run_dir))
         else:

@@ -82,6 +82,11 @@ def test_status_with_a_held_lock_and_a_live_pid_is_live(tmp_path):
     # a fresh heartbeat with the pid alive is still live, lock or not (a launcher's "starting" record)
     rf.write_status(d, rf.RunStatus(state="starting", pid=os.getpid(), host=rf.HOST, heartbeat=time.time()))
     assert rf.read_status(d).live
+    # a launched child slower than 15 s to import torch and lock the run was stale (and `stop` refused it)
+    assert rf.read_status(d, now=time.time() + 60).live
+    assert rf.read_status(d, now=time.time() + rf.STARTING_GRACE + 5).stale     # not for ever
+    rf.write_status(d, rf.RunStatus(state="starting", pid=dead_pid(), host=rf.HOST, heartbeat=time.time()))
+    assert rf.read_status(d).stale                                              # its pid gone: at once
 
 
 def test_status_from_another_host_is_stale_only_by_heartbeat_age(tmp_path):
