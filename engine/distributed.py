@@ -73,6 +73,27 @@ def in_torchrun(env=None) -> bool:
     return "TORCHELASTIC_RUN_ID" in env or ("RANK" in env and "WORLD_SIZE" in env and "MASTER_ADDR" in env)
 
 
+def die_with_agent() -> None:
+    """A rank started by an elastic agent (torchrun, `train --nproc`) gets SIGTERM (a clean stop: the best
+    weights kept and tested) when the agent's process ends, even by kill -9. torch starts each rank in a
+    session of its own, so neither the terminal nor a kill of the agent reached them: they trained on as
+    orphans. Linux only (prctl); elsewhere, and outside an agent, nothing changes. Call it once the SIGTERM
+    handler is in place."""
+    import signal
+    import sys
+    if "TORCHELASTIC_RUN_ID" not in os.environ or not sys.platform.startswith("linux"):
+        return
+    try:
+        import ctypes
+        parent = os.getppid()
+        if ctypes.CDLL(None, use_errno=True).prctl(1, int(signal.SIGTERM), 0, 0, 0) != 0:   # 1: PR_SET_PDEATHSIG
+            return
+    except (OSError, AttributeError):
+        return
+    if parent == 1 or os.getppid() != parent:        # the agent was gone before the line above
+        os.kill(os.getpid(), signal.SIGTERM)
+
+
 # ---- the process group --------------------------------------------------------------------------
 def init(ranks: Ranks) -> None:
     """Join the process group: gloo for CPU tensors, and NCCL for CUDA tensors where CUDA is present (one

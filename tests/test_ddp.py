@@ -340,3 +340,51 @@ def test_a_barrier_broken_by_a_rank_that_failed_is_not_a_second_error(monkeypatc
     monkeypatch.setattr(ddp.dist, "destroy_process_group", lambda: calls.append("destroy"))
     ddp.shutdown()
     assert calls == ["destroy"]
+
+
+def _processes_mentioning(text: str) -> list[int]:
+    out = []
+    for d in Path("/proc").iterdir():
+        if d.name.isdigit():
+            try:
+                if text.encode() in (d / "cmdline").read_bytes():
+                    out.append(int(d.name))
+            except OSError:
+                pass
+    return out
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="prctl(PR_SET_PDEATHSIG) is Linux's")
+def test_the_ranks_stop_when_their_launcher_is_killed(names, tmp_path):
+    """kill -9 of `train --nproc 2`: torch starts each rank in a session of its own, and both trained on as
+    orphans until `namestudio stop`. Now each rank stops (cleanly: SIGTERM) when its agent's process ends."""
+    env = {k: v for k, v in os.environ.items() if k not in ("RANK", "WORLD_SIZE", "LOCAL_RANK", "MASTER_ADDR")}
+    ck = tmp_path / "ck"
+    argv = [sys.executable, "-m", "namestudio.tui.cli", "train", "--nproc", "2", "--master-addr", "127.0.0.1",
+            "--master-port", str(free_port()), "--checkpoints", str(ck), *cfg_to_argv(small(epochs=100_000,
+                                                                                               data=str(names)))]
+    proc = subprocess.Popen(argv, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            start_new_session=True)
+    try:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            runs = rf.list_runs(ck)
+            if runs and rf.read_jsonl(Path(runs[0]["path"]) / rf.STEPS):
+                break
+            time.sleep(0.3)
+        assert runs, "the ranks did not start"
+        ranks = [p for p in _processes_mentioning(str(ck)) if p != proc.pid]
+        assert len(ranks) >= 2, ranks
+        proc.kill()
+        proc.wait()
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and [p for p in ranks if rf.pid_alive(p)]:
+            time.sleep(0.3)
+        assert not [p for p in ranks if rf.pid_alive(p)], "ranks outlived their launcher"
+    finally:
+        for p in _processes_mentioning(str(ck)):
+            try:
+                os.kill(p, 9)
+            except OSError:
+                pass
+    assert rf.read_status(Path(runs[0]["path"])).state in ("cancelled", "failed")

@@ -451,6 +451,8 @@ def cmd_train(args) -> int:
             signal.signal(s, on_signal)
         if hasattr(signal, "SIGXFSZ"):  # past a file-size limit: a write error naming the file, not a silent death
             signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+        if under_torchrun:
+            ddp.die_with_agent()         # a rank stops when its agent's process ends (kill -9 of `train --nproc`)
     # a hangup: the run goes on (under torchrun, unless `train --nproc` launched it, the agent stops the ranks)
     if under_torchrun and os.environ.get(HANGUP_KEEPS_ON) != "1":
         hang.then = trainer.cancel
