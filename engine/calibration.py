@@ -223,11 +223,14 @@ def evaluate_pairs(run, pairs, exclude_train: bool = False, temperature: float |
     overlap = sum(1 for n, _ in known if n in train)
     if exclude_train:
         known = [(n, lab) for n, lab in known if n not in train]
+    val = {n for n, _ in run.split.get("val", [])} - train
+    in_val = sum(1 for n, _ in known if n in val)     # kept: not trained on, but the checkpoint chosen on them
     if not known:
         why = "every name is in the run's training split" if exclude_train and overlap else \
             f"none of its labels is known to the run (it knows: {', '.join(run.labels)})"
         raise EvalDataError(f"nothing to evaluate: {why}")
     counts = {"skipped_unknown": sum(unknown.values()), "unknown_labels": sorted(unknown), "in_train": overlap,
+              "in_val": in_val,
               "excluded_train": overlap if exclude_train else 0, "unreadable": len(unreadable),
               "n_source": len(pairs)}
     if run.task != "classify":  # generators: NLL per character on the source's names

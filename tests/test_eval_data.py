@@ -76,6 +76,10 @@ def test_eval_data_on_the_whole_training_source_with_exclude_train(env, capsys):
     total = sum(len(v) for v in tiny_names().values())
     split = json.loads((env["run"] / "split.json").read_text())
     assert m["in_train"] == len(split["train"]) and m["n"] == total - len(split["train"])
+    # what is left holds the validation names, on which the checkpoint was chosen: counted and said
+    assert m["in_val"] == len({n for n, _ in split["val"]}) > 0
+    code, out, _ = run_cli(capsys, "eval", env["run"], "--data", env["data"], "--exclude-train")
+    assert f"{m['in_val']} of the names evaluated are in the run's validation split" in out
 
 
 def test_exclude_train_without_data_is_an_error(env, capsys):

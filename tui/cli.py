@@ -809,6 +809,9 @@ def cmd_eval(args) -> int:
     if args.data:
         verb = "excluded" if args.exclude_train else "included (use --exclude-train to skip them)"
         con.print(f"{m['in_train']} names are in the run's training split: {verb}")
+        if m.get("in_val"):
+            con.print(f"{m['in_val']} of the names evaluated are in the run's validation split, on which its "
+                      "checkpoint, n-gram blend and temperature were chosen: their figures flatter it")
     blend = (run.test_metrics().get("test") or {}).get("lm_blend")
     if blend:
         from namestudio.engine.blend import describe
