@@ -18,7 +18,7 @@ from rich.console import Console
 from textual.widgets import DataTable, Input, Tabs
 
 from helpers import use_copy
-from test_tui import fixture_app, make_app, settle, wait_for, wait_workers, write_fixture  # noqa: F401
+from test_tui import fixture_app, make_app, settle, wait_for, write_fixture  # noqa: F401
 
 NARROW = (80, 24)
 RUN_IDS = {"classify": "20260101-120000-classify-lstm", "generate": "20260101-120100-generate-lstm"}
@@ -281,3 +281,29 @@ async def test_the_progress_line_fits_when_the_run_was_attached_while_the_pane_w
         line = app.query_one("#train-rate")
         text = str(line.render())
         assert "step" in text and 0 < len(text) <= line.size.width, (text, line.size.width)
+
+
+async def test_a_run_a_pane_cannot_use_is_said_and_the_pane_keeps_its_run(narrow_app, tmp_path):
+    """Classify and Generate load runs in a worker: a generator opened in Classify, or a run whose weights are
+    gone, is a notification, and the pane and its selector stay on the run they show."""
+    import shutil
+    from namestudio.tui.messages import OpenRun
+    app = narrow_app
+    async with app.run_test(size=NARROW) as pilot:
+        await wait_for(pilot, lambda: app.dataset is not None and len(app.runs) == 2, 30)
+        clf = app.pane("classify")
+        await wait_for(pilot, lambda: clf.run is not None, 30)
+        shown = str(clf.run.path)
+        app.post_message(OpenRun(run_path(app, "generate"), "classify"))
+        await wait_for(pilot, lambda: any("this needs a classifier" in n.message for n in app._notifications), 30)
+        await settle(pilot, app)
+        assert str(clf.run.path) == shown and clf.wanted is None
+        assert app.query_one("#clf-run").value == shown
+        broken = Path(shown).parent / "broken-classify"
+        shutil.copytree(shown, broken)
+        (broken / "model.safetensors").unlink()
+        app.post_message(OpenRun(str(broken), "classify"))
+        await wait_for(pilot, lambda: any(n.title == "Cannot load the run" and "broken-classify" in n.message
+                                          for n in app._notifications), 30)
+        await settle(pilot, app)
+        assert str(clf.run.path) == shown and app.query_one("#clf-run").value == shown

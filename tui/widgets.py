@@ -466,3 +466,14 @@ def load_run_in_worker(pane, slot: str, path: str, task: str, quiet: bool) -> No
         run, error, severity = read_run(path, task)
         pane.post_message(RunLoaded(slot, path, quiet, run, error, severity or "error"))
     pane.run_worker(work, thread=True, exclusive=True, group=f"{pane.pane_id}-{slot}", exit_on_error=False)
+
+
+def load_failed(pane, msg, select_id: str) -> None:
+    """A run a pane asked for (``RunLoaded`` with no run): said unless quiet, and the selector back on the run
+    still shown."""
+    if not msg.quiet:
+        pane.app.notify(msg.error, title="Cannot load the run" if msg.severity == "error" else "",
+                        severity=msg.severity, markup=False)
+    if pane.run is not None:
+        set_select(pane.query_one(select_id), value=str(pane.run.path))
+    pane._refresh_view()

@@ -14,8 +14,8 @@ from namestudio.engine.experiment import run_name
 from .. import keys
 from ..messages import Predicted, RunLoaded
 from ..render import attribution_text, probability_table
-from ..widgets import Choice, best_run, NAME, Anchor, Field, Pane, load_run_in_worker, set_select, short_run, \
-    usable
+from ..widgets import Choice, best_run, NAME, Anchor, Field, Pane, load_failed, load_run_in_worker, set_select, \
+    short_run, usable
 
 
 class ClassifyPane(Pane):
@@ -103,12 +103,7 @@ class ClassifyPane(Pane):
         self.wanted = None
         run, quiet = msg.run, msg.quiet
         if run is None:
-            if not quiet:
-                self.app.notify(msg.error, title="Cannot load the run" if msg.severity == "error" else "",
-                                severity=msg.severity, markup=False)
-            if self.run is not None:         # the selector goes back to the run still shown
-                set_select(self.query_one("#clf-run", Select), value=str(self.run.path))
-            self._refresh_view()
+            load_failed(self, msg, "#clf-run")
             return
         self.run = run
         self.k = min(max(self.k, 1), len(run.labels))

@@ -18,8 +18,8 @@ from namestudio.engine.experiment import run_name
 
 from .. import keys
 from ..messages import RunLoaded, QualityProgress, SamplesReady
-from ..widgets import Choice, best_run, INTEGER, NAME, NUMBER, Anchor, Field, Pane, load_run_in_worker, set_select, \
-    short_run, usable
+from ..widgets import Choice, best_run, INTEGER, NAME, NUMBER, Anchor, Field, Pane, load_failed, load_run_in_worker, \
+    set_select, short_run, usable
 
 NO_CLASSIFIER = "__none__"
 TABLE_N = 200                                # names per temperature: a few seconds at most on a CPU
@@ -190,12 +190,7 @@ class GeneratePane(Pane):
             return
         run = msg.run
         if run is None:
-            if not msg.quiet:
-                self.app.notify(msg.error, title="Cannot load the run" if msg.severity == "error" else "",
-                                severity=msg.severity, markup=False)
-            if self.run is not None:         # the selector goes back to the run still shown
-                set_select(self.query_one("#gen-run", Select), value=str(self.run.path))
-            self._refresh_view()
+            load_failed(self, msg, "#gen-run")
             return
         self.run = run
         set_select(self.query_one("#gen-run", Select), value=str(run.path))
