@@ -15,7 +15,8 @@ from pathlib import Path
 
 DEFAULT_CHECKPOINTS = os.environ.get("NAMESTUDIO_CHECKPOINTS", "checkpoints")
 RUN_HELP = "a run folder, a run id under --checkpoints, any unique part of one, or EXPERIMENT/RUN"
-EPILOG = "SRC is a folder of <Label>.txt, a name,label CSV, a one-class .txt, 'pytorch-names' or 'builtin'. " \
+EPILOG = "SRC is a folder of <Label>.txt, a name,label CSV, a one-class .txt, 'pytorch-names', 'builtin' or " \
+         "'names-dataset' (the extra 'large'). " \
          f"RUN is {RUN_HELP}."
 
 
@@ -37,7 +38,8 @@ def _version() -> str:
 
 def _add_checkpoints(p):
     p.add_argument("--checkpoints", metavar="DIR", default=DEFAULT_CHECKPOINTS,
-                   help=f"folder of run folders (default: {DEFAULT_CHECKPOINTS}; env NAMESTUDIO_CHECKPOINTS)")
+                   help=f"folder of run folders (default: {DEFAULT_CHECKPOINTS}, from the current folder; "
+                        "env NAMESTUDIO_CHECKPOINTS)")
 
 
 def _add_json(p):
@@ -61,7 +63,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--data", metavar="SRC", help="data source (default: pytorch-names if on disk, else builtin)")
     p.add_argument("--ascii", action="store_true", help="fold names to ASCII letters")
     p.add_argument("--seed", type=int, default=0, help="split seed for the split counts (default 0)")
-    p.add_argument("--url", help="download address (default: the PyTorch tutorial archive)")
+    p.add_argument("--url", help="download address (default: the PyTorch tutorial archive); the names go to "
+                                 "pytorch-names/names in the user data folder (NAMESTUDIO_DATA_DIR moves it)")
     _add_json(p)
     p.set_defaults(func=cmd_data)
 
