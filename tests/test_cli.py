@@ -546,3 +546,32 @@ def test_resuming_a_done_run_does_nothing_and_more_epochs_are_recorded_in_its_co
     cfg = json.loads((run / "config.json").read_text())
     assert cfg["train"]["epochs"] == 4 and cfg["resumed_with"] == [{"step": step, "epochs": 4}]
     assert json.loads((run / "status.json").read_text())["step"] > step
+
+
+def test_ctrl_c_inside_a_print_still_stops_the_run_cleanly(env, tmp_path, capsys, monkeypatch):
+    """The signal handler printed before it asked the trainer to stop. Landing inside a print of the main thread,
+    its own print raised "reentrant call" (a second write to one buffered stream): no stop asked, and the error
+    thrown into the run."""
+    import os
+    import signal
+    from rich.console import Console
+    real, depth = Console.print, []
+
+    def print_(self, *a, **kw):
+        if depth:                                        # as a BufferedWriter re-entered from a signal handler
+            raise RuntimeError("reentrant call inside <_io.BufferedWriter name='<stdout>'>")
+        depth.append(1)
+        try:
+            if any("step" in str(x) and "val" in str(x) for x in a):   # the first evaluation line
+                os.kill(os.getpid(), signal.SIGINT)                     # the handler runs inside this print
+            return real(self, *a, **kw)
+        finally:
+            depth.pop()
+    monkeypatch.setattr(Console, "print", print_)
+    code, out, err = run_cli(capsys, "train", "--data", env["data"], "--checkpoints", tmp_path, "--embed", 8,
+                             "--hidden", 16, "--epochs", 400, "--batch-size", 16, "--threads", 1, "--eval-every", 5,
+                             "--patience", 0)
+    assert code == 130, err
+    run = next(tmp_path.iterdir())
+    from namestudio.engine import runfolder as rf
+    assert rf.read_status(run).state == "cancelled" and (run / rf.TEST).is_file()

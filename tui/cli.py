@@ -441,13 +441,14 @@ def cmd_train(args) -> int:
     under_torchrun = ddp.in_torchrun()
 
     def on_signal(signum, frame):  # first Ctrl-C / SIGTERM: stop cleanly (best kept and tested); a second: abort
-        if under_torchrun:  # torchrun forwards the terminal's Ctrl-C again; it kills the ranks if they linger
-            con.print("[yellow]stopping: keeping the best checkpoint[/]")
-            trainer.cancel()
-            return
-        con.print("[yellow]stopping: keeping the best checkpoint (Ctrl-C again to abort)[/]")
-        trainer.cancel()
-        signal.signal(signum, previous[signum])
+        trainer.cancel()           # first: a print may fail here (below)
+        if not under_torchrun:     # torchrun forwards the terminal's Ctrl-C again; it kills the ranks if they linger
+            signal.signal(signum, previous[signum])
+        try:                       # the signal may land inside a print of the main thread: a second write to the
+            con.print("[yellow]stopping: keeping the best checkpoint"   # same stream raises "reentrant call"
+                      + ("" if under_torchrun else " (Ctrl-C again to abort)") + "[/]")
+        except (RuntimeError, OSError):
+            pass
 
     if threading_main():
         for s in handled:
