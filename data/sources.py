@@ -238,6 +238,8 @@ def _label_files(folder: Path) -> list[Path]:
             files.append(p)
         elif p.is_symlink() and not p.exists():
             raise DataError(f"{p}: a link to {os.readlink(p)}, which does not exist; fix the link or remove it")
+        elif not os.path.lexists(p):          # gone since the folder was listed
+            continue
         else:
             raise DataError(f"{p}: not a regular file (a folder, a device, a pipe or a socket); "
                             "each <Label>.txt must be a file of names")
@@ -286,26 +288,34 @@ def read_csv(path: Path) -> list[tuple[str | None, str]]:
     """
     lines = _lines(read_text(path))
     parse = _csv_parser(path, lines)[0]
-    return [(None, "") if line == lines[0] else parse(line) for line in lines[1:]]
+    return [parse(line) for line in lines[1:]]
 
 
 def _csv_counts(path: Path, lines: list[str]) -> Rows:
     """((name, label), count) of the data lines: each distinct line is parsed once."""
     parse, i_name, i_label, width = _csv_parser(path, lines)
     counts = Counter(lines)
-    header = lines[0]
-    counts[header] -= 1                            # the header; any other copy of it is malformed (files joined)
+    counts[lines[0]] -= 1                          # the header
 
     def rows():
         for line, n in counts.items():
             if not n:
                 continue
-            if '"' in line or line == header:
-                yield ((None, "") if line == header else parse(line)), n
+            if '"' in line:
+                yield parse(line), n
             else:                                  # the common case, inlined
                 row = line.split(",")
-                yield ((row[i_name], row[i_label]) if len(row) > width else _short(line)), n
+                yield (_fields(row[i_name], row[i_label]) if len(row) > width else _short(line)), n
     return rows()
+
+
+def _fields(name: str, label: str) -> tuple[str | None, str]:
+    """A data row's (name, label); a header again (CSV files joined with `cat`, each with its header, maybe with
+    its own byte-order mark or in other case) is malformed: it became a class "label" holding a name "name"."""
+    if label and (label[0] in "lL \t" or label[-1] in "lL \t") and label.strip().lower() == "label" \
+            and name.strip().lstrip("\ufeff").strip().strip('"').lower() == "name":   # (the first test is cheap)
+        return None, ""
+    return name, label
 
 
 def _short(line: str) -> tuple[str | None, str]:
@@ -336,7 +346,7 @@ def _csv_parser(path: Path, lines: list[str]):
                 return (None, "")
         else:
             row = line.split(",")
-        return (row[i_name], row[i_label]) if len(row) > width else _short(line)
+        return _fields(row[i_name], row[i_label]) if len(row) > width else _short(line)
     return parse, i_name, i_label, width
 
 

@@ -73,6 +73,9 @@ def in_torchrun(env=None) -> bool:
     return "TORCHELASTIC_RUN_ID" in env or ("RANK" in env and "WORLD_SIZE" in env and "MASTER_ADDR" in env)
 
 
+AGENT_PID = "NAMESTUDIO_AGENT_PID"   # set by `train --nproc` for its ranks: the pid of the process that runs the agent
+
+
 def die_with_agent() -> None:
     """A rank started by an elastic agent (torchrun, `train --nproc`) gets SIGTERM (a clean stop: the best
     weights kept and tested) when the agent's process ends, even by kill -9. torch starts each rank in a
@@ -83,15 +86,16 @@ def die_with_agent() -> None:
     import sys
     if "TORCHELASTIC_RUN_ID" not in os.environ or not sys.platform.startswith("linux"):
         return
+    agent = os.environ.get(AGENT_PID, "")
     try:
         import ctypes
-        parent = os.getppid()
+        parent = int(agent) if agent.isdigit() else os.getppid()   # `train --nproc` says which process it is
         if ctypes.CDLL(None, use_errno=True).prctl(1, int(signal.SIGTERM), 0, 0, 0) != 0:   # 1: PR_SET_PDEATHSIG
             return
-    except (OSError, AttributeError):
+    except (OSError, AttributeError, ValueError):
         return
-    if parent == 1 or os.getppid() != parent:        # the agent was gone before the line above
-        os.kill(os.getpid(), signal.SIGTERM)
+    if os.getppid() != parent:      # the agent was gone before the line above (pid 1 is no sign: in a container
+        os.kill(os.getpid(), signal.SIGTERM)   # the agent itself may be pid 1)
 
 
 # ---- the process group --------------------------------------------------------------------------

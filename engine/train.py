@@ -425,8 +425,9 @@ class Trainer:
         # a resume goes on as if never stopped: the loss windows open at the resume point (the first Step and Eval
         # after it averaged only the steps since, and logged other figures), and the random generators where they
         # were (dropout drew other masks: other weights than the run not stopped)
+        one = self.ranks.world == 1 and self.state.get("world_size", 1) == 1   # rank 0's sums: one process's
         for acc, saved in ((window, self.state.get("window")), (since_eval, self.state.get("since_eval"))):
-            if isinstance(saved, dict) and all(isinstance(saved.get(k), (int, float)) for k in acc):
+            if one and isinstance(saved, dict) and all(isinstance(saved.get(k), (int, float)) for k in acc):
                 acc.update({k: saved[k] for k in acc if k != "loss"},
                            loss=torch.tensor(float(saved["loss"]), device=self.device))
         self._acc = {"window": window, "since_eval": since_eval}

@@ -260,8 +260,8 @@ def test_csv_files_joined_with_cat_and_rows_without_a_label(tmp_path, quoted):
     """The second file's header was read as a name "name" of a language "label"; a name without its label
     was counted as an empty row. Both are malformed now; blank lines stay empty."""
     head = '"name","label"' if quoted else "name,label"
-    joined = write(tmp_path / "all.csv", f"{head}\nSmith,English\nMüller\n\n,,\n{head}\nSchmidt,German\n"
-                                        f"{head}\n")
+    joined = write(tmp_path / "all.csv", f"{head}\nSmith,English\nMüller\n\n,,\n\ufeff{head}\nSchmidt,German\n"
+                                        f"Name, Label \n")          # another file's header: its BOM, its case
     for ds in (load_dataset(str(joined)), ):
         assert ds.labels == ["English", "German"] and ds.pairs == [("Schmidt", "German"), ("Smith", "English")]
         r = ds.report

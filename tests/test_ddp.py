@@ -388,3 +388,18 @@ def test_the_ranks_stop_when_their_launcher_is_killed(names, tmp_path):
             except OSError:
                 pass
     assert rf.read_status(Path(runs[0]["path"])).state in ("cancelled", "failed")
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="prctl(PR_SET_PDEATHSIG) is Linux's")
+def test_a_rank_checks_its_agent_by_pid_not_by_pid_1():
+    """In a container the agent may be pid 1: a rank took a parent pid of 1 for a dead agent and stopped every
+    run at step 0. It now compares its parent with the agent's pid (`train --nproc` passes it)."""
+    code = ("import os, signal, time; signal.signal(signal.SIGTERM, lambda *a: (print('stopped'), os._exit(3)))\n"
+            "from namestudio.engine import distributed as ddp; ddp.die_with_agent(); time.sleep(0.3); print('trains')")
+    env = {**os.environ, "TORCHELASTIC_RUN_ID": "x"}
+    alive = subprocess.run([sys.executable, "-c", code], env={**env, "NAMESTUDIO_AGENT_PID": str(os.getpid())},
+                           capture_output=True, text=True, timeout=60)
+    assert alive.stdout.strip() == "trains", alive.stderr
+    gone = subprocess.run([sys.executable, "-c", code], env={**env, "NAMESTUDIO_AGENT_PID": "999999999"},
+                          capture_output=True, text=True, timeout=60)      # its agent is not its parent: gone
+    assert gone.stdout.strip() == "stopped" and gone.returncode == 3

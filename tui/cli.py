@@ -648,6 +648,7 @@ def _launch_ranks(args, cfg, overrides: dict, rdzv: dict) -> int:
     # a hangup reaches the launcher and every rank here: all go on (torchrun's agent would stop the ranks)
     os.environ["TORCHELASTIC_SIGNALS_TO_HANDLE"] = "SIGTERM,SIGINT,SIGQUIT"
     os.environ[HANGUP_KEEPS_ON] = "1"
+    os.environ[ddp.AGENT_PID] = str(os.getpid())     # the ranks stop when this process ends (ddp.die_with_agent)
     _hangup(args).watch(con)
     _hangup(args).to(run_dir and run_dir / rf.LOG)
     try:

@@ -106,6 +106,7 @@ class ClassifyPane(Pane):
             load_failed(self, msg, "#clf-run")
             return
         self.run = run
+        self._show_info()
         self.k = min(max(self.k, 1), len(run.labels))
         set_select(self.query_one("#clf-run", Select), value=str(run.path))
         self._show_k()
@@ -155,6 +156,13 @@ class ClassifyPane(Pane):
         self.attribution = (msg.explanation.label, msg.explanation.scores) if msg.explanation is not None else None
         self._refresh_view()
 
+    def _show_info(self) -> None:
+        """The line under the selectors: the run shown (it said "Loading …" while one loaded)."""
+        cfg = self.run.config
+        what = model_label(cfg.model, cfg.members)
+        self.query_one("#clf-run-info", Static).update(
+            Text(f"{run_name(self.run.path)} · {what} · {len(self.run.labels)} labels", style="dim"))
+
     def _refresh_view(self) -> None:
         info = self.query_one("#clf-run-info", Static)
         probs = self.query_one("#clf-probs", Static)
@@ -165,9 +173,7 @@ class ClassifyPane(Pane):
             probs.update("")
             attr.update("")
             return
-        cfg = self.run.config
-        what = model_label(cfg.model, cfg.members)
-        info.update(Text(f"{run_name(self.run.path)} · {what} · {len(self.run.labels)} labels", style="dim"))
+        self._show_info()
         name = self.query_one("#clf-name", Field).value.strip()
         if not name:
             probs.update(Text("Type a name above; the languages update as you type.", style="dim"))
