@@ -129,3 +129,11 @@ def test_macro_f1_counts_a_label_predicted_for_names_of_others():
     assert m["balanced_accuracy"] == pytest.approx(0.75) and m["accuracy"] == pytest.approx(0.75)
     unused = classification_report(torch.tensor([[1, 1, 0], [0, 2, 0], [0, 0, 0]]), ["A", "B", "C"])
     assert unused["macro_f1"] == pytest.approx((2 / 3 + 0.8) / 2)   # C neither occurs nor is predicted: out
+
+
+def test_the_evaluate_pane_says_how_many_names_are_from_the_validation_split():
+    from namestudio.tui.panes.evaluate import source_header
+    m = {"n_source": 40, "in_train": 6, "excluded_train": 6, "in_val": 3}
+    assert source_header("x.csv", m).endswith("6 in its training split, excluded (x counts them) · 3 in its "
+                                              "validation split, counted (its checkpoint was chosen on them)")
+    assert "validation" not in source_header("x.csv", {**m, "in_val": 0})

@@ -565,6 +565,8 @@ def source_header(source: str, m: dict) -> str:
         parts.append(f"{in_train:,} in its training split, excluded (x counts them)")
     else:
         parts.append(f"{in_train:,} in its training split, counted (x excludes them)")
+    if m.get("in_val"):          # not trained on, but its checkpoint, blend and temperature were chosen on them
+        parts.append(f"{m['in_val']:,} in its validation split, counted (its checkpoint was chosen on them)")
     return " · ".join(parts)
 
 
