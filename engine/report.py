@@ -195,7 +195,7 @@ def build(runs: list[tuple[str, Path]], folder: Path, names=ex.DEFAULT_NAMES, st
     for r in unread:                       # said in the report and on the terminal, never silently left out
         rep.notes.append(f"left out of the report: {r['label']}: {_why_unread(r)}")
     by_task = {t: [(lab, d) for (lab, d), r in zip(runs, rows) if r["task"] == t] for t in ("classify", "generate")}
-    md = [f"# namestudio report\n", f"Generated {time.strftime('%Y-%m-%d %H:%M')} from "
+    md = ["# namestudio report\n", f"Generated {time.strftime('%Y-%m-%d %H:%M')} from "
           + (", ".join(f"`{s}`" for s in sources) if sources else f"{len(runs)} runs") + ".\n"]
 
     (folder / "curves.csv").write_text(curves_csv(runs), encoding="utf-8")
@@ -226,7 +226,7 @@ def build(runs: list[tuple[str, Path]], folder: Path, names=ex.DEFAULT_NAMES, st
             md.append(f"- {r['label']}: {r['error']}\n")
         md.append("")
 
-        md.append(f"### Curves\n")
+        md.append("### Curves\n")
         if plots:
             fig = f"curves-{task}.png"
             _curves_figure(by_task[task], task, folder / fig)
@@ -257,7 +257,7 @@ def build(runs: list[tuple[str, Path]], folder: Path, names=ex.DEFAULT_NAMES, st
                     md.append(f"_{MATPLOTLIB_MISSING}._\n")
             top = ex.topk_table(by_task[task], list(names), 3)
             if top:
-                md.append(f"### Top 3 for chosen names\n")
+                md.append("### Top 3 for chosen names\n")
                 body = []
                 order = {n: i for i, n in enumerate(names)}
                 for t in sorted(top, key=lambda t: order.get(t["name"], len(order))):   # by name, then run
@@ -354,6 +354,23 @@ def check_out(out: str | Path, keep: list[Path] = ()) -> None:
         raise ReportError(f"could not write {out}: {e.strerror or e}") from None
 
 
+STALE_TMP_S = 3600      # a report's temporary folder older than this was left by a killed writer
+
+
+def _sweep(parent: Path, name: str) -> None:
+    """Remove the temporary folders a killed `report` (or `compare --report`) left beside ``name``: the report
+    being written (``.NAME.*.tmp``) and the one being replaced (``.NAME.old-PID``), once over an hour old (a
+    writer at work now is younger)."""
+    now = time.time()
+    for pattern in (f".{name}.*.tmp", f".{name}.old-*"):
+        for d in parent.glob(pattern):
+            try:
+                if d.is_dir() and not d.is_symlink() and now - d.stat().st_mtime > STALE_TMP_S:
+                    shutil.rmtree(d, ignore_errors=True)
+            except OSError:
+                pass
+
+
 def write_report(items: list[str], out: str | Path, checkpoints: str | Path = "checkpoints",
                  names=ex.DEFAULT_NAMES, start_letters: str = "ABC", temperature: float = 0.8,
                  figures: bool = True) -> Report:
@@ -371,6 +388,7 @@ def write_report(items: list[str], out: str | Path, checkpoints: str | Path = "c
     out = Path(out)
     check_out(out, keep=[Path(checkpoints), *exps, *(d for _, d in runs)])
     parent = out.parent if str(out.parent) else Path(".")
+    _sweep(parent, out.name)
     try:
         tmp = Path(tempfile.mkdtemp(dir=parent, prefix=f".{out.name}.", suffix=".tmp"))
         mask = os.umask(0)

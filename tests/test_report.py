@@ -210,3 +210,22 @@ def test_a_stopped_experiments_report_names_the_runs_that_never_started(runs, tm
     said = (f"experiment {exp.name} is cancelled: 2 of its 3 runs have not started (gru, rnn) and are in no "
             f"table; `namestudio compare --resume {exp.name}` trains them")
     assert said in rep.notes and said in (tmp_path / "rep" / "report.md").read_text()
+
+
+def test_a_killed_writers_temporary_folders_are_swept_by_the_next_report(runs, tmp_path):
+    """kill -9 (or a signal after compare restored its handlers) while a report was written left hidden
+    .rep.*.tmp / .rep.old-PID folders beside it for ever."""
+    import os
+    import time
+    ck, dirs = runs
+    stale = [tmp_path / ".rep.abc123.tmp", tmp_path / ".rep.old-4242"]
+    fresh = tmp_path / ".rep.now99.tmp"                     # a writer at work now: kept
+    other = tmp_path / ".notes.abc.tmp"                      # not a report's: kept
+    for d in (*stale, fresh, other):
+        d.mkdir()
+        (d / "report.md").write_text("half")
+    for d in (*stale, other):
+        os.utime(d, (time.time() - 7200, time.time() - 7200))
+    report_mod.write_report(dirs[:1], tmp_path / "rep", ck, figures=False)
+    assert not any(d.exists() for d in stale) and fresh.exists() and other.exists()
+    assert (tmp_path / "rep" / "report.md").is_file()
