@@ -522,17 +522,35 @@ async def test_attaching_to_a_long_history_renders_only_its_last_evaluation(tmp_
         assert pane.live is not None and "epoch 2.00" in pane.live[2]
 
 
+async def open_two_runs(pilot, app):
+    """The Runs pane once it lists the two runs of ``two_runs``."""
+    await settle(pilot, app)
+    await pilot.press("6")
+    runs = app.pane("runs")
+    await wait_for(pilot, lambda: len(runs.runs) == 2, 20)
+    return runs
+
+
+def two_runs(tmp_path, monkeypatch, weights: bool = False) -> Path:
+    """A project folder with the fixture data and two finished classifier runs (rnn, gru) under ck/."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("NAMESTUDIO_DATA_DIR", str(tmp_path / "userdata"))
+    write_fixture(tmp_path / "names")
+    ck = tmp_path / "ck"
+    for run, model in (("20260101-120000-classify-rnn", "rnn"), ("20260101-130000-classify-gru", "gru")):
+        write_run(ck / run, model)
+        if weights:                  # listed as usable (not loaded)
+            import torch
+            rf.save_weights({"w": torch.zeros(1)}, ck / run / rf.WEIGHTS)
+    return ck
+
+
 async def test_a_slow_read_of_the_runs_is_waited_for_not_replaced_each_second(tmp_path, monkeypatch):
     """Reading long runs takes seconds: the pane's 1 s look waits for the read under way. It used to replace it
     each second (a thread cannot be stopped: the reads piled up) and drop each result, so nothing ever showed."""
     from namestudio.tui.panes import compare as cmp
 
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.setenv("NAMESTUDIO_DATA_DIR", str(tmp_path / "userdata"))
-    write_fixture(tmp_path / "names")
-    ck = tmp_path / "ck"
-    write_run(ck / "20260101-120000-classify-rnn", "rnn")
-    write_run(ck / "20260101-130000-classify-gru", "gru")
+    two_runs(tmp_path, monkeypatch)
     reads = []
     real = cmp.read_source
 
@@ -544,10 +562,7 @@ async def test_a_slow_read_of_the_runs_is_waited_for_not_replaced_each_second(tm
     monkeypatch.setattr(cmp, "read_source", slow)
     app = make_app(data="names")
     async with app.run_test(size=SIZE) as pilot:
-        await settle(pilot, app)
-        await pilot.press("6")
-        runs = app.pane("runs")
-        await wait_for(pilot, lambda: len(runs.runs) == 2, 20)
+        runs = await open_two_runs(pilot, app)
         table = app.query_one("#runs-table", DataTable)
         for path in runs.runs:
             table.move_cursor(row=table.get_row_index(path["path"]))
@@ -564,14 +579,7 @@ async def test_the_runs_overlay_reads_a_runs_evaluations_again_only_when_they_ch
     read again only when it changed, and a new evaluation still shows."""
     from namestudio.engine import runfolder
 
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.setenv("NAMESTUDIO_DATA_DIR", str(tmp_path / "userdata"))
-    write_fixture(tmp_path / "names")
-    ck = tmp_path / "ck"
-    import torch
-    for run, model in (("20260101-120000-classify-rnn", "rnn"), ("20260101-130000-classify-gru", "gru")):
-        write_run(ck / run, model)
-        rf.save_weights({"w": torch.zeros(1)}, ck / run / rf.WEIGHTS)   # listed as usable (not loaded here)
+    two_runs(tmp_path, monkeypatch, weights=True)
     import threading
     reads = []              # the UI thread's reads (the follower's listing reads the files too, in its thread)
     real = runfolder.read_jsonl
@@ -584,10 +592,7 @@ async def test_the_runs_overlay_reads_a_runs_evaluations_again_only_when_they_ch
     monkeypatch.setattr(runfolder, "read_jsonl", counted)
     app = make_app(data="names")
     async with app.run_test(size=SIZE) as pilot:
-        await settle(pilot, app)
-        await pilot.press("6")
-        pane = app.pane("runs")
-        await wait_for(pilot, lambda: len(pane.runs) == 2, 20)
+        pane = await open_two_runs(pilot, app)
         await settle(pilot, app)
         table = app.query_one("#runs-table", DataTable)
         for row in (1, 0, 1, 0, 1, 0):
