@@ -220,9 +220,11 @@ class LoadedRun:
         logits, state = self.model(ids, picks)
         out = [[] for _ in range(n)]
         alive = torch.ones(n, dtype=torch.bool)
-        for _ in range(max_len - len(prefix)):
+        for k in range(max_len - len(prefix)):
             step = logits[:, -1].float()
             step[:, [self.vocab.PAD, self.vocab.BOS, self.vocab.UNK]] = float("-inf")
+            if k == 0 and not prefix:      # a name has at least one letter: no end before the first
+                step[:, self.vocab.EOS] = float("-inf")
             if temperature < GREEDY_BELOW:     # 0, or so small that float32 logits / T overflow: the limit is greedy
                 nxt = step.argmax(-1)
             else:

@@ -147,6 +147,31 @@ def test_zero_temperature_is_allowed():
     check_sampling(0.0, 0, 1, 24)
 
 
+class EndingModel(torch.nn.Module):
+    """A generator that always prefers to end the name: <eos> at +20, every other symbol at 0."""
+
+    def __init__(self, vocab: Vocab):
+        super().__init__()
+        self.v, self.eos = len(vocab), vocab.EOS
+
+    def forward(self, ids, labels, lengths=None, state=None):
+        logits = torch.zeros(ids.shape[0], ids.shape[1], self.v)
+        logits[..., self.eos] = 20.0
+        return logits, state
+
+
+@pytest.mark.parametrize("temperature", [0.0, 0.5, 1.0])
+def test_a_sampled_name_has_at_least_one_letter(temperature):
+    vocab = Vocab.build([LETTERS])
+    run = LoadedRun(path=Path("hand-made"), config=TrainConfig(task="generate"), labels=["Alpha"], vocab=vocab,
+                    model=EndingModel(vocab), meta={})
+    run.__dict__["split"] = {"train": [["Kao", "Alpha"]], "val": [], "test": []}   # no run folder to read it from
+    names = [s["name"] for s in run.sample(n=50, temperature=temperature, seed=0)]
+    assert len(names) == 50 and all(len(n) == 1 and n in LETTERS for n in names), names
+    # with a prefix the model may end at once: the name is the prefix
+    assert {s["name"] for s in run.sample(start="Ka", n=5, temperature=temperature, seed=0)} == {"Ka"}
+
+
 def test_novelty_counts_repeats_and_the_bare_prefix_as_not_new():
     samples = [{"name": n, "lang": "Alpha", "start": "Ka"} for n in ["Kalo", "Kalo", "Ka", "Karov", "Kamo"]]
     mark_novelty(samples, train_names={"Karov"})
