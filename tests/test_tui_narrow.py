@@ -307,3 +307,33 @@ async def test_a_run_a_pane_cannot_use_is_said_and_the_pane_keeps_its_run(narrow
                                           for n in app._notifications), 30)
         await settle(pilot, app)
         assert str(clf.run.path) == shown and app.query_one("#clf-run").value == shown
+
+
+async def test_an_experiments_long_run_ids_leave_state_and_test_f1_within_80_columns(narrow_app):
+    """An experiment's run id (exp-<date>-<time>-<task>/<model>-<key>=<value>…) is 50-odd characters: the table
+    shows it short, each run still told apart, and the title shows the highlighted run's whole id."""
+    app = narrow_app
+    exp = "exp-20260101-130000-classify"
+    labels = ["lstm-hidden=256-dropout=0.3", "lstm-hidden=512-dropout=0.3", "gru-hidden=256-lr=1e-05"]
+    rows = [{"run": f"{exp}/{lab}", "path": f"/runs/{i}", "task": "classify", "model": lab.split("-")[0],
+             "experiment": exp, "state": "cancelled", "reason": "cancelled", "test_accuracy": 0.861,
+             "test_macro_f1": 0.586} for i, lab in enumerate(labels)]
+    async with app.run_test(size=NARROW) as pilot:
+        await show_pane(pilot, "runs")
+        await settle(pilot, app)              # the app's own listing of the checkpoints arrived: it is not ours
+        runs = app.pane("runs")
+        runs.set_runs(rows)
+        await pilot.pause()
+        table = app.query_one("#runs-table", DataTable)
+        right, edges = 0, {}
+        for column in table.ordered_columns:
+            right += column.get_render_width(table)
+            edges[column.key.value] = right
+        assert edges["status"] <= NARROW[0] - 2 and edges["f1"] <= NARROW[0] - 2, edges
+        cells = [str(table.get_cell(r["path"], "run")) for r in rows]
+        assert len(set(cells)) == 3 and all("256" in c or "512" in c for c in cells), cells
+        assert [str(table.get_cell(r["path"], "status")) for r in rows] == ["stopped by you"] * 3
+        table.focus()
+        table.move_cursor(row=1)
+        title = lambda: str(app.query_one("#runs-title").render())
+        await wait_for(pilot, lambda: title().startswith(f"{exp}/lstm-hidden=512-dropout=0.3 · 3 runs in"), 10)

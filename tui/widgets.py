@@ -381,6 +381,32 @@ def short_run(row: dict) -> str:
     return run
 
 
+RUN_CELL = 20     # the Runs table's id column: with state, task, model, test and F1 beside it, 80 columns (issue 12)
+
+
+def run_cell(row: dict, width: int = RUN_CELL) -> str:
+    """The run id as the Runs table shows it: ``short_run``, unless that is wider than ``width``. An
+    experiment's run (``exp-<date>-<time>-<task>/<model>-<key>=<value>…``) then shows as the experiment's
+    time and the run's model and values (the keys are the same for every run of an experiment), without the
+    time if that is still too wide; whatever is still too wide loses its middle. The state and the test
+    figures stay on screen at 80 columns, and the pane's title shows the highlighted run's whole id."""
+    text = short_run(row)
+    if len(text) <= width:
+        return text
+    exp, sep, rest = text.rpartition("/")
+    if sep:
+        parts = re.split(r"-(?=[a-z_]+=)", rest)        # a value may hold a hyphen (1e-05), a key never
+        values = " ".join([parts[0], *(p.split("=", 1)[1] for p in parts[1:])])
+        m = re.fullmatch(r"exp-\d{8}-(\d{6})(?:-.*)?", exp)
+        text = f"{m.group(1) if m else exp}/{values}"
+        if len(text) > width:
+            text = values
+    if len(text) <= width:
+        return text
+    head = (width - 1) // 2
+    return text[:head] + "…" + text[len(text) - (width - 1 - head):]
+
+
 class Choice(Select):
     """Textual's Select, safe to mount under load. Its mount sets up the options' list in its overlay child;
     under a loaded CPU that child was once not there yet (or no longer: the app quitting during start-up), and

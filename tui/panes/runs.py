@@ -15,7 +15,7 @@ from namestudio.engine.config import model_label
 
 from .. import keys
 from ..messages import OpenRun
-from ..widgets import Anchor, Pane, compact_number, duration, short_path, short_run
+from ..widgets import Anchor, Pane, compact_number, duration, run_cell, short_path, short_run
 
 # the state and the test figures next to the id, so that 80 columns show them (issue 12); the rest scrolls
 COLUMNS = [("", "mark"), ("run", "run"), ("state", "status"), ("task", "task"), ("model", "model"),
@@ -94,7 +94,7 @@ class RunsPane(Pane):
     def _cells(self, r: dict) -> list:
         mark = Text("●", style="bold green") if r["path"] in self.marked else Text(" ")
         if "error" in r:
-            return [mark, Text(short_run(r)), Text(r["error"][:40], style="red"), "", "", "", "", "", "", ""]
+            return [mark, Text(run_cell(r)), Text(r["error"][:40], style="red"), "", "", "", "", "", "", ""]
         if r.get("task") == "classify":
             best = f"acc {r['best_val_accuracy']:.3f}" if "best_val_accuracy" in r else ""
             test = f"acc {r['test_accuracy']:.3f}" if "test_accuracy" in r else ""
@@ -103,7 +103,7 @@ class RunsPane(Pane):
             best = f"nll {r['best_val_nll']:.3f}" if "best_val_nll" in r else ""
             test = f"nll {r['test_nll']:.3f}" if "test_nll" in r else ""
             f1 = ""
-        return [mark, Text(short_run(r)), state_cell(r), r.get("task") or "",   # a run id is never markup
+        return [mark, Text(run_cell(r)), state_cell(r), r.get("task") or "",   # a run id is never markup
                 Text(model_label(r.get("model"), r.get("members"))),
                 test, f1, best,
                 duration(r.get("train_seconds")) if r.get("train_seconds") is not None else "",
@@ -114,6 +114,9 @@ class RunsPane(Pane):
         n = len(self.runs)
         text = f"{n} run{'s' if n != 1 else ''} in {folder}" if n else \
             f"No runs in {folder} yet: train one on the Train pane (2)."
+        row = self.cursor_run() if n else None
+        if row and run_cell(row) != short_run(row):      # its id is cut in the table: the whole id here
+            text = f"{row['run']} · {text}"
         self.query_one("#runs-title", Static).update(Text(text, style="bold"))
 
     def cursor_run(self) -> dict | None:
@@ -125,6 +128,7 @@ class RunsPane(Pane):
 
     @on(DataTable.RowHighlighted, "#runs-table")
     def _highlighted(self, event: DataTable.RowHighlighted) -> None:
+        self._title()
         if not self.marked:
             self._draw_overlay()
         else:
