@@ -12,10 +12,12 @@ A hostile or broken server cannot exhaust the machine: the download is
 capped at MAX_DOWNLOAD_BYTES (4x the pinned archive), must finish within a
 total deadline (a watchdog shuts the socket, so a server that trickles its
 headers or body one byte at a time is cut off too) and each read within a
-per-read timeout. Extraction caps every member and the total, both by the
-sizes the archive declares and by the bytes actually written. A process
-killed mid-download leaves a `.download-*` file; the next download sweeps
-such files once they are older than its deadline.
+per-read timeout. The host's name lookup, which no socket timeout covers
+and the watchdog cannot shut, runs in a thread given up at the same bounds.
+Extraction caps every member and the total, both by the sizes the archive
+declares and by the bytes actually written. A process killed mid-download
+leaves a `.download-*` file; the next download sweeps such files once they
+are older than its deadline.
 """
 from __future__ import annotations
 
@@ -180,6 +182,8 @@ class _Watchdog:
 
     def __init__(self, seconds: float):
         self.expired = False
+        self.seconds = seconds
+        self.end = time.monotonic() + seconds
         self._socks: list[socket.socket] = []
         self._lock = threading.Lock()
         self._timer = threading.Timer(seconds, self._fire)
@@ -211,16 +215,70 @@ def _shutdown(sock) -> None:
         pass
 
 
+class _LookupTimeout(OSError):
+    """A host's name lookup gave no answer in time."""
+
+
+def _lookup(host: str, port, limit: float, within: str) -> list:
+    """socket.getaddrinfo for a TCP connection to host, given up after limit seconds (within: that bound, in words).
+
+    A lookup ignores socket timeouts and has no socket the watchdog could shut, so it runs in a daemon thread
+    that is left to end on its own when it hangs (a dead DNS server, a resolver that never answers).
+    """
+    answer: list = []
+
+    def ask():
+        try:
+            answer.append(socket.getaddrinfo(host, port, 0, socket.SOCK_STREAM))
+        except Exception as exc:         # gaierror, or a host name that cannot be encoded
+            answer.append(exc)
+
+    thread = threading.Thread(target=ask, name=f"lookup {host}", daemon=True)
+    thread.start()
+    thread.join(limit)
+    if not answer:
+        raise _LookupTimeout(f"the name lookup of {host} gave no answer {within}")
+    if isinstance(answer[0], Exception):
+        raise answer[0]
+    return answer[0]
+
+
+def _connect(address, timeout, source_address, watchdog: _Watchdog) -> socket.socket:
+    """socket.create_connection, with the lookup and each connect bounded by timeout and the watchdog's deadline."""
+    host, port = address[:2]
+    timeout = timeout if isinstance(timeout, (int, float)) else None     # None: the default socket timeout
+    limit = lambda: max(0.0, min(watchdog.end - time.monotonic(), timeout if timeout is not None else float("inf")))
+    if timeout is not None and timeout < watchdog.end - time.monotonic():
+        within = f"within {timeout:g} s"
+    else:
+        within = f"before the download's {watchdog.seconds:g} s deadline"
+    errors: list[OSError] = []
+    for family, kind, proto, _, where in _lookup(host, port, limit(), within):
+        sock = None
+        try:
+            sock = socket.socket(family, kind, proto)
+            sock.settimeout(limit())
+            if source_address:
+                sock.bind(source_address)
+            sock.connect(where)
+            sock.settimeout(timeout if timeout is not None else socket.getdefaulttimeout())
+            return sock
+        except OSError as exc:
+            errors.append(exc)
+            if sock is not None:
+                sock.close()
+    raise errors[0] if errors else OSError(f"no address found for {host}")
+
+
 def _watched(conn_class, watchdog: _Watchdog):
     """A subclass of an http.client connection class whose sockets the watchdog sees."""
 
     class Watched(conn_class):
         def __init__(self, *args, **kwargs):
             super().__init__(*args, **kwargs)
-            create = self._create_connection
 
-            def create_and_watch(*a, **k):
-                sock = create(*a, **k)
+            def create_and_watch(address, timeout=None, source_address=None, *a, **k):
+                sock = _connect(address, timeout, source_address, watchdog)
                 watchdog.watch(sock)       # before any TLS handshake or header read
                 return sock
 
@@ -313,6 +371,8 @@ def _fetch(url: str, out, where: Path, progress: Progress | None, max_bytes: int
     except urllib.error.HTTPError as exc:
         raise DataError(f"HTTP {exc.code} {exc.reason} from {url}") from None
     except (urllib.error.URLError, http.client.HTTPException, OSError) as exc:
+        if isinstance(getattr(exc, "reason", exc), _LookupTimeout):    # checked first: the deadline may be why
+            raise DataError(f"cannot reach {url} ({getattr(exc, 'reason', exc)}); {OFFLINE_HINT}") from None
         if watchdog.expired:
             raise too_slow() from None
         if url.lower().startswith("file:"):

@@ -215,6 +215,35 @@ def test_connection_refused_gives_the_offline_hint(tmp_path, monkeypatch):
     assert leftovers(tmp_path) == []
 
 
+@pytest.mark.parametrize("deadline_s, read_timeout_s, bound", [
+    (0.5, 30.0, "before the download's 0.5 s deadline"), (30.0, 0.5, "within 0.5 s")], ids=["deadline", "read-timeout"])
+def test_a_name_lookup_that_hangs_is_given_up_at_the_deadline(tmp_path, monkeypatch, deadline_s, read_timeout_s, bound):
+    """getaddrinfo obeys no socket timeout and the watchdog has no socket to shut yet: a dead resolver
+    blocked the download past its deadline (here, until the fake lookup gives up after 20 s)."""
+    for var in ("http_proxy", "HTTP_PROXY", "all_proxy", "ALL_PROXY"):
+        monkeypatch.delenv(var, raising=False)
+    release, asked = threading.Event(), []
+
+    def hang(host, *args, **kwargs):
+        asked.append(host)
+        release.wait(20)
+        raise socket.gaierror(socket.EAI_AGAIN, "Temporary failure in name resolution")
+
+    monkeypatch.setattr(socket, "getaddrinfo", hang)
+    try:
+        with pytest.raises(DataError, match="cannot reach") as exc:
+            download_pytorch_names("http://names.example/data.zip", SHA256, tmp_path / "names",
+                                   deadline_s=deadline_s, read_timeout_s=read_timeout_s)
+    finally:
+        release.set()        # the abandoned lookup thread ends now
+    message = str(exc.value)
+    assert message.startswith("cannot reach http://names.example/data.zip "
+                              f"(the name lookup of names.example gave no answer {bound}); offline?"), message
+    assert asked == ["names.example"]
+    assert "namestudio data download --url file:///" in message and "\n" not in message
+    assert leftovers(tmp_path) == []
+
+
 def test_messages_do_not_start_with_what_the_uis_add(server, archive, tmp_path, monkeypatch):
     """The TUI prints "Download failed: <message>", the CLI "namestudio: error: <message>"."""
     monkeypatch.setenv("no_proxy", "127.0.0.1")
