@@ -7,11 +7,13 @@ loading the same data again costs a hash and a read.
 """
 from __future__ import annotations
 
+import codecs
 import csv
 import hashlib
 import os
 import re
 import stat
+import unicodedata
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -177,12 +179,47 @@ def _line_of(data: bytes | str, offset: int) -> int:
     return data.count(newline, 0, offset) + 1
 
 
-def _looks_like_bomless_utf16(head: bytes) -> bool:
-    """Mostly-ASCII UTF-16 without a BOM: the NULs sit at every other byte."""
+def _looks_like_bomless_utf16(head: bytes, whole: bool) -> bool:
+    """UTF-16 without a BOM, from the first bytes (head; whole: the file is no longer) of a file with a NUL in them.
+
+    Mostly-ASCII text puts its NULs at every other byte. Text mostly in other scripts (Cyrillic, Greek, CJK)
+    has NULs in its line ends alone; it reads as lines of letters, where the same bytes are not UTF-8 text.
+    Either way the bytes must decode, little- or big-endian, into text: binary data (random bytes, a PNG, a
+    zip, a program) decodes into control characters, unpaired surrogates or unassigned code points.
+    """
     if len(head) < 4:
         return False
+    utf16 = ("utf-16-le", "utf-16-be")
     even, odd = head[0::2], head[1::2]
-    return max(even.count(0) / len(even), odd.count(0) / len(odd)) > 0.7
+    if max(even.count(0) / len(even), odd.count(0) / len(odd)) > 0.7:
+        return any(_is_text(head, encoding, whole) for encoding in utf16)
+    if _is_text(head.replace(b"\x00", b""), "utf-8", whole):     # UTF-8 text with a stray NUL: binary content
+        return False
+    return any(_is_text(head, encoding, whole, names=True) for encoding in utf16)
+
+
+MAX_MEAN_LINE = 128                   # characters: lines of names, or name,label rows, are far shorter
+
+
+def _is_text(data: bytes, encoding: str, whole: bool, names: bool = False) -> bool:
+    """data decodes strictly into printable text and line ends; with names, into lines mostly of letters."""
+    try:
+        text = codecs.getincrementaldecoder(encoding)().decode(data, final=whole)   # a cut last character is fine
+    except UnicodeDecodeError:
+        return False
+    letters = visible = 0
+    for ch in text:
+        category = unicodedata.category(ch)
+        if ch.isspace():
+            continue
+        if category in ("Cc", "Cs", "Co", "Cn"):    # control, surrogate, private use, unassigned (Cf is text: ZWNJ, LRM)
+            return False
+        visible += 1
+        letters += category[0] in "LM"
+    if not names:
+        return bool(text)
+    lines = text.count("\n")
+    return lines > 0 and len(text) <= MAX_MEAN_LINE * lines and letters * 2 >= visible
 
 
 def read_text(path: Path, data: bytes | None = None) -> str:
@@ -199,7 +236,7 @@ def read_text(path: Path, data: bytes | None = None) -> str:
             data, encoding, label, skipped = data[len(bom):], enc, name, len(bom)
             break
     if encoding == "utf-8" and b"\x00" in data[:SNIFF_BYTES]:
-        if _looks_like_bomless_utf16(data[:SNIFF_BYTES]):
+        if _looks_like_bomless_utf16(data[:SNIFF_BYTES], whole=len(data) <= SNIFF_BYTES):
             raise DataError(f"{path}: looks like UTF-16 without a byte-order mark; convert it to UTF-8")
         nul = data.index(b"\x00")
         raise DataError(f"{path}: looks like a binary file, not UTF-8 text (a NUL byte at line {_line_of(data, nul)})")

@@ -310,6 +310,67 @@ def test_utf16_without_bom_says_convert(tmp_path):
     assert_names(exc, bad)
 
 
+NON_ASCII = {  # mostly not ASCII: in UTF-16 only the line ends (and the CSV's labels) hold NUL bytes
+    "Russian.txt": "Иванов\nПетров\nСмирнов\nКузнецов\n",
+    "people.csv": "имя,язык\nИванов,Russian\nΠαπαδόπουλος,Greek\n",
+    "Chinese.txt": "王\n李\n张伟\n刘洋\n",
+}
+
+
+@pytest.mark.parametrize("encoding", ["utf-16-le", "utf-16-be"])
+@pytest.mark.parametrize("name", NON_ASCII)
+def test_utf16_without_bom_in_other_scripts_says_convert(tmp_path, name, encoding):
+    """The NULs of such a file are too few for the mostly-ASCII rule: it was called binary."""
+    bad = tmp_path / name
+    bad.write_bytes(NON_ASCII[name].encode(encoding))
+    with pytest.raises(DataError, match="looks like UTF-16 without a byte-order mark; convert it to UTF-8") as exc:
+        load_dataset(str(bad))
+    assert "binary" not in str(exc.value)
+    assert_names(exc, bad)
+
+
+def png_bytes() -> bytes:
+    import struct
+    import zlib
+
+    def chunk(kind: bytes, body: bytes) -> bytes:
+        return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
+
+    rows = b"".join(b"\x00" + bytes((x * y) % 256 for x in range(24)) for y in range(24))   # filter byte, pixels
+    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", 24, 24, 8, 0, 0, 0, 0))
+            + chunk(b"IDAT", zlib.compress(rows)) + chunk(b"IEND", b""))
+
+
+def zip_bytes() -> bytes:
+    import io
+    import zipfile
+
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as zf:
+        zf.writestr("Russian.txt", NON_ASCII["Russian.txt"] * 20)
+    return buffer.getvalue()
+
+
+def random_bytes() -> bytes:
+    import random
+
+    data = random.Random(7).randbytes(6000)
+    assert b"\x00" in data
+    return data
+
+
+@pytest.mark.parametrize("make", [random_bytes, png_bytes, zip_bytes, lambda: Path(sys.executable).read_bytes()[:16384]],
+                         ids=["random", "png", "zip", "program"])
+def test_binary_files_are_not_taken_for_utf16(tmp_path, make):
+    bad = tmp_path / "names" / "Binary.txt"
+    bad.parent.mkdir()
+    bad.write_bytes(make())
+    with pytest.raises(DataError, match="looks like a binary file") as exc:
+        load_dataset(str(bad.parent))
+    assert "UTF-16" not in str(exc.value)
+    assert_names(exc, bad)
+
+
 def test_binary_after_the_first_8_kib_names_the_line(tmp_path):
     bad = tmp_path / "names" / "English.txt"
     bad.parent.mkdir()
