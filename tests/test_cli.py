@@ -81,6 +81,23 @@ def test_data_summary_json(env, capsys):
     assert code == 0 and "Slavic" in out and "Cleaning" in out
 
 
+def test_data_summary_counts_a_name_under_two_labels_as_two_rows_and_one_name(tmp_path, capsys):
+    """The title said "5 names" for 5 (name, label) rows of 4 names; the TUI's status bar and Data pane too."""
+    from namestudio.tui.render import name_counts
+
+    (tmp_path / "English.txt").write_text("Ann\nBower\nCarla\n", encoding="utf-8")
+    (tmp_path / "Scottish.txt").write_text("Bower\nDougal\n", encoding="utf-8")
+    code, out, _ = run_cli(capsys, "data", "--data", tmp_path, "--json")
+    s = last_json(out)
+    assert code == 0 and (s["n_pairs"], s["n_names"]) == (5, 4)
+    assert name_counts(s) == ["5 rows", "4 unique names"]
+    code, out, _ = run_cli(capsys, "data", "--data", tmp_path)
+    assert code == 0 and out.splitlines()[0].startswith("5 rows · 4 unique names · 2 labels · source "), out
+    (tmp_path / "Scottish.txt").write_text("Dougal\n", encoding="utf-8")     # each name under one label
+    code, out, _ = run_cli(capsys, "data", "--data", tmp_path)
+    assert code == 0 and out.splitlines()[0].startswith("4 names · 2 labels · source "), out
+
+
 def test_eval_prints_metrics_and_confusion(env, capsys):
     code, out, _ = run_cli(capsys, "eval", env["clf"], "--json")
     res = last_json(out)

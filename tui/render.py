@@ -217,12 +217,20 @@ def _is_gap(ch: str) -> bool:
 LENGTH_HEADERS = {"median": "med"}
 
 
+def name_counts(summary: dict) -> list[str]:
+    """A data summary's size in words: ["90 names"] while each name has one label; with names under several
+    labels, each (name, label) row and each name apart: ["20,074 rows", "17,424 unique names"]."""
+    rows = summary.get("n_pairs", 0)
+    unique = summary.get("n_names", rows)
+    return [f"{rows:,} names"] if unique == rows else [f"{rows:,} rows", f"{unique:,} unique names"]
+
+
 def summary_tables(summary: dict) -> list:
     """The data summary as a few small tables: labels with bars, lengths, duplicates, cleaning counts."""
     per_label = summary.get("per_label", {})
     most = max(per_label.values(), default=1) or 1
-    labels = Table(title=f"{summary.get('n_pairs', 0)} names · {summary.get('n_labels', 0)} labels · "
-                         f"source {escape(str(summary.get('source')))}", show_edge=False, header_style="bold")
+    labels = Table(title=" · ".join([*name_counts(summary), f"{summary.get('n_labels', 0)} labels",
+                                     f"source {escape(str(summary.get('source')))}"]), show_edge=False, header_style="bold")
     labels.add_column("label")
     labels.add_column("names", justify="right")
     labels.add_column("", no_wrap=True, style="green")
