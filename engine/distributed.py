@@ -9,11 +9,16 @@ Trainer; DistributedDataParallel averages the gradients (gloo on CPU, NCCL on CU
   (nodes without a shared disk work);
 - one control flag per step (go / pause / stop / early stop), all-reduced with MAX: rank 0 reads
   control.json, any rank's SIGTERM or Ctrl-C counts, and rank 0 alone evaluates and decides on early stops;
-- the logged loss, summed over the ranks at logging points only.
+  beside it, rank 0's mark that a timed resume point is due, so every rank takes part in its save;
+- the logged loss, summed over the ranks at logging points only;
+- each rank's own part of a resume point (its random generators, its open loss windows), gathered to rank 0
+  when one is saved: at each evaluation, at a timed save and at the end, steps every rank reaches together.
 
 Each global batch (the same seeded, length-bucketed epoch order as one process) is split between the ranks,
 each rank's loss weighted by its share of the batch, so a step is the same step as in one process: the
-metrics match one process, and a run saved with N ranks resumes with any other N.
+metrics match one process, and a run saved with N ranks resumes with any other N. Resumed with the same N, each
+rank takes back its own generators and loss windows: the run goes on exactly as if never stopped. With another
+N, every rank takes rank 0's generators (a rank's dropout masks then differ from the run not stopped).
 """
 from __future__ import annotations
 
@@ -135,13 +140,24 @@ def share(obj, ranks: Ranks):
     return box[0]
 
 
-def agree(flag: int, ranks: Ranks) -> int:
-    """The largest control flag of all ranks (one tiny all-reduce per step)."""
+def agree(flag: int, ranks: Ranks, save: bool = False) -> tuple[int, bool]:
+    """The largest control flag of all ranks, and whether any rank asks for a resume point at this step (rank 0's
+    timer: the save gathers from every rank, so all must know). One tiny all-reduce per step."""
     if not ranks.distributed:
-        return flag
-    t = torch.tensor([flag], dtype=torch.int32)
+        return flag, save
+    t = torch.tensor([flag, int(save)], dtype=torch.int32)
     dist.all_reduce(t, op=dist.ReduceOp.MAX)
-    return int(t.item())
+    return int(t[0]), bool(t[1])
+
+
+def gather(obj, ranks: Ranks) -> list | None:
+    """Every rank's object, in rank order, on rank 0 (None on the others; pickled over gloo). Every rank must
+    call it at the same point. One process: [obj]."""
+    if not ranks.distributed:
+        return [obj]
+    box = [None] * ranks.world if ranks.main else None
+    dist.gather_object(obj, box, dst=0)
+    return box
 
 
 def total(values: list[float], ranks: Ranks) -> list[float]:

@@ -71,6 +71,9 @@ class Trainer:
         self._started = False                # Started emitted: the run trains (on)
         self._resume_rng: dict | None = None  # the random generators' states saved with the resume point
         self._acc: dict = {}                  # the open loss windows (Step, Eval) of the loop, saved with it too
+        self._save_due = False                # rank 0's timer: a resume point is due (the ranks agree on it)
+        self._save_now = False                # ... agreed at this step's control: every rank takes part in it
+        self._gathered: tuple[int, list | None] | None = None  # (step, each rank's _rank_state: rank 0 only)
         self._ended_status: bytes | None = None  # a resumed run's status.json as it ended (see _open_run_dir)
         self._cancel = threading.Event()
         self._running = threading.Event()
@@ -108,8 +111,9 @@ class Trainer:
 
     def _control(self) -> int:
         """Once per batch, on every rank: go, stop or early stop (the largest flag of all ranks wins); waits
-        while paused. With several ranks this is one tiny all-reduce, so a stop seen by any rank stops them all."""
-        flag = ddp.agree(self._local_flag(), self.ranks)
+        while paused. With several ranks this is one tiny all-reduce, so a stop seen by any rank stops them all.
+        It also carries rank 0's timer: ``_save_now`` says a resume point is to be saved at this step."""
+        flag, self._save_now = ddp.agree(self._local_flag(), self.ranks, self._save_due)
         if flag != ddp.PAUSE:
             return flag
         t = time.perf_counter()
@@ -119,7 +123,7 @@ class Trainer:
                 time.sleep(0.2)            # another rank paused: the ranks meet again about 5 times a second
             else:
                 self._running.wait(0.2)    # this one paused: on at once when resumed or stopped
-            flag = ddp.agree(self._local_flag(), self.ranks)
+            flag, self._save_now = ddp.agree(self._local_flag(), self.ranks, self._save_due)
         self.paused_seconds += time.perf_counter() - t
         if flag != ddp.STOP:
             self.emit(Status("running"))
@@ -424,12 +428,19 @@ class Trainer:
         since_eval = {"loss": torch.zeros((), device=self.device), "steps": 0}
         # a resume goes on as if never stopped: the loss windows open at the resume point (the first Step and Eval
         # after it averaged only the steps since, and logged other figures), and the random generators where they
-        # were (dropout drew other masks: other weights than the run not stopped)
-        one = self.ranks.world == 1 and self.state.get("world_size", 1) == 1   # rank 0's sums: one process's
-        for acc, saved in ((window, self.state.get("window")), (since_eval, self.state.get("since_eval"))):
-            if one and isinstance(saved, dict) and all(isinstance(saved.get(k), (int, float)) for k in acc):
+        # were (dropout drew other masks: other weights than the run not stopped). Each rank takes its own sums
+        # when resumed with as many ranks as saved; with another number the windows open empty (rank 0's sums
+        # are its share of the loss only)
+        mine = self._own_part(self.state.get("rank_losses"))
+        if mine is None and self.ranks.world == 1 and self.state.get("world_size", 1) == 1:   # before rank_losses
+            mine = {name: self.state[name].get("loss") for name in ("window", "since_eval")
+                    if isinstance(self.state.get(name), dict)}
+        for name, acc in (("window", window), ("since_eval", since_eval)):
+            saved, loss = self.state.get(name), (mine or {}).get(name)
+            if isinstance(saved, dict) and isinstance(loss, (int, float)) and all(
+                    isinstance(saved.get(k), (int, float)) for k in acc if k != "loss"):
                 acc.update({k: saved[k] for k in acc if k != "loss"},
-                           loss=torch.tensor(float(saved["loss"]), device=self.device))
+                           loss=torch.tensor(float(loss), device=self.device))
         self._acc = {"window": window, "since_eval": since_eval}
         if self._resume_rng is not None:
             self._restore_rng(self._resume_rng)
@@ -440,6 +451,11 @@ class Trainer:
                 if flag != ddp.GO:
                     reason = "cancelled" if flag == ddp.STOP else "early_stop"
                     break
+                if self._save_now:     # rank 0's timer, agreed at this control: the state after the last step
+                    self._gather_ranks(step)
+                    if main:
+                        self.save_resume_point(step, elapsed())
+                        last_save, self._save_due = elapsed(), False
                 loss = self.train_step(idx)
                 step += 1
                 for acc in (window, since_eval):
@@ -460,6 +476,7 @@ class Trainer:
                 if step % eval_every == 0 or step == total:
                     train_loss = self._finite(self._mean(since_eval), step)
                     since_eval.update(loss=since_eval["loss"].zero_(), steps=0)
+                    self._gather_ranks(step)   # every rank reaches each evaluation: the resume point's parts
                     if main:   # rank 0 alone evaluates and decides; the others wait at the next step
                         metrics = self.evaluate(self.val_data)
                         value = metrics[cfg.monitor]
@@ -472,18 +489,19 @@ class Trainer:
                         self.emit(Eval(step=step, epoch=step / spe, train_loss=train_loss, metrics=metrics,
                                        best=improved, elapsed=elapsed()))
                         self.save_resume_point(step, elapsed())
-                        last_save = elapsed()
+                        last_save, self._save_due = elapsed(), False
                         self.model.train()
                         if cfg.patience and self.bad_evals >= cfg.patience:
                             reason = "early_stop"
                             if step < total:   # the other ranks are at the next step's control: tell them
                                 ddp.agree(ddp.EARLY_STOP, self.ranks)
                             break
-                elif main and elapsed() - last_save >= self.save_every_s:   # a kill loses at most this much
-                    self.save_resume_point(step, elapsed())
-                    last_save = elapsed()
+                elif main and elapsed() - last_save >= self.save_every_s:   # a kill loses at most this much:
+                    self._save_due = True        # saved at the next step's control, which every rank reaches
                 if step >= total:
                     break
+        if self._gathered is None or self._gathered[0] != step:   # the last resume point (_finish), if not saved yet
+            self._gather_ranks(step)
         if reason == "finished" and cfg.max_steps and step >= cfg.max_steps and step < spe * cfg.epochs:
             reason = "max_steps"
         if reason == "cancelled":
@@ -555,13 +573,36 @@ class Trainer:
         raise TrainingError(f"training loss became {loss} at step {step}; stopped; {kept}; "
                             f"try a lower learning rate or gradient clipping")
 
-    def save_resume_point(self, step: int, train_seconds: float) -> None:
-        if step == getattr(self, "saved_step", None):
-            return
-        self.saved_step = step
+    def _rank_state(self) -> dict:
+        """This rank's own part of a resume point: its random generators and the loss sums of its open windows."""
         rng = {"cpu": torch.get_rng_state()}
         if self.device.type == "cuda":
             rng["cuda"] = torch.cuda.get_rng_state(self.device)
+        return {"rng": rng, "loss": {name: float(a["loss"]) for name, a in self._acc.items()}}
+
+    def _gather_ranks(self, step: int) -> None:
+        """Every rank, at the same step (see _run): each rank's _rank_state to rank 0, for the resume point it
+        saves at this step."""
+        self._gathered = (step, ddp.gather(self._rank_state(), self.ranks))
+
+    def _own_part(self, parts) -> dict | None:
+        """This rank's entry of a per-rank list saved with the resume point, or None when there is none for it:
+        saved before such lists, or with another number of ranks."""
+        if (isinstance(parts, list) and len(parts) == self.ranks.world == self.state.get("world_size", 1)
+                and isinstance(parts[self.ranks.rank], dict)):
+            return parts[self.ranks.rank]
+        return None
+
+    def save_resume_point(self, step: int, train_seconds: float) -> None:
+        """Rank 0: the resume point at ``step``. With several ranks, the other ranks' parts were gathered at this
+        step (_gather_ranks); without them (never the case in _run) every rank would resume with rank 0's."""
+        if step == getattr(self, "saved_step", None):
+            return
+        self.saved_step = step
+        own = self._rank_state()            # rank 0's as it is now (after its evaluation)
+        gathered = self._gathered[1] if self._gathered and self._gathered[0] == step else None
+        parts = [own, *gathered[1:]] if gathered and len(gathered) == self.ranks.world else [own]
+        rng = {**own["rng"], "ranks": [p["rng"] for p in parts]}   # rank 0's at the top: older readers take it
         acc = {name: {k: (float(v.item()) if isinstance(v, torch.Tensor) else v) for k, v in a.items()}
                for name, a in self._acc.items()}
         rf.save_resume_point(
@@ -569,10 +610,14 @@ class Trainer:
             {"optimizer": self.optimizer.state_dict(), "scheduler": self.scheduler.state_dict() if self.scheduler else None,
              "scaler": self.scaler.state_dict() if self.scaler.is_enabled() else None, "rng": rng},
             {"best": self.best, "best_step": self.best_step, "bad_evals": self.bad_evals,
-             "train_seconds": train_seconds, "world_size": self.ranks.world, **acc})
+             "train_seconds": train_seconds, "world_size": self.ranks.world, **acc,
+             "rank_losses": [p["loss"] for p in parts]})
 
     def _restore_rng(self, rng: dict) -> None:
-        """The generators' states of the resume point (rank 0's: other ranks of a multi-rank run take it too)."""
+        """The generators' states of the resume point: this rank's own when resumed with as many ranks as saved
+        (``rng["ranks"]``, one per rank), else rank 0's (the top level: every rank takes it; resume points saved
+        before per-rank states have only that)."""
+        rng = self._own_part(rng.get("ranks")) or rng
         try:
             if isinstance(rng.get("cpu"), torch.Tensor):
                 torch.set_rng_state(rng["cpu"])

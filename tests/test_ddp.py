@@ -121,6 +121,55 @@ def test_a_run_saved_with_2_ranks_resumes_with_1(pair, tmp_path):
     assert "resumed with 1 rank (saved with 2)" in rf.read_json(tmp_path / "two" / rf.STATUS)["note"]
 
 
+# one rank of a 2-rank run (started without torchrun: RANK, WORLD_SIZE, MASTER_* in its environment) that rank 0
+# stops after its evaluation at a given step (the ranks stop together, at the next step's control); argv: the config
+# as JSON, the run folder, the step
+STOPPED_RANK = """
+import json, sys
+from namestudio.engine.config import TrainConfig
+from namestudio.engine.events import Eval
+from namestudio.engine.train import Trainer
+cfg, run_dir, stop = TrainConfig.from_dict(json.loads(sys.argv[1])), sys.argv[2], int(sys.argv[3])
+trainer = Trainer(cfg, run_dir + "-ck", lambda e: isinstance(e, Eval) and e.step == stop and trainer.cancel(),
+                  run_dir=run_dir)
+result = trainer.run()
+print(type(result).__name__, getattr(result, "reason", None) or getattr(result, "message", None))
+"""
+
+
+def test_a_run_stopped_and_resumed_with_2_ranks_goes_on_as_the_run_not_stopped(names, tmp_path):
+    """With dropout and a batch that splits unevenly (15 names: shards of 8 and 7) the ranks' generators part.
+    The resume point kept rank 0's alone and both ranks took it back: other dropout masks on rank 1, other losses
+    and weights than the run never stopped. Now each rank takes back its own generators (and the loss sums of its
+    open windows: stopped at step 6, 2 steps into a Step window), so the run goes on exactly as if never stopped."""
+    cfg = small(epochs=2, batch_size=15, log_every=4, eval_every=6, dropout=0.3, patience=0, data=str(names))
+    whole, part = tmp_path / "whole", tmp_path / "part"
+    run_ranks([*cfg_to_argv(cfg), "--run-dir", str(whole), "--checkpoints", str(tmp_path / "ck")])
+    env = {k: v for k, v in os.environ.items() if k not in ("RANK", "WORLD_SIZE", "LOCAL_RANK", "MASTER_ADDR")}
+    port = str(free_port())
+    ranks = [subprocess.Popen([sys.executable, "-c", STOPPED_RANK, json.dumps(cfg.to_dict()), str(part), "6"],
+                              env={**env, "RANK": str(r), "LOCAL_RANK": str(r), "WORLD_SIZE": "2",
+                                   "LOCAL_WORLD_SIZE": "2", "MASTER_ADDR": "127.0.0.1", "MASTER_PORT": port},
+                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True) for r in range(2)]
+    try:
+        outs = [p.communicate(timeout=120)[0] for p in ranks]
+    finally:
+        for p in ranks:
+            p.kill()
+    assert all(out.strip().endswith("Done cancelled") for out in outs), outs
+    assert rf.load_resume_point(part)[2]["step"] == 6
+    run_ranks(["--resume", str(part), "--checkpoints", str(tmp_path / "ck")])
+
+    got, want = rf.read_jsonl(part / rf.STEPS), rf.read_jsonl(whole / rf.STEPS)
+    assert [s["step"] for s in got] == [s["step"] for s in want] and want[-1]["step"] == 2 * 7
+    assert [s["loss"] for s in got] == [s["loss"] for s in want]
+    got, want = evals(part), evals(whole)
+    assert [(e["step"], e["train_loss"], e["val"]["loss"]) for e in got] == \
+           [(e["step"], e["train_loss"], e["val"]["loss"]) for e in want]
+    wa, wb = rf.load_weights(whole / rf.WEIGHTS), rf.load_weights(part / rf.WEIGHTS)
+    assert all(torch.equal(wa[k], wb[k]) for k in wa)
+
+
 # ---- the command line -------------------------------------------------------------------------------------
 @pytest.mark.parametrize("argv, says", [
     (["--nproc", "0"], "--nproc must be at least 1 (got 0)"),

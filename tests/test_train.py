@@ -167,6 +167,26 @@ def test_a_run_stopped_and_resumed_logs_and_keeps_what_the_run_not_stopped_does(
     assert max((wa[k] - wb[k]).abs().max().item() for k in wa) < 1e-5
 
 
+def test_a_resume_point_saved_before_per_rank_states_still_resumes_as_the_run_not_stopped(tiny, tmp_path):
+    """A resume point from before the per-rank parts (one generator state, {"cpu": ...}, and rank 0's window
+    sums alone) still loads, and one process goes on from it exactly as before."""
+    cfg = dict(epochs=2, log_every=4, eval_every=6, dropout=0.3, lm_order=0)
+    whole = Trainer(small(**cfg), tmp_path / "a", dataset=tiny).run()
+    holder = {}
+    first = holder["t"] = Trainer(small(**cfg), tmp_path / "b", [lambda e: isinstance(e, Eval) and e.step == 6
+                                                                 and holder["t"].cancel()], dataset=tiny)
+    assert first.run().reason == "cancelled"
+    folder = ck.resume_dir(first.run_dir)
+    opt, state = ck.load_torch(folder / ck.OPTIM), ck.read_json(folder / ck.STATE)
+    assert len(opt["rng"].pop("ranks")) == 1 and len(state.pop("rank_losses")) == 1
+    ck.save_torch(opt, folder / ck.OPTIM)
+    ck.atomic_write_json(folder / ck.STATE, state)
+    assert isinstance(Trainer(small(**cfg), tmp_path / "b", resume_from=first.run_dir).run(), Done)
+    for name, key in ((ck.STEPS, "loss"), (ck.METRICS, "train_loss")):
+        got, want = ck.read_jsonl(first.run_dir / name), ck.read_jsonl(Path(whole.run_dir) / name)
+        assert [(r["step"], r[key]) for r in got] == [(r["step"], r[key]) for r in want], name
+
+
 def test_unknown_device_and_absent_cuda_are_clear_errors(tiny, tmp_path):
     result = Trainer(small(device="cuda"), tmp_path, dataset=tiny).run()
     if torch.cuda.is_available():

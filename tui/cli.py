@@ -317,9 +317,10 @@ RANKS_HELP = """Train with N processes (ranks) through torchrun, torch's elastic
 --nproc N ...` is the same as `torchrun --nproc-per-node N -m namestudio train ...` (which also works).
 DistributedDataParallel: gloo on CPU, NCCL on CUDA (one GPU per rank). Each batch is split between the ranks,
 so a step, its loss and the metrics are those of one process; rank 0 alone writes the run folder, and a run
-resumes with any number of ranks. Several machines: run the same command on each with --nnodes M, its own
---node-rank and the first machine's --master-addr/--master-port (or --rdzv-backend c10d --rdzv-endpoint
-HOST:PORT --rdzv-id ID); only rank 0's machine needs the data and the run folder."""
+resumes with any number of ranks (with as many as it was saved with, exactly as if never stopped). Several
+machines: run the same command on each with --nnodes M, its own --node-rank and the first machine's
+--master-addr/--master-port (or --rdzv-backend c10d --rdzv-endpoint HOST:PORT --rdzv-id ID); only rank 0's
+machine needs the data and the run folder."""
 
 
 def _add_ranks(p):
