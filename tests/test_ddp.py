@@ -134,6 +134,8 @@ trainer = Trainer(cfg, run_dir + "-ck", lambda e: isinstance(e, Eval) and e.step
                   run_dir=run_dir)
 result = trainer.run()
 print(type(result).__name__, getattr(result, "reason", None) or getattr(result, "message", None))
+from namestudio.engine.distributed import exit_rank
+exit_rank(0)     # as a rank of `train --nproc` leaves (tui/cli.py end)
 """
 
 
@@ -168,6 +170,30 @@ def test_a_run_stopped_and_resumed_with_2_ranks_goes_on_as_the_run_not_stopped(n
            [(e["step"], e["train_loss"], e["val"]["loss"]) for e in want]
     wa, wb = rf.load_weights(whole / rf.WEIGHTS), rf.load_weights(part / rf.WEIGHTS)
     assert all(torch.equal(wa[k], wb[k]) for k in wa)
+
+
+# a process that imported torch and ends through the command's exit (tui/cli.py end); argv: the exit code
+ENDING = """
+import atexit, sys
+import torch
+from namestudio.tui.cli import end
+atexit.register(lambda: print("finalised", flush=True))
+print("done", end="")     # no newline: still in the buffer when the process ends
+end(int(sys.argv[1]))
+"""
+
+
+@pytest.mark.parametrize("rank", [True, False])
+def test_a_rank_leaves_without_the_interpreters_finalisation_and_keeps_its_exit_code_and_output(rank):
+    """A rank that ended well sometimes aborted in the interpreter's finalisation (torch's process-group objects
+    destroyed in no set order: SIGABRT, and `train --nproc` called the run's rank dead). A rank now leaves
+    without it: its output flushed, its exit code kept. Any other command ends as usual."""
+    env = {k: v for k, v in os.environ.items() if k not in ("RANK", "WORLD_SIZE", "MASTER_ADDR", "TORCHELASTIC_RUN_ID")}
+    if rank:
+        env.update(RANK="0", WORLD_SIZE="1", MASTER_ADDR="127.0.0.1")
+    r = subprocess.run([sys.executable, "-c", ENDING, "3"], capture_output=True, text=True, timeout=120, env=env)
+    assert r.returncode == 3, r.stderr
+    assert r.stdout == ("done" if rank else "donefinalised\n"), r.stdout
 
 
 # ---- the command line -------------------------------------------------------------------------------------

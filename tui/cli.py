@@ -1222,5 +1222,15 @@ def _one_line(e: BaseException) -> str:
     return text[0] if text else type(e).__name__
 
 
+def end(code: int):
+    """Leave the process with main's exit code. A torchrun rank (torch imported and torchrun's environment)
+    leaves without the interpreter's finalisation (engine.distributed.exit_rank); anything else, as usual."""
+    if "torch" in sys.modules:      # never imports torch for the TUI or a light command
+        from namestudio.engine import distributed as ddp
+        if ddp.in_torchrun():
+            ddp.exit_rank(code)
+    sys.exit(code)
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    end(main())

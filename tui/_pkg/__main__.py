@@ -3,8 +3,7 @@
 This folder is installed as the `namestudio` package itself (pyproject.toml maps it), which holds only this file:
 namestudio stays a namespace package whose parts are tui/, engine/ and data/.
 """
-import sys
 
-from namestudio.tui.cli import main
+from namestudio.tui.cli import end, main
 
-sys.exit(main())
+end(main())
