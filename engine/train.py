@@ -73,6 +73,7 @@ class Trainer:
         self._acc: dict = {}                  # the open loss windows (Step, Eval) of the loop, saved with it too
         self._save_due = False                # rank 0's timer: a resume point is due (the ranks agree on it)
         self._save_now = False                # ... agreed at this step's control: every rank takes part in it
+        self._timed_save: Callable[[], None] | None = None   # _run's: that save, at the step the loop is at
         self._gathered: tuple[int, list | None] | None = None  # (step, each rank's _rank_state: rank 0 only)
         self._ended_status: bytes | None = None  # a resumed run's status.json as it ended (see _open_run_dir)
         self._cancel = threading.Event()
@@ -116,6 +117,8 @@ class Trainer:
         flag, self._save_now = ddp.agree(self._local_flag(), self.ranks, self._save_due)
         if flag != ddp.PAUSE:
             return flag
+        if self._save_now and self._timed_save:   # a save that fell due now is made before the pause, not after
+            self._timed_save()
         t = time.perf_counter()
         self.emit(Status("paused"))
         while flag == ddp.PAUSE:
@@ -445,17 +448,24 @@ class Trainer:
         if self._resume_rng is not None:
             self._restore_rng(self._resume_rng)
         self.model.train()
+
+        def timed_save() -> None:     # rank 0's timer, agreed at a control: the state after the last step
+            nonlocal last_save
+            self._save_now = False
+            self._gather_ranks(step)
+            if main:
+                self.save_resume_point(step, elapsed())
+                last_save, self._save_due = elapsed(), False
+
+        self._timed_save = timed_save
         while step < total and reason == "finished":
             for idx in self.epoch_batches(step // spe)[step % spe:]:
                 flag = self._control()
                 if flag != ddp.GO:
                     reason = "cancelled" if flag == ddp.STOP else "early_stop"
                     break
-                if self._save_now:     # rank 0's timer, agreed at this control: the state after the last step
-                    self._gather_ranks(step)
-                    if main:
-                        self.save_resume_point(step, elapsed())
-                        last_save, self._save_due = elapsed(), False
+                if self._save_now:
+                    timed_save()
                 loss = self.train_step(idx)
                 step += 1
                 for acc in (window, since_eval):

@@ -107,6 +107,26 @@ def test_pause_and_cancel_from_another_thread(tiny, tmp_path):
     assert isinstance(seen[-1], Done) and seen[-1].reason == "cancelled"
 
 
+def test_a_resume_point_due_as_the_run_pauses_is_saved_before_the_pause(tiny, tmp_path):
+    """A timed resume point falls due at the end of a step and is saved at the next step's control (where every
+    rank meets). A pause arriving at that control must not hold it back: a kill during a long pause would lose
+    the steps since the save before."""
+    saved_when_paused = []
+
+    def on(e):
+        if isinstance(e, Step) and e.step == 4:
+            trainer.pause()
+        if isinstance(e, Status) and e.state == "paused":
+            saved_when_paused.append(ck.load_resume_point(trainer.run_dir)[2]["step"])
+            trainer.cancel()
+
+    # save_every_s=0: a resume point due after every step, as 60 s of training would give on a real run
+    trainer = Trainer(small(epochs=2, log_every=1), tmp_path, [on], dataset=tiny, save_every_s=0.0)
+    result = trainer.run()
+    assert isinstance(result, Done) and result.reason == "cancelled" and result.steps == 4
+    assert saved_when_paused == [4]
+
+
 def test_nan_loss_stops_with_a_clear_message_and_keeps_the_last_good_checkpoint(tiny, tmp_path, monkeypatch):
     trainer = Trainer(small(epochs=20, eval_every=2, log_every=1), tmp_path, dataset=tiny)
     real = trainer.train_step
