@@ -557,9 +557,9 @@ class Trainer:
             if blended is not None:
                 save_blend(self.run_dir, blended)
         except (NamestudioError, RuntimeError, ValueError) as e:
-            print(f"n-gram blend skipped: {_one_line(e)}", file=sys.stderr)
+            _say(f"n-gram blend skipped: {_one_line(e)}")
             return None, None
-        print(f"{describe(report)} ({report.get('seconds', 0):.1f} s)", file=sys.stderr)
+        _say(f"{describe(report)} ({report.get('seconds', 0):.1f} s)")
         return blended, report
 
     def _calibrate(self) -> None:
@@ -569,7 +569,7 @@ class Trainer:
         try:
             calibrate_run(self.run_dir)
         except (NamestudioError, RuntimeError, ValueError) as e:
-            print(f"calibration skipped: {_one_line(e)}", file=sys.stderr)
+            _say(f"calibration skipped: {_one_line(e)}")
 
     def _finite(self, loss: float, step: int) -> float:
         if math.isfinite(loss):
@@ -690,6 +690,19 @@ def _fan_out(sinks: list[Callable]) -> Callable:
         for sink in sinks:
             sink(event)
     return send
+
+
+def _say(text: str) -> None:
+    """A line for whoever reads stderr (the CLI's terminal; a launched run's train.log). A reader that went away
+    (`train … 2>&1 | head -1`) must not fail the run that has trained: this line and the rest of stderr then
+    go nowhere, as the CLI does with its own output."""
+    try:
+        print(text, file=sys.stderr, flush=True)
+    except (OSError, ValueError):
+        try:
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stderr.fileno())
+        except (OSError, ValueError, AttributeError):
+            pass
 
 
 def _one_line(e: BaseException) -> str:

@@ -422,13 +422,16 @@ def test_compare_with_a_bad_data_source_says_so_and_leaves_no_experiment(tmp_pat
     (["export", "CLF", "--tensorboard", ""], "--tensorboard"),
     (["report", "CLF", "--out", "OUT", "--names", ""], "--names"),
     (["report", "CLF", "--out", "OUT", "--names", ",,,"], "--names"),
-    (["compare", "--models", "rnn", "--epochs", 1, "--names", ",,,", "--checkpoints", "CK"], "--names")])
+    (["compare", "--models", "rnn", "--epochs", 1, "--names", ",,,", "--checkpoints", "CK"], "--names"),
+    (["train", "--resume", "", "--max-steps", 1, "--checkpoints", "CK"], "--resume"),
+    (["compare", "--resume", "", "--epochs", 1, "--checkpoints", "CK"], "--resume")])
 def test_an_empty_value_is_said_not_read_as_the_current_folder_or_the_default(env, tmp_path, capsys, argv, option):
     """'' read the current folder (--data), wrote into it (--tensorboard) or nothing at all (--out); ",,," was the
-    default names, silently (report, and compare after every run had trained)."""
+    default names, silently (report, and compare after every run had trained); `--resume ''` (an empty $RUN in
+    a script) started a new run or a whole new experiment."""
     subs = {"GEN": env["gen"], "CLF": env["clf"], "OUT": tmp_path / "rep", "CK": tmp_path / "ck"}
     argv = [subs.get(a, a) if isinstance(a, str) else a for a in argv]
-    if argv[0] == "compare":
+    if argv[0] in ("compare", "train"):
         argv += ["--data", env["data"]]
     own = "--checkpoints" in argv or argv[0] == "data"
     code, _, err = run_cli(capsys, *argv, *([] if own else ["--checkpoints", env["ck"]]))

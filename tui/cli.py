@@ -1163,9 +1163,10 @@ def cmd_export(args) -> int:
 # ---- entry --------------------------------------------------------------------------
 EMPTY_REFUSED = [("checkpoints", "--checkpoints (or NAMESTUDIO_CHECKPOINTS)"), ("data", "--data"), ("out", "--out"),
                  ("tensorboard", "--tensorboard"), ("report", "--report"), ("run_dir", "--run-dir"),
-                 ("names", "--names")]
+                 ("names", "--names"), ("resume", "--resume")]
 EMPTY_WHAT = {"checkpoints": "a folder", "data": "a data source", "out": "a path", "tensorboard": "a folder",
-              "report": "a folder", "run_dir": "a folder", "names": "names separated by commas"}
+              "report": "a folder", "run_dir": "a folder", "names": "names separated by commas",
+              "resume": "the run or experiment to continue"}   # (was: "" read as no --resume: new work began)
 
 
 def main(argv: list[str] | None = None) -> int:
