@@ -62,7 +62,9 @@ def _collapse_separators(match: re.Match) -> str:
     return " "
 
 
-def _strip_digits_punct(name: str) -> str:
+def strip_digits_punct(name: str) -> str:
+    """A name without stray digits and punctuation (rule 7 above): what training reads of it. "" when no letter
+    is left."""
     name = name.split("/", 1)[0]
     kept = "".join(
         c for c in name if unicodedata.category(c)[0] in "LM" or c in SEPARATORS
@@ -94,7 +96,7 @@ def clean_name(raw: str, ascii_fold: bool = False) -> tuple[str | None, list[str
         if step != name:
             reasons.append("ascii_folded")
         name = step
-    step = _strip_digits_punct(name)
+    step = strip_digits_punct(name)
     if not any(c.isalpha() for c in step):
         return None, reasons + ["dropped_junk"]
     if step != name:

@@ -15,7 +15,7 @@ import torch
 from anyascii import anyascii
 
 from namestudio.data import Vocab
-from namestudio.data.clean import APOSTROPHES, SEPARATORS
+from namestudio.data.clean import APOSTROPHES, SEPARATORS, strip_digits_punct
 
 from . import runfolder as rf
 from .batches import MAX_LEN, encode, pad
@@ -81,7 +81,15 @@ class LoadedRun:
         typed = " ".join(unicodedata.normalize("NFC", name).translate(APOSTROPHES).split())
         if not typed:
             raise InferenceError("empty name: type at least one letter")
-        seen = typed
+        # as training read its names: stray digits and punctuation left out ("Smith." is Smith); a name typed
+        # all in capitals or all in small letters written as the training names are (SMITH, smith: Smith)
+        kept = strip_digits_punct(typed) or typed          # nothing left: the error below names what was typed
+        cased = [c for c in kept if c.isupper() or c.islower()]
+        recased = (self.capitalised and len(cased) > 1 and (all(c.isupper() for c in cased)
+                                                            or all(c.islower() for c in cased)))
+        if recased:
+            kept = kept.title()
+        seen = kept
         if self.config.ascii_fold:     # the training data went through anyascii: so does what the user types
             seen = "".join(anyascii(c) if not c.isascii() and unicodedata.category(c)[0] in "LM" else c for c in typed)
         stoi = self.vocab.stoi
@@ -100,7 +108,19 @@ class LoadedRun:
             raise InferenceError(f"{_short(typed)!r}: no letter this run knows (it never saw "
                                  f"{_chars(unknown) or 'these letters'}); type a name in its alphabet")
         cut = len(text) if len(text) > MAX_LEN else 0
-        return Reading(name=typed, text=text[:MAX_LEN], unknown=unknown, replaced=replaced, truncated_from=cut)
+        return Reading(name=typed, text=text[:MAX_LEN], unknown=unknown, replaced=replaced, truncated_from=cut,
+                       stripped=kept.casefold() != typed.casefold(), recased=recased)
+
+    @cached_property
+    def capitalised(self) -> bool:
+        """The run's training names are written capitalised (Smith, O'Brien: 90 % or more of them): then a name
+        typed all in capitals or all in small letters is read so too. False for a run of lowercase names."""
+        try:
+            names = [n for n, _ in self.split["train"][:20_000]]
+        except (NamestudioError, KeyError, TypeError, ValueError):
+            return False
+        good = sum(1 for n in names if n[:1].isupper() and any(c.islower() for c in n))
+        return bool(names) and good >= 0.9 * len(names)
 
     # ---- classifiers --------------------------------------------------------------
     def _require(self, task: str):
@@ -287,10 +307,16 @@ class Reading:
     unknown: list[str] = field(default_factory=list)         # characters this run never saw, in order
     replaced: dict[str, str] = field(default_factory=dict)   # of those, the ones read as their ASCII fold
     truncated_from: int = 0        # the length before the cut to MAX_LEN; 0 when not cut
+    stripped: bool = False         # digits or punctuation left out, as training did
+    recased: bool = False          # typed all in capitals or small letters: read capitalised, as the training names
 
     def notes(self) -> list[str]:
         """One line per thing the user should know about how the name was read."""
         out = []
+        why = [w for w, on in (("digits and punctuation left out", self.stripped),
+                               ("written as the training names are", self.recased)) if on]
+        if why:
+            out.append(f"read as {self.text!r}: {' and '.join(why)}, as in training")
         if self.unknown:
             how = [f"{c} as {self.replaced[c]}" if c in self.replaced else f"{_chars([c])} as unknown"
                    for c in self.unknown]

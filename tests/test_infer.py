@@ -47,11 +47,29 @@ def test_a_known_name_is_read_as_typed():
 
 def test_unknown_characters_are_named_and_a_foldable_letter_is_read_folded():
     run = make_run(letters=LETTERS.replace("ü", ""))      # this run never saw ü
-    r = run.read("Müller☃")
-    assert r.unknown == ["ü", "☃"]
-    assert r.replaced == {"ü": "u"} and r.text == "Muller☃"   # ☃ goes to the model as <unk>
+    r = run.read("Müllerж")
+    assert r.unknown == ["ü", "ж"]
+    assert r.replaced == {"ü": "u"} and r.text == "Mullerж"   # ж (folded: zh, never seen) goes as <unk>
     note = " ".join(r.notes())
-    assert "ü" in note and "☃" in note and "never saw" in note
+    assert "ü" in note and "ж" in note and "never saw" in note
+
+
+def test_digits_and_punctuation_are_left_out_and_one_case_is_capitalised_as_in_training():
+    """Training left stray digits and punctuation out of its names and saw them capitalised: "Kaline." read the
+    dot as an unknown character, and KALINE or kaline other letters than Kaline (other answers, no note)."""
+    run = make_run(letters="KLMacehilnoruvAEINO '-")
+    run.__dict__["split"] = {"train": [["Kaline", "Alpha"], ["Moran", "Beta"], ["O'Neill", "Gamma"]]}
+    for typed in ("Kaline.", "Kaline2", "KALINE", "kaline", "kaline!"):
+        r = run.read(typed)
+        assert r.text == "Kaline" and not r.unknown, (typed, r)
+        assert any("read as 'Kaline'" in n for n in r.notes()), r.notes()
+    assert run.read("o'neill").text == "O'Neill" and run.read("Kaline").notes() == []
+    assert run.read("KaLine").text == "KaLine"          # mixed case is the user's: kept
+    with pytest.raises(InferenceError, match="no letter"):
+        run.read("1234")
+    lower = make_run(letters="kalinemor '-")              # a run of lowercase names keeps what is typed
+    lower.__dict__["split"] = {"train": [["kaline", "Alpha"], ["moran", "Beta"]]}
+    assert lower.read("kaline").text == "kaline" and lower.read("kaline").notes() == []
 
 
 def test_a_run_that_saw_the_letter_keeps_it():
