@@ -861,9 +861,12 @@ def settings(runs: list[tuple[str, Path]]) -> Settings:
     cfgs = {}
     for label, d in runs:
         try:
-            cfgs[label] = dict((_config(d).get("train") or {}))
+            config = _config(d)
         except NamestudioError:
             continue
+        cfgs[label] = dict(config.get("train") or {})
+        if cfgs[label].get("data") is None and config.get("data_source"):   # the default source, as resolved
+            cfgs[label]["data"] = config["data_source"]
     keys = sorted({k for c in cfgs.values() for k in c})
     out = Settings()
     for k in keys:

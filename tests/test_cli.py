@@ -96,6 +96,9 @@ def test_data_summary_counts_a_name_under_two_labels_as_two_rows_and_one_name(tm
     (tmp_path / "Scottish.txt").write_text("Dougal\n", encoding="utf-8")     # each name under one label
     code, out, _ = run_cli(capsys, "data", "--data", tmp_path)
     assert code == 0 and out.splitlines()[0].startswith("4 names · 2 labels · source "), out
+    (tmp_path / "Scottish.txt").unlink()                                     # one label: not "1 labels"
+    code, out, _ = run_cli(capsys, "data", "--data", tmp_path)
+    assert code == 0 and out.splitlines()[0].startswith("3 names · 1 label · source "), out
 
 
 def test_eval_prints_metrics_and_confusion(env, capsys):
@@ -595,3 +598,18 @@ def test_ctrl_c_inside_a_print_still_stops_the_run_cleanly(env, tmp_path, capsys
     run = next(tmp_path.iterdir())
     from namestudio.engine import runfolder as rf
     assert rf.read_status(run).state == "cancelled" and (run / rf.TEST).is_file()
+
+
+@pytest.mark.parametrize("argv, says", [
+    (["train", "--model", "transformer"], "namestudio train: error: argument --model: invalid choice: 'transformer'"),
+    (["train", "--modle", "lstm"], "namestudio train: error: unrecognized arguments: --modle lstm"),
+    (["sample"], "namestudio sample: error: the following arguments are required: RUN"),
+    (["bogus"], "namestudio: error: argument COMMAND: invalid choice: 'bogus'")])
+def test_a_usage_error_is_one_line_naming_the_commands_help(argv, says, capsys):
+    """argparse printed its whole usage block before the error (28 lines for a bad --model), and an unknown
+    option of a command the top-level usage."""
+    with pytest.raises(SystemExit) as e:
+        main(argv)
+    err = capsys.readouterr().err
+    assert e.value.code == 2 and err.count("\n") == 1 and err.startswith(says), err
+    assert err.rstrip().endswith(f"(see: {says.split(': error')[0]} --help)"), err

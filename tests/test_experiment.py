@@ -558,3 +558,17 @@ def test_an_experiment_entry_without_settings_is_a_one_line_error_and_its_folder
     with pytest.raises(ex.ExperimentError, match=r"experiment\.json: damaged \(run rnn has no settings"):
         c._start(ex._read_doc(exp)["runs"][0], "restart")
     assert (exp / "rnn" / "notes.txt").exists() and not c.active
+
+
+def test_settings_name_the_data_source_a_run_took_by_default(tmp_path):
+    """A run trained without --data records data null in its settings and the source it resolved beside them; the
+    report's settings table said "data | None" (the walkthrough): it names the source."""
+    runs = []
+    for name, source in (("a", "builtin"), ("b", "builtin"), ("c", "/data/names")):
+        d = tmp_path / name
+        d.mkdir()
+        train = {"data": None if name != "c" else source, "hidden": 16}
+        rf.atomic_write_json(d / rf.CONFIG, {"train": train, "data_source": source})
+        runs.append((name, d))
+    assert ex.settings(runs[:2]).common["data"] == "builtin"
+    assert ex.settings(runs).varying["data"] == {"a": "builtin", "b": "builtin", "c": "/data/names"}

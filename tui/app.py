@@ -31,7 +31,7 @@ from .panes.evaluate import EvaluatePane
 from .panes.generate import GeneratePane
 from .panes.runs import RunsPane
 from .panes.train import TrainPane
-from .render import name_counts
+from .render import counted, name_counts
 from .widgets import DismissOnce, ErrorScreen, HelpScreen, KeyBar, Pane, guard_option_list_paging, short_path
 
 guard_option_list_paging()
@@ -246,7 +246,7 @@ class NameStudioApp(App):
         for pid in ("classify", "generate"):    # runs chosen for the user: those of this data
             self.pane(pid).data_changed(self.runs)
         s = msg.summary
-        self._status["data"] = f"data {short_path(s['source'])} ({', '.join(name_counts(s))}, {s['n_labels']} labels)"
+        self._status["data"] = f"data {short_path(s['source'])} ({', '.join(name_counts(s))}, {counted(s['n_labels'], 'label')})"
         self._show_status()
 
     # ---- the followed runs' events (tui/follow.py) ------------------------------------

@@ -46,8 +46,24 @@ def _add_json(p):
     p.add_argument("--json", action="store_true", help="print one JSON object as the last line of stdout")
 
 
+class Parser(argparse.ArgumentParser):
+    """argparse with its errors on one line, as every other error of the command (was: the whole usage block,
+    then the error): what is wrong, and where the help is. Exit code 2, as argparse's."""
+
+    argv: list[str] = []      # what main parses: an unknown option of a command is found by the top parser
+
+    def error(self, message: str):
+        where = self.prog
+        if self._subparsers is not None and message.startswith("unrecognized arguments"):
+            commands = self._subparsers._group_actions[0].choices or {}
+            command = next((a for a in self.argv if not a.startswith("-")), None)
+            if command in commands:
+                where = f"{self.prog} {command}"
+        self.exit(2, f"{where}: error: {message} (see: {where} --help)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    ap = argparse.ArgumentParser(prog="namestudio", description="Character-level RNN studio for names. "
+    ap = Parser(prog="namestudio", description="Character-level RNN studio for names. "
                                  "Run with no command to open the terminal UI.", epilog=EPILOG)
     ap.add_argument("--version", action="version", version=f"namestudio {_version()}")
     sub = ap.add_subparsers(dest="command", metavar="COMMAND")
@@ -170,6 +186,9 @@ def build_parser() -> argparse.ArgumentParser:
                        "every run cleanly (the best weights are kept and tested); --resume EXP continues: runs "
                        "that are done are kept, the others resumed or restarted.")
     add_train_arguments(p)
+    for action in p._actions:      # compare takes --models; its --model is there only to say so (cmd_compare)
+        if action.dest == "model":
+            action.help = argparse.SUPPRESS
     p.add_argument("--models", metavar="M1,M2", help="the models to compare (default: rnn,lstm,mylstm,gru)")
     p.add_argument("--set", dest="grid", action="append", metavar="KEY=V1,V2",
                    help="also vary a setting over these values (repeatable: the grid of every combination), "
@@ -1146,6 +1165,7 @@ def cmd_report(args) -> int:
 def cmd_export(args) -> int:
     from namestudio.engine.experiment import collect_runs, is_experiment, run_name
     from namestudio.engine.export import _have_tensorboard, export_tensorboard
+    from namestudio.tui.render import counted
     con = _console(args.json)
     runs, _ = collect_runs(args.items, args.checkpoints)
     how = "torch.utils.tensorboard" if _have_tensorboard() else "namestudio's own writer (no tensorboard package)"
@@ -1154,7 +1174,7 @@ def cmd_export(args) -> int:
              for _, d in runs]
     for path in files:
         con.print(f"wrote {path}", markup=False)
-    con.print(f"{len(files)} runs exported with {how}; view: tensorboard --logdir {args.tensorboard}", markup=False)
+    con.print(f"{counted(len(files), 'run')} exported with {how}; view: tensorboard --logdir {args.tensorboard}", markup=False)
     if args.json:
         _emit_json({"tensorboard": str(args.tensorboard), "files": [str(p) for p in files]})
     return 0
@@ -1173,7 +1193,9 @@ def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     if not argv or (argv[0].startswith("-") and argv[0] not in ("-h", "--help", "--version")):
         argv = ["tui", *argv]  # `namestudio [--data SRC] [--checkpoints DIR]` opens the TUI
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    parser.argv = argv
+    args = parser.parse_args(argv)
     args.hangup = Hangup() if args.func in (cmd_train, cmd_compare) else None   # long work outlives its terminal
     try:
         for dest, option in EMPTY_REFUSED:   # "" is never meant: it would read or write the current folder

@@ -217,19 +217,24 @@ def _is_gap(ch: str) -> bool:
 LENGTH_HEADERS = {"median": "med"}
 
 
+def counted(n: int, word: str) -> str:
+    """"1 label", "18 labels", "1,200 names": a count and its word, in the singular for one."""
+    return f"{n:,} {word}{'' if n == 1 else 's'}"
+
+
 def name_counts(summary: dict) -> list[str]:
     """A data summary's size in words: ["90 names"] while each name has one label; with names under several
     labels, each (name, label) row and each name apart: ["20,074 rows", "17,424 unique names"]."""
     rows = summary.get("n_pairs", 0)
     unique = summary.get("n_names", rows)
-    return [f"{rows:,} names"] if unique == rows else [f"{rows:,} rows", f"{unique:,} unique names"]
+    return [counted(rows, "name")] if unique == rows else [counted(rows, "row"), counted(unique, "unique name")]
 
 
 def summary_tables(summary: dict) -> list:
     """The data summary as a few small tables: labels with bars, lengths, duplicates, cleaning counts."""
     per_label = summary.get("per_label", {})
     most = max(per_label.values(), default=1) or 1
-    labels = Table(title=" · ".join([*name_counts(summary), f"{summary.get('n_labels', 0)} labels",
+    labels = Table(title=" · ".join([*name_counts(summary), counted(summary.get('n_labels', 0), "label"),
                                      f"source {escape(str(summary.get('source')))}"]), show_edge=False, header_style="bold")
     labels.add_column("label")
     labels.add_column("names", justify="right")

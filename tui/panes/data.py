@@ -11,7 +11,7 @@ from textual.widgets import Button, Input, Label, ProgressBar, Static
 
 from .. import keys
 from ..messages import DatasetFailed, DatasetLoaded, DownloadDone, DownloadProgress
-from ..render import name_counts, summary_tables
+from ..render import counted, name_counts, summary_tables
 from ..widgets import ANY, Anchor, Field, Pane, short_path
 
 
@@ -108,7 +108,7 @@ class DataPane(Pane):
         s = msg.summary
         self.query_one("#data-status", Static).update(Text.assemble(
             ("Active source:", "bold"),
-            f" {short_path(s['source'])} · {' · '.join(name_counts(s))} · {s['n_labels']} labels · {msg.why}"))
+            f" {short_path(s['source'])} · {' · '.join(name_counts(s))} · {counted(s['n_labels'], 'label')} · {msg.why}"))
         tables = summary_tables(s)
         labels, lengths, dups, cleaning = tables[:4]
         labels.title = "Names per label"
