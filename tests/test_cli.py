@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 
 from helpers import write_names_folder
-from namestudio.tui.cli import main
+from namestudio.tui.cli import build_parser, main
 
 COMMANDS = ["data", "train", "eval", "classify", "sample", "runs", "bench", "tui"]
 
@@ -613,3 +613,11 @@ def test_a_usage_error_is_one_line_naming_the_commands_help(argv, says, capsys):
     err = capsys.readouterr().err
     assert e.value.code == 2 and err.count("\n") == 1 and err.startswith(says), err
     assert err.rstrip().endswith(f"(see: {says.split(': error')[0]} --help)"), err
+
+
+def test_compare_help_offers_models_not_model(capsys):
+    """compare refuses --model (it takes --models); its help listed --model among the train options."""
+    helptext = build_parser()._subparsers._group_actions[0].choices["compare"].format_help()
+    assert "--models M1,M2" in helptext and "--model " not in helptext and "--model {" not in helptext
+    assert main(["compare", "--model", "gru"]) == 1
+    assert "compare takes --models M1,M2 (a list), not --model" in capsys.readouterr().err
