@@ -314,9 +314,9 @@ class Reading:
         """One line per thing the user should know about how the name was read."""
         out = []
         why = [w for w, on in (("digits and punctuation left out", self.stripped),
-                               ("written as the training names are", self.recased)) if on]
+                               ("capitalised as the training names are", self.recased)) if on]
         if why:
-            out.append(f"read as {self.text!r}: {' and '.join(why)}, as in training")
+            out.append(f"read as training read its names: {'; '.join(why)}")
         if self.unknown:
             how = [f"{c} as {self.replaced[c]}" if c in self.replaced else f"{_chars([c])} as unknown"
                    for c in self.unknown]

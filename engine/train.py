@@ -360,10 +360,12 @@ class Trainer:
         if self.ranks.world != 1 or self.start_step < self.total_steps:
             return
         if self._ended_state() == "done":       # its status was left as it was (_open_run_dir): nothing changed
-            raise NothingToResume(
-                f"run {self.run_dir.name} is done (step {self.start_step:,} of {self.total_steps:,} with "
-                f"{self.cfg.epochs} epochs" + (f", --max-steps {self.cfg.max_steps}" if self.cfg.max_steps else "")
-                + "): nothing to resume; --epochs N with more epochs trains it further")
+            ends = f"{self.cfg.epochs} epoch{'s' * (self.cfg.epochs != 1)}" + (
+                f" and --max-steps {self.cfg.max_steps}" if self.cfg.max_steps else "")
+            where = (f"the end of {ends}" if self.start_step == self.total_steps else
+                     f"past the {self.total_steps:,} steps of {ends}")   # was "step 226 of 113 with 1 epochs"
+            raise NothingToResume(f"run {self.run_dir.name} is done (step {self.start_step:,}, {where}): nothing to "
+                                  "resume; --epochs N with more epochs trains it further")
 
     def _ended_state(self) -> str | None:
         """The state in a resumed run's status.json as this trainer found it (None: not a resume, or unreadable)."""

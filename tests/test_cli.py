@@ -1,4 +1,5 @@
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -559,9 +560,10 @@ def test_resuming_a_done_run_does_nothing_and_more_epochs_are_recorded_in_its_co
     assert {f: (run / f).read_bytes() for f in before} == before          # not re-tested, nothing rewritten
     code, out, _ = run_cli(capsys, "train", "--resume", run, "--json")
     assert code == 0 and last_json(out)["nothing_to_do"] is True and last_json(out)["run_dir"] == str(run)
-    for more in (["--epochs", 3], ["--max-steps", 2]):     # given, but no step more than it trained
+    for more, says in ((["--epochs", 3], "the end of 3 epochs)"), (["--epochs", 1], "past the"),
+                       (["--max-steps", 2], "past the 2 steps of 3 epochs and --max-steps 2)")):   # no step more
         code, out, _ = run_cli(capsys, "train", "--resume", run, *more, "--threads", 1)
-        assert code == 0 and "is done (step" in out and "nothing to resume" in out, more
+        assert code == 0 and "is done (step" in out and says in out and "nothing to resume" in out, (more, out)
         assert {f: (run / f).read_bytes() for f in before} == before, more
     step = json.loads(before["status.json"])["step"]
     code, _, _ = run_cli(capsys, "train", "--resume", run, "--epochs", 4, "--threads", 1)
@@ -621,3 +623,21 @@ def test_compare_help_offers_models_not_model(capsys):
     assert "--models M1,M2" in helptext and "--model " not in helptext and "--model {" not in helptext
     assert main(["compare", "--model", "gru"]) == 1
     assert "compare takes --models M1,M2 (a list), not --model" in capsys.readouterr().err
+
+
+def test_classify_and_sample_on_a_run_in_training_say_it_is_its_best_weights_so_far(env, capsys, tmp_path):
+    """classify and sample answered from a run a trainer is at work on without a word (eval said so)."""
+    import shutil
+    import time
+
+    from namestudio.engine import runfolder as rf
+    for key, argv in (("clf", ["classify", "RUN", "Karov"]), ("gen", ["sample", "RUN", "-n", "2", "--seed", "0"])):
+        run = Path(shutil.copytree(env[key], tmp_path / key))
+        argv = [str(run) if a == "RUN" else a for a in argv]
+        code, out, _ = run_cli(capsys, *argv)
+        assert code == 0 and "being trained" not in out                  # a finished run: no note
+        with rf.RunLock(run):                                             # a trainer (this process) at work on it
+            rf.write_status(run, rf.RunStatus(state="running", pid=os.getpid(), host=rf.HOST, heartbeat=time.time(),
+                                              step=12, total_steps=40))
+            code, out, _ = run_cli(capsys, *argv)
+        assert code == 0 and "is being trained (step 12 of 40): these are its best weights so far" in out, out

@@ -170,7 +170,7 @@ def build_parser() -> argparse.ArgumentParser:
                        "in the PyTorch tutorial), mylstm vs nn.LSTM, start-up, the TUI while a run trains; and "
                        "quality: the default classifier and generator on the test split",
                        epilog=EPILOG)
-    p.add_argument("--quick", action="store_true", help="shorter budgets, no quality runs (under 2 minutes on 2 cores)")
+    p.add_argument("--quick", action="store_true", help="shorter budgets, no quality runs (about 2 minutes on 2 cores)")
     p.add_argument("--device", choices=["auto", "cpu", "cuda", "mps"], default="cpu", help="default: cpu")
     p.add_argument("--data", metavar="SRC", help="data source (default: pytorch-names if on disk, else builtin)")
     p.add_argument("--skip", default="", help="comma-separated sections to skip: tutorial,mylstm,startup,tui,scale,quality,gpu")
@@ -283,6 +283,20 @@ def _json_default(o):
 def _load(run, checkpoints):
     from namestudio.engine.infer import load_run
     return load_run(run, checkpoints)
+
+
+def _live_note(con, run) -> None:
+    """A run a trainer is at work on answers with its best weights so far: say so, as eval does."""
+    from rich.markup import escape
+
+    from namestudio.engine import runfolder as rf
+    try:
+        st = rf.read_status(run.path)
+    except rf.RunFolderError:
+        return
+    if st.live:
+        con.print(f"[yellow]note:[/] run {escape(run.path.name)} is being trained (step {st.step:,} of "
+                  f"{st.total_steps:,}): these are its best weights so far")
 
 
 # ---- commands -----------------------------------------------------------------------
@@ -435,7 +449,7 @@ def cmd_train(args) -> int:
         if isinstance(e, Started):
             hang.to(Path(e.run_dir) / rf.LOG)        # after a hangup, the output goes on there
             con.print(f"[bold]run[/] {escape(str(e.run_dir))} · {cfg.task} · "
-                      f"{escape(model_label(cfg.model, cfg.members))} · {e.n_train} training names · "
+                      f"{escape(model_label(cfg.model, cfg.members))} · {e.n_train:,} training rows (name, label) · "
                       f"device {escape(str(e.device))} · pid {os.getpid()}"
                       + (f" ({escape(e.note)})" if e.note else ""))
             if progress:
@@ -864,6 +878,7 @@ def cmd_classify(args) -> int:
     results = run.classify_each(args.names, args.top)
     failed = [r for r in results if r.error]
     con = _console(args.json)
+    _live_note(con, run)
     if len(results) > 1 or not failed:
         for r in results:
             shown = escape(r.name if len(r.name) <= 64 else r.name[:64] + "…") if r.name.strip() else repr(r.name)
@@ -906,6 +921,7 @@ def cmd_sample(args) -> int:
     if args.lang is not None:
         run.label_id(args.lang)  # unknown language: one-line error before any work
     con = _console(args.json)
+    _live_note(con, run)
     if args.table:
         if args.out:
             raise CliError("--out writes samples; it does not go with --table")
