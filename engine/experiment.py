@@ -636,7 +636,8 @@ def collect_runs(items: list[str], checkpoints: str | Path = "checkpoints") -> t
                 exp = resolve_experiment(item, checkpoints)
             except ExperimentError:
                 exp = None
-            if exp is not None and (run is not None or not str(run_error).startswith("no run ")):
+            no_run = isinstance(run_error, rf.NotARun) or str(run_error).startswith("no run ")
+            if exp is not None and (run is not None or not no_run):
                 what = run_name(run) if run is not None else "runs"
                 raise ExperimentError(f"{item!r} names both {'run ' if run is not None else ''}{what} and "
                                       f"experiment {exp.name}; give more of the id")

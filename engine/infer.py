@@ -233,8 +233,9 @@ class LoadedRun:
 
     @torch.no_grad()
     def _generate(self, prefix: str, picks: torch.Tensor, temperature: float, top_k: int, max_len: int,
-                  gen: torch.Generator | None) -> list[str]:
-        """One name per entry of ``picks`` (label ids), each starting with ``prefix``. Temperature 0 is greedy."""
+                  gen: torch.Generator | None) -> list[tuple[str, bool]]:
+        """One name per entry of ``picks`` (label ids), each starting with ``prefix``, and whether it was cut at
+        ``max_len`` before the model ended it. Temperature 0 is greedy."""
         n = len(picks)
         ids = torch.tensor([self.vocab.BOS] + self.vocab.encode(prefix)).repeat(n, 1)
         logits, state = self.model(ids, picks)
@@ -262,7 +263,7 @@ class LoadedRun:
             if not alive.any():
                 break
             logits, state = self.model(nxt[:, None], picks, state=state)
-        return [prefix + self.vocab.decode(o) for o in out]
+        return [(prefix + self.vocab.decode(o), bool(a)) for o, a in zip(out, alive.tolist())]
 
     def sample(self, lang: str | None = None, start: str = "", n: int = 10, temperature: float = 1.0,
                top_k: int = 0, max_len: int = 24, seed: int | None = None,
@@ -270,7 +271,8 @@ class LoadedRun:
         """Sample names. ``start`` is a prefix every name begins with; ``start_letters`` ("ABC") gives ``n`` names
         per letter, each beginning with that letter (the PyTorch tutorial's meaning). Temperature 0 is greedy.
 
-        Each sample is {"name", "lang", "start", "in_training", "repeat", "new"}: "in_training" when the name is in
+        Each sample is {"name", "lang", "start", "cut", "in_training", "repeat", "new"}: "cut" when it reached
+        ``max_len`` before the model ended it; "in_training" when the name is in
         the run's training data (any language), "repeat" when an earlier sample of this call is the same name,
         and "new" only when it is neither, and more than the prefix."""
         self._require("generate")
@@ -292,9 +294,9 @@ class LoadedRun:
                 picks = torch.randint(len(self.labels), (n,), generator=gen)
             else:
                 picks = torch.full((n,), self.label_id(lang), dtype=torch.long)
-            for name, pick in zip(self._generate(prefix, picks, float(temperature), int(top_k), int(max_len), gen),
-                                  picks.tolist()):
-                results.append({"name": name, "lang": self.labels[pick], "start": prefix})
+            for (name, cut), pick in zip(self._generate(prefix, picks, float(temperature), int(top_k),
+                                                        int(max_len), gen), picks.tolist()):
+                results.append({"name": name, "lang": self.labels[pick], "start": prefix, "cut": cut})
         mark_novelty(results, self.train_names)
         return results
 

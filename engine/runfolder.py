@@ -447,7 +447,26 @@ def resolve_run(run: str | Path, checkpoints: str | Path = "checkpoints") -> Pat
         if found:
             shown = ", ".join(found[:5]) + (f" … and {len(found) - 5} more" if len(found) > 5 else "")
             raise RunFolderError(f"run {text!r} is ambiguous: {shown}; give more of the ids")
+    folders = _folders_of_runs(root, text) if text and "/" not in text else []
+    if folders:     # the id of an experiment (a folder of runs), where a run is asked for
+        runs = sorted(r.name for r in folders[0].iterdir() if _is_run(r))[:3]
+        raise NotARun(f"{text!r} is {'an experiment' if len(folders) == 1 else 'in experiment ids'} "
+                             f"({', '.join(f.name for f in folders[:3])}), not a run: give EXP/RUN"
+                             + (f", e.g. {folders[0].name}/{runs[0]}" if runs else ""))
     raise RunFolderError(f"no run {text!r} (not a run folder, nor a run id under {root})")
+
+
+class NotARun(RunFolderError):
+    """A run was asked for and the id names a folder of runs (an experiment): no run by that id either."""
+
+
+def _folders_of_runs(root: Path, text: str) -> list[Path]:
+    """The folders under ``root`` whose name holds ``text`` and that hold runs (an experiment), newest first."""
+    try:
+        return [d for d in sorted(root.iterdir(), reverse=True)
+                if text in d.name and d.is_dir() and not _is_run(d) and any(_is_run(r) for r in d.iterdir())]
+    except OSError:
+        return []
 
 
 def _nested_matches(root: Path, text: str) -> list[str]:

@@ -210,8 +210,9 @@ def test_ctrl_c_stops_every_child_and_resume_finishes(names, tmp_path):
 
 def test_tutorial_recipe_is_config_choices():
     c = TrainConfig(**apply_recipe({"recipe": "tutorial"}))
-    assert (c.embed, c.batch_size, c.optimizer, c.lr, c.schedule, c.clip, c.bidirectional) == \
-        (0, 1, "sgd", 0.005, "none", 0.0, False)
+    assert (c.model, c.embed, c.batch_size, c.optimizer, c.lr, c.schedule, c.clip, c.bidirectional) == \
+        ("rnn", 0, 1, "sgd", 0.005, "none", 0.0, False)          # the tutorial's classifier is a vanilla RNN
+    assert TrainConfig(**apply_recipe({"recipe": "tutorial", "model": "gru"})).model == "gru"    # --model wins
     assert TrainConfig(**apply_recipe({"recipe": "tutorial", "batch_size": 8})).batch_size == 8   # given wins
     g = TrainConfig(**apply_recipe({"recipe": "tutorial", "task": "generate"}))
     assert (g.model, g.embed, g.label_init, g.dropout) == ("rnn", 0, False, 0.1)
@@ -387,6 +388,10 @@ def test_a_run_named_by_its_own_name_alone_is_found_in_its_experiment_and_stop_t
         rf.resolve_run("exp/gru", other)
     with pytest.raises(rf.RunFolderError, match="no run 'exp-3/gru'"):
         rf.resolve_run("exp-3/gru", other)
+    # an experiment's id where a run is asked for (`eval EXP`): said, with the EXP/RUN it takes (was: "no run")
+    with pytest.raises(rf.RunFolderError, match=r"'p-2' is an experiment \(exp-2\), not a run: give EXP/RUN, "
+                                                r"e.g. exp-2/gru"):
+        rf.resolve_run("p-2", other)
     # a run of its own whose id also holds the piece: ambiguous, named both (it silently took the piece)
     (other / "20260101-000000-classify-gru").mkdir()
     rf.atomic_write_json(other / "20260101-000000-classify-gru" / rf.CONFIG, {"format": 2, "train": {}})

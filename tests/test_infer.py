@@ -219,3 +219,31 @@ def test_write_lines_is_atomic_and_leaves_no_temporary_file(tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["names.txt"]
     with pytest.raises(InferenceError, match="no such folder"):
         write_lines(tmp_path / "missing" / "x.txt", ["a"])
+
+
+class EndlessModel(torch.nn.Module):
+    """A generator that never ends a name: "a" at +20, <eos> at -20."""
+
+    def __init__(self, vocab: Vocab):
+        super().__init__()
+        self.v, self.eos, self.a = len(vocab), vocab.EOS, vocab.stoi["a"]
+
+    def forward(self, ids, labels, lengths=None, state=None):
+        logits = torch.zeros(ids.shape[0], ids.shape[1], self.v)
+        logits[..., self.a], logits[..., self.eos] = 20.0, -20.0
+        return logits, state
+
+
+def test_a_name_cut_at_max_len_says_so():
+    """Names that reached --max-len before the model ended them were shown as if whole (and counted new)."""
+    vocab = Vocab.build([LETTERS])
+    split = {"train": [["Kao", "Alpha"]], "val": [], "test": []}
+    endless = LoadedRun(path=Path("hand-made"), config=TrainConfig(task="generate"), labels=["Alpha"], vocab=vocab,
+                        model=EndlessModel(vocab), meta={})
+    endless.__dict__["split"] = split
+    got = endless.sample(n=3, temperature=0.0, max_len=3, seed=0)
+    assert [(s["name"], s["cut"]) for s in got] == [("aaa", True)] * 3
+    ending = LoadedRun(path=Path("hand-made"), config=TrainConfig(task="generate"), labels=["Alpha"], vocab=vocab,
+                       model=EndingModel(vocab), meta={})
+    ending.__dict__["split"] = split
+    assert not any(s["cut"] for s in ending.sample(n=3, temperature=0.0, max_len=3, seed=0))

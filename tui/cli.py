@@ -849,8 +849,10 @@ def cmd_eval(args) -> int:
         verb = "excluded" if args.exclude_train else "included (use --exclude-train to skip them)"
         con.print(f"{m['in_train']} names are in the run's training split: {verb}")
         if m.get("in_val"):
+            chosen = "checkpoint, n-gram blend and temperature were" if run.task == "classify" else \
+                "checkpoint and n-gram mix were"        # a generator has no temperature fitted
             con.print(f"{m['in_val']} of the names evaluated are in the run's validation split, on which its "
-                      "checkpoint, n-gram blend and temperature were chosen: their figures flatter it")
+                      f"{chosen} chosen: their figures flatter it")
     blend = (run.test_metrics().get("test") or {}).get("lm_blend")
     if blend:
         from namestudio.engine.blend import describe
@@ -981,6 +983,10 @@ def cmd_sample(args) -> int:
               f"({len({s['name'] for s in samples})} distinct of {len(samples)})"
               + (f" · classifier agrees on {100 * agree:.0f}%" if agree is not None else "")
               + (" · the classifier knows none of these languages" if clf is not None and agree is None else ""))
+    cut = sum(1 for s in samples if s.get("cut"))
+    if cut:
+        con.print(f"[yellow]note:[/] {cut} of {len(samples)} names reached --max-len {args.max_len} before the "
+                  "model ended them: cut there (a higher --max-len lets them end)")
     if out is not None:
         con.print(f"wrote {len(samples)} names to {out}", markup=False)
     if args.json:
