@@ -103,8 +103,8 @@ class TrainConfig:
                                    "'reduce-overhead')")
     # recipes (issue 10): a recipe only fills in the options a command line leaves out (apply_recipe)
     recipe: str = opt("modern", "training recipe: modern (the defaults listed here) or tutorial (the PyTorch "
-                                "tutorial's: its vanilla RNN unless --model says otherwise, one-hot letters, one name per step, "
-                                "plain SGD at 0.005, no schedule, no clipping; generators: its i2h/i2o/o2o cell with dropout and the language one-hot "
+                                "tutorial's: one-hot letters, one name per step, plain SGD at 0.005, no schedule, "
+                                "no clipping; generators: its i2h/i2o/o2o cell with dropout and the language one-hot "
                                 "at every step); options given explicitly win", choices=RECIPES)
     optimizer: str = opt("adamw", "optimizer: adamw, or sgd (plain SGD: no momentum)", choices=OPTIMIZERS)
 
@@ -142,8 +142,7 @@ class TrainConfig:
 
 # ---- recipes (issue 10) ------------------------------------------------------------------------------------------
 # What a recipe sets, per task, for the options a command line (or a caller) leaves out. "modern" is the
-# dataclass defaults. "tutorial" is the PyTorch char-RNN tutorials' setup: its vanilla RNN (a --model given, or
-# compare's --models, still chooses the cell), one-hot letters, one name per step,
+# dataclass defaults. "tutorial" is the PyTorch char-RNN tutorials' setup: one-hot letters, one name per step,
 # plain SGD at 0.005, no schedule, no clipping, no class weights. Its generator is the tutorial's own
 # i2h/i2o/o2o cell (engine/models.py TutorialGenerator, built for model "rnn") with dropout 0.1 and the language
 # one-hot at every step. (The tutorial's generator steps SGD at 0.0005 on the loss summed over a name's letters;
@@ -151,7 +150,7 @@ class TrainConfig:
 RECIPE_DEFAULTS: dict[str, dict[str, dict]] = {
     "modern": {"classify": {}, "generate": {}},
     "tutorial": {
-        "classify": dict(model="rnn", embed=0, hidden=128, layers=1, bidirectional=False, dropout=0.0, batch_size=1,
+        "classify": dict(embed=0, hidden=128, layers=1, bidirectional=False, dropout=0.0, batch_size=1,
                          optimizer="sgd", lr=0.005, weight_decay=0.0, clip=0.0, schedule="none",
                          class_weighting=0.0, lm_order=0, amp=False),
         "generate": dict(model="rnn", embed=0, hidden=128, layers=1, dropout=0.1, label_init=False, batch_size=1,
