@@ -91,7 +91,7 @@ class LoadedRun:
             kept = kept.title()
         seen = kept
         if self.config.ascii_fold:     # the training data went through anyascii: so does what the user types
-            seen = "".join(anyascii(c) if not c.isascii() and unicodedata.category(c)[0] in "LM" else c for c in typed)
+            seen = "".join(anyascii(c) if not c.isascii() and unicodedata.category(c)[0] in "LM" else c for c in kept)
         stoi = self.vocab.stoi
         out, unknown, replaced = [], [], {}
         for ch in seen:

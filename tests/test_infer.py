@@ -65,6 +65,9 @@ def test_digits_and_punctuation_are_left_out_and_one_case_is_capitalised_as_in_t
         assert any(n.startswith("read as training read its names: ") for n in r.notes()), r.notes()
     assert run.read("o'neill").text == "O'Neill" and run.read("Kaline").notes() == []
     assert run.read("KaLine").text == "KaLine"          # mixed case is the user's: kept
+    folded = make_run(ascii_fold=True, letters="KLMacehilnoruvAEINO '-")     # an --ascii run reads the same way
+    folded.__dict__["split"] = run.__dict__["split"]
+    assert folded.read("KÄLINE.").text == "Kaline"
     with pytest.raises(InferenceError, match="no letter"):
         run.read("1234")
     lower = make_run(letters="kalinemor '-")              # a run of lowercase names keeps what is typed
