@@ -87,8 +87,11 @@ class LoadedRun:
         cased = [c for c in kept if c.isupper() or c.islower()]
         recased = (self.capitalised and len(cased) > 1 and (all(c.isupper() for c in cased)
                                                             or all(c.islower() for c in cased)))
-        if recased:
+        probe = anyascii(kept.title()) if self.config.ascii_fold else kept.title()
+        if recased and all(c in self.vocab.stoi for c in probe if c.isalpha()):   # into letters the run knows
             kept = kept.title()
+        else:
+            recased = False
         seen = kept
         if self.config.ascii_fold:     # the training data went through anyascii: so does what the user types
             seen = "".join(anyascii(c) if not c.isascii() and unicodedata.category(c)[0] in "LM" else c for c in kept)
@@ -113,14 +116,11 @@ class LoadedRun:
 
     @cached_property
     def capitalised(self) -> bool:
-        """The run's training names are written capitalised (Smith, O'Brien: 90 % or more of them): then a name
-        typed all in capitals or all in small letters is read so too. False for a run of lowercase names."""
-        try:
-            names = [n for n, _ in self.split["train"][:20_000]]
-        except (NamestudioError, KeyError, TypeError, ValueError):
-            return False
-        good = sum(1 for n in names if n[:1].isupper() and any(c.islower() for c in n))
-        return bool(names) and good >= 0.9 * len(names)
+        """The run learned names in both cases of letter (Smith, O'Brien), as its vocabulary shows: then a name
+        typed all in capitals or all in small letters is read capitalised. False for a run of lowercase (or
+        uppercase) names. From the vocabulary, so that reading a name never loads the split."""
+        letters = [c for c in self.vocab.stoi if len(c) == 1 and c.isalpha()]
+        return any(c.isupper() for c in letters) and any(c.islower() for c in letters)
 
     # ---- classifiers --------------------------------------------------------------
     def _require(self, task: str):

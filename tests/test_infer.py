@@ -55,10 +55,10 @@ def test_unknown_characters_are_named_and_a_foldable_letter_is_read_folded():
 
 
 def test_digits_and_punctuation_are_left_out_and_one_case_is_capitalised_as_in_training():
-    """Training left stray digits and punctuation out of its names and saw them capitalised: "Kaline." read the
+    """Training left stray digits and punctuation out of its names and saw them capitalised (its vocabulary has
+    both cases of letter): "Kaline." read the
     dot as an unknown character, and KALINE or kaline other letters than Kaline (other answers, no note)."""
     run = make_run(letters="KLMacehilnoruvAEINO '-")
-    run.__dict__["split"] = {"train": [["Kaline", "Alpha"], ["Moran", "Beta"], ["O'Neill", "Gamma"]]}
     for typed in ("Kaline.", "Kaline2", "KALINE", "kaline", "kaline!"):
         r = run.read(typed)
         assert r.text == "Kaline" and not r.unknown, (typed, r)
@@ -66,12 +66,10 @@ def test_digits_and_punctuation_are_left_out_and_one_case_is_capitalised_as_in_t
     assert run.read("o'neill").text == "O'Neill" and run.read("Kaline").notes() == []
     assert run.read("KaLine").text == "KaLine"          # mixed case is the user's: kept
     folded = make_run(ascii_fold=True, letters="KLMacehilnoruvAEINO '-")     # an --ascii run reads the same way
-    folded.__dict__["split"] = run.__dict__["split"]
     assert folded.read("KÄLINE.").text == "Kaline"
     with pytest.raises(InferenceError, match="no letter"):
         run.read("1234")
     lower = make_run(letters="kalinemor '-")              # a run of lowercase names keeps what is typed
-    lower.__dict__["split"] = {"train": [["kaline", "Alpha"], ["moran", "Beta"]]}
     assert lower.read("kaline").text == "kaline" and lower.read("kaline").notes() == []
 
 

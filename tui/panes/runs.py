@@ -15,6 +15,7 @@ from namestudio.engine.config import model_label
 
 from .. import keys
 from ..messages import OpenRun
+from ..render import counted
 from ..widgets import Anchor, Pane, compact_number, duration, run_cell, short_path, short_run
 
 # the state and the test figures next to the id, so that 80 columns show them (issue 12); the rest scrolls
@@ -112,7 +113,7 @@ class RunsPane(Pane):
     def _title(self) -> None:
         folder = short_path(getattr(self.app, "checkpoints", "checkpoints"))
         n = len(self.runs)
-        text = f"{n} run{'s' if n != 1 else ''} in {folder}" if n else \
+        text = f"{counted(n, 'run')} in {folder}" if n else \
             f"No runs in {folder} yet: train one on the Train pane (2)."
         row = self.cursor_run() if n else None
         if row and run_cell(row) != short_run(row):      # its id is cut in the table: the whole id here
