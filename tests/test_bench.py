@@ -136,3 +136,22 @@ def test_tmux_times_the_floor_app_from_outside():
         sent = t.send("C-q")
         ended = t.wait_exit(30)
         assert ended is not None and ended >= sent
+
+
+def test_a_reference_that_learned_nothing_gives_no_floor_beating_claim():
+    from namestudio.tui.bench.tutorial import trivial_floors
+    labels = ["Russian"] * 6 + ["English"] * 3 + ["Czech"]
+    floors = trivial_floors(labels)
+    assert floors["accuracy"][0] == pytest.approx(0.6) and "Russian" in floors["accuracy"][1]
+    assert floors["balanced_accuracy"][0] == pytest.approx(1 / 3)
+
+
+def test_the_speedup_is_null_with_a_reason_or_a_number(result):
+    # whichever the tiny run gives: a speed-up is claimed only against a reference above its floor
+    for why, key, ref in (("tutorial_speedup_skipped", "speedup_to_same_accuracy", "tutorial_val_acc_at_budget"),
+                          ("tutorial_balanced_speedup_skipped", "speedup_to_same_balanced_accuracy",
+                           "tutorial_val_balanced_acc_at_budget")):
+        if result[why]:
+            assert result[key] is None and "no better than" in result[why]
+        else:
+            assert result[key] is None or numeric(result[key])

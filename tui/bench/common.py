@@ -114,6 +114,9 @@ SECTION_KEYS = {
 }
 # A measurement that cannot run here reports its keys as null and says why in its "*_skipped" key (null when it ran).
 SKIP_KEYS = {
+    # the tutorial recipe learned nothing in its budget (the quick preset): no speed-up to claim
+    "tutorial_speedup_skipped": ["ns_seconds_to_tutorial_acc", "speedup_to_same_accuracy"],
+    "tutorial_balanced_speedup_skipped": ["ns_seconds_to_tutorial_balanced_acc", "speedup_to_same_balanced_accuracy"],
     "ranks_skipped": ["ranks1_names_per_s", "ranks2_names_per_s", "ranks2_over_ranks1"],   # the tiny preset
     "quality_skipped": [],            # the quick preset; filled in below (every quality key)
     "tui_tmux_skipped": [k for k in SECTION_KEYS["tui"] if "_tmux_" in k],   # tmux is not installed
