@@ -13,8 +13,9 @@ accuracy + macro-F1 (the three figures issue 9 asks for); weight 0, the network 
 blend is never worse than the network on validation.
 
 Generators (``fit_mix``, ``MixedGenerator``): the next-character distributions are multiplied, each raised to a
-weight, and renormalised (a product of experts); the two weights minimise the validation NLL per character, and
-(1, 0), the network alone, is in the grid.
+weight, and renormalised (a product of experts); the two weights minimise the validation NLL per character, chosen
+for each letter position (the first and second letters lean on different evidence than later ones), and (1, 0),
+the network alone, is in the grid.
 
 The language model is saved in the run folder as ``lm.safetensors`` (runfolder.LM): its counts and the chosen
 weights, plain tensors. ``load_blend`` puts it back around the network when a run is loaded; a run without the
@@ -35,6 +36,8 @@ if TYPE_CHECKING:      # torch is imported where it is used, so that describe() 
     from .models import BlendedClassifier, MixedGenerator
 
 MIX_WEIGHTS = tuple(round(0.3 + 0.05 * i, 2) for i in range(15))   # 0.3 .. 1.0, for each of the two
+MIX_POSITIONS = 8      # a pair of weights for each of the first 7 letter positions, and one for the 8th and later
+MIX_MIN_CHARS = 500    # validation characters a position needs to get its own pair
 
 WEIGHTS = (0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.7, 1.0, 1.5, 2.0)
 PRIOR_WEIGHTS = (0.0, 0.5, 1.0)
@@ -121,34 +124,63 @@ def _choose_blend(net, lm, train, val, n_labels, device):
 
 
 def _choose_mix(net, lm, train, val, n_labels, device):
-    """a and b by validation NLL per character; (1, 0), the network alone, is in the grid."""
+    """a and b by validation NLL per character, for each letter position (the first MIX_POSITIONS - 1 positions
+    one by one, the last for every later one); (1, 0), the network alone, is in the grid. A position with fewer
+    than MIX_MIN_CHARS validation characters takes the pair that does best over all positions."""
     import torch
     import torch.nn.functional as F
 
     from .models import MixedGenerator
     grid = [(1.0, 0.0)] + [(a, b) for a in MIX_WEIGHTS for b in MIX_WEIGHTS]
-    total = torch.zeros(len(grid), dtype=torch.float64)
-    chars = 0
+    P = MIX_POSITIONS
+    total = torch.zeros(len(grid), P, dtype=torch.float64)
+    chars = torch.zeros(P, dtype=torch.float64)
     step = max(8, 4_000_000 // (max(1, val.ids.shape[1]) * lm.vocab_size))   # names per batch: (B, T, V) stays small
     for s in range(0, len(val), step):
         b = val.batch(torch.arange(s, min(len(val), s + step)), device)
         logits, _ = net(b.ids, b.y)
         p, q = torch.log_softmax(logits.float(), -1), lm.next_probs(b.ids, b.y).clamp(min=1e-30).log()
         keep = b.target != 0
+        where = torch.arange(keep.shape[1], device=keep.device).clamp(max=P - 1).expand_as(keep)[keep].cpu()
+        p, q, target = p[keep], q[keep], b.target[keep]
         for i, (wa, wb) in enumerate(grid):
-            total[i] += F.cross_entropy((wa * p + wb * q)[keep], b.target[keep], reduction="sum").item()
-        chars += int(keep.sum())
-    nll = total / max(1, chars)
-    i = int(nll.argmin())
-    wa, wb = grid[i]
-    chosen = {"net_weight": wa, "lm_weight": wb, "val_nll_before": nll[0].item(), "val_nll_after": nll[i].item()}
-    return (MixedGenerator(net, lm, wa, wb) if wb else None), chosen
+            loss = F.cross_entropy(wa * p + wb * q, target, reduction="none").double().cpu()
+            total[i].index_add_(0, where, loss)
+        chars.index_add_(0, where, torch.ones(len(where), dtype=torch.float64))
+    overall = int(total.sum(1).argmin())
+    best = [int(total[:, k].argmin()) if chars[k] >= MIX_MIN_CHARS else overall for k in range(P)]
+    n = max(1.0, float(chars.sum()))
+    wa, wb = [grid[i][0] for i in best], [grid[i][1] for i in best]
+    chosen = {"net_weight": wa, "lm_weight": wb, "val_nll_before": float(total[0].sum()) / n,
+              "val_nll_after": float(sum(total[i, k] for k, i in enumerate(best))) / n}
+    return (MixedGenerator(net, lm, wa, wb) if any(wb) else None), chosen
+
+
+def mix_weights(report: dict) -> tuple[list, list]:
+    """The mix's (network, n-gram) weights by letter position, from a report; a run from before the weights were
+    chosen by position recorded one pair (a list of one)."""
+    def as_list(v) -> list:
+        if isinstance(v, list):
+            return [x for x in v if isinstance(x, (int, float))]
+        return [v] if isinstance(v, (int, float)) else []
+    return as_list(report.get("net_weight")), as_list(report.get("lm_weight"))
+
+
+def mix_used(report: dict) -> bool:
+    """Whether the n-gram model takes part anywhere (some position gives it a weight)."""
+    return any(mix_weights(report)[1])
 
 
 def describe(report: dict) -> str:
     """One line on what ``fit_blend`` or ``fit_mix`` chose (train prints it; eval shows it from test_metrics.json)."""
     if "val_nll_after" in report:
-        return (f"n-gram mix (order {report['order']}): network {report['net_weight']:g}, n-gram {report['lm_weight']:g}; "
+        a, b = mix_weights(report)
+        if len(a) > 1:
+            pairs = " ".join(f"{x:g}/{y:g}" for x, y in zip(a, b))
+            weights = f"network/n-gram by letter position 1, 2, … {len(a)}+: {pairs}"
+        else:
+            weights = f"network {a[0] if a else 0:g}, n-gram {b[0] if b else 0:g}"
+        return (f"n-gram mix (order {report['order']}): {weights}; "
                 f"validation NLL {report['val_nll_before']:.4f} -> {report['val_nll_after']:.4f} nats/char")
     if "val_after" in report:
         b, a = report["val_before"], report["val_after"]
@@ -160,10 +192,11 @@ def describe(report: dict) -> str:
 
 
 def short(report: dict) -> str:
-    """What was chosen, in a few characters for a table: "5 · w 0.5", "6 · 0.5/0.45", or "none" (the network
-    alone did best on validation)."""
-    if report.get("lm_weight"):
-        return f"{report['order']} · {report['net_weight']:g}/{report['lm_weight']:g}"
+    """What was chosen, in a few characters for a table: "5 · w 0.5", "6 · 0.5/0.45", "6 · 8 positions" (weights
+    by letter position), or "none" (the network alone did best on validation)."""
+    if mix_used(report):
+        a, b = mix_weights(report)
+        return f"{report['order']} · " + (f"{a[0]:g}/{b[0]:g}" if len(a) == 1 else f"{len(a)} positions")
     if report.get("weight"):
         return f"{report['order']} · w {report['weight']:g}"
     return "none"
@@ -203,7 +236,7 @@ def load_blend(run_dir: Path, net: torch.nn.Module, vocab_size: int, n_labels: i
                 raise ValueError(f"log_prior has {tuple(sd['log_prior'].shape)}, the run has {n_labels} labels")
             model = BlendedClassifier(net, lm, sd["log_prior"], float(sd["weight"]), float(sd["prior_weight"]))
         else:
-            model = MixedGenerator(net, lm, float(sd["net_weight"]), float(sd["lm_weight"]))
+            model = MixedGenerator(net, lm, sd["net_weight"], sd["lm_weight"])
     except (KeyError, ValueError, RuntimeError, TypeError) as e:
         raise rf.RunFolderError(f"{path}: not this run's n-gram model ({str(e).splitlines()[0][:120]})") from None
     return model.eval()

@@ -569,23 +569,32 @@ class MixedGenerator(nn.Module):
     """A generator with a character n-gram language model mixed in (engine/blend.py fits it), as a product of
     experts renormalised over the next character:
 
-        log p(x | history, language) = a * log p_net(x | ...) + b * log p_lm(x | ...) - log Z
+        log p(x | history, language) = a_i * log p_net(x | ...) + b_i * log p_lm(x | ...) - log Z
 
-    ``a`` and ``b`` are chosen on the validation split. Same calling convention as Generator: (ids, labels[,
-    lengths, state]) -> (log-probabilities, state); ``state`` carries the network's state and the last
-    order-1 characters, so sampling one character at a time works as with the network alone."""
+    with i the position of x in the name (0 for the first letter); ``net_weight`` and ``lm_weight`` hold a pair for
+    each of the first positions, the last pair serving every later one (one pair: every position). They are
+    chosen on the validation split. Same calling convention as Generator: (ids, labels[, lengths, state]) ->
+    (log-probabilities, state); ``state`` carries the network's state, the last order-1 characters and how many
+    have been read, so sampling one character at a time works as with the network alone."""
 
-    def __init__(self, net: nn.Module, lm: CharNGramLM, net_weight: float, lm_weight: float):
+    def __init__(self, net: nn.Module, lm: CharNGramLM, net_weight, lm_weight):
         super().__init__()
         self.net, self.lm = net, lm
-        self.register_buffer("net_weight", torch.tensor(float(net_weight)))
-        self.register_buffer("lm_weight", torch.tensor(float(lm_weight)))
+        a = torch.as_tensor(net_weight, dtype=torch.float).detach().clone().reshape(-1)
+        b = torch.as_tensor(lm_weight, dtype=torch.float).detach().clone().reshape(-1)
+        if a.shape != b.shape or not len(a):
+            raise ValueError(f"{len(a)} network weights and {len(b)} n-gram weights")
+        self.register_buffer("net_weight", a)
+        self.register_buffer("lm_weight", b)
 
     def forward(self, ids: torch.Tensor, labels: torch.Tensor, lengths: torch.Tensor | None = None, state=None):
-        net_state, tail = state if state is not None else (None, None)
+        net_state, tail, read = state if state is not None else (None, None, 0)
         logits, net_state = self.net(ids, labels, lengths, net_state)
         history = ids if tail is None else torch.cat([tail, ids], dim=1)
         q = self.lm.next_probs(history, labels)[:, -ids.shape[1]:]
-        mixed = self.net_weight * torch.log_softmax(logits.float(), -1) + self.lm_weight * q.clamp(min=1e-30).log()
+        at = (read + torch.arange(ids.shape[1], device=self.net_weight.device)).clamp(max=len(self.net_weight) - 1)
+        a, b = self.net_weight[at][:, None], self.lm_weight[at][:, None]     # (T, 1): broadcast over (B, T, V)
+        mixed = a * torch.log_softmax(logits.float(), -1) + b * q.clamp(min=1e-30).log()
         keep = self.lm.order - 1    # the characters the next call's contexts need
-        return torch.log_softmax(mixed, -1), (net_state, history[:, max(0, history.shape[1] - keep):])
+        state = (net_state, history[:, max(0, history.shape[1] - keep):], read + ids.shape[1])
+        return torch.log_softmax(mixed, -1), state

@@ -991,6 +991,8 @@ def blend_val(blend, key: str) -> float | None:
     after = blend.get("val_after")
     val = (after.get("accuracy") if isinstance(after, dict) else None) if key == "accuracy" else blend.get("val_nll_after")
     chosen = blend.get("weight") if key == "accuracy" else blend.get("lm_weight")
+    if isinstance(chosen, list):   # a generator's mix, a pair of weights by letter position (engine/blend.py)
+        chosen = any(isinstance(w, (int, float)) and w for w in chosen)
     return val if isinstance(val, (int, float)) and isinstance(chosen, (int, float)) and chosen else None
 
 

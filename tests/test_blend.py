@@ -157,7 +157,45 @@ def test_the_mix_is_chosen_on_validation_nll_and_never_worse_there():
     data = encode(PAIRS, VOCAB, INDEX, "generate")
     mixed, report = fit_mix(_generator(), data, data, len(LABELS), len(VOCAB), 4, torch.device("cpu"))
     assert report["val_nll_after"] < report["val_nll_before"]      # an untrained network gains from the counts
-    assert isinstance(mixed, MixedGenerator) and report["lm_weight"] > 0
+    assert isinstance(mixed, MixedGenerator) and any(report["lm_weight"])
+    assert len(report["net_weight"]) == len(report["lm_weight"]) == len(mixed.net_weight)
+
+
+def test_the_mixed_generator_weighs_each_letter_position_with_its_own_pair():
+    lm, _ = fitted(4)
+    net = _generator()
+    ids = torch.tensor([[VOCAB.BOS] + VOCAB.encode("Mckalo")])
+    labels = torch.tensor([1])
+    by_position = MixedGenerator(net, lm, [0.9, 0.4, 0.6], [0.1, 0.8, 0.5])(ids, labels)[0]
+    for i, (a, b) in enumerate([(0.9, 0.1), (0.4, 0.8)] + [(0.6, 0.5)] * (ids.shape[1] - 2)):
+        one_pair = MixedGenerator(net, lm, a, b)(ids, labels)[0]
+        torch.testing.assert_close(by_position[:, i], one_pair[:, i])   # the last pair serves every later position
+    with pytest.raises(ValueError):
+        MixedGenerator(net, lm, [0.5, 0.5], [0.5])
+
+
+def test_the_mix_gives_a_position_its_own_pair_only_with_enough_validation_letters(monkeypatch):
+    import namestudio.engine.blend as blend
+    data = encode(PAIRS, VOCAB, INDEX, "generate")
+    monkeypatch.setattr(blend, "MIX_MIN_CHARS", 10 ** 9)     # no position has enough: one pair for all
+    _, report = fit_mix(_generator(), data, data, len(LABELS), len(VOCAB), 4, torch.device("cpu"))
+    assert len(set(zip(report["net_weight"], report["lm_weight"]))) == 1
+    monkeypatch.setattr(blend, "MIX_MIN_CHARS", 1)
+    _, own = fit_mix(_generator(), data, data, len(LABELS), len(VOCAB), 4, torch.device("cpu"))
+    assert own["val_nll_after"] <= report["val_nll_after"] + 1e-9    # each position's best is no worse there
+
+
+def test_a_run_saved_with_one_pair_of_mix_weights_still_loads(tmp_path):
+    lm, _ = fitted(4)
+    save_blend(tmp_path, MixedGenerator(_generator(), lm, [0.6, 0.7], [0.5, 0.4]))
+    sd = rf.load_weights(tmp_path / rf.LM)
+    sd["net_weight"], sd["lm_weight"] = torch.tensor(0.6), torch.tensor(0.5)    # as runs before the positions
+    rf.save_weights(sd, tmp_path / rf.LM)
+    model = load_blend(tmp_path, _generator(), len(VOCAB), len(LABELS), "generate")
+    assert isinstance(model, MixedGenerator) and model.net_weight.tolist() == pytest.approx([0.6])
+    ids = torch.tensor([[VOCAB.BOS] + VOCAB.encode("Rasson")])
+    torch.testing.assert_close(model(ids, torch.tensor([0]))[0],
+                               MixedGenerator(_generator(), lm, 0.6, 0.5)(ids, torch.tensor([0]))[0])
 
 
 @pytest.fixture(scope="module")
@@ -207,3 +245,14 @@ def test_the_evaluate_pane_says_when_the_test_figures_include_the_n_gram_model()
     g = {"nll": 1.75, "perplexity": 5.75}
     assert "n-gram" not in _generator_values(g)
     assert _generator_values({**g, "lm_blend": {"order": 6, "net_weight": 0.5, "lm_weight": 0.45}})["n-gram"] == "6 · 0.5/0.45"
+    by_position = {"order": 6, "net_weight": [0.7, 0.5], "lm_weight": [0.3, 0.45]}
+    assert _generator_values({**g, "lm_blend": by_position})["n-gram"] == "6 · 2 positions"
+    assert "n-gram" not in _generator_values({**g, "lm_blend": {**by_position, "lm_weight": [0.0, 0.0]}})
+
+
+def test_the_mix_is_described_by_position_and_older_runs_by_their_one_pair():
+    from namestudio.engine.blend import describe
+    rep = {"order": 6, "val_nll_before": 1.8, "val_nll_after": 1.74}
+    line = describe({**rep, "net_weight": [0.75, 0.3], "lm_weight": [0.3, 0.75]})
+    assert "0.75/0.3 0.3/0.75" in line and "2+" in line and "1.7400" in line
+    assert "network 0.5, n-gram 0.45" in describe({**rep, "net_weight": 0.5, "lm_weight": 0.45})

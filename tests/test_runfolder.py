@@ -182,7 +182,9 @@ def test_list_runs_rows_carry_state_progress_and_resumability(tmp_path):
     ("classify", {"weight": 0.5, "val_after": {"accuracy": 0.85}}, 0.85),                  # the blend is kept
     ("classify", {"weight": 0.0, "val_after": {"accuracy": 0.83}}, 0.83),                  # the network chosen
     ("classify", {"weight": 0.5, "val_after": [1]}, 0.83),                                 # damaged: ignored
-    ("generate", {"lm_weight": 0.45, "val_nll_after": 1.74}, 1.74),
+    ("generate", {"lm_weight": 0.45, "val_nll_after": 1.74}, 1.74),                       # one pair (older runs)
+    ("generate", {"lm_weight": [0.3, 0.45], "val_nll_after": 1.73}, 1.73),                # a pair by position
+    ("generate", {"lm_weight": [0.0, 0.0], "val_nll_after": 1.7}, 1.8),                   # the network chosen
     ("generate", {"why": "no validation names"}, 1.8),
 ])
 def test_a_runs_best_validation_figure_is_that_of_the_model_it_keeps(tmp_path, task, blend, best):

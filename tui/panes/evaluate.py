@@ -19,7 +19,7 @@ from textual.containers import Horizontal, Vertical
 from textual.widgets import Input, Label, Select, Static
 from textual.worker import get_current_worker
 
-from namestudio.engine.blend import short
+from namestudio.engine.blend import mix_used, short
 from namestudio.engine.experiment import run_name
 
 from .. import keys
@@ -584,7 +584,7 @@ def _headline_values(m: dict, ece: bool = True) -> dict[str, str]:
 def _generator_values(m: dict) -> dict[str, str]:
     values = {"NLL (nats/char)": f"{m['nll']:.3f}", "perplexity": f"{m['perplexity']:.2f}"}
     blend = m.get("lm_blend") or {}
-    if blend.get("lm_weight"):        # the network and the n-gram LM multiplied (engine/blend.py)
+    if mix_used(blend):               # the network and the n-gram LM multiplied (engine/blend.py)
         values["n-gram"] = short(blend)
     return values
 
