@@ -39,9 +39,11 @@ kana lists instead. Entries of more than two words (Arabic tribe names, Dutch
 historical names) are skipped and counted as "skipped_multiword".
 
 After the usual cleaning, a language with fewer than MIN_NAMES distinct names
-is left out (with Faker 40: Korean has 44 and Vietnamese 10), and counted in
-the report as "labels_dropped". The result is deterministic and built in
-memory; nothing is cached on disk.
+is left out (with Faker 40: Korean has 44 and Vietnamese 10): the report
+counts its names as "dropped_small_labels" (so that lines read, less the
+duplicates and these, is what is kept) and the languages as
+"labels_dropped"; the Dataset names them (dropped_labels). The result is
+deterministic and built in memory; nothing is cached on disk.
 """
 from __future__ import annotations
 
@@ -144,10 +146,15 @@ def builtin_rows() -> tuple[tuple[tuple[str, str], ...], int]:
     return tuple(rows), skipped
 
 
-def drop_small_labels(pairs: list[tuple[str, str]]) -> tuple[list[tuple[str, str]], int]:
-    """Keep labels with at least MIN_NAMES distinct names; count the dropped labels."""
+def small_labels(pairs: list[tuple[str, str]]) -> dict[str, int]:
+    """The labels with fewer than MIN_NAMES distinct names (pairs are distinct), with how many each has, by name."""
     counts: dict[str, int] = {}
     for _, label in pairs:
         counts[label] = counts.get(label, 0) + 1
-    keep = {label for label, n in counts.items() if n >= MIN_NAMES}
-    return [p for p in pairs if p[1] in keep], len(counts) - len(keep)
+    return {label: n for label, n in sorted(counts.items()) if n < MIN_NAMES}
+
+
+def drop_small_labels(pairs: list[tuple[str, str]]) -> tuple[list[tuple[str, str]], int]:
+    """Keep labels with at least MIN_NAMES distinct names; count the dropped labels."""
+    small = small_labels(pairs)
+    return [p for p in pairs if p[1] not in small], len(small)

@@ -13,11 +13,19 @@ capped at MAX_DOWNLOAD_BYTES (4x the pinned archive), must finish within a
 total deadline (a watchdog shuts the socket, so a server that trickles its
 headers or body one byte at a time is cut off too) and each read within a
 per-read timeout. The host's name lookup, which no socket timeout covers
-and the watchdog cannot shut, runs in a thread given up at the same bounds.
+and the watchdog cannot shut, runs in a thread given up at the same bounds;
+so do the lookups that decide whether the host of a file://HOST/path
+address is this machine (urllib's own make them unbounded).
 Extraction caps every member and the total, both by the sizes the archive
 declares and by the bytes actually written. A process killed mid-download
 leaves a `.download-*` file; the next download sweeps such files once they
 are older than its deadline.
+
+The archive itself is not kept. What it extracts to is pinned too
+(NAMES_SHA256, a digest of the 18 files: see names_digest), so
+pytorch_names_state tells, offline, whether the folder on disk already holds
+exactly the pinned archive's names: `namestudio data download` then has
+nothing to do.
 """
 from __future__ import annotations
 
@@ -43,6 +51,7 @@ from .errors import DataError
 
 URL = "https://download.pytorch.org/tutorial/data.zip"
 SHA256 = "fb317e80248faeb62dc25ef3390ae24ca34b94e276bbc5141fd8862c2200bff5"
+NAMES_SHA256 = "52a211d0a2dca365612f9613d14e45c6674f77576fcd920475c00e87733f680e"   # names_digest of what it extracts to
 ARCHIVE_BYTES = 2_882_130                    # size of the pinned archive
 MAX_DOWNLOAD_BYTES = 4 * ARCHIVE_BYTES       # a generous margin; anything bigger is not our archive
 DEADLINE_S = 120.0                           # the whole download, headers included
@@ -77,6 +86,38 @@ def pytorch_names_available() -> bool:
 
 def default_source() -> str:
     return "pytorch-names" if pytorch_names_available() else "builtin"
+
+
+def names_digest(folder: str | os.PathLike) -> str | None:
+    """A sha256 over the folder's <Label>.txt files (any case of .txt, hidden files aside, by name): each file's
+    name, size and bytes. None when the folder cannot be read or holds no such file."""
+    folder = Path(folder)
+    h = hashlib.sha256()
+    try:
+        files = sorted(p for p in folder.iterdir() if not p.name.startswith(".") and p.suffix.lower() == ".txt")
+        if not files:
+            return None
+        for f in files:
+            if not f.is_file():                     # a folder, a device or a pipe named <Label>.txt: not our files
+                return None
+            data = f.read_bytes()
+            h.update(f"{f.name}\0{len(data)}\0".encode())
+            h.update(data)
+    except OSError:
+        return None
+    return h.hexdigest()
+
+
+def pytorch_names_state(dest: str | os.PathLike | None = None) -> str:
+    """"absent" (no <Label>.txt there), "intact" (exactly the names the pinned archive extracts to) or "changed"
+    (a file edited, added or missing) for the pytorch-names folder (dest: another one). Reads no network."""
+    folder = Path(dest) if dest is not None else pytorch_names_dir()
+    try:
+        if not (folder.is_dir() and any(p.suffix.lower() == ".txt" for p in folder.iterdir())):
+            return "absent"
+    except OSError:                                 # there, but unreadable: not the pinned names
+        return "changed"
+    return "intact" if names_digest(folder) == NAMES_SHA256 else "changed"
 
 
 def download_pytorch_names(
@@ -114,13 +155,11 @@ def download_pytorch_names(
             fd, tmp_name = tempfile.mkstemp(dir=dest.parent, prefix=".download-", suffix=".zip")
             tmp_zip = Path(tmp_name)
             with os.fdopen(fd, "wb") as out:
-                digest = _fetch(url, out, tmp_zip, progress, max_bytes, deadline_s, read_timeout_s)
+                digest, size = _fetch(url, out, tmp_zip, progress, max_bytes, deadline_s, read_timeout_s)
         except OSError as exc:  # the local side: our folder or temporary file
             raise DataError(f"cannot write the download into {dest.parent}: {exc.strerror or exc}") from None
         if digest != sha256.lower():
-            raise DataError(
-                f"checksum mismatch for {url} (expected {sha256.lower()}, got {digest})"
-            )
+            raise DataError(_mismatch(url, sha256.lower(), digest, size))
         try:
             tmp_dir = Path(tempfile.mkdtemp(dir=dest.parent, prefix=".names-"))
             _extract_names(tmp_zip, tmp_dir, url)
@@ -137,6 +176,21 @@ def download_pytorch_names(
             shutil.rmtree(tmp_dir, ignore_errors=True)
         if not ok and created is not None:
             _remove_empty_dirs(dest.parent, created)
+
+
+def _mismatch(url: str, expected: str, got: str, size: int) -> str:
+    """The checksum error: what was read, expected against got, and what to do next (one line)."""
+    said = f"checksum mismatch for {url} (expected {expected}, got {got}; {size:,} bytes read, nothing kept)"
+    if expected != SHA256:                          # a caller's own checksum (the Python API)
+        return f"{said}; check the address, and the checksum given for it"
+    if size != ARCHIVE_BYTES:
+        what = f"not the names archive (the PyTorch tutorial's data.zip, {ARCHIVE_BYTES:,} bytes)"
+        if url == URL:
+            return (f"{said}: the server sent a file that is {what}; try again later, or give a copy: "
+                    f"`namestudio data download --url file:///path/to/names-data.zip`")
+        return (f"{said}: this address serves a file that is {what}; check --url, or leave it out to fetch {URL}")
+    return (f"{said}: the size of the names archive but other bytes, so damaged or altered; run the download "
+            f"again, or give --url another copy of {URL}")
 
 
 def _first_missing(folder: Path) -> Path | None:
@@ -243,15 +297,22 @@ def _lookup(host: str, port, limit: float, within: str) -> list:
     return answer[0]
 
 
-def _connect(address, timeout, source_address, watchdog: _Watchdog) -> socket.socket:
-    """socket.create_connection, with the lookup and each connect bounded by timeout and the watchdog's deadline."""
-    host, port = address[:2]
-    timeout = timeout if isinstance(timeout, (int, float)) else None     # None: the default socket timeout
+def _bounds(timeout, watchdog: _Watchdog):
+    """(limit, within): limit() is the time left for one step (a lookup, a connect) under timeout and the
+    watchdog's deadline; within says the tighter bound in words."""
     limit = lambda: max(0.0, min(watchdog.end - time.monotonic(), timeout if timeout is not None else float("inf")))
     if timeout is not None and timeout < watchdog.end - time.monotonic():
         within = f"within {timeout:g} s"
     else:
         within = f"before the download's {watchdog.seconds:g} s deadline"
+    return limit, within
+
+
+def _connect(address, timeout, source_address, watchdog: _Watchdog) -> socket.socket:
+    """socket.create_connection, with the lookup and each connect bounded by timeout and the watchdog's deadline."""
+    host, port = address[:2]
+    timeout = timeout if isinstance(timeout, (int, float)) else None     # None: the default socket timeout
+    limit, within = _bounds(timeout, watchdog)
     errors: list[OSError] = []
     for family, kind, proto, _, where in _lookup(host, port, limit(), within):
         sock = None
@@ -291,12 +352,53 @@ def _watched(conn_class, watchdog: _Watchdog):
     return Watched
 
 
-def _opener(watchdog: _Watchdog) -> urllib.request.OpenerDirector:
+class _NotThisMachine(OSError):
+    """The host of a file://HOST/path address is not this machine (or has no address)."""
+
+
+def _is_this_machine(host: str, timeout, watchdog: _Watchdog) -> bool:
+    """Whether host names this machine: "localhost" or this machine's own name, else an address of host is one of
+    localhost's or of this machine's name. Every lookup is bounded as _connect's is; urllib's FileHandler makes
+    the same lookups (gethostbyname) with no bound at all, and its answers are not cached here."""
+    if host.lower() in ("localhost", socket.gethostname().lower()):
+        return True
+    limit, within = _bounds(timeout, watchdog)
+    try:
+        theirs = {info[4][0] for info in _lookup(host, None, limit(), within)}
+    except _LookupTimeout:
+        raise
+    except (OSError, UnicodeError) as exc:          # no such host: it is not this machine
+        raise _NotThisMachine(f"{host} has no address ({getattr(exc, 'strerror', None) or exc})") from None
+    ours: set = set()
+    for name in ("localhost", socket.gethostname()):
+        try:
+            ours |= {info[4][0] for info in _lookup(name, None, limit(), within)}
+        except _LookupTimeout:
+            raise
+        except (OSError, UnicodeError):
+            pass
+    return bool(theirs & ours)
+
+
+def _opener(watchdog: _Watchdog, timeout: float | None = None) -> urllib.request.OpenerDirector:
     class HTTP(urllib.request.HTTPHandler):
         def do_open(self, http_class, req, **kwargs):
             return super().do_open(_watched(http_class, watchdog), req, **kwargs)
 
-    handlers: list = [HTTP]
+    class File(urllib.request.FileHandler):
+        """file:// with the host check's lookups bounded (see _is_this_machine)."""
+
+        def file_open(self, req):
+            host, port = req.host, None
+            if host and host.rpartition(":")[2].isdigit():
+                host, port = host.rpartition(":")[0], host.rpartition(":")[2]
+            if host:
+                if port is not None or not _is_this_machine(host, timeout, watchdog):
+                    raise urllib.error.URLError(_NotThisMachine(f"{req.host} is not this machine"))
+                req.host = ""                     # checked: urllib's open_local_file would look it up again
+            return self.open_local_file(req)
+
+    handlers: list = [HTTP, File]
     if hasattr(urllib.request, "HTTPSHandler"):
         class HTTPS(urllib.request.HTTPSHandler):
             def do_open(self, http_class, req, **kwargs):
@@ -324,8 +426,8 @@ def _check_local(url: str) -> None:
 
 
 def _fetch(url: str, out, where: Path, progress: Progress | None, max_bytes: int,
-           deadline_s: float, read_timeout_s: float) -> str:
-    """Stream url into out (the file where); return the sha256 hex digest of what was read."""
+           deadline_s: float, read_timeout_s: float) -> tuple[str, int]:
+    """Stream url into out (the file where); return the sha256 hex digest of what was read, and its size."""
     sha = hashlib.sha256()
     done = 0
     total = None
@@ -337,7 +439,8 @@ def _fetch(url: str, out, where: Path, progress: Progress | None, max_bytes: int
 
     try:
         try:
-            response = _opener(watchdog).open(url, timeout=min(read_timeout_s, deadline_s))
+            response = _opener(watchdog, min(read_timeout_s, deadline_s)).open(
+                url, timeout=min(read_timeout_s, deadline_s))
         except ValueError as exc:
             raise DataError(f"not a download address: {url!r} ({exc}); use http(s):// or file://") from None
         with response:
@@ -371,8 +474,12 @@ def _fetch(url: str, out, where: Path, progress: Progress | None, max_bytes: int
     except urllib.error.HTTPError as exc:
         raise DataError(f"HTTP {exc.code} {exc.reason} from {url}") from None
     except (urllib.error.URLError, http.client.HTTPException, OSError) as exc:
-        if isinstance(getattr(exc, "reason", exc), _LookupTimeout):    # checked first: the deadline may be why
-            raise DataError(f"cannot reach {url} ({getattr(exc, 'reason', exc)}); {OFFLINE_HINT}") from None
+        reason = getattr(exc, "reason", exc)
+        if url.lower().startswith("file:") and isinstance(reason, (_LookupTimeout, _NotThisMachine)):
+            raise DataError(f"cannot open {url} ({reason}); a file:// address reads a file on this machine: "
+                            f"write it with no host, {_hostless(url)}") from None
+        if isinstance(reason, _LookupTimeout):    # checked first: the deadline may be why
+            raise DataError(f"cannot reach {url} ({reason}); {OFFLINE_HINT}") from None
         if watchdog.expired:
             raise too_slow() from None
         if url.lower().startswith("file:"):
@@ -393,7 +500,13 @@ def _fetch(url: str, out, where: Path, progress: Progress | None, max_bytes: int
         raise DataError(
             f"truncated: the connection closed after {done} of {total} bytes from {url}; {OFFLINE_HINT}"
         )
-    return sha.hexdigest()
+    return sha.hexdigest(), done
+
+
+def _hostless(url: str) -> str:
+    """A file://HOST/path address as file:///path."""
+    from urllib.parse import urlsplit
+    return "file://" + (urlsplit(url).path or "/")
 
 
 def _is_unsafe(member: str, target: Path) -> bool:

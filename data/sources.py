@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import codecs
 import csv
+import difflib
 import hashlib
 import os
 import re
@@ -28,6 +29,8 @@ from .table import PairTable
 SOURCE_HELP = ("use 'builtin', 'pytorch-names', 'names-dataset' (optional extra 'large'; options: "
                "names-dataset?top=N&min_share=S), a folder of <Label>.txt, a .csv (name,label) or a .txt list")
 
+NAMED_SOURCES = ("builtin", "pytorch-names", "names-dataset")   # read by name; anything else is a path
+
 Rows = Iterable[tuple[tuple[str | None, str], int]]     # ((raw name, label), occurrences)
 
 
@@ -39,6 +42,9 @@ class Dataset:
     report: dict[str, int]
     task_hint: str
     cached: bool = field(default=False, compare=False)   # loaded from the cache (not re-read and re-cleaned)
+    # labels left out whole after cleaning, beyond those with no name left: {"why": words, "labels": {label: names}}
+    # (the built-in set's languages under builtin.MIN_NAMES names; their names are counted in the report)
+    dropped_labels: dict = field(default_factory=dict)
 
 
 @dataclass
@@ -69,6 +75,8 @@ def load_dataset(src: str | None = None, ascii_fold: bool = False, use_cache: bo
         raw = _read_path(pytorch_names_dir(), "pytorch-names")
     else:
         path = Path(src).expanduser().absolute()
+        if not os.path.lexists(path) and (near := close_source(src)):
+            raise DataError(f"no such file or source {src!r}; did you mean {near!r}?")
         raw = _read_path(path, str(path))
     key = cache.key_of(source=raw.key_parts, ascii_fold=bool(ascii_fold))
     use_cache = use_cache and raw.size >= cache.MIN_BYTES
@@ -88,6 +96,20 @@ def load_dataset(src: str | None = None, ascii_fold: bool = False, use_cache: bo
     return _dataset(raw.source, table, report, task_hint, key if use_cache else None)
 
 
+def close_source(src: str) -> str | None:
+    """The named source (NAMED_SOURCES, with src's own ?options) that src, read as no path, was likely meant to be:
+    the same name in other case ("Builtin"), or a near spelling ("built-in", "pytorch_names", "pytorch"). Names are
+    exact, as the sources' own are and as a run's config records them; this only words the error."""
+    base, sep, options = src.strip().partition("?")
+    if "/" in base or os.sep in base or Path(base).suffix.lower() in (".txt", ".csv"):
+        return None                                  # a path, plainly
+    low = base.lower().replace("_", "-").replace(" ", "-")
+    near = [n for n in NAMED_SOURCES if n == low] or difflib.get_close_matches(low, NAMED_SOURCES, n=1, cutoff=0.7)
+    if not near or (sep and near[0] != "names-dataset"):
+        return None
+    return near[0] + sep + options
+
+
 def _dataset(source: str, table: PairTable, report: dict, task_hint: str, key: str | None,
              cached: bool = False) -> Dataset:
     pairs = table.pairs()
@@ -98,14 +120,20 @@ def _dataset(source: str, table: PairTable, report: dict, task_hint: str, key: s
 def _builtin(ascii_fold: bool) -> Dataset:
     rows, skipped = builtin.builtin_rows()
     pairs, report = clean_rows(rows, ascii_fold)
-    pairs, labels_dropped = builtin.drop_small_labels(pairs)
-    report["kept"] = len(pairs)
-    report.update(skipped_multiword=skipped, labels_dropped=labels_dropped)
+    small = builtin.small_labels(pairs)
+    pairs = [p for p in pairs if p[1] not in small]
+    kept = report.pop("kept")                   # the small labels' names, counted just before what is kept
+    report.update(dropped_small_labels=kept - len(pairs), kept=len(pairs),
+                  labels_dropped=report.get("labels_dropped", 0) + len(small))
+    report = {"skipped_multiword": skipped, **report}   # first: these entries were never read as lines
     if not pairs:
         raise DataError(f"builtin: no names left after cleaning ({report['lines_read']} lines read)")
     table = PairTable.from_sorted_unique(pairs)
     task_hint = "generate" if len(table.labels) == 1 else "classify"
-    return _dataset("builtin", table, report, task_hint, None)
+    ds = _dataset("builtin", table, report, task_hint, None)
+    if small:
+        ds.dropped_labels = {"why": f"under {builtin.MIN_NAMES} names", "labels": small}
+    return ds
 
 
 def _malformed_after_empty(report: dict[str, int]) -> dict[str, int]:

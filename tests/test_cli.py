@@ -641,3 +641,97 @@ def test_classify_and_sample_on_a_run_in_training_say_it_is_its_best_weights_so_
                                               step=12, total_steps=40))
             code, out, _ = run_cli(capsys, *argv)
         assert code == 0 and "is being trained (step 12 of 40): these are its best weights so far" in out, out
+
+
+# ---- `namestudio data`: download again offline, options of the other action, source names, dropped labels ----
+ARCHIVE = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "names-data.zip"
+
+
+def unreachable_url() -> str:
+    import socket
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    return f"http://127.0.0.1:{port}/data.zip"          # nothing listens there: connection refused
+
+
+def test_a_second_download_needs_no_network_when_the_names_are_there(tmp_path, capsys, monkeypatch):
+    """Run again while offline, `data download` failed ("cannot reach"), though the names on disk were the
+    pinned archive's: it now checks them offline and stops there; --force downloads again."""
+    if not ARCHIVE.is_file():
+        pytest.skip("shared names-data.zip not present")
+    monkeypatch.setenv("NAMESTUDIO_DATA_DIR", str(tmp_path / "home"))
+    monkeypatch.setenv("no_proxy", "127.0.0.1")
+    code, out, err = run_cli(capsys, "data", "download", "--url", ARCHIVE)
+    assert code == 0 and "pytorch-names ready in" in out, err
+    folder = tmp_path / "home" / "pytorch-names" / "names"
+    for argv in (["--url", unreachable_url()], [], ["--json", "--url", unreachable_url()]):
+        code, out, err = run_cli(capsys, "data", "download", *argv)
+        words = err if "--json" in argv else out                         # --json: stdout holds the JSON alone
+        assert code == 0 and words.startswith(f"pytorch-names already in {folder}: its files are the pinned "
+                                              "archive's"), (out, err)
+        assert words.rstrip().endswith("nothing downloaded (--force downloads it again)"), words
+        if "--json" in argv:
+            assert last_json(out) == {"path": str(folder), "source": "pytorch-names", "downloaded": False}
+        else:
+            assert not err
+    code, _, err = run_cli(capsys, "data", "download", "--force", "--url", unreachable_url())
+    assert "cannot reach" in one_line_error(code, err)
+    assert len(list(folder.glob("*.txt"))) == 18                          # a failed --force keeps what was there
+    (folder / "Irish.txt").write_text("Ryan\n", encoding="utf-8")          # no longer the pinned names: fetched again
+    code, out, err = run_cli(capsys, "data", "download", "--url", ARCHIVE, "--json")
+    assert code == 0 and last_json(out)["downloaded"] is True
+    assert "differs from the pinned archive's names" in err              # --json: the words go to stderr
+    assert (folder / "Irish.txt").read_bytes() != b"Ryan\n"
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["data", "--url", "http://example.org/data.zip"],
+     "--url is for downloading: `namestudio data download --url http://example.org/data.zip`"),
+    (["data", "summary", "--force"], "--force is for downloading: `namestudio data download --force`"),
+    (["data", "download", "--data", "builtin"], "--data is for the summary (`namestudio data`), not for "
+                                                "`namestudio data download`"),
+    (["data", "download", "--ascii", "--seed", "0"], "--ascii and --seed are for the summary"),
+])
+def test_data_options_of_the_other_action_are_refused(tmp_path, capsys, monkeypatch, argv, message):
+    """`namestudio data --url URL` printed the summary, the address silently ignored."""
+    monkeypatch.setenv("NAMESTUDIO_DATA_DIR", str(tmp_path / "home"))
+    code, out, err = run_cli(capsys, *argv)
+    assert message in one_line_error(code, err) and not out
+    assert not (tmp_path / "home").exists()
+
+
+@pytest.mark.parametrize("typed, meant", [("Builtin", "builtin"), ("BUILTIN", "builtin"), ("built-in", "builtin"),
+                                          ("Pytorch-Names", "pytorch-names"), ("pytorch_names", "pytorch-names"),
+                                          ("Names-Dataset?top=5", "names-dataset?top=5")])
+def test_a_source_name_in_other_case_or_spelling_is_named(tmp_path, capsys, monkeypatch, typed, meant):
+    """`--data Builtin` was read as a path: "dataset source not found: /cwd/Builtin (use 'builtin', …)"."""
+    monkeypatch.chdir(tmp_path)
+    for command in (["data"], ["train", "--checkpoints", tmp_path / "ck"]):
+        code, _, err = run_cli(capsys, *command, "--data", typed)
+        assert one_line_error(code, err) == f"namestudio: error: no such file or source {typed!r}; did you mean {meant!r}?"
+    assert not (tmp_path / "ck").exists()
+    (tmp_path / typed.split("?")[0]).mkdir()                  # a folder of that name is a path, read as ever
+    code, _, err = run_cli(capsys, "data", "--data", typed.split("?")[0])
+    assert "no <Label>.txt files" in one_line_error(code, err)
+
+
+def test_builtin_cleaning_names_the_dropped_labels_and_adds_up(capsys):
+    """The built-in set's cleaning table said "labels dropped 2" and no more: the ~54 names of those labels were
+    in no row, so lines read − duplicates ≠ kept, and which labels, and why, was nowhere."""
+    from namestudio.data import builtin
+    code, out, _ = run_cli(capsys, "data", "--data", "builtin", "--json")
+    s = last_json(out)
+    c, dropped = s["cleaning"], s["dropped_labels"]
+    assert code == 0 and dropped["why"] == f"under {builtin.MIN_NAMES} names"
+    assert len(dropped["labels"]) == c["labels_dropped"] >= 1
+    assert sum(dropped["labels"].values()) == c["dropped_small_labels"]
+    assert all(n < builtin.MIN_NAMES and label not in s["per_label"] for label, n in dropped["labels"].items())
+    assert c["lines_read"] - c["dropped_empty"] - c["dropped_junk"] - c["duplicates_removed"] \
+        - c["dropped_small_labels"] == c["kept"] == s["n_pairs"]
+    assert list(c)[:2] == ["skipped_multiword", "lines_read"]      # entries never read as lines come first
+    code, out, _ = run_cli(capsys, "data", "--data", "builtin")
+    table = out[out.index("Cleaning"):]
+    assert f"in labels dropped (under {builtin.MIN_NAMES} names)" in table
+    for label, n in dropped["labels"].items():
+        assert any(line.split()[:1] == [label] and line.split()[-1] == str(n) for line in table.splitlines()), table

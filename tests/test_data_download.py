@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 
 from namestudio.data import (
-    SHA256, DataError, download_pytorch_names, load_dataset, pytorch_names_available,
-    pytorch_names_dir,
+    NAMES_SHA256, SHA256, DataError, download_pytorch_names, load_dataset, pytorch_names_available,
+    pytorch_names_dir, pytorch_names_state,
 )
 from namestudio.data import download as dl
 
@@ -104,6 +104,33 @@ def leftovers(folder: Path) -> list[str]:
     return sorted(p.name for p in folder.iterdir()) if folder.exists() else []
 
 
+def test_the_pinned_names_digest_is_that_of_the_pinned_archive(archive, tmp_path):
+    """NAMES_SHA256 is what lets a second `data download` see, offline, that the names are already there."""
+    out = download_pytorch_names(str(ZIP_PATH), SHA256, tmp_path / "names")
+    assert dl.names_digest(out) == NAMES_SHA256 and pytorch_names_state(out) == "intact"
+    if NAMES.is_dir():
+        assert dl.names_digest(NAMES) == NAMES_SHA256          # the shared raw folder: the same 18 files
+
+
+def test_pytorch_names_state_tells_absent_intact_and_changed(archive, tmp_path, monkeypatch):
+    monkeypatch.setenv("NAMESTUDIO_DATA_DIR", str(tmp_path / "home"))
+    assert pytorch_names_state() == "absent"
+    pytorch_names_dir().mkdir(parents=True)
+    assert pytorch_names_state() == "absent"                   # an empty folder holds nothing
+    out = download_pytorch_names(str(ZIP_PATH))
+    assert out == pytorch_names_dir() and pytorch_names_state() == "intact"
+    (out / ".notes").write_text("mine")                          # hidden files are no label: still intact
+    assert pytorch_names_state() == "intact"
+    for change in (lambda: (out / "Elvish.txt").write_text("Elrond\n"),           # a label added
+                   lambda: (out / "Elvish.txt").unlink() or (out / "Irish.txt").unlink(),   # one missing
+                   lambda: (out / "Irish.txt").write_bytes(NAMES_IRISH + b"Ryan\n")):   # one edited
+        change()
+        assert pytorch_names_state() == "changed"
+
+
+NAMES_IRISH = (NAMES / "Irish.txt").read_bytes() if (NAMES / "Irish.txt").is_file() else b""
+
+
 def test_download_verifies_and_extracts_only_names(server, archive, tmp_path):
     url = server.add("/data.zip", archive)
     dest = tmp_path / "pytorch-names" / "names"
@@ -165,9 +192,31 @@ def test_failed_download_keeps_the_existing_folder(server, archive, tmp_path):
 
 def test_wrong_expected_checksum(server, archive, tmp_path):
     wrong = "0" * 64
-    with pytest.raises(DataError, match=f"expected {wrong}, got {SHA256}"):
+    with pytest.raises(DataError, match=f"expected {wrong}, got {SHA256}") as exc:
         download_pytorch_names(server.add("/data.zip", archive), wrong, tmp_path / "names")
+    assert str(exc.value).endswith("; check the address, and the checksum given for it")
     assert leftovers(tmp_path) == []
+
+
+@pytest.mark.parametrize("kind", ["another-file", "same-size-other-bytes", "the-default-address"])
+def test_a_checksum_mismatch_says_what_was_read_and_what_to_do(server, archive, tmp_path, monkeypatch, kind):
+    """The message named the address and the two digests, and stopped there: the user had no next step."""
+    body = archive[:1000] if kind != "same-size-other-bytes" else archive[:-1] + bytes([archive[-1] ^ 1])
+    url = server.add("/data.zip", body)
+    if kind == "the-default-address":
+        monkeypatch.setattr(dl, "URL", url)
+    with pytest.raises(DataError) as exc:
+        download_pytorch_names(url, SHA256, tmp_path / "names")
+    message = str(exc.value)
+    assert message.startswith(f"checksum mismatch for {url} (expected {SHA256}, got {sha(body)}; "
+                              f"{len(body):,} bytes read, nothing kept)"), message
+    assert "\n" not in message and leftovers(tmp_path) == []
+    if kind == "another-file":
+        assert "not the names archive (the PyTorch tutorial's data.zip, 2,882,130 bytes); check --url" in message
+    elif kind == "same-size-other-bytes":
+        assert "damaged or altered; run the download again, or give --url another copy" in message
+    else:
+        assert "the server sent a file" in message and "--url file:///path/to/names-data.zip" in message
 
 
 def test_truncated_file_fails_checksum(server, archive, tmp_path):
@@ -480,6 +529,76 @@ def test_a_missing_local_copy_is_named(tmp_path):
         download_pytorch_names(missing, SHA256, tmp_path / "names")
     assert "offline?" not in str(exc.value)
     assert leftovers(tmp_path) == []
+
+
+def fake_resolver(monkeypatch, table: dict, hang: threading.Event | None = None):
+    """socket.getaddrinfo answering from table (host -> IPv4 address), or hanging on hosts not in it until hang is
+    set (then "not known"); the unbounded lookups urllib's FileHandler makes (gethostbyname, gethostbyname_ex)
+    fail the test. Returns the hosts asked, in order."""
+    asked = []
+
+    def getaddrinfo(host, port, *args, **kwargs):
+        asked.append(host)
+        if host in table:
+            return [(socket.AF_INET, socket.SOCK_STREAM, 6, "", (table[host], port or 0))]
+        if hang is not None:
+            hang.wait(20)
+        raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
+
+    def unbounded(host, *args, **kwargs):
+        raise AssertionError(f"an unbounded lookup of {host}")
+
+    monkeypatch.setattr(socket, "getaddrinfo", getaddrinfo)
+    monkeypatch.setattr(socket, "gethostbyname", unbounded)
+    monkeypatch.setattr(socket, "gethostbyname_ex", unbounded)
+    monkeypatch.setattr(socket, "gethostname", lambda: "thisbox")
+    return asked
+
+
+@pytest.mark.parametrize("deadline_s, read_timeout_s, bound", [
+    (0.5, 30.0, "before the download's 0.5 s deadline"), (30.0, 0.5, "within 0.5 s")], ids=["deadline", "read-timeout"])
+def test_a_file_url_whose_host_lookup_hangs_is_given_up_at_the_deadline(archive, tmp_path, monkeypatch,
+                                                                         deadline_s, read_timeout_s, bound):
+    """file://HOST/path: urllib looked HOST up (and this machine's own names) with no bound at all, three lookups
+    in a row: a dead resolver held a 0.5 s download for as long as each of them hung."""
+    release = threading.Event()
+    asked = fake_resolver(monkeypatch, {}, hang=release)
+    url = f"file://names.example{ZIP_PATH.as_posix()}"
+    start = time.monotonic()
+    try:
+        with pytest.raises(DataError) as exc:
+            download_pytorch_names(url, SHA256, tmp_path / "names", deadline_s=deadline_s, read_timeout_s=read_timeout_s)
+    finally:
+        release.set()
+    assert time.monotonic() - start < 5
+    message = str(exc.value)
+    assert message == (f"cannot open {url} (the name lookup of names.example gave no answer {bound}); a file:// "
+                       f"address reads a file on this machine: write it with no host, {ZIP_PATH.as_uri()}")
+    assert asked == ["names.example"] and leftovers(tmp_path) == []
+
+
+def test_a_file_url_whose_host_is_unknown_or_elsewhere_is_refused_at_once(archive, tmp_path, monkeypatch):
+    asked = fake_resolver(monkeypatch, {"far.example": "192.0.2.7", "localhost": "127.0.0.1", "thisbox": "10.0.0.5"})
+    for host, why in (("nowhere.example", "nowhere.example has no address (Name or service not known)"),
+                      ("far.example", "far.example is not this machine"),
+                      ("localhost:8080", "localhost:8080 is not this machine")):
+        url = f"file://{host}{ZIP_PATH.as_posix()}"
+        start = time.monotonic()
+        with pytest.raises(DataError) as exc:
+            download_pytorch_names(url, SHA256, tmp_path / "names")
+        assert time.monotonic() - start < 5
+        assert str(exc.value) == (f"cannot open {url} ({why}); a file:// address reads a file on this machine: "
+                                  f"write it with no host, {ZIP_PATH.as_uri()}")
+    assert asked == ["nowhere.example", "far.example", "localhost", "thisbox"]
+    assert leftovers(tmp_path) == []
+
+
+@pytest.mark.parametrize("host", ["localhost", "thisbox", "me.example"])
+def test_a_file_url_naming_this_machine_works(archive, tmp_path, monkeypatch, host):
+    asked = fake_resolver(monkeypatch, {"me.example": "10.0.0.5", "localhost": "127.0.0.1", "thisbox": "10.0.0.5"})
+    out = download_pytorch_names(f"file://{host}{ZIP_PATH.as_posix()}", SHA256, tmp_path / "names")
+    assert len(leftovers(out)) == 18
+    assert asked == ([] if host != "me.example" else ["me.example", "localhost", "thisbox"])   # its own names: no lookup
 
 
 @pytest.mark.parametrize("kind", ["fifo", "folder"])

@@ -78,9 +78,13 @@ def build_parser() -> argparse.ArgumentParser:
                    help="summary (default) or download")
     p.add_argument("--data", metavar="SRC", help="data source (default: pytorch-names if on disk, else builtin)")
     p.add_argument("--ascii", action="store_true", help="fold names to ASCII letters")
-    p.add_argument("--seed", type=int, default=0, help="split seed for the split counts (default 0)")
-    p.add_argument("--url", help="download address (default: the PyTorch tutorial archive); the names go to "
-                                 "pytorch-names/names in the user data folder (NAMESTUDIO_DATA_DIR moves it)")
+    p.add_argument("--seed", type=int, help="split seed for the split counts (default 0)")
+    p.add_argument("--url", help="with download: the address (default: the PyTorch tutorial archive; a path or "
+                                 "file:///… for a local copy); the names go to pytorch-names/names in the user "
+                                 "data folder (NAMESTUDIO_DATA_DIR moves it)")
+    p.add_argument("--force", action="store_true",
+                   help="with download: download again even when the names on disk are the pinned archive's "
+                        "(without it, a second download checks them offline and stops there)")
     _add_json(p)
     p.set_defaults(func=cmd_data)
 
@@ -313,7 +317,17 @@ def cmd_data(args) -> int:
     from namestudio import data
     con = _console(args.json)
     if args.action == "download":
+        given = [o for o, v in (("--data", args.data), ("--ascii", args.ascii), ("--seed", args.seed))
+                 if v is not None and v is not False]
+        if given:        # the summary's options: refused, never silently ignored
+            raise CliError(f"{' and '.join(given)} {'is' if len(given) == 1 else 'are'} for the summary "
+                           "(`namestudio data`), not for `namestudio data download`")
         return _download(args, con)
+    for option, value in (("--url", args.url), ("--force", args.force)):
+        if value is not None and value is not False:
+            raise CliError(f"{option} is for downloading: `namestudio data download {option}"
+                           f"{' ' + shlex.quote(value) if isinstance(value, str) else ''}`")
+    args.seed = 0 if args.seed is None else args.seed
     if not 0 <= args.seed < 2**63:         # the split seed train takes (--split-seed), checked the same way
         raise CliError(f"--seed must be {'≥ 0' if args.seed < 0 else f'≤ {2**63 - 1:,}'} (got {args.seed})")
     ds = data.load_dataset(args.data, ascii_fold=args.ascii)
@@ -332,6 +346,17 @@ def cmd_data(args) -> int:
 def _download(args, con) -> int:
     from namestudio import data
     url = args.url or data.URL
+    dest = data.pytorch_names_dir()
+    state = data.pytorch_names_state(dest)
+    if state == "intact" and not args.force:      # nothing to fetch: no network needed, whatever --url says
+        con.print(f"pytorch-names already in {dest}: its files are the pinned archive's (sha256 {data.SHA256[:12]}…); "
+                  "nothing downloaded (--force downloads it again)", markup=False)
+        if args.json:
+            _emit_json({"path": str(dest), "source": "pytorch-names", "downloaded": False})
+        return 0
+    if state == "changed":
+        con.print(f"pytorch-names in {dest} differs from the pinned archive's names (a file edited, added or "
+                  "missing): downloading it again to replace it", markup=False)
     if con.is_terminal:
         from rich.progress import BarColumn, DownloadColumn, Progress, TimeRemainingColumn, TransferSpeedColumn
         with Progress("[bold]download", BarColumn(), DownloadColumn(), TransferSpeedColumn(), TimeRemainingColumn(),
@@ -342,7 +367,7 @@ def _download(args, con) -> int:
         path = data.download_pytorch_names(url=url)
     con.print(f"pytorch-names ready in {path}", markup=False)
     if args.json:
-        _emit_json({"path": str(path), "source": "pytorch-names"})
+        _emit_json({"path": str(path), "source": "pytorch-names", "downloaded": True})
     return 0
 
 

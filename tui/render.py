@@ -249,7 +249,13 @@ def summary_tables(summary: dict) -> list:
     cleaning = Table(title="Cleaning (every change, by reason)", show_edge=False, header_style="bold")
     cleaning.add_column("reason")
     cleaning.add_column("count", justify="right")
+    dropped = summary.get("dropped_labels") if isinstance(summary.get("dropped_labels"), dict) else {}
     for k, v in summary.get("cleaning", {}).items():
+        if k == "dropped_small_labels" and dropped:   # the names of labels left out whole: which, why, how many
+            cleaning.add_row(Text(f"in labels dropped ({dropped.get('why', 'too small')})"), str(v))
+            for lab, n in dropped.get("labels", {}).items():
+                cleaning.add_row(Text(f"  {lab}", style="dim"), Text(str(n), style="dim"))
+            continue
         cleaning.add_row(k.replace("_", " "), str(v))
     dup = summary.get("cross_label_duplicates", {})
     dups = Table(title="Names under more than one label", show_edge=False, header_style="bold")
