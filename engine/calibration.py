@@ -93,7 +93,8 @@ def fit_run(run) -> dict:
     """Fit T on a loaded classifier run's validation split with its weights: what ``calibrate_run`` writes,
     without writing it."""
     index = {lab: i for i, lab in enumerate(run.labels)}
-    val, _ = _readable(run, [(n, lab) for n, lab in run.split["val"] if lab in index])
+    rows, _ = _readable(run, [(n, lab) for n, lab in run.split["val"] if lab in index])
+    val = [(text, lab) for _, text, lab in rows]
     logits = name_logits(run.model, run.vocab, [n for n, _ in val])
     y = torch.tensor([index[lab] for _, lab in val], dtype=torch.long)
     t = fit_temperature(logits, y)
@@ -188,15 +189,24 @@ class EvalDataError(NamestudioError, ValueError):
     """Nothing left to evaluate, or a source that does not fit the run; one line."""
 
 
+def load_source(run, src: str):
+    """A labelled source to test ``run`` on, read as the run's training data was (folded to ASCII when it was
+    trained with --ascii): its names are then the strings the run's split holds, so ``evaluate_pairs`` can tell
+    which are in its training or validation split."""
+    from namestudio.data import load_dataset
+    return load_dataset(src, ascii_fold=run.config.ascii_fold)
+
+
 def _readable(run, pairs):
-    """(pairs as the model reads them (``LoadedRun.read``: normalised, folded, cut), names it cannot read).
-    A generator is scored on the name's own letters: an unseen letter stays unseen (<unk>), not folded."""
+    """(the pairs the model can read, each (name as given, name as the model reads it (``LoadedRun.read``:
+    normalised, folded, cut), label), the names it cannot read). A generator is scored on the name's own letters:
+    an unseen letter stays unseen (<unk>), not folded."""
     from .infer import InferenceError
     out, bad = [], []
     fold = run.task == "classify"
     for name, lab in pairs:
         try:
-            out.append((run.read(name, fold_unseen=fold).text, lab))
+            out.append((name, run.read(name, fold_unseen=fold).text, lab))
         except InferenceError:
             bad.append(name)
     return out, bad
@@ -205,9 +215,12 @@ def _readable(run, pairs):
 def evaluate_pairs(run, pairs, exclude_train: bool = False, temperature: float | None = None) -> dict:
     """Test a loaded run on any labelled (name, label) pairs (generators: NLL per character).
 
-    Labels the run does not know are counted and skipped; names in the run's training split are counted
-    and, with ``exclude_train``, skipped too. Returns accuracy, balanced accuracy, macro-F1, per class,
-    confusion, NLL and ECE before/after temperature scaling, and the reliability-diagram bins."""
+    Labels the run does not know are counted and skipped; rows whose name is in the run's training split are
+    counted (``in_train``) and, with ``exclude_train``, skipped too; ``in_val`` counts the rows evaluated whose
+    name is in its validation split. A name is looked up as the pairs give it, which is how the split holds it
+    when the pairs come from ``load_source`` (not as the model reads it: "an" is read as "An", "Maçon" by a run
+    that never saw "ç" as "Macon"). Returns accuracy, balanced accuracy, macro-F1, per class, confusion, NLL and
+    ECE before/after temperature scaling, and the reliability-diagram bins."""
     index = {lab: i for i, lab in enumerate(run.labels)}
     folded = {lab.lower(): lab for lab in run.labels}
     unknown: dict[str, int] = {}
@@ -219,12 +232,13 @@ def evaluate_pairs(run, pairs, exclude_train: bool = False, temperature: float |
         else:
             unknown[lab] = unknown.get(lab, 0) + 1
     train = run.train_names
-    known, unreadable = _readable(run, known)
-    overlap = sum(1 for n, _ in known if n in train)
+    rows, unreadable = _readable(run, known)
+    overlap = sum(1 for n, _, _ in rows if n in train)
     if exclude_train:
-        known = [(n, lab) for n, lab in known if n not in train]
+        rows = [r for r in rows if r[0] not in train]
     val = {n for n, _ in run.split.get("val", [])} - train
-    in_val = sum(1 for n, _ in known if n in val)     # kept: not trained on, but the checkpoint chosen on them
+    in_val = sum(1 for n, _, _ in rows if n in val)     # kept: not trained on, but the checkpoint chosen on them
+    known = [(text, lab) for _, text, lab in rows]
     if not known:
         why = "every name is in the run's training split" if exclude_train and overlap else \
             f"none of its labels is known to the run (it knows: {', '.join(run.labels)})"

@@ -839,13 +839,12 @@ def cmd_eval(args) -> int:
 
     from namestudio.engine import calibration as cal
     from namestudio.engine.config import model_label
-    from namestudio.tui.render import confusion_table, headline, per_class_table
+    from namestudio.tui.render import confusion_table, counted, headline, per_class_table
     run = _load(args.run, args.checkpoints)
     if args.exclude_train and not args.data:
         raise CliError("--exclude-train needs --data SRC (the recorded splits never overlap the training split)")
     if args.data:
-        from namestudio.data import load_dataset
-        ds = load_dataset(args.data)
+        ds = cal.load_source(run, args.data)
         pairs, where = list(ds.pairs), ds.source
     else:
         pairs, where = [tuple(p) for p in run.split[args.split]], args.split
@@ -868,16 +867,16 @@ def cmd_eval(args) -> int:
     con.print(f"[bold]{escape(_run_name(run.path))}[/] · {run.task} · {escape(what)} · {escape(str(where))}: "
               f"{headline(m, run.task)}")
     if m["skipped_unknown"]:
-        con.print(f"skipped {m['skipped_unknown']} names with labels the run does not know: "
+        con.print(f"skipped {counted(m['skipped_unknown'], 'row')} with labels the run does not know: "
                   f"{', '.join(map(str, m['unknown_labels']))}", markup=False)
     if args.data:
         verb = "excluded" if args.exclude_train else "included (use --exclude-train to skip them)"
-        con.print(f"{m['in_train']} names are in the run's training split: {verb}")
+        con.print(f"{_rows(m['in_train'])} {_are(m['in_train'])} in the run's training split: {verb}")
         if m.get("in_val"):
             chosen = "checkpoint, n-gram blend and temperature were" if run.task == "classify" else \
                 "checkpoint and n-gram mix were"        # a generator has no temperature fitted
-            con.print(f"{m['in_val']} of the names evaluated are in the run's validation split, on which its "
-                      f"{chosen} chosen: their figures flatter it")
+            con.print(f"{_rows(m['in_val'])} evaluated {_are(m['in_val'])} in the run's validation split, on "
+                      f"which its {chosen} chosen: their figures flatter it")
     blend = (run.test_metrics().get("test") or {}).get("lm_blend")
     if blend:
         from namestudio.engine.blend import describe
@@ -893,6 +892,16 @@ def cmd_eval(args) -> int:
         _emit_json({"run": _run_name(run.path), "task": run.task, "split": None if args.data else args.split,
                     "data": where if args.data else None, **m})
     return 0
+
+
+def _rows(n: int) -> str:
+    """"14,400 rows (name, label)": what eval --data counts (a name under two labels is two rows)."""
+    from namestudio.tui.render import counted
+    return f"{counted(n, 'row')} (name, label)"
+
+
+def _are(n: int) -> str:
+    return "is" if n == 1 else "are"
 
 
 def cmd_classify(args) -> int:

@@ -437,12 +437,11 @@ class EvaluatePane(Pane):
     def _source_worker(self, path: str, source: str, exclude: bool) -> None:
         """Load the source (data.load_dataset) and test the run on it (engine.calibration.evaluate_pairs)."""
         try:
-            from namestudio.data import load_dataset
-            from namestudio.engine.calibration import evaluate_pairs, run_calibration
+            from namestudio.engine.calibration import evaluate_pairs, load_source, run_calibration
             from namestudio.engine.infer import load_run
 
             run = load_run(path)
-            ds = load_dataset(ALIASES.get(source, source))
+            ds = load_source(run, ALIASES.get(source, source))
             cal = run_calibration(run) if run.task == "classify" else {}
             m = evaluate_pairs(run, list(ds.pairs), exclude_train=exclude, temperature=cal.get("temperature"))
             m["calibration"] = cal
