@@ -166,3 +166,59 @@ def test_eval_data_on_the_runs_own_source_counts_exactly_its_split_rows(tmp_path
     assert (m["in_train"], m["in_val"]) == (len(split["train"]), len(split["val"]))
     code, out, _ = run_cli(capsys, "eval", run, "--data", data)
     assert f"{len(split['train'])} rows (name, label) are in the run's training split" in " ".join(out.split())
+
+
+def _rendered(*renderables, width=120):
+    import io
+
+    from rich.console import Console
+    con = Console(width=width, file=io.StringIO(), color_system=None)
+    for r in renderables:
+        con.print(r)
+    return con.file.getvalue()
+
+
+def test_the_per_class_table_lists_the_labels_the_macro_metrics_average_over():
+    """eval --data on a source of a few languages listed every label of the run, those with no names in it as
+    rows of zeros (n 0). The table now lists the labels macro-F1 averages over: those with names, and one
+    predicted for names of others (n 0, recall '–', F1 0), which the caption explains; a label with no names
+    that is never predicted is left out and counted in the caption."""
+    import torch
+
+    from namestudio.engine.metrics import classification_report
+    from namestudio.tui.render import per_class_table
+    # true A A B B, predicted A C B B; D neither occurs nor is predicted
+    m = classification_report(torch.tensor([[1, 0, 1, 0], [0, 2, 0, 0], [0, 0, 0, 0], [0, 0, 0, 0]]),
+                              ["Alpha", "Beta", "Gamma", "Delta"])
+    text = _rendered(per_class_table(m))
+    rows = {cells[0]: cells[1:] for cells in ([c for c in line.split() if c != "│"] for line in text.splitlines())
+            if cells[:1] in (["Alpha"], ["Beta"], ["Gamma"], ["Delta"])}
+    assert set(rows) == {"Alpha", "Beta", "Gamma"}
+    assert rows["Gamma"][1] == "–" and rows["Gamma"][-1] == "0"
+    f1s = [float(cells[-2]) for cells in rows.values()]
+    assert m["macro_f1"] == pytest.approx(sum(f1s) / len(f1s), abs=0.01)
+    caption = " ".join(text.split())
+    assert "left out: 1 label with no names here, never predicted" in caption and "n 0: no names here" in caption
+    compact = _rendered(per_class_table(m, compact=True))
+    assert "Del" not in compact and "Gam" in compact
+    # a run's own test split, every label with names: every label listed, no caption
+    full = classification_report(torch.tensor([[2, 0], [1, 3]]), ["Alpha", "Beta"])
+    text = _rendered(per_class_table(full))
+    assert "Alpha" in text and "Beta" in text and "left out" not in text and "n 0" not in text
+
+
+def test_eval_data_of_one_language_lists_only_the_labels_it_uses(env, capsys):
+    split = json.loads((env["run"] / "split.json").read_text())
+    src = env["root"] / "slavic.csv"
+    src.write_text("name,label\n" + "".join(f"{n},{lab}\n" for n, lab in split["test"] if lab == "Slavic"),
+                   encoding="utf-8")
+    code, out, _ = run_cli(capsys, "eval", env["run"], "--data", src, "--json")
+    m = json.loads(out.strip().splitlines()[-1])
+    predicted = [sum(col) for col in zip(*m["confusion"])]
+    listed = [lab for i, (lab, c) in enumerate(m["per_class"].items()) if c["support"] or predicted[i]]
+    assert code == 0 and "Slavic" in listed and len(listed) < len(m["per_class"])
+    code, out, _ = run_cli(capsys, "eval", env["run"], "--data", src)
+    table = out[out.index("Per class"):]
+    for lab in m["per_class"]:
+        assert (f"\n{lab} " in table) == (lab in listed), (lab, table)
+    assert "left out: " in " ".join(table.split())

@@ -110,7 +110,12 @@ def build_parser() -> argparse.ArgumentParser:
         _add_checkpoints(p)
         p.set_defaults(func=func)
 
-    p = sub.add_parser("eval", help="test metrics, calibration and the confusion matrix of a run", epilog=EPILOG)
+    p = sub.add_parser("eval", help="test metrics, calibration and the confusion matrix of a run", epilog=EPILOG,
+                       description="Test metrics, calibration and the confusion matrix of a run. Balanced accuracy "
+                       "averages recall over the labels with names in the data; macro-F1 averages F1 over those "
+                       "and the labels predicted for names of others (F1 0). The per-class table lists exactly "
+                       "those labels; --json's per_class has every label of the run (support 0 where it has no "
+                       "names).")
     p.add_argument("run", metavar="RUN", help=RUN_HELP)
     p.add_argument("--split", choices=["test", "val"], default="test", help="recorded split to evaluate (default: test)")
     p.add_argument("--data", metavar="SRC", help="evaluate on this labelled source instead of a recorded split "

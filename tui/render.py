@@ -115,19 +115,42 @@ def difference_table(matrix: list[list[float]], labels: list[str], dark: bool = 
 
 def per_class_table(metrics: dict, compact: bool = False) -> Table:
     """Per-class precision, recall, F1 and support. ``compact`` abbreviates the labels and drops the
-    leading zeros (".82") so that the table fits beside an 18-label confusion matrix in 100 columns."""
+    leading zeros (".82") so that the table fits beside an 18-label confusion matrix in 100 columns.
+
+    The rows are the labels the macro metrics average over (engine.metrics.classification_report): those with
+    names in the data, and those predicted for names of other labels (n 0, recall "–": F1 0, counted in
+    macro-F1, not in balanced accuracy). A label with no names that is never predicted is left out (its
+    figures would be zeros that mean nothing); the caption says how many were."""
+    per_class = metrics.get("per_class", {})
+    predicted = _predicted_counts(metrics, len(per_class))
+    shown = [(lab, m) for i, (lab, m) in enumerate(per_class.items())
+             if m.get("support") or predicted is None or predicted[i]]
+    left_out = len(per_class) - len(shown)
+    absent = sum(1 for _, m in shown if not m.get("support"))
+    notes = (["n 0: no names here, predicted for others (F1 0 in macro-F1, out of balanced accuracy)"]
+             if absent else []) + ([f"left out: {counted(left_out, 'label')} with no names here, never predicted"]
+                                   if left_out else [])
     table = Table(title=None if compact else "Per class", show_edge=False, header_style="bold",
                   padding=(0, 1) if not compact else (0, 0, 0, 1), pad_edge=False,
+                  caption=None if compact or not notes else " · ".join(notes), caption_justify="left",
                   **({"box": None} if compact else {}))
     for col in ("label", "prec", "rec", "F1", "n"):
         table.add_column(("" if col == "label" else col[:1].upper() if col in ("prec", "rec") else col)
                          if compact else col, justify="left" if col == "label" else "right", no_wrap=True)
-    per_class = metrics.get("per_class", {})
-    names = abbreviations(list(per_class)) if compact else list(per_class)
+    names = abbreviations([lab for lab, _ in shown]) if compact else [lab for lab, _ in shown]
     fmt = _short_float if compact else (lambda v: f"{v:.2f}")
-    for name, m in zip(names, per_class.values()):
-        table.add_row(Text(name), fmt(m["precision"]), fmt(m["recall"]), fmt(m["f1"]), str(m["support"]))
+    for name, (_, m) in zip(names, shown):
+        recall = fmt(m["recall"]) if m.get("support") else "–"
+        table.add_row(Text(name), fmt(m["precision"]), recall, fmt(m["f1"]), str(m["support"]))
     return table
+
+
+def _predicted_counts(metrics: dict, n: int) -> list[int] | None:
+    """How many names each label was predicted for: the confusion matrix's column sums (None without one)."""
+    cm = metrics.get("confusion")
+    if not (isinstance(cm, list) and len(cm) == n and all(isinstance(row, list) and len(row) == n for row in cm)):
+        return None
+    return [sum(col) for col in zip(*cm)] if n else []
 
 
 def _short_float(v: float) -> str:
