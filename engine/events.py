@@ -16,6 +16,7 @@ class Started:
     device: str
     note: str = ""            # e.g. a device fallback that the user should hear about
     start_step: int = 0       # > 0 when resuming
+    data_source: str = ""     # the data it trains on, as config.json records it ("builtin", "pytorch-names", a path)
 
 
 @dataclass

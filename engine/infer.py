@@ -46,6 +46,11 @@ class LoadedRun:
     def task(self) -> str:
         return self.config.task
 
+    @property
+    def data_source(self) -> str | None:
+        """The data the run was trained on, as its config records it (runfolder.data_source)."""
+        return rf.data_source(self.meta)
+
     @cached_property
     def split(self) -> dict:
         return rf.read_json(self.path / rf.SPLIT)

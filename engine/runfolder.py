@@ -3,7 +3,7 @@
 A run is one OS process (``namestudio train``). It writes its folder as it goes, and every other program
 (the TUI, ``runs``, ``eval``, another machine over NFS) reads the folder, never the process:
 
-  config.json          task, model, hyperparameters, vocabulary, labels, data source ("format": 2)
+  config.json          task, model, hyperparameters, vocabulary, labels, data source ("format": 2; data_source())
   split.json           the exact (name, label) pairs of train / val / test
   status.json          state, pid, host, heartbeat (rewritten every ~2 s by the trainer), progress, last error
   steps.jsonl          one Step event per line, every log_every steps (append + flush)
@@ -72,6 +72,7 @@ __all__ = [
     "RESUME", "LAST", "OPTIM", "STATE", "LIVE_STATES", "END_STATES", "COMMANDS", "STALE_AFTER", "HOST",
     "NamestudioError", "RunFolderError", "CheckpointError",
     "atomic_write_bytes", "atomic_write_json", "append_jsonl", "rewrite_jsonl", "read_json", "read_config", "read_jsonl",
+    "data_source",
     "save_weights", "load_weights", "weights_digest", "nothing_left", "read_safetensors_header", "check_weights_fit", "save_torch", "load_torch",
     "new_run_dir", "prepare_run_dir", "write_run_files", "resolve_run", "list_runs",
     "RunStatus", "read_status", "write_status", "pid_alive", "lock_is_free", "RunLock",
@@ -193,7 +194,21 @@ def read_config(run_dir: Path) -> dict:
     vocab = meta.get("vocab")
     if not (isinstance(vocab, list) and all(isinstance(x, str) for x in vocab)):
         raise RunFolderError(f"{path}: damaged ('vocab' must be a list of letters)")
+    if not isinstance(meta.get("data_source"), (str, type(None))):
+        raise RunFolderError(f"{path}: damaged ('data_source' must be text)")
     return meta
+
+
+def data_source(meta: dict) -> str | None:
+    """The data a run was trained on, as its config.json records it: "builtin", "pytorch-names", a path, ...
+    (``data_source``, the source as resolved; an older config without it: the --data it was given). None when
+    neither says."""
+    source = meta.get("data_source")
+    if isinstance(source, str) and source:
+        return source
+    train = meta.get("train")
+    given = train.get("data") if isinstance(train, dict) else None
+    return given if isinstance(given, str) and given else None
 
 
 def read_jsonl(path: Path, strict: bool = False) -> list[dict]:
@@ -952,7 +967,7 @@ def _summary(d: Path) -> dict:
     if not isinstance(hp, dict):
         raise RunFolderError(f"{d / CONFIG}: damaged (train is not an object)")
     row.update(task=hp.get("task"), model=hp.get("model"), params=cfg.get("n_params"), created=cfg.get("created"),
-               data=cfg.get("data_source"), hidden=hp.get("hidden"), layers=hp.get("layers"), epochs=hp.get("epochs"),
+               data=data_source(cfg), ascii_fold=bool(hp.get("ascii_fold")), hidden=hp.get("hidden"), layers=hp.get("layers"), epochs=hp.get("epochs"),
                members=hp.get("members", 1))
     state = "stale" if status.stale else status.state
     if state == "done":                         # a finished run's weights must be there and whole (else: damaged)

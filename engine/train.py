@@ -418,7 +418,7 @@ class Trainer:
         self.emit(Started(run_dir=str(self.run_dir), config=cfg.to_dict(), labels=self.labels,
                           total_steps=self.total_steps, steps_per_epoch=self.steps_per_epoch,
                           n_train=len(self.train_data), device=str(self.device), note=self.device_note,
-                          start_step=self.start_step))
+                          start_step=self.start_step, data_source=self.data_source or ""))
         spe, total = self.steps_per_epoch, self.total_steps
         eval_every = cfg.eval_every or spe
         self.best = self.state.get("best")

@@ -735,3 +735,40 @@ def test_builtin_cleaning_names_the_dropped_labels_and_adds_up(capsys):
     assert f"in labels dropped (under {builtin.MIN_NAMES} names)" in table
     for label, n in dropped["labels"].items():
         assert any(line.split()[:1] == [label] and line.split()[-1] == str(n) for line in table.splitlines()), table
+
+
+def test_train_eval_and_runs_name_the_data_a_run_was_trained_on(env, capsys, tmp_path, monkeypatch):
+    """No command said which data a run was trained on: train's header, eval's header and the runs listing now
+    name its source as config.json records it (here a folder, by its path; builtin by its name)."""
+    import re
+    ck = tmp_path / "ck"
+    code, out, err = run_cli(capsys, "train", "--data", "builtin", "--checkpoints", ck, "--hidden", 8, "--embed", 8,
+                             "--max-steps", 2, "--threads", 1)
+    assert code == 0 and re.search(r"^run .* · data builtin · [\d,]+ training rows", out, re.M), out
+    code, out, _ = run_cli(capsys, "eval", env["clf"], "--json")
+    res = last_json(out)
+    assert code == 0 and res["trained_on"] == str(env["data"])
+    code, out, _ = run_cli(capsys, "eval", env["clf"])
+    assert out.splitlines()[0].startswith(f"{env['clf'].name} · classify · lstm · trained on {env['data']} · test:")
+    code, out, _ = run_cli(capsys, "runs", "--checkpoints", env["ck"])         # piped: the whole source
+    lines = [line.split("\t") for line in out.strip().splitlines()]
+    column = lines[0].index("data")
+    assert {row[column] for row in lines[1:]} == {str(env["data"])}
+    monkeypatch.setenv("FORCE_COLOR", "1")
+    monkeypatch.setenv("COLUMNS", "80")
+    monkeypatch.delenv("NO_COLOR", raising=False)
+    monkeypatch.chdir(env["data"].parent)                                      # a path shown as the user types it
+    code, out, _ = run_cli(capsys, "runs", "--checkpoints", env["ck"])
+    plain = re.sub(r"\x1b\[[0-9;]*m", "", out)
+    assert code == 0 and re.search(r"^\s*run .* data\s*$", plain, re.M), plain
+    rows = [line for line in plain.splitlines() if line.startswith("2")]
+    assert rows and all(line.rstrip().endswith(" names") for line in rows), plain
+
+
+def test_a_runs_data_source_comes_from_its_config():
+    from namestudio.engine.runfolder import data_source
+    from namestudio.tui.render import data_label
+    assert data_source({"data_source": "pytorch-names", "train": {"data": None}}) == "pytorch-names"
+    assert data_source({"train": {"data": "/corpora/names.csv"}}) == "/corpora/names.csv"   # an older config
+    assert data_source({"train": {}}) is None and data_label(None) == "?"
+    assert data_label("builtin", ascii_fold=True) == "builtin (ASCII)"

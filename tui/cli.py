@@ -168,7 +168,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_sample)
 
     p = sub.add_parser("runs", help="list saved runs", epilog=EPILOG,
-                       description="List the runs with their state and, for live runs, progress. In a terminal: a "
+                       description="List the runs with their state, for live runs progress, and the data each "
+                       "was trained on (its source as recorded: builtin, pytorch-names or a path). In a terminal: a "
                        "table that fits its width (run ids are never cut; other columns go first). Piped: "
                        "tab-separated lines, a header first, every column. --json: every field.")
     _add_checkpoints(p)
@@ -410,7 +411,7 @@ def cmd_train(args) -> int:
     from namestudio.engine.config import TrainConfig, given_options, model_label
     from namestudio.engine.events import Done, Eval, Failed, Started, Status, Step
     from namestudio.engine.train import Trainer
-    from namestudio.tui.render import headline
+    from namestudio.tui.render import data_label, headline
 
     from namestudio.engine import distributed as ddp
 
@@ -479,7 +480,9 @@ def cmd_train(args) -> int:
         if isinstance(e, Started):
             hang.to(Path(e.run_dir) / rf.LOG)        # after a hangup, the output goes on there
             con.print(f"[bold]run[/] {escape(str(e.run_dir))} · {cfg.task} · "
-                      f"{escape(model_label(cfg.model, cfg.members))} · {e.n_train:,} training rows (name, label) · "
+                      f"{escape(model_label(cfg.model, cfg.members))} · "
+                      f"data {escape(data_label(e.data_source or cfg.data, cfg.ascii_fold))} · "
+                      f"{e.n_train:,} training rows (name, label) · "
                       f"device {escape(str(e.device))} · pid {os.getpid()}"
                       + (f" ({escape(e.note)})" if e.note else ""))
             if progress:
@@ -844,7 +847,7 @@ def cmd_eval(args) -> int:
 
     from namestudio.engine import calibration as cal
     from namestudio.engine.config import model_label
-    from namestudio.tui.render import confusion_table, counted, headline, per_class_table
+    from namestudio.tui.render import confusion_table, counted, data_label, headline, per_class_table
     run = _load(args.run, args.checkpoints)
     if args.exclude_train and not args.data:
         raise CliError("--exclude-train needs --data SRC (the recorded splits never overlap the training split)")
@@ -869,8 +872,9 @@ def cmd_eval(args) -> int:
         raise CliError(f"{where}: {e}") from None
     con = _console(args.json)
     what = model_label(run.config.model, run.config.members)
-    con.print(f"[bold]{escape(_run_name(run.path))}[/] · {run.task} · {escape(what)} · {escape(str(where))}: "
-              f"{headline(m, run.task)}")
+    trained_on = data_label(run.data_source, run.config.ascii_fold)
+    con.print(f"[bold]{escape(_run_name(run.path))}[/] · {run.task} · {escape(what)} · trained on "
+              f"{escape(trained_on)} · {escape(str(where))}: {headline(m, run.task)}")
     if m["skipped_unknown"]:
         con.print(f"skipped {counted(m['skipped_unknown'], 'row')} with labels the run does not know: "
                   f"{', '.join(map(str, m['unknown_labels']))}", markup=False)
@@ -894,8 +898,8 @@ def cmd_eval(args) -> int:
         con.print(confusion_table(m["confusion"], run.labels, percent=not args.counts))
         con.print(per_class_table(m))
     if args.json:
-        _emit_json({"run": _run_name(run.path), "task": run.task, "split": None if args.data else args.split,
-                    "data": where if args.data else None, **m})
+        _emit_json({"run": _run_name(run.path), "task": run.task, "trained_on": run.data_source,
+                    "split": None if args.data else args.split, "data": where if args.data else None, **m})
     return 0
 
 

@@ -1,6 +1,8 @@
 """Rich renderables shared by the CLI and the TUI: confusion matrix, metrics, probabilities, summaries."""
 from __future__ import annotations
 
+import os
+
 from rich.color import Color
 from rich.markup import escape
 from rich.style import Style
@@ -240,6 +242,31 @@ def _is_gap(ch: str) -> bool:
 LENGTH_HEADERS = {"median": "med"}
 
 
+def short_path(path: str | os.PathLike | None) -> str:
+    """A path as the user would type it: relative to the working folder when inside it, ~ for home."""
+    if path is None:
+        return ""
+    p = str(path)
+    if p in ("builtin", "pytorch-names"):
+        return p
+    try:
+        rel = os.path.relpath(p)
+        if not rel.startswith(".."):
+            return rel
+    except ValueError:
+        pass
+    home = os.path.expanduser("~")
+    return "~" + p[len(home):] if home != "/" and p.startswith(home + os.sep) else p
+
+
+def data_label(source: str | None, ascii_fold: bool = False, short: bool = False) -> str:
+    """The data a run was trained on, as shown: its recorded source ("builtin", "pytorch-names", a path; with
+    ``short``, a path as the user would type it) and "(ASCII)" when it was folded to ASCII (--ascii); "?" for a
+    run that does not record it."""
+    shown = (short_path(source) if short else str(source)) if source else "?"
+    return shown + (" (ASCII)" if ascii_fold else "")
+
+
 def counted(n: int, word: str) -> str:
     """"1 label", "18 labels", "1,200 names": a count and its word, in the singular for one."""
     return f"{n:,} {word}{'' if n == 1 else 's'}"
@@ -318,8 +345,9 @@ LIVE_STATES = ("starting", "running", "paused", "stopping")
 REASON_WORDS = {"finished": "", "early_stop": "early stop", "max_steps": "step limit", "cancelled": "stopped"}
 # (header, drop order: the highest number goes first when the table is too wide; 0 never goes)
 # (the id already names the task and the model of a run trained without --run-dir)
-RUN_COLUMNS = [("run", 0), ("state", 0), ("progress", 1), ("test", 2), ("best val", 3), ("time", 4), ("task", 5),
-               ("model", 6), ("params", 7)]
+RUN_COLUMNS = [("run", 0), ("state", 0), ("progress", 1), ("test", 2), ("best val", 4), ("time", 5), ("task", 6),
+               ("model", 7), ("params", 8), ("data", 3)]     # data last: the piped columns keep their places
+DATA_WIDTH = 28      # the runs table's data column: a longer path shows its end ("…/corpora/names.csv")
 
 
 def run_cells(row: dict) -> dict[str, str]:
@@ -347,7 +375,9 @@ def run_cells(row: dict) -> dict[str, str]:
         best = f"nll {row['best_val_nll']:.3f}" if row.get("best_val_nll") is not None else ""
         test = f"nll {row['test_nll']:.3f}" if row.get("test_nll") is not None else ""
     secs = row.get("train_seconds")
+    data = data_label(row.get("data"), bool(row.get("ascii_fold")), short=True) if "data" in row else ""
     return {"run": row.get("run", "?"), "state": state, "progress": progress, "task": row.get("task") or "",
+            "data": data if len(data) <= DATA_WIDTH else "…" + data[-(DATA_WIDTH - 1):],
             "test": test, "best val": best, "model": model_label(row.get("model"), row.get("members")),
             "time": f"{secs:.0f}s" if isinstance(secs, (int, float)) else "",
             "params": f"{row['params']:,}" if isinstance(row.get("params"), int) else ""}
@@ -356,8 +386,8 @@ def run_cells(row: dict) -> dict[str, str]:
 def runs_table(rows: list[dict], width: int = 80, title: str | None = None) -> Table:
     """The runs as a table that fits ``width`` columns. Run ids are never cut: the id column does not wrap and is
     as wide as the longest id; when the table is too wide, the least useful columns are dropped first (params,
-    model, task, time, best val, test, then progress, which joins the state); a long state (a damaged run's
-    error) wraps."""
+    model, task, time, best val, data, test, then progress, which joins the state); a long state (a damaged run's
+    error) wraps. The data column is the run's recorded source (a long path shown by its end)."""
     from io import StringIO
 
     from rich import box
@@ -397,5 +427,7 @@ def runs_tsv(rows: list[dict]) -> list[str]:
     out = ["\t".join(h.replace(" ", "_") for h in heads)]
     for r in rows:
         c = run_cells(r)
+        if "data" in r:     # whole: the source as recorded, for scripts
+            c["data"] = data_label(r.get("data"), bool(r.get("ascii_fold")))
         out.append("\t".join((c.get(h) or "-").replace("\t", " ").replace("\n", " ") for h in heads))
     return out

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import asyncio
-import os
 import re
 from pathlib import Path
 
@@ -19,7 +18,7 @@ from textual.widgets import Input, Select, Static
 from namestudio.engine.experiment import run_name
 
 from . import keys
-from .render import bar
+from .render import bar, short_path  # noqa: F401  (short_path: the panes import it from here)
 
 # Characters a field accepts. A field claims only these keys, so the pane's letter keys and the
 # pane-switch digits still work while, say, the epochs field has the focus.
@@ -335,23 +334,6 @@ def key_label(key: str) -> str:
 
 
 # ---- formatting helpers -------------------------------------------------------------
-def short_path(path: str | os.PathLike | None) -> str:
-    """A path as the user would type it: relative to the working folder when inside it, ~ for home."""
-    if path is None:
-        return ""
-    p = str(path)
-    if p in ("builtin", "pytorch-names"):
-        return p
-    try:
-        rel = os.path.relpath(p)
-        if not rel.startswith(".."):
-            return rel
-    except ValueError:
-        pass
-    home = os.path.expanduser("~")
-    return "~" + p[len(home):] if home != "/" and p.startswith(home + os.sep) else p
-
-
 def duration(seconds: float | None) -> str:
     if seconds is None or seconds != seconds or seconds < 0:
         return "–"
