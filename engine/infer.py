@@ -7,7 +7,7 @@ import math
 import os
 import tempfile
 import unicodedata
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import cached_property
 from pathlib import Path
 
@@ -220,11 +220,14 @@ class LoadedRun:
                 return i
         raise InferenceError(f"unknown language {lang!r}; this run knows: {', '.join(self.labels)}")
 
-    def _prefix(self, start: str, what: str = "start") -> str:
-        """A start prefix as the model reads it: folded like the training data, capitalised like the names."""
+    def read_start(self, start: str, what: str = "start") -> tuple[str, list[str]]:
+        """(the prefix the model starts from, notes on how ``start`` was read). The prefix is ``start`` folded
+        like the training data and capitalised like the names; a note says so when letters the run never saw
+        were read as their ASCII fold ("Ж" as "Zh") or digits and punctuation were left out. "" (no prefix, no
+        note) for an empty start. Raises InferenceError when a letter has nothing the run knows to be read as."""
         start = " ".join(start.split())
         if not start:
-            return ""
+            return "", []
         try:
             r = self.read(start)
         except InferenceError as e:
@@ -234,7 +237,11 @@ class LoadedRun:
         text = r.text
         if text[0] not in self.vocab.stoi or (not text[0].isupper() and text[0].upper() in self.vocab.stoi):
             text = text[0].upper() + text[1:]
-        return text
+        return text, replace(r, recased=False).notes()    # capitals: a prefix is always written as names are
+
+    def _prefix(self, start: str, what: str = "start") -> str:
+        """A start prefix as the model reads it (``read_start``)."""
+        return self.read_start(start, what)[0]
 
     @torch.no_grad()
     def _generate(self, prefix: str, picks: torch.Tensor, temperature: float, top_k: int, max_len: int,

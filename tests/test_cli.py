@@ -772,3 +772,29 @@ def test_a_runs_data_source_comes_from_its_config():
     assert data_source({"train": {"data": "/corpora/names.csv"}}) == "/corpora/names.csv"   # an older config
     assert data_source({"train": {}}) is None and data_label(None) == "?"
     assert data_label("builtin", ascii_fold=True) == "builtin (ASCII)"
+
+
+@pytest.mark.parametrize("start", ["", "   "])
+def test_sample_an_empty_start_is_a_one_line_usage_error(env, capsys, start):
+    """`sample RUN --start ''` sampled as if no --start had been given, without a word."""
+    with pytest.raises(SystemExit) as e:
+        main(["sample", str(env["gen"]), "--start", start])
+    err = capsys.readouterr().err
+    assert e.value.code == 2 and err.count("\n") == 1, err
+    assert err.startswith("namestudio sample: error: argument --start:") and "leave --start out" in err, err
+
+
+def test_sample_start_with_a_letter_the_run_never_saw_gets_a_note(env, capsys):
+    """`--start Ж` sampled names beginning 'Zh' (its ASCII fold) with no word that the run never saw 'Ж'."""
+    from namestudio.engine.infer import load_run
+    assert "Ж" not in load_run(env["gen"]).vocab.stoi
+    code, out, _ = run_cli(capsys, "sample", env["gen"], "--start", "Жa", "-n", 2, "--seed", 0)
+    notes = [line for line in out.splitlines() if line.startswith("note:")]
+    assert code == 0 and notes == ["note: --start 'Жa': this run never saw Ж: read Ж as Zh"], out
+    code, out, err = run_cli(capsys, "sample", env["gen"], "--start-letters", "KЖ", "--seed", 0, "--json")
+    assert code == 0 and "note: --start-letters 'Ж': this run never saw Ж: read Ж as Zh" in err, err
+    assert [s["start"] for s in last_json(out)["samples"]] == ["K", "Zh"]
+    code, out, _ = run_cli(capsys, "sample", env["gen"], "--start", "K", "-n", 2, "--seed", 0)
+    assert code == 0 and "note:" not in out                       # a prefix in the run's letters: no note
+    code, _, err = run_cli(capsys, "sample", env["gen"], "--start", "☃", "-n", 2)
+    assert "never saw ☃" in one_line_error(code, err)            # nothing to read it as: an error, as before

@@ -62,6 +62,13 @@ class Parser(argparse.ArgumentParser):
         self.exit(2, f"{where}: error: {message} (see: {where} --help)\n")
 
 
+def _start_prefix(text: str) -> str:
+    """sample --start: a prefix of at least one letter ('' used to be read as no prefix, without a word)."""
+    if not text.strip():
+        raise argparse.ArgumentTypeError("give at least one letter (it was empty; leave --start out for no prefix)")
+    return text
+
+
 def build_parser() -> argparse.ArgumentParser:
     ap = Parser(prog="namestudio", description="Character-level RNN studio for names. "
                                  "Run with no command to open the terminal UI.", epilog=EPILOG)
@@ -147,7 +154,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("run", metavar="RUN", help=RUN_HELP + "; a generator")
     p.add_argument("--lang", metavar="L", help="language to generate (default: a random one per sample)")
     start = p.add_mutually_exclusive_group()
-    start.add_argument("--start", default="", metavar="PREFIX", help="every name begins with PREFIX")
+    start.add_argument("--start", type=_start_prefix, metavar="PREFIX",
+                       help="every name begins with PREFIX (at least one letter; leave --start out for no prefix); "
+                            "a note says how letters the run never saw were read")
     start.add_argument("--start-letters", metavar="ABC",
                        help="one name per letter, each beginning with that letter (-n names per letter)")
     p.add_argument("-n", type=int, help="how many names (default 10; 1 per letter with --start-letters; "
@@ -967,6 +976,11 @@ def cmd_sample(args) -> int:
         run.label_id(args.lang)  # unknown language: one-line error before any work
     con = _console(args.json)
     _live_note(con, run)
+    starts = ([("--start-letters", c) for c in args.start_letters if not c.isspace()] if args.start_letters
+              else [("--start", args.start)] if args.start else [])
+    for flag, text in starts:     # how each prefix was read: letters the run never saw, as what
+        for note in run.read_start(text)[1]:
+            con.print(f"[yellow]note:[/] {flag} {escape(repr(text))}: {escape(note)}")
     if args.table:
         if args.out:
             raise CliError("--out writes samples; it does not go with --table")
@@ -981,7 +995,7 @@ def cmd_sample(args) -> int:
         for t in temps:
             check_sampling(t, args.top_k, n, args.max_len)
         rows = sample_quality(run, temps, n=n, classifier=clf, seed=args.seed if args.seed is not None else 0,
-                              lang=args.lang, start=args.start, start_letters=args.start_letters,
+                              lang=args.lang, start=args.start or "", start_letters=args.start_letters,
                               top_k=args.top_k, max_len=args.max_len)
         from rich.table import Table
         count = rows[0]["n"] if rows else n          # with --start-letters, n for each letter
@@ -1002,7 +1016,7 @@ def cmd_sample(args) -> int:
                         "table": rows})
         return 0
     n = args.n if args.n is not None else (1 if args.start_letters else 10)
-    samples = run.sample(lang=args.lang, start=args.start, n=n, temperature=args.temperature, top_k=args.top_k,
+    samples = run.sample(lang=args.lang, start=args.start or "", n=n, temperature=args.temperature, top_k=args.top_k,
                          max_len=args.max_len, seed=args.seed, start_letters=args.start_letters)
     agree = classifier_agreement(samples, clf) if clf is not None else None
     out = write_lines(args.out, [s["name"] for s in samples]) if args.out else None
