@@ -245,9 +245,10 @@ class LoadedRun:
 
     @torch.no_grad()
     def _generate(self, prefix: str, picks: torch.Tensor, temperature: float, top_k: int, max_len: int,
-                  gen: torch.Generator | None) -> list[tuple[str, bool]]:
+                  gen: torch.Generator | None, on_letter=None) -> list[tuple[str, bool]]:
         """One name per entry of ``picks`` (label ids), each starting with ``prefix``, and whether it was cut at
-        ``max_len`` before the model ended it. Temperature 0 is greedy."""
+        ``max_len`` before the model ended it. Temperature 0 is greedy. ``on_letter(k)``, when given, is called
+        after the k-th letter position of every name is drawn (at most ``max_len - len(prefix)``)."""
         n = len(picks)
         ids = torch.tensor([self.vocab.BOS] + self.vocab.encode(prefix)).repeat(n, 1)
         logits, state = self.model(ids, picks)
@@ -272,6 +273,8 @@ class LoadedRun:
                         alive[i] = False
                     else:
                         out[i].append(int(nxt[i]))
+            if on_letter is not None:
+                on_letter(k + 1)
             if not alive.any():
                 break
             logits, state = self.model(nxt[:, None], picks, state=state)
@@ -279,14 +282,19 @@ class LoadedRun:
 
     def sample(self, lang: str | None = None, start: str = "", n: int = 10, temperature: float = 1.0,
                top_k: int = 0, max_len: int = 24, seed: int | None = None,
-               start_letters: str | None = None) -> list[dict]:
+               start_letters: str | None = None, progress=None) -> list[dict]:
         """Sample names. ``start`` is a prefix every name begins with; ``start_letters`` ("ABC") gives ``n`` names
         per letter, each beginning with that letter (the PyTorch tutorial's meaning). Temperature 0 is greedy.
 
         Each sample is {"name", "lang", "start", "cut", "in_training", "repeat", "new"}: "cut" when it reached
         ``max_len`` before the model ended it; "in_training" when the name is in
         the run's training data (any language), "repeat" when an earlier sample of this call is the same name,
-        and "new" only when it is neither, and more than the prefix."""
+        and "new" only when it is neither, and more than the prefix.
+
+        ``progress(done, total)``, when given, is called as the letters are drawn: ``total`` is the letter positions
+        to draw (each name's ``max_len`` less its prefix, for each prefix), ``done`` how many are drawn; the last
+        call has done == total (names that all end early skip the rest). Each position costs about the same (the
+        whole batch goes through the model), so done/total is the share of the time spent."""
         self._require("generate")
         check_sampling(temperature, top_k, n, max_len)
         gen = torch.Generator().manual_seed(seed) if seed is not None else None
@@ -301,14 +309,20 @@ class LoadedRun:
             if len(p) >= max_len:
                 raise InferenceError(f"start {p!r} is {len(p)} letters: max-len {max_len} leaves no room; raise max-len")
         results = []
-        for prefix in prefixes:
+        shares = [int(max_len) - len(p) for p in prefixes]
+        total, done = sum(shares), 0
+        for prefix, share in zip(prefixes, shares):
             if lang is None and len(self.labels) > 1:
                 picks = torch.randint(len(self.labels), (n,), generator=gen)
             else:
                 picks = torch.full((n,), self.label_id(lang), dtype=torch.long)
+            on_letter = None if progress is None else (lambda k, base=done: progress(base + k, total))
             for (name, cut), pick in zip(self._generate(prefix, picks, float(temperature), int(top_k),
-                                                        int(max_len), gen), picks.tolist()):
+                                                        int(max_len), gen, on_letter), picks.tolist()):
                 results.append({"name": name, "lang": self.labels[pick], "start": prefix, "cut": cut})
+            done += share
+            if progress is not None:
+                progress(done, total)
         mark_novelty(results, self.train_names)
         return results
 
@@ -438,14 +452,18 @@ def classifier_agreement(samples: list[dict], classifier: LoadedRun) -> float | 
 
 
 def sample_quality(run: LoadedRun, temperatures=TABLE_TEMPERATURES, n: int = 200,
-                   classifier: LoadedRun | None = None, seed: int = 0, **sample_kw) -> list[dict]:
+                   classifier: LoadedRun | None = None, seed: int = 0, progress=None, **sample_kw) -> list[dict]:
     """The quality/diversity trade-off: per temperature, ``n`` samples (same seed for each) and their
     {"temperature", "n", "novelty" (share not in the training data, not repeated, more than the prefix),
     "uniqueness" (share of distinct names), "agreement" (share the classifier assigns to the sampled language;
-    None without a classifier or when it knows none of the languages)}."""
+    None without a classifier or when it knows none of the languages)}. ``progress(done, total)``: as
+    ``LoadedRun.sample``'s, over every temperature."""
     rows = []
-    for t in temperatures:
-        samples = run.sample(temperature=t, n=n, seed=seed, **sample_kw)
+    temperatures = list(temperatures)
+    for i, t in enumerate(temperatures):
+        report = None if progress is None else (
+            lambda done, total, i=i: progress(i * total + done, len(temperatures) * total))
+        samples = run.sample(temperature=t, n=n, seed=seed, progress=report, **sample_kw)
         nov = novelty(samples)
         rows.append({"temperature": t, "n": nov["n"], "novelty": nov["new_fraction"],
                      "uniqueness": nov["unique_fraction"],

@@ -798,3 +798,30 @@ def test_sample_start_with_a_letter_the_run_never_saw_gets_a_note(env, capsys):
     assert code == 0 and "note:" not in out                       # a prefix in the run's letters: no note
     code, _, err = run_cli(capsys, "sample", env["gen"], "--start", "☃", "-n", 2)
     assert "never saw ☃" in one_line_error(code, err)            # nothing to read it as: an error, as before
+
+
+def test_long_sampling_shows_progress_on_stderr_only_in_a_terminal(env, capsys, monkeypatch):
+    """`sample RUN -n 10000` ran for about 40 s with nothing on the screen. A long sampling now shows a bar with
+    an ETA on stderr when stderr is a terminal; nothing extra with --json, piped, or for a short sampling."""
+    import re
+
+    from namestudio.tui import cli
+    monkeypatch.setattr(cli, "SAMPLE_PROGRESS_FROM", 20)         # "long": 20 names and more, here
+    monkeypatch.setenv("FORCE_COLOR", "1")                       # stderr (and stdout) count as terminals
+    monkeypatch.delenv("NO_COLOR", raising=False)
+    code, out, err = run_cli(capsys, "sample", env["gen"], "-n", 20, "--seed", 0)
+    plain = re.sub(r"\x1b\[[0-9;?]*[a-zA-Z]", "", err)
+    assert code == 0 and "sampling 20 names" in plain and "ETA" in plain, err
+    names = re.sub(r"\x1b\[[0-9;?]*[a-zA-Z]", "", out).splitlines()[:-1]
+    assert "sampling" not in out and len(names) == 20 and all(n.endswith(("new", "set", "repeat")) for n in names)
+    code, out, err = run_cli(capsys, "sample", env["gen"], "--table", "-n", 5, "--temperatures", "0.5,1")
+    assert code == 0 and "sampling 10 names" not in err                 # 10 in all: short
+    code, out, err = run_cli(capsys, "sample", env["gen"], "--table", "-n", 10, "--temperatures", "0.5,1")
+    assert code == 0 and "sampling 20 names" in re.sub(r"\x1b\[[0-9;?]*[a-zA-Z]", "", err)
+    code, out, err = run_cli(capsys, "sample", env["gen"], "-n", 20, "--seed", 0, "--json")
+    assert code == 0 and "sampling" not in err and len(last_json(out)["samples"]) == 20
+    code, out, err = run_cli(capsys, "sample", env["gen"], "-n", 19, "--seed", 0)
+    assert code == 0 and "sampling" not in err
+    monkeypatch.delenv("FORCE_COLOR")                            # piped (captured): no bar
+    code, out, err = run_cli(capsys, "sample", env["gen"], "-n", 20, "--seed", 0)
+    assert code == 0 and err == ""

@@ -248,3 +248,47 @@ def test_a_name_cut_at_max_len_says_so():
                        model=EndingModel(vocab), meta={})
     ending.__dict__["split"] = split
     assert not any(s["cut"] for s in ending.sample(n=3, temperature=0.0, max_len=3, seed=0))
+
+
+class LetterModel(torch.nn.Module):
+    """A generator that never wants to end a name: 'a' at +20, every other symbol at 0 (names run to max-len)."""
+
+    def __init__(self, vocab: Vocab):
+        super().__init__()
+        self.v, self.a = len(vocab), vocab.stoi["a"]
+
+    def forward(self, ids, labels, lengths=None, state=None):
+        logits = torch.zeros(ids.shape[0], ids.shape[1], self.v)
+        logits[..., self.a] = 20.0
+        return logits, state
+
+
+def _generator(model) -> LoadedRun:
+    vocab = Vocab.build([LETTERS])
+    run = LoadedRun(path=Path("hand-made"), config=TrainConfig(task="generate"), labels=["Alpha", "Beta"],
+                    vocab=vocab, model=model(vocab), meta={})
+    run.__dict__["split"] = {"train": [["Kao", "Alpha"]], "val": [], "test": []}   # no run folder to read it from
+    return run
+
+
+def test_sampling_reports_its_progress_letter_by_letter_to_the_end():
+    """sample -n 10000 ran for 40 s without a sign of life: sampling now reports (done, total) letter positions
+    as it draws them, so the CLI can show a bar with an ETA. Reporting changes no sample."""
+    from namestudio.engine.infer import sample_quality
+    run = _generator(LetterModel)
+    calls = []
+    got = run.sample(n=3, max_len=6, start_letters="KM", seed=1, progress=lambda d, t: calls.append((d, t)))
+    assert got == run.sample(n=3, max_len=6, start_letters="KM", seed=1)
+    assert {t for _, t in calls} == {10}                    # 5 letters after each one-letter prefix, 2 prefixes
+    assert [d for d, _ in calls] == sorted(d for d, _ in calls) and calls[-1] == (10, 10)
+    assert {d for d, _ in calls} == set(range(1, 11))      # every letter position, in order
+    # names that all end after one letter (the second position draws their ends): the rest of the positions are
+    # skipped, and the count still reaches the total
+    calls.clear()
+    _generator(EndingModel).sample(n=4, max_len=24, seed=0, progress=lambda d, t: calls.append((d, t)))
+    assert calls == [(1, 24), (2, 24), (24, 24)]
+    # the temperature table: one count over every temperature
+    calls.clear()
+    sample_quality(run, [0.5, 1.0, 1.5], n=2, max_len=4, progress=lambda d, t: calls.append((d, t)))
+    assert {t for _, t in calls} == {12} and calls[-1] == (12, 12)      # 4 positions, 3 temperatures
+    assert [d for d, _ in calls] == sorted(d for d, _ in calls)

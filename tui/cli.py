@@ -11,6 +11,7 @@ import shlex
 import shutil
 import signal
 import sys
+from contextlib import contextmanager
 from pathlib import Path
 
 DEFAULT_CHECKPOINTS = os.environ.get("NAMESTUDIO_CHECKPOINTS", "checkpoints")
@@ -299,6 +300,33 @@ def _json_default(o):
     return str(o)
 
 
+def _progress(con, *columns, transient: bool = False):
+    """The CLI's progress display for long work (train, sample): what is under way, a bar, the given columns, the
+    time spent and the ETA."""
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+    return Progress(TextColumn("[bold]{task.description}"), BarColumn(), *columns, TimeElapsedColumn(),
+                    TextColumn("ETA"), TimeRemainingColumn(), console=con, transient=transient)
+
+
+SAMPLE_PROGRESS_FROM = 500   # names drawn (all temperatures together): a smaller sampling shows no bar
+
+
+@contextmanager
+def _sampling_progress(names: int, json_mode: bool):
+    """``update(done, total)`` for the engine's sampling (LoadedRun.sample's ``progress``): a bar with an ETA on
+    stderr while it runs, gone at the end. None (nothing shown) with --json, when stderr is not a terminal, or
+    for fewer than SAMPLE_PROGRESS_FROM names."""
+    from rich.console import Console
+    con = Console(stderr=True, highlight=False)
+    if json_mode or names < SAMPLE_PROGRESS_FROM or not con.is_terminal:
+        yield None
+        return
+    from rich.progress import TaskProgressColumn
+    with _progress(con, TaskProgressColumn(), transient=True) as bar:
+        task = bar.add_task(f"sampling {names:,} names", total=None)
+        yield lambda done, total: bar.update(task, completed=done, total=total)
+
+
 def _load(run, checkpoints):
     from namestudio.engine.infer import load_run
     return load_run(run, checkpoints)
@@ -479,10 +507,9 @@ def cmd_train(args) -> int:
                   f"the threads will wait on each other (the default, --threads 0, picks for you)[/]")
     progress = None
     if con.is_terminal:
-        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
-        progress = Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
-                            TextColumn("{task.fields[rate]:>7.0f} names/s"), TextColumn("loss {task.fields[loss]:.3f}"),
-                            TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn(), console=con)
+        from rich.progress import MofNCompleteColumn, TextColumn
+        progress = _progress(con, MofNCompleteColumn(), TextColumn("{task.fields[rate]:>7.0f} names/s"),
+                             TextColumn("loss {task.fields[loss]:.3f}"))
     state = {"task": None}
 
     def printer(e):  # the CLI's event sink; the run folder has its own (RunWriter)
@@ -994,9 +1021,10 @@ def cmd_sample(args) -> int:
         n = args.n if args.n is not None else 200
         for t in temps:
             check_sampling(t, args.top_k, n, args.max_len)
-        rows = sample_quality(run, temps, n=n, classifier=clf, seed=args.seed if args.seed is not None else 0,
-                              lang=args.lang, start=args.start or "", start_letters=args.start_letters,
-                              top_k=args.top_k, max_len=args.max_len)
+        with _sampling_progress(n * len(temps) * max(1, len(starts)), args.json) as progress:
+            rows = sample_quality(run, temps, n=n, classifier=clf, seed=args.seed if args.seed is not None else 0,
+                                  lang=args.lang, start=args.start or "", start_letters=args.start_letters,
+                                  top_k=args.top_k, max_len=args.max_len, progress=progress)
         from rich.table import Table
         count = rows[0]["n"] if rows else n          # with --start-letters, n for each letter
         per = f" ({n} for each start letter)" if args.start_letters and count != n else ""
@@ -1016,8 +1044,10 @@ def cmd_sample(args) -> int:
                         "table": rows})
         return 0
     n = args.n if args.n is not None else (1 if args.start_letters else 10)
-    samples = run.sample(lang=args.lang, start=args.start or "", n=n, temperature=args.temperature, top_k=args.top_k,
-                         max_len=args.max_len, seed=args.seed, start_letters=args.start_letters)
+    with _sampling_progress(n * max(1, len(starts)), args.json) as progress:
+        samples = run.sample(lang=args.lang, start=args.start or "", n=n, temperature=args.temperature,
+                             top_k=args.top_k, max_len=args.max_len, seed=args.seed, start_letters=args.start_letters,
+                             progress=progress)
     agree = classifier_agreement(samples, clf) if clf is not None else None
     out = write_lines(args.out, [s["name"] for s in samples]) if args.out else None
     width = max([len(s["name"]) for s in samples] + [8])
