@@ -151,7 +151,8 @@ def build_parser() -> argparse.ArgumentParser:
                        description="Generate names with a generator run. A sample is 'new' when it is not in the "
                        "run's training data, not a repeat of an earlier sample, and more than the prefix. "
                        "--table prints, per temperature, the share of new names, of distinct names and, with "
-                       "--classifier, of names the classifier assigns to the sampled language.")
+                       "--classifier, of names the classifier assigns to the sampled language. Drawing 500 names "
+                       "or more shows a progress bar with an ETA on stderr when it is a terminal (not with --json).")
     p.add_argument("run", metavar="RUN", help=RUN_HELP + "; a generator")
     p.add_argument("--lang", metavar="L", help="language to generate (default: a random one per sample)")
     start = p.add_mutually_exclusive_group()
