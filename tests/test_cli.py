@@ -825,3 +825,23 @@ def test_long_sampling_shows_progress_on_stderr_only_in_a_terminal(env, capsys, 
     monkeypatch.delenv("FORCE_COLOR")                            # piped (captured): no bar
     code, out, err = run_cli(capsys, "sample", env["gen"], "-n", 20, "--seed", 0)
     assert code == 0 and err == ""
+
+
+def test_runs_table_at_80_columns_shows_a_long_data_path_by_its_end():
+    import io
+
+    from rich.console import Console
+
+    from namestudio.tui.render import runs_table
+    rows = [{"run": "20261207-041046-classify-lstm", "task": "classify", "model": "lstm", "state": "done",
+             "test_accuracy": 0.83, "test_macro_f1": 0.6, "best_val_accuracy": 0.84, "train_seconds": 61.2,
+             "data": "/srv/shared/corpora/surnames/2024/cleaned/names.csv", "ascii_fold": True},
+            {"run": "20261207-051046-classify-gru", "task": "classify", "model": "gru", "state": "done",
+             "test_accuracy": 0.8, "test_macro_f1": 0.5, "data": "builtin"}]
+    for width in (80, 100):
+        con = Console(width=width, file=io.StringIO(), color_system=None)
+        con.print(runs_table(rows, width))
+        text = con.file.getvalue()
+        assert all(len(line) <= width for line in text.splitlines()) and "builtin" in text
+        assert "…" in text and "names.csv (ASCII)" in text, text
+        assert all(r["run"] in text for r in rows)

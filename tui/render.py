@@ -347,7 +347,7 @@ REASON_WORDS = {"finished": "", "early_stop": "early stop", "max_steps": "step l
 # (the id already names the task and the model of a run trained without --run-dir)
 RUN_COLUMNS = [("run", 0), ("state", 0), ("progress", 1), ("test", 2), ("best val", 4), ("time", 5), ("task", 6),
                ("model", 7), ("params", 8), ("data", 3)]     # data last: the piped columns keep their places
-DATA_WIDTH = 28      # the runs table's data column: a longer path shows its end ("…/corpora/names.csv")
+DATA_WIDTH = (12, 28)   # the runs table's data column, narrowest and widest: a longer path shows its end ("…names.csv")
 
 
 def run_cells(row: dict) -> dict[str, str]:
@@ -375,9 +375,8 @@ def run_cells(row: dict) -> dict[str, str]:
         best = f"nll {row['best_val_nll']:.3f}" if row.get("best_val_nll") is not None else ""
         test = f"nll {row['test_nll']:.3f}" if row.get("test_nll") is not None else ""
     secs = row.get("train_seconds")
-    data = data_label(row.get("data"), bool(row.get("ascii_fold")), short=True) if "data" in row else ""
     return {"run": row.get("run", "?"), "state": state, "progress": progress, "task": row.get("task") or "",
-            "data": data if len(data) <= DATA_WIDTH else "…" + data[-(DATA_WIDTH - 1):],
+            "data": data_label(row.get("data"), bool(row.get("ascii_fold")), short=True) if "data" in row else "",
             "test": test, "best val": best, "model": model_label(row.get("model"), row.get("members")),
             "time": f"{secs:.0f}s" if isinstance(secs, (int, float)) else "",
             "params": f"{row['params']:,}" if isinstance(row.get("params"), int) else ""}
@@ -387,7 +386,8 @@ def runs_table(rows: list[dict], width: int = 80, title: str | None = None) -> T
     """The runs as a table that fits ``width`` columns. Run ids are never cut: the id column does not wrap and is
     as wide as the longest id; when the table is too wide, the least useful columns are dropped first (params,
     model, task, time, best val, data, test, then progress, which joins the state); a long state (a damaged run's
-    error) wraps. The data column is the run's recorded source (a long path shown by its end)."""
+    error) wraps. The data column is the run's recorded source; a long path shows its end, in as few as 12
+    columns before the column goes."""
     from io import StringIO
 
     from rich import box
@@ -398,7 +398,10 @@ def runs_table(rows: list[dict], width: int = 80, title: str | None = None) -> T
     columns = [(h, prio) for h, prio in RUN_COLUMNS if prio == 0 or any(c.get(h) for c in cells)]
     longest = max((len(c["run"]) for c in cells), default=3)
 
-    def build(cols) -> Table:
+    def ending(text: str, room: int) -> str:
+        return text if len(text) <= room else "…" + text[len(text) - room + 1:]
+
+    def build(cols, data_room: int = DATA_WIDTH[1]) -> Table:
         t = Table(title=title, header_style="bold", box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False,
                   padding=(0, 1, 0, 0), title_justify="left")
         for h, _ in cols:
@@ -408,16 +411,21 @@ def runs_table(rows: list[dict], width: int = 80, title: str | None = None) -> T
         merge = not any(h == "progress" for h, _ in cols)   # no room for progress: it joins the state
         for c in cells:
             t.add_row(*[Text(f"{c['state']} {c['progress']}" if merge and h == "state" and c.get("progress")
+                              else ending(c.get(h, ""), data_room) if h == "data"
                               else c.get(h, "")) for h, _ in cols])     # run ids, errors: never markup
         return t
 
     console = Console(width=width, file=StringIO())
-    table = build(columns)
+    room = DATA_WIDTH[1]
+    table = build(columns, room)
     wide = console.options.update(width=10_000, max_width=10_000)
-    while Measurement.get(console, wide, table).maximum > width and any(p for _, p in columns):
+    while (over := Measurement.get(console, wide, table).maximum - width) > 0 and any(p for _, p in columns):
         worst = max(p for _, p in columns)
-        columns = [(h, p) for h, p in columns if p != worst]
-        table = build(columns)
+        if dict(columns).get("data") == worst and room > DATA_WIDTH[0]:    # a shorter end of the path first
+            room = max(DATA_WIDTH[0], room - over)
+        else:
+            columns = [(h, p) for h, p in columns if p != worst]
+        table = build(columns, room)
     return table
 
 
