@@ -200,13 +200,14 @@ def load_source(run, src: str):
 def _readable(run, pairs):
     """(the pairs the model can read, each (name as given, name as the model reads it (``LoadedRun.read``:
     normalised, folded, cut), label), the names it cannot read). A generator is scored on the name's own letters:
-    an unseen letter stays unseen (<unk>), not folded."""
+    an unseen letter stays unseen (<unk>), not folded. Case stays as given: "an" in a labelled source is scored
+    as "an", as the trainer scored it (typed into classify, it would read as "An")."""
     from .infer import InferenceError
     out, bad = [], []
     fold = run.task == "classify"
     for name, lab in pairs:
         try:
-            out.append((name, run.read(name, fold_unseen=fold).text, lab))
+            out.append((name, run.read(name, fold_unseen=fold, recase=False).text, lab))
         except InferenceError:
             bad.append(name)
     return out, bad
@@ -218,8 +219,8 @@ def evaluate_pairs(run, pairs, exclude_train: bool = False, temperature: float |
     Labels the run does not know are counted and skipped; rows whose name is in the run's training split are
     counted (``in_train``) and, with ``exclude_train``, skipped too; ``in_val`` counts the rows evaluated whose
     name is in its validation split. A name is looked up as the pairs give it, which is how the split holds it
-    when the pairs come from ``load_source`` (not as the model reads it: "an" is read as "An", "Maçon" by a run
-    that never saw "ç" as "Macon"). Returns accuracy, balanced accuracy, macro-F1, per class, confusion, NLL and
+    when the pairs come from ``load_source`` (not as the model reads it: "Maçon", by a run that never saw "ç", is
+    read as "Macon"). Returns accuracy, balanced accuracy, macro-F1, per class, confusion, NLL and
     ECE before/after temperature scaling, and the reliability-diagram bins."""
     index = {lab: i for i, lab in enumerate(run.labels)}
     folded = {lab.lower(): lab for lab in run.labels}

@@ -76,13 +76,15 @@ class LoadedRun:
         return evaluate(self.model, data, self.task, self.labels, torch.device("cpu"))
 
     # ---- reading what the user typed ---------------------------------------------
-    def read(self, name: str, fold_unseen: bool = True) -> "Reading":
+    def read(self, name: str, fold_unseen: bool = True, recase: bool = True) -> "Reading":
         """What the model will read for ``name``: normalised as the training data was (NFC, apostrophes, spaces;
         anyascii when the run was trained folded), cut to MAX_LEN, with the characters this run never saw.
         A letter the run never saw is read as its ASCII fold when this run knows that ("ü" as "u") and
         ``fold_unseen``; anything else it never saw is read as <unk>. Scoring a generator on a name keeps its
         letters (``fold_unseen=False``), as the trainer's test does: the model is charged for a letter it cannot
-        write. Raises InferenceError for an empty name or one with no known letter."""
+        write. ``recase=False`` keeps a name's case as given (names from a labelled source, cleaned as the training
+        names were, are scored as the trainer scores them). Raises InferenceError for an empty name or one with no
+        known letter."""
         typed = " ".join(unicodedata.normalize("NFC", name).translate(APOSTROPHES).split())
         if not typed:
             raise InferenceError("empty name: type at least one letter")
@@ -90,7 +92,7 @@ class LoadedRun:
         # all in capitals or all in small letters written as the training names are (SMITH, smith: Smith)
         kept = strip_digits_punct(typed) or typed          # nothing left: the error below names what was typed
         cased = [c for c in kept if c.isupper() or c.islower()]
-        recased = (self.capitalised and len(cased) > 1 and (all(c.isupper() for c in cased)
+        recased = (recase and self.capitalised and len(cased) > 1 and (all(c.isupper() for c in cased)
                                                             or all(c.islower() for c in cased)))
         probe = anyascii(kept.title()) if self.config.ascii_fold else kept.title()
         if recased and all(c in self.vocab.stoi for c in probe if c.isalpha()):   # into letters the run knows
