@@ -529,14 +529,26 @@ class CharNGramLM(nn.Module):
                             for c in range(self.n_labels)], dim=1)
 
     @torch.no_grad()
-    def next_probs(self, history: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    def next_probs(self, history: torch.Tensor, labels: torch.Tensor, last: int | None = None) -> torch.Tensor:
         """(B, L, V) next-character distributions after each position of ``history`` (B, L): character ids,
-        starting with <bos>, as a generator reads them. The context of a position is its last order-1 ids."""
+        starting with <bos>, as a generator reads them. The context of a position is its last order-1 ids.
+        ``last``: only after the last that many positions, (B, last, V) (sampling needs one). Rows with the same
+        language and context are computed once (names drawn together share their first letters)."""
         B, L = history.shape
         V, n = self.vocab_size, self.order
         x = torch.cat([torch.full((B, n - 2), self.BOS, dtype=torch.long, device=history.device),
                        history.long()], dim=1) if n > 1 else history.long()[:, 1:]   # order 1 reads no context
         x = torch.cat([x, torch.zeros(B, 1, dtype=torch.long, device=x.device)], dim=1)   # a slot for the target
+        if last is not None and 0 < last < L:
+            x, L = x[:, x.shape[1] - (last + n - 1):], last
+        if B > 1:
+            rows, again = torch.unique(torch.cat([labels.long()[:, None], x], dim=1), dim=0, return_inverse=True)
+            if len(rows) < B:
+                return self._next_probs(rows[:, 1:], rows[:, 0], L)[again]
+        return self._next_probs(x, labels, L)
+
+    def _next_probs(self, x: torch.Tensor, labels: torch.Tensor, L: int) -> torch.Tensor:
+        B, V = x.shape[0], self.vocab_size
         target = torch.arange(V, device=x.device).expand(B, L, V)
         pooled = self._probs(x, self.n_labels, self._uniform((B, L, V), x.device), target)
         out = torch.empty(B, L, V, device=x.device)
@@ -591,7 +603,7 @@ class MixedGenerator(nn.Module):
         net_state, tail, read = state if state is not None else (None, None, 0)
         logits, net_state = self.net(ids, labels, lengths, net_state)
         history = ids if tail is None else torch.cat([tail, ids], dim=1)
-        q = self.lm.next_probs(history, labels)[:, -ids.shape[1]:]
+        q = self.lm.next_probs(history, labels, last=ids.shape[1])
         at = (read + torch.arange(ids.shape[1], device=self.net_weight.device)).clamp(max=len(self.net_weight) - 1)
         a, b = self.net_weight[at][:, None], self.lm_weight[at][:, None]     # (T, 1): broadcast over (B, T, V)
         mixed = a * torch.log_softmax(logits.float(), -1) + b * q.clamp(min=1e-30).log()

@@ -37,6 +37,19 @@ def test_next_character_distributions_sum_to_one_even_after_unseen_contexts(orde
     assert bool((q > 0).all())
 
 
+@pytest.mark.parametrize("order", [1, 2, 4])
+def test_the_last_positions_alone_and_shared_contexts_give_the_same_distributions(order):
+    """Sampling asks for the last position only, for many names that share their context: computed once each."""
+    lm, _ = fitted(order)
+    names = ["Kaov", "Kaov", "Mcra", "Viss", "Kaov"]
+    history = torch.tensor([[VOCAB.BOS] + VOCAB.encode(n) for n in names])
+    labels = torch.tensor([0, 0, 1, 2, 1])            # the first two share language and context
+    whole = torch.stack([lm.next_probs(history[i:i + 1], labels[i:i + 1])[0] for i in range(len(names))])
+    torch.testing.assert_close(lm.next_probs(history, labels), whole)
+    for last in (1, 2, 5):
+        torch.testing.assert_close(lm.next_probs(history, labels, last=last), whole[:, -last:])
+
+
 def test_the_name_score_is_the_product_of_its_next_character_probabilities():
     lm, _ = fitted(4)
     for name in ("Kalov", "Mcrate", "Visson", "Q"):
