@@ -51,7 +51,7 @@ class Done:
     run_dir: str
     test_metrics: dict
     train_seconds: float
-    reason: str               # "finished" | "early_stop" | "cancelled" | "max_steps"
+    reason: str               # "finished" | "early_stop" | "stopped" | "max_steps" (runfolder.REASONS)
     best_step: int = 0
     steps: int = 0            # the step the run ended at
     device: str = ""

@@ -39,7 +39,7 @@ FORMAT = 1
 DEFAULT_MODELS = ("rnn", "lstm", "mylstm", "gru")
 # every run of an experiment shares these: one task, one data source, one split (--set may not vary them)
 SHARED_FIELDS = ("task", "model", "data", "ascii_fold", "split_seed", "val_fraction", "test_fraction")
-RUN_STATES = ("pending", "running", "done", "failed", "cancelled")
+RUN_STATES = ("pending", "running", "done", "failed", rf.STOPPED)   # an earlier version's "cancelled" reads as stopped
 DEFAULT_NAMES = ("Dovesky", "Jackson", "Hou")
 
 
@@ -235,6 +235,10 @@ def _read_doc(exp: Path) -> dict:
     for r in doc["runs"]:
         if "/" in r["dir"] or r["dir"] in ("", ".", ".."):
             raise ExperimentError(f"{Path(exp) / EXPERIMENT}: damaged (run folder {r['dir']!r} is not inside it)")
+        if "state" in r:
+            r["state"] = rf.stopped_word(r["state"])
+    if "state" in doc:
+        doc["state"] = rf.stopped_word(doc["state"])
     return doc
 
 
@@ -258,11 +262,11 @@ def read_experiment(exp: str | Path) -> dict:
                 r["state"], live = "running", True
             elif st.state == "done":
                 r["state"] = "done"
-            elif st.state in ("failed", "cancelled"):
+            elif st.state in ("failed", rf.STOPPED):
                 r["state"] = st.state
                 r["error"] = st.error or r.get("error")
             elif st.stale:
-                r["state"] = "cancelled" if r.get("state") != "failed" else "failed"
+                r["state"] = rf.STOPPED if r.get("state") != "failed" else "failed"
     if doc.get("state") == "running" and doc.get("host") == rf.HOST and not rf.pid_alive(doc.get("pid")):
         doc["state"] = "stale"
     doc["live"] = doc.get("state") == "running" or live
@@ -453,7 +457,7 @@ class Controller:
         launched = self.launched.get(label)
         if st is not None and launched is not None and (st.started or 0) < launched - 1:
             st = None     # the status of an earlier end: this child died before its trainer wrote one (a resume
-            #               that failed at once read as that end's "cancelled", and said to resume again)
+            #               that failed at once read as that end's "stopped", and said to resume again)
         if st is not None and st.state == "done":
             r["state"] = "done"
             try:        # the validation figure of the model the run keeps: the network's, or its n-gram blend's
@@ -464,10 +468,10 @@ class Controller:
                     self.views[label].metric = kept
             except rf.RunFolderError:
                 pass
-        elif st is not None and st.state == "cancelled":
-            r["state"] = "cancelled"
+        elif st is not None and st.state == rf.STOPPED:
+            r["state"] = rf.STOPPED
         elif self.stopping and code is not None and code < 0:   # stopped as it started, before its handlers
-            r["state"], r["error"] = "cancelled", None
+            r["state"], r["error"] = rf.STOPPED, None
         else:
             r["state"] = "failed"
             lines = [line for line in rf.last_log_lines(run_dir, 5) if not line.startswith("$ ")]  # not its command
@@ -555,8 +559,8 @@ class Controller:
                 last_beat = time.time()
             time.sleep(self.poll_s)
         states = [r["state"] for r in self.doc["runs"]]
-        state = "cancelled" if self.stopping and any(s != "done" for s in states) else \
-            "failed" if "failed" in states else "done" if all(s == "done" for s in states) else "cancelled"
+        state = rf.STOPPED if self.stopping and any(s != "done" for s in states) else \
+            "failed" if "failed" in states else "done" if all(s == "done" for s in states) else rf.STOPPED
         self._save(state=state, ended=time.time())
         if self.on_update:
             self.on_update(list(self.views.values()))

@@ -311,7 +311,7 @@ def _unstarted(exp: Path) -> list[str]:
     state = doc.get("state") or "unknown"
     have = "run has" if len(missing) == 1 else "runs have"
     how = (f"; `namestudio compare --resume {exp.name}` trains {'it' if len(missing) == 1 else 'them'}"
-           if state in ("cancelled", "failed", "stale") else "")
+           if state in (rf.STOPPED, "failed", "stale") else "")
     return [f"experiment {exp.name} is {state}: {len(missing)} of its {len(doc['runs'])} {have} not started "
             f"({', '.join(missing)}) and {'is' if len(missing) == 1 else 'are'} in no table{how}"]
 

@@ -59,7 +59,16 @@ OPTIM = "optim.pt"
 STATE = "state.json"
 
 LIVE_STATES = ("starting", "running", "paused", "stopping")
-END_STATES = ("done", "failed", "cancelled")
+# A run stopped before its end (`namestudio stop`, Ctrl-C, the TUI's Stop) is "stopped": its state and its reason,
+# the word every face shows (stop -> stopping -> stopped). Runs written before said "cancelled": read as "stopped".
+STOPPED = "stopped"
+OLD_STOPPED = "cancelled"
+END_STATES = ("done", "failed", STOPPED)
+REASONS = ("finished", "early_stop", "max_steps", STOPPED)   # why a run ended (status.json, test_metrics.json)
+REASON_WORDS = {"finished": "finished", "early_stop": "early stop", "max_steps": "step limit", STOPPED: STOPPED}
+# why a run's weights were not tested (test_metrics.json's "untested"; its "test" is then empty)
+UNTRAINED = "stopped before any training: no weights kept, nothing tested"
+NOT_TESTED = "stopped at once (asked twice): the weights kept were not tested"
 COMMANDS = ("stop", "pause", "resume")
 STALE_AFTER = 15.0        # seconds without a heartbeat before a run may be called stale
 STARTING_GRACE = 300.0    # the same for a launched run still "starting" (its child imports torch, then locks the
@@ -70,6 +79,7 @@ HOST = socket.gethostname()
 __all__ = [
     "FORMAT", "CONFIG", "SPLIT", "STATUS", "STEPS", "METRICS", "WEIGHTS", "TEST", "CALIBRATION", "LM", "LOG", "CONTROL", "LOCK",
     "RESUME", "LAST", "OPTIM", "STATE", "LIVE_STATES", "END_STATES", "COMMANDS", "STALE_AFTER", "HOST",
+    "STOPPED", "REASONS", "REASON_WORDS", "UNTRAINED", "NOT_TESTED", "stopped_word", "reason_words", "read_test",
     "NamestudioError", "RunFolderError", "CheckpointError",
     "atomic_write_bytes", "atomic_write_json", "append_jsonl", "rewrite_jsonl", "read_json", "read_config", "read_jsonl",
     "data_source",
@@ -499,7 +509,7 @@ def _nested_matches(root: Path, text: str) -> list[str]:
 # ---- status ---------------------------------------------------------------------------------------
 @dataclass
 class RunStatus:
-    state: str = "incomplete"     # starting running paused stopping done failed cancelled, or incomplete (format 1)
+    state: str = "incomplete"     # starting running paused stopping done failed stopped, or incomplete (format 1)
     pid: int | None = None
     host: str | None = None
     started: float | None = None
@@ -519,6 +529,30 @@ class RunStatus:
         for k in ("live", "stale"):
             d.pop(k)
         return {"format": FORMAT, **d}
+
+
+def stopped_word(value):
+    """A state or reason as this version words it: "cancelled", written by earlier versions for a stopped run, is
+    "stopped"; anything else as it is."""
+    return STOPPED if value == OLD_STOPPED else value
+
+
+def reason_words(reason: str | None) -> str:
+    """Why a run ended, in the words every face shows ("early stop", "stopped", ...)."""
+    reason = stopped_word(reason)
+    return REASON_WORDS.get(reason or "", str(reason or "").replace("_", " "))
+
+
+def read_test(run_dir: Path) -> dict:
+    """test_metrics.json ({} when there is none), its reason in this version's words. ``test`` is {} when the
+    weights were not tested; ``untested`` then says why (UNTRAINED, NOT_TESTED)."""
+    path = Path(run_dir) / TEST
+    if not path.is_file():
+        return {}
+    test = read_json(path, dict)
+    if "reason" in test:
+        test = {**test, "reason": stopped_word(test["reason"])}
+    return test
 
 
 def pid_alive(pid: int | None) -> bool:
@@ -564,17 +598,16 @@ def read_status(run_dir: Path, stale_after: float = STALE_AFTER, now: float | No
     A live-looking status is stale when its trainer is gone: on this host, when its pid is dead, or when the
     heartbeat is older than ``stale_after`` and the run lock is free (the pid may have been reused); on
     another host (a shared folder), when the heartbeat is older than ``stale_after``. A format-1 run (no
-    status.json) is "done"/"cancelled" from its test metrics, else "incomplete". Raises RunFolderError when
-    status.json is damaged.
+    status.json) is "done"/"stopped" from its test metrics, else "incomplete". An earlier version's "cancelled"
+    reads as "stopped". Raises RunFolderError when status.json is damaged.
     """
     run_dir = Path(run_dir)
     path = run_dir / STATUS
     if not path.is_file():
         st = RunStatus()
         if (run_dir / TEST).is_file():
-            test = read_json(run_dir / TEST, dict)
-            st.reason = test.get("reason")
-            st.state = "cancelled" if st.reason == "cancelled" else "done"
+            st.reason = read_test(run_dir).get("reason")
+            st.state = STOPPED if st.reason == STOPPED else "done"
         return st
     rec = read_json(path, dict)
     known = {f.name for f in fields(RunStatus)} - {"live", "stale"}
@@ -584,6 +617,7 @@ def read_status(run_dir: Path, stale_after: float = STALE_AFTER, now: float | No
         raise RunFolderError(f"{path}: damaged (unexpected fields)") from None
     if not isinstance(st.state, str):
         raise RunFolderError(f"{path}: damaged (state is not a string)")
+    st.state, st.reason = stopped_word(st.state), stopped_word(st.reason)
     if st.state in LIVE_STATES:
         now = time.time() if now is None else now
         limit = max(stale_after, STARTING_GRACE) if st.state == "starting" else stale_after
@@ -972,7 +1006,7 @@ def _summary(d: Path) -> dict:
     state = "stale" if status.stale else status.state
     if state == "done":                         # a finished run's weights must be there and whole (else: damaged)
         _read_once(d / WEIGHTS, "header", lambda: read_safetensors_header(d / WEIGHTS))
-    test = _read_once(d / TEST, "json", lambda: read_json(d / TEST, dict)) if (d / TEST).is_file() else {}
+    test = _read_once(d / TEST, "json", lambda: read_test(d))
     if not isinstance(test.get("test", {}), dict):
         raise RunFolderError(f"{d / TEST}: damaged (test is not an object)")
     ended = {} if status.live else test   # a live run resumed after an end: that end's record is not its own now
@@ -1096,8 +1130,7 @@ class RunWriter:
             atomic_write_json(self.run_dir / TEST, {
                 "test": event.test_metrics, "train_seconds": event.train_seconds, "reason": event.reason,
                 "best_step": event.best_step, "steps": event.steps, "device": event.device})
-            self.write(state="cancelled" if event.reason == "cancelled" else "done", reason=event.reason,
-                       step=event.steps)
+            self.write(state=STOPPED if event.reason == STOPPED else "done", reason=event.reason, step=event.steps)
         elif isinstance(event, Failed):
             self.close()
             self.write(state="failed", error=event.message)

@@ -464,7 +464,7 @@ class Trainer:
             for idx in self.epoch_batches(step // spe)[step % spe:]:
                 flag = self._control()
                 if flag != ddp.GO:
-                    reason = "cancelled" if flag == ddp.STOP else "early_stop"
+                    reason = rf.STOPPED if flag == ddp.STOP else "early_stop"
                     break
                 if self._save_now:
                     timed_save()
@@ -516,7 +516,7 @@ class Trainer:
             self._gather_ranks(step)
         if reason == "finished" and cfg.max_steps and step >= cfg.max_steps and step < spe * cfg.epochs:
             reason = "max_steps"
-        if reason == "cancelled":
+        if reason == rf.STOPPED:
             self.emit(Status("stopping"))
         if not main:
             return Done(run_dir="", test_metrics={}, train_seconds=elapsed(), reason=reason, steps=step,

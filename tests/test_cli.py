@@ -599,7 +599,7 @@ def test_ctrl_c_inside_a_print_still_stops_the_run_cleanly(env, tmp_path, capsys
     assert code == 130, err
     run = next(tmp_path.iterdir())
     from namestudio.engine import runfolder as rf
-    assert rf.read_status(run).state == "cancelled" and (run / rf.TEST).is_file()
+    assert rf.read_status(run).state == "stopped" and (run / rf.TEST).is_file()
 
 
 @pytest.mark.parametrize("argv, says", [

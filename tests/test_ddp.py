@@ -158,7 +158,7 @@ def test_a_run_stopped_and_resumed_with_2_ranks_goes_on_as_the_run_not_stopped(n
     finally:
         for p in ranks:
             p.kill()
-    assert all(out.strip().endswith("Done cancelled") for out in outs), outs
+    assert all(out.strip().endswith("Done stopped") for out in outs), outs
     assert rf.load_resume_point(part)[2]["step"] == 6
     run_ranks(["--resume", str(part), "--checkpoints", str(tmp_path / "ck")])
 
@@ -239,7 +239,7 @@ def test_the_launcher_exits_130_for_a_stopped_run_and_leaves_no_folder_for_one_t
     assert proc.returncode == 130, out[-2000:]
     hint = re.search(r"namestudio train --resume (\S+)` continues it", out)    # a path any folder resolves
     assert hint and rf.resolve_run(hint.group(1)).resolve() == Path(runs[0]["path"]).resolve()
-    assert rf.read_status(Path(runs[0]["path"])).state == "cancelled"
+    assert rf.read_status(Path(runs[0]["path"])).state == "stopped"
 
     r = subprocess.run([*base, "--master-port", str(free_port()), "--data", str(tmp_path / "nope"), "--epochs", "1",
                         "--threads", "1"], env=env, text=True, capture_output=True, timeout=120)
@@ -462,7 +462,7 @@ def test_the_ranks_stop_when_their_launcher_is_killed(names, tmp_path):
                 os.kill(p, 9)
             except OSError:
                 pass
-    assert rf.read_status(Path(runs[0]["path"])).state in ("cancelled", "failed")
+    assert rf.read_status(Path(runs[0]["path"])).state in ("stopped", "failed")
 
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="prctl(PR_SET_PDEATHSIG) is Linux's")

@@ -188,9 +188,9 @@ def test_ctrl_c_stops_every_child_and_resume_finishes(names, tmp_path):
     for pid in pids:
         assert not rf.pid_alive(pid)                   # no child left behind
     doc = ex.read_experiment(exp)
-    assert doc["state"] == "cancelled" and [r["state"] for r in doc["runs"]] == ["cancelled", "cancelled"]
+    assert doc["state"] == "stopped" and [r["state"] for r in doc["runs"]] == ["stopped", "stopped"]
     for m in ("rnn", "lstm"):
-        assert rf.read_status(exp / m).reason == "cancelled" and rf.resume_dir(exp / m) is not None
+        assert rf.read_status(exp / m).reason == "stopped" and rf.resume_dir(exp / m) is not None
     # resumed with fewer epochs left to go: --max-steps is not an experiment setting, so shrink via the config
     doc = rf.read_json(exp / ex.EXPERIMENT)
     step = max(rf.read_status(exp / m).step for m in ("rnn", "lstm"))
@@ -266,7 +266,7 @@ def test_launch_compare_and_stop_it_as_the_tui_would(names, tmp_path):
             popen.kill()
             popen.wait()
     doc = ex.read_experiment(exp)
-    assert doc["state"] == "cancelled" and not doc["live"] and doc["runs"][0]["state"] == "cancelled"
+    assert doc["state"] == "stopped" and not doc["live"] and doc["runs"][0]["state"] == "stopped"
     with pytest.raises(ex.ExperimentError, match="not running"):
         ex.stop_experiment(exp)
     # the stopped trainer's hint names a folder `train --resume` finds from here (it said `--resume rnn`)
@@ -351,7 +351,7 @@ def test_stop_exp_stops_the_runs_its_dead_controller_left_training(names, tmp_pa
     finally:
         if rf.pid_alive(st.pid) and rf.read_status(run).live:
             os.kill(st.pid, signal.SIGKILL)
-    assert rf.read_status(run).state == "cancelled" and rf.resume_dir(run) is not None   # stopped cleanly
+    assert rf.read_status(run).state == "stopped" and rf.resume_dir(run) is not None   # stopped cleanly
 
 
 def test_a_run_stopped_as_it_started_is_stopped_and_a_silent_failure_says_how_it_ended(names, tmp_path):
@@ -363,7 +363,7 @@ def test_a_run_stopped_as_it_started_is_stopped_and_a_silent_failure_says_how_it
     ctl.stopping = True                     # Ctrl-C while the child was still importing torch: SIGTERM killed it
     ctl._ended("gru", -signal.SIGTERM)
     gru = ctl._entry("gru")
-    assert gru["state"] == "cancelled" and gru["error"] is None
+    assert gru["state"] == "stopped" and gru["error"] is None
     ctl.stopping = False
     ctl._ended("rnn", 1)                    # died before it said why: how it ended, never the launch command
     rnn = ctl._entry("rnn")
@@ -462,7 +462,7 @@ def test_stopping_a_followed_run_signals_its_trainer_alone_and_only_while_it_is_
     p = subprocess.Popen(["sleep", "30"], preexec_fn=os.setpgrp)                     # the trainer, leading its group
     q = subprocess.Popen(["sleep", "30"], preexec_fn=lambda: os.setpgid(0, p.pid))   # `tee`, in the same job
     try:
-        rf.write_status(run, rf.RunStatus(state="cancelled", pid=p.pid, host=rf.HOST))
+        rf.write_status(run, rf.RunStatus(state="stopped", pid=p.pid, host=rf.HOST))
         ex._Followed(run, p.pid).signal(signal.SIGTERM)                 # not live: nothing is signalled
         time.sleep(0.2)
         assert p.poll() is None
@@ -487,9 +487,9 @@ def test_a_live_run_reports_no_test_figures_of_an_earlier_end(tmp_path):
     rf.atomic_write_json(d / rf.CONFIG, {"format": 2, "train": {"task": "classify", "model": "rnn"},
                                          "labels": ["A", "B"], "n_params": 10})
     rf.atomic_write_json(d / rf.TEST, {"test": {"accuracy": 0.9, "macro_f1": 0.8, "confusion": [[1, 0], [0, 1]]},
-                                       "train_seconds": 12.0, "reason": "cancelled"})
+                                       "train_seconds": 12.0, "reason": "stopped"})
     rf.append_jsonl(d / rf.METRICS, {"step": 5, "best": True, "val": {"accuracy": 0.5}, "confusion": [[1, 1], [1, 1]]})
-    rf.write_status(d, rf.RunStatus(state="cancelled", pid=os.getpid(), host=rf.HOST))
+    rf.write_status(d, rf.RunStatus(state="stopped", pid=os.getpid(), host=rf.HOST))
     ended = ex.results_row(d)
     assert (ended["test_accuracy"], ended["train_seconds"], ex.confusion(d)["split"]) == (0.9, 12.0, "test")
     rf.write_status(d, rf.RunStatus(state="running", pid=os.getpid(), host=rf.HOST, heartbeat=time.time()))
@@ -508,13 +508,13 @@ def dead_pid() -> int:
 
 def test_a_resume_that_dies_before_its_trainer_writes_is_failed_not_the_earlier_ends_cancelled(tmp_path):
     """`compare --resume` of a stopped run whose trainer failed at once (a damaged config): the run folder still
-    held the earlier stop's status, so the run read "cancelled", the experiment exit 130 and said to resume,
+    held the earlier stop's status, so the run read "stopped", the experiment exit 130 and said to resume,
     which failed the same way every time."""
     exp = tmp_path / "exp-1"
     (exp / "rnn").mkdir(parents=True)
     rf.atomic_write_json(exp / ex.EXPERIMENT, {"task": "classify", "runs": [{"dir": "rnn", "model": "rnn",
-                                                                           "state": "cancelled", "config": {}}]})
-    rf.write_status(exp / "rnn", rf.RunStatus(state="cancelled", pid=dead_pid(), host=rf.HOST,
+                                                                           "state": "stopped", "config": {}}]})
+    rf.write_status(exp / "rnn", rf.RunStatus(state="stopped", pid=dead_pid(), host=rf.HOST,
                                               started=time.time() - 600))
     (exp / "rnn" / rf.LOG).write_text("namestudio: error: rnn/config.json: --epochs must be ≥ 1 (got -1)\n")
     c = ex.Controller(exp)
@@ -522,10 +522,10 @@ def test_a_resume_that_dies_before_its_trainer_writes_is_failed_not_the_earlier_
     c._ended("rnn", 1)                                       # ... which exited 1 without a status of its own
     entry = ex._read_doc(exp)["runs"][0]
     assert entry["state"] == "failed" and "--epochs must be" in entry["error"]
-    rf.write_status(exp / "rnn", rf.RunStatus(state="cancelled", pid=dead_pid(), host=rf.HOST,
+    rf.write_status(exp / "rnn", rf.RunStatus(state="stopped", pid=dead_pid(), host=rf.HOST,
                                               started=time.time()))
     c._ended("rnn", 0)                                       # a child that did write its own end: that end
-    assert ex._read_doc(exp)["runs"][0]["state"] == "cancelled"
+    assert ex._read_doc(exp)["runs"][0]["state"] == "stopped"
 
 
 def test_a_stop_while_a_run_is_being_started_stops_that_run_too(tmp_path, monkeypatch):
@@ -534,7 +534,7 @@ def test_a_stop_while_a_run_is_being_started_stops_that_run_too(tmp_path, monkey
     exp = tmp_path / "exp-1"
     (exp / "rnn").mkdir(parents=True)
     rf.atomic_write_json(exp / ex.EXPERIMENT, {"task": "classify", "runs": [{"dir": "rnn", "model": "rnn",
-                                                                           "state": "cancelled", "config": {}}]})
+                                                                           "state": "stopped", "config": {}}]})
     c = ex.Controller(exp)
     children = []
 

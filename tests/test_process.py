@@ -80,12 +80,12 @@ def test_launch_follow_pause_resume_stop(names, tmp_path):
     finally:
         finish(run, 0)
     st = rf.read_status(run.run_dir)
-    assert st.state == "cancelled" and st.reason == "cancelled" and not st.live and not is_alive(run.pid)
+    assert st.state == "stopped" and st.reason == "stopped" and not st.live and not is_alive(run.pid)
     test = rf.read_json(run.run_dir / rf.TEST)
-    assert test["reason"] == "cancelled" and 0 <= test["test"]["accuracy"] <= 1
+    assert test["reason"] == "stopped" and 0 <= test["test"]["accuracy"] <= 1
     assert load_run(run.run_dir).classify(["Karov"], 1)              # the best weights load
     r = cli("stop", str(run.run_dir))                                 # no longer live: one-line error
-    assert r.returncode == 1 and r.stderr.count("\n") == 1 and "is not running: it is cancelled" in r.stderr
+    assert r.returncode == 1 and r.stderr.count("\n") == 1 and "is not running: it is stopped" in r.stderr
     log = (run.run_dir / rf.LOG).read_text()
     assert "--run-dir" in log and "--nice 5" in log and "test accuracy" in log   # the child's output went there
 
@@ -267,7 +267,7 @@ def test_a_stop_sent_while_a_launched_run_is_starting_is_obeyed(names, tmp_path)
     finally:
         finish(run, 0)
     st = rf.read_status(run.run_dir)
-    assert st.state == "cancelled" and st.step < st.total_steps
+    assert st.state == "stopped" and st.step < st.total_steps
 
 
 def test_a_stop_sent_to_a_resume_as_it_starts_is_kept_and_an_earlier_attempts_is_not(names, tmp_path):
@@ -297,7 +297,7 @@ def test_a_stop_sent_to_a_resume_as_it_starts_is_kept_and_an_earlier_attempts_is
         assert finish(resumed) == 130
     finally:
         finish(resumed, 0)
-    assert rf.read_status(run.run_dir).state == "cancelled"
+    assert rf.read_status(run.run_dir).state == "stopped"
 
 
 def test_a_resume_of_a_done_run_that_fails_before_training_leaves_it_done(names, tmp_path):

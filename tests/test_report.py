@@ -203,11 +203,11 @@ def test_a_stopped_experiments_report_names_the_runs_that_never_started(runs, tm
     exp = tmp_path / "ck" / "exp-20260101-000000-classify"
     exp.mkdir(parents=True)
     shutil.copytree(dirs[0], exp / "lstm")
-    rf.atomic_write_json(exp / ex.EXPERIMENT, {"task": "classify", "state": "cancelled", "runs": [
+    rf.atomic_write_json(exp / ex.EXPERIMENT, {"task": "classify", "state": "stopped", "runs": [
         {"dir": "lstm", "model": "lstm", "state": "done"}, {"dir": "gru", "model": "gru", "state": "pending"},
         {"dir": "rnn", "model": "rnn", "state": "pending"}]})
     rep = report_mod.write_report([exp.name], tmp_path / "rep", tmp_path / "ck", figures=False)
-    said = (f"experiment {exp.name} is cancelled: 2 of its 3 runs have not started (gru, rnn) and are in no "
+    said = (f"experiment {exp.name} is stopped: 2 of its 3 runs have not started (gru, rnn) and are in no "
             f"table; `namestudio compare --resume {exp.name}` trains them")
     assert said in rep.notes and said in (tmp_path / "rep" / "report.md").read_text()
 

@@ -101,8 +101,8 @@ def test_finished_and_format_1_runs(tmp_path):
     assert st.state == "done" and not st.live and not st.stale
     old = make_run(tmp_path, "r2")
     assert rf.read_status(old).state == "incomplete"
-    rf.atomic_write_json(old / rf.TEST, {"test": {}, "reason": "cancelled"})
-    assert rf.read_status(old).state == "cancelled"
+    rf.atomic_write_json(old / rf.TEST, {"test": {}, "reason": "stopped"})
+    assert rf.read_status(old).state == "stopped"
 
 
 # ---- the lock ---------------------------------------------------------------------------------------
@@ -249,8 +249,8 @@ def test_the_writer_turns_events_into_files(tmp_path):
     assert [r["step"] for r in rf.read_jsonl(tmp_path / rf.STEPS)] == [2]
     assert rf.read_jsonl(tmp_path / rf.METRICS)[0]["val"] == {"nll": 1.0, "perplexity": 2.7}
     w2 = rf.RunWriter(tmp_path)
-    w2(Done(run_dir=str(tmp_path), test_metrics={"nll": 1.0}, train_seconds=2.0, reason="cancelled", steps=7))
-    assert rf.read_status(tmp_path).state == "cancelled"
+    w2(Done(run_dir=str(tmp_path), test_metrics={"nll": 1.0}, train_seconds=2.0, reason=rf.STOPPED, steps=7))
+    assert rf.read_status(tmp_path).state == "stopped"
     assert rf.read_json(tmp_path / rf.TEST)["steps"] == 7
 
 
@@ -270,9 +270,9 @@ def test_send_control_needs_a_live_run_and_the_watcher_sees_each_command_once(tm
     time.sleep(0.01)
     rf.send_control(d, "resume")
     assert watcher.poll() == "resume"
-    rf.write_status(d, rf.RunStatus(state="cancelled", reason="cancelled", host=rf.HOST))
+    rf.write_status(d, rf.RunStatus(state="stopped", reason="stopped", host=rf.HOST))
     rf.save_resume_point(d, 4, {"w": __import__("torch").ones(1)}, {"optimizer": {}}, {"best": None})
-    with pytest.raises(rf.RunFolderError, match=r"it is cancelled; `namestudio train --resume r1` continues it$"):
+    with pytest.raises(rf.RunFolderError, match=r"it is stopped; `namestudio train --resume r1` continues it$"):
         rf.send_control(d, "resume")
     with pytest.raises(rf.RunFolderError, match="unknown command"):
         rf.send_control(d, "explode")
@@ -288,14 +288,14 @@ def test_a_run_trained_on_after_its_end_lists_without_that_ends_test_figures(tmp
     """`train --resume` of a stopped run: test_metrics.json is the stopped end's until the run ends again."""
     d = make_run(tmp_path, "a", state="running", pid=os.getpid(), host=rf.HOST, heartbeat=time.time(), step=40,
                  total_steps=100)
-    rf.atomic_write_json(d / rf.TEST, {"reason": "cancelled", "train_seconds": 12.5,
+    rf.atomic_write_json(d / rf.TEST, {"reason": "stopped", "train_seconds": 12.5,
                                        "test": {"accuracy": 0.5, "macro_f1": 0.4, "balanced_accuracy": 0.45}})
     row = rf.list_runs(tmp_path)[0]
     assert row["state"] == "running" and row["status"] == "running" and row["reason"] is None
     assert "test_accuracy" not in row and row["train_seconds"] is None
-    rf.write_status(d, rf.RunStatus(state="cancelled", reason="cancelled", host=rf.HOST, step=40, total_steps=100))
+    rf.write_status(d, rf.RunStatus(state="stopped", reason="stopped", host=rf.HOST, step=40, total_steps=100))
     row = rf.list_runs(tmp_path)[0]
-    assert row["test_accuracy"] == 0.5 and row["train_seconds"] == 12.5 and row["status"] == "cancelled"
+    assert row["test_accuracy"] == 0.5 and row["train_seconds"] == 12.5 and row["status"] == "stopped"
 
 
 def test_nothing_left_means_done_at_its_last_step_not_an_early_stop(tmp_path):
@@ -305,5 +305,32 @@ def test_nothing_left_means_done_at_its_last_step_not_an_early_stop(tmp_path):
                      step=step, total_steps=88)
         rf.save_resume_point(d, step, {"w": torch.ones(1)}, {"optimizer": {}}, {"step": step, "best": None})
         assert rf.nothing_left(d) is expected, name
-    rf.write_status(tmp_path / "end", rf.RunStatus(state="cancelled", host=rf.HOST, step=88, total_steps=88))
+    rf.write_status(tmp_path / "end", rf.RunStatus(state="stopped", host=rf.HOST, step=88, total_steps=88))
     assert rf.nothing_left(tmp_path / "end") is False        # stopped: resuming tests it to its end
+
+
+def test_a_stopped_run_is_stopped_in_its_folder_and_in_every_listing_and_an_older_cancelled_one_reads_so(tmp_path):
+    """The walkthrough saw one stop worded three ways: status.json "cancelled", `runs` "stopped", the TUI
+    "stopped by you", `train` "· cancelled". The run folder records "stopped", and every face shows that word."""
+    from namestudio.tui.panes.runs import state_cell
+    from namestudio.tui.panes.train import reason_words
+    from namestudio.tui.render import run_cells
+    new = tmp_path / "new"
+    new.mkdir()
+    rf.RunWriter(new)(Done(run_dir=str(new), test_metrics={"nll": 1.0}, train_seconds=2.0, reason=rf.STOPPED, steps=7))
+    assert rf.read_json(new / rf.STATUS)["state"] == rf.read_json(new / rf.STATUS)["reason"] == "stopped"
+    assert rf.read_json(new / rf.TEST)["reason"] == "stopped"
+    old = make_run(tmp_path, "old", state="cancelled", reason="cancelled", host=rf.HOST, step=3, total_steps=9)
+    rf.atomic_write_json(old / rf.TEST, {"test": {}, "reason": "cancelled"})      # as earlier versions wrote it
+    assert rf.read_test(old)["reason"] == "stopped"
+    for d in (new, old):
+        st = rf.read_status(d)
+        assert st.state == st.reason == "stopped" and not st.live, d.name
+        assert rf.reason_words(st.reason) == "stopped" and reason_words(st.reason) == "stopped"
+    rows = {r["run"]: r for r in rf.list_runs(tmp_path)}
+    for name in ("new", "old"):
+        assert rows[name]["state"] == "stopped"
+        assert run_cells(rows[name])["state"] == "stopped"                 # `runs`
+        assert str(state_cell(rows[name])) == "stopped"                    # the TUI's Runs pane
+    text = json.dumps([run_cells(r) for r in rows.values()]) + str(state_cell(rows["old"]))
+    assert "cancel" not in text and "by you" not in text

@@ -76,7 +76,7 @@ def test_cancel_is_seen_within_one_batch_and_keeps_a_checkpoint(tiny, tmp_path):
 
     trainer = Trainer(small(epochs=50, log_every=1), tmp_path, on_event, dataset=tiny)
     result = trainer.run()
-    assert result.reason == "cancelled"
+    assert result.reason == "stopped"
     saved = json.loads((ck.resolve_run(result.run_dir) / "test_metrics.json").read_text())
     assert saved["steps"] == steps[0] == 1  # no batch ran after the cancel
     assert load_run(result.run_dir).classify(["Karov"], 2)  # the kept checkpoint loads
@@ -104,7 +104,7 @@ def test_pause_and_cancel_from_another_thread(tiny, tmp_path):
     trainer.cancel()
     th.join(30)
     assert not th.is_alive()
-    assert isinstance(seen[-1], Done) and seen[-1].reason == "cancelled"
+    assert isinstance(seen[-1], Done) and seen[-1].reason == "stopped"
 
 
 def test_a_resume_point_due_as_the_run_pauses_is_saved_before_the_pause(tiny, tmp_path):
@@ -123,7 +123,7 @@ def test_a_resume_point_due_as_the_run_pauses_is_saved_before_the_pause(tiny, tm
     # save_every_s=0: a resume point due after every step, as 60 s of training would give on a real run
     trainer = Trainer(small(epochs=2, log_every=1), tmp_path, [on], dataset=tiny, save_every_s=0.0)
     result = trainer.run()
-    assert isinstance(result, Done) and result.reason == "cancelled" and result.steps == 4
+    assert isinstance(result, Done) and result.reason == "stopped" and result.steps == 4
     assert saved_when_paused == [4]
 
 
@@ -174,7 +174,7 @@ def test_a_run_stopped_and_resumed_logs_and_keeps_what_the_run_not_stopped_does(
         if isinstance(e, Eval) and e.step == 6:
             holder["t"].cancel()
     first = holder["t"] = Trainer(small(task, **cfg), tmp_path / "b", [stop_at_6], dataset=tiny)
-    assert first.run().reason == "cancelled"
+    assert first.run().reason == "stopped"
     resumed = Trainer(small(task, **cfg), tmp_path / "b", resume_from=first.run_dir).run()
     assert isinstance(resumed, Done) and resumed.reason == "finished"
     a, b = Path(whole.run_dir), first.run_dir
@@ -195,7 +195,7 @@ def test_a_resume_point_saved_before_per_rank_states_still_resumes_as_the_run_no
     holder = {}
     first = holder["t"] = Trainer(small(**cfg), tmp_path / "b", [lambda e: isinstance(e, Eval) and e.step == 6
                                                                  and holder["t"].cancel()], dataset=tiny)
-    assert first.run().reason == "cancelled"
+    assert first.run().reason == "stopped"
     folder = ck.resume_dir(first.run_dir)
     opt, state = ck.load_torch(folder / ck.OPTIM), ck.read_json(folder / ck.STATE)
     assert len(opt["rng"].pop("ranks")) == 1 and len(state.pop("rank_losses")) == 1
@@ -305,10 +305,10 @@ def test_control_file_pauses_and_stops_an_in_process_run(tiny, tmp_path):
 
     trainer = Trainer(small(epochs=50, log_every=1), tmp_path, on_event, dataset=tiny)
     result = trainer.run()
-    assert isinstance(result, Done) and result.reason == "cancelled" and result.steps == 2
+    assert isinstance(result, Done) and result.reason == "stopped" and result.steps == 2
     states = [e.state for e in seen if isinstance(e, Status)]
     assert states == ["paused", "stopping"]
-    assert ck.read_status(trainer.run_dir).state == "cancelled"
+    assert ck.read_status(trainer.run_dir).state == "stopped"
 
 
 def test_the_largest_seed_the_config_takes_trains(tiny, tmp_path):

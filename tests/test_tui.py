@@ -323,20 +323,20 @@ async def test_start_pause_resume_stop_a_child_process(fixture_app):
             await tap(pilot, "x")
             await wait_for(pilot, lambda: pane.ended is not None)
             assert child.popen.wait(30) == 130           # stopped before its end (cli: exit 130)
-            assert status_of(pane).state == "cancelled" and pane.state == "cancelled"
-            assert "stopped by you" in str(app.query_one("#train-status").render())
+            assert status_of(pane).state == "stopped" and pane.state == "stopped"
+            assert "stopped" in str(app.query_one("#train-status").render())
             run = load_run(pane.run_dir)
-            assert run.task == "classify" and run.test_metrics()["reason"] == "cancelled"
+            assert run.task == "classify" and run.test_metrics()["reason"] == "stopped"
             assert "accuracy" in run.test_metrics()["test"]
             assert run.classify(["Grmik"], 2)[0]
             # the Runs pane shows it ended, without a key press
-            assert any("stopped by you" in n.message for n in app._notifications)    # the toast: the same words
+            assert any("stopped" in n.message for n in app._notifications)    # the toast: the same words
             await pilot.press("6")
-            await wait_for(pilot, lambda: any(r["path"] == str(child.run_dir) and r["state"] == "cancelled"
+            await wait_for(pilot, lambda: any(r["path"] == str(child.run_dir) and r["state"] == "stopped"
                                               for r in app.pane("runs").runs))
             from namestudio.tui.panes.runs import state_cell
             row = next(r for r in app.pane("runs").runs if r["path"] == str(child.run_dir))
-            assert str(state_cell(row)) == "stopped by you"
+            assert str(state_cell(row)) == "stopped"
             assert str(state_cell({"state": "done", "reason": "some_new_reason"})) == "some new reason"
         finally:
             kill_children(app)
@@ -431,7 +431,7 @@ async def test_a_stopped_run_is_resumed_from_the_runs_pane_and_followed(fixture_
             await pilot.press("6")
             runs = app.pane("runs")
             table = app.query_one("#runs-table", DataTable)
-            await wait_for(pilot, lambda: any(r["path"] == str(first.run_dir) and r["state"] == "cancelled"
+            await wait_for(pilot, lambda: any(r["path"] == str(first.run_dir) and r["state"] == "stopped"
                                               for r in runs.runs))
             await pilot.pause()
             table.move_cursor(row=table.get_row_index(str(first.run_dir)))
@@ -485,7 +485,7 @@ async def test_the_quit_dialog_stops_or_leaves_the_run(fixture_app, choice):
     try:
         if choice == "stop":
             assert child.popen.wait(60) == 130           # stopped before its end (cli: exit 130)
-            assert rf.read_status(child.run_dir).state == "cancelled"
+            assert rf.read_status(child.run_dir).state == "stopped"
             assert (child.run_dir / rf.TEST).is_file()
         else:
             time.sleep(0.5)

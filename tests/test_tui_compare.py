@@ -343,7 +343,7 @@ def test_sort_rows_and_names():
 
 
 def test_a_stopped_run_reads_stopped_on_compare_as_on_runs():
-    row = {"run": "r", "state": "cancelled", "reason": "cancelled"}
+    row = {"run": "r", "state": "stopped", "reason": "stopped"}
     assert result_cell("state", row).plain == state_cell(row).plain and "stopped" in state_cell(row).plain
     assert result_cell("state", {"state": "failed"}).plain == "failed"
 

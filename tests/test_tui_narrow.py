@@ -245,8 +245,8 @@ async def test_tab_never_lands_on_the_tab_bar(narrow_app):
 
 
 async def test_a_state_that_grows_in_place_widens_its_column(narrow_app):
-    """A run's row is updated in place as it goes; "stopped by you" is wider than "running 9%" and must not be
-    cut ("stopped by yo")."""
+    """A run's row is updated in place as it goes; "stopped early" is wider than "running 9%" and must not be
+    cut ("stopped ear")."""
     app = narrow_app
     async with app.run_test(size=NARROW) as pilot:
         await show_pane(pilot, "runs")
@@ -255,12 +255,12 @@ async def test_a_state_that_grows_in_place_widens_its_column(narrow_app):
                "state": "running", "step": 9, "total_steps": 100}
         runs.set_runs([row])
         await pilot.pause()
-        runs.set_runs([{**row, "state": "cancelled", "reason": "cancelled"}])    # the same row, in place
+        runs.set_runs([{**row, "state": "done", "reason": "early_stop"}])    # the same row, in place
         await pilot.pause()
         table = app.query_one("#runs-table", DataTable)
         cell = table.get_cell("/runs/x", "status")
         width = table.columns[next(k for k in table.columns if k.value == "status")].get_render_width(table)
-        assert str(cell) == "stopped by you" and width >= len("stopped by you")
+        assert str(cell) == "stopped early" and width >= len("stopped early")
 
 
 async def test_the_progress_line_fits_when_the_run_was_attached_while_the_pane_was_hidden(narrow_app):
@@ -316,7 +316,7 @@ async def test_an_experiments_long_run_ids_leave_state_and_test_f1_within_80_col
     exp = "exp-20260101-130000-classify"
     labels = ["lstm-hidden=256-dropout=0.3", "lstm-hidden=512-dropout=0.3", "gru-hidden=256-lr=1e-05"]
     rows = [{"run": f"{exp}/{lab}", "path": f"/runs/{i}", "task": "classify", "model": lab.split("-")[0],
-             "experiment": exp, "state": "cancelled", "reason": "cancelled", "test_accuracy": 0.861,
+             "experiment": exp, "state": "stopped", "reason": "stopped", "test_accuracy": 0.861,
              "test_macro_f1": 0.586} for i, lab in enumerate(labels)]
     async with app.run_test(size=NARROW) as pilot:
         await show_pane(pilot, "runs")
@@ -332,7 +332,7 @@ async def test_an_experiments_long_run_ids_leave_state_and_test_f1_within_80_col
         assert edges["status"] <= NARROW[0] - 2 and edges["f1"] <= NARROW[0] - 2, edges
         cells = [str(table.get_cell(r["path"], "run")) for r in rows]
         assert len(set(cells)) == 3 and all("256" in c or "512" in c for c in cells), cells
-        assert [str(table.get_cell(r["path"], "status")) for r in rows] == ["stopped by you"] * 3
+        assert [str(table.get_cell(r["path"], "status")) for r in rows] == ["stopped"] * 3
         table.focus()
         table.move_cursor(row=1)
         title = lambda: str(app.query_one("#runs-title").render())

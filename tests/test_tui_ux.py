@@ -59,7 +59,7 @@ def fake_rows() -> list[dict]:
     def row(n, task, state, **m):
         return {"run": f"2026010{n}-{task}", "path": f"/runs/{n}", "task": task, "model": "lstm", "state": state,
                 "status": "finished", **m}
-    return [row(6, "classify", "cancelled", test_accuracy=0.95), row(5, "generate", "cancelled", test_nll=1.0),
+    return [row(6, "classify", "stopped", test_accuracy=0.95), row(5, "generate", "stopped", test_nll=1.0),
             row(4, "classify", "done", test_accuracy=0.60), row(3, "generate", "done", test_nll=2.5),
             row(2, "classify", "done", test_accuracy=0.80), row(1, "generate", "done", test_nll=2.0)]
 

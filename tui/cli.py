@@ -577,7 +577,7 @@ def cmd_train(args) -> int:
         began = bool(result.run_dir) and (Path(result.run_dir) / rf.CONFIG).is_file()   # else nothing there to see
         raise CliError(result.message + (f" (run folder: {result.run_dir})" if began else ""))
     t = result.test_metrics
-    con.print(f"[bold]test[/] {headline(t, cfg.task)} · {result.train_seconds:.1f} s · {escape(str(result.reason))}")
+    con.print(f"[bold]test[/] {headline(t, cfg.task)} · {result.train_seconds:.1f} s · {escape(rf.reason_words(result.reason))}")
     con.print(f"run folder: {result.run_dir}", markup=False)
     if args.json:
         out = {"run_dir": result.run_dir, "run_id": os.path.basename(result.run_dir), "task": cfg.task,
@@ -588,7 +588,7 @@ def cmd_train(args) -> int:
         else:
             out.update(test_nll=t["nll"], test_perplexity=t["perplexity"])
         _emit_json(out)
-    if result.reason == "cancelled" and not under_torchrun:   # stopped before its end: `train … && next` stops too
+    if result.reason == rf.STOPPED and not under_torchrun:   # stopped before its end: `train … && next` stops too
         if rf.resume_dir(Path(result.run_dir)) is not None:
             con.print(f"stopped: `namestudio train --resume {_where(result.run_dir)}` continues it", markup=False)
         return 130
@@ -791,7 +791,7 @@ def _stopped(run_dir: Path) -> bool:
     """Whether the run in ``run_dir`` was stopped before its end (and can be resumed)."""
     from namestudio.engine import runfolder as rf
     try:
-        return rf.read_status(run_dir).state == "cancelled" and rf.resume_dir(run_dir) is not None
+        return rf.read_status(run_dir).state == rf.STOPPED and rf.resume_dir(run_dir) is not None
     except rf.RunFolderError:
         return False
 
@@ -1134,6 +1134,7 @@ def cmd_compare(args) -> int:
     from rich.markup import escape
 
     from namestudio.engine import experiment as ex
+    from namestudio.engine import runfolder as rf
     from namestudio.engine.config import TrainConfig, given_options
 
     options = given_options(args)
@@ -1235,7 +1236,7 @@ def cmd_compare(args) -> int:
         tail = [f(r["test_accuracy"]), f(r["test_balanced_accuracy"]), f(r["test_macro_f1"])] \
             if doc["task"] == "classify" else [f(r["test_nll"])]
         state = states.get(r["label"], "")
-        t.add_row(Text(str(r["label"])), Text(state if state != "cancelled" else "stopped"), f(r["params"], ","),
+        t.add_row(Text(str(r["label"])), Text(rf.stopped_word(state)), f(r["params"], ","),
                   f(r["train_seconds"], ".1f"), f(r["names_per_s"], ",.0f"), *tail)
     con.print(t)
     report = None
@@ -1250,8 +1251,8 @@ def cmd_compare(args) -> int:
         con.print(f"[yellow]no report: the experiment is {doc['state']}[/]")
     if args.json:
         _emit_json(ex.compare_json(exp, report))
-    if doc["state"] == "cancelled":
-        con.print(f"stopped: `namestudio compare --resume {exp}` continues it", markup=False)
+    if doc["state"] == rf.STOPPED:
+        con.print(f"{rf.STOPPED}: `namestudio compare --resume {exp}` continues it", markup=False)
         return 130
     failed = [r for r in doc["runs"] if r["state"] == "failed"]
     if failed:

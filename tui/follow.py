@@ -42,9 +42,9 @@ def started_event(run_dir: Path, status: rf.RunStatus) -> Started | None:
 
 def end_event(run_dir: Path, status: rf.RunStatus):
     """Done (from test_metrics.json) or Failed (the error and the last lines of train.log) for an ended run."""
-    if status.state in ("done", "cancelled"):
+    if status.state in ("done", rf.STOPPED):
         try:
-            test = rf.read_json(run_dir / rf.TEST, dict)
+            test = rf.read_test(run_dir)
         except rf.RunFolderError:
             test = {}
         return Done(run_dir=str(run_dir), test_metrics=test.get("test") or {},

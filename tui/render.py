@@ -9,6 +9,7 @@ from rich.style import Style
 from rich.table import Table
 from rich.text import Text
 
+from namestudio.engine import runfolder as rf
 from namestudio.engine.config import model_label
 
 
@@ -341,8 +342,7 @@ def _example(e) -> str:
 
 
 # ---- the list of runs ------------------------------------------------------------------------
-LIVE_STATES = ("starting", "running", "paused", "stopping")
-REASON_WORDS = {"finished": "", "early_stop": "early stop", "max_steps": "step limit", "cancelled": "stopped"}
+LIVE_STATES = rf.LIVE_STATES
 # (header, drop order: the highest number goes first when the table is too wide; 0 never goes)
 # (the id already names the task and the model of a run trained without --run-dir)
 RUN_COLUMNS = [("run", 0), ("state", 0), ("progress", 1), ("test", 2), ("best val", 4), ("time", 5), ("task", 6),
@@ -355,10 +355,11 @@ def run_cells(row: dict) -> dict[str, str]:
     ``status``), and shows progress (step/total) for live runs."""
     if row.get("error"):
         return {"run": row.get("run", "?"), "state": f"damaged: {row['error']}"}
-    state = row.get("state") or row.get("status") or ""
-    words = REASON_WORDS.get(row.get("reason") or "", str(row.get("reason") or "").replace("_", " "))
-    if state in REASON_WORDS:                       # runs listed before states existed: status was the reason
-        state = REASON_WORDS[state] or "done"
+    state = rf.stopped_word(row.get("state") or row.get("status") or "")
+    reason = rf.stopped_word(row.get("reason"))
+    words = "" if reason in (None, "", "finished") else rf.reason_words(reason)
+    if state in rf.REASONS:                         # runs listed before states existed: status was the reason
+        state = "done" if state == "finished" else rf.reason_words(state)
     elif words and words != state:
         state = f"{state} ({words})"
     if row.get("resumable") and not any(state.startswith(s) for s in LIVE_STATES + ("done",)):

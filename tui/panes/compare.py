@@ -30,6 +30,7 @@ from textual.widgets import ContentSwitcher, DataTable, Label, Select, Static
 from textual.worker import get_current_worker
 from textual_plotext import PlotextPlot
 
+from namestudio.engine import runfolder as rf
 from namestudio.engine.config import model_label
 
 from .. import keys
@@ -38,7 +39,6 @@ from ..plots import SMOOTHING, X_AXES, X_LABELS, background, bucket_means, colou
     log10_or_nan, next_in
 from ..render import confusion_table, difference_table
 from ..widgets import Choice, NAME, NUMBER, Anchor, Field, Pane, compact_number, duration, set_select
-from .runs import REASON_WORDS
 
 VIEWS = ("curves", "results", "confusion", "topk", "samples")
 VIEW_TITLES = {"curves": "Curves", "results": "Results", "confusion": "Confusion", "topk": "Top-3",
@@ -327,7 +327,7 @@ class ComparePane(Pane):
         for e in self.experiments:
             if e.get("state") == "damaged":
                 continue
-            state = REASON_WORDS["cancelled"] if e.get("state") == "cancelled" else e.get("state")
+            state = rf.stopped_word(e.get("state"))
             options.append((f"{e['id']} · {e.get('done', 0)}/{e.get('runs', 0)} done · {state}", e["path"]))
         value = MARKED if self.source and self.source[0] == "marked" else (self.source[1] if self.source else None)
         select = self.query_one("#cmp-source", Select)
@@ -844,7 +844,6 @@ def read_source(source: tuple, last_sig=None, known: dict | None = None) -> dict
     run trains, only its files are read each time."""
     from namestudio.data.errors import NamestudioError
     from namestudio.engine import experiment as ex
-    from namestudio.engine import runfolder as rf
 
     kind, what = source
     if kind == "exp":
@@ -898,10 +897,11 @@ def read_source(source: tuple, last_sig=None, known: dict | None = None) -> dict
 
 # ---- cells and tables ----------------------------------------------------------------------------
 def state_text(state: str) -> Text:
-    """A run's state; a run stopped before its end (state "cancelled") is worded as the Runs pane words it."""
+    """A run's state; a run stopped before its end is "stopped", as the Runs pane words it."""
+    state = rf.stopped_word(state)
     style = {"running": "bold green", "starting": "green", "paused": "yellow", "stopping": "yellow",
-             "failed": "bold red", "stale": "bold red", "damaged": "red", "cancelled": "dim"}.get(state, "")
-    return Text(REASON_WORDS["cancelled"] if state == "cancelled" else state or "", style=style)
+             "failed": "bold red", "stale": "bold red", "damaged": "red", rf.STOPPED: "dim"}.get(state, "")
+    return Text(state or "", style=style)
 
 
 def result_cell(key: str, row: dict):

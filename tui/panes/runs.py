@@ -11,6 +11,7 @@ from textual.app import ComposeResult
 from textual.widgets import DataTable, Static
 from textual_plotext import PlotextPlot
 
+from namestudio.engine import runfolder as rf
 from namestudio.engine.config import model_label
 
 from .. import keys
@@ -295,20 +296,21 @@ class RunsPane(Pane):
 
 
 STATE_STYLES = {"running": "bold green", "starting": "green", "paused": "bold yellow", "stopping": "yellow",
-                "failed": "bold red", "stale": "bold red", "damaged": "red", "cancelled": "dim", "done": ""}
-# the same words as the Train pane's status line and the toast (train.REASONS), shortened for a column
-REASON_WORDS = {"early_stop": "stopped early", "max_steps": "step limit", "cancelled": "stopped by you",
-                "finished": "done"}
+                "failed": "bold red", "stale": "bold red", "damaged": "red", rf.STOPPED: "dim", "done": ""}
+# the same words as the Train pane's status line and the toast (train.REASONS), shortened for a column; a run
+# stopped before its end is "stopped", as its run folder records it (runfolder.STOPPED)
+REASON_WORDS = {"early_stop": "stopped early", "max_steps": "step limit", rf.STOPPED: rf.STOPPED, "finished": "done"}
 
 
 def state_cell(r: dict) -> Text:
     """The run's state in words, with its progress while it is live: "running 14%", "paused 15%"."""
-    state = r.get("state") or r.get("status") or ""
+    state = rf.stopped_word(r.get("state") or r.get("status") or "")
     step, total = r.get("step") or 0, r.get("total_steps") or 0
     if state in ("running", "paused", "stopping", "starting"):
         text = f"{state} {100 * step / total:.0f}%" if total else state
-    elif state in ("done", "cancelled"):
-        text = REASON_WORDS.get(r.get("reason") or "", str(r.get("reason") or state).replace("_", " "))
+    elif state in ("done", rf.STOPPED):
+        reason = rf.stopped_word(r.get("reason"))
+        text = REASON_WORDS.get(reason or "", str(reason or state).replace("_", " "))
     elif state == "stale":
         text = f"stale at {step:,}" if step else "stale"
     else:

@@ -19,6 +19,7 @@ from textual.containers import Horizontal, Vertical
 from textual.widgets import Button, Label, Log, Select, Static
 from textual_plotext import PlotextPlot
 
+from namestudio.engine import runfolder as rf
 from namestudio.engine.config import TASKS, TrainConfig, default_threads, option
 from namestudio.engine.events import Done, Eval, Failed, Started, Status, Step
 
@@ -38,10 +39,11 @@ LABELS = {"f-epochs": "Epochs", "f-batch": "Batch", "f-lr": "LR", "f-hidden": "H
 REDRAW_EVERY = 0.25          # seconds: plots redraw at most ~4 times a second
 LIVE = ("starting", "running", "paused", "stopping")
 REASONS = {"finished": "finished", "early_stop": "stopped early (no improvement)",
-           "cancelled": "stopped by you", "max_steps": "reached the step limit"}
+           rf.STOPPED: rf.STOPPED, "max_steps": "reached the step limit"}
 
 
 def reason_words(reason: str | None) -> str:
+    reason = rf.stopped_word(reason)
     return REASONS.get(reason or "", (reason or "ended").replace("_", " "))
 
 
@@ -389,7 +391,7 @@ class TrainPane(Pane):
         self._dirty = True
 
     def _done(self, e: Done) -> None:
-        self.state, self.ended = ("cancelled" if e.reason == "cancelled" else "done"), e
+        self.state, self.ended = (rf.STOPPED if rf.stopped_word(e.reason) == rf.STOPPED else "done"), e
         t = e.test_metrics
         if not t:
             test = "no test metrics"
@@ -398,7 +400,8 @@ class TrainPane(Pane):
                     f"F1 {t.get('macro_f1', 0):.3f}")
         else:
             test = f"test NLL {t.get('nll', 0):.3f} · ppl {t.get('perplexity', 0):.2f}"
-        line = f"Done, {reason_words(e.reason)} in {duration(e.train_seconds)} · {test}"
+        ended = f"Run {rf.STOPPED} after" if self.state == rf.STOPPED else f"Done, {reason_words(e.reason)} in"
+        line = f"{ended} {duration(e.train_seconds)} · {test}"
         self._log(line)
         self._status(Text.assemble((line, "bold"), f"\nBest checkpoint: {short_path(e.run_dir)}"))
         self._update_buttons()
