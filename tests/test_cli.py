@@ -452,6 +452,29 @@ def test_checkpoints_that_is_a_file_is_said_in_words(env, tmp_path, capsys, comm
     assert "is a file, not a folder" in one_line_error(code, err) and (tmp_path / "afile").read_text() == "x"
 
 
+@pytest.mark.parametrize("argv", [["--checkpoints", "afile"], ["tui", "--checkpoints", "afile"],
+                                  ["--data", "builtin", "--checkpoints", "afile"]])
+def test_the_tui_refuses_checkpoints_that_is_a_file_before_it_starts(tmp_path, capsys, monkeypatch, argv):
+    """`namestudio --checkpoints FILE` opened the app on a file (no runs, and a run started there failed), where
+    every command refused it up front. Now one line and exit 2, as for a usage error, and no app."""
+    import namestudio.tui.app as app_module
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "afile").write_text("x")
+    monkeypatch.setenv("TEXTUAL_DRIVER", "headless")          # as if in a terminal: the app would start
+    started = []
+    monkeypatch.setattr(app_module, "run_app", lambda **kw: started.append(kw) or 0)
+    code, _, err = run_cli(capsys, *argv)
+    assert code == 2 and started == [] and (tmp_path / "afile").read_text() == "x"
+    assert one_line_error(code, err) == "namestudio: error: --checkpoints afile is a file, not a folder"
+    import namestudio.tui.cli as cli_module
+    monkeypatch.setattr(cli_module, "DEFAULT_CHECKPOINTS", "checkpoints")   # whatever NAMESTUDIO_CHECKPOINTS says
+    (tmp_path / "checkpoints").write_text("x")                # the default, a stray file of that name
+    code, _, err = run_cli(capsys)
+    assert code == 2 and started == [] and "(the default; --checkpoints DIR chooses another)" in err
+    code, _, err = run_cli(capsys, "runs", "--checkpoints", "afile")    # the commands: the same line and code
+    assert code == 2 and "is a file, not a folder" in one_line_error(code, err)
+
+
 def test_a_file_named_like_the_default_folder_blocks_only_what_writes_or_lists_runs(env, tmp_path, capsys,
                                                                                        monkeypatch):
     """A stray file `checkpoints` here does not stop `classify /path/to/run` (a review found it did)."""

@@ -79,7 +79,7 @@ def test_runs_lists_an_experiments_runs_by_a_name_every_command_takes(compared):
     assert json.loads(r.stdout.strip().splitlines()[-1])["run"] == f"{exp.name}/gru"     # named as it was asked for
     (ck.parent / "a-file").write_text("x")
     r = cli("runs", "--checkpoints", str(ck.parent / "a-file"))
-    assert r.returncode == 1 and "is a file" in r.stderr and r.stderr.count("\n") == 1
+    assert r.returncode == 2 and "is a file" in r.stderr and r.stderr.count("\n") == 1
 
 
 def test_export_keeps_an_experiments_runs_apart_from_another_experiments(compared, tmp_path):

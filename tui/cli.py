@@ -27,6 +27,15 @@ from namestudio.data.errors import NamestudioError
 class CliError(NamestudioError):
     """A bad command line: printed as one line, exit code 1."""
 
+    exit_code = 1
+
+
+class UsageError(CliError):
+    """An option's value refused before the command starts (an empty value, a file where a folder is asked for):
+    one line, exit code 2, as argparse's own usage errors."""
+
+    exit_code = 2
+
 
 def _version() -> str:
     """The installed distribution's version (package metadata), so it is written in one place: pyproject.toml."""
@@ -1089,7 +1098,7 @@ def cmd_runs(args) -> int:
     from namestudio.tui.render import runs_table, runs_tsv
     root = Path(args.checkpoints)
     if root.exists() and not root.is_dir():
-        raise CliError(f"--checkpoints {args.checkpoints}: is a file, not a folder of runs")
+        raise UsageError(f"--checkpoints {args.checkpoints}: is a file, not a folder of runs")
     rows = list_all_runs(root)              # experiments' runs too, as EXP/RUN
     if args.json:
         _emit_json({"checkpoints": args.checkpoints, "runs": rows})
@@ -1312,12 +1321,13 @@ def main(argv: list[str] | None = None) -> int:
         for dest, option in EMPTY_REFUSED:   # "" is never meant: it would read or write the current folder
             value = getattr(args, dest, None)
             if isinstance(value, str) and not value.strip():
-                raise CliError(f"{option}: give {EMPTY_WHAT.get(dest, 'a value')} (it was empty)")
+                raise UsageError(f"{option}: give {EMPTY_WHAT.get(dest, 'a value')} (it was empty)")
         for dest, option in (("checkpoints", "--checkpoints"), ("run_dir", "--run-dir")):
-            value = getattr(args, dest, None)     # where runs are written or listed (not where a RUN path is)
-            if (value is not None and args.func in (cmd_train, cmd_compare, cmd_runs) and Path(value).exists()
-                    and not Path(value).is_dir()):
-                raise CliError(f"{option} {value} is a file, not a folder"
+            value = getattr(args, dest, None)     # where runs are written or listed (not where a RUN path is): the
+            #                                       TUI lists and writes them too, so it is refused before it starts
+            if (value is not None and args.func in (cmd_train, cmd_compare, cmd_runs, cmd_tui)
+                    and Path(value).exists() and not Path(value).is_dir()):
+                raise UsageError(f"{option} {value} is a file, not a folder"
                                + (" (the default; --checkpoints DIR chooses another)"
                                   if dest == "checkpoints" and option not in argv else ""))
         return args.func(args) or 0
@@ -1333,7 +1343,7 @@ def main(argv: list[str] | None = None) -> int:
         if os.environ.get("NAMESTUDIO_DEBUG"):
             raise
         print(f"namestudio: error: {_one_line(e)}", file=sys.stderr)
-        return 1
+        return getattr(e, "exit_code", 1)
     except OSError as e:  # the disk or the system said no: name the file and the reason in words
         if os.environ.get("NAMESTUDIO_DEBUG"):
             raise
