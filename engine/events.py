@@ -55,6 +55,7 @@ class Done:
     best_step: int = 0
     steps: int = 0            # the step the run ended at
     device: str = ""
+    untested: str = ""        # why the weights were not tested (test_metrics is then {}): runfolder.UNTRAINED, NOT_TESTED
 
 
 @dataclass

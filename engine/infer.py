@@ -517,6 +517,8 @@ def load_run(run: str | Path, checkpoints: str | Path = "checkpoints") -> Loaded
                            layers=cfg.layers, bidirectional=cfg.bidirectional, dropout=cfg.dropout,
                            label_init=cfg.label_init, recipe=cfg.recipe, members=cfg.members)
 
+    if not (path / rf.WEIGHTS).exists():     # stopped before any training, or before its first save: say which
+        raise rf.RunFolderError(rf.no_weights(path))
     rf.check_weights_fit(path / rf.WEIGHTS, build)
     model = build()
     try:  # read once: the digest names exactly the bytes loaded, even while a live run rewrites the file

@@ -66,9 +66,11 @@ OLD_STOPPED = "cancelled"
 END_STATES = ("done", "failed", STOPPED)
 REASONS = ("finished", "early_stop", "max_steps", STOPPED)   # why a run ended (status.json, test_metrics.json)
 REASON_WORDS = {"finished": "finished", "early_stop": "early stop", "max_steps": "step limit", STOPPED: STOPPED}
-# why a run's weights were not tested (test_metrics.json's "untested"; its "test" is then empty)
-UNTRAINED = "stopped before any training: no weights kept, nothing tested"
-NOT_TESTED = "stopped at once (asked twice): the weights kept were not tested"
+# why a run's weights were not tested (test_metrics.json's "untested"; its "test" is then empty), and the word
+# that joins its state in a listing ("stopped, untrained")
+UNTRAINED = "stopped before any training: no weights were kept, and nothing was tested"
+NOT_TESTED = "stopped at once (asked to stop twice): what was saved is kept, not tested"
+UNTESTED_WORDS = {UNTRAINED: "untrained", NOT_TESTED: "untested"}
 COMMANDS = ("stop", "pause", "resume")
 STALE_AFTER = 15.0        # seconds without a heartbeat before a run may be called stale
 STARTING_GRACE = 300.0    # the same for a launched run still "starting" (its child imports torch, then locks the
@@ -79,7 +81,8 @@ HOST = socket.gethostname()
 __all__ = [
     "FORMAT", "CONFIG", "SPLIT", "STATUS", "STEPS", "METRICS", "WEIGHTS", "TEST", "CALIBRATION", "LM", "LOG", "CONTROL", "LOCK",
     "RESUME", "LAST", "OPTIM", "STATE", "LIVE_STATES", "END_STATES", "COMMANDS", "STALE_AFTER", "HOST",
-    "STOPPED", "REASONS", "REASON_WORDS", "UNTRAINED", "NOT_TESTED", "stopped_word", "reason_words", "read_test",
+    "STOPPED", "REASONS", "REASON_WORDS", "UNTRAINED", "NOT_TESTED", "UNTESTED_WORDS", "stopped_word", "state_words", "reason_words",
+    "read_test", "no_weights",
     "NamestudioError", "RunFolderError", "CheckpointError",
     "atomic_write_bytes", "atomic_write_json", "append_jsonl", "rewrite_jsonl", "read_json", "read_config", "read_jsonl",
     "data_source",
@@ -537,6 +540,14 @@ def stopped_word(value):
     return STOPPED if value == OLD_STOPPED else value
 
 
+def state_words(state: str, untested: str | None = None) -> str:
+    """A run's state as a listing shows it: "stopped", or "stopped, untrained" / "stopped, untested" for a run
+    whose weights were not tested (``untested``: test_metrics.json's, a listing row's)."""
+    state = stopped_word(state)
+    word = UNTESTED_WORDS.get(untested or "")
+    return f"{state}, {word}" if word and state == STOPPED else state
+
+
 def reason_words(reason: str | None) -> str:
     """Why a run ended, in the words every face shows ("early stop", "stopped", ...)."""
     reason = stopped_word(reason)
@@ -553,6 +564,28 @@ def read_test(run_dir: Path) -> dict:
     if "reason" in test:
         test = {**test, "reason": stopped_word(test["reason"])}
     return test
+
+
+def no_weights(run_dir: Path) -> str:
+    """Why a run has no weights to use (model.safetensors is absent), in one line that names the run."""
+    run_dir = Path(run_dir)
+    try:
+        st, test = read_status(run_dir), read_test(run_dir)
+    except RunFolderError:
+        st, test = RunStatus(), {}
+    name = run_dir.name
+    if st.live:
+        return f"run {name} has no weights yet (it is {st.state}, at step {st.step:,}): its first evaluation saves them"
+    try:
+        resumable = resume_dir(run_dir) is not None
+    except RunFolderError:
+        resumable = False
+    how = f"; `namestudio train --resume {name}` trains it on" if resumable else ""
+    if test.get("untested") == UNTRAINED:
+        return f"run {name} was {UNTRAINED}{how}"
+    if st.state == STOPPED:
+        return f"run {name} was stopped before its first evaluation: it has no best weights yet{how}"
+    return f"{run_dir / WEIGHTS}: no such weights file"
 
 
 def pid_alive(pid: int | None) -> bool:
@@ -1025,6 +1058,9 @@ def _summary(d: Path) -> dict:
     for k in ("accuracy", "macro_f1", "balanced_accuracy", "nll", "perplexity"):
         if k in ended.get("test", {}):
             row["test_" + k] = ended["test"][k]
+    if isinstance(ended.get("untested"), str):     # stopped before any training, or at once: no test figures
+        row["untested"] = ended["untested"]
+    row["weights"] = (d / WEIGHTS).is_file()
     try:
         row["resumable"] = not status.live and resume_dir(d) is not None
     except RunFolderError:
@@ -1129,7 +1165,8 @@ class RunWriter:
             self.close()
             atomic_write_json(self.run_dir / TEST, {
                 "test": event.test_metrics, "train_seconds": event.train_seconds, "reason": event.reason,
-                "best_step": event.best_step, "steps": event.steps, "device": event.device})
+                "best_step": event.best_step, "steps": event.steps, "device": event.device,
+                **({"untested": event.untested} if event.untested else {})})
             self.write(state=STOPPED if event.reason == STOPPED else "done", reason=event.reason, step=event.steps)
         elif isinstance(event, Failed):
             self.close()

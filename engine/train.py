@@ -529,9 +529,14 @@ class Trainer:
 
     def _finish(self, step: int, reason: str, train_seconds: float) -> Done:
         """Keep the best weights (or, stopped before any evaluation, the current ones), a resume point at the
-        last step, and the test metrics of the best weights."""
+        last step, and the test metrics of the best weights. Stopped before its first step, a run has learned
+        nothing: it keeps a resume point (`train --resume` trains it, on its split) and no weights, and is not
+        tested (the untrained network's figures, or its n-gram blend's, would read as the model's)."""
         if step > self.start_step or rf.resume_dir(self.run_dir) is None:
             self.save_resume_point(step, train_seconds)   # no-op when the last evaluation saved this step
+        if step == 0:
+            return Done(run_dir=str(self.run_dir), test_metrics={}, train_seconds=train_seconds, reason=reason,
+                        steps=0, device=str(self.device), untested=rf.UNTRAINED)
         if not (self.run_dir / rf.WEIGHTS).exists():
             rf.save_weights(self.model.state_dict(), self.run_dir / rf.WEIGHTS)
         self.model.load_state_dict(rf.load_weights(self.run_dir / rf.WEIGHTS))

@@ -318,3 +318,37 @@ def test_the_largest_seed_the_config_takes_trains(tiny, tmp_path):
     first = trainer.epoch_batches(3)                           # seed·1000 + epoch overflowed int64 here
     assert [b.tolist() for b in first] == [b.tolist() for b in trainer.epoch_batches(3)]   # still deterministic
     assert sorted(i for b in first for i in b.tolist()) == list(range(sum(len(b) for b in first)))
+
+
+def test_a_run_stopped_before_its_first_step_is_untrained_and_not_tested(tiny, tmp_path, capsys):
+    """Stopped before its first optimiser step, a run tested its untrained network (with the n-gram blend fitted
+    to it: test accuracy 1.000 on this data) and `runs`, `eval` and the TUI showed those figures as the model's."""
+    from namestudio.tui.cli import main
+    from namestudio.tui.render import run_cells
+    from namestudio.tui.widgets import usable
+
+    def on(e):
+        if isinstance(e, Started):
+            trainer.cancel()       # seen at the first step's control, before that step trains
+
+    trainer = Trainer(small(epochs=3), tmp_path, on, dataset=tiny)
+    result = trainer.run()
+    assert isinstance(result, Done) and result.reason == "stopped" and result.steps == 0
+    assert result.test_metrics == {} and result.untested == ck.UNTRAINED
+    run = Path(result.run_dir)
+    assert not (run / ck.WEIGHTS).exists() and not (run / ck.LM).exists() and not (run / ck.CALIBRATION).exists()
+    assert ck.read_test(run)["test"] == {} and ck.read_test(run)["untested"] == ck.UNTRAINED
+    assert ck.load_resume_point(run)[2]["step"] == 0           # resumable: `train --resume` trains it
+    row = ck.list_runs(tmp_path)[0]
+    assert row["state"] == "stopped" and row["untested"] == ck.UNTRAINED and row["resumable"]
+    assert not any(k.startswith(("test_", "best_val")) for k in row)
+    assert run_cells(row)["state"] == "stopped, untrained · resumable" and run_cells(row)["test"] == ""
+    assert not usable(row)                                      # the TUI's selectors do not offer it
+    with pytest.raises(ck.RunFolderError, match="was stopped before any training"):
+        load_run(run)
+    assert main(["eval", str(run)]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "stopped before any training" in err[0] and "--resume" in err[0]
+    resumed = Trainer(small(epochs=1), tmp_path, resume_from=run).run()   # and it trains on from there
+    assert isinstance(resumed, Done) and resumed.steps > 0 and resumed.test_metrics and not resumed.untested
+    assert "untested" not in ck.list_runs(tmp_path)[0] and ck.list_runs(tmp_path)[0]["weights"]

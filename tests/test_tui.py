@@ -388,6 +388,43 @@ async def test_a_run_started_elsewhere_is_followed_and_its_death_shown(fixture_a
                 kill(popen)
 
 
+async def test_a_run_stopped_before_any_training_is_shown_untrained_and_offered_nowhere(fixture_app):
+    """A run stopped as it started (step 0) was tested on its untrained weights; the TUI then offered it to the
+    Classify and Evaluate panes with those figures. Now its row says "stopped, untrained", the Train pane says
+    why it has no test figures, and no selector offers it."""
+    import subprocess
+    import sys
+    app = fixture_app
+    outside = None
+    async with app.run_test(size=SIZE) as pilot:
+        try:
+            await settle_data(pilot, app)
+            await pilot.press("6")
+            cfg = TrainConfig(data="names", hidden=16, epochs=50, batch_size=16, threads=1, seed=0, device="cpu")
+            outside = launch_train(cfg, "ck")
+            stop = subprocess.run([sys.executable, "-m", "namestudio.tui.cli", "stop", str(outside.run_dir)],
+                                  capture_output=True, text=True, timeout=120)
+            assert stop.returncode == 0, stop.stderr
+            assert outside.popen.wait(120) == 130
+            runs = app.pane("runs")
+            row = lambda: next((r for r in runs.runs if r["path"] == str(outside.run_dir)), None)  # noqa: E731
+            await wait_for(pilot, lambda: row() is not None and row()["state"] == "stopped")
+            assert row()["untested"] == rf.UNTRAINED and row()["step"] == 0
+            cell = str(app.query_one("#runs-table", DataTable).get_cell(str(outside.run_dir), "status"))
+            assert cell == "stopped, untrained"
+            assert all(v != str(outside.run_dir) for _, v in app.pane("classify").options + app.pane("evaluate").options)
+            table = app.query_one("#runs-table", DataTable)
+            table.move_cursor(row=table.get_row_index(str(outside.run_dir)))
+            await pilot.press("w")                                          # watch it on the Train pane
+            pane = app.pane("train")
+            await wait_for(pilot, lambda: pane.run_dir == str(outside.run_dir) and pane.ended is not None)
+            assert pane.state == "stopped"
+            assert "not tested: stopped before any training" in str(app.query_one("#train-status").render())
+        finally:
+            if outside is not None:
+                kill(outside.popen)
+
+
 async def test_a_watched_run_trained_on_after_its_end_is_followed_to_its_new_end(fixture_app, tmp_path):
     """`train --resume RUN --epochs N` of a run the Train pane shows as ended: the pane follows it again (was:
     stuck at "training … 100%" with the old epoch count, and Stop answering that the run is done)."""

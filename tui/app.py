@@ -18,6 +18,7 @@ from textual.command import CommandList, CommandPalette, DiscoveryHit, Hit, Hits
 from textual.widgets import Input, Static, TabbedContent, TabPane, Tabs
 from textual.worker import Worker, WorkerState, get_current_worker
 
+from namestudio.engine import runfolder as rf
 from namestudio.engine.experiment import run_name
 
 from . import keys
@@ -287,6 +288,11 @@ class NameStudioApp(App):
 
     def _run_ended(self, e) -> None:
         task = self.pane("train").train_task
+        words = self.pane("train").status_text().removeprefix("last run ")
+        if not (Path(e.run_dir) / rf.WEIGHTS).is_file():      # stopped before any training: nothing to load
+            self.notify(f"Run {run_name(e.run_dir)}: {e.untested or rf.no_weights(e.run_dir)}.",
+                        title=f"Training {rf.STOPPED}", markup=False)
+            return
         if task == "classify":
             self.pane("classify").load_run(e.run_dir, quiet=True)
             gen = self.pane("generate")
@@ -294,8 +300,8 @@ class NameStudioApp(App):
                 gen.load_classifier(e.run_dir, quiet=True)
         else:
             self.pane("generate").load_run(e.run_dir, quiet=True)
-        words = self.pane("train").status_text().removeprefix("last run ")
-        self.notify(f"Run {run_name(e.run_dir)}: {words}.", title="Training done", markup=False)
+        title = f"Training {rf.STOPPED}" if rf.stopped_word(e.reason) == rf.STOPPED else "Training done"
+        self.notify(f"Run {run_name(e.run_dir)}: {words}.", title=title, markup=False)
 
     def set_train_status(self, text: str) -> None:
         """The Train pane's words for the attached run; drawn by its 4 Hz timer (flush_status)."""

@@ -586,16 +586,21 @@ def cmd_train(args) -> int:
         began = bool(result.run_dir) and (Path(result.run_dir) / rf.CONFIG).is_file()   # else nothing there to see
         raise CliError(result.message + (f" (run folder: {result.run_dir})" if began else ""))
     t = result.test_metrics
-    con.print(f"[bold]test[/] {headline(t, cfg.task)} · {result.train_seconds:.1f} s · {escape(rf.reason_words(result.reason))}")
+    if result.untested:        # stopped before any training: no test figures (an untrained network's mean nothing)
+        con.print(f"[bold]test[/] none: {escape(result.untested)} · {result.train_seconds:.1f} s · "
+                  f"{escape(rf.reason_words(result.reason))}")
+    else:
+        con.print(f"[bold]test[/] {headline(t, cfg.task)} · {result.train_seconds:.1f} s · "
+                  f"{escape(rf.reason_words(result.reason))}")
     con.print(f"run folder: {result.run_dir}", markup=False)
     if args.json:
         out = {"run_dir": result.run_dir, "run_id": os.path.basename(result.run_dir), "task": cfg.task,
                "model": cfg.model, "train_seconds": round(result.train_seconds, 3), "reason": result.reason}
-        if cfg.task == "classify":
-            out.update(test_accuracy=t["accuracy"], test_macro_f1=t["macro_f1"],
-                       test_balanced_accuracy=t["balanced_accuracy"], test_loss=t["loss"])
-        else:
-            out.update(test_nll=t["nll"], test_perplexity=t["perplexity"])
+        keys = ({"test_accuracy": "accuracy", "test_macro_f1": "macro_f1", "test_balanced_accuracy": "balanced_accuracy",
+                 "test_loss": "loss"} if cfg.task == "classify" else {"test_nll": "nll", "test_perplexity": "perplexity"})
+        out.update({k: t.get(v) for k, v in keys.items()})      # None when not tested
+        if result.untested:
+            out["untested"] = result.untested
         _emit_json(out)
     if result.reason == rf.STOPPED and not under_torchrun:   # stopped before its end: `train … && next` stops too
         if rf.resume_dir(Path(result.run_dir)) is not None:

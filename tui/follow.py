@@ -51,7 +51,8 @@ def end_event(run_dir: Path, status: rf.RunStatus):
                     train_seconds=float(test.get("train_seconds") or 0.0),
                     reason=status.reason or test.get("reason") or status.state,
                     best_step=int(test.get("best_step") or 0), steps=int(test.get("steps") or status.step),
-                    device=str(test.get("device") or status.device))
+                    device=str(test.get("device") or status.device),
+                    untested=test.get("untested") if isinstance(test.get("untested"), str) else "")
     why = status.error or ("its trainer is gone: no heartbeat and no process (killed?)" if status.stale
                            else f"it ended as {status.state}")
     lines = rf.last_log_lines(run_dir, LOG_LINES)

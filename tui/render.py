@@ -358,10 +358,12 @@ def run_cells(row: dict) -> dict[str, str]:
     state = rf.stopped_word(row.get("state") or row.get("status") or "")
     reason = rf.stopped_word(row.get("reason"))
     words = "" if reason in (None, "", "finished") else rf.reason_words(reason)
-    if state in rf.REASONS:                         # runs listed before states existed: status was the reason
+    if state in rf.REASONS and state != rf.STOPPED:   # runs listed before states existed: status was the reason
         state = "done" if state == "finished" else rf.reason_words(state)
     elif words and words != state:
         state = f"{state} ({words})"
+    else:
+        state = rf.state_words(state, row.get("untested"))     # "stopped, untrained": no test figures, and why
     if row.get("resumable") and not any(state.startswith(s) for s in LIVE_STATES + ("done",)):
         state += " · resumable"
     progress = ""

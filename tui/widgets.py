@@ -428,8 +428,11 @@ def set_select(select, options: list[tuple[str, object]] | None = None, value=No
 
 
 def usable(run: dict) -> bool:
-    """A run row that has finished (or was stopped) and so has weights to load."""
-    return "error" not in run and run.get("status", "incomplete") != "incomplete"
+    """A run row that has finished (or was stopped) and so has weights to load; a live one (its first evaluation
+    saves them). Not a run stopped before any training (or before its first evaluation): it has none."""
+    from namestudio.engine.runfolder import LIVE_STATES
+    return ("error" not in run and run.get("status", "incomplete") != "incomplete"
+            and (run.get("weights", True) or run.get("state") in LIVE_STATES))
 
 
 def best_run(runs: list[dict], task: str, data: str | None = None) -> dict | None:

@@ -329,8 +329,10 @@ class EvaluatePane(Pane):
             meta = ck.read_json(Path(path) / ck.CONFIG)
             labels = meta["labels"]
             if meta.get("train", {}).get("task") != "classify":
-                test = ck.read_json(Path(path) / ck.TEST).get("test", {}) if (Path(path) / ck.TEST).is_file() else {}
-                self.post_message(RunMetrics(path, test, labels, "test", "" if test else "no test metrics yet"))
+                record = ck.read_test(Path(path))
+                test = record.get("test", {})
+                why = record.get("untested") or "no test metrics yet"     # stopped before any training, say
+                self.post_message(RunMetrics(path, test, labels, "test", "" if test else why))
                 return
             test = ck.read_json(Path(path) / ck.TEST) if (Path(path) / ck.TEST).is_file() else {}
             if "confusion" in test.get("test", {}):

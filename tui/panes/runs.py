@@ -311,6 +311,8 @@ def state_cell(r: dict) -> Text:
     elif state in ("done", rf.STOPPED):
         reason = rf.stopped_word(r.get("reason"))
         text = REASON_WORDS.get(reason or "", str(reason or state).replace("_", " "))
+        if text == rf.STOPPED:
+            text = rf.state_words(state, r.get("untested"))   # "stopped, untrained": no test figures, and why
     elif state == "stale":
         text = f"stale at {step:,}" if step else "stale"
     else:

@@ -393,7 +393,9 @@ class TrainPane(Pane):
     def _done(self, e: Done) -> None:
         self.state, self.ended = (rf.STOPPED if rf.stopped_word(e.reason) == rf.STOPPED else "done"), e
         t = e.test_metrics
-        if not t:
+        if e.untested:             # stopped before any training (or at once): no test figures, and why
+            test = f"not tested: {e.untested}"
+        elif not t:
             test = "no test metrics"
         elif self.train_task == "classify":
             test = (f"test acc {t.get('accuracy', 0):.3f} · bal {t.get('balanced_accuracy', 0):.3f} · "
