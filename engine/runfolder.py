@@ -904,8 +904,13 @@ def save_resume_point(run_dir: Path, step: int, weights: dict, optim: dict, stat
         atomic_write_json(folder / STATE, {**state, "step": step})
         _fsync_dir(folder)
         atomic_write_json(run_dir / RESUME, {"format": FORMAT, "dir": name, "step": step})
-    except BaseException:
-        shutil.rmtree(folder, ignore_errors=True)
+    except BaseException:      # an error or an interruption (KeyboardInterrupt) at any point: the new folder goes,
+        try:                   # unless resume.json already points at it (the switch was made): then it is the point
+            switched = read_json(run_dir / RESUME, dict).get("dir") == name
+        except RunFolderError:
+            switched = False
+        if not switched:
+            shutil.rmtree(folder, ignore_errors=True)
         raise
     _fsync_dir(run_dir)
     for old in run_dir.glob("resume-*"):

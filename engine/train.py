@@ -76,6 +76,8 @@ class Trainer:
         self._timed_save: Callable[[], None] | None = None   # _run's: that save, at the step the loop is at
         self._gathered: tuple[int, list | None] | None = None  # (step, each rank's _rank_state: rank 0 only)
         self._ended_status: bytes | None = None  # a resumed run's status.json as it ended (see _open_run_dir)
+        self._saving = False                  # a resume point is being written: an abort() waits for it
+        self._abort_asked = False
         self._cancel = threading.Event()
         self._running = threading.Event()
         self._running.set()
@@ -92,6 +94,16 @@ class Trainer:
     def cancel(self):
         self._cancel.set()
         self._running.set()
+
+    def abort(self):
+        """Stop at once, untested (a second Ctrl-C; from a signal handler, in the main thread): raises
+        KeyboardInterrupt now, or, while a resume point is being written, right after it (it is kept whole).
+        ``run()`` then writes the end: stopped, with what was saved."""
+        self.cancel()
+        if self._saving:
+            self._abort_asked = True
+        else:
+            raise KeyboardInterrupt
 
     @property
     def paused(self) -> bool:
@@ -149,6 +161,8 @@ class Trainer:
 
     # ---- the run ------------------------------------------------------------------
     def run(self) -> Done | Failed:
+        """Train to the end; Done or Failed. A KeyboardInterrupt (``abort()``: a second Ctrl-C) ends the run at
+        once, and is raised again once its end is written (``_interrupted``)."""
         result = None
         try:
             try:
@@ -172,6 +186,9 @@ class Trainer:
                 result = Failed(message=str(e), run_dir=str(self.run_dir) if self.run_dir else None)
                 if self.on_event:
                     self.on_event(result)
+        except KeyboardInterrupt:
+            self._interrupted(result)
+            raise
         finally:
             if self.writer:
                 self.writer.close()
@@ -179,6 +196,36 @@ class Trainer:
                 self.lock.release()
             ddp.shutdown(wait_for_all=isinstance(result, Done))
         return result
+
+    def _interrupted(self, result) -> None:
+        """The end of a run interrupted wherever it was (KeyboardInterrupt: ``abort()``, a second Ctrl-C): never
+        left "stopping" or "running". What was saved stays as it is (every file is written atomically, a resume
+        point whole or not at all) and nothing more is saved: the model may be half-way through a step. The
+        status says stopped, at the step of its resume point, not tested. An end already reached (a Done or
+        Failed being written) is written whole; a resume that had not trained on yet leaves the run as it was."""
+        if not self.ranks.main or self.writer is None:
+            return
+        try:
+            if result is not None:                     # the end was reached: write it (again), whole
+                self.emit(result)
+                return
+            if not self._started and self._ended_status is not None:
+                rf.atomic_write_bytes(self.run_dir / rf.STATUS, self._ended_status)
+                return
+            try:
+                folder = rf.resume_dir(self.run_dir)
+                saved = rf.read_json(folder / rf.STATE, dict) if folder is not None else {}
+            except rf.RunFolderError:
+                saved = {}
+            step = saved.get("step") if isinstance(saved.get("step"), int) else 0
+            seconds = saved.get("train_seconds") if isinstance(saved.get("train_seconds"), (int, float)) else 0.0
+            best = saved.get("best_step") if isinstance(saved.get("best_step"), int) else 0
+            done = Done(run_dir=str(self.run_dir), test_metrics={}, train_seconds=float(seconds), reason=rf.STOPPED,
+                        best_step=best, steps=step, device=str(getattr(self, "device", "")),
+                        untested=rf.NOT_TESTED if self._started else rf.UNTRAINED)
+            self.emit(done)
+        except rf.RunFolderError as e:                 # a full disk: the status stays as it was; say why
+            _say(f"the end of run {self.run_dir.name} could not be written: {e}")
 
     def _open_run_dir(self) -> None:
         """Lock the run folder (and start its status) before anything is read from or written to it."""
@@ -615,6 +662,15 @@ class Trainer:
         step (_gather_ranks); without them (never the case in _run) every rank would resume with rank 0's."""
         if step == getattr(self, "saved_step", None):
             return
+        self._saving = True
+        try:
+            self._save_resume_point(step, train_seconds)
+        finally:
+            self._saving = False
+        if self._abort_asked:            # asked to stop at once while it was written: now that it is whole
+            raise KeyboardInterrupt
+
+    def _save_resume_point(self, step: int, train_seconds: float) -> None:
         self.saved_step = step
         own = self._rank_state()            # rank 0's as it is now (after its evaluation)
         gathered = self._gathered[1] if self._gathered and self._gathered[0] == step else None

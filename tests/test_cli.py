@@ -868,3 +868,41 @@ def test_runs_table_at_80_columns_shows_a_long_data_path_by_its_end():
         assert all(len(line) <= width for line in text.splitlines()) and "builtin" in text
         assert "…" in text and "names.csv (ASCII)" in text, text
         assert all(r["run"] in text for r in rows)
+
+
+def test_ctrl_c_twice_during_train_ends_the_run_stopped_and_untested_never_stopping(env, tmp_path, capsys,
+                                                                                   monkeypatch):
+    """The second Ctrl-C (here, as the stop tests the best weights) raised out of `train` with status.json left
+    at "stopping" for good (`runs` and the TUI then showed a run that no process trains). Now the run ends
+    stopped, untested, with its resume point; `train` says so and exits 130."""
+    import signal
+    from namestudio.engine import runfolder as rf
+    from namestudio.engine.train import Trainer
+    real_control, real_blend = Trainer._control, Trainer._blend
+    calls = []
+
+    def control(self):
+        calls.append(1)
+        if len(calls) == 3:
+            signal.raise_signal(signal.SIGINT)        # the first Ctrl-C: stop cleanly
+        return real_control(self)
+
+    def blend(self):
+        signal.raise_signal(signal.SIGINT)            # the second: at once
+        return real_blend(self)
+
+    monkeypatch.setattr(Trainer, "_control", control)
+    monkeypatch.setattr(Trainer, "_blend", blend)
+    ck = tmp_path / "ck"
+    code, out, err = run_cli(capsys, "train", "--data", env["data"], "--checkpoints", ck, "--embed", 8, "--hidden", 16,
+                             "--epochs", 50, "--batch-size", 16, "--eval-every", 1, "--threads", 1, "--json")
+    assert code == 130, err
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler    # the handlers are put back
+    run = next(ck.iterdir())
+    st = rf.read_status(run)
+    assert st.state == "stopped" and not st.live and st.step == 2 and rf.load_resume_point(run)[2]["step"] == 2
+    assert rf.read_test(run)["untested"] == rf.NOT_TESTED
+    assert "stopped at once, not tested: its resume point at step 2 is kept" in err and "--resume" in err   # --json: words on stderr
+    assert last_json(out)["untested"] == rf.NOT_TESTED and last_json(out)["resumable"] is True
+    code, out, _ = run_cli(capsys, "runs", "--checkpoints", ck, "--json")
+    assert [r["state"] for r in last_json(out)["runs"]] == ["stopped"]

@@ -330,3 +330,36 @@ def test_after_a_hangup_a_line_never_follows_a_progress_frame_on_the_same_line()
     lines = out.getvalue().splitlines()
     assert lines == ["epoch  5.00 step 30 · val accuracy 1.000", "epoch 5.0 ━━━━   30/900 ETA 0:00:16",
                      "epoch  5.83 step 35 · val accuracy 1.000", "run folder: ck/run"]
+
+
+def test_ctrl_c_twice_ends_the_run_stopped_never_stopping(names, tmp_path):
+    """Two SIGINTs to `namestudio train` (Ctrl-C, and again while it stops) left status.json at "stopping" for
+    good. However the second lands (as the stop tests the best weights, or after), the run ends stopped, with
+    its resume point at the step its status names, and no process left behind it."""
+    argv = ["train", "--data", names, "--embed", "8", "--hidden", "16", "--epochs", "400", "--batch-size", "16",
+            "--eval-every", "2", "--log-every", "1", "--threads", "1", "--device", "cpu", "--checkpoints", str(tmp_path)]
+    p = subprocess.Popen([sys.executable, "-m", "namestudio.tui.cli", *argv], stdout=subprocess.PIPE,
+                         stderr=subprocess.STDOUT, text=True)
+    try:
+        run = wait_for(lambda: next((d for d in tmp_path.iterdir() if (d / rf.RESUME).is_file()), None))
+        os.kill(p.pid, signal.SIGINT)
+        wait_for(lambda: rf.read_status(run).state != "running", every=0.005)
+        try:
+            os.kill(p.pid, signal.SIGINT)
+        except ProcessLookupError:
+            pass                                  # it had ended already
+        out, _ = p.communicate(timeout=120)
+    finally:
+        if p.poll() is None:
+            p.kill()
+            p.wait()
+    assert p.returncode in (130, -signal.SIGINT), out   # -2: the second landed as the interpreter left
+    st = rf.read_status(run)
+    assert st.state == "stopped" and not st.live and not st.stale
+    assert rf.load_resume_point(run)[2]["step"] == st.step > 0
+    test = rf.read_test(run)
+    if test.get("untested"):                      # stopped at once: said so, nothing tested
+        assert test["untested"] == rf.NOT_TESTED and test["test"] == {} and "stopped at once" in out
+    else:                                         # the second came after the end: the stop was tested
+        assert 0 <= test["test"]["accuracy"] <= 1
+    assert [r["state"] for r in rf.list_runs(tmp_path)] == ["stopped"]

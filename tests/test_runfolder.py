@@ -334,3 +334,21 @@ def test_a_stopped_run_is_stopped_in_its_folder_and_in_every_listing_and_an_olde
         assert str(state_cell(rows[name])) == "stopped"                    # the TUI's Runs pane
     text = json.dumps([run_cells(r) for r in rows.values()]) + str(state_cell(rows["old"]))
     assert "cancel" not in text and "by you" not in text
+
+
+def test_a_resume_point_interrupted_after_its_switch_is_kept(tmp_path, monkeypatch):
+    """An interruption (a second Ctrl-C) right after resume.json was switched to the new resume folder deleted
+    that folder: resume.json then named a missing folder and the run could not be resumed."""
+    import torch
+    rf.save_resume_point(tmp_path, 2, {"w": torch.ones(1)}, {"optimizer": {}}, {"best": None})
+    real = rf.atomic_write_json
+
+    def write(path, obj, indent=1):
+        real(path, obj, indent)
+        if os.path.basename(path) == rf.RESUME:
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(rf, "atomic_write_json", write)
+    with pytest.raises(KeyboardInterrupt):
+        rf.save_resume_point(tmp_path, 5, {"w": torch.ones(1)}, {"optimizer": {}}, {"best": None})
+    assert rf.load_resume_point(tmp_path)[2]["step"] == 5

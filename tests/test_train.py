@@ -352,3 +352,54 @@ def test_a_run_stopped_before_its_first_step_is_untrained_and_not_tested(tiny, t
     resumed = Trainer(small(epochs=1), tmp_path, resume_from=run).run()   # and it trains on from there
     assert isinstance(resumed, Done) and resumed.steps > 0 and resumed.test_metrics and not resumed.untested
     assert "untested" not in ck.list_runs(tmp_path)[0] and ck.list_runs(tmp_path)[0]["weights"]
+
+
+def test_a_second_stop_ends_the_run_at_once_stopped_and_untested_with_what_was_saved(tiny, tmp_path):
+    """A second Ctrl-C during the stop (here: as the run says "stopping") raised KeyboardInterrupt through the
+    trainer and left status.json at "stopping" for good. Now the run ends at once: stopped, at the step of its
+    resume point, not tested, its best weights and resume point kept, its lock free; then the interrupt goes on."""
+    def on(e):
+        if isinstance(e, Eval) and e.step == 4:
+            trainer.cancel()                          # the first Ctrl-C
+        if isinstance(e, Status) and e.state == "stopping":
+            trainer.abort()                           # the second, as the best weights are about to be tested
+
+    trainer = Trainer(small(epochs=50, log_every=1, eval_every=2), tmp_path, on, dataset=tiny)
+    with pytest.raises(KeyboardInterrupt):
+        trainer.run()
+    run = trainer.run_dir
+    st = ck.read_status(run)
+    assert st.state == st.reason == "stopped" and not st.live and st.step == 4
+    test = ck.read_test(run)
+    assert test["test"] == {} and test["untested"] == ck.NOT_TESTED and test["steps"] == 4
+    assert ck.load_resume_point(run)[2]["step"] == 4 and load_run(run).classify(["Karov"], 2)   # kept, usable
+    row = ck.list_runs(tmp_path)[0]
+    assert row["state"] == "stopped" and row["untested"] == ck.NOT_TESTED and "test_accuracy" not in row
+    ck.RunLock(run).acquire().release()               # the lock went with the run
+
+
+def test_a_second_stop_while_the_resume_point_is_written_waits_for_it(tiny, tmp_path, monkeypatch):
+    """A second Ctrl-C that lands while the stop's resume point is written must not lose it: the interrupt waits
+    until the resume point is whole, then the run ends at its step."""
+    real = ck.save_resume_point
+    seen = []
+
+    def saving(run_dir, step, *a, **kw):
+        trainer.abort()                               # lands in the middle of the save ...
+        seen.append(step)
+        return real(run_dir, step, *a, **kw)          # ... which goes on to its end
+
+    def on(e):
+        if isinstance(e, Step) and e.step == 3:
+            trainer.cancel()
+
+    monkeypatch.setattr(ck, "save_resume_point", saving)
+    trainer = Trainer(small(epochs=50, log_every=1, eval_every=1000), tmp_path, on, dataset=tiny)
+    with pytest.raises(KeyboardInterrupt):
+        trainer.run()
+    assert seen == [3] and ck.load_resume_point(trainer.run_dir)[2]["step"] == 3
+    st = ck.read_status(trainer.run_dir)
+    assert st.state == "stopped" and st.step == 3 and ck.read_test(trainer.run_dir)["untested"] == ck.NOT_TESTED
+    assert not (trainer.run_dir / ck.WEIGHTS).exists()    # no evaluation yet: no best weights, and `eval` says so
+    with pytest.raises(ck.RunFolderError, match="stopped before its first evaluation.*--resume"):
+        load_run(trainer.run_dir)

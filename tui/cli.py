@@ -553,13 +553,19 @@ def cmd_train(args) -> int:
 
     under_torchrun = ddp.in_torchrun()
 
-    def on_signal(signum, frame):  # first Ctrl-C / SIGTERM: stop cleanly (best kept and tested); a second: abort
+    asked = []
+
+    def on_signal(signum, frame):  # first Ctrl-C / SIGTERM: stop cleanly (best kept and tested); a second: at once
+        asked.append(signum)
+        if len(asked) > 1 and not under_torchrun:  # torchrun forwards the terminal's Ctrl-C again: a stop each time
+            for s in handled:                      # a third: as if there were no handler
+                signal.signal(s, previous[s])
+            trainer.abort()        # KeyboardInterrupt (after the resume point being written, if one is): run() writes
+            return                 # the end, stopped with what was saved and untested, and raises it again (below)
         trainer.cancel()           # first: a print may fail here (below)
-        if not under_torchrun:     # torchrun forwards the terminal's Ctrl-C again; it kills the ranks if they linger
-            signal.signal(signum, previous[signum])
         try:                       # the signal may land inside a print of the main thread: a second write to the
             con.print("[yellow]stopping: keeping the best checkpoint"   # same stream raises "reentrant call"
-                      + ("" if under_torchrun else " (Ctrl-C again to abort)") + "[/]")
+                      + ("" if under_torchrun else " (Ctrl-C again: at once, untested)") + "[/]")
         except (RuntimeError, OSError):
             pass
 
@@ -576,6 +582,10 @@ def cmd_train(args) -> int:
     hang.to(trainer.run_dir and Path(trainer.run_dir) / rf.LOG)
     try:
         result = trainer.run()
+    except KeyboardInterrupt:            # asked to stop twice: the run ended at once (Trainer._interrupted)
+        if trainer.run_dir is None or not (Path(trainer.run_dir) / rf.CONFIG).is_file():
+            raise                        # nothing began there: main says "interrupted"
+        return _stopped_at_once(con, args, Path(trainer.run_dir))
     finally:
         if threading_main():
             for s in handled:
@@ -607,6 +617,23 @@ def cmd_train(args) -> int:
             con.print(f"stopped: `namestudio train --resume {_where(result.run_dir)}` continues it", markup=False)
         return 130
     return 0
+
+
+def _stopped_at_once(con, args, run_dir: Path) -> int:
+    """`train` asked to stop twice: the run's end as its folder records it (stopped, untested), and what to do."""
+    from namestudio.engine import runfolder as rf
+    try:
+        st, folder = rf.read_status(run_dir), rf.resume_dir(run_dir)
+    except rf.RunFolderError as e:
+        raise CliError(str(e)) from None
+    kept = (f"its resume point at step {st.step:,} is kept: `namestudio train --resume {_where(run_dir)}` "
+            f"continues it" if folder is not None else "nothing was saved yet to resume from")
+    con.print(f"{rf.STOPPED} at once, not tested: {kept}", markup=False)
+    con.print(f"run folder: {run_dir}", markup=False)
+    if args.json:
+        _emit_json({"run_dir": str(run_dir), "run_id": run_dir.name, "reason": st.reason, "steps": st.step,
+                    "untested": rf.read_test(run_dir).get("untested"), "resumable": folder is not None})
+    return 130
 
 
 def _where(run_dir) -> str:
