@@ -403,3 +403,27 @@ def test_a_second_stop_while_the_resume_point_is_written_waits_for_it(tiny, tmp_
     assert not (trainer.run_dir / ck.WEIGHTS).exists()    # no evaluation yet: no best weights, and `eval` says so
     with pytest.raises(ck.RunFolderError, match="stopped before its first evaluation.*--resume"):
         load_run(trainer.run_dir)
+
+
+def test_a_second_stop_as_a_resume_sets_up_leaves_the_run_as_it_was(tiny, tmp_path, monkeypatch):
+    """Interrupted before it trained on, a resume must not rewrite the run's end (it would read stopped at
+    another step, or lose a done run's state): its status is put back as it was."""
+    def on(e):
+        if isinstance(e, Step) and e.step == 2:
+            trainer.cancel()
+
+    trainer = Trainer(small(epochs=50, log_every=1, eval_every=1), tmp_path, on, dataset=tiny)
+    run = Path(trainer.run().run_dir)
+    before = (run / ck.STATUS).read_bytes(), (run / ck.TEST).read_bytes()
+    real_setup = Trainer.setup
+
+    def setup(self):
+        real_setup(self)
+        self.abort()                                  # the second Ctrl-C, before the first step trains
+
+    monkeypatch.setattr(Trainer, "setup", setup)
+    resumed = Trainer(small(epochs=50, log_every=1, eval_every=1), tmp_path, resume_from=run)
+    with pytest.raises(KeyboardInterrupt):
+        resumed.run()
+    assert ((run / ck.STATUS).read_bytes(), (run / ck.TEST).read_bytes()) == before
+    ck.RunLock(run).acquire().release()

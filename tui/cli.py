@@ -628,7 +628,11 @@ def _stopped_at_once(con, args, run_dir: Path) -> int:
         raise CliError(str(e)) from None
     kept = (f"its resume point at step {st.step:,} is kept: `namestudio train --resume {_where(run_dir)}` "
             f"continues it" if folder is not None else "nothing was saved yet to resume from")
-    con.print(f"{rf.STOPPED} at once, not tested: {kept}", markup=False)
+    if st.state == rf.STOPPED:
+        con.print(f"{rf.STOPPED} at once, not tested: {kept}", markup=False)
+    else:                           # a resume interrupted before it trained on: the run is as it was
+        con.print(f"interrupted before it trained on: run {run_dir.name} is {'stale' if st.stale else st.state} "
+                  "as it was", markup=False)
     con.print(f"run folder: {run_dir}", markup=False)
     if args.json:
         _emit_json({"run_dir": str(run_dir), "run_id": run_dir.name, "reason": st.reason, "steps": st.step,
