@@ -93,7 +93,8 @@ def fit_run(run) -> dict:
     """Fit T on a loaded classifier run's validation split with its weights: what ``calibrate_run`` writes,
     without writing it."""
     index = {lab: i for i, lab in enumerate(run.labels)}
-    rows, _ = _readable(run, [(n, lab) for n, lab in run.split["val"] if lab in index])
+    val = [(n, lab) for n, lab in run.split["val"] if lab in index]
+    rows, _ = _readable(run, val, {n for n, _ in val})
     val = [(text, lab) for _, text, lab in rows]
     logits = name_logits(run.model, run.vocab, [n for n, _ in val])
     y = torch.tensor([index[lab] for _, lab in val], dtype=torch.long)
@@ -197,17 +198,18 @@ def load_source(run, src: str):
     return load_dataset(src, ascii_fold=run.config.ascii_fold)
 
 
-def _readable(run, pairs):
+def _readable(run, pairs, held: set):
     """(the pairs the model can read, each (name as given, name as the model reads it (``LoadedRun.read``:
     normalised, folded, cut), label), the names it cannot read). A generator is scored on the name's own letters:
-    an unseen letter stays unseen (<unk>), not folded. Case stays as given: "an" in a labelled source is scored
-    as "an", as the trainer scored it (typed into classify, it would read as "An")."""
+    an unseen letter stays unseen (<unk>), not folded. A name the run's split holds as given (``held``) keeps its
+    case, as the trainer scored it ("an" stays "an"); any other is read as classify reads a typed name (DOVESKY
+    and dovesky as Dovesky, by a run that learned capitalised names)."""
     from .infer import InferenceError
     out, bad = [], []
     fold = run.task == "classify"
     for name, lab in pairs:
         try:
-            out.append((name, run.read(name, fold_unseen=fold, recase=False).text, lab))
+            out.append((name, run.read(name, fold_unseen=fold, recase=name not in held).text, lab))
         except InferenceError:
             bad.append(name)
     return out, bad
@@ -218,9 +220,9 @@ def evaluate_pairs(run, pairs, exclude_train: bool = False, temperature: float |
 
     Labels the run does not know are counted and skipped; rows whose name is in the run's training split are
     counted (``in_train``) and, with ``exclude_train``, skipped too; ``in_val`` counts the rows evaluated whose
-    name is in its validation split. A name is looked up as the pairs give it, which is how the split holds it
-    when the pairs come from ``load_source`` (not as the model reads it: "Maçon", by a run that never saw "ç", is
-    read as "Macon"). Returns accuracy, balanced accuracy, macro-F1, per class, confusion, NLL and
+    name is in its validation split. A name is looked up both as the pairs give it, which is how the split holds it
+    when the pairs come from ``load_source``, and as the model reads it (SMITH as Smith); the first keeps
+    "Maçon", read as "Macon" by a run that never saw "ç", in the validation split where it is. Returns accuracy, balanced accuracy, macro-F1, per class, confusion, NLL and
     ECE before/after temperature scaling, and the reliability-diagram bins."""
     index = {lab: i for i, lab in enumerate(run.labels)}
     folded = {lab.lower(): lab for lab in run.labels}
@@ -233,12 +235,14 @@ def evaluate_pairs(run, pairs, exclude_train: bool = False, temperature: float |
         else:
             unknown[lab] = unknown.get(lab, 0) + 1
     train = run.train_names
-    rows, unreadable = _readable(run, known)
-    overlap = sum(1 for n, _, _ in rows if n in train)
-    if exclude_train:
-        rows = [r for r in rows if r[0] not in train]
     val = {n for n, _ in run.split.get("val", [])} - train
-    in_val = sum(1 for n, _, _ in rows if n in val)     # kept: not trained on, but the checkpoint chosen on them
+    held = train | val | {n for n, _ in run.split.get("test", [])}
+    rows, unreadable = _readable(run, known, held)
+    key = lambda r: r[0] if r[0] in held else r[1]     # as given when the split holds it so, else as read (SMITH)
+    overlap = sum(1 for r in rows if key(r) in train)
+    if exclude_train:
+        rows = [r for r in rows if key(r) not in train]
+    in_val = sum(1 for r in rows if key(r) in val)     # kept: not trained on, but the checkpoint chosen on them
     known = [(text, lab) for _, text, lab in rows]
     if not known:
         why = "every name is in the run's training split" if exclude_train and overlap else \

@@ -244,9 +244,26 @@ def test_eval_scores_a_labelled_name_in_its_own_case_as_the_trainer_did(tmp_path
     run = load_run(run_dir)
     lower = next(n for n, _ in run.split["train"] if n.islower())
     assert run.capitalised and run.read(lower).text == lower.title()       # typed: capitalised
-    assert _readable(run, [(lower, run.labels[0])])[0][0][1] == lower        # from a source: as given
+    assert _readable(run, [(lower, run.labels[0])], {lower})[0][0][1] == lower   # a name the split holds: as given
+    assert _readable(run, [(lower, run.labels[0])], set())[0][0][1] == lower.title()   # any other: as typed
     capsys.readouterr()
     code, out, _ = run_cli(capsys, "eval", run_dir, "--split", "test", "--json")
     recorded = json.loads((run_dir / "test_metrics.json").read_text())
     recorded = recorded.get("test", recorded)
     assert code == 0 and json.loads(out.strip().splitlines()[-1])["accuracy"] == pytest.approx(recorded["accuracy"])
+    # a source written in capitals (names the split does not hold so) is read as classify reads them, and a
+    # training name in other case is a training name (--exclude-train skipped none of them, scoring them as new)
+    test = [(n, lab) for n, lab in run.split["test"] if not n.islower()]
+    (tmp_path / "same.csv").write_text("name,label\n" + "".join(f"{n},{lab}\n" for n, lab in test), encoding="utf-8")
+    (tmp_path / "upper.csv").write_text("name,label\n" + "".join(f"{n.upper()},{lab}\n" for n, lab in test), encoding="utf-8")
+    figures = []
+    for name in ("same.csv", "upper.csv"):
+        code, out, err = run_cli(capsys, "eval", run_dir, "--data", tmp_path / name, "--json")
+        assert code == 0, err
+        figures.append({k: json.loads(out.strip().splitlines()[-1])[k] for k in ("accuracy", "n", "in_train")})
+    assert figures[0] == figures[1]
+    held = {n for part in ("train", "val", "test") for n, _ in run.split[part]}
+    train = [(n, lab) for n, lab in run.split["train"] if n == n.lower().title() and n.lower() not in held]
+    (tmp_path / "train_lower.csv").write_text("name,label\n" + "".join(f"{n.lower()},{lab}\n" for n, lab in train), encoding="utf-8")
+    code, _, err = run_cli(capsys, "eval", run_dir, "--data", tmp_path / "train_lower.csv", "--exclude-train")
+    assert code != 0 and "every name is in the run's training split" in err
