@@ -153,7 +153,7 @@ def _generator():
 
 def test_the_mixed_generator_reads_one_character_at_a_time_as_it_reads_the_whole_name():
     lm, _ = fitted(4)
-    mixed = MixedGenerator(_generator(), lm, 0.6, 0.5).eval()
+    mixed = MixedGenerator(_generator(), lm, [0.9, 0.4, 0.6, 0.7], [0.1, 0.8, 0.5, 0.3]).eval()   # by position
     ids = torch.tensor([[VOCAB.BOS] + VOCAB.encode("Mckalo"), [VOCAB.BOS] + VOCAB.encode("Rasson")])
     labels = torch.tensor([0, 2])
     whole, _ = mixed(ids, labels)
@@ -195,7 +195,8 @@ def test_the_mix_gives_a_position_its_own_pair_only_with_enough_validation_lette
     assert len(set(zip(report["net_weight"], report["lm_weight"]))) == 1
     monkeypatch.setattr(blend, "MIX_MIN_CHARS", 1)
     _, own = fit_mix(_generator(), data, data, len(LABELS), len(VOCAB), 4, torch.device("cpu"))
-    assert own["val_nll_after"] <= report["val_nll_after"] + 1e-9    # each position's best is no worse there
+    assert len(set(zip(own["net_weight"], own["lm_weight"]))) > 1     # the first letters want other weights
+    assert own["val_nll_after"] < report["val_nll_after"]
 
 
 def test_a_run_saved_with_one_pair_of_mix_weights_still_loads(tmp_path):
