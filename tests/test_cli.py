@@ -821,6 +821,11 @@ def test_sample_start_with_a_letter_the_run_never_saw_gets_a_note(env, capsys):
     assert code == 0 and "note:" not in out                       # a prefix in the run's letters: no note
     code, _, err = run_cli(capsys, "sample", env["gen"], "--start", "☃", "-n", 2)
     assert "never saw ☃" in one_line_error(code, err)            # nothing to read it as: an error, as before
+    code, _, err = run_cli(capsys, "sample", env["gen"], "--start-letters", "K1")
+    assert "start letter '1'" in one_line_error(code, err)        # which of the letters, as before
+    for start in ("Жa", "1"):                                        # a classifier: that is what is wrong
+        code, out, err = run_cli(capsys, "sample", env["clf"], "--start", start)
+        assert "is a classify run" in one_line_error(code, err) and "note:" not in out + err
 
 
 def test_long_sampling_shows_progress_on_stderr_only_in_a_terminal(env, capsys, monkeypatch):

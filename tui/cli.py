@@ -1051,8 +1051,10 @@ def cmd_sample(args) -> int:
     _live_note(con, run)
     starts = ([("--start-letters", c) for c in args.start_letters if not c.isspace()] if args.start_letters
               else [("--start", args.start)] if args.start else [])
+    if starts and run.task != "generate":   # that error first, not notes on its letters
+        raise CliError(f"run {run.path.name} is a {run.task} run; sample needs a generate run")
     for flag, text in starts:     # how each prefix was read: letters the run never saw, as what
-        for note in run.read_start(text)[1]:
+        for note in run.read_start(text, "start letter" if flag == "--start-letters" else "start")[1]:
             con.print(f"[yellow]note:[/] {flag} {escape(repr(text))}: {escape(note)}")
     if args.table:
         if args.out:
