@@ -201,6 +201,7 @@ def test_the_per_class_table_lists_the_labels_the_macro_metrics_average_over():
     assert "left out: 1 label with no names here, never predicted" in caption and "n 0: no names here" in caption
     compact = _rendered(per_class_table(m, compact=True))
     assert "Del" not in compact and "Gam" in compact
+    assert "n 0: only predicted" in " ".join(compact.split()) and "1 without names left out" in " ".join(compact.split())
     # a run's own test split, every label with names: every label listed, no caption
     full = classification_report(torch.tensor([[2, 0], [1, 3]]), ["Alpha", "Beta"])
     text = _rendered(per_class_table(full))

@@ -123,7 +123,7 @@ def per_class_table(metrics: dict, compact: bool = False) -> Table:
     The rows are the labels the macro metrics average over (engine.metrics.classification_report): those with
     names in the data, and those predicted for names of other labels (n 0, recall "–": F1 0, counted in
     macro-F1, not in balanced accuracy). A label with no names that is never predicted is left out (its
-    figures would be zeros that mean nothing); the caption says how many were."""
+    figures would be zeros that mean nothing); the caption says how many were (compact too, in fewer words)."""
     per_class = metrics.get("per_class", {})
     predicted = _predicted_counts(metrics, len(per_class))
     shown = [(lab, m) for i, (lab, m) in enumerate(per_class.items())
@@ -133,9 +133,12 @@ def per_class_table(metrics: dict, compact: bool = False) -> Table:
     notes = (["n 0: no names here, predicted for others (F1 0 in macro-F1, out of balanced accuracy)"]
              if absent else []) + ([f"left out: {counted(left_out, 'label')} with no names here, never predicted"]
                                    if left_out else [])
+    if compact:       # beside the confusion matrix: the same notes, in few words
+        notes = (["n 0: only predicted"] if absent else []) + ([f"{left_out} without names left out"]
+                                                               if left_out else [])
     table = Table(title=None if compact else "Per class", show_edge=False, header_style="bold",
                   padding=(0, 1) if not compact else (0, 0, 0, 1), pad_edge=False,
-                  caption=None if compact or not notes else " · ".join(notes), caption_justify="left",
+                  caption=" · ".join(notes) if notes else None, caption_justify="left",
                   **({"box": None} if compact else {}))
     for col in ("label", "prec", "rec", "F1", "n"):
         table.add_column(("" if col == "label" else col[:1].upper() if col in ("prec", "rec") else col)
