@@ -563,7 +563,7 @@ class Trainer:
             self._gather_ranks(step)
         if reason == "finished" and cfg.max_steps and step >= cfg.max_steps and step < spe * cfg.epochs:
             reason = "max_steps"
-        if reason == rf.STOPPED:
+        if reason == rf.STOPPED and step > 0:   # stopped before any step: nothing to test (_finish), said at once
             self.emit(Status("stopping"))
         if not main:
             return Done(run_dir="", test_metrics={}, train_seconds=elapsed(), reason=reason, steps=step,

@@ -327,13 +327,17 @@ def test_a_run_stopped_before_its_first_step_is_untrained_and_not_tested(tiny, t
     from namestudio.tui.render import run_cells
     from namestudio.tui.widgets import usable
 
+    seen = []
+
     def on(e):
+        seen.append(e)
         if isinstance(e, Started):
             trainer.cancel()       # seen at the first step's control, before that step trains
 
     trainer = Trainer(small(epochs=3), tmp_path, on, dataset=tiny)
     result = trainer.run()
     assert isinstance(result, Done) and result.reason == "stopped" and result.steps == 0
+    assert not any(isinstance(e, Status) for e in seen)   # no "stopping: testing the best weights": none to test
     assert result.test_metrics == {} and result.untested == ck.UNTRAINED
     run = Path(result.run_dir)
     assert not (run / ck.WEIGHTS).exists() and not (run / ck.LM).exists() and not (run / ck.CALIBRATION).exists()
