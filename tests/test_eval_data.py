@@ -140,6 +140,18 @@ def test_the_evaluate_pane_says_how_many_names_are_from_the_validation_split():
     assert "validation" not in source_header("x.csv", {**m, "in_val": 0})
 
 
+def _tiny_run(tmp_path, names: dict, *options):
+    """A folder of <Label>.txt with these names, and a small classifier trained on it: (the folder, the run)."""
+    data = tmp_path / "names"
+    data.mkdir()
+    for label, ns in names.items():
+        (data / f"{label}.txt").write_text("\n".join(ns) + "\n", encoding="utf-8")
+    ck = tmp_path / "ck"
+    assert main([str(a) for a in ["train", "--data", data, "--checkpoints", ck, "--embed", 8, "--hidden", 8,
+                                  "--epochs", 1, "--batch-size", 32, "--threads", 1, "--lm-order", 0, *options]]) == 0
+    return data, next(ck.iterdir())
+
+
 @pytest.mark.parametrize("fold", [[], ["--ascii"]])
 def test_eval_data_on_the_runs_own_source_counts_exactly_its_split_rows(tmp_path, capsys, fold):
     """eval --data on the source a run was trained on said 14,401 rows in its training split and 1,816 in its
@@ -150,14 +162,7 @@ def test_eval_data_on_the_runs_own_source_counts_exactly_its_split_rows(tmp_path
     names = tiny_names()
     names["Slavic"] += [n.lower() for n in names["Slavic"][:12]] + ["Zokač", "Pečov", "Ražov", "Gičov"]
     names["Nordic"] += [n.lower() for n in names["Nordic"][:12]] + ["Kåsson", "Måsson", "Dåsson", "Tåsson"]
-    data = tmp_path / "names"
-    data.mkdir()
-    for label, ns in names.items():
-        (data / f"{label}.txt").write_text("\n".join(ns) + "\n", encoding="utf-8")
-    ck = tmp_path / "ck"
-    assert main([str(a) for a in ["train", "--data", data, "--checkpoints", ck, "--embed", 8, "--hidden", 8,
-                                  "--epochs", 1, "--batch-size", 32, "--threads", 1, "--lm-order", 0, *fold]]) == 0
-    run = next(ck.iterdir())
+    data, run = _tiny_run(tmp_path, names, *fold)
     split = json.loads((run / "split.json").read_text())
     capsys.readouterr()
     code, out, _ = run_cli(capsys, "eval", run, "--data", data, "--json")
@@ -234,14 +239,7 @@ def test_eval_scores_a_labelled_name_in_its_own_case_as_the_trainer_did(tmp_path
     names = tiny_names()
     for label in names:
         names[label] += [n.lower() for n in names[label][:10]]
-    data = tmp_path / "names"
-    data.mkdir()
-    for label, ns in names.items():
-        (data / f"{label}.txt").write_text("\n".join(ns) + "\n", encoding="utf-8")
-    ck = tmp_path / "ck"
-    assert main([str(a) for a in ["train", "--data", data, "--checkpoints", ck, "--embed", 8, "--hidden", 8,
-                                  "--epochs", 1, "--batch-size", 32, "--threads", 1, "--lm-order", 0]]) == 0
-    run_dir = next(ck.iterdir())
+    _, run_dir = _tiny_run(tmp_path, names)
     run = load_run(run_dir)
     lower = next(n for n, _ in run.split["train"] if n.islower())
     assert run.capitalised and run.read(lower).text == lower.title()       # typed: capitalised
