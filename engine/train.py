@@ -188,6 +188,8 @@ class Trainer:
                     self.on_event(result)
         except KeyboardInterrupt:
             self._interrupted(result)
+            if result is not None:     # the end was reached before the interrupt: it stands, written whole
+                return result
             raise
         finally:
             if self.writer:
@@ -202,16 +204,23 @@ class Trainer:
         left "stopping" or "running". What was saved stays as it is (every file is written atomically, a resume
         point whole or not at all) and nothing more is saved: the model may be half-way through a step. The
         status says stopped, at the step of its resume point, not tested. An end already reached (a Done or
-        Failed being written) is written whole; a resume that had not trained on yet leaves the run as it was."""
+        Failed being written) is written whole, and stands; a resume that had not trained on yet leaves the run
+        as it was; a new run with no config.json yet gets a stopped status and no other file."""
         if not self.ranks.main or self.writer is None:
             return
         try:
             if result is not None:                     # the end was reached: write it (again), whole
                 self.emit(result)
                 return
-            if not self._started and self._ended_status is not None:
-                rf.atomic_write_bytes(self.run_dir / rf.STATUS, self._ended_status)
+            if not self._started and self.resume_from is not None:   # a resume that had not trained on: the
+                if self._ended_status is not None:                    # run as it was (a format-1 run had no
+                    rf.atomic_write_bytes(self.run_dir / rf.STATUS, self._ended_status)   # status.json)
+                else:
+                    (self.run_dir / rf.STATUS).unlink(missing_ok=True)
                 return
+            if not (self.run_dir / rf.CONFIG).is_file():   # a new run interrupted before it had a config: no run
+                self.writer.write(state=rf.STOPPED, reason=rf.STOPPED)   # files (--run-dir takes the folder
+                return                                                  # again); its status says how it ended
             try:
                 folder = rf.resume_dir(self.run_dir)
                 saved = rf.read_json(folder / rf.STATE, dict) if folder is not None else {}

@@ -453,7 +453,7 @@ def test_checkpoints_that_is_a_file_is_said_in_words(env, tmp_path, capsys, comm
 
 
 @pytest.mark.parametrize("argv", [["--checkpoints", "afile"], ["tui", "--checkpoints", "afile"],
-                                  ["--data", "builtin", "--checkpoints", "afile"]])
+                                  ["--data", "builtin", "--checkpoints", "afile"], ["--checkpoints=afile"]])
 def test_the_tui_refuses_checkpoints_that_is_a_file_before_it_starts(tmp_path, capsys, monkeypatch, argv):
     """`namestudio --checkpoints FILE` opened the app on a file (no runs, and a run started there failed), where
     every command refused it up front. Now one line and exit 2, as for a usage error, and no app."""

@@ -101,8 +101,8 @@ def test_finished_and_format_1_runs(tmp_path):
     assert st.state == "done" and not st.live and not st.stale
     old = make_run(tmp_path, "r2")
     assert rf.read_status(old).state == "incomplete"
-    rf.atomic_write_json(old / rf.TEST, {"test": {}, "reason": "stopped"})
-    assert rf.read_status(old).state == "stopped"
+    rf.atomic_write_json(old / rf.TEST, {"test": {}, "reason": "cancelled"})   # as format-1 versions wrote it
+    assert rf.read_status(old).state == "stopped" and rf.read_status(old).reason == "stopped"
 
 
 # ---- the lock ---------------------------------------------------------------------------------------

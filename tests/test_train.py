@@ -431,3 +431,50 @@ def test_a_second_stop_as_a_resume_sets_up_leaves_the_run_as_it_was(tiny, tmp_pa
         resumed.run()
     assert ((run / ck.STATUS).read_bytes(), (run / ck.TEST).read_bytes()) == before
     ck.RunLock(run).acquire().release()
+    # a run of the first format (no status.json, a test_metrics.json that says "cancelled"): as it was too
+    (run / ck.STATUS).unlink()
+    test = {**json.loads((run / ck.TEST).read_text()), "reason": "cancelled"}
+    ck.atomic_write_json(run / ck.TEST, test)
+    before = (run / ck.TEST).read_bytes()
+    with pytest.raises(KeyboardInterrupt):
+        Trainer(small(epochs=50, log_every=1, eval_every=1), tmp_path, resume_from=run).run()
+    assert (run / ck.TEST).read_bytes() == before and not (run / ck.STATUS).exists()   # its figures kept
+
+
+def test_a_second_stop_before_a_new_run_has_its_config_leaves_its_folder_free(tiny, tmp_path, monkeypatch):
+    """Two Ctrl-C as a `--run-dir` run set up wrote a "stopped, untrained" end (test_metrics.json) into a folder
+    with no config.json: `train --run-dir` then refused the folder ("already holds a run"), `--resume` and
+    `eval` said config.json was missing, and `runs` showed a phantom row. The folder now gets a stopped status
+    and nothing else, and takes a new run."""
+    real_plan = Trainer._plan
+
+    def plan(self):
+        self.abort()                                  # the second Ctrl-C, while the data loads
+        return real_plan(self)
+
+    monkeypatch.setattr(Trainer, "_plan", plan)
+    folder = tmp_path / "myrun"
+    with pytest.raises(KeyboardInterrupt):
+        Trainer(small(epochs=1), tmp_path, run_dir=folder, dataset=tiny).run()
+    assert not (folder / ck.TEST).exists() and not (folder / ck.CONFIG).exists()
+    assert ck.read_status(folder).state == "stopped"
+    monkeypatch.setattr(Trainer, "_plan", real_plan)
+    again = Trainer(small(epochs=1), tmp_path, run_dir=folder, dataset=tiny).run()
+    assert isinstance(again, Done) and again.test_metrics
+
+
+def test_a_second_stop_after_the_end_is_written_leaves_the_end_as_it_is(tiny, tmp_path):
+    """An interrupt that landed just after a finished run wrote its end raised out of `train`, which then said
+    "interrupted … is done as it was" and exited 130. The end stands: run() returns it."""
+    ends = []
+
+    def on(e):
+        if isinstance(e, Done):
+            ends.append(e)
+            if len(ends) == 1:
+                trainer.abort()                       # the second Ctrl-C, as the end is written (once)
+
+    trainer = Trainer(small(epochs=1), tmp_path, on, dataset=tiny)
+    result = trainer.run()
+    assert isinstance(result, Done) and result.reason == "finished" and result.test_metrics
+    assert ck.read_status(trainer.run_dir).state == "done" and ck.read_test(trainer.run_dir)["test"]

@@ -419,7 +419,8 @@ async def test_a_run_stopped_before_any_training_is_shown_untrained_and_offered_
             pane = app.pane("train")
             await wait_for(pilot, lambda: pane.run_dir == str(outside.run_dir) and pane.ended is not None)
             assert pane.state == "stopped"
-            assert "not tested: stopped before any training" in str(app.query_one("#train-status").render())
+            status = str(app.query_one("#train-status").render())
+            assert "not tested: stopped before any training" in status and "Best checkpoint" not in status
         finally:
             if outside is not None:
                 kill(outside.popen)

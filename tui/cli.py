@@ -628,8 +628,11 @@ def _stopped_at_once(con, args, run_dir: Path) -> int:
         raise CliError(str(e)) from None
     kept = (f"its resume point at step {st.step:,} is kept: `namestudio train --resume {_where(run_dir)}` "
             f"continues it" if folder is not None else "nothing was saved yet to resume from")
-    if st.state == rf.STOPPED:
+    untested = rf.read_test(run_dir).get("untested") if st.state == rf.STOPPED else None
+    if untested == rf.NOT_TESTED:
         con.print(f"{rf.STOPPED} at once, not tested: {kept}", markup=False)
+    elif untested == rf.UNTRAINED:
+        con.print(f"{rf.STOPPED} before any training: {kept}", markup=False)
     else:                           # a resume interrupted before it trained on: the run is as it was
         con.print(f"interrupted before it trained on: run {run_dir.name} is {'stale' if st.stale else st.state} "
                   "as it was", markup=False)
@@ -638,6 +641,11 @@ def _stopped_at_once(con, args, run_dir: Path) -> int:
         _emit_json({"run_dir": str(run_dir), "run_id": run_dir.name, "reason": st.reason, "steps": st.step,
                     "untested": rf.read_test(run_dir).get("untested"), "resumable": folder is not None})
     return 130
+
+
+def _given(argv, option: str) -> bool:
+    """Whether ``option`` is on the command line, as "--opt VALUE" or "--opt=VALUE"."""
+    return any(a == option or str(a).startswith(option + "=") for a in argv or [])
 
 
 def _where(run_dir) -> str:
@@ -1367,7 +1375,7 @@ def main(argv: list[str] | None = None) -> int:
                     and Path(value).exists() and not Path(value).is_dir()):
                 raise UsageError(f"{option} {value} is a file, not a folder"
                                + (" (the default; --checkpoints DIR chooses another)"
-                                  if dest == "checkpoints" and option not in argv else ""))
+                                  if dest == "checkpoints" and not _given(argv, option) else ""))
         return args.func(args) or 0
     except KeyboardInterrupt:
         print("namestudio: interrupted", file=sys.stderr)

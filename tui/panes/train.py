@@ -405,7 +405,8 @@ class TrainPane(Pane):
         ended = f"Run {rf.STOPPED} after" if self.state == rf.STOPPED else f"Done, {reason_words(e.reason)} in"
         line = f"{ended} {duration(e.train_seconds)} · {test}"
         self._log(line)
-        self._status(Text.assemble((line, "bold"), f"\nBest checkpoint: {short_path(e.run_dir)}"))
+        kept = "Run folder" if e.untested == rf.UNTRAINED else "Best checkpoint"    # untrained: no weights
+        self._status(Text.assemble((line, "bold"), f"\n{kept}: {short_path(e.run_dir)}"))
         self._update_buttons()
         self._dirty = True
 
