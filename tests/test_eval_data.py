@@ -138,6 +138,7 @@ def test_the_evaluate_pane_says_how_many_names_are_from_the_validation_split():
     assert source_header("x.csv", m).endswith("6 in its training split, excluded (x counts them) · 3 in its "
                                               "validation split, counted (its checkpoint was chosen on them)")
     assert "validation" not in source_header("x.csv", {**m, "in_val": 0})
+    assert source_header("x.csv", m).startswith("x.csv: 40 rows (name, label) · ")   # rows: a name may have two labels
 
 
 def _tiny_run(tmp_path, names: dict, *options):

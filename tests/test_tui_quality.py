@@ -156,7 +156,7 @@ async def test_another_source_skips_unknown_labels_and_shows_its_metrics(env):
         assert m["skipped_unknown"] == counts["unknown"] and m["unknown_labels"] == ["Klingon", "Vulcan"]
         assert m["n"] == counts["known"] and m["in_train"] == counts["train"]
         title = str(app.query_one("#eval-title").render())
-        assert f"{path.name}: {counts['known'] + counts['unknown']} names" in title
+        assert f"{path.name}: {counts['known'] + counts['unknown']} rows (name, label)" in title
         assert f"{counts['unknown']} skipped" in title and "Klingon, Vulcan" in title
         assert f"{counts['train']} in its training split, counted" in title
         head = headline(app)

@@ -24,7 +24,7 @@ from namestudio.engine.experiment import run_name
 
 from .. import keys
 from ..messages import CalibrationReady, RunMetrics, SourceEvaluated
-from ..render import confusion_table, per_class_table, reliability_table
+from ..render import confusion_table, counted, per_class_table, reliability_table
 from ..widgets import Choice, ANY, Anchor, Field, Pane, set_select, short_path, short_run, usable
 
 ALIASES = {"pytorch": "pytorch-names"}     # what the user may type for a source data.load_dataset knows
@@ -550,9 +550,10 @@ def _one_line(e: BaseException) -> str:
 
 
 def source_header(source: str, m: dict) -> str:
-    """The line above a run's result on another source: the source, its names, what was skipped and why,
+    """The line above a run's result on another source: the source, its rows (name, label; a name may be under
+    several labels), what was skipped and why,
     and its names in the run's training split (counted or left out)."""
-    parts = [f"{short_path(source)}: {m.get('n_source', 0):,} names"]
+    parts = [f"{short_path(source)}: {counted(m.get('n_source', 0), 'row')} (name, label)"]
     if m.get("skipped_unknown"):
         labels = m.get("unknown_labels") or []
         listed = ", ".join(labels[:6]) + (f" and {len(labels) - 6} more" if len(labels) > 6 else "")
