@@ -213,8 +213,9 @@ class Trainer:
                 self.emit(result)
                 return
             if not self._started and self.resume_from is not None:   # a resume that had not trained on: the
-                if self._ended_status is not None:                    # run as it was (a format-1 run had no
-                    rf.atomic_write_bytes(self.run_dir / rf.STATUS, self._ended_status)   # status.json)
+                self.writer.close()                                   # run as it was (a format-1 run had no
+                if self._ended_status is not None:                    # status.json); no heartbeat after it
+                    rf.atomic_write_bytes(self.run_dir / rf.STATUS, self._ended_status)
                 else:
                     (self.run_dir / rf.STATUS).unlink(missing_ok=True)
                 return
@@ -253,7 +254,8 @@ class Trainer:
                 and found.pid in (os.getpid(), os.getppid())):    # this process's launch (or its torchrun agent's)
             self.live_since = min(self.live_since, found.started)
         if self._ended_state() != "done":        # a done run stays done until it is sure to train on (Started)
-            self.writer.write()                  # status "starting", with this pid
+            self.writer.write()                  # status "starting", with this pid, kept fresh while the data
+            self.writer.start_heartbeat()        # loads (from another host, only the heartbeat says it is live)
         # commands sent since this attempt showed live count, even if sent before this line (the launcher's
         # status says "starting" while this process still imports torch); an earlier attempt's never do
         self.watcher = rf.ControlWatcher(self.run_dir, since=self.live_since)

@@ -478,3 +478,22 @@ def test_a_second_stop_after_the_end_is_written_leaves_the_end_as_it_is(tiny, tm
     result = trainer.run()
     assert isinstance(result, Done) and result.reason == "finished" and result.test_metrics
     assert ck.read_status(trainer.run_dir).state == "done" and ck.read_test(trainer.run_dir)["test"]
+
+
+def test_a_run_keeps_its_heartbeat_while_its_data_loads(tiny, tmp_path, monkeypatch):
+    """From another host only the heartbeat tells a live run from a dead one, and a run sent none from its
+    "starting" status until it trained: a data load over STARTING_GRACE (5 minutes) read as stale there, and
+    `stop` refused it. The heartbeat now runs from the moment the run folder is locked (a new run without
+    --run-dir has no folder until its data is loaded)."""
+    real_plan = Trainer._plan
+    seen = []
+
+    def plan(self):
+        seen.append(self.writer._thread is not None and self.writer._thread.is_alive())
+        return real_plan(self)
+
+    monkeypatch.setattr(Trainer, "_plan", plan)
+    # a launched run (the TUI's, `train --run-dir`): its folder is locked before the data loads
+    done = Trainer(small(epochs=1), tmp_path, run_dir=tmp_path / "launched", dataset=tiny).run()
+    assert seen == [True] and isinstance(done, Done)
+    assert ck.read_status(done.run_dir).state == "done"
