@@ -205,6 +205,11 @@ def test_the_per_class_table_lists_the_labels_the_macro_metrics_average_over():
     assert m["macro_f1"] == pytest.approx(sum(f1s) / len(f1s), abs=0.01)
     caption = " ".join(text.split())
     assert "left out: 1 label with no names here, never predicted" in caption and "n 0: no names here" in caption
+    from namestudio.tui.render import confusion_table
+    cm = m["confusion"] if "confusion" in m else [[1, 0, 1, 0], [0, 2, 0, 0], [0, 0, 0, 0], [0, 0, 0, 0]]
+    seen = " ".join(_rendered(confusion_table(cm, ["Alpha", "Beta", "Gamma", "Delta"], only_seen=True)).split())
+    assert "Del" not in seen and "Gam" in seen and "left out: 1 label with no names here, never predicted" in seen
+    assert "Del" in _rendered(confusion_table(cm, ["Alpha", "Beta", "Gamma", "Delta"]))   # the whole matrix
     compact = _rendered(per_class_table(m, compact=True))
     assert "Del" not in compact and "Gam" in compact
     assert "n 0: only predicted" in " ".join(compact.split()) and "1 without names left out" in " ".join(compact.split())

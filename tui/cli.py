@@ -985,7 +985,7 @@ def cmd_eval(args) -> int:
     if run.task == "classify":
         con.print(f"calibration: temperature {m['temperature']:.3f} · ECE (15 bins) {m['ece_before']:.4f} before, "
                   f"{m['ece_after']:.4f} after · NLL {m['loss']:.4f} before, {m['nll_after']:.4f} after")
-        con.print(confusion_table(m["confusion"], run.labels, percent=not args.counts))
+        con.print(confusion_table(m["confusion"], run.labels, percent=not args.counts, only_seen=True))
         con.print(per_class_table(m))
     if args.json:
         _emit_json({"run": _run_name(run.path), "task": run.task, "trained_on": run.data_source,

@@ -37,12 +37,23 @@ def _cell_style(value: float, diagonal: bool, dark: bool = True) -> Style:
 
 def confusion_table(confusion: list[list[int]], labels: list[str], percent: bool = True, dark: bool = True,
                     title: str | None = "Confusion matrix (rows: true, columns: predicted)",
-                    corner: str = "true\\pred") -> Table:
+                    corner: str = "true\\pred", only_seen: bool = False) -> Table:
     """Rows are true labels, columns predicted ones. Each cell's background follows the row-normalised value;
-    the diagonal is green, bold and underlined, the rest red. Label names are abbreviated to fit."""
+    the diagonal is green, bold and underlined, the rest red. Label names are abbreviated to fit.
+    ``only_seen``: leave out the labels with no names in the data that are never predicted (a row and a column
+    of nothing each: a source of 3 languages tested on an 18-language run); the caption counts them."""
+    left_out = 0
+    if only_seen and len(confusion) == len(labels):
+        keep = [i for i in range(len(labels)) if sum(confusion[i]) or sum(row[i] for row in confusion)]
+        if keep and len(keep) < len(labels):
+            left_out = len(labels) - len(keep)
+            confusion = [[confusion[i][j] for j in keep] for i in keep]
+            labels = [labels[i] for i in keep]
     short = abbreviations(labels)
     table = Table(title=title, show_edge=False, pad_edge=False, padding=(0, 0), collapse_padding=True,
-                  header_style="bold", title_style="bold", box=None)
+                  header_style="bold", title_style="bold", box=None, caption_justify="left",
+                  caption=f"left out: {counted(left_out, 'label')} with no names here, never predicted"
+                  if left_out else None)
     table.add_column(corner, no_wrap=True)
     width = 4 if percent else max(3, max((len(str(v)) for row in confusion for v in row), default=1)) + 1
     width = max(width, max((len(s) for s in short), default=0) + 1)

@@ -222,7 +222,7 @@ class EvaluatePane(Pane):
         mode = "row %" if self.percent else "counts"
         return (Text.assemble((self.title, "bold"), f" · rows true, columns predicted · {mode} (c)"),
                 confusion_table(m["confusion"], self._labels_for(m), percent=self.percent, dark=dark, title=None,
-                                corner=""),
+                                corner="", only_seen=True),
                 _headline_table(_headline_values(m)),
                 per_class_table(m, compact=True) if "per_class" in m else "")
 
