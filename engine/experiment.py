@@ -401,6 +401,7 @@ class Controller:
         self.views = {r["dir"]: RunView(label=r["dir"], state=r.get("state", "pending")) for r in self.doc["runs"]}
         self.tails = {r["dir"]: rf.Tail(self.exp / r["dir"] / rf.METRICS) for r in self.doc["runs"]}
         self.stopping = False
+        self.stops = 0            # stop() calls: 1 stop cleanly, 2 stop at once (untested), 3 kill
         self.killing = False
         self.lock: rf.RunLock | None = None
         self.started = time.time()
@@ -409,12 +410,17 @@ class Controller:
     # from any thread or a signal handler
     def stop(self) -> None:
         """First call: ask every running child to stop cleanly (SIGTERM: the best weights are kept and tested);
-        pending runs are not started. A second call kills them."""
-        if self.stopping:
-            self.killing = True
+        pending runs are not started. A second call asks again, as a second Ctrl-C does a `train`: each stops at
+        once and records itself "stopped, untested" (it was killed, and then read as stale, before). A third call
+        kills them (a child that does not answer)."""
+        self.stops += 1
+        self.killing = self.stops >= 3
         self.stopping = True
         for p in list(self.active.values()):
-            _signal(p, signal.SIGKILL if self.killing else signal.SIGTERM)
+            _signal(p, self._stop_signal())
+
+    def _stop_signal(self) -> int:
+        return signal.SIGKILL if self.killing else signal.SIGTERM
 
     def _save(self, **changes) -> None:
         self.doc.update(changes, heartbeat=time.time())
@@ -441,7 +447,8 @@ class Controller:
         self.tails[r["dir"]] = rf.Tail(run_dir / rf.METRICS)
         self.active[r["dir"]] = popen
         if self.stopping:         # a Ctrl-C between the launch and the line above: stop() did not see this child
-            _signal(popen, signal.SIGKILL if self.killing else signal.SIGTERM)
+            for _ in range(self.stops):   # as many asks as it missed: one stops it cleanly, two at once
+                _signal(popen, self._stop_signal())
         r["state"] = "running"
         self.views[r["dir"]].state = "running"
         self._save()

@@ -576,3 +576,34 @@ def test_settings_name_the_data_source_a_run_took_by_default(tmp_path):
         runs.append((name, d))
     assert ex.settings(runs[:2]).common["data"] == "builtin"
     assert ex.settings(runs).varying["data"] == {"a": "builtin", "b": "builtin", "c": "/data/names"}
+
+
+def test_a_second_stop_asks_the_children_again_and_only_a_third_kills_them(tmp_path):
+    """compare's second Ctrl-C killed its children (SIGKILL): they wrote no end and read as stale. Now it asks
+    again (SIGTERM: a `train` that is asked twice stops at once, "stopped, untested"); a third call kills."""
+    exp = tmp_path / "exp-1"
+    (exp / "rnn").mkdir(parents=True)
+    rf.atomic_write_json(exp / ex.EXPERIMENT, {"task": "classify", "runs": [{"dir": "rnn", "model": "rnn"}]})
+    log = tmp_path / "signals.txt"
+    ready = tmp_path / "ready"
+    child = subprocess.Popen([sys.executable, "-c", (
+        "import signal, time, pathlib\n"
+        f"log = pathlib.Path({str(log)!r})\n"
+        "signal.signal(signal.SIGTERM, lambda s, f: log.open('a').write('TERM\\n'))\n"
+        f"pathlib.Path({str(ready)!r}).touch()\n"
+        "while True: time.sleep(0.05)\n")], start_new_session=True)
+    try:
+        deadline = time.time() + 30
+        while not ready.exists() and time.time() < deadline:
+            time.sleep(0.05)
+        c = ex.Controller(exp)
+        c.active["rnn"] = child
+        for n in (1, 2):
+            c.stop()
+            while (log.read_text().count("TERM") if log.exists() else 0) < n and time.time() < deadline:
+                time.sleep(0.05)
+            assert log.read_text().count("TERM") == n and child.poll() is None   # asked, not killed
+        c.stop()
+        assert child.wait(timeout=20) == -signal.SIGKILL
+    finally:
+        child.kill()

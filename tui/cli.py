@@ -1254,10 +1254,10 @@ def cmd_compare(args) -> int:
     handled = (signal.SIGINT, signal.SIGTERM)
     previous = {s: signal.getsignal(s) for s in handled}
 
-    def on_signal(signum, frame):  # first: every run stops cleanly; second: they are killed
+    def on_signal(signum, frame):  # first: every run stops cleanly; second: at once, untested; third: killed
         if not ctl.stopping:
-            con.print("[yellow]stopping every run: the best weights are kept and tested (asked again: they are "
-                      "killed)[/]")
+            con.print("[yellow]stopping every run: the best weights are kept and tested (asked again: they stop at "
+                      "once, untested; a third time: they are killed)[/]")
         ctl.stop()
 
     if threading_main():
