@@ -66,6 +66,7 @@ OLD_STOPPED = "cancelled"
 END_STATES = ("done", "failed", STOPPED)
 REASONS = ("finished", "early_stop", "max_steps", STOPPED)   # why a run ended (status.json, test_metrics.json)
 REASON_WORDS = {"finished": "finished", "early_stop": "early stop", "max_steps": "step limit", STOPPED: STOPPED}
+REASON_WHY = {"early_stop": "no improvement"}   # the long form's parenthesis (--patience evaluations without one)
 # why a run's weights were not tested (test_metrics.json's "untested"; its "test" is then empty), and the word
 # that joins its state in a listing ("stopped, untrained")
 UNTRAINED = "stopped before any training: no weights were kept, and nothing was tested"
@@ -81,7 +82,7 @@ HOST = socket.gethostname()
 __all__ = [
     "FORMAT", "CONFIG", "SPLIT", "STATUS", "STEPS", "METRICS", "WEIGHTS", "TEST", "CALIBRATION", "LM", "LOG", "CONTROL", "LOCK",
     "RESUME", "LAST", "OPTIM", "STATE", "LIVE_STATES", "END_STATES", "COMMANDS", "STALE_AFTER", "HOST",
-    "STOPPED", "REASONS", "REASON_WORDS", "UNTRAINED", "NOT_TESTED", "UNTESTED_WORDS", "stopped_word", "state_words", "reason_words",
+    "STOPPED", "REASONS", "REASON_WORDS", "REASON_WHY", "UNTRAINED", "NOT_TESTED", "UNTESTED_WORDS", "stopped_word", "state_words", "reason_words",
     "read_test", "no_weights",
     "NamestudioError", "RunFolderError", "CheckpointError",
     "atomic_write_bytes", "atomic_write_json", "append_jsonl", "rewrite_jsonl", "read_json", "read_config", "read_jsonl",
@@ -548,10 +549,12 @@ def state_words(state: str, untested: str | None = None) -> str:
     return f"{state}, {word}" if word and state == STOPPED else state
 
 
-def reason_words(reason: str | None) -> str:
-    """Why a run ended, in the words every face shows ("early stop", "stopped", ...)."""
+def reason_words(reason: str | None, why: bool = False) -> str:
+    """Why a run ended, in the words every face shows ("early stop", "stopped", ...); ``why``: with the reason's
+    cause where it has one ("early stop (no improvement)"), for a status line."""
     reason = stopped_word(reason)
-    return REASON_WORDS.get(reason or "", str(reason or "").replace("_", " "))
+    words = REASON_WORDS.get(reason or "", str(reason or "").replace("_", " "))
+    return f"{words} ({REASON_WHY[reason]})" if why and reason in REASON_WHY else words
 
 
 def read_test(run_dir: Path) -> dict:

@@ -245,14 +245,14 @@ async def test_tab_never_lands_on_the_tab_bar(narrow_app):
 
 
 async def test_a_state_that_grows_in_place_widens_its_column(narrow_app):
-    """A run's row is updated in place as it goes; "stopped early" is wider than "running 9%" and must not be
-    cut ("stopped ear")."""
+    """A run's row is updated in place as it goes; "early stop" is wider than "running" and must not be
+    cut ("early s")."""
     app = narrow_app
     async with app.run_test(size=NARROW) as pilot:
         await show_pane(pilot, "runs")
         runs = app.pane("runs")
         row = {"run": "20260101-130000-classify-lstm", "path": "/runs/x", "task": "classify", "model": "lstm",
-               "state": "running", "step": 9, "total_steps": 100}
+               "state": "running", "step": 0, "total_steps": 0}     # no total yet: "running"
         runs.set_runs([row])
         await pilot.pause()
         runs.set_runs([{**row, "state": "done", "reason": "early_stop"}])    # the same row, in place
@@ -260,7 +260,7 @@ async def test_a_state_that_grows_in_place_widens_its_column(narrow_app):
         table = app.query_one("#runs-table", DataTable)
         cell = table.get_cell("/runs/x", "status")
         width = table.columns[next(k for k in table.columns if k.value == "status")].get_render_width(table)
-        assert str(cell) == "stopped early" and width >= len("stopped early")
+        assert str(cell) == "early stop" and width >= len("early stop")
 
 
 async def test_the_progress_line_fits_when_the_run_was_attached_while_the_pane_was_hidden(narrow_app):

@@ -297,9 +297,9 @@ class RunsPane(Pane):
 
 STATE_STYLES = {"running": "bold green", "starting": "green", "paused": "bold yellow", "stopping": "yellow",
                 "failed": "bold red", "stale": "bold red", "damaged": "red", rf.STOPPED: "dim", "done": ""}
-# the same words as the Train pane's status line and the toast (train.REASONS), shortened for a column; a run
-# stopped before its end is "stopped", as its run folder records it (runfolder.STOPPED)
-REASON_WORDS = {"early_stop": "stopped early", "max_steps": "step limit", rf.STOPPED: rf.STOPPED, "finished": "done"}
+# the words of every face (runfolder.REASON_WORDS: "early stop", "step limit", "stopped"), but "done" for a run
+# that finished; a run stopped before its end is "stopped", as its run folder records it (runfolder.STOPPED)
+REASON_WORDS = {**rf.REASON_WORDS, "finished": "done"}
 
 
 def state_cell(r: dict) -> Text:

@@ -38,13 +38,11 @@ LABELS = {"f-epochs": "Epochs", "f-batch": "Batch", "f-lr": "LR", "f-hidden": "H
           "f-dropout": "Dropout", "f-members": "Members", "f-lm": "N-gram", "f-seed": "Seed"}
 REDRAW_EVERY = 0.25          # seconds: plots redraw at most ~4 times a second
 LIVE = ("starting", "running", "paused", "stopping")
-REASONS = {"finished": "finished", "early_stop": "stopped early (no improvement)",
-           rf.STOPPED: rf.STOPPED, "max_steps": "reached the step limit"}
 
 
 def reason_words(reason: str | None) -> str:
-    reason = rf.stopped_word(reason)
-    return REASONS.get(reason or "", (reason or "ended").replace("_", " "))
+    """Why the run ended, in the words of every face (runfolder.reason_words), with the cause of an early stop."""
+    return rf.reason_words(reason, why=True) if reason else "ended"
 
 
 def ui_threads() -> int:
