@@ -561,8 +561,8 @@ class Trainer:
                         self.save_resume_point(step, elapsed())
                         last_save, self._save_due = elapsed(), False
                         self.model.train()
-                        if cfg.patience and self.bad_evals >= cfg.patience:
-                            reason = "early_stop"
+                        if cfg.patience and self.bad_evals >= cfg.patience and step < total:   # at the last
+                            reason = "early_stop"        # evaluation patience stops nothing: the run finished
                             if step < total:   # the other ranks are at the next step's control: tell them
                                 ddp.agree(ddp.EARLY_STOP, self.ranks)
                             break

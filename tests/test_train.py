@@ -497,3 +497,16 @@ def test_a_run_keeps_its_heartbeat_while_its_data_loads(tiny, tmp_path, monkeypa
     done = Trainer(small(epochs=1), tmp_path, run_dir=tmp_path / "launched", dataset=tiny).run()
     assert seen == [True] and isinstance(done, Done)
     assert ck.read_status(done.run_dir).state == "done"
+
+
+@pytest.mark.parametrize("epochs, reason", [(2, "finished"), (3, "early_stop")])
+def test_patience_running_out_at_the_last_evaluation_is_a_finished_run(tiny, tmp_path, epochs, reason):
+    """A run whose patience ran out at its very last evaluation trained every epoch: it read "early stop" (the
+    reviewer's 14-epoch run, best at 11, "Done, early stop" beside "epoch 14.0/14 · 100%"). A learning rate too
+    small to move the weights: the first evaluation is the best, and each later one is no better."""
+    result = Trainer(small(epochs=epochs, patience=1, lr=1e-12), tmp_path, dataset=tiny).run()
+    assert isinstance(result, Done) and result.reason == reason
+    test = json.loads((ck.resolve_run(result.run_dir) / "test_metrics.json").read_text())
+    assert test["reason"] == reason
+    evals = ck.read_jsonl(ck.resolve_run(result.run_dir) / "metrics.jsonl")
+    assert len(evals) == (epochs if reason == "finished" else 2)    # an early stop comes after epoch 2 of 3
