@@ -337,3 +337,21 @@ async def test_an_experiments_long_run_ids_leave_state_and_test_f1_within_80_col
         table.move_cursor(row=1)
         title = lambda: str(app.query_one("#runs-title").render())
         await wait_for(pilot, lambda: title().startswith(f"{exp}/lstm-hidden=512-dropout=0.3 · 3 runs in"), 10)
+
+
+async def test_opening_a_damaged_run_says_what_is_wrong_not_a_none_run(narrow_app):
+    """g or e on a run whose weights are gone said "… is a None run; Generate needs a generator" (a damaged row has
+    no task): it says the run is damaged and why, as `runs` does."""
+    app = narrow_app
+    async with app.run_test(size=NARROW) as pilot:
+        await show_pane(pilot, "runs")
+        runs = app.pane("runs")
+        runs.set_runs([{"run": "gen-x", "path": "/runs/gen-x", "error": "/runs/gen-x/model.safetensors: no such "
+                                                                        "weights file"}])
+        await pilot.pause()
+        runs.action_open("generate")
+        await pilot.pause()
+        messages = [n.message for n in app._notifications]
+        assert any("gen-x cannot be opened: /runs/gen-x/model.safetensors: no such weights file" in m
+                   for m in messages), messages
+        assert not any("None" in m for m in messages)

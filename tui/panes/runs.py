@@ -243,6 +243,9 @@ class RunsPane(Pane):
         if not row:
             self.app.notify("No run under the cursor.", severity="warning")
             return
+        if row.get("error"):          # a damaged run has no task to check: say what is wrong with it, as `runs` does
+            self.app.notify(f"{row['run']} cannot be opened: {row['error']}", severity="warning", markup=False)
+            return
         need = "generate" if target == "generate" else "classify"
         if row.get("task") != need:
             self.app.notify(f"{row['run']} is a {row.get('task')} run; {target.capitalize()} needs a "
