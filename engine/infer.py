@@ -454,12 +454,31 @@ def classifier_agreement(samples: list[dict], classifier: LoadedRun) -> float | 
     return sum(judged) / len(judged) if judged else None
 
 
+def judged(samples: list[dict]) -> int:
+    """How many samples a classifier could judge (``classifier_agreement`` set "agrees" to True or False)."""
+    return sum(s.get("agrees") is not None for s in samples)
+
+
+def agreement_words(share: float | None, judged: int, n: int) -> str:
+    """The classifier's agreement in words: the share, and over how many names when it could not judge them all
+    (a classifier without some of the generator's languages)."""
+    if share is None:
+        return "the classifier knows none of these languages"
+    return f"classifier agrees on {100 * share:.0f}%" + (f" of the {judged} it can judge" if judged < n else "")
+
+
+def agreement_cell(share: float | None, judged: int, n: int) -> str:
+    """The same for a table cell: "97%", "100% of 2", "–"."""
+    return "–" if share is None else f"{100 * share:.0f}%" + (f" of {judged}" if judged < n else "")
+
+
 def sample_quality(run: LoadedRun, temperatures=TABLE_TEMPERATURES, n: int = 200,
                    classifier: LoadedRun | None = None, seed: int = 0, progress=None, **sample_kw) -> list[dict]:
     """The quality/diversity trade-off: per temperature, ``n`` samples (same seed for each) and their
     {"temperature", "n", "novelty" (share not in the training data, not repeated, more than the prefix),
     "uniqueness" (share of distinct names), "agreement" (share the classifier assigns to the sampled language;
-    None without a classifier or when it knows none of the languages)}. ``progress(done, total)``: as
+    None without a classifier or when it knows none of the languages), "judged" (how many samples it could
+    judge; None without a classifier)}. ``progress(done, total)``: as
     ``LoadedRun.sample``'s, over every temperature."""
     rows = []
     temperatures = list(temperatures)
@@ -468,9 +487,10 @@ def sample_quality(run: LoadedRun, temperatures=TABLE_TEMPERATURES, n: int = 200
             lambda done, total, i=i: progress(i * total + done, len(temperatures) * total))
         samples = run.sample(temperature=t, n=n, seed=seed, progress=report, **sample_kw)
         nov = novelty(samples)
+        share = classifier_agreement(samples, classifier) if classifier is not None else None
         rows.append({"temperature": t, "n": nov["n"], "novelty": nov["new_fraction"],
-                     "uniqueness": nov["unique_fraction"],
-                     "agreement": classifier_agreement(samples, classifier) if classifier is not None else None})
+                     "uniqueness": nov["unique_fraction"], "agreement": share,
+                     "judged": judged(samples) if classifier is not None else None})
     return rows
 
 

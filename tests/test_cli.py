@@ -128,6 +128,7 @@ def test_sample_marks_new_and_reports_classifier_agreement(env, capsys):
         assert s["name"].startswith("K") and s["lang"] == "Slavic" and isinstance(s["new"], bool)
     assert 0 <= res["classifier_agreement"] <= 1
     assert res["classifier_agreement"] == sum(s["agrees"] for s in res["samples"]) / 7
+    assert res["classifier_judged"] == 7          # every sample is in a language the classifier knows
 
 
 def test_runs_lists_both(env, capsys):

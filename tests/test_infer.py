@@ -12,8 +12,8 @@ from rich.console import Console
 from namestudio.data import Vocab
 from namestudio.engine.batches import MAX_LEN
 from namestudio.engine.config import TrainConfig
-from namestudio.engine.infer import (InferenceError, LoadedRun, check_sampling, classifier_agreement, mark_novelty,
-                                     novelty, write_lines)
+from namestudio.engine.infer import (InferenceError, LoadedRun, agreement_cell, agreement_words, check_sampling,
+                                     classifier_agreement, judged, mark_novelty, novelty, write_lines)
 from namestudio.tui.render import attribution_text
 
 LETTERS = "KMacehlnoruvü '-"
@@ -210,6 +210,20 @@ def test_classifier_agreement_judges_only_languages_the_classifier_knows():
     assert samples[3]["classifier"] is None                  # it could not read that one
     assert agree == pytest.approx(1 / 3)
     assert classifier_agreement([{"name": "Kaa", "lang": "Klingon"}], clf) is None
+
+
+def test_agreement_says_over_how_many_names_when_the_classifier_judged_only_some():
+    """Agreement over the 3 samples it could judge was "classifier agrees on 33%" with no word that a fourth was
+    in a language it does not know (the reviewer's 5-language classifier: "100%" of 2 of 6)."""
+    clf = make_run()
+    samples = [{"name": "Kaa", "lang": "Alpha"}, {"name": "Kee", "lang": "Beta"},
+               {"name": "Koo", "lang": "Klingon"}, {"name": "😀", "lang": "Alpha"}]
+    share = classifier_agreement(samples, clf)
+    assert judged(samples) == 3
+    assert agreement_words(share, judged(samples), len(samples)) == "classifier agrees on 33% of the 3 it can judge"
+    assert agreement_cell(share, 3, 4) == "33% of 3"
+    assert agreement_words(share, 4, 4) == "classifier agrees on 33%" and agreement_cell(share, 4, 4) == "33%"
+    assert agreement_words(None, 0, 4) == "the classifier knows none of these languages"
 
 
 def test_write_lines_is_atomic_and_leaves_no_temporary_file(tmp_path):

@@ -252,6 +252,7 @@ async def test_train_classifier_then_generator_through_the_ui(fixture_app, tmp_p
         assert len(gen.samples) == 7
         assert all(s["name"].startswith("Uz") and s["lang"] == "Orcish" for s in gen.samples)
         assert all("agrees" in s for s in gen.samples) and gen.agreement is not None
+        assert f"classifier agrees on {100 * gen.agreement:.0f}%" in str(app.query_one("#gen-summary").render())
 
         # Runs: both runs listed; overlay; CSV export
         await pilot.press("6")

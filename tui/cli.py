@@ -1037,7 +1037,8 @@ def cmd_sample(args) -> int:
     from rich.markup import escape
 
     from namestudio.engine.config import TABLE_TEMPERATURES
-    from namestudio.engine.infer import check_sampling, classifier_agreement, novelty, sample_quality, write_lines
+    from namestudio.engine.infer import (agreement_cell, agreement_words, check_sampling, classifier_agreement,
+                                         judged, novelty, sample_quality, write_lines)
     if args.seed is not None and not 0 <= args.seed <= 2 ** 63 - 1:   # as train's --seed
         raise CliError(f"--seed must be between 0 and 2**63-1, not {args.seed}")
     if args.table and args.temperature is not None:   # said, not silently ignored
@@ -1091,7 +1092,7 @@ def cmd_sample(args) -> int:
         pct = lambda v: "–" if v is None else f"{100 * v:.0f}%"
         for r in rows:
             t.add_row(f"{r['temperature']:g}", pct(r["novelty"]), pct(r["uniqueness"]),
-                      *((pct(r["agreement"]),) if clf is not None else ()))
+                      *((agreement_cell(r["agreement"], r["judged"], r["n"]),) if clf is not None else ()))
         con.print(t)
         con.print("new: not in the training data, not a repeat, more than the prefix · unique: distinct names"
                   + (" · classifier agrees: assigns the sampled language" if clf is not None else ""))
@@ -1124,8 +1125,7 @@ def cmd_sample(args) -> int:
     nov = novelty(samples)
     con.print(f"{100 * nov['new_fraction']:.0f}% new · {100 * nov['unique_fraction']:.0f}% unique "
               f"({len({s['name'] for s in samples})} distinct of {len(samples)})"
-              + (f" · classifier agrees on {100 * agree:.0f}%" if agree is not None else "")
-              + (" · the classifier knows none of these languages" if clf is not None and agree is None else ""))
+              + (f" · {agreement_words(agree, judged(samples), len(samples))}" if clf is not None else ""))
     cut = sum(1 for s in samples if s.get("cut"))
     if cut:
         con.print(f"[yellow]note:[/] {cut} of {len(samples)} names reached --max-len {args.max_len} before the "
@@ -1135,7 +1135,7 @@ def cmd_sample(args) -> int:
     if args.json:
         _emit_json({"run": _run_name(run.path), "samples": samples, "new_fraction": nov["new_fraction"],
                     "unique_fraction": nov["unique_fraction"], "classifier_agreement": agree,
-                    "out": str(out) if out is not None else None})
+                    "classifier_judged": judged(samples) if clf is not None else None, "out": str(out) if out is not None else None})
     return 0
 
 

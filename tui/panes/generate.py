@@ -392,9 +392,10 @@ class GeneratePane(Pane):
         for col in ("temperature", "new", "unique") + (("classifier agrees",) if clf else ()):
             t.add_column(col, justify="right", no_wrap=True)
         pct = lambda v: "–" if v is None else f"{100 * v:.0f}%"
+        from namestudio.engine.infer import agreement_cell   # loaded with the run already (torch)
         for r in self.table_rows:
             t.add_row(f"{r['temperature']:.1f}", pct(r["novelty"]), pct(r["uniqueness"]),
-                      *((pct(r["agreement"]),) if clf else ()))
+                      *((agreement_cell(r["agreement"], r["judged"], r["n"]),) if clf else ()))
         grid = Table.grid()
         grid.add_row(head)
         grid.add_row(t)
@@ -422,8 +423,8 @@ class GeneratePane(Pane):
         parts = [f"{len(self.samples)} samples from {run_name(self.run.path)}",
                  f"{new} new, {seen} in the training set" + (f", {repeats} repeated" if repeats else "")]
         if self.classifier is not None:
-            parts.append(f"classifier agrees on {100 * self.agreement:.0f}%" if self.agreement is not None
-                         else "the classifier does not know this language")
+            from namestudio.engine.infer import agreement_words, judged   # loaded with the run already (torch)
+            parts.append(agreement_words(self.agreement, judged(self.samples), len(self.samples)))
         summary.update(Text(" · ".join(parts), style="bold"))
         t = Table(box=None, padding=(0, 2, 0, 0), header_style="bold", show_edge=False)
         t.add_column("name", no_wrap=True)
