@@ -136,6 +136,9 @@ class TrainConfig:
             check_value(f, getattr(self, f.name))
         if self.task == "generate" and self.model in ("ngram", "hybrid"):  # classifier-only models
             raise ConfigError(f"--model {self.model} is a classifier only; generators use rnn, lstm, gru or mylstm")
+        if self.val_fraction + self.test_fraction >= 1:   # each may be 0.5, not both: no name would be left to train
+            raise ConfigError(f"--val-fraction + --test-fraction must be below 1 (got {self.val_fraction:g} + "
+                              f"{self.test_fraction:g}): no names would be left to train on")
         check_recipe(self)
         return self
 

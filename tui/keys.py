@@ -87,7 +87,7 @@ EVALUATE = [
          "accuracy against confidence per confidence bin (a calibrated model lies on the diagonal), with the "
          "expected calibration error (ECE) before and after temperature scaling.", id="eval.reliability"),
     _key("d", "other_source", "Other data", "Test the shown run on another labelled source: type builtin, "
-         "pytorch or a path (a folder of <Label>.txt, a name,label .csv), then Enter. Labels the run does not know "
+         "pytorch-names or a path (a folder of <Label>.txt, a name,label .csv), then Enter. Labels the run does not know "
          "are skipped and listed; names in its training split are counted.", id="eval.data"),
     _key("x", "toggle_exclude", "Excl. train", "On another source: leave out the names that are in the run's "
          "training split (or count them again), and test again.", id="eval.exclude"),

@@ -2,7 +2,7 @@
 or the reliability diagram (confidence against accuracy, ECE before and after temperature scaling).
 
 It follows the attached run live (each evaluation in its metrics.jsonl, read by tui/follow.py) or shows a
-saved classifier run's test split, or that run tested on another labelled source (d: builtin, pytorch or a
+saved classifier run's test split, or that run tested on another labelled source (d: builtin, pytorch-names or a
 path; x leaves out the names of its training split; t goes back to its test split). Each evaluation's tables
 are rendered once and cached (per view, counts/percent and theme), and only while the pane shows: a pane
 switch does not rebuild them. What needs the model (reliability bins, another source) runs in workers.
@@ -27,7 +27,6 @@ from ..messages import CalibrationReady, RunMetrics, SourceEvaluated
 from ..render import confusion_table, counted, per_class_table, reliability_table
 from ..widgets import Choice, ANY, Anchor, Field, Pane, set_select, short_path, short_run, usable
 
-ALIASES = {"pytorch": "pytorch-names"}     # what the user may type for a source data.load_dataset knows
 
 
 class EvaluatePane(Pane):
@@ -70,7 +69,7 @@ class EvaluatePane(Pane):
             yield Choice([], prompt="live: the training run", allow_blank=True, compact=True, id="eval-run")
         with Horizontal(classes="toolbar", id="eval-source-row"):
             yield Label("Data:", classes="field-label")
-            yield Field(placeholder="builtin, pytorch or a path (folder, .csv), then Enter", accept=ANY,
+            yield Field(placeholder="builtin, pytorch-names or a path (folder, .csv), then Enter", accept=ANY,
                         id="eval-data")
         yield Anchor(self._idle_title(), id="eval-title")
         with Horizontal(id="eval-body"):
@@ -443,7 +442,7 @@ class EvaluatePane(Pane):
             from namestudio.engine.infer import load_run
 
             run = load_run(path)
-            ds = load_source(run, ALIASES.get(source, source))
+            ds = load_source(run, source)   # the names `eval --data` takes
             cal = run_calibration(run) if run.task == "classify" else {}
             m = evaluate_pairs(run, list(ds.pairs), exclude_train=exclude, temperature=cal.get("temperature"))
             m["calibration"] = cal
