@@ -28,6 +28,7 @@ from pathlib import Path
 import numpy as np
 import platformdirs
 
+from .fsmode import set_file_mode
 from .table import PairTable
 
 FORMAT = 1
@@ -103,6 +104,7 @@ def _write(path: Path, arrays: dict[str, np.ndarray]) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(prefix=_TMP, suffix=".npz", dir=path.parent)
         with os.fdopen(fd, "wb") as f:
+            set_file_mode(f.fileno())        # mkstemp's 0600 would keep a shared cache folder's entries private
             np.savez(f, **arrays)
             f.flush()
             os.fsync(f.fileno())

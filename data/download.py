@@ -48,6 +48,7 @@ from typing import Callable
 import platformdirs
 
 from .errors import DataError
+from .fsmode import set_dir_mode
 
 URL = "https://download.pytorch.org/tutorial/data.zip"
 SHA256 = "fb317e80248faeb62dc25ef3390ae24ca34b94e276bbc5141fd8862c2200bff5"
@@ -162,6 +163,7 @@ def download_pytorch_names(
             raise DataError(_mismatch(url, sha256.lower(), digest, size))
         try:
             tmp_dir = Path(tempfile.mkdtemp(dir=dest.parent, prefix=".names-"))
+            set_dir_mode(tmp_dir)           # it becomes the dataset folder: mkdtemp's 0700 would hide it from others
             _extract_names(tmp_zip, tmp_dir, url)
             _replace_dir(tmp_dir, dest)
         except OSError as exc:

@@ -16,6 +16,7 @@ from anyascii import anyascii
 
 from namestudio.data import Vocab
 from namestudio.data.clean import APOSTROPHES, SEPARATORS, strip_digits_punct
+from namestudio.data.fsmode import set_file_mode
 
 from . import runfolder as rf
 from .batches import MAX_LEN, encode, pad
@@ -495,7 +496,8 @@ def sample_quality(run: LoadedRun, temperatures=TABLE_TEMPERATURES, n: int = 200
 
 
 def write_lines(path: str | Path, lines: list[str]) -> Path:
-    """Write one line per item, atomically: a temporary file beside ``path``, fsync, rename."""
+    """Write one line per item, atomically: a temporary file beside ``path``, fsync, rename. The file keeps the
+    mode of the one it replaces; a new one gets what ``open()`` would give it (0666 & ~umask)."""
     path = Path(path)
     if path.is_dir():
         raise InferenceError(f"{path}: is a folder; give a file name")
@@ -507,6 +509,7 @@ def write_lines(path: str | Path, lines: list[str]) -> Path:
         raise InferenceError(f"could not write {path}: {e.strerror or e}") from None
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as f:
+            set_file_mode(f.fileno(), keep=path)
             f.write("".join(line + "\n" for line in lines))
             f.flush()
             os.fsync(f.fileno())

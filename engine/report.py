@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from namestudio.data.errors import NamestudioError
+from namestudio.data.fsmode import set_dir_mode
 
 from . import experiment as ex
 from . import runfolder as rf
@@ -391,9 +392,7 @@ def write_report(items: list[str], out: str | Path, checkpoints: str | Path = "c
     _sweep(parent, out.name)
     try:
         tmp = Path(tempfile.mkdtemp(dir=parent, prefix=f".{out.name}.", suffix=".tmp"))
-        mask = os.umask(0)
-        os.umask(mask)
-        os.chmod(tmp, 0o777 & ~mask)         # mkdtemp makes 0700; a report folder is an ordinary folder
+        set_dir_mode(tmp)                    # mkdtemp makes 0700; a report folder is an ordinary folder
     except OSError as e:
         raise ReportError(f"could not write {out}: {e.strerror or e}") from None
     try:

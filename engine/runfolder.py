@@ -37,6 +37,7 @@ from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
 from namestudio.data.errors import NamestudioError
+from namestudio.data.fsmode import set_file_mode
 
 FORMAT = 2
 
@@ -120,7 +121,9 @@ def _os_error(path: Path, e: OSError) -> RunFolderError:
 
 # ---- atomic writes --------------------------------------------------------------------------------
 def atomic_write_bytes(path: Path, data: bytes) -> None:
-    """Write to a temporary file beside ``path``, fsync, then rename over it: the old file stays whole on failure."""
+    """Write to a temporary file beside ``path``, fsync, then rename over it: the old file stays whole on failure.
+    The file gets the mode ``open()`` would give it (0666 & ~umask; mkstemp's is 0600), so that a run folder
+    on a shared disk reads for others as its ``.jsonl`` logs do."""
     path = Path(path)
     try:
         fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
@@ -128,6 +131,7 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
         raise _os_error(path, e) from None
     try:
         with os.fdopen(fd, "wb") as f:
+            set_file_mode(f.fileno())
             f.write(data)
             f.flush()
             os.fsync(f.fileno())

@@ -40,3 +40,25 @@ def use_copy(trained: Path, tmp_path: Path, monkeypatch) -> None:
     shutil.copytree(trained / "ck", tmp_path / "ck")
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("NAMESTUDIO_DATA_DIR", str(tmp_path / "userdata"))
+
+
+def with_umask(mask: int):
+    """A context manager: the process's umask set to ``mask`` inside, restored after (POSIX)."""
+    import contextlib
+    import os
+    import sys
+
+    @contextlib.contextmanager
+    def cm():
+        old = os.umask(mask)
+        fsmode = sys.modules.get("namestudio.data.fsmode")   # where the umask is read once and kept (no /proc)
+        kept = getattr(fsmode, "_umask_cache", None)
+        if fsmode is not None:
+            fsmode._umask_cache = None
+        try:
+            yield mask
+        finally:
+            os.umask(old)
+            if fsmode is not None:
+                fsmode._umask_cache = kept
+    return cm()

@@ -168,6 +168,24 @@ def test_download_replaces_an_existing_folder(server, archive, tmp_path):
     assert leftovers(tmp_path) == ["names"]
 
 
+@pytest.mark.skipif(os.name == "nt", reason="POSIX file modes")
+def test_the_downloaded_folder_gets_the_mode_mkdir_gives_not_mkdtemps_0700(server, archive, tmp_path):
+    """`data download` left pytorch-names/names drwx------ whatever the umask (mkdtemp's mode, kept by the
+    rename), so nobody else could read a dataset in a shared data folder. Now the folder and its files read
+    as mkdir() and open() make them, on a first download and on one that replaces the folder."""
+    from helpers import with_umask
+    url = server.add("/data.zip", archive)
+    for mask in (0o022, 0o077):
+        dest = tmp_path / f"{mask:03o}" / "pytorch-names" / "names"
+        for _ in range(2):                              # the second replaces the first
+            with with_umask(mask):
+                download_pytorch_names(url, SHA256, dest)
+            assert oct(dest.stat().st_mode & 0o777) == oct(0o777 & ~mask)
+            assert oct(dest.parent.stat().st_mode & 0o777) == oct(0o777 & ~mask)
+            assert {oct(p.stat().st_mode & 0o777) for p in dest.iterdir()} == {oct(0o666 & ~mask)}
+        assert leftovers(dest.parent) == ["names"]
+
+
 def test_corrupted_download_fails_checksum_and_leaves_nothing(server, archive, tmp_path):
     corrupted = bytearray(archive)
     for i in (100, 5000, len(corrupted) // 2):

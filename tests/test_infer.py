@@ -3,6 +3,7 @@ user types, per-name errors, the attribution measure, sampling checks, novelty a
 from __future__ import annotations
 
 import io
+import os
 from pathlib import Path
 
 import pytest
@@ -234,6 +235,28 @@ def test_write_lines_is_atomic_and_leaves_no_temporary_file(tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["names.txt"]
     with pytest.raises(InferenceError, match="no such folder"):
         write_lines(tmp_path / "missing" / "x.txt", ["a"])
+
+
+@pytest.mark.skipif(os.name == "nt", reason="POSIX file modes")
+def test_write_lines_keeps_the_mode_of_the_file_it_replaces_and_a_new_file_gets_opens(tmp_path):
+    """`sample --out FILE` turned a user's 0644 file into 0600 (mkstemp's mode, kept by the rename), and a new
+    file was 0600 whatever the umask. Now a replaced file keeps its mode and a new one gets 0666 & ~umask."""
+    from helpers import with_umask
+    for mask in (0o022, 0o077):
+        folder = tmp_path / f"{mask:03o}"
+        folder.mkdir()
+        with with_umask(mask):
+            mine, shared, new = folder / "mine.txt", folder / "shared.txt", folder / "new.txt"
+            mine.write_text("old\n")
+            os.chmod(mine, 0o644)
+            shared.write_text("old\n")
+            os.chmod(shared, 0o664)
+            for path in (mine, shared, new):
+                write_lines(path, ["Kalo"])
+        assert mine.read_text() == "Kalo\n"
+        assert oct(mine.stat().st_mode & 0o777) == oct(0o644)
+        assert oct(shared.stat().st_mode & 0o777) == oct(0o664)
+        assert oct(new.stat().st_mode & 0o777) == oct(0o666 & ~mask)
 
 
 class EndlessModel(torch.nn.Module):

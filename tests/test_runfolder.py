@@ -352,3 +352,42 @@ def test_a_resume_point_interrupted_after_its_switch_is_kept(tmp_path, monkeypat
     with pytest.raises(KeyboardInterrupt):
         rf.save_resume_point(tmp_path, 5, {"w": torch.ones(1)}, {"optimizer": {}}, {"best": None})
     assert rf.load_resume_point(tmp_path)[2]["step"] == 5
+
+
+@pytest.mark.skipif(os.name == "nt", reason="POSIX file modes")
+def test_atomic_run_folder_writes_get_the_mode_open_gives_not_mkstemps_0600(tmp_path):
+    """Every run-folder file written atomically (config.json, status.json, the weights, resume.json, ...) was
+    0600 whatever the umask (mkstemp's mode, kept by the rename), while the .jsonl logs were 0644: a run on a
+    shared folder could not be read by anyone else. Now they read as a plain open() makes them."""
+    from namestudio.engine import export
+    from helpers import with_umask
+    for mask in (0o022, 0o002, 0o077):
+        with with_umask(mask):
+            d = tmp_path / f"run-{mask:03o}"
+            d.mkdir()
+            rf.atomic_write_json(d / rf.CONFIG, {"format": 2, "train": {"task": "classify", "model": "lstm"}})
+            rf.write_status(d, rf.RunStatus(state="running"))
+            rf.atomic_write_bytes(d / rf.WEIGHTS, b"x")
+            rf.append_jsonl(d / rf.STEPS, {"step": 1, "loss": 1.0, "lr": 0.1, "t": 1.0})
+            os.chmod(d / rf.STATUS, 0o600)              # one an earlier version wrote: a rewrite mends it
+            rf.write_status(d, rf.RunStatus(state="done"))
+            event = export.export_tensorboard(d, tmp_path / f"tb-{mask:03o}", use_tensorboard=False)
+            plain = tmp_path / f"plain-{mask:03o}"
+            plain.write_text("")
+        want = 0o666 & ~mask
+        assert plain.stat().st_mode & 0o777 == want
+        modes = {p.name: oct(p.stat().st_mode & 0o777) for p in [*d.iterdir(), event]}
+        assert modes == {p: oct(want) for p in modes}, (oct(mask), modes)
+
+
+@pytest.mark.skipif(os.name == "nt", reason="POSIX file modes")
+def test_the_umask_is_read_without_setting_it_and_the_fallback_reading_agrees(monkeypatch):
+    """data/fsmode.py owns the umask: read from /proc where it can (os.umask would set it process-wide, racing
+    other threads' files); elsewhere read once and kept."""
+    from namestudio.data import fsmode
+    from helpers import with_umask
+    with with_umask(0o027):
+        assert fsmode.umask() == 0o027
+        assert (fsmode.file_mode(), fsmode.dir_mode()) == (0o640, 0o750)
+        monkeypatch.setattr(fsmode, "_proc_umask", lambda: None)
+        assert fsmode.umask() == 0o027 and os.umask(0o027) == 0o027     # read, and left as it was

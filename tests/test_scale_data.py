@@ -187,6 +187,16 @@ def test_cache_off_writes_nothing(small_csv, cache_home, monkeypatch):
     assert not load_dataset(str(small_csv)).cached
 
 
+@pytest.mark.skipif(os.name == "nt", reason="POSIX file modes")
+def test_a_cache_entry_gets_the_mode_open_gives_not_mkstemps_0600(small_csv, cache_home):
+    """A cache entry was 0600 whatever the umask (mkstemp's mode, kept by the rename)."""
+    from helpers import with_umask
+    with with_umask(0o022):
+        load_dataset(str(small_csv))
+    entries = list(cache_home.glob("*.npz"))
+    assert entries and {oct(p.stat().st_mode & 0o777) for p in entries} == {oct(0o644)}
+
+
 def test_data_needs_neither_torch_nor_pickle_for_the_cache(small_csv, cache_home):
     load_dataset(str(small_csv))
     for entry in cache_home.glob("*.npz"):
