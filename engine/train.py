@@ -35,7 +35,12 @@ SAVE_EVERY_S = 60.0   # a resumable state at least this often (seconds of traini
 
 
 class NothingToResume(NamestudioError):
-    """A resume with nothing left to train; not a failure, and nothing is written."""
+    """A resume with nothing left to train; not a failure, and nothing is written. ``refused``: the resume's own
+    settings left nothing (--epochs below the run's progress): an error, the run still as it was."""
+
+    def __init__(self, message: str, refused: bool = False):
+        super().__init__(message)
+        self.refused = refused
 
 
 class TrainingError(NamestudioError):
@@ -168,7 +173,8 @@ class Trainer:
             try:
                 result = self._run()
             except NothingToResume as e:   # the run folder stays as it was: nothing is written
-                result = Failed(message=str(e), run_dir=str(self.run_dir), nothing_to_do=True)
+                self._put_back_status()
+                result = Failed(message=str(e), run_dir=str(self.run_dir), nothing_to_do=not e.refused)
                 if self.on_event:
                     self.on_event(result)
                 return result
@@ -199,6 +205,17 @@ class Trainer:
             ddp.shutdown(wait_for_all=isinstance(result, Done))
         return result
 
+    def _put_back_status(self) -> None:
+        """A resume that ends before it trains on: the run's status as this trainer found it (a format-1 run had
+        no status.json), and no heartbeat after it. A done run's status was never touched (_open_run_dir)."""
+        if self.writer is None or self.resume_from is None or self._ended_state() == "done":
+            return
+        self.writer.close()
+        if self._ended_status is not None:
+            rf.atomic_write_bytes(self.run_dir / rf.STATUS, self._ended_status)
+        else:
+            (self.run_dir / rf.STATUS).unlink(missing_ok=True)
+
     def _interrupted(self, result) -> None:
         """The end of a run interrupted wherever it was (KeyboardInterrupt: ``abort()``, a second Ctrl-C): never
         left "stopping" or "running". What was saved stays as it is (every file is written atomically, a resume
@@ -213,11 +230,7 @@ class Trainer:
                 self.emit(result)
                 return
             if not self._started and self.resume_from is not None:   # a resume that had not trained on: the
-                self.writer.close()                                   # run as it was (a format-1 run had no
-                if self._ended_status is not None:                    # status.json); no heartbeat after it
-                    rf.atomic_write_bytes(self.run_dir / rf.STATUS, self._ended_status)
-                else:
-                    (self.run_dir / rf.STATUS).unlink(missing_ok=True)
+                self._put_back_status()                               # run as it was
                 return
             if not (self.run_dir / rf.CONFIG).is_file():   # a new run interrupted before it had a config: no run
                 self.writer.write(state=rf.STOPPED, reason=rf.STOPPED)   # files (--run-dir takes the folder
@@ -424,6 +437,14 @@ class Trainer:
                      f"past the {self.total_steps:,} steps of {ends}")   # was "step 226 of 113 with 1 epochs"
             raise NothingToResume(f"run {self.run_dir.name} is done (step {self.start_step:,}, {where}): nothing to "
                                   "resume; --epochs N with more epochs trains it further")
+        before = rf.read_json(self.run_dir / rf.CONFIG, dict).get("train") or {}
+        if any(before.get(k) != getattr(self.cfg, k) for k in ("epochs", "max_steps")):   # lowered by this resume
+            ends = f"{self.cfg.epochs} epoch{'s' * (self.cfg.epochs != 1)}" + (
+                f" and --max-steps {self.cfg.max_steps}" if self.cfg.max_steps else "")
+            trained = self.start_step / max(1, self.steps_per_epoch)
+            raise NothingToResume(f"run {self.run_dir.name} has trained {self.start_step:,} steps ({trained:.2f} "
+                                  f"epochs), as many as the {self.total_steps:,} steps of {ends} or more: give "
+                                  "--epochs (or --max-steps) above its progress to train it on", refused=True)
 
     def _ended_state(self) -> str | None:
         """The state in a resumed run's status.json as this trainer found it (None: not a resume, or unreadable)."""

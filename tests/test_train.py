@@ -510,3 +510,25 @@ def test_patience_running_out_at_the_last_evaluation_is_a_finished_run(tiny, tmp
     assert test["reason"] == reason
     evals = ck.read_jsonl(ck.resolve_run(result.run_dir) / "metrics.jsonl")
     assert len(evals) == (epochs if reason == "finished" else 2)    # an early stop comes after epoch 2 of 3
+
+
+def test_a_resume_whose_epochs_leave_no_step_is_refused_and_the_run_stays_as_it_was(tiny, tmp_path):
+    """A stopped run resumed with --epochs below its progress was "finished" at once: tested, done, and its
+    config.json saying epochs 1 after more than one epoch of training. It is refused now, the run untouched; the
+    same resume with steps left trains on."""
+    def on(e):
+        if isinstance(e, Step) and e.step == 8:
+            trainer.cancel()
+
+    trainer = Trainer(small(epochs=3, log_every=1), tmp_path, on, dataset=tiny)
+    first = trainer.run()
+    run = Path(first.run_dir)
+    assert first.reason == ck.STOPPED and trainer.steps_per_epoch < 8         # stopped past its first epoch
+    before = {f: (run / f).read_bytes() for f in (ck.STATUS, ck.TEST, ck.CONFIG)}
+    refused = Trainer(small(epochs=1, log_every=1), tmp_path, resume_from=run, dataset=tiny).run()
+    assert isinstance(refused, Failed) and not refused.nothing_to_do
+    assert "has trained 8 steps" in refused.message and "--epochs" in refused.message
+    assert {f: (run / f).read_bytes() for f in before} == before
+    ck.RunLock(run).acquire().release()                                      # not left locked
+    again = Trainer(small(epochs=3, log_every=1), tmp_path, resume_from=run, dataset=tiny).run()
+    assert isinstance(again, Done) and again.reason == "finished" and again.steps == 3 * trainer.steps_per_epoch
