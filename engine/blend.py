@@ -18,8 +18,11 @@ for each letter position (the first and second letters lean on different evidenc
 the network alone, is in the grid.
 
 The language model is saved in the run folder as ``lm.safetensors`` (runfolder.LM): its counts and the chosen
-weights, plain tensors. ``load_blend`` puts it back around the network when a run is loaded; a run without the
-file (older runs, ``--lm-order 0``, or the network alone chosen) is the network alone.
+weights, plain tensors, and in its header the digest of the network weights they were chosen for. ``load_blend``
+puts it back around the network when a run is loaded; a run without the file (older runs, ``--lm-order 0``, or the
+network alone chosen) is the network alone, and so is a run whose weights moved on since its blend was chosen (a
+resumed run writes a new best while it trains; it chooses its blend afresh when it ends): its blend is reported
+"not used (chosen for earlier weights …)" (``describe``) rather than put around weights it was not chosen for.
 """
 from __future__ import annotations
 
@@ -202,14 +205,30 @@ def short(report: dict) -> str:
     return "none"
 
 
+def headline(report: dict) -> str | None:
+    """What a headline table shows for the n-gram LM: ``short`` when it takes part in the figures, "not used
+    (earlier weights)" when ``load_blend`` left out a blend chosen for other weights, None when there is nothing
+    to say (no blend, or the network alone chosen)."""
+    if mix_used(report) or report.get("weight"):
+        return short(report)
+    return "not used (earlier weights)" if report.get("stale") else None
+
+
 def save_blend(run_dir: Path, model: BlendedClassifier | MixedGenerator) -> Path:
-    """Write the language model and the chosen weights as ``lm.safetensors`` (atomically)."""
+    """Write the language model and the chosen weights as ``lm.safetensors`` (atomically), with the digest of the
+    network weights they were chosen for (the run folder's ``model.safetensors``, ``rf.weights_digest``) in its
+    header: ``load_blend`` leaves the blend out once those weights have moved on (a resumed run's new best)."""
     import torch
-    path = Path(run_dir) / rf.LM
+    run_dir = Path(run_dir)
+    path = run_dir / rf.LM
     tensors = {f"lm.{k}": v for k, v in model.lm.state_dict().items()}
     tensors["order"] = torch.tensor(model.lm.order)
     tensors.update({k: v for k, v in model.named_buffers(recurse=False)})
-    rf.save_weights(tensors, path)
+    try:
+        meta = {"weights": rf.weights_digest((run_dir / rf.WEIGHTS).read_bytes())}
+    except FileNotFoundError:      # no weights file to name (a blend saved on its own): it goes with any
+        meta = None
+    rf.save_weights(tensors, path, metadata=meta)
     return path
 
 
@@ -221,13 +240,31 @@ def remove_blend(run_dir: Path) -> None:
         pass
 
 
-def load_blend(run_dir: Path, net: torch.nn.Module, vocab_size: int, n_labels: int, task: str) -> torch.nn.Module:
-    """The network with the run's saved language model around it, or the network alone when there is none."""
+STALE = "chosen for earlier weights; the run has trained on since"   # why load_blend left a blend out
+
+
+def load_blend(run_dir: Path, net: torch.nn.Module, vocab_size: int, n_labels: int, task: str,
+               weights: str | None = None, data: bytes | None = None) -> tuple[torch.nn.Module, dict | None]:
+    """(the network with the run's saved language model around it, or the network alone when there is none;
+    None, or, when the saved blend was left out, a report of why for ``describe``).
+
+    ``weights`` is ``rf.weights_digest`` of the network weights loaded into ``net`` (their file's bytes): a blend
+    chosen for other weights (``save_blend`` records theirs: a resumed run has written a new best since, and has
+    not, or not yet, chosen its blend afresh) is left out, and the network is used alone. A blend saved without the
+    digest (before it was recorded) is used as it is. ``data``: the file's bytes, read already."""
     from .models import BlendedClassifier, CharNGramLM, MixedGenerator
     path = Path(run_dir) / rf.LM
-    if not path.is_file():
-        return net
-    sd = rf.load_weights(path)
+    if data is None:
+        try:
+            data = path.read_bytes()
+        except FileNotFoundError:
+            return net, None
+    sd = rf.load_weights(path, data=data)
+    chosen_for = rf.weights_metadata(data).get("weights")
+    if weights is not None and chosen_for is not None and chosen_for != weights:
+        order = sd.get("order")
+        return net, {"order": int(order) if order is not None and order.numel() == 1 else None, "why": STALE,
+                     "stale": True}
     try:
         lm = CharNGramLM(vocab_size, n_labels, int(sd.pop("order")))
         lm.load_state_dict({k.removeprefix("lm."): v for k, v in sd.items() if k.startswith("lm.")})
@@ -239,4 +276,4 @@ def load_blend(run_dir: Path, net: torch.nn.Module, vocab_size: int, n_labels: i
             model = MixedGenerator(net, lm, sd["net_weight"], sd["lm_weight"])
     except (KeyError, ValueError, RuntimeError, TypeError) as e:
         raise rf.RunFolderError(f"{path}: not this run's n-gram model ({str(e).splitlines()[0][:120]})") from None
-    return model.eval()
+    return model.eval(), None

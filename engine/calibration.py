@@ -223,7 +223,8 @@ def evaluate_pairs(run, pairs, exclude_train: bool = False, temperature: float |
     name is in its validation split. A name is looked up both as the pairs give it, which is how the split holds it
     when the pairs come from ``load_source``, and as the model reads it (SMITH as Smith); the first keeps
     "Maçon", read as "Macon" by a run that never saw "ç", in the validation split where it is. Returns accuracy, balanced accuracy, macro-F1, per class, confusion, NLL and
-    ECE before/after temperature scaling, and the reliability-diagram bins."""
+    ECE before/after temperature scaling, the reliability-diagram bins, and ``lm_blend``: the n-gram blend these
+    figures include, or why the run's is left out (``LoadedRun.lm_blend``; None when there is none)."""
     index = {lab: i for i, lab in enumerate(run.labels)}
     folded = {lab.lower(): lab for lab in run.labels}
     unknown: dict[str, int] = {}
@@ -251,7 +252,7 @@ def evaluate_pairs(run, pairs, exclude_train: bool = False, temperature: float |
     counts = {"skipped_unknown": sum(unknown.values()), "unknown_labels": sorted(unknown), "in_train": overlap,
               "in_val": in_val,
               "excluded_train": overlap if exclude_train else 0, "unreadable": len(unreadable),
-              "n_source": len(pairs)}
+              "n_source": len(pairs), "lm_blend": run.lm_blend}
     if run.task != "classify":  # generators: NLL per character on the source's names
         from .batches import encode
         from .train import evaluate

@@ -42,6 +42,7 @@ class LoadedRun:
     model: torch.nn.Module
     meta: dict
     weights_digest: str = ""    # rf.weights_digest of the weights (and n-gram LM) this model was loaded from
+    blend_left_out: dict | None = None   # why lm.safetensors is not in ``model`` (engine/blend.load_blend), if so
 
     @property
     def task(self) -> str:
@@ -69,6 +70,19 @@ class LoadedRun:
 
     def test_metrics(self) -> dict:
         return rf.read_json(self.path / rf.TEST) if (self.path / rf.TEST).is_file() else {}
+
+    @property
+    def lm_blend(self) -> dict | None:
+        """The n-gram blend of ``model``, for engine/blend.describe: what test_metrics.json records as chosen; or,
+        when the run's blend was left out because it was chosen for earlier weights (a run resumed since), that it
+        is not used and why. None when neither says anything."""
+        if self.blend_left_out is not None:
+            return self.blend_left_out
+        try:
+            blend = (self.test_metrics().get("test") or {}).get("lm_blend")
+        except rf.RunFolderError:
+            return None
+        return blend if isinstance(blend, dict) else None
 
     def evaluate(self, which: str = "test") -> dict:
         """Recompute metrics on a recorded split with the best weights."""
@@ -559,7 +573,8 @@ def load_run(run: str | Path, checkpoints: str | Path = "checkpoints") -> Loaded
         raise rf.RunFolderError(f"{path / rf.WEIGHTS}: weights do not fit the model in config.json "
                                  f"({str(e).splitlines()[0][:120]})") from None
     from .blend import load_blend      # the n-gram LM blended in after training, when the run has one
-    model = load_blend(path, model, len(vocab), len(labels), cfg.task)
+    model, left_out = (model, None) if lm is None else load_blend(   # left out when chosen for other weights
+        path, model, len(vocab), len(labels), cfg.task, weights=rf.weights_digest(raw), data=lm)
     model.eval()
     return LoadedRun(path=path, config=cfg, labels=labels, vocab=vocab, model=model, meta=meta,
-                     weights_digest=rf.weights_digest(raw, lm))
+                     weights_digest=rf.weights_digest(raw, lm), blend_left_out=left_out)

@@ -13,7 +13,8 @@ A run is one OS process (``namestudio train``). It writes its folder as it goes,
   test_metrics.json    the test metrics of the best weights, at the end
   calibration.json     classifiers: the temperature fitted on validation (engine/calibration.py)
   lm.safetensors       classifiers: the character n-gram LM blended into the network, and its weights
-                       (engine/blend.py); absent when the network alone did best on validation
+                       (engine/blend.py), with the digest of the best weights they were chosen for (left out
+                       once those move on); absent when the network alone did best on validation
   train.log            the trainer's stdout + stderr when a launcher started it
   control.json         {"command": "stop"|"pause"|"resume", "at": ts}, written by `namestudio stop|pause|resume`
   run.lock             flock'ed by the training process for its lifetime (holds its pid)
@@ -88,7 +89,7 @@ __all__ = [
     "NamestudioError", "RunFolderError", "CheckpointError",
     "atomic_write_bytes", "atomic_write_json", "append_jsonl", "rewrite_jsonl", "read_json", "read_config", "read_jsonl",
     "data_source",
-    "save_weights", "load_weights", "weights_digest", "nothing_left", "read_safetensors_header", "check_weights_fit", "save_torch", "load_torch",
+    "save_weights", "load_weights", "weights_metadata", "weights_digest", "nothing_left", "read_safetensors_header", "check_weights_fit", "save_torch", "load_torch",
     "new_run_dir", "prepare_run_dir", "write_run_files", "resolve_run", "list_runs",
     "RunStatus", "read_status", "write_status", "pid_alive", "lock_is_free", "RunLock",
     "Tail", "event_to_record", "record_to_event", "send_control", "read_control", "ControlWatcher",
@@ -250,10 +251,22 @@ def read_jsonl(path: Path, strict: bool = False) -> list[dict]:
 
 
 # ---- weights and optimizer state ------------------------------------------------------------------
-def save_weights(state_dict: dict, path: Path) -> None:
+def save_weights(state_dict: dict, path: Path, metadata: dict[str, str] | None = None) -> None:
+    """Tensors as a safetensors file (atomically), with ``metadata`` (strings) in its header when given."""
     from safetensors.torch import save
     tensors = {k: v.detach().to("cpu").contiguous() for k, v in state_dict.items()}
-    atomic_write_bytes(path, save(tensors))
+    atomic_write_bytes(path, save(tensors, metadata=metadata))
+
+
+def weights_metadata(data: bytes) -> dict[str, str]:
+    """The string metadata in the header of a safetensors file's bytes (``save_weights``'s ``metadata``); {} when
+    there is none or the header cannot be read (``load_weights`` says why)."""
+    try:
+        n = int.from_bytes(data[:8], "little")
+        meta = json.loads(data[8:8 + n]).get("__metadata__") if 1 < n <= len(data) - 8 else None
+    except (ValueError, UnicodeDecodeError, AttributeError):
+        return {}
+    return {k: v for k, v in meta.items() if isinstance(v, str)} if isinstance(meta, dict) else {}
 
 
 def load_weights(path: Path, check_finite: bool = True, data: bytes | None = None) -> dict:

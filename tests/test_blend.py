@@ -133,7 +133,8 @@ def test_a_saved_blend_loads_back_the_same_and_a_damaged_one_is_one_line(tmp_pat
     net = _classifier()
     blended, _ = fit_blend(net, data, data, len(LABELS), len(VOCAB), 3, torch.device("cpu"))
     save_blend(tmp_path, blended)
-    again = load_blend(tmp_path, _classifier(), len(VOCAB), len(LABELS), "classify")
+    again, left_out = load_blend(tmp_path, _classifier(), len(VOCAB), len(LABELS), "classify")
+    assert left_out is None
     torch.testing.assert_close(again(data.ids.long(), data.lengths), blended(data.ids.long(), data.lengths))
     with pytest.raises(rf.RunFolderError, match="not this run's n-gram model"):
         load_blend(tmp_path, _classifier(), len(VOCAB), len(LABELS) + 1, "classify")
@@ -142,7 +143,7 @@ def test_a_saved_blend_loads_back_the_same_and_a_damaged_one_is_one_line(tmp_pat
         load_blend(tmp_path, _classifier(), len(VOCAB), len(LABELS), "classify")
     (tmp_path / rf.LM).unlink()
     net2 = _classifier()
-    assert load_blend(tmp_path, net2, len(VOCAB), len(LABELS), "classify") is net2   # no file: the network alone
+    assert load_blend(tmp_path, net2, len(VOCAB), len(LABELS), "classify") == (net2, None)   # no file: the network
 
 
 def _generator():
@@ -205,7 +206,7 @@ def test_a_run_saved_with_one_pair_of_mix_weights_still_loads(tmp_path):
     sd = rf.load_weights(tmp_path / rf.LM)
     sd["net_weight"], sd["lm_weight"] = torch.tensor(0.6), torch.tensor(0.5)    # as runs before the positions
     rf.save_weights(sd, tmp_path / rf.LM)
-    model = load_blend(tmp_path, _generator(), len(VOCAB), len(LABELS), "generate")
+    model, _ = load_blend(tmp_path, _generator(), len(VOCAB), len(LABELS), "generate")
     assert isinstance(model, MixedGenerator) and model.net_weight.tolist() == pytest.approx([0.6])
     ids = torch.tensor([[VOCAB.BOS] + VOCAB.encode("Rasson")])
     torch.testing.assert_close(model(ids, torch.tensor([0]))[0],
@@ -270,3 +271,75 @@ def test_the_mix_is_described_by_position_and_older_runs_by_their_one_pair():
     line = describe({**rep, "net_weight": [0.75, 0.3], "lm_weight": [0.3, 0.75]})
     assert "0.75/0.3 0.3/0.75" in line and "2+" in line and "1.7400" in line
     assert "network 0.5, n-gram 0.45" in describe({**rep, "net_weight": 0.5, "lm_weight": 0.45})
+
+
+def _run_with_a_blend(run_dir: Path, to: Path) -> Path:
+    """A copy of a trained classifier run with an n-gram blend that takes part (weight 2), chosen for its weights
+    (save_blend records their digest), and test_metrics.json saying so, as a finished run's."""
+    import shutil
+    d = to / "run"
+    shutil.copytree(run_dir, d)
+    run = load_run(d)
+    net = run.model.net if isinstance(run.model, BlendedClassifier) else run.model
+    data = encode([tuple(p) for p in run.split["train"]], run.vocab, {l: i for i, l in enumerate(run.labels)},
+                  "classify")
+    lm = CharNGramLM(len(run.vocab), len(run.labels), 3).fit(data.ids, data.lengths, data.y)
+    save_blend(d, BlendedClassifier(net, lm, torch.zeros(len(run.labels)), 2.0, 1.0))
+    test = json.loads((d / rf.TEST).read_text())
+    figures = {"accuracy": 0.789, "balanced_accuracy": 0.5, "macro_f1": 0.5}
+    test["test"]["lm_blend"] = {"order": 3, "weight": 2.0, "prior_weight": 1.0, "val_before": figures,
+                                "val_after": {**figures, "accuracy": 0.848}}
+    rf.atomic_write_json(d / rf.TEST, test)
+    return d
+
+
+def _new_best(run_dir: Path) -> None:
+    """model.safetensors rewritten with other weights, as a resumed run's new best is while it trains."""
+    sd = rf.load_weights(run_dir / rf.WEIGHTS)
+    rf.save_weights({k: v + 0.01 if v.is_floating_point() else v for k, v in sd.items()}, run_dir / rf.WEIGHTS)
+
+
+def test_a_blend_chosen_for_earlier_weights_is_left_out_and_eval_says_so(runs, tmp_path, capsys):
+    from namestudio.tui.cli import main
+    from namestudio.tui.panes.evaluate import _headline_values
+    d = _run_with_a_blend(runs["classify", 3], tmp_path)
+    assert isinstance(load_run(d).model, BlendedClassifier)                          # chosen for these weights
+
+    _new_best(d)                                   # a resume's new best: lm.safetensors was chosen for the old one
+    run = load_run(d)
+    assert not isinstance(run.model, BlendedClassifier)                               # the network alone,
+    torch.testing.assert_close(dict(run.model.state_dict()), rf.load_weights(d / rf.WEIGHTS))   # the new ones
+    assert run.lm_blend == {"order": 3, "why": "chosen for earlier weights; the run has trained on since",
+                            "stale": True}
+
+    assert main(["eval", str(d)]) == 0
+    out = capsys.readouterr().out
+    assert "n-gram blend (order 3): not used (chosen for earlier weights; the run has trained on since)" in out
+    assert "validation accuracy 0.789 -> 0.848" not in out and "weight 2" not in out
+    assert main(["eval", str(d), "--json"]) == 0
+    res = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert res["lm_blend"]["stale"] is True and "earlier weights" in res["lm_blend"]["why"]
+    m = {"accuracy": 0.86, "balanced_accuracy": 0.57, "macro_f1": 0.58, "n": 10}
+    assert _headline_values({**m, "lm_blend": res["lm_blend"]})["n-gram"] == "not used (earlier weights)"
+
+
+def test_a_blend_saved_before_the_weights_digest_was_recorded_still_loads(runs, tmp_path, capsys):
+    from namestudio.tui.cli import main
+    d = _run_with_a_blend(runs["classify", 3], tmp_path)
+    rf.save_weights(rf.load_weights(d / rf.LM), d / rf.LM)                  # as written before: no digest
+    _new_best(d)                                   # an older run cannot tell: its blend is used, as it was
+    assert isinstance(load_run(d).model, BlendedClassifier)
+    assert main(["eval", str(d)]) == 0
+    assert "n-gram blend (order 3): weight 2, prior 1; validation accuracy 0.789 -> 0.848" in capsys.readouterr().out
+
+
+def test_a_trained_run_records_the_weights_its_blend_was_chosen_for(runs):
+    from safetensors import safe_open
+    blended = [runs[key] for key in (("classify", 3), ("generate", 4)) if (runs[key] / rf.LM).exists()]
+    assert blended
+    for d in blended:
+        with safe_open(str(d / rf.LM), "pt") as f:
+            recorded = f.metadata()
+        assert recorded == {"weights": rf.weights_digest((d / rf.WEIGHTS).read_bytes())}
+        assert rf.weights_metadata((d / rf.LM).read_bytes()) == recorded
+    assert rf.weights_metadata(b"not safetensors") == {}

@@ -976,7 +976,7 @@ def cmd_eval(args) -> int:
                 "checkpoint and n-gram mix were"        # a generator has no temperature fitted
             con.print(f"{_rows(m['in_val'])} evaluated {_are(m['in_val'])} in the run's validation split, on "
                       f"which its {chosen} chosen: their figures flatter it")
-    blend = (run.test_metrics().get("test") or {}).get("lm_blend")
+    blend = m.get("lm_blend")        # as chosen, or left out: chosen for earlier weights (engine/blend.load_blend)
     if blend:
         from namestudio.engine.blend import describe
         con.print(describe(blend), markup=False)

@@ -19,7 +19,7 @@ from textual.containers import Horizontal, Vertical
 from textual.widgets import Input, Label, Select, Static
 from textual.worker import get_current_worker
 
-from namestudio.engine.blend import mix_used, short
+from namestudio.engine.blend import headline as blend_headline
 from namestudio.engine.experiment import run_name
 
 from .. import keys
@@ -576,17 +576,17 @@ def _headline_values(m: dict, ece: bool = True) -> dict[str, str]:
               "macro-F1": f"{m.get('macro_f1', 0):.3f}", "n": f"{m.get('n', 0):,}"}
     if ece and "ece_after" in m:
         values["ECE"] = f"{m['ece_after']:.3f}"
-    blend = m.get("lm_blend") or {}
-    if blend.get("weight"):           # the test figures are of the network with the n-gram LM (engine/blend.py)
-        values["n-gram"] = short(blend)
+    blend = blend_headline(m.get("lm_blend") or {})   # the figures are of the network with the n-gram LM, or
+    if blend:                                          # it was left out (engine/blend.py)
+        values["n-gram"] = blend
     return values
 
 
 def _generator_values(m: dict) -> dict[str, str]:
     values = {"NLL (nats/char)": f"{m['nll']:.3f}", "perplexity": f"{m['perplexity']:.2f}"}
-    blend = m.get("lm_blend") or {}
-    if mix_used(blend):               # the network and the n-gram LM multiplied (engine/blend.py)
-        values["n-gram"] = short(blend)
+    blend = blend_headline(m.get("lm_blend") or {})   # the network and the n-gram LM multiplied, or the LM
+    if blend:                                          # left out (engine/blend.py)
+        values["n-gram"] = blend
     return values
 
 
