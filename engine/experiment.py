@@ -479,6 +479,12 @@ class Controller:
             r["state"] = rf.STOPPED
         elif self.stopping and code is not None and code < 0:   # stopped as it started, before its handlers
             r["state"], r["error"] = rf.STOPPED, None
+            if st is not None and st.state == "starting" and not (run_dir / rf.CONFIG).is_file():
+                try:     # its launcher's "starting", and nothing of its own: stopped, as a run stopped before it
+                    rf.write_status(run_dir, dataclasses.replace(        # had its settings says (it read stale)
+                        st, state=rf.STOPPED, reason=rf.STOPPED, heartbeat=time.time()))
+                except rf.RunFolderError:
+                    pass
         else:
             r["state"] = "failed"
             lines = [line for line in rf.last_log_lines(run_dir, 5) if not line.startswith("$ ")]  # not its command

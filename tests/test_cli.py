@@ -913,3 +913,23 @@ def test_ctrl_c_twice_during_train_ends_the_run_stopped_and_untested_never_stopp
     assert last_json(out)["untested"] == rf.NOT_TESTED and last_json(out)["resumable"] is True
     code, out, _ = run_cli(capsys, "runs", "--checkpoints", ck, "--json")
     assert [r["state"] for r in last_json(out)["runs"]] == ["stopped"]
+
+
+def test_resuming_a_run_stopped_before_it_saved_its_settings_says_what_starts_it_again(tmp_path, capsys):
+    """compare stopped as a run started leaves a stopped status and nothing else: `train --resume` said
+    "config.json: missing", as if the run were damaged."""
+    import time
+
+    from namestudio.engine import runfolder as rf
+    exp = tmp_path / "exp-1"
+    (exp / "gru").mkdir(parents=True)
+    rf.atomic_write_json(exp / "experiment.json", {"task": "classify", "runs": [{"dir": "gru", "model": "gru"}]})
+    rf.write_status(exp / "gru", rf.RunStatus(state="stopped", reason="stopped", pid=1, host=rf.HOST,
+                                              started=time.time()))
+    code, _, err = run_cli(capsys, "train", "--resume", exp / "gru")
+    assert code == 1 and len(err.strip().splitlines()) == 1
+    assert "was stopped before it saved its settings: nothing to resume" in err
+    assert "namestudio compare --resume" in err and "exp-1" in err
+    (exp / "experiment.json").unlink()            # a run of its own: trained afresh
+    code, _, err = run_cli(capsys, "train", "--resume", exp / "gru")
+    assert code == 1 and "train it afresh" in err

@@ -360,10 +360,13 @@ def test_a_run_stopped_as_it_started_is_stopped_and_a_silent_failure_says_how_it
     for label in ("gru", "rnn"):
         (exp / label).mkdir(exist_ok=True)
         (exp / label / rf.LOG).write_text("$ -m namestudio.tui.cli train --model gru\n")   # all the launcher wrote
+    ctl.launched["gru"] = time.time()       # ... with its "starting" status (the launcher's), read stale after
+    rf.write_status(exp / "gru", rf.RunStatus(state="starting", pid=dead_pid(), host=rf.HOST, started=time.time()))
     ctl.stopping = True                     # Ctrl-C while the child was still importing torch: SIGTERM killed it
     ctl._ended("gru", -signal.SIGTERM)
     gru = ctl._entry("gru")
     assert gru["state"] == "stopped" and gru["error"] is None
+    assert rf.read_status(exp / "gru").state == rf.STOPPED   # the run folder says so too (`runs` read it stale)
     ctl.stopping = False
     ctl._ended("rnn", 1)                    # died before it said why: how it ended, never the launch command
     rnn = ctl._entry("rnn")

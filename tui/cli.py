@@ -481,6 +481,7 @@ def cmd_train(args) -> int:
         resume = args.resume
     elif args.resume:
         resume = rf.resolve_run(args.resume, args.checkpoints)
+        _check_began(resume)
         saved = TrainConfig.from_dict(rf.read_config(resume)["train"])
         try:   # a damaged saved setting names config.json, not an option the user never gave
             saved.validate()
@@ -655,6 +656,24 @@ def _where(run_dir) -> str:
     rel = os.path.relpath(path)
     shown = rel if len(rel) < len(path) and not rel.startswith("..") else path
     return shlex.quote(shown)
+
+
+def _check_began(run_dir: Path) -> None:
+    """A run stopped before it saved its settings (Ctrl-C on `compare` as the run started: a stopped status and
+    nothing else) has nothing to resume: say so and what starts it again, not "config.json: missing"."""
+    from namestudio.engine import runfolder as rf
+    if (run_dir / rf.CONFIG).is_file() or not (run_dir / rf.STATUS).is_file():
+        return
+    try:
+        st = rf.read_status(run_dir)
+    except rf.RunFolderError:
+        return
+    if st.state == rf.STOPPED:
+        from namestudio.engine.experiment import EXPERIMENT
+        again = (f"`namestudio compare --resume {_where(run_dir.parent)}` starts it again"
+                 if (run_dir.parent / EXPERIMENT).is_file() else "train it afresh")
+        raise CliError(f"run {_run_name(run_dir)} was stopped before it saved its settings: nothing to resume; "
+                       f"{again}")
 
 
 def _nothing_to_resume(args, run_dir: Path, message: str) -> int:

@@ -98,7 +98,8 @@ CLASSIFY = [
     _key("up", "more", "More", "Show one more language (top-k + 1).", id="clf.more"),
     _key("down", "fewer", "Fewer", "Show one language fewer (top-k - 1).", id="clf.fewer"),
     _key("o", "choose_run", "Open run", "Choose another saved classifier run.", id="clf.open"),
-    _key("n", "edit_name", "Name", "Type a name; the prediction updates as you type.", id="clf.name"),
+    _key("n", "edit_name", "Name", "Back to the name field from elsewhere in the pane (the field has the cursor when "
+         "the pane opens, so type straight away there); the prediction updates as you type.", id="clf.name"),
 ]
 
 GENERATE = [
