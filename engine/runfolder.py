@@ -1140,6 +1140,7 @@ class RunWriter:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self.error: str | None = None  # the heartbeat's last write error, if any
+        self._steps_per_epoch: int | None = None   # from Started: the end's epoch is that of its last step
 
     def write(self, **changes) -> None:
         """Change status fields and rewrite status.json now."""
@@ -1180,6 +1181,7 @@ class RunWriter:
             with self._lock:
                 self.status.step, self.status.epoch = event.step, round(event.epoch, 4)
         elif isinstance(event, Started):
+            self._steps_per_epoch = max(1, event.steps_per_epoch)
             self.write(state="running", step=event.start_step, total_steps=event.total_steps,
                        epoch=round(event.start_step / max(1, event.steps_per_epoch), 4), device=event.device,
                        note=event.note)
@@ -1192,7 +1194,9 @@ class RunWriter:
                 "test": event.test_metrics, "train_seconds": event.train_seconds, "reason": event.reason,
                 "best_step": event.best_step, "steps": event.steps, "device": event.device,
                 **({"untested": event.untested} if event.untested else {})})
-            self.write(state=STOPPED if event.reason == STOPPED else "done", reason=event.reason, step=event.steps)
+            spe = self._steps_per_epoch     # the epoch of the last step, not of the last Step event (every log_every)
+            self.write(state=STOPPED if event.reason == STOPPED else "done", reason=event.reason, step=event.steps,
+                       **({"epoch": round(event.steps / spe, 4)} if spe else {}))
         elif isinstance(event, Failed):
             self.close()
             self.write(state="failed", error=event.message)

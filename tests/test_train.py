@@ -532,3 +532,22 @@ def test_a_resume_whose_epochs_leave_no_step_is_refused_and_the_run_stays_as_it_
     ck.RunLock(run).acquire().release()                                      # not left locked
     again = Trainer(small(epochs=3, log_every=1), tmp_path, resume_from=run, dataset=tiny).run()
     assert isinstance(again, Done) and again.reason == "finished" and again.steps == 3 * trainer.steps_per_epoch
+
+
+def test_a_stopped_runs_status_gives_the_epoch_of_its_last_step(tiny, tmp_path):
+    """A run's end wrote its last step into status.json beside the epoch of its last logged Step (step 224 with
+    the epoch of step 220): the epoch is that of the last step."""
+    trainer = Trainer(small(epochs=3, log_every=5), tmp_path, dataset=tiny)
+    real_step, done = trainer.train_step, []
+
+    def train_step(*a, **kw):           # asked to stop after step 8: neither a logged step nor an evaluation
+        out = real_step(*a, **kw)
+        done.append(1)
+        if len(done) == 8:
+            trainer.cancel()
+        return out
+    trainer.train_step = train_step
+    result = trainer.run()
+    st = ck.read_status(Path(result.run_dir))
+    assert st.state == ck.STOPPED and st.step == result.steps and result.steps % 5 != 0   # not a logged step
+    assert st.epoch == pytest.approx(result.steps / trainer.steps_per_epoch, abs=1e-4)
