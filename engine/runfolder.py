@@ -476,7 +476,11 @@ def resolve_run(run: str | Path, checkpoints: str | Path = "checkpoints") -> Pat
             matches = []
         # and an experiment's runs (EXP/RUN): a piece that names one of each is ambiguous, not the first found
         # (a new run `…-classify-rnn` silently took `rnn` from an experiment's rnn)
-        found = matches + _nested_matches(root, text)
+        nested = _nested_matches(root, text)
+        exact = [m for m in nested if m.split("/")[1] == text]
+        # an experiment's run named exactly so wins over runs whose names merely hold it (`lstm`, not `mylstm`),
+        # as in EXP/RUN below; not over a run id outside experiments that holds it: that stays ambiguous
+        found = exact if len(exact) == 1 and not matches else matches + nested
         if len(found) == 1:
             return root / found[0]
         if found:

@@ -1,5 +1,6 @@
 """The run-folder format 2 readers and writers (engine/runfolder.py), without training."""
 import json
+import shutil
 import os
 import subprocess
 import sys
@@ -391,3 +392,21 @@ def test_the_umask_is_read_without_setting_it_and_the_fallback_reading_agrees(mo
         assert (fsmode.file_mode(), fsmode.dir_mode()) == (0o640, 0o750)
         monkeypatch.setattr(fsmode, "_proc_umask", lambda: None)
         assert fsmode.umask() == 0o027 and os.umask(0o027) == 0o027     # read, and left as it was
+
+
+def test_an_experiments_run_named_exactly_wins_over_runs_whose_names_hold_it(tmp_path):
+    """`eval lstm` in a folder whose one experiment has lstm and mylstm was "ambiguous: …/lstm, …/mylstm" (the
+    default models hold both); a run of its own whose id holds the name keeps it ambiguous."""
+    for name in ("lstm", "mylstm"):
+        (tmp_path / "exp-1" / name).mkdir(parents=True)
+        rf.atomic_write_json(tmp_path / "exp-1" / name / rf.CONFIG, {"format": 2, "train": {}})
+    assert rf.resolve_run("lstm", tmp_path) == tmp_path / "exp-1" / "lstm"
+    assert rf.resolve_run("mylstm", tmp_path) == tmp_path / "exp-1" / "mylstm"
+    (tmp_path / "exp-2" / "lstm").mkdir(parents=True)                # two experiments with an lstm: ambiguous
+    rf.atomic_write_json(tmp_path / "exp-2" / "lstm" / rf.CONFIG, {"format": 2, "train": {}})
+    with pytest.raises(rf.RunFolderError, match="ambiguous"):
+        rf.resolve_run("lstm", tmp_path)
+    shutil.rmtree(tmp_path / "exp-2")
+    make_run(tmp_path, "20260101-000000-classify-lstm")              # a run of its own that holds the name
+    with pytest.raises(rf.RunFolderError, match="ambiguous: 20260101-000000-classify-lstm"):
+        rf.resolve_run("lstm", tmp_path)
