@@ -1,7 +1,7 @@
 """The run-folder format 2 readers and writers (engine/runfolder.py), without training."""
 import json
-import shutil
 import os
+import shutil
 import subprocess
 import sys
 import time
