@@ -246,8 +246,11 @@ def evaluate_pairs(run, pairs, exclude_train: bool = False, temperature: float |
     in_val = sum(1 for r in rows if key(r) in val)     # kept: not trained on, but the checkpoint chosen on them
     known = [(text, lab) for _, text, lab in rows]
     if not known:
-        why = "every name is in the run's training split" if exclude_train and overlap else \
-            f"none of its labels is known to the run (it knows: {', '.join(run.labels)})"
+        skipped = sum(unknown.values())
+        why = ("every name with a label the run knows is in its training split" + (
+            f" ({skipped:,} row{'s' * (skipped != 1)} with labels it does not know skipped)" if skipped else "")
+            if exclude_train and overlap else
+            f"none of its labels is known to the run (it knows: {', '.join(run.labels)})")
         raise EvalDataError(f"nothing to evaluate: {why}")
     counts = {"skipped_unknown": sum(unknown.values()), "unknown_labels": sorted(unknown), "in_train": overlap,
               "in_val": in_val,

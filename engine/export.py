@@ -139,8 +139,7 @@ def export_tensorboard(run_dir: str | Path, out: str | Path, use_tensorboard: bo
     folder = Path(out) / (name or run_dir.name)
     try:
         folder.mkdir(parents=True, exist_ok=True)
-        for old in folder.glob("events.out.tfevents.*"):
-            old.unlink()
+        earlier = set(folder.glob("events.out.tfevents.*"))   # replaced once the new file is written whole
     except OSError as e:
         raise ExportError(f"could not write {folder}: {e.strerror or e}") from None
     pts = scalar_points(run_dir)
@@ -152,14 +151,17 @@ def export_tensorboard(run_dir: str | Path, out: str | Path, use_tensorboard: bo
         for step, t, tag, value in pts:
             w.add_scalar(tag, value, step, walltime=t)
         w.close()
-        files = sorted(folder.glob("events.out.tfevents.*"))
-        return files[-1]
-    t0 = pts[0][1] if pts else time.time()
-    data = bytearray(tfrecord(event(t0, file_version="brain.Event:2")))
-    for step, t, tag, value in pts:
-        data += tfrecord(event(t, step, scalars=[(tag, value)]))
-    path = folder / f"events.out.tfevents.{int(t0)}.{socket.gethostname()}.{os.getpid()}.0"
-    rf.atomic_write_bytes(path, bytes(data))
+        files = set(folder.glob("events.out.tfevents.*"))
+        path = max((files - earlier) or files, key=lambda f: f.stat().st_mtime)
+    else:
+        t0 = pts[0][1] if pts else time.time()
+        data = bytearray(tfrecord(event(t0, file_version="brain.Event:2")))
+        for step, t, tag, value in pts:
+            data += tfrecord(event(t, step, scalars=[(tag, value)]))
+        path = folder / f"events.out.tfevents.{int(t0)}.{socket.gethostname()}.{os.getpid()}.0"
+        rf.atomic_write_bytes(path, bytes(data))
+    for old in earlier - {path}:
+        old.unlink(missing_ok=True)
     return path
 
 

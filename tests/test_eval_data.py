@@ -51,7 +51,7 @@ def test_eval_data_reports_unknown_labels_and_counts_training_names(env, capsys)
     # the human form says the same in words
     code, out, _ = run_cli(capsys, "eval", env["run"], "--data", src)
     assert "skipped 5 rows" in out and "Klingon, Vulcan" in out
-    assert "6 rows (name, label) are in the run's training split" in out
+    assert "6 rows (name, label) have a name in the run's training split (under any label)" in out
 
 
 def test_eval_data_exclude_train_drops_the_overlap(env, capsys):
@@ -171,7 +171,7 @@ def test_eval_data_on_the_runs_own_source_counts_exactly_its_split_rows(tmp_path
     assert code == 0 and m["n"] == sum(len(split[k]) for k in ("train", "val", "test"))
     assert (m["in_train"], m["in_val"]) == (len(split["train"]), len(split["val"]))
     code, out, _ = run_cli(capsys, "eval", run, "--data", data)
-    assert f"{len(split['train'])} rows (name, label) are in the run's training split" in " ".join(out.split())
+    assert f"{len(split['train'])} rows (name, label) have a name in the run's training split" in " ".join(out.split())
 
 
 def _rendered(*renderables, width=120):
@@ -271,4 +271,11 @@ def test_eval_scores_a_labelled_name_in_its_own_case_as_the_trainer_did(tmp_path
     train = [(n, lab) for n, lab in run.split["train"] if n == n.lower().title() and n.lower() not in held]
     (tmp_path / "train_lower.csv").write_text("name,label\n" + "".join(f"{n.lower()},{lab}\n" for n, lab in train), encoding="utf-8")
     code, _, err = run_cli(capsys, "eval", run_dir, "--data", tmp_path / "train_lower.csv", "--exclude-train")
-    assert code != 0 and "every name is in the run's training split" in err
+    assert code != 0 and "every name with a label the run knows is in its training split" in err
+    with_unknown = tmp_path / "train_lower_and_martian.csv"              # rows of unknown labels: said as skipped
+    with_unknown.write_text((tmp_path / "train_lower.csv").read_text(encoding="utf-8") + "Zorg,Martian\n",
+                            encoding="utf-8")
+    code, _, err = run_cli(capsys, "eval", run_dir, "--data", with_unknown, "--exclude-train")
+    assert code != 0 and "training split (1 row with labels it does not know skipped)" in err
+    code, _, err = run_cli(capsys, "eval", run_dir, "--data", with_unknown, "--split", "val")
+    assert code == 1 and "--split val and --data do not go together" in err

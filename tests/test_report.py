@@ -3,6 +3,7 @@ the tables, curves.csv, atomic replacement; `namestudio export --tensorboard` ev
 import csv
 import json
 import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -184,6 +185,25 @@ def test_export_tensorboard_event_file(runs, tmp_path):
     # exporting again replaces the file (TensorBoard would otherwise show every point twice)
     again = tb.export_tensorboard(dirs[0], tmp_path / "tb", use_tensorboard=False)
     assert list(again.parent.glob("events.out.tfevents.*")) == [again]
+
+
+def test_export_of_two_runs_with_one_folder_name_keeps_both(runs, tmp_path):
+    """a/run1 and b/run1 were both exported into tb/run1, the second deleting the first, and "2 runs exported"."""
+    ck, dirs = runs
+    for parent in ("a", "b"):
+        shutil.copytree(dirs[0], tmp_path / parent / "run1")
+    r = cli("export", tmp_path / "a" / "run1", tmp_path / "b" / "run1", "--tensorboard", str(tmp_path / "tb"),
+            "--json")
+    assert r.returncode == 0, r.stderr
+    files = [Path(f) for f in json.loads(r.stdout.strip().splitlines()[-1])["files"]]
+    assert [f.parent.relative_to(tmp_path / "tb").as_posix() for f in files] == ["a/run1", "b/run1"]
+    assert all(f.is_file() for f in files)
+    for parent in ("c", "d"):                       # folders of the same name too: refused, nothing written
+        shutil.copytree(dirs[0], tmp_path / parent / "x" / "run1")
+    r = cli("export", tmp_path / "c" / "x" / "run1", tmp_path / "d" / "x" / "run1", "--tensorboard",
+            str(tmp_path / "tb2"))
+    assert r.returncode == 1 and "two runs would be exported as 'x/run1'" in r.stderr
+    assert not (tmp_path / "tb2").exists()
 
 
 def test_tensorboard_reads_our_file_when_installed(runs, tmp_path):

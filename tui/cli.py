@@ -16,9 +16,9 @@ from pathlib import Path
 
 DEFAULT_CHECKPOINTS = os.environ.get("NAMESTUDIO_CHECKPOINTS", "checkpoints")
 RUN_HELP = "a run folder, a run id under --checkpoints, any unique part of one, or EXPERIMENT/RUN"
+RUN_EPILOG = f"RUN is {RUN_HELP}."           # for the commands that take no data source
 EPILOG = "SRC is a folder of <Label>.txt, a name,label CSV, a one-class .txt, 'pytorch-names', 'builtin' or " \
-         "'names-dataset' (the extra 'large'). " \
-         f"RUN is {RUN_HELP}."
+         "'names-dataset' (the extra 'large'). " + RUN_EPILOG
 
 
 from namestudio.data.errors import NamestudioError
@@ -121,7 +121,7 @@ def build_parser() -> argparse.ArgumentParser:
     for name, func, what in (("stop", cmd_stop, "stop a run (or EXP: every run of an experiment): the best "
                                                 "weights are kept and tested"),
                              ("pause", cmd_pause, "pause a run"), ("resume", cmd_resume, "resume a paused run")):
-        p = sub.add_parser(name, help=f"{what} (any live local run, whoever started it)", epilog=EPILOG)
+        p = sub.add_parser(name, help=f"{what} (any live local run, whoever started it)", epilog=RUN_EPILOG)
         p.add_argument("run", metavar="RUN" if name != "stop" else "RUN|EXP",
                        help=RUN_HELP + (", or an experiment (its id or a unique part)" if name == "stop" else ""))
         _add_checkpoints(p)
@@ -134,7 +134,7 @@ def build_parser() -> argparse.ArgumentParser:
                        "those labels; --json's per_class has every label of the run (support 0 where it has no "
                        "names).")
     p.add_argument("run", metavar="RUN", help=RUN_HELP)
-    p.add_argument("--split", choices=["test", "val"], default="test", help="recorded split to evaluate (default: test)")
+    p.add_argument("--split", choices=["test", "val"], help="recorded split to evaluate (default: test; not with --data)")
     p.add_argument("--data", metavar="SRC", help="evaluate on this labelled source instead of a recorded split "
                    "(labels the run does not know are reported and skipped)")
     p.add_argument("--exclude-train", action="store_true", help="with --data: skip names in the run's training split")
@@ -143,7 +143,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_json(p)
     p.set_defaults(func=cmd_eval)
 
-    p = sub.add_parser("classify", help="top-k languages for each name", epilog=EPILOG,
+    p = sub.add_parser("classify", help="top-k languages for each name", epilog=RUN_EPILOG,
                        description="Top-k languages for each name. Names are read as the run's training data was "
                        "(folded to ASCII when it was trained with --ascii); a note names the characters the run "
                        "never saw and says when a name was cut to the 64 letters the model reads. A bad name "
@@ -156,7 +156,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_json(p)
     p.set_defaults(func=cmd_classify)
 
-    p = sub.add_parser("sample", help="generate names with a generator run", epilog=EPILOG,
+    p = sub.add_parser("sample", help="generate names with a generator run", epilog=RUN_EPILOG,
                        description="Generate names with a generator run. A sample is 'new' when it is not in the "
                        "run's training data, not a repeat of an earlier sample, and more than the prefix. "
                        "--table prints, per temperature, the share of new names, of distinct names and, with "
@@ -187,7 +187,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_json(p)
     p.set_defaults(func=cmd_sample)
 
-    p = sub.add_parser("runs", help="list saved runs", epilog=EPILOG,
+    p = sub.add_parser("runs", help="list saved runs", epilog=RUN_EPILOG,
                        description="List the runs with their state, for live runs progress, and the data each "
                        "was trained on (its source as recorded: builtin, pytorch-names or a path). In a terminal: a "
                        "table that fits its width (run ids are never cut; other columns go first). Piped: "
@@ -234,7 +234,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_compare)
 
     p = sub.add_parser("report", help="a lab-report folder (report.md, figures, curves.csv) of an experiment or runs",
-                       epilog=EPILOG,
+                       epilog=RUN_EPILOG,
                        description="Write DIR/report.md (results table, settings, machine, top-3 table of chosen "
                        "names, generators' samples per language), figures linked from it (curves, a confusion "
                        "matrix per classifier; needs matplotlib: pip install 'namestudio[report]') and "
@@ -250,11 +250,12 @@ def build_parser() -> argparse.ArgumentParser:
     _add_json(p)
     p.set_defaults(func=cmd_report)
 
-    p = sub.add_parser("export", help="export runs' curves as TensorBoard event files", epilog=EPILOG)
+    p = sub.add_parser("export", help="export runs' curves as TensorBoard event files", epilog=RUN_EPILOG)
     p.add_argument("items", metavar="RUN|EXPERIMENT", nargs="+",
                    help=f"runs ({RUN_HELP}) and experiments (a folder or an id)")
     p.add_argument("--tensorboard", metavar="DIR", required=True,
-                   help="write DIR/<run-id>/events.out.tfevents.* (then: tensorboard --logdir DIR)")
+                   help="write DIR/<run-id>/events.out.tfevents.* (an experiment's run: DIR/<exp-id>/<run>/; two "
+                        "runs of one name: DIR/<its folder>/<run-id>/); then: tensorboard --logdir DIR")
     _add_checkpoints(p)
     _add_json(p)
     p.set_defaults(func=cmd_export)
@@ -960,6 +961,10 @@ def cmd_eval(args) -> int:
     run = _load(args.run, args.checkpoints)
     if args.exclude_train and not args.data:
         raise CliError("--exclude-train needs --data SRC (the recorded splits never overlap the training split)")
+    if args.split and args.data:    # one or the other was meant: the source would be tested, the split ignored
+        raise CliError(f"--split {args.split} and --data do not go together: --data tests the run on that source, "
+                       "--split on one of its recorded splits")
+    args.split = args.split or "test"
     if args.data:
         ds = cal.load_source(run, args.data)
         pairs, where = list(ds.pairs), ds.source
@@ -989,7 +994,8 @@ def cmd_eval(args) -> int:
                   f"{', '.join(map(str, m['unknown_labels']))}", markup=False)
     if args.data:
         verb = "excluded" if args.exclude_train else "included (use --exclude-train to skip them)"
-        con.print(f"{_rows(m['in_train'])} {_are(m['in_train'])} in the run's training split: {verb}")
+        have = "has" if m["in_train"] == 1 else "have"
+        con.print(f"{_rows(m['in_train'])} {have} a name in the run's training split (under any label): {verb}")
         if m.get("in_val"):
             chosen = "checkpoint, n-gram blend and temperature were" if run.task == "classify" else \
                 "checkpoint and n-gram mix were"        # a generator has no temperature fitted
@@ -1354,9 +1360,14 @@ def cmd_export(args) -> int:
     con = _console(args.json)
     runs, _ = collect_runs(args.items, args.checkpoints)
     how = "torch.utils.tensorboard" if _have_tensorboard() else "namestudio's own writer (no tensorboard package)"
-    files = [export_tensorboard(d, args.tensorboard,   # an experiment's run as EXP/RUN: two experiments' rnn stay apart
-                                name=run_name(d) if is_experiment(d.parent) else None)
-             for _, d in runs]
+    # an experiment's run as EXP/RUN (two experiments' rnn stay apart); two runs of their own with one name, by
+    # their folders' names as collect_runs labels them (a/run1, b/run1): one folder each, never one over the other
+    names = [run_name(d) if is_experiment(d.parent) else label for label, d in runs]
+    twice = sorted({n for n in names if names.count(n) > 1})
+    if twice:
+        raise CliError(f"two runs would be exported as {twice[0]!r} (their folders have the same name too): "
+                       "export them one at a time, into different --tensorboard folders")
+    files = [export_tensorboard(d, args.tensorboard, name=name) for name, (_, d) in zip(names, runs)]
     for path in files:
         con.print(f"wrote {path}", markup=False)
     con.print(f"{counted(len(files), 'run')} exported with {how}; view: tensorboard --logdir {args.tensorboard}", markup=False)
