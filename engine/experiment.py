@@ -467,16 +467,10 @@ class Controller:
             #               that failed at once read as that end's "stopped", and said to resume again)
         if st is not None and st.state == "done":
             r["state"] = "done"
-            try:        # the validation figure of the model the run keeps: the network's, or its n-gram blend's
-                test = rf.read_json(run_dir / rf.TEST, dict).get("test")
-                kept = rf.blend_val(test.get("lm_blend") if isinstance(test, dict) else None,
-                                    "accuracy" if self.doc.get("task") == "classify" else "nll")
-                if kept is not None:
-                    self.views[label].metric = kept
-            except rf.RunFolderError:
-                pass
+            self._show_kept(label)
         elif st is not None and st.state == rf.STOPPED:
             r["state"] = rf.STOPPED
+            self._show_kept(label)
         elif self.stopping and code is not None and code < 0:   # stopped as it started, before its handlers
             r["state"], r["error"] = rf.STOPPED, None
             if st is not None and st.state == "starting" and not (run_dir / rf.CONFIG).is_file():
@@ -586,6 +580,17 @@ class Controller:
         self._refresh([label])
         v = self.views[label]
         v.total_steps = v.total_steps or v.step
+        self._show_kept(label)
+
+    def _show_kept(self, label: str) -> None:
+        """An ended run's figure: that of the model it keeps, as `runs` gives it (runfolder.kept_val), not its
+        last evaluation's (what a live run shows)."""
+        try:
+            kept = rf.kept_val(self.exp / label, "accuracy" if self.doc.get("task") == "classify" else "nll")
+        except rf.RunFolderError:
+            kept = None
+        if kept is not None:
+            self.views[label].metric = kept
 
 
 # ---- for a face that starts and stops experiments (the TUI) ------------------------------------

@@ -94,7 +94,7 @@ __all__ = [
     "RunStatus", "read_status", "write_status", "pid_alive", "lock_is_free", "RunLock",
     "Tail", "event_to_record", "record_to_event", "send_control", "read_control", "ControlWatcher",
     "last_log_lines", "save_resume_point", "resume_dir", "load_resume_point", "clean_for_resume", "RunWriter",
-    "blend_val",
+    "blend_val", "kept_val",
 ]
 
 
@@ -1108,6 +1108,16 @@ def blend_val(blend, key: str) -> float | None:
     if isinstance(chosen, list):   # a generator's mix, a pair of weights by letter position (engine/blend.py)
         chosen = any(isinstance(w, (int, float)) and w for w in chosen)
     return val if isinstance(val, (int, float)) and isinstance(chosen, (int, float)) and chosen else None
+
+
+def kept_val(run_dir: Path, key: str) -> float | None:
+    """The validation ``key`` (accuracy, nll) of the model an ended run keeps: its n-gram blend's when the LM takes
+    part, else its best evaluation's; what the listing gives as best_val_<key>. None when it has neither."""
+    run_dir = Path(run_dir)
+    blended = blend_val((read_test(run_dir).get("test") or {}).get("lm_blend"), key)
+    if blended is not None:
+        return blended
+    return _best_evals(run_dir / METRICS, key)[0] if (run_dir / METRICS).is_file() else None
 
 
 def list_runs(checkpoints: str | Path = "checkpoints") -> list[dict]:

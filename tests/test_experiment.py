@@ -610,3 +610,28 @@ def test_a_second_stop_asks_the_children_again_and_only_a_third_kills_them(tmp_p
         assert child.wait(timeout=20) == -signal.SIGKILL
     finally:
         child.kill()
+
+
+def test_an_ended_runs_figure_is_that_of_the_model_it_keeps_as_runs_gives_it(tmp_path):
+    """compare's "rnn: done · val acc 0.790" (on resume) and "stopped · val acc 0.763" were the last evaluations;
+    `runs` gave the kept model's 0.830 / 0.846: the best evaluation, or the n-gram blend's when it takes part."""
+    exp = tmp_path / "exp-1"
+    for label in ("rnn", "gru"):
+        (exp / label).mkdir(parents=True)
+        rf.atomic_write_json(exp / label / rf.CONFIG, {"format": 2, "train": {"task": "classify", "model": label}})
+        for step, acc in ((10, 0.7), (20, 0.8), (30, 0.75)):
+            rf.append_jsonl(exp / label / rf.METRICS, {"step": step, "val": {"accuracy": acc}})
+    rf.atomic_write_json(exp / ex.EXPERIMENT, {"task": "classify", "runs": [
+        {"dir": "rnn", "model": "rnn", "error": None}, {"dir": "gru", "model": "gru", "error": None}]})
+    blend = {"weight": 0.5, "prior_weight": 0.0, "val_after": {"accuracy": 0.83}}
+    rf.atomic_write_json(exp / "rnn" / rf.TEST, {"test": {"accuracy": 0.8}, "reason": "stopped"})
+    rf.atomic_write_json(exp / "gru" / rf.TEST, {"test": {"accuracy": 0.8, "lm_blend": blend}, "reason": "finished"})
+    rf.write_status(exp / "rnn", rf.RunStatus(state=rf.STOPPED, reason=rf.STOPPED, pid=dead_pid(), host=rf.HOST,
+                                              started=time.time()))
+    c = ex.Controller(exp)
+    c._ended("rnn", 0)
+    assert c.views["rnn"].metric == 0.8                      # its best evaluation, not the last (0.75)
+    c._fill_done_view("gru")                                 # kept from an earlier compare: the blend's figure
+    assert c.views["gru"].metric == 0.83
+    rows = {r["run"]: r for r in rf.list_runs(exp)}          # the same figure `runs` gives
+    assert rows["rnn"]["best_val_accuracy"] == c.views["rnn"].metric

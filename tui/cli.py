@@ -1315,8 +1315,13 @@ def cmd_compare(args) -> int:
     for r in rows:   # a stopped run's figures are those of the weights it had: its state says so
         tail = [f(r["test_accuracy"]), f(r["test_balanced_accuracy"]), f(r["test_macro_f1"])] \
             if doc["task"] == "classify" else [f(r["test_nll"])]
-        state = states.get(r["label"], "")
-        t.add_row(Text(str(r["label"])), Text(rf.stopped_word(state)), f(r["params"], ","),
+        state = rf.stopped_word(states.get(r["label"], ""))
+        if state == rf.STOPPED:     # "stopped, untested" / "stopped, untrained", as `runs` says it
+            try:
+                state = rf.state_words(state, rf.read_test(exp / r["label"]).get("untested"))
+            except rf.RunFolderError:
+                pass
+        t.add_row(Text(str(r["label"])), Text(state), f(r["params"], ","),
                   f(r["train_seconds"], ".1f"), f(r["names_per_s"], ",.0f"), *tail)
     con.print(t)
     report = None
