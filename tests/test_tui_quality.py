@@ -197,6 +197,38 @@ async def test_exclude_train_changes_the_counted_names_and_t_goes_back(env):
         assert pane.source is None and not pane.exclude_train
 
 
+async def test_a_shown_run_trained_on_since_is_read_again(env):
+    """A run shown here and then trained further (`train --resume RUN --epochs 7` elsewhere) kept its first test
+    figures on the pane (and r / r again swapped between the new and the old ones): it is read again when its
+    listing says it changed, here or on the way back from another source."""
+    app = env["app"]
+    path, _ = mixed_source(env)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot, app)
+        await wait_for(pilot, lambda: any(Path(r["path"]).resolve() == env["clf"] for r in app.runs))
+        listed = next(r["path"] for r in app.runs if Path(r["path"]).resolve() == env["clf"])  # as Run: offers it
+        pane = await open_evaluate(pilot, app, listed)
+        before = pane.metrics["accuracy"]
+
+        def trained_on(accuracy):           # what a resume's end leaves: new test figures, more seconds
+            record = json.loads((env["clf"] / rf.TEST).read_text())
+            record["test"]["accuracy"] = accuracy
+            record["train_seconds"] = (record.get("train_seconds") or 0) + 1
+            rf.atomic_write_json(env["clf"] / rf.TEST, record)
+
+        trained_on(before / 2)
+        app.refresh_runs()
+        await wait_for(pilot, lambda: pane.metrics and pane.metrics["accuracy"] == before / 2)
+        assert str(env["clf"]) not in pane.quality or pane.quality[str(env["clf"])].get("n")   # none kept stale
+        await type_source(pilot, app, path.name)             # another source shown, then the run changes again
+        trained_on(before / 4)
+        app.refresh_runs()
+        await wait_for(pilot, lambda: pane.own is None)
+        await pilot.press("t")
+        await wait_for(pilot, lambda: pane.source is None and pane.metrics and
+                       pane.metrics["accuracy"] == before / 4)
+
+
 async def test_a_bad_source_keeps_the_focus_in_the_field_with_an_error(env):
     app = env["app"]
     async with app.run_test(size=SIZE) as pilot:

@@ -58,6 +58,7 @@ class EvaluatePane(Pane):
         self.quality: dict[str, dict] = {}                     # run folder -> test-split reliability (or error)
         self.live_ended = False                                # the attached run has ended (its weights are final)
         self._pending_quality: str | None = None               # the run whose reliability a worker computes
+        self._seen: dict[str, tuple] = {}                       # run folder -> its listing's end, last seen
 
     @property
     def run_path(self) -> Path | None:
@@ -87,6 +88,17 @@ class EvaluatePane(Pane):
 
     # ---- runs to choose from ------------------------------------------------------
     def set_runs(self, runs: list[dict]) -> None:
+        seen = {r["path"]: tuple(r.get(k) for k in ("state", "step", "test_accuracy", "train_seconds")) for r in runs
+                if "path" in r}
+        chosen = self.selected_run
+        if chosen and not self.follow_live and chosen in self._seen and seen.get(chosen, self._seen[chosen]) != \
+                self._seen[chosen]:   # trained on since it was shown (`train --resume`): its figures are read again
+            self.quality.pop(chosen, None)
+            if self.source is None:
+                self.load_run(chosen)
+            else:                     # another source is shown: its own split is read again when t goes back
+                self.own = None
+        self._seen = seen
         options = []
         for r in runs:
             if r.get("task") != "classify" or not usable(r):
@@ -541,6 +553,8 @@ class EvaluatePane(Pane):
         self.query_one("#eval-source-row").set_class(False, "-open")
         if self.own is not None:
             self._display(*self.own)
+        elif self.selected_run and not self.follow_live:    # read again: the run changed while a source was shown
+            self.load_run(self.selected_run)
 
 
 def _one_line(e: BaseException) -> str:
