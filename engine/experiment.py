@@ -150,6 +150,26 @@ def plan_runs(base: dict, models: list[str], grid: dict[str, list]) -> list[dict
     return runs
 
 
+def check_data(runs: list[dict]) -> str:
+    """Read the runs' data now, as their trainers will (cached for them), and check it as `train` does before it
+    builds anything (engine/train.py: split_to_train): a bad source, a classifier of one language, too few names
+    to split are one line, not an experiment folder of failed runs. Returns the source as resolved (Dataset.source,
+    what a run's config.json records as data_source): an absolute path, or the named source the default stands
+    for ("builtin", "pytorch-names")."""
+    from namestudio.data import load_dataset
+
+    from .train import split_to_train
+    checked: dict[tuple, str] = {}
+    for r in runs:           # every run shares the data and split (SHARED_FIELDS): read once in practice
+        cfg = TrainConfig.from_dict(r["config"])
+        key = (cfg.data, cfg.ascii_fold, cfg.task, cfg.split_seed, cfg.val_fraction, cfg.test_fraction)
+        if key not in checked:
+            ds = load_dataset(cfg.data, ascii_fold=cfg.ascii_fold)
+            split_to_train(ds, cfg)
+            checked[key] = ds.source
+    return next(iter(checked.values()))
+
+
 def _point(run: dict) -> str:
     return " ".join([f"model={run['model']}", *(f"{k}={v!r}" for k, v in run["overrides"].items())])
 

@@ -47,6 +47,20 @@ class TrainingError(NamestudioError):
     """A run that cannot go on; the message is one line."""
 
 
+def split_to_train(ds, cfg: TrainConfig) -> Split:
+    """The split a new run of ``cfg`` trains on from the dataset ``ds``, with what train refuses before it builds
+    anything: a classifier of one language, too few names to split into train and validation. `compare` checks
+    its data with it before it makes an experiment folder (engine/experiment.py: check_data)."""
+    labels = list(ds.labels)
+    if cfg.task == "classify" and len(labels) < 2:
+        raise TrainingError(f"{ds.source}: one language only ({', '.join(labels) or 'none'}): a "
+                            f"classifier needs at least two (or train a generator: --task generate)")
+    split = split_by_name(ds.pairs, seed=cfg.split_seed, val=cfg.val_fraction, test=cfg.test_fraction)
+    if not split.train or not split.val:
+        raise TrainingError(f"{ds.source}: too few names to split into train and validation")
+    return split
+
+
 class Trainer:
     """Train one model. ``run()`` blocks; ``pause()``, ``resume()`` and ``cancel()`` may be called from any
     thread, and a run folder's control.json (``namestudio stop|pause|resume``) does the same.
@@ -375,12 +389,7 @@ class Trainer:
         else:
             ds = self.dataset or load_dataset(cfg.data, ascii_fold=cfg.ascii_fold)
             source, labels, resume = ds.source, list(ds.labels), None
-            if cfg.task == "classify" and len(labels) < 2:
-                raise TrainingError(f"{ds.source}: one language only ({', '.join(labels) or 'none'}): a "
-                                    f"classifier needs at least two (or train a generator: --task generate)")
-            split = split_by_name(ds.pairs, seed=cfg.split_seed, val=cfg.val_fraction, test=cfg.test_fraction)
-            if not split.train or not split.val:
-                raise TrainingError(f"{ds.source}: too few names to split into train and validation")
+            split = split_to_train(ds, cfg)
             vocab = Vocab.build(n for n, _ in split.train).to_list()
         return {"cfg": cfg.to_dict(), "split": split, "labels": labels, "vocab": vocab, "data_source": source,
                 "resume": resume}

@@ -421,6 +421,25 @@ def test_compare_with_a_bad_data_source_says_so_and_leaves_no_experiment(tmp_pat
     assert not (tmp_path / "ck").exists() or not any((tmp_path / "ck").iterdir())
 
 
+@pytest.mark.parametrize("rows, words", [
+    (7, "too few names to split into train and validation"),
+    (40, "one language only"),
+])
+def test_compare_on_data_train_would_refuse_says_so_and_leaves_no_experiment(tmp_path, capsys, rows, words):
+    """Data that reads but that train refuses before it builds anything (too few names to split; one language
+    for a classifier): compare read it, made the experiment, failed its run ("rnn failed" in the table) and left
+    the folder. It checks as train does: one line, no folder, as `train` gives."""
+    bad = tmp_path / "bad.csv"
+    labels = "tuvwxyz" if rows < 10 else "x"       # 7 languages of one name each: none to spare for validation
+    bad.write_text("name,label\n" + "".join(f"{chr(65 + i % 26)}{'ab'[i // 26]}ko,{labels[i % len(labels)]}\n"
+                                             for i in range(rows)))
+    for command in (["train"], ["compare", "--models", "rnn"]):
+        code, _, err = run_cli(capsys, *command, "--data", bad, "--epochs", 1, "--threads", 1,
+                               "--checkpoints", tmp_path / "ck")
+        assert words in one_line_error(code, err), command
+        assert not (tmp_path / "ck").exists() or not any((tmp_path / "ck").iterdir())
+
+
 @pytest.mark.parametrize("argv, option", [
     (["data", "--data", ""], "--data"),
     (["sample", "GEN", "--out", ""], "--out"),

@@ -1238,12 +1238,9 @@ def cmd_compare(args) -> int:
         grid = ex.parse_grid(args.grid)
         runs = ex.plan_runs(options, models, grid)
         first = TrainConfig.from_dict(runs[0]["config"])
-        # every data source read now (and cached for the runs): a bad one is one line, not an experiment folder
-        # full of failed runs
-        from namestudio.data import load_dataset
-        sources = {(r["config"].get("data"), bool(r["config"].get("ascii_fold", first.ascii_fold))) for r in runs}
-        for data, fold in sorted(sources, key=str):   # data None: the default source, as train reads it
-            load_dataset(data, ascii_fold=fold)
+        # the data read and split now, as train would (and cached for the runs): a bad source, or one too small
+        # to split, is one line, not an experiment folder full of failed runs
+        ex.check_data(runs)
         parallel = args.parallel or ex.default_parallel(first, len(runs))
         exp = ex.new_experiment(args.checkpoints, options, models, grid, parallel)
     doc = ex.read_experiment(exp)
