@@ -170,6 +170,15 @@ def check_data(runs: list[dict]) -> str:
     return next(iter(checked.values()))
 
 
+def _as_typed(data) -> bool:
+    """Data as an experiment made before runs recorded it resolved kept it: --data as typed, a relative path (or
+    ``~/…``), or None for the default source. Named sources and absolute paths read the same from anywhere."""
+    if data is None:
+        return True
+    from namestudio.data.sources import NAMED_SOURCES
+    return str(data).partition("?")[0] not in NAMED_SOURCES and not Path(str(data)).is_absolute()
+
+
 def _point(run: dict) -> str:
     return " ".join([f"model={run['model']}", *(f"{k}={v!r}" for k, v in run["overrides"].items())])
 
@@ -201,9 +210,15 @@ def run_name(run_dir: str | Path) -> str:
 
 
 def new_experiment(checkpoints: str | Path, base: dict, models: list[str], grid: dict[str, list],
-                   parallel: int) -> Path:
-    """Plan the runs, create ``exp-<time>-<task>/`` with experiment.json (every run pending); return the folder."""
+                   parallel: int, source: str | None = None) -> Path:
+    """Plan the runs, create ``exp-<time>-<task>/`` with experiment.json (every run pending); return the folder.
+    Each run's config records the data as resolved now (``source``, what check_data returned; checked here when
+    not given): an absolute path, or the named source the default stands for, never --data as typed (a relative
+    path, or null), which a resume from another folder, or after `data download`, read as other data."""
     runs = plan_runs(base, models, grid)
+    source = check_data(runs) if source is None else source
+    for r in runs:
+        r["config"]["data"] = source
     root = Path(checkpoints)
     task = runs[0]["config"]["task"]
     try:
@@ -538,6 +553,7 @@ class Controller:
             raise ExperimentError(f"experiment {self.exp.name} is already being run (another `namestudio compare` "
                                   f"holds it)") from None
         try:
+            self._pin_data()
             return self._run()
         finally:
             for p in self.active.values():      # only on an unexpected error: never leave children behind
@@ -592,6 +608,43 @@ class Controller:
         if self.on_update:
             self.on_update(list(self.views.values()))
         return self.doc
+
+    def _pin_data(self) -> None:
+        """An experiment made before each run's config recorded its data resolved (experiment.json holding --data
+        as typed): resolve it once, as a new experiment does (check_data), and record that in every run's config,
+        so each run left and each later resume trains on the same data. Refused in one line, the experiment as it
+        was, when that is not the data its runs trained on (their config.json's data_source): a relative path read
+        from another folder, or the default source after `data download`."""
+        typed = [r for r in self.doc["runs"] if isinstance(r.get("config"), dict) and _as_typed(r["config"].get("data"))]
+        if not typed:
+            return
+        trained: dict[str, str] = {}          # data_source -> the first run that recorded it
+        for r in self.doc["runs"]:
+            if (self.exp / r["dir"] / rf.CONFIG).is_file():
+                try:
+                    if source := rf.data_source(rf.read_config(self.exp / r["dir"])):
+                        trained.setdefault(source, r["dir"])
+                except rf.RunFolderError:
+                    pass
+        data = typed[0]["config"].get("data")
+        given = "data (the default source)" if data is None else f"--data {data}"
+        try:
+            source = check_data(typed)
+        except NamestudioError as e:
+            if not trained:
+                raise
+            first = next(iter(trained))
+            raise ExperimentError(f"experiment {self.exp.name}: its runs trained on {first} ({trained[first]}), but "
+                                  f"its {given} does not read here: {rf._first_line(e)}") from None
+        other = next((s for s in trained if s != source), None)
+        if other is not None:
+            raise ExperimentError(f"experiment {self.exp.name}: its runs trained on {other} ({trained[other]}), but "
+                                  f"its {given} reads {source} here; the runs left would train on other data")
+        for r in typed:
+            r["config"]["data"] = source
+        if isinstance(self.doc.get("settings"), dict) and "data" in self.doc["settings"]:
+            self.doc["settings"]["data"] = source
+        self._save()
 
     def _refresh_one_last(self, label: str) -> None:
         self._refresh([label])

@@ -635,3 +635,81 @@ def test_an_ended_runs_figure_is_that_of_the_model_it_keeps_as_runs_gives_it(tmp
     assert c.views["gru"].metric == 0.83
     rows = {r["run"]: r for r in rf.list_runs(exp)}          # the same figure `runs` gives
     assert rows["rnn"]["best_val_accuracy"] == c.views["rnn"].metric
+
+
+def _names_here(root: Path, n_labels: int) -> Path:
+    """``root/names3``: a folder of ``n_labels`` languages, as `compare --data names3` would read it from root."""
+    folder = write_names_folder(root / "names3")
+    for extra in sorted(folder.glob("*.txt"))[n_labels:]:
+        extra.unlink()
+    return folder
+
+
+def test_an_experiment_records_its_data_resolved_and_a_resume_elsewhere_trains_on_it(tmp_path, monkeypatch):
+    """experiment.json kept --data as typed (a relative path; null for the default source), and a resume resolved
+    it again: from another folder with its own names3/ (or after `data download`) the runs left trained on other
+    data, exit 0. Each run's config now records the source resolved when the experiment is made."""
+    here, there = tmp_path / "here", tmp_path / "there"
+    made = _names_here(here, 3)
+    _names_here(there, 2)
+    monkeypatch.setenv("NAMESTUDIO_DATA_DIR", str(tmp_path / "userdata"))     # nothing downloaded: builtin
+    monkeypatch.chdir(here)
+    small = {"epochs": 1, "max_steps": 2, "embed": 8, "hidden": 8, "threads": 1, "device": "cpu"}
+    exp = ex.new_experiment(tmp_path / "ck", {**small, "data": "names3"}, ["rnn"], {}, 1)
+    doc = rf.read_json(exp / ex.EXPERIMENT)
+    assert doc["runs"][0]["config"]["data"] == str(made) and doc["settings"]["data"] == str(made)
+    default = ex.new_experiment(tmp_path / "ck", {"epochs": 1}, ["rnn", "gru"], {}, 1)
+    assert {r["config"]["data"] for r in rf.read_json(default / ex.EXPERIMENT)["runs"]} == {"builtin"}
+    write_names_folder(tmp_path / "userdata" / "pytorch-names" / "names")   # `data download` after it was made
+    assert rf.read_json(default / ex.EXPERIMENT)["runs"][1]["config"]["data"] == "builtin"   # still what it reads
+    monkeypatch.chdir(there)                      # resumed from a folder with another names3/ (2 languages)
+    doc = ex.Controller(exp).run()
+    assert doc["state"] == "done", doc["runs"][0]["error"]
+    meta = rf.read_config(exp / "rnn")
+    assert meta["data_source"] == str(made) and len(meta["labels"]) == 3
+
+
+def _old_experiment(tmp_path, made: Path, data, trained_on: str) -> Path:
+    """An experiment as made before the fix (``data`` as typed in every run's config), whose rnn trained (its
+    config.json saying ``trained_on``) and whose gru is still to start."""
+    exp = ex.new_experiment(tmp_path / "ck", {"data": str(made), "epochs": 1},
+                            ["rnn", "gru"], {}, 1)
+    doc = rf.read_json(exp / ex.EXPERIMENT)
+    for r in doc["runs"]:
+        r["config"]["data"] = data
+    doc["settings"]["data"] = data
+    rf.atomic_write_json(exp / ex.EXPERIMENT, doc)
+    (exp / "rnn").mkdir()
+    rf.atomic_write_json(exp / "rnn" / rf.CONFIG, {"train": {**doc["runs"][0]["config"]}, "labels": ["A", "B"],
+                                                   "vocab": ["a"], "data_source": trained_on})
+    return exp
+
+
+def test_an_old_experiment_resumes_on_its_own_data_or_is_refused_in_one_line(tmp_path, monkeypatch):
+    """An experiment made before runs recorded their data resolved still resumes: its --data is resolved once and
+    recorded in every run's config; where that is not what its runs trained on (another folder's names3/, or the
+    default source after `data download`), the resume is refused in one line naming both, nothing changed."""
+    here, there = tmp_path / "here", tmp_path / "there"
+    made = _names_here(here, 3)
+    _names_here(there, 2)
+    monkeypatch.setenv("NAMESTUDIO_DATA_DIR", str(tmp_path / "userdata"))
+    exp = _old_experiment(tmp_path, made, "names3", str(made))
+    before = (exp / ex.EXPERIMENT).read_text()
+    monkeypatch.chdir(there)
+    with pytest.raises(ex.ExperimentError) as e:
+        ex.Controller(exp).run()
+    assert str(made) in str(e.value) and str(there / "names3") in str(e.value) and "\n" not in str(e.value)
+    assert (exp / ex.EXPERIMENT).read_text() == before
+    r = cli("compare", "--resume", str(exp))
+    assert r.returncode == 1 and len(r.stderr.strip().splitlines()) == 1 and str(made) in r.stderr, r.stderr
+    monkeypatch.chdir(here)                       # where it was made: the same data, recorded resolved from now on
+    ctl = ex.Controller(exp)
+    ctl._pin_data()
+    doc = rf.read_json(exp / ex.EXPERIMENT)
+    assert [r["config"]["data"] for r in doc["runs"]] == [str(made)] * 2 and doc["settings"]["data"] == str(made)
+
+    old = _old_experiment(tmp_path / "default", made, None, "builtin")     # trained on the default: builtin then
+    write_names_folder(tmp_path / "userdata" / "pytorch-names" / "names")   # then `data download`
+    with pytest.raises(ex.ExperimentError, match=r"its runs trained on builtin \(rnn\), but its data \(the default "
+                                                 r"source\) reads pytorch-names here"):
+        ex.Controller(old).run()

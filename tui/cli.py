@@ -1240,9 +1240,9 @@ def cmd_compare(args) -> int:
         first = TrainConfig.from_dict(runs[0]["config"])
         # the data read and split now, as train would (and cached for the runs): a bad source, or one too small
         # to split, is one line, not an experiment folder full of failed runs
-        ex.check_data(runs)
+        source = ex.check_data(runs)      # recorded resolved: every run, and every resume, reads the same data
         parallel = args.parallel or ex.default_parallel(first, len(runs))
-        exp = ex.new_experiment(args.checkpoints, options, models, grid, parallel)
+        exp = ex.new_experiment(args.checkpoints, options, models, grid, parallel, source=source)
     doc = ex.read_experiment(exp)
     parallel = args.parallel or doc.get("parallel") or 1
     con = _hangup(args).watch(_console(args.json, keep_going=True))
