@@ -235,8 +235,10 @@ def new_experiment(checkpoints: str | Path, base: dict, models: list[str], grid:
             continue
     else:
         raise ExperimentError(f"{root}: could not create a new experiment folder")
-    base_cfg = runs[0]["config"]
-    settings = {k: v for k, v in base_cfg.items() if k != "model" and k not in grid}
+    # the fields every run's config holds alike (a grid point can change others than its own keys: a recipe sets
+    # embed, optimizer, batch size ...), the grid's keys and the model left out
+    settings = {k: v for k, v in runs[0]["config"].items()
+                if k != "model" and k not in grid and all(k in r["config"] and r["config"][k] == v for r in runs)}
     doc = {"format": FORMAT, "kind": "experiment", "id": exp.name, "created": time.time(), "task": task,
            "models": models, "grid": grid, "settings": settings, "parallel": parallel, "state": "pending",
            "pid": None, "host": None, "heartbeat": None, "ended": None,

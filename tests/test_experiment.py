@@ -713,3 +713,19 @@ def test_an_old_experiment_resumes_on_its_own_data_or_is_refused_in_one_line(tmp
     with pytest.raises(ex.ExperimentError, match=r"its runs trained on builtin \(rnn\), but its data \(the default "
                                                  r"source\) reads pytorch-names here"):
         ex.Controller(old).run()
+
+
+def test_settings_are_the_fields_every_run_shares_when_a_grid_point_changes_others(names, tmp_path):
+    """--set recipe=modern,tutorial: the tutorial run trains with embed 0, sgd, batch 1, no schedule, clip 0, but
+    experiment.json's settings ("every config field the runs share") took them from the first run (modern):
+    embed 64, adamw, batch 128, cosine, clip 5.0. They are now the fields every run's config holds alike."""
+    exp = ex.new_experiment(tmp_path, {"data": names, "epochs": 1, "max_steps": 2}, ["gru"],
+                            ex.parse_grid(["recipe=modern,tutorial"]), 1)
+    doc = rf.read_json(exp / ex.EXPERIMENT)
+    configs = [r["config"] for r in doc["runs"]]
+    assert [c["recipe"] for c in configs] == ["modern", "tutorial"] and configs[0]["embed"] != configs[1]["embed"]
+    settings = doc["settings"]
+    for key in ("embed", "optimizer", "batch_size", "schedule", "clip", "recipe", "model"):
+        assert key not in settings, key
+    shared = {k: v for k, v in configs[0].items() if k not in ("model", "recipe") and configs[1][k] == v}
+    assert settings == shared and settings["epochs"] == 1 and settings["max_steps"] == 2
