@@ -963,8 +963,18 @@ def settings(runs: list[tuple[str, Path]]) -> Settings:
         except NamestudioError:
             continue
         cfgs[label] = dict(config.get("train") or {})
-        if cfgs[label].get("data") is None and config.get("data_source"):   # the default source, as resolved
-            cfgs[label]["data"] = config["data_source"]
+        # the data as resolved, not as typed ("names2" before and after files were deleted from it names other
+        # names), and the split the run drew from it (engine/train.py _run_meta): runs share data only when all
+        # of these agree
+        if rf.data_source(config):
+            cfgs[label]["data"] = rf.data_source(config)
+        if isinstance(config.get("labels"), list):
+            cfgs[label]["labels"] = f"{len(config['labels'])}: {', '.join(map(str, config['labels']))}"
+        if isinstance(config.get("split_seed"), int):
+            cfgs[label]["split_seed"] = config["split_seed"]
+        if isinstance(config.get("split_counts"), dict):
+            cfgs[label]["split (train/val/test)"] = "/".join(str(config["split_counts"].get(k, "?"))
+                                                             for k in ("train", "val", "test"))
     keys = sorted({k for c in cfgs.values() for k in c})
     out = Settings()
     for k in keys:

@@ -150,6 +150,60 @@ def _confusion_figure(label: str, cm: dict, path: Path) -> None:
     plt.close(fig)
 
 
+# ---- the data each table's runs were tested on --------------------------------------------------------
+def _data_split(d: Path) -> dict | None:
+    """What a run was trained and tested on, as its config.json records it (engine/train.py _run_meta): the data
+    as resolved (not as typed: "names2" names other names once files are deleted from it), labels, split seed and
+    the names in each part. None when config.json cannot be read."""
+    try:
+        cfg = ex._config(d)
+    except NamestudioError:
+        return None
+    counts = cfg.get("split_counts")
+    seed = cfg.get("split_seed")
+    if seed is None:
+        seed = (cfg.get("train") or {}).get("split_seed")
+    return {"source": rf.data_source(cfg),
+            "labels": tuple(cfg["labels"]) if isinstance(cfg.get("labels"), list) else None,
+            "seed": seed,
+            "counts": (tuple(counts.get(k) for k in ("train", "val", "test")) if isinstance(counts, dict) else None)}
+
+
+def _split_words(s: dict) -> str:
+    labels = f"{len(s['labels'])} labels" if s["labels"] is not None else "labels not recorded"
+    seed = f"split seed {s['seed']}" if s["seed"] is not None else "split seed not recorded"
+    if s["counts"] is not None:
+        tr, va, te = ("?" if c is None else f"{c:,}" for c in s["counts"])
+        split = f"train {tr} / val {va} / test {te} names; test n = {te}"
+    else:
+        split = "split sizes not recorded"
+    return f"`{s['source'] or 'unknown'}`, {labels}, {seed}: {split}"
+
+
+DIFFERENT_TEST_SETS = ("the runs in this table were tested on different test sets ({what} differ): their test "
+                       "figures are not comparable")
+
+
+def data_lines(runs: list[tuple[str, Path]]) -> tuple[list[str], str | None]:
+    """report.md lines that say what a results table's runs were trained and tested on, and the one-line warning
+    (or None) when their test sets differ: another data source, labels, split seed or split sizes."""
+    splits = [(label, _data_split(d)) for label, d in runs]
+    splits = [(label, s) for label, s in splits if s is not None]
+    if not splits:
+        return [], None
+    differ = [name for key, name in (("source", "data source"), ("labels", "labels"), ("seed", "split seed"),
+                                     ("counts", "split sizes"))
+              if len({repr(s[key]) for _, s in splits}) > 1]
+    if not differ:
+        return [f"Data: {_split_words(splits[0][1])}.\n"], None
+    warning = DIFFERENT_TEST_SETS.format(what=", ".join(differ))
+    lines = [f"**Warning: {warning}.**\n", "Data:\n"]
+    lines += [f"- {label}: {_split_words(s)}" + (f" ({', '.join(s['labels'])})" if s["labels"] and "labels" in differ
+                                                  else "") for label, s in splits]
+    lines.append("")
+    return lines, warning
+
+
 # ---- the machine ------------------------------------------------------------------------------------
 def machine(runs: list[tuple[str, Path]]) -> list[tuple[str, str]]:
     torch_versions, devices, threads = set(), set(), set()
@@ -221,6 +275,10 @@ def build(runs: list[tuple[str, Path]], folder: Path, names=ex.DEFAULT_NAMES, st
                      _num(r["train_seconds"], ".1f"), _num(r["names_per_s"], ",.0f"), _num(r["epochs_to_best"], ".2f"),
                      _num(r["test_nll"]), _num(r["test_perplexity"], ".2f"), r["n_gram"] or "–",
                      r["state"] or "–"] for r in trows]
+        data, warning = data_lines(by_task[task])
+        md.extend(data)
+        if warning:
+            rep.notes.append(f"{title.lower()}: {warning}")
         md.append(_table(header, body))
         failed = [r for r in trows if r["error"]]
         for r in failed:

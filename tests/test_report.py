@@ -249,3 +249,44 @@ def test_a_killed_writers_temporary_folders_are_swept_by_the_next_report(runs, t
     report_mod.write_report(dirs[:1], tmp_path / "rep", ck, figures=False)
     assert not any(d.exists() for d in stale) and fresh.exists() and other.exists()
     assert (tmp_path / "rep" / "report.md").is_file()
+
+
+def test_runs_share_data_only_with_the_same_resolved_source_and_split_and_the_table_says_its_test_set(runs, tmp_path):
+    """`--data names2` typed for two runs, with languages deleted from names2 between them, was listed as "data |
+    'names2'" under "Shared by every run", and their test accuracies (other labels, another test set) side by side
+    with nothing said. Now: the data as resolved, the labels and the split decide; the table says its data and
+    split, and warns in one line when its runs were tested on different test sets."""
+    import shutil
+    ck, dirs = runs
+    names = tmp_path / "names2"
+    write_names_folder(names)
+    made = []
+    for run in ("r1", "r2"):
+        r = subprocess.run([sys.executable, "-m", "namestudio.tui.cli", "train", "--data", "names2", *TINY,
+                            "--model", "rnn", "--run-dir", f"c/{run}"], capture_output=True, text=True, timeout=180,
+                           cwd=tmp_path)
+        assert r.returncode == 0, r.stderr
+        made.append(tmp_path / "c" / run)
+        shutil.rmtree(names)                                # the same typed path, other names: one language gone
+        write_names_folder(names)
+        sorted(names.iterdir())[0].unlink()
+    rep = report_mod.write_report([str(d) for d in made], tmp_path / "rep", ck, figures=False)
+    md = (rep.path / "report.md").read_text()
+    shared = md.split("Shared by every run:")[1].split("Varying:")[0]
+    assert "'names2'" not in md and f"| data | {str(names.resolve())!r} |" in shared   # as resolved, not as typed
+    varying = md.split("Varying:")[1]
+    assert "| labels | 3: " in varying and "| split (train/val/test) | 96/12/12 | 64/8/8 |" in varying
+    table = md.split("## Results: classifiers")[1].split("### Curves")[0]
+    warning = [line for line in table.splitlines() if "different test sets" in line]
+    assert len(warning) == 1 and "labels, split sizes differ" in warning[0]
+    assert "- r1: " in table and "train 96 / val 12 / test 12 names" in table and "test 8 names" in table
+    assert any("different test sets" in n for n in rep.notes)           # and on the terminal
+    # the runs of one data and split: one line with the data, the split sizes and the test n; no warning
+    rep = report_mod.write_report(dirs[:2], tmp_path / "rep2", ck, figures=False)
+    md = (rep.path / "report.md").read_text()
+    table = md.split("## Results: classifiers")[1].split("### Curves")[0]
+    counts = json.loads((Path(dirs[0]) / rf.CONFIG).read_text())["split_counts"]
+    assert (f"Data: `{json.loads((Path(dirs[0]) / rf.CONFIG).read_text())['data_source']}`, 3 labels, split seed 0: "
+            f"train {counts['train']} / val {counts['val']} / test {counts['test']} names; test n = {counts['test']}"
+            in table)
+    assert "different test sets" not in md and not rep.notes
