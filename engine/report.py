@@ -70,6 +70,10 @@ def _table(header: list[str], rows: list[list[str]]) -> str:
     return "\n".join(lines) + "\n"
 
 
+NETWORK_ALONE = ("The curves, and curves.csv's train_loss and val_* metrics, are the network alone while it trained, "
+                 "before the n-gram {mix} (the n-gram LM column); the results table's test figures and its "
+                 "\"kept model\" validation figure are the model each run keeps, with its n-gram LM where it has one.")
+
 # ---- curves.csv -----------------------------------------------------------------------------------
 CSV_COLUMNS = ["label", "run", "model", "source", "step", "epoch", "elapsed", "metric", "value"]
 
@@ -101,12 +105,34 @@ def curves_csv(runs: list[tuple[str, Path]]) -> str:
 
 
 # ---- figures ----------------------------------------------------------------------------------------
+def curve_name(task: str) -> str:
+    """The validation curves' title: they are the network's evaluations while it trained (metrics.jsonl), before
+    the n-gram LM was blended in (a classifier's blend, a generator's mix: engine/blend.py) at the end; the
+    results table's test and kept-validation figures are the kept model's, with the n-gram LM where it has one."""
+    name = "validation accuracy" if task == "classify" else "validation NLL (nats/char)"
+    return f"{name}, network alone (before the n-gram {'blend' if task == 'classify' else 'mix'})"
+
+
+KEPT_MARK = "with its n-gram LM (kept)"    # the legend of a run's kept validation figure, drawn at its best step
+
+
+def kept_val(row: dict, d: Path) -> float | None:
+    """The validation figure (accuracy, or NLL in nats/char) of the model a run keeps: its n-gram blend's when it
+    kept one (test_metrics.json, runfolder.blend_val), else the network's best evaluation (metrics.jsonl)."""
+    if row.get("val_kept") is not None:
+        return row["val_kept"]
+    key = "val_accuracy" if row.get("task") == "classify" else "val_nll"
+    best = [e for e in ex.curves(d)["evals"] if e.get("best") and isinstance(e.get(key), (int, float))]
+    return best[-1][key] if best else None
+
+
 def _curves_figure(runs: list[tuple[str, Path]], task: str, path: Path) -> None:
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
     metric = "val_accuracy" if task == "classify" else "val_nll"
-    name = "validation accuracy" if task == "classify" else "validation NLL (nats/char)"
+    name = curve_name(task)
+    kept = {label: row for (label, _), row in zip(runs, ex.results_rows(runs))}
     fig, axes = plt.subplots(1, 3, figsize=(15, 4.2))
     for i, (label, d) in enumerate(runs):
         color = f"C{i % 10}"
@@ -121,12 +147,21 @@ def _curves_figure(runs: list[tuple[str, Path]], task: str, path: Path) -> None:
             if pts:
                 xs, ys = zip(*pts)
                 ax.plot(xs, ys, color=color, marker="o", markersize=3, label=label)
+        row = kept[label]
+        if row.get("val_kept") is not None:      # the figure the run keeps, with its n-gram LM, at its best step
+            best = [e for e in ex.curves(d)["evals"] if e.get("best")]
+            for ax, x in ((axes[1], "epoch"), (axes[2], "elapsed")):
+                if best and isinstance(best[-1].get(x), (int, float)):
+                    ax.plot([best[-1][x]], [row["val_kept"]], color=color, marker="*", markersize=11,
+                            linestyle="none", label=f"{label} {KEPT_MARK}")
     axes[0].set(title=f"training loss (EMA {SMOOTHING}, raw faint)", xlabel="epoch", ylabel="loss")
     axes[1].set(title=name, xlabel="epoch")
     axes[2].set(title=f"{name} against training time", xlabel="training seconds")
     for ax in axes:
         ax.grid(alpha=0.3)
     axes[0].legend(fontsize=8)
+    if any(row.get("val_kept") is not None for row in kept.values()):
+        axes[1].legend(fontsize=8)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
@@ -263,17 +298,19 @@ def build(runs: list[tuple[str, Path]], folder: Path, names=ex.DEFAULT_NAMES, st
         md.append(f"## Results: {title.lower()}\n")
         if task == "classify":
             header = ["run", "model", "recipe", "parameters", "train time (s)", "names/s", "epochs to best",
-                      "test accuracy", "balanced accuracy", "macro-F1", "n-gram LM", "state"]
+                      "test accuracy", "balanced accuracy", "macro-F1", "val accuracy (kept model)", "n-gram LM",
+                      "state"]
             body = [[r["label"], model_label(r["model"], r["members"]), r["recipe"], f"{r['params']:,}" if r["params"] else "–",
                      _num(r["train_seconds"], ".1f"), _num(r["names_per_s"], ",.0f"), _num(r["epochs_to_best"], ".2f"),
                      _num(r["test_accuracy"]), _num(r["test_balanced_accuracy"]), _num(r["test_macro_f1"]),
-                     r["n_gram"] or "–", r["state"] or "–"] for r in trows]
+                     _num(kept_val(r, Path(r["run"]))), r["n_gram"] or "–", r["state"] or "–"] for r in trows]
         else:
             header = ["run", "model", "recipe", "parameters", "train time (s)", "names/s", "epochs to best",
-                      "test NLL (nats/char)", "perplexity", "n-gram LM", "state"]
+                      "test NLL (nats/char)", "perplexity", "val NLL (kept model)", "n-gram LM", "state"]
             body = [[r["label"], model_label(r["model"], r["members"]), r["recipe"], f"{r['params']:,}" if r["params"] else "–",
                      _num(r["train_seconds"], ".1f"), _num(r["names_per_s"], ",.0f"), _num(r["epochs_to_best"], ".2f"),
-                     _num(r["test_nll"]), _num(r["test_perplexity"], ".2f"), r["n_gram"] or "–",
+                     _num(r["test_nll"]), _num(r["test_perplexity"], ".2f"), _num(kept_val(r, Path(r["run"]))),
+                     r["n_gram"] or "–",
                      r["state"] or "–"] for r in trows]
         data, warning = data_lines(by_task[task])
         md.extend(data)
@@ -294,6 +331,7 @@ def build(runs: list[tuple[str, Path]], folder: Path, names=ex.DEFAULT_NAMES, st
         else:
             md.append(f"_{MATPLOTLIB_MISSING}._\n")
         md.append("Every logged point: [curves.csv](curves.csv).\n")
+        md.append(NETWORK_ALONE.format(mix="blend" if task == "classify" else "mix") + "\n")
 
         if task == "classify":
             mats = []

@@ -290,3 +290,50 @@ def test_runs_share_data_only_with_the_same_resolved_source_and_split_and_the_ta
             f"train {counts['train']} / val {counts['val']} / test {counts['test']} names; test n = {counts['test']}"
             in table)
     assert "different test sets" not in md and not rep.notes
+
+
+def test_the_curves_say_they_are_the_network_alone_and_the_table_gives_the_kept_models_validation(runs, tmp_path,
+                                                                                                   monkeypatch):
+    """curves-generate.png's validation NLL ended at 2.289 where the results table said test NLL 1.797 (the kept
+    model: the network with its n-gram mix, 1.795 on validation), and curves.csv's val_accuracy was 0.748 beside a
+    best_val of 0.821 with the blend; nothing said the curves were the network alone. Now the figures' titles,
+    report.md and the results table say which is which."""
+    import sys as _sys
+    from unittest import mock
+    from namestudio.engine import experiment as ex
+    ck, dirs = runs
+    gen = Path(dirs[2])
+    blend = json.loads((gen / rf.TEST).read_text())["test"]["lm_blend"]
+    kept = rf.blend_val(blend, "nll")
+    assert kept is not None and kept == blend["val_nll_after"]          # the tiny generator keeps its mix
+    rep = report_mod.write_report(dirs, tmp_path / "rep", ck, figures=False)
+    md = (rep.path / "report.md").read_text()
+    for task, mix, col in (("classifiers", "blend", "val accuracy (kept model)"),
+                           ("generators", "mix", "val NLL (kept model)")):
+        part = md.split(f"## Results: {task}")[1].split("## Results")[0].split("## Settings")[0]
+        assert report_mod.NETWORK_ALONE.format(mix=mix) in part and "network alone" in part
+        header = next(line for line in part.splitlines() if line.startswith("| run |"))
+        assert col in header.split(" | ")
+    row = next(line for line in md.splitlines() if line.startswith(f"| {gen.name} |"))
+    assert f"| {kept:.3f} |" in row                                       # the mix's validation NLL, not the network's
+    for d in dirs[:2]:                                                    # the classifiers: blend's, or the network's
+        test = json.loads((Path(d) / rf.TEST).read_text())["test"]
+        best = [e for e in rf.read_jsonl(Path(d) / rf.METRICS) if e.get("best")][-1]["val"]["accuracy"]
+        want = rf.blend_val(test.get("lm_blend"), "accuracy")
+        line = next(line for line in md.splitlines() if line.startswith(f"| {Path(d).name} |"))
+        assert f"| {(best if want is None else want):.3f} |" in line
+    # the figure (drawn with a stand-in for matplotlib): its validation titles say "network alone", and the kept
+    # figure is marked at the best step
+    axes = [mock.MagicMock() for _ in range(3)]
+    plt = mock.MagicMock()
+    plt.subplots.return_value = (mock.MagicMock(), axes)
+    mpl = mock.MagicMock(pyplot=plt)
+    monkeypatch.setitem(_sys.modules, "matplotlib", mpl)
+    monkeypatch.setitem(_sys.modules, "matplotlib.pyplot", plt)
+    report_mod._curves_figure([(gen.name, gen)], "generate", tmp_path / "c.png")
+    titles = [c.kwargs.get("title", "") for ax in axes for c in ax.set.call_args_list]
+    assert report_mod.curve_name("generate") in titles[1] and "network alone (before the n-gram mix)" in titles[2]
+    marks = [c for c in axes[1].plot.call_args_list if report_mod.KEPT_MARK in c.kwargs.get("label", "")]
+    best = [e for e in ex.curves(gen)["evals"] if e["best"]][-1]
+    assert len(marks) == 1 and list(marks[0].args) == [[best["epoch"]], [kept]]
+    assert "network alone (before the n-gram blend)" in report_mod.curve_name("classify")
