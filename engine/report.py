@@ -6,7 +6,8 @@
   curves-<task>.png, confusion-<label>.png   with matplotlib (the optional extra `namestudio[report]`)
 
 Everything is built in a temporary folder beside DIR, then renamed into place: a report folder is whole or
-absent. An existing DIR is replaced only when it is empty or holds a previous report (report.md).
+absent. An existing DIR is replaced only when it is empty or holds a previous report (report.md); the current
+folder (``--out .``) is never replaced: a shell in it would be left in a deleted folder.
 """
 from __future__ import annotations
 
@@ -418,6 +419,17 @@ def _report_file(name: str) -> bool:
     return name in ("report.md", "curves.csv") or (name.endswith(".png") and name.startswith(("curves-", "confusion-")))
 
 
+def target(out: str | Path) -> Path:
+    """The report folder ``out`` as an absolute path whose name is a folder's name, so that its parent is where
+    the temporary folder goes and what is renamed is the folder itself: ``..`` and ``rep/..`` resolved (Path("..")
+    is named ".." and Path(".") ""), a trailing slash dropped; the last part is not resolved when it is a name
+    (a link named as the report folder is replaced, as before, not the folder it points to)."""
+    out = Path(out)
+    if out.name in ("", ".", ".."):
+        return out.absolute().resolve()
+    return out.absolute().parent.resolve() / out.name
+
+
 def check_out(out: str | Path, keep: list[Path] = ()) -> None:
     """ReportError, one line, unless a report can be written to folder ``out``: a new or empty folder or an
     earlier report, in a folder that can be made and written (``compare --report`` asks before training).
@@ -427,6 +439,11 @@ def check_out(out: str | Path, keep: list[Path] = ()) -> None:
     ``out`` that holds one is refused."""
     out = Path(out)
     where = out.absolute().resolve()
+    cwd = Path.cwd().resolve()
+    if where == cwd or where in cwd.parents:   # renamed away and deleted with the old report: the shell's folder
+        raise ReportError(f"{out}: {'is' if where == cwd else 'holds'} the current folder, which a report "
+                          "replaces whole (the shell would be left in a deleted folder); give a new folder name for "
+                          "the report, such as report")
     for k in keep:
         k = Path(k).absolute().resolve()
         if k == where or where in k.parents:
@@ -442,7 +459,7 @@ def check_out(out: str | Path, keep: list[Path] = ()) -> None:
             more = f" and {len(other) - 1} more" if len(other) > 1 else ""
             raise ReportError(f"{out}: holds {other[0]}{more} beside a report, which replacing the report would "
                               "delete; give a new or empty folder")
-    parent = out.parent if str(out.parent) else Path(".")
+    parent = target(out).parent
     try:
         parent.mkdir(parents=True, exist_ok=True)
         if not os.access(parent, os.W_OK | os.X_OK):
@@ -482,9 +499,12 @@ def write_report(items: list[str], out: str | Path, checkpoints: str | Path = "c
     if not letters or not all(c.isalpha() for c in letters):
         raise ReportError(f"start letters must be letters, such as ABC; not {start_letters!r}")
     runs, exps = ex.collect_runs(items, checkpoints)
-    out = Path(out)
-    check_out(out, keep=[Path(checkpoints), *exps, *(d for _, d in runs)])
-    parent = out.parent if str(out.parent) else Path(".")
+    given = Path(out)
+    # a checkpoints folder that does not exist holds nothing the report reads (it refused `--out .` in an empty
+    # folder: ".: holds ./checkpoints"); compare --report, which makes it, checks it whether it exists or not
+    check_out(given, keep=[*(p for p in [Path(checkpoints)] if p.exists()), *exps, *(d for _, d in runs)])
+    out = target(given)                    # ".." renamed, not "." + "." (was: ".: Device or resource busy")
+    parent = out.parent
     _sweep(parent, out.name)
     try:
         tmp = Path(tempfile.mkdtemp(dir=parent, prefix=f".{out.name}.", suffix=".tmp"))
@@ -508,5 +528,5 @@ def write_report(items: list[str], out: str | Path, checkpoints: str | Path = "c
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
-    rep.path = out
+    rep.path = given if given.name == out.name else out     # "rep/x/.." said as the folder it names
     return rep

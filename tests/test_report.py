@@ -337,3 +337,37 @@ def test_the_curves_say_they_are_the_network_alone_and_the_table_gives_the_kept_
     best = [e for e in ex.curves(gen)["evals"] if e["best"]][-1]
     assert len(marks) == 1 and list(marks[0].args) == [[best["epoch"]], [kept]]
     assert "network alone (before the n-gram blend)" in report_mod.curve_name("classify")
+
+
+def test_report_out_dot_is_refused_in_one_clear_line_and_dot_dot_and_a_trailing_slash_work(runs, tmp_path):
+    """`report RUN --out .` in an empty folder said ".: holds …/checkpoints, which the report reads" (a checkpoints
+    folder that does not exist), and with --checkpoints elsewhere ".: Device or resource busy" (the current folder
+    renamed away). Now: a checkpoints folder that does not exist holds nothing; the current folder (or one that
+    holds it: "..") is refused in one line asking for a new folder name, nothing written; "../rep/" and "rep/."
+    are the folders they name."""
+    ck, dirs = runs
+    here = tmp_path / "emp"
+    (here / "sub").mkdir(parents=True)
+
+    def report(out, cwd, *more):
+        return subprocess.run([sys.executable, "-m", "namestudio.tui.cli", "report", dirs[0], "--out", out, *more],
+                              capture_output=True, text=True, timeout=180, cwd=cwd)
+    for more in ((), ("--checkpoints", str(ck))):
+        r = report(".", here, *more)
+        assert r.returncode == 1 and len(r.stderr.strip().splitlines()) == 1, r.stderr
+        assert ".: is the current folder" in r.stderr and "give a new folder name" in r.stderr
+        assert "checkpoints" not in r.stderr and "busy" not in r.stderr
+    r = report("..", here / "sub")
+    assert r.returncode == 1 and "..: holds the current folder" in r.stderr and len(r.stderr.strip().splitlines()) == 1
+    assert sorted(p.name for p in here.iterdir()) == ["sub"] and not any((here / "sub").iterdir())
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]
+    # an empty folder named from inside another: written there; then replaced as an earlier report, named with a
+    # trailing slash; no checkpoints folder in the current folder needed
+    (here / "rep").mkdir()
+    for out in ("../rep", "../rep/"):
+        r = report(out, here / "sub")
+        assert r.returncode == 0, (out, r.stderr)
+        assert (here / "rep" / "report.md").is_file() and Path(dirs[0]).name in (here / "rep" / "report.md").read_text()
+    assert sorted(p.name for p in here.iterdir()) == ["rep", "sub"]      # no temporary folder left beside it
+    rep = report_mod.write_report(dirs[:1], here / "rep" / ".", ck, figures=False)
+    assert rep.path == here / "rep" and (here / "rep" / "report.md").is_file()
