@@ -63,6 +63,7 @@ class Failed:
     message: str              # one line
     run_dir: str | None = None
     nothing_to_do: bool = False   # a resume of a done run with no step left: nothing was changed (not a failure)
+    stale: bool = False           # no end of its own: its trainer is gone (killed), the run "stale" (resumable)
 
 
 Event = Started | Step | Eval | Status | Done | Failed

@@ -376,7 +376,9 @@ async def test_a_run_started_elsewhere_is_followed_and_its_death_shown(fixture_a
             await wait_for(pilot, lambda: pane.state == "failed")
             await wait_for(pilot, lambda: row()["state"] == "stale")
             await pilot.press("2")
-            assert "trainer is gone" in str(app.query_one("#train-status").render())
+            status = str(app.query_one("#train-status").render())
+            assert "trainer is gone" in status and status.startswith("Run stale:")    # as runs says: stale
+            assert pane.status_text() == "last run stale"
             assert app.pane("train").check_action("start", ()) is True     # still usable
             await pilot.press("6")
             table.move_cursor(row=table.get_row_index(str(outside.run_dir)))

@@ -609,3 +609,23 @@ async def test_the_runs_overlay_reads_a_runs_evaluations_again_only_when_they_ch
         table.move_cursor(row=0)
         await settle(pilot, app)
         assert len(pane._metrics(str(top))) == n + 1 and reads.count(rf.METRICS) == 3
+
+
+def test_marked_runs_of_both_tasks_show_the_same_task_on_runs_and_compare(tmp_path):
+    """Two classifiers and a generator marked: the Runs overlay drew the classifiers (its first marked run, newest
+    first) while Compare showed the generator (its first by sorted path). Both now show the task most of them
+    have; on a tie, the newest one's."""
+    from namestudio.engine import runfolder as rf
+    from namestudio.tui.panes.compare import read_source
+    from namestudio.tui.render import marked_task
+    assert marked_task(["generate", "classify", "classify"]) == "classify"
+    assert marked_task(["generate", "classify"]) == "generate" and marked_task([None]) is None
+    paths = []
+    for name, task in (("20260103-gen", "generate"), ("20260102-clf", "classify"), ("20260101-clf", "classify")):
+        d = tmp_path / name
+        d.mkdir()
+        rf.atomic_write_json(d / rf.CONFIG, {"format": 2, "train": {"task": task, "model": "lstm"}, "labels": ["A"]})
+        paths.append(str(d))
+    data = read_source(("marked", tuple(paths)))                 # newest first, as the Runs pane lists them
+    assert data["task"] == "classify" and data["skipped"] == 1
+    assert [Path(r["path"]).name for r in data["runs"]] == ["20260102-clf", "20260101-clf"]

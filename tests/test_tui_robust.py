@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import random
+from pathlib import Path
 
 import pytest
 from textual import events
@@ -167,3 +168,43 @@ def test_namestudio_tui_exits_non_zero_after_a_crash(tmp_path, monkeypatch, caps
     monkeypatch.setenv("TEXTUAL_DRIVER", "textual.drivers.headless_driver:HeadlessDriver")
     monkeypatch.setattr(NameStudioApp, "on_mount", crash)
     assert main(["tui", "--data", "builtin", "--checkpoints", str(tmp_path / "ck")]) != 0
+
+
+def test_a_chosen_run_that_ended_gives_way_to_a_run_started_after_its_end(tmp_path):
+    """`w` on a finished run (or a run started here, once it ended) kept the Train pane on it for good: a
+    `namestudio train` started later in another terminal was never followed ("last run finished"). It is now,
+    while the runs that were already live when the chosen one ended do not take its place."""
+    from namestudio.tui.follow import Follower
+    f = Follower(tmp_path, post=lambda message: None)
+    done, old, new = (str(tmp_path / name) for name in ("done", "old", "new"))
+    f.runs = [{"path": done, "state": "done"}, {"path": old, "state": "running"}]
+    f.attach(done, chosen=True)
+    f._choose()
+    assert f.attached == Path(done)
+    f._att_ended = True                       # its end was shown
+    f._choose()
+    assert f.attached == Path(done)           # a run live before its end (a compare's other run) does not take it
+    f.runs.append({"path": new, "state": "running"})
+    f._choose()
+    assert f.attached == Path(new) and not f.chosen
+
+
+def test_the_runs_csv_has_the_test_figures_of_a_run_stopped_before_its_first_evaluation(tmp_path):
+    """x on a run stopped before its first evaluation wrote "test,40,,9.7,," (its columns came from
+    metrics.jsonl alone, empty there): the test row has its figures, under columns of its own."""
+    import csv
+
+    from namestudio.engine import runfolder as rf
+    from namestudio.tui.panes.runs import export_csv
+    rf.atomic_write_json(tmp_path / rf.TEST, {"test": {"accuracy": 0.851, "macro_f1": 0.574, "n": 1795},
+                                              "steps": 40, "train_seconds": 9.7, "reason": "stopped"})
+    rows = list(csv.reader((export_csv(tmp_path)).open(encoding="utf-8")))
+    assert rows[0] == ["split", "step", "epoch", "elapsed", "train_loss", "accuracy", "macro_f1", "n", "best"]
+    assert rows[1] == ["test", "40", "", "9.7", "", "0.851", "0.574", "1795", ""]
+    rf.append_jsonl(tmp_path / rf.METRICS, {"step": 20, "epoch": 0.5, "elapsed": 4.0, "train_loss": 1.2,
+                                            "val": {"accuracy": 0.8, "loss": 0.6}, "best": True})
+    rows = list(csv.reader((export_csv(tmp_path)).open(encoding="utf-8")))
+    assert rows[0][5:] == ["accuracy", "loss", "macro_f1", "n", "best"]
+    assert rows[1] == ["val", "20", "0.5", "4.0", "1.2", "0.8", "0.6", "", "", "True"]
+    assert rows[2][:7] == ["test", "40", "", "9.7", "", "0.851", ""] and rows[2][7:9] == ["0.574", "1795"]
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []      # no temporary left

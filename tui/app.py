@@ -281,7 +281,8 @@ class NameStudioApp(App):
                     self._run_ended(e)
             elif isinstance(e, Failed) and (not msg.attach or msg.run_dir in self.launched_here):
                 self.launched_here.discard(msg.run_dir)
-                self.notify(e.message.splitlines()[0], title=f"Run {run_name(msg.run_dir)} failed",
+                self.notify(e.message.splitlines()[0], title=f"Run {run_name(msg.run_dir)} "
+                                                                f"{'stale' if e.stale else 'failed'}",
                             severity="error", markup=False)
         if any(isinstance(e, (Done, Failed)) for e in msg.events):
             self.refresh_runs()

@@ -56,7 +56,8 @@ def end_event(run_dir: Path, status: rf.RunStatus):
     why = status.error or ("its trainer is gone: no heartbeat and no process (killed?)" if status.stale
                            else f"it ended as {status.state}")
     lines = rf.last_log_lines(run_dir, LOG_LINES)
-    return Failed(message=why + ("\n" + "\n".join(lines) if lines else ""), run_dir=str(run_dir))
+    return Failed(message=why + ("\n" + "\n".join(lines) if lines else ""), run_dir=str(run_dir),
+                  stale=status.stale and not status.error)
 
 
 class Follower:
@@ -81,6 +82,7 @@ class Follower:
         self._att_started = False
         self._att_ended = False
         self._att_end_started: float | None = None
+        self._live_at_end: set[str] | None = None   # the runs live when a chosen run was first seen ended
 
     # ---- called from the UI thread -------------------------------------------------------------------
     def attach(self, run_dir: str | Path, chosen: bool = True) -> None:
@@ -158,11 +160,13 @@ class Follower:
         if self.want is not None and self.want != self.attached:
             self._attach(self.want)
             return
-        if self.chosen and self.attached is not None:
-            return
         if self.attached is not None and not self._att_ended:
             return
         live = [r for r in self.live_runs() if Path(r["path"]) != self.attached]
+        if self.chosen and self.attached is not None:   # a chosen run that ended stays shown, until a run starts
+            if self._live_at_end is None:               # that was not live when it ended (new work, say a
+                self._live_at_end = {r["path"] for r in live}   # `namestudio train` from another terminal)
+            live = [r for r in live if r["path"] not in self._live_at_end]
         if live:
             self.want, self.chosen = Path(live[0]["path"]), False
             self._attach(self.want)
@@ -172,6 +176,7 @@ class Follower:
         self._steps, self._metrics = rf.Tail(run_dir / rf.STEPS), rf.Tail(run_dir / rf.METRICS)
         self._att_state, self._att_started, self._att_ended = None, False, False
         self._att_end_started = None          # status "started" of the trainer whose end was shown
+        self._live_at_end: set[str] | None = None   # the runs live when a chosen run was first seen ended
 
     def _follow(self) -> None:
         run_dir = self.attached

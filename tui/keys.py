@@ -166,7 +166,9 @@ FOOTER_SHORT = {"leave": "Leave", "data.pytorch": "PyTorch", "data.path": "Path"
                 "eval.data": "Data", "eval.exclude": "-train", "eval.own": "Own", "gen.table": "Temps",
                 "train.smooth": "EMA", "train.xaxis": "Axis", "cmp.smooth": "EMA", "cmp.xaxis": "Axis", "cmp.log": "Log",
                 "cmp.hide": "Hide", "cmp.marked": "Marked", "cmp.diff": "A−B", "cmp.compute": "Run"}
-# ... then these go, least needed first; a pane's own keys, esc, F1, ^p and ^q always stay.
+# ... then these go, least needed first: the pane keys' hint, and three keys of panes whose other keys need the
+# room (Runs' x CSV and r Refresh, Data's reload; F1 and ^p still list them); the other keys of a pane, esc,
+# F1, ^p and ^q always stay.
 FOOTER_DROP = ["pane", "runs.refresh", "data.reload", "runs.csv"]
 
 # the modal screens

@@ -364,6 +364,17 @@ RUN_COLUMNS = [("run", 0), ("state", 0), ("progress", 1), ("test", 2), ("best va
 DATA_WIDTH = (12, 28)   # the runs table's data column, narrowest and widest: a longer path shows its end ("…names.csv")
 
 
+
+def marked_task(tasks: list[str | None]) -> str | None:
+    """The task shown for marked runs of both tasks (the Runs overlay and the Compare pane: the same choice):
+    the one most of them have; on a tie, that of the newest (``tasks`` newest first)."""
+    counts = {t: tasks.count(t) for t in tasks if t}
+    if not counts:
+        return None
+    most = max(counts.values())
+    return next(t for t in tasks if counts.get(t) == most)
+
+
 def run_cells(row: dict) -> dict[str, str]:
     """The display text of one ``list_runs`` row, by column header. Uses ``state`` (falls back to the older
     ``status``), and shows progress (step/total) for live runs."""

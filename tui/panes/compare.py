@@ -37,7 +37,7 @@ from .. import keys
 from ..messages import CompareComputed, CompareLoaded
 from ..plots import SMOOTHING, X_AXES, X_LABELS, background, bucket_means, colour, describe, faint, flat_limits, \
     log10_or_nan, next_in
-from ..render import confusion_table, difference_table
+from ..render import confusion_table, difference_table, marked_task
 from ..widgets import Choice, NAME, NUMBER, Anchor, Field, Pane, compact_number, duration, set_select
 
 VIEWS = ("curves", "results", "confusion", "topk", "samples")
@@ -205,8 +205,11 @@ class ComparePane(Pane):
         self._list_due = True
 
     def _marked(self) -> tuple[str, ...]:
+        """The runs marked on the Runs pane, in its order (newest first)."""
         try:
-            return tuple(sorted(self.app.pane("runs").marked))
+            runs = self.app.pane("runs")
+            listed = [r["path"] for r in runs.runs if r["path"] in runs.marked]
+            return tuple(listed + sorted(runs.marked - set(listed)))
         except Exception:
             return ()
 
@@ -881,12 +884,11 @@ def read_source(source: tuple, last_sig=None, known: dict | None = None) -> dict
                 cm = None
             entry = {"base": label, "path": str(d), "task": row.get("task"), "state": row.get("state") or "",
                      "row": row, "curves": ex.curves(d), "confusion": cm, "sig": run_sig}
-        if kind == "marked":                           # marked runs of both tasks: the first run's task is shown
-            task = task or entry["task"]
-            if entry["task"] not in (None, task):
-                skipped += 1
-                continue
         out.append(entry)
+    if kind == "marked":          # marked runs of both tasks: the one the Runs overlay draws (most, else newest)
+        task = marked_task([r["task"] for r in out])          # (in the Runs pane's order: newest first)
+        skipped = sum(1 for r in out if r["task"] not in (None, task))
+        out = [r for r in out if r["task"] in (None, task)]
     bases = [r["base"] for r in out]
     for r in out:                                      # two marked runs with one label: their full ids
         r["label"] = r["base"] if bases.count(r["base"]) == 1 else Path(r["path"]).name

@@ -16,7 +16,7 @@ from namestudio.engine.config import model_label
 
 from .. import keys
 from ..messages import OpenRun
-from ..render import counted
+from ..render import counted, marked_task
 from ..widgets import Anchor, Pane, compact_number, duration, run_cell, short_path, short_run
 
 # the state and the test figures next to the id, so that 80 columns show them (issue 12); the rest scrolls
@@ -165,8 +165,8 @@ class RunsPane(Pane):
         rows = [r for r in self.runs if r["path"] in self.marked] if self.marked else \
             [r for r in [self.cursor_run()] if r]
         rows = [r for r in rows if "error" not in r]
-        if rows:
-            task = rows[0].get("task")
+        if rows:                                  # the same task the Compare pane shows for these marks
+            task = marked_task([r.get("task") for r in rows])     # (self.runs is newest first)
             rows = [r for r in rows if r.get("task") == task]
         return rows
 
@@ -324,27 +324,32 @@ def state_cell(r: dict) -> Text:
 
 
 def export_csv(run_dir: Path) -> Path:
-    """metrics.jsonl as metrics.csv (one row per evaluation; val metrics flattened), plus the test metrics."""
-    from namestudio.engine.runfolder import METRICS, TEST, read_json, read_jsonl
+    """metrics.jsonl as metrics.csv (one row per evaluation; val metrics flattened), plus the test metrics; the
+    columns are every figure of either (a run stopped before its first evaluation has test figures alone).
+    Written atomically."""
+    import io
+
+    from namestudio.engine.runfolder import METRICS, TEST, atomic_write_bytes, read_json, read_jsonl
 
     rows = read_jsonl(run_dir / METRICS)
-    val_keys: list[str] = []
+    test = read_json(run_dir / TEST) if (run_dir / TEST).is_file() else None
+    t = (test or {}).get("test") or {}
+    keys: list[str] = []
+    for figures in [r.get("val", {}) for r in rows] + [t]:
+        for k, v in figures.items():
+            if isinstance(v, (int, float)) and not isinstance(v, bool) and k not in keys:
+                keys.append(k)
+    f = io.StringIO(newline="")
+    w = csv.writer(f)
+    w.writerow(["split", "step", "epoch", "elapsed", "train_loss", *keys, "best"])
     for r in rows:
-        for k, v in r.get("val", {}).items():
-            if isinstance(v, (int, float)) and k not in val_keys:
-                val_keys.append(k)
+        w.writerow(["val", r.get("step"), r.get("epoch"), r.get("elapsed"), r.get("train_loss"),
+                    *[r.get("val", {}).get(k, "") for k in keys], r.get("best", "")])
+    if test is not None:
+        w.writerow(["test", test.get("steps", ""), "", test.get("train_seconds", ""), "",
+                    *[t.get(k, "") if isinstance(t.get(k), (int, float)) else "" for k in keys], ""])
     out = run_dir / "metrics.csv"
-    with open(out, "w", newline="", encoding="utf-8") as f:
-        w = csv.writer(f)
-        w.writerow(["split", "step", "epoch", "elapsed", "train_loss", *val_keys, "best"])
-        for r in rows:
-            w.writerow(["val", r.get("step"), r.get("epoch"), r.get("elapsed"), r.get("train_loss"),
-                        *[r.get("val", {}).get(k, "") for k in val_keys], r.get("best", "")])
-        if (run_dir / TEST).is_file():
-            test = read_json(run_dir / TEST)
-            t = test.get("test", {})
-            w.writerow(["test", test.get("steps", ""), "", test.get("train_seconds", ""), "",
-                        *[t.get(k, "") if isinstance(t.get(k), (int, float)) else "" for k in val_keys], ""])
+    atomic_write_bytes(out, f.getvalue().encode("utf-8"))
     return out
 
 

@@ -411,10 +411,11 @@ class TrainPane(Pane):
     def _failed(self, e: Failed) -> None:
         self.state, self.ended = "failed", e
         first, *rest = e.message.splitlines() or [""]
-        self._status(Text.assemble(("Training failed:", "bold red"), f" {first}",
+        head = "Run stale:" if e.stale else "Training failed:"   # killed: "stale", as runs and the Runs pane say
+        self._status(Text.assemble((head, "bold red"), f" {first}",
                                    (f"\nlast lines of {os_name(self.run_dir or '')}/train.log below" if rest else "",
                                     "dim")))
-        self._log(f"failed: {first}")
+        self._log(f"{'stale' if e.stale else 'failed'}: {first}")
         for line in rest:
             self._log("  " + line)
         self._update_buttons()
@@ -435,7 +436,7 @@ class TrainPane(Pane):
         if isinstance(self.ended, Done):
             return f"last run {reason_words(self.ended.reason)}"
         if isinstance(self.ended, Failed):
-            return "last run failed"
+            return "last run stale" if self.ended.stale else "last run failed"
         return "idle"
 
     def _log(self, line: str) -> None:
