@@ -259,10 +259,14 @@ def shown_command(args: list[str]) -> str:
     return "torchrun " + " ".join(shlex.quote(a) for a in shown)
 
 
+STOPPED_EXIT = 130     # what `train` exits with when stopped before its end, as one process does after a Ctrl-C
+
+
 def launch(args: list[str], threads: int, quiet: bool = True) -> int:
     """Run torchrun's elastic agent in this process with ``args`` (see torchrun_args) and wait for the ranks.
-    Returns 0, or 1 when a rank failed with its own one-line error (already printed); raises DistributedError
-    for a rank that died otherwise (a signal, a crash) or a rendezvous that failed."""
+    Returns 0; STOPPED_EXIT when a Ctrl-C or SIGTERM stopped it (the agent passed it on to the ranks); or 1 when
+    a rank failed with its own one-line error (already printed). Raises DistributedError for a rank that died
+    otherwise (a signal, a crash) or a rendezvous that failed."""
     import logging
 
     from torch.distributed.elastic.multiprocessing.api import SignalException
@@ -281,7 +285,7 @@ def launch(args: list[str], threads: int, quiet: bool = True) -> int:
     try:
         run(parsed)
     except SignalException:   # Ctrl-C or SIGTERM: the agent passed it on; the ranks stopped as asked
-        return 0
+        return STOPPED_EXIT
     except ChildFailedError as e:
         codes = {rank: f.exitcode for rank, f in e.failures.items()}
         if codes and all(c == 1 for c in codes.values()):

@@ -247,6 +247,31 @@ def test_the_launcher_exits_130_for_a_stopped_run_and_leaves_no_folder_for_one_t
     assert [p.name for p in ck.iterdir()] == [Path(runs[0]["path"]).name]      # no new folder
 
 
+def test_a_ctrl_c_before_the_ranks_began_exits_130_not_0(names, monkeypatch, capsys, tmp_path):
+    """A Ctrl-C while the ranks still started (no run folder of theirs yet) ended `train --nproc 2` with exit 0:
+    the agent's SignalException read as success, and `train … && next` went on. It exits 130, "interrupted", as
+    one process does, and leaves no run folder."""
+    from torch.distributed.elastic.multiprocessing.api import SignalException
+
+    import torch.distributed.run as torchrun
+
+    def interrupted(args):
+        raise SignalException("Process 1 got signal: 2", sigval=2)
+    monkeypatch.setattr(torchrun, "run", interrupted)
+    for k in ("RANK", "WORLD_SIZE", "LOCAL_RANK", "TORCHELASTIC_RUN_ID"):
+        monkeypatch.delenv(k, raising=False)
+    for k in ("TORCHELASTIC_SIGNALS_TO_HANDLE", cli.HANGUP_KEEPS_ON, ddp.AGENT_PID, "OMP_NUM_THREADS",
+              "PYTHONUNBUFFERED"):     # what the launcher sets in its environment: put back after the test
+        monkeypatch.setenv(k, os.environ.get(k, ""))
+        monkeypatch.delenv(k)
+    assert ddp.launch(["--nproc-per-node", "2", "-m", "x"], threads=1) == ddp.STOPPED_EXIT
+    ck = tmp_path / "ck"
+    code = cli.main(["train", "--nproc", "2", "--master-addr", "127.0.0.1", "--master-port", str(free_port()),
+                     "--data", str(names), "--epochs", "1", "--threads", "1", "--checkpoints", str(ck)])
+    assert code == 130 and "namestudio: interrupted" in capsys.readouterr().err
+    assert not ck.exists() or not any(ck.iterdir())                        # no run folder left behind
+
+
 def test_nproc_under_torchrun_is_refused(monkeypatch, capsys, tmp_path):
     monkeypatch.setenv("TORCHELASTIC_RUN_ID", "x")
     assert cli.main(["train", "--nproc", "2", "--checkpoints", str(tmp_path)]) == 1

@@ -565,6 +565,8 @@ def cmd_train(args) -> int:
             trainer.abort()        # KeyboardInterrupt (after the resume point being written, if one is): run() writes
             return                 # the end, stopped with what was saved and untested, and raises it again (below)
         trainer.cancel()           # first: a print may fail here (below)
+        if len(asked) > 1 or os.environ.get("RANK", "0") != "0":   # said once, by one rank (torchrun passes a
+            return                                                 # Ctrl-C on to every rank, and again)
         try:                       # the signal may land inside a print of the main thread: a second write to the
             con.print("[yellow]stopping: keeping the best checkpoint"   # same stream raises "reentrant call"
                       + ("" if under_torchrun else " (Ctrl-C again: at once, untested)") + "[/]")
@@ -835,9 +837,11 @@ def _launch_ranks(args, cfg, overrides: dict, rdzv: dict) -> int:
     finally:
         if made is not None:
             _remove_if_unused(made)
-    if code == 0 and one_machine and run_dir is not None and _stopped(run_dir):
+    if code in (0, ddp.STOPPED_EXIT) and one_machine and run_dir is not None and _stopped(run_dir):
         con.print(f"stopped: `namestudio train --resume {_where(run_dir)}` continues it", markup=False)
-        return 130            # as one process exits when stopped before its end: `train … && next` stops too
+        return ddp.STOPPED_EXIT   # as one process exits when stopped before its end: `train … && next` stops too
+    if code == ddp.STOPPED_EXIT:  # stopped before the run began (or elsewhere, another machine's): as one
+        raise KeyboardInterrupt   # process, "interrupted", exit 130 (it read 0, and `train … && next` went on)
     return code
 
 
