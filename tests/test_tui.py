@@ -113,6 +113,9 @@ async def train(pilot, app, task: str = "classify", **form) -> None:
     await wait_for(pilot, lambda: pane.ended is not None, 90)
     await settle(pilot, app)
     assert not pane.running
+    if pane.last_step is not None:     # the last progress words stay, with no time left to tell (no "ETA 0:38")
+        await wait_for(pilot, lambda: "ETA" not in str(app.query_one("#train-rate").render()))
+        assert "step" in str(app.query_one("#train-rate").render())
     for child in app.follower.children:
         assert child.popen.wait(30) == 0
 

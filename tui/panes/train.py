@@ -8,6 +8,7 @@ else the one chosen (a cycles live runs; w on the Runs pane attaches the run und
 """
 from __future__ import annotations
 
+import dataclasses
 import math
 import os
 import textwrap
@@ -419,6 +420,7 @@ class TrainPane(Pane):
         for line in rest:
             self._log("  " + line)
         self._update_buttons()
+        self._dirty = True
 
     def status_text(self) -> str:
         """The status bar's words for the attached run."""
@@ -455,6 +457,8 @@ class TrainPane(Pane):
         if msg is None:
             return
         self.query_one("#train-progress", ProgressLine).set(msg.step, msg.total_steps)
+        if self.ended is not None and self.state not in LIVE:   # it ended: no time left to tell
+            msg = dataclasses.replace(msg, eta=None)
         self.query_one("#train-rate", RateLine).show(msg, self.epochs)
 
     def _status(self, text: str | Text) -> None:
@@ -571,7 +575,7 @@ class RateLine(Static):
 def progress_words(msg, epochs, width: int) -> str:
     """The progress line under the bar, whole in ``width`` cells (issue 12: never cut at 80×24). The
     throughput goes first, then words get shorter; the step count stays (the bench reads it off the screen)."""
-    epoch, eta = f"epoch {msg.epoch:.1f}/{epochs or '?'}", f"ETA {duration(msg.eta)}"
+    epoch, eta = f"epoch {msg.epoch:.1f}/{epochs or '?'}", "" if msg.eta is None else f"ETA {duration(msg.eta)}"
     loss, step = f"loss {msg.loss:.3f}", f"step {msg.step:,}/{msg.total_steps:,}"
     short_epoch = f"ep {msg.epoch:.1f}/{epochs or '?'}"
     for parts in ([epoch, eta, f"{msg.names_per_s:,.0f} names/s", step, loss],
@@ -579,7 +583,7 @@ def progress_words(msg, epochs, width: int) -> str:
                   [epoch, eta, step, loss],
                   [short_epoch, eta, step, loss],
                   [short_epoch, eta, step]):
-        text = " · ".join(parts)
+        text = " · ".join(p for p in parts if p)
         if len(text) <= width:
             break
     return text
