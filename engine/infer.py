@@ -109,11 +109,20 @@ class LoadedRun:
         cased = [c for c in kept if c.isupper() or c.islower()]
         recased = (recase and self.capitalised and len(cased) > 1 and (all(c.isupper() for c in cased)
                                                             or all(c.islower() for c in cased)))
-        probe = anyascii(kept.title()) if self.config.ascii_fold else kept.title()
-        if recased and all(c in self.vocab.stoi for c in probe if c.isalpha()):   # into letters the run knows
-            kept = kept.title()
-        else:
-            recased = False
+        if recased:
+            titled = kept.title()
+            # capitalising must not cost a letter the run reads ("kaline" in a run that never saw K stays kaline);
+            # judged on the letters as they will be read, unseen ones folded, so that a letter the run never saw in
+            # either case (DÚBHSHLAINE: neither Ú nor ú) does not turn it off
+            if len(titled) == len(kept):
+                lost = any(t != k and self._reads(k, fold_unseen) and not self._reads(t, fold_unseen)
+                           for t, k in zip(titled, kept))
+            else:                          # a letter that changes length when recased (ß, ligatures): count them
+                lost = (sum(not self._reads(c, fold_unseen) for c in titled if c.isalpha())
+                        > sum(not self._reads(c, fold_unseen) for c in kept if c.isalpha()))
+            recased = not lost
+            if recased:
+                kept = titled
         seen = kept
         if self.config.ascii_fold:     # the training data went through anyascii: so does what the user types
             seen = "".join(anyascii(c) if not c.isascii() and unicodedata.category(c)[0] in "LM" else c for c in kept)
@@ -135,6 +144,20 @@ class LoadedRun:
         cut = len(text) if len(text) > MAX_LEN else 0
         return Reading(name=typed, text=text[:MAX_LEN], unknown=unknown, replaced=replaced, truncated_from=cut,
                        stripped=kept.casefold() != typed.casefold(), recased=recased)
+
+    def _reads(self, ch: str, fold_unseen: bool = True) -> bool:
+        """Whether ``read`` reads the character ``ch`` (as typed, before the training fold) as characters this run
+        knows: itself, its anyascii form in an --ascii run, or (``fold_unseen``) the ASCII fold of a letter it never
+        saw. False when any of it would be <unk>."""
+        stoi = self.vocab.stoi
+        seen = anyascii(ch) if self.config.ascii_fold and not ch.isascii() and unicodedata.category(ch)[0] in "LM" else ch
+        for c in seen:
+            if c in stoi:
+                continue
+            folded = anyascii(c) if fold_unseen and unicodedata.category(c)[0] in "LM" else ""
+            if not (folded and all(f in stoi for f in folded)):
+                return False
+        return True
 
     @cached_property
     def capitalised(self) -> bool:

@@ -74,6 +74,41 @@ def test_digits_and_punctuation_are_left_out_and_one_case_is_capitalised_as_in_t
     assert lower.read("kaline").text == "kaline" and lower.read("kaline").notes() == []
 
 
+def test_a_letter_the_run_never_saw_does_not_turn_capitalising_off():
+    """DÚBHSHLAINE, müller and ó briain were read DUBHSHLAINE, muller and o briain (another answer, no note): the
+    check that capitalising keeps to letters the run knows ran before unseen letters were folded, so one accented
+    letter the run never saw turned capitalising off. Now they are read as o'neill is (O'Neill)."""
+    run = make_run(letters="BDKLMNOabcehilnorsuv '-")         # never saw ú, Ú, ü, Ü, ó, Ó
+    typed = run.read("Dúbhshlaine")
+    assert typed.text == "Dubhshlaine" and not typed.recased and typed.replaced == {"ú": "u"}
+    for name, read_as, folded in (("DÚBHSHLAINE", "Dubhshlaine", {"ú": "u"}), ("dúbhshlaine", "Dubhshlaine", {"ú": "u"}),
+                                  ("müller", "Muller", {"ü": "u"}), ("MÜLLER", "Muller", {"ü": "u"}),
+                                  ("ó briain", "O Briain", {"Ó": "O"}), ("Ó BRIAIN", "O Briain", {"Ó": "O"}),
+                                  ("o'neill", "O'Neill", {})):
+        r = run.read(name)
+        assert (r.text, r.recased, r.replaced) == (read_as, True, folded), (name, r)
+        notes = r.notes()
+        assert "read as training read its names: capitalised as the training names are" in notes, (name, notes)
+        for seen_as, fold in folded.items():                    # the fold is named as the letter that was read
+            assert any(f"never saw {seen_as}: read {seen_as} as {fold}" in n for n in notes), (name, notes)
+    # a letter the run cannot read either way (ж, Ж: <unk>) does not turn it off either
+    r = run.read("KALINEЖ")
+    assert r.text == "Kalineж" and r.recased and r.unknown == ["ж"] and r.replaced == {}
+    # what capitalising must not do: turn a letter the run reads into one it cannot (no K here: kaline stays)
+    no_k = make_run(letters="LMacehiklnoruv '-")
+    assert no_k.read("kaline").text == "kaline" and not no_k.read("kaline").recased
+    # a letter the run knows only in small letters becomes its fold when capitalised, and the note says so
+    r = make_run(letters="BDKLMNOUabcehilnorsuvú '-").read("úna")
+    assert r.text == "Una" and r.recased and r.replaced == {"Ú": "U"}
+    # scoring without folding (fold_unseen=False) capitalises too: the unseen letter is unseen either way
+    r = run.read("DÚBHSHLAINE", fold_unseen=False)
+    assert r.text == "Dúbhshlaine" and r.recased and r.unknown == ["ú"] and r.replaced == {}
+    # an --ascii run folds what is typed before it reads it: the same answers
+    folded_run = make_run(ascii_fold=True, letters="BDKLMNOabcehilnorsuv '-")
+    assert [folded_run.read(n).text for n in ("DÚBHSHLAINE", "müller", "ó briain")] == ["Dubhshlaine", "Muller",
+                                                                                       "O Briain"]
+
+
 def test_a_run_that_saw_the_letter_keeps_it():
     r = make_run().read("Müller")
     assert r.text == "Müller" and r.unknown == []
@@ -329,3 +364,17 @@ def test_sampling_reports_its_progress_letter_by_letter_to_the_end():
     sample_quality(run, [0.5, 1.0, 1.5], n=2, max_len=4, progress=lambda d, t: calls.append((d, t)))
     assert {t for _, t in calls} == {12} and calls[-1] == (12, 12)      # 4 positions, 3 temperatures
     assert [d for d, _ in calls] == sorted(d for d, _ in calls)
+
+
+def test_a_start_with_a_letter_the_run_never_saw_is_capitalised_like_names():
+    """sample --start ÓB began every name "OB" (OBran, OBy) while --start OB began them "Ob": Ó, which the run never
+    saw, turned capitalising off. Now ÓB is read Ob, and the note names the fold."""
+    vocab = Vocab.build(["BKMObacehlnoruvy '-"])
+    run = LoadedRun(path=Path("hand-made"), config=TrainConfig(task="generate"), labels=["Alpha"], vocab=vocab,
+                    model=LetterModel(vocab), meta={})
+    run.__dict__["split"] = {"train": [["Kao", "Alpha"]], "val": [], "test": []}
+    assert run.read_start("OB")[0] == "Ob"
+    text, notes = run.read_start("ÓB")
+    assert text == "Ob" and notes == ["this run never saw Ó: read Ó as O"], notes
+    assert {s["name"][:2] for s in run.sample(start="ÓB", n=3, max_len=5, seed=0)} == {"Ob"}
+
