@@ -168,19 +168,20 @@ def _trim(folder: Path) -> None:
         total -= size
 
 
-def save_dataset(key: str, table: PairTable, report: dict, task_hint: str) -> None:
+def save_dataset(key: str, table: PairTable, report: dict, task_hint: str, nameless: list[str] = ()) -> None:
     path = _path(key, "data")
     if path is None:
         return
     meta = {"format": FORMAT, "key": key, "n_names": len(table.names), "n_labels": len(table.labels),
-            "n_pairs": len(table), "report": report, "task_hint": task_hint}
+            "n_pairs": len(table), "report": report, "task_hint": task_hint, "nameless_labels": list(nameless)}
     _write(path, {"meta": np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8),
                   "names": _blob(table.names), "labels": _blob(table.labels),
                   "name_idx": table.name_idx.astype(np.int32), "label_idx": table.label_idx.astype(np.int32)})
 
 
-def load_dataset(key: str) -> tuple[PairTable, dict, str] | None:
-    """(table, report, task_hint) of a cached dataset, or None."""
+def load_dataset(key: str) -> tuple[PairTable, dict, str, list[str]] | None:
+    """(table, report, task_hint, the labels dropped with no name left) of a cached dataset, or None. An entry
+    written before those labels were stored holds none: it is rebuilt if it dropped any, so that they are named."""
     def check(z):
         meta = _meta(z, key)
         n_names, n_labels, n_pairs = int(meta["n_names"]), int(meta["n_labels"]), int(meta["n_pairs"])
@@ -198,7 +199,12 @@ def load_dataset(key: str) -> tuple[PairTable, dict, str] | None:
         report = meta["report"]
         if not isinstance(report, dict) or not all(isinstance(v, int) for v in report.values()):
             raise ValueError("report")
-        return PairTable(names, labels, name_idx, label_idx), report, str(meta["task_hint"])
+        # absent from an entry written before they were stored: fine if it dropped none, else rebuilt to name them
+        nameless = meta.get("nameless_labels", None if report.get("labels_dropped") else [])
+        if not isinstance(nameless, list) or not all(isinstance(lab, str) for lab in nameless) \
+                or len(nameless) != report.get("labels_dropped", 0):
+            raise ValueError("nameless labels")
+        return PairTable(names, labels, name_idx, label_idx), report, str(meta["task_hint"]), nameless
     return _read(_path(key, "data"), check)
 
 

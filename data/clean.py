@@ -119,26 +119,39 @@ def clean_rows(
         counted = Counter(rows)
     except TypeError:                       # rows given as lists
         counted = Counter(tuple(row) for row in rows)
-    table, report = clean_counted(counted.items(), ascii_fold)
+    table, report, _ = clean_counted(counted.items(), ascii_fold)
     return table.pairs(), report
 
 
 _SHIFT = 1 << 32      # a pair's key: name id * _SHIFT + label id
 
 
+def _label_id(label: str, label_ids: dict[str, int], clean_labels: dict[str, int]) -> int:
+    """The id of label's cleaned form (NFC, single spaces), registered on first sight; -1 when it is empty."""
+    lab = " ".join(unicodedata.normalize("NFC", label).split())
+    lid = label_ids[label] = clean_labels.setdefault(lab, len(clean_labels)) if lab else -1
+    return lid
+
+
 def clean_counted(
-    items: Iterable[tuple[tuple[str | None, str], int]], ascii_fold: bool = False
-) -> tuple[PairTable, dict[str, int]]:
+    items: Iterable[tuple[tuple[str | None, str], int]], ascii_fold: bool = False, labels: Iterable[str] = (),
+) -> tuple[PairTable, dict[str, int], list[str]]:
     """Clean ((raw name, label), count) items -- each distinct row once, with how often it occurs.
 
-    Returns the distinct cleaned pairs as a PairTable, and the report: the same counts as cleaning
-    every row one by one.
+    labels: the labels the source declares whatever their rows (a folder's <Label>.txt files), so that one
+    with no line at all (an empty file) is a label too, dropped with the others that keep no name.
+
+    Returns the distinct cleaned pairs as a PairTable, the report (the same counts as cleaning every row one
+    by one) and the labels dropped because no name of theirs is left, sorted (as many as "labels_dropped").
     """
     report = dict.fromkeys(REPORT_KEYS, 0)
     lines = malformed = kept_rows = 0
     name_ids: dict[str, int] = {}
     label_ids: dict[str, int] = {}        # raw label -> id of its cleaned form, -1 when empty
     clean_labels: dict[str, int] = {}     # cleaned label -> id
+    for label in labels:                  # once per label: no per-row work
+        if label not in label_ids:
+            _label_id(label, label_ids, clean_labels)
     keys: set[int] = set()
     add = keys.add
     already_clean = _ALREADY_CLEAN.fullmatch
@@ -149,8 +162,7 @@ def clean_counted(
             continue
         lid = label_ids.get(label)
         if lid is None:
-            lab = " ".join(unicodedata.normalize("NFC", label).split())
-            lid = label_ids[label] = clean_labels.setdefault(lab, len(clean_labels)) if lab else -1
+            lid = _label_id(label, label_ids, clean_labels)
         if already_clean(raw) and not (_SHORT_JUNK and raw.casefold() in _SHORT_JUNK):
             name = raw
         else:
@@ -175,8 +187,10 @@ def clean_counted(
     key = np.fromiter(keys, dtype=np.int64, count=len(keys))
     labels, lid = list(clean_labels), key % _SHIFT
     used = np.unique(lid)
+    dropped: list[str] = []
     if len(used) < len(labels):     # a label all of whose names were dropped is no class: a model would learn it
         report["labels_dropped"] = len(labels) - len(used)
+        dropped = sorted(set(labels) - {labels[i] for i in used.tolist()})
         labels, lid = [labels[i] for i in used.tolist()], np.searchsorted(used, lid)
     table = PairTable.from_ids(list(name_ids), labels, key // _SHIFT, lid)
-    return table, report
+    return table, report, dropped

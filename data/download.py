@@ -140,8 +140,8 @@ def download_pytorch_names(
     max_bytes = MAX_DOWNLOAD_BYTES if max_bytes is None else max_bytes
     deadline_s = DEADLINE_S if deadline_s is None else deadline_s
     read_timeout_s = READ_TIMEOUT_S if read_timeout_s is None else read_timeout_s
-    if "://" not in url and Path(url).expanduser().is_file():   # a plain path to a local copy
-        url = Path(url).expanduser().absolute().as_uri()
+    if _is_path(url):                   # a plain path to a local copy: read as its file:// address, whose checks
+        url = Path(url).expanduser().absolute().as_uri()     # name a missing file or a folder in the same words
     _check_local(url)
     dest = Path(dest) if dest is not None else pytorch_names_dir()
     dest = dest.expanduser().absolute()
@@ -178,6 +178,20 @@ def download_pytorch_names(
             shutil.rmtree(tmp_dir, ignore_errors=True)
         if not ok and created is not None:
             _remove_empty_dirs(dest.parent, created)
+
+
+def _is_path(url: str) -> bool:
+    """url is a path (absolute, relative or ~), not an address: no "scheme://" and no "scheme:" before it (a
+    file that exists is a path whatever its name holds). A path only to a copy that exists was once taken as
+    one: a missing file or a folder was "not a download address (unknown url type)"."""
+    from urllib.parse import urlsplit
+    if "://" in url:
+        return False
+    try:
+        scheme = urlsplit(url).scheme
+    except ValueError:
+        scheme = ""
+    return not scheme or os.path.lexists(Path(url).expanduser())
 
 
 def _mismatch(url: str, expected: str, got: str, size: int) -> str:
@@ -477,6 +491,8 @@ def _fetch(url: str, out, where: Path, progress: Progress | None, max_bytes: int
         raise DataError(f"HTTP {exc.code} {exc.reason} from {url}") from None
     except (urllib.error.URLError, http.client.HTTPException, OSError) as exc:
         reason = getattr(exc, "reason", exc)
+        if isinstance(reason, str) and reason.startswith("unknown url type"):   # "gopher:x": no network was asked
+            raise DataError(f"not a download address: {url!r} ({reason}); use http(s):// or file://") from None
         if url.lower().startswith("file:") and isinstance(reason, (_LookupTimeout, _NotThisMachine)):
             raise DataError(f"cannot open {url} ({reason}); a file:// address reads a file on this machine: "
                             f"write it with no host, {_hostless(url)}") from None

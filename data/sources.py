@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Callable, Iterable
 
 from . import builtin, cache
-from .clean import clean_counted, clean_rows
+from .clean import clean_counted
 from .download import default_source, pytorch_names_available, pytorch_names_dir
 from .errors import DataError
 from .table import PairTable
@@ -45,6 +45,9 @@ class Dataset:
     # labels left out whole after cleaning, beyond those with no name left: {"why": words, "labels": {label: names}}
     # (the built-in set's languages under builtin.MIN_NAMES names; their names are counted in the report)
     dropped_labels: dict = field(default_factory=dict)
+    # labels with no name left after cleaning (their lines all dropped, or none: an empty <Label>.txt), sorted;
+    # as many as the report's "labels_dropped" (the built-in set's: those beyond its small labels)
+    nameless_labels: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -56,6 +59,7 @@ class _Raw:
     key_parts: dict
     size: int
     extra: dict = field(default_factory=dict)          # source-specific report counts
+    labels: list[str] = field(default_factory=list)    # labels it declares whatever their rows (a folder's files)
 
 
 def load_dataset(src: str | None = None, ascii_fold: bool = False, use_cache: bool = True) -> Dataset:
@@ -82,9 +86,9 @@ def load_dataset(src: str | None = None, ascii_fold: bool = False, use_cache: bo
     use_cache = use_cache and raw.size >= cache.MIN_BYTES
     hit = cache.load_dataset(key) if use_cache else None
     if hit is not None:
-        table, report, task_hint = hit
-        return _dataset(raw.source, table, report, task_hint, key, cached=True)
-    table, report = clean_counted(raw.rows(), ascii_fold)
+        table, report, task_hint, nameless = hit
+        return _dataset(raw.source, table, report, task_hint, key, cached=True, nameless=nameless)
+    table, report, nameless = clean_counted(raw.rows(), ascii_fold, raw.labels)
     if src.lower().endswith(".csv") or "dropped_malformed" in report:
         report = _malformed_after_empty(report)     # CSV: the one source whose lines can be malformed
     report.update(raw.extra)
@@ -92,8 +96,8 @@ def load_dataset(src: str | None = None, ascii_fold: bool = False, use_cache: bo
         raise DataError(f"{raw.source}: no names left after cleaning ({report['lines_read']} lines read)")
     task_hint = "generate" if len(table.labels) == 1 else "classify"
     if use_cache:
-        cache.save_dataset(key, table, report, task_hint)
-    return _dataset(raw.source, table, report, task_hint, key if use_cache else None)
+        cache.save_dataset(key, table, report, task_hint, nameless)
+    return _dataset(raw.source, table, report, task_hint, key if use_cache else None, nameless=nameless)
 
 
 def close_source(src: str) -> str | None:
@@ -111,15 +115,16 @@ def close_source(src: str) -> str | None:
 
 
 def _dataset(source: str, table: PairTable, report: dict, task_hint: str, key: str | None,
-             cached: bool = False) -> Dataset:
+             cached: bool = False, nameless: list[str] = ()) -> Dataset:
     pairs = table.pairs()
     pairs.cache_key = key
-    return Dataset(source, pairs, list(table.labels), report, task_hint, cached)
+    return Dataset(source, pairs, list(table.labels), report, task_hint, cached, nameless_labels=list(nameless))
 
 
 def _builtin(ascii_fold: bool) -> Dataset:
     rows, skipped = builtin.builtin_rows()
-    pairs, report = clean_rows(rows, ascii_fold)
+    table, report, nameless = clean_counted(Counter(rows).items(), ascii_fold)
+    pairs = table.pairs()
     small = builtin.small_labels(pairs)
     pairs = [p for p in pairs if p[1] not in small]
     kept = report.pop("kept")                   # the small labels' names, counted just before what is kept
@@ -130,7 +135,7 @@ def _builtin(ascii_fold: bool) -> Dataset:
         raise DataError(f"builtin: no names left after cleaning ({report['lines_read']} lines read)")
     table = PairTable.from_sorted_unique(pairs)
     task_hint = "generate" if len(table.labels) == 1 else "classify"
-    ds = _dataset("builtin", table, report, task_hint, None)
+    ds = _dataset("builtin", table, report, task_hint, None, nameless=nameless)
     if small:
         ds.dropped_labels = {"why": f"under {builtin.MIN_NAMES} names", "labels": small}
     return ds
@@ -180,7 +185,7 @@ def _read_path(path: Path, source: str) -> _Raw:
 
     def rows():
         return (((line, label), n) for line, n in Counter(_lines(read_text(path, data))).items())
-    return _Raw(source, rows, {"kind": "txt", "label": label, "sha256": digest}, len(data))
+    return _Raw(source, rows, {"kind": "txt", "label": label, "sha256": digest}, len(data), labels=[label])
 
 
 def _read_bytes(path: Path) -> bytes:
@@ -327,7 +332,8 @@ def _read_folder(folder: Path, source: str) -> _Raw:
             label = f.stem
             counts.update((line, label) for line in _lines(read_text(f, data)))
         return counts.items()
-    return _Raw(source, rows, {"kind": "folder", "sha256": digest.hexdigest()}, size)
+    return _Raw(source, rows, {"kind": "folder", "sha256": digest.hexdigest()}, size,
+                labels=[f.stem for f, _ in files])      # an empty <Label>.txt has no row, yet is a label
 
 
 _LINE_BREAK = re.compile(r"\r\n|\r|\n")

@@ -46,11 +46,13 @@ def _length_stats_np(lengths: np.ndarray) -> dict:
 def summarise(ds: Dataset, split: Split | None = None) -> dict:
     """Counts, lengths, cross-label duplicates ([name, [labels]] examples,
     most-shared first), the cleaning report, the labels left out whole (if
-    any: "dropped_labels") and, if given, the split."""
+    any: "dropped_labels"; those with no name left: "nameless_labels") and, if given, the split."""
     table = table_of(ds.pairs)
     out = _from_table(ds, table) if table is not None else _from_pairs(ds)
     if ds.dropped_labels:          # which labels were left out whole, why, and their names (counted in "cleaning")
         out["dropped_labels"] = {"why": ds.dropped_labels["why"], "labels": dict(ds.dropped_labels["labels"])}
+    if ds.nameless_labels:         # the labels left out because no name of theirs was left (any source)
+        out["nameless_labels"] = list(ds.nameless_labels)
     if split is not None:
         out["split"] = split.to_dict()
     return out

@@ -326,8 +326,43 @@ def test_messages_do_not_start_with_what_the_uis_add(server, archive, tmp_path, 
 
 
 def test_bad_url(tmp_path):
-    with pytest.raises(DataError, match="not a download address: 'notaurl'"):
-        download_pytorch_names("notaurl", SHA256, tmp_path / "names")
+    """An address in a scheme urllib does not know is no download address, and no network hint ("offline?")."""
+    for url in ("notaurl:x", "mailto:someone@example.com"):
+        with pytest.raises(DataError) as exc:
+            download_pytorch_names(url, SHA256, tmp_path / "names")
+        assert str(exc.value).startswith(f"not a download address: {url!r} (unknown url type: ")
+        assert "offline?" not in str(exc.value)
+
+
+@pytest.mark.parametrize("form", ["absolute", "relative", "home", "bare-word"])
+def test_a_missing_path_says_no_such_file_as_its_file_url_does(tmp_path, monkeypatch, form):
+    """--url PATH (as --help offers) to a missing file was "not a download address (unknown url type: PATH); use
+    http(s):// or file://": a path was read as one only when it named a file that exists."""
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    monkeypatch.chdir(tmp_path)
+    missing = tmp_path / "home" / "nope.zip" if form == "home" else tmp_path / "nope.zip"
+    given = {"absolute": str(missing), "relative": "./nope.zip", "home": "~/nope.zip", "bare-word": "nope.zip"}[form]
+    with pytest.raises(DataError) as as_url:
+        download_pytorch_names(missing.as_uri(), SHA256, tmp_path / "out" / "names")
+    with pytest.raises(DataError) as as_path:
+        download_pytorch_names(given, SHA256, tmp_path / "out" / "names")
+    message = str(as_path.value)
+    assert message == str(as_url.value)
+    assert message.startswith(f"cannot open {missing.as_uri()} (") and "No such file" in message
+    assert "not a download address" not in message and "offline?" not in message and "\n" not in message
+    assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize("given", ["{d}", "{d}/", "./folder", "folder/"])
+def test_a_path_to_a_folder_says_it_is_a_folder_as_its_file_url_does(tmp_path, monkeypatch, given):
+    folder = tmp_path / "folder"
+    folder.mkdir()
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(DataError) as exc:
+        download_pytorch_names(given.format(d=folder), SHA256, tmp_path / "out" / "names")
+    assert str(exc.value) == (f"{folder.as_uri()}: not a regular file (a folder); "
+                              "give the names archive (names-data.zip)")
+    assert not (tmp_path / "out").exists()
 
 
 def test_failure_leaves_no_dataset_folder_it_created(tmp_path, monkeypatch):

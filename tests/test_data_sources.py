@@ -86,6 +86,80 @@ def test_a_label_whose_names_are_all_dropped_is_no_class(tmp_path):
     assert ds.report["labels_dropped"] == 1
 
 
+def odd_folder(folder: Path, english: str = "Smith\nJones\n") -> Path:
+    """Two good languages and three that give no name: digits only, blank lines only, and an empty file."""
+    write(folder / "Digits.txt", "123\n456\n")
+    write(folder / "English.txt", english)
+    write(folder / "Russian.txt", "Ivanov\nPetrov\n")
+    write(folder / "Empty.txt", "")
+    write(folder / "Blank.txt", "\n\n")
+    return folder
+
+
+def test_an_empty_label_file_is_a_label_dropped_and_every_dropped_label_is_named(tmp_path, monkeypatch):
+    """An empty <Label>.txt registered no label (no row): "labels dropped 2" for three languages that gave no name,
+    and which they were was said for the built-in set alone."""
+    monkeypatch.setenv("NAMESTUDIO_CACHE_DIR", "off")
+    from rich.console import Console
+    from namestudio.data import summarise
+    from namestudio.tui.render import summary_tables
+    ds = load_dataset(str(odd_folder(tmp_path / "names")))
+    assert ds.labels == ["English", "Russian"]
+    assert ds.report["labels_dropped"] == 3 and ds.nameless_labels == ["Blank", "Digits", "Empty"]
+    assert (ds.report["lines_read"], ds.report["dropped_empty"], ds.report["dropped_junk"]) == (8, 2, 2)
+    summary = summarise(ds)
+    assert summary["nameless_labels"] == ["Blank", "Digits", "Empty"]
+    console = Console(width=80, record=True, color_system=None)
+    for table in summary_tables(summary):
+        console.print(table)
+    text = console.export_text()
+    assert "labels dropped" in text and "no names left: Blank, Digits, Empty" in text
+    for i in range(20):                                   # many: a few by name, then how many more
+        write(tmp_path / "names" / f"Gone{i:02d}.txt", "")
+    summary = summarise(load_dataset(str(tmp_path / "names")))
+    console = Console(width=200, record=True, color_system=None)
+    for table in summary_tables(summary):
+        console.print(table)
+    row = next(line for line in console.export_text().splitlines() if "no names left" in line)
+    assert "no names left: Blank, Digits, Empty, Gone00, Gone01, Gone02 and 17 more" in row and row.rstrip().endswith("23")
+    assert load_dataset("builtin").nameless_labels == []         # its small labels are named as before
+
+
+def test_labels_with_no_names_are_named_from_the_cache_and_an_older_entry_is_rebuilt(tmp_path, monkeypatch):
+    """The cached path: the names of the labels dropped are stored with the entry; an entry written before they
+    were (no "nameless_labels" in its meta) is rebuilt rather than read without them, and never crashes."""
+    import json
+    import numpy as np
+    from namestudio.data import cache
+    monkeypatch.setenv("NAMESTUDIO_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.setattr(cache, "MIN_BYTES", 0)
+    folder = odd_folder(tmp_path / "names")
+    cold, warm = load_dataset(str(folder)), load_dataset(str(folder))
+    assert (cold.cached, warm.cached) == (False, True)
+    assert warm == cold and warm.nameless_labels == ["Blank", "Digits", "Empty"] and warm.report["labels_dropped"] == 3
+    [entry] = (tmp_path / "cache").glob("*.data.npz")
+    with np.load(entry, allow_pickle=False) as z:
+        arrays = dict(z)
+    meta = json.loads(arrays["meta"].tobytes())
+    del meta["nameless_labels"]                            # as written before they were stored
+    arrays["meta"] = np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8)
+    np.savez(entry, **arrays)
+    again = load_dataset(str(folder))
+    assert not again.cached and again == cold               # rebuilt, so the labels are named
+    assert load_dataset(str(folder)).cached
+    good = write(tmp_path / "good" / "English.txt", "Smith\nJones\n").parent     # an older entry that dropped none
+    assert load_dataset(str(good)).nameless_labels == []
+    [entry] = [e for e in (tmp_path / "cache").glob("*.data.npz") if e != entry]
+    with np.load(entry, allow_pickle=False) as z:
+        arrays = dict(z)
+    meta = json.loads(arrays["meta"].tobytes())
+    del meta["nameless_labels"]
+    arrays["meta"] = np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8)
+    np.savez(entry, **arrays)
+    hit = load_dataset(str(good))
+    assert hit.cached and hit.nameless_labels == [] and hit.labels == ["English"]
+
+
 def test_single_txt_is_one_class_for_generation(tmp_path):
     txt = write(tmp_path / "Elvish.txt", "Galadriel\r\nElrond\r\nGaladriel\r\n")
     ds = load_dataset(str(txt))

@@ -295,6 +295,9 @@ def name_counts(summary: dict) -> list[str]:
     return [counted(rows, "name")] if unique == rows else [counted(rows, "row"), counted(unique, "unique name")]
 
 
+NAMELESS_SHOWN = 6      # labels with no name left named in the cleaning table; the rest counted
+
+
 def summary_tables(summary: dict) -> list:
     """The data summary as a few small tables: labels with bars, lengths, duplicates, cleaning counts."""
     per_label = summary.get("per_label", {})
@@ -322,6 +325,12 @@ def summary_tables(summary: dict) -> list:
                 cleaning.add_row(Text(f"  {lab}", style="dim"), Text(str(n), style="dim"))
             continue
         cleaning.add_row(k.replace("_", " "), str(v))
+        nameless = summary.get("nameless_labels")
+        if k == "labels_dropped" and isinstance(nameless, list) and nameless:   # which: a few by name, then how many
+            shown = ", ".join(map(str, nameless[:NAMELESS_SHOWN]))
+            more = len(nameless) - NAMELESS_SHOWN
+            cleaning.add_row(Text(f"  no names left: {shown}{f' and {more} more' if more > 0 else ''}", style="dim"),
+                             Text(str(len(nameless)), style="dim"))
     dup = summary.get("cross_label_duplicates", {})
     dups = Table(title="Names under more than one label", show_edge=False, header_style="bold")
     dups.add_column("count", justify="right")
