@@ -139,8 +139,12 @@ class LoadedRun:
             out.append(ch)
         text = "".join(out)
         if not any(c in stoi and c not in SEPARATORS for c in text):
-            raise InferenceError(f"{_short(typed)!r}: no letter this run knows (it never saw "
-                                 f"{_chars(unknown) or 'these letters'}); type a name in its alphabet")
+            if unknown:
+                raise InferenceError(f"{_short(typed)!r}: no letter this run knows (it never saw {_chars(unknown)}); "
+                                     "type a name in its alphabet")
+            only = list(dict.fromkeys(text))      # all known to the run, and all separators: no letter at all
+            raise InferenceError(f"{_short(typed)!r}: no letter in it, only {_named(only)}; type a name in this "
+                                 "run's alphabet")
         cut = len(text) if len(text) > MAX_LEN else 0
         return Reading(name=typed, text=text[:MAX_LEN], unknown=unknown, replaced=replaced, truncated_from=cut,
                        stripped=kept.casefold() != typed.casefold(), recased=recased)
@@ -262,9 +266,9 @@ class LoadedRun:
 
     def read_start(self, start: str, what: str = "start") -> tuple[str, list[str]]:
         """(the prefix the model starts from, notes on how ``start`` was read). The prefix is ``start`` folded
-        like the training data and capitalised like the names; a note says so when letters the run never saw
+        like the training data and capitalised like the names; a note says so when characters the run never saw
         were read as their ASCII fold ("Ж" as "Zh") or digits and punctuation were left out. "" (no prefix, no
-        note) for an empty start. Raises InferenceError when a letter has nothing the run knows to be read as."""
+        note) for an empty start. Raises InferenceError when a character has nothing the run knows to be read as."""
         start = " ".join(start.split())
         if not start:
             return "", []
@@ -343,12 +347,13 @@ class LoadedRun:
             letters = [c for c in start_letters if not c.isspace()]
             if not letters:
                 raise InferenceError("start letters: give at least one letter")
-            prefixes = [self._prefix(c, "start letter") for c in letters]
+            prefixes = [self._prefix(c, f"start {kind_of(c)}") for c in letters]
         else:
             prefixes = [self._prefix(start)]
         for p in prefixes:
             if len(p) >= max_len:
-                raise InferenceError(f"start {p!r} is {len(p)} letters: max-len {max_len} leaves no room; raise max-len")
+                raise InferenceError(f"start {p!r} is {_counted(len(p), kind_of(p))}: max-len {max_len} leaves no room; "
+                                     "raise max-len")
         results = []
         shares = [int(max_len) - len(p) for p in prefixes]
         total, done = sum(shares), 0
@@ -390,7 +395,8 @@ class Reading:
             how = [f"{c} as {self.replaced[c]}" if c in self.replaced else f"{_chars([c])} as unknown"
                    for c in self.unknown]
             out.append(f"this run never saw {_chars(self.unknown)}: read "
-                       + (", ".join(how) if self.replaced else "as unknown characters"))
+                       + (", ".join(how) if self.replaced else
+                          "as an unknown character" if len(self.unknown) == 1 else "as unknown characters"))
         if self.truncated_from:
             out.append(f"cut to its first {MAX_LEN} of {self.truncated_from} characters (the model reads at most "
                        f"{MAX_LEN})")
@@ -432,6 +438,23 @@ def _short(s: str, n: int = 20) -> str:
 
 def _chars(chars) -> str:
     return ", ".join(repr(c) if c.isspace() or not c.isprintable() else c for c in chars)
+
+
+def kind_of(chars) -> str:
+    """What a message calls ``chars`` (one character or several): "letter" when each is a letter, else "character"
+    (an apostrophe, a hyphen, a space or a digit is no letter). In the singular; ``_counted`` makes the plural."""
+    return "letter" if chars and all(c.isalpha() for c in chars) else "character"
+
+
+def _named(chars) -> str:
+    """"the letter ü", "the characters ', -": distinct characters named with their kind and number."""
+    word = kind_of(chars) + ("s" if len(chars) > 1 else "")
+    return f"the {word} {_chars(chars)}"
+
+
+def _counted(n: int, word: str) -> str:
+    """"1 letter", "3 characters": a count and its word, in the singular for one (tui/render.counted's rule)."""
+    return f"{n:,} {word}{'' if n == 1 else 's'}"
 
 
 # ---- sampling: checks, novelty, quality ---------------------------------------------------

@@ -324,6 +324,30 @@ def test_a_letter_the_run_never_saw_is_read_folded(env, capsys):
     assert folded["top"] == plain["top"]
 
 
+def test_an_apostrophe_the_run_never_saw_is_one_unknown_character(env, capsys):
+    """The fixture's names have no apostrophe: "Mc'Karov" got the note "read as unknown characters" for one."""
+    code, out, _ = run_cli(capsys, "classify", env["clf"], "Mc'Karov")
+    assert code == 0 and "note: this run never saw ': read as an unknown character" in out, out
+    code, _, err = run_cli(capsys, "sample", env["gen"], "--start-letters", "K'")
+    assert "start character \"'\": no letter this run knows (it never saw ')" in one_line_error(code, err)
+
+
+def test_sample_counts_of_one_are_said_in_the_singular(env, capsys, tmp_path):
+    """sample -n 1 said "1 of 1 names reached --max-len ... ended them", "wrote 1 names", "1 samples per
+    temperature", and --start K --max-len 1 "start 'K' is 1 letters"."""
+    out_file = tmp_path / "one.txt"
+    code, out, _ = run_cli(capsys, "sample", env["gen"], "-n", 1, "--max-len", 1, "--seed", 0, "--out", out_file)
+    said = " ".join(out.split())
+    assert code == 0 and "1 of 1 name reached --max-len 1 before the model ended it: cut there" in said, out
+    assert "(a higher --max-len lets it end)" in said and f"wrote 1 name to {out_file}" in said
+    code, out, _ = run_cli(capsys, "sample", env["gen"], "-n", 2, "--max-len", 1, "--seed", 0)
+    assert "2 of 2 names reached --max-len 1 before the model ended them" in " ".join(out.split())
+    code, out, _ = run_cli(capsys, "sample", env["gen"], "--table", "-n", 1, "--temperatures", "0.5", "--max-len", 3)
+    assert code == 0 and "1 sample per temperature" in " ".join(out.split()), out
+    code, _, err = run_cli(capsys, "sample", env["gen"], "--start", "K", "--max-len", 1)
+    assert "start 'K' is 1 letter: max-len 1 leaves no room" in one_line_error(code, err)
+
+
 def test_a_name_with_no_known_letter_is_a_per_name_error(env, capsys):
     code, out, _ = run_cli(capsys, "classify", env["clf"], "😀☃", "Karov", "--json")
     bad, good = last_json(out)["results"]
@@ -842,7 +866,7 @@ def test_sample_start_with_a_letter_the_run_never_saw_gets_a_note(env, capsys):
     code, _, err = run_cli(capsys, "sample", env["gen"], "--start", "☃", "-n", 2)
     assert "never saw ☃" in one_line_error(code, err)            # nothing to read it as: an error, as before
     code, _, err = run_cli(capsys, "sample", env["gen"], "--start-letters", "K1")
-    assert "start letter '1'" in one_line_error(code, err)        # which of the letters, as before
+    assert "start character '1'" in one_line_error(code, err)     # which of them, and 1 is no letter
     for start in ("Жa", "1"):                                        # a classifier: that is what is wrong
         code, out, err = run_cli(capsys, "sample", env["clf"], "--start", start)
         assert "is a classify run" in one_line_error(code, err) and "note:" not in out + err

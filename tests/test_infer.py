@@ -131,6 +131,42 @@ def test_a_name_with_no_known_letter_is_a_per_name_error():
         run.read("   ")
 
 
+def test_a_non_letter_the_run_never_saw_is_a_character_and_one_is_said_in_the_singular():
+    """A run that never saw an apostrophe read "Mac'Kone" with the note "read as unknown characters" (one of them),
+    and "'" typed into a run that knows it as a separator was an error saying it "never saw these letters" (it saw
+    them, and they are no letters). Now one is one unknown character, and the error names the characters."""
+    run = make_run(letters="KMacehlnoruv")                    # no apostrophe, hyphen or space
+    assert run.read("Mac'Kone").notes() == ["this run never saw ': read as an unknown character"]
+    assert run.read("Mac-Ka'ne").notes() == ["this run never saw -, ': read as unknown characters"]
+    known = make_run()                                         # knows ', - and the space: as separators
+    with pytest.raises(InferenceError) as e:
+        known.read("'")
+    assert str(e.value) == "\"'\": no letter in it, only the character '; type a name in this run's alphabet"
+    with pytest.raises(InferenceError) as e:
+        known.read("- '")
+    assert "only the characters -, ' ', '" in str(e.value) and "letters" not in str(e.value)
+
+
+def test_a_start_too_long_for_max_len_counts_its_letters_or_characters():
+    """sample --start K --max-len 1 said "start 'K' is 1 letters", and a start with an apostrophe counted it as a
+    letter; --start-letters with an apostrophe called it a "start letter"."""
+    run = _generator(EndingModel)
+    with pytest.raises(InferenceError) as e:
+        run.sample(start="K", max_len=1)
+    assert str(e.value).startswith("start 'K' is 1 letter: max-len 1 leaves no room")
+    with pytest.raises(InferenceError) as e:
+        run.sample(start="Ka", max_len=2)
+    assert str(e.value).startswith("start 'Ka' is 2 letters:")
+    with pytest.raises(InferenceError) as e:
+        run.sample(start="K'a", max_len=3)
+    assert str(e.value).startswith("start \"K'a\" is 3 characters:")
+    with pytest.raises(InferenceError) as e:
+        run.sample(start_letters="K'", max_len=5)
+    assert str(e.value).startswith("start character \"'\": no letter in it, only the character '"), str(e.value)
+    with pytest.raises(InferenceError, match="^start letter 'ж'"):    # a letter it cannot read (no z for zh)
+        run.sample(start_letters="Kж", max_len=5)
+
+
 def test_a_long_name_is_cut_and_says_so():
     r = make_run().read("a" * 300)
     assert len(r.text) == MAX_LEN and r.truncated_from == 300

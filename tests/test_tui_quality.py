@@ -335,6 +335,19 @@ async def test_a_bad_generate_field_is_named_and_samples_nothing(env, fid, value
         assert said in text_of(app.query_one("#gen-summary")) and pane.samples == before
 
 
+async def test_one_sample_is_counted_in_the_singular(env):
+    """Count 1 on the Generate pane said "1 samples from …"."""
+    app = env["app"]
+    async with app.run_test(size=SIZE) as pilot:
+        pane = await open_generate(pilot, app)
+        app.query_one("#gen-count", Input).value = "1"
+        pane.action_resample()
+        await wait_for(pilot, lambda: len(pane.samples) == 1, 60)
+        await settle(pilot, app)
+        summary = text_of(app.query_one("#gen-summary"), width=200)
+        assert f"1 sample from {pane.run.path.name}" in summary and "1 samples" not in summary, summary
+
+
 async def test_many_samples_draw_the_first_rows_and_count_them_all(env):
     """Textual draws a Rich table whole (10,000 sampled names froze the screen for seconds): the pane draws the
     first SHOWN_MAX rows and says how many more there are; its counts cover every sample."""

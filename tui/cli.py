@@ -146,7 +146,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("classify", help="top-k languages for each name", epilog=RUN_EPILOG,
                        description="Top-k languages for each name. Names are read as the run's training data was "
                        "(folded to ASCII when it was trained with --ascii); a note names the characters the run "
-                       "never saw and says when a name was cut to the 64 letters the model reads. A bad name "
+                       "never saw and says when a name was cut to the 64 characters the model reads. A bad name "
                        "(empty, or no letter the run knows) gets its own error line and the other names are "
                        "answered. Exit status: 0 when at least one name was answered, 1 when every name failed.")
     p.add_argument("run", metavar="RUN", help=RUN_HELP + "; a classifier")
@@ -167,7 +167,7 @@ def build_parser() -> argparse.ArgumentParser:
     start = p.add_mutually_exclusive_group()
     start.add_argument("--start", type=_start_prefix, metavar="PREFIX",
                        help="every name begins with PREFIX (at least one letter; leave --start out for no prefix); "
-                            "a note says how letters the run never saw were read")
+                            "a note says how characters the run never saw were read")
     start.add_argument("--start-letters", metavar="ABC",
                        help="one name per letter, each beginning with that letter (-n names per letter)")
     p.add_argument("-n", type=int, help="how many names (default 10; 1 per letter with --start-letters; "
@@ -1067,7 +1067,8 @@ def cmd_sample(args) -> int:
 
     from namestudio.engine.config import TABLE_TEMPERATURES
     from namestudio.engine.infer import (agreement_cell, agreement_words, check_sampling, classifier_agreement,
-                                         judged, novelty, sample_quality, write_lines)
+                                         judged, kind_of, novelty, sample_quality, write_lines)
+    from namestudio.tui.render import counted
     if args.seed is not None and not 0 <= args.seed <= 2 ** 63 - 1:   # as train's --seed
         raise CliError(f"--seed must be between 0 and 2**63-1, not {args.seed}")
     if args.table and args.temperature is not None:   # said, not silently ignored
@@ -1091,8 +1092,8 @@ def cmd_sample(args) -> int:
               else [("--start", args.start)] if args.start else [])
     if starts and run.task != "generate":   # that error first, not notes on its letters
         raise CliError(f"run {run.path.name} is a {run.task} run; sample needs a generate run")
-    for flag, text in starts:     # how each prefix was read: letters the run never saw, as what
-        for note in run.read_start(text, "start letter" if flag == "--start-letters" else "start")[1]:
+    for flag, text in starts:     # how each prefix was read: characters the run never saw, as what
+        for note in run.read_start(text, f"start {kind_of(text)}" if flag == "--start-letters" else "start")[1]:
             con.print(f"[yellow]note:[/] {flag} {escape(repr(text))}: {escape(note)}")
     if args.table:
         if args.out:
@@ -1113,9 +1114,10 @@ def cmd_sample(args) -> int:
                                   top_k=args.top_k, max_len=args.max_len, progress=progress)
         from rich.table import Table
         count = rows[0]["n"] if rows else n          # with --start-letters, n for each letter
-        per = f" ({n} for each start letter)" if args.start_letters and count != n else ""
-        t = Table(title=f"{escape(_run_name(run.path))}: {count} samples per temperature{per}", header_style="bold",
-                  title_justify="left")
+        per = (f" ({n} for each start {kind_of(''.join(args.start_letters.split()))})"
+               if args.start_letters and count != n else "")
+        t = Table(title=f"{escape(_run_name(run.path))}: {counted(count, 'sample')} per temperature{per}",
+                  header_style="bold", title_justify="left")
         for c in ("temperature", "new", "unique") + (("classifier agrees",) if clf is not None else ()):
             t.add_column(c, justify="right")
         pct = lambda v: "–" if v is None else f"{100 * v:.0f}%"
@@ -1157,10 +1159,11 @@ def cmd_sample(args) -> int:
               + (f" · {agreement_words(agree, judged(samples), len(samples))}" if clf is not None else ""))
     cut = sum(1 for s in samples if s.get("cut"))
     if cut:
-        con.print(f"[yellow]note:[/] {cut} of {len(samples)} names reached --max-len {args.max_len} before the "
-                  "model ended them: cut there (a higher --max-len lets them end)")
+        them = "it" if cut == 1 else "them"
+        con.print(f"[yellow]note:[/] {cut} of {counted(len(samples), 'name')} reached --max-len {args.max_len} before "
+                  f"the model ended {them}: cut there (a higher --max-len lets {them} end)")
     if out is not None:
-        con.print(f"wrote {len(samples)} names to {out}", markup=False)
+        con.print(f"wrote {counted(len(samples), 'name')} to {out}", markup=False)
     if args.json:
         _emit_json({"run": _run_name(run.path), "samples": samples, "new_fraction": nov["new_fraction"],
                     "unique_fraction": nov["unique_fraction"], "classifier_agreement": agree,

@@ -18,6 +18,7 @@ from namestudio.engine.experiment import run_name
 
 from .. import keys
 from ..messages import RunLoaded, QualityProgress, SamplesReady
+from ..render import counted
 from ..widgets import Choice, best_run, INTEGER, NAME, NUMBER, Anchor, Field, Pane, load_failed, load_run_in_worker, \
     set_select, short_run, usable
 
@@ -420,7 +421,7 @@ class GeneratePane(Pane):
         new = sum(bool(s.get("new")) for s in self.samples)
         seen = sum(bool(s.get("in_training")) for s in self.samples)
         repeats = sum(bool(s.get("repeat")) and not s.get("in_training") for s in self.samples)
-        parts = [f"{len(self.samples)} samples from {run_name(self.run.path)}",
+        parts = [f"{counted(len(self.samples), 'sample')} from {run_name(self.run.path)}",
                  f"{new} new, {seen} in the training set" + (f", {repeats} repeated" if repeats else "")]
         if self.classifier is not None:
             from namestudio.engine.infer import agreement_words, judged   # loaded with the run already (torch)
