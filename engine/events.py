@@ -64,6 +64,8 @@ class Failed:
     run_dir: str | None = None
     nothing_to_do: bool = False   # a resume of a done run with no step left: nothing was changed (not a failure)
     stale: bool = False           # no end of its own: its trainer is gone (killed), the run "stale" (resumable)
+    resume_step: int | None = None        # a stale run's resume point: where `train --resume` continues it
+    resume_epoch: float | None = None     # (runfolder.resume_progress), not its last logged step
 
 
 Event = Started | Step | Eval | Status | Done | Failed

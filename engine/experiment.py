@@ -522,8 +522,11 @@ class Controller:
             how = f"killed by signal {-code}" if code is not None and code < 0 else f"exited with code {code}"
             gone = None
             if st is not None and st.stale:   # its trainer vanished mid-run (kill -9, out of memory): no error of its own
-                gone = (f"its trainer (pid {st.pid}) is gone (killed?) at step {st.step:,}; `namestudio compare "
-                        f"--resume {self.exp.name}` resumes it from its last resume point")
+                point = rf.resume_progress(run_dir, st)   # its last heartbeat's step may be before or past it
+                gone = (f"its trainer (pid {st.pid}) is gone (killed?)"
+                        + (f"; `namestudio compare --resume {self.exp.name}` resumes it from step {point[0]:,}"
+                           if point is not None else f" at step {st.step:,}; `namestudio compare --resume "
+                           f"{self.exp.name}` resumes it from its last resume point"))
             r["error"] = (st.error if st is not None and st.error else None) or gone or r.get("error") or \
                 (lines[-1] if lines else f"the trainer {how} before it wrote a word")
         self.views[label].state = r["state"]

@@ -90,9 +90,10 @@ def launch_resume(run_dir: str | Path, nice: int = 10, check: bool = True) -> La
     if check:   # live at once, with the child's pid (as launch_train does): a follower must not read the old end
         import time
         old = rf.read_status(run_dir)
+        step, epoch = rf.resume_progress(run_dir, old) or (old.step, old.epoch)   # where it goes on from
         rf.write_status(run_dir, rf.RunStatus(state="starting", pid=popen.pid, host=rf.HOST, started=time.time(),
-                                              heartbeat=time.time(), step=old.step, total_steps=old.total_steps,
-                                              epoch=old.epoch, device=old.device))
+                                              heartbeat=time.time(), step=step, total_steps=old.total_steps,
+                                              epoch=old.epoch if epoch is None else epoch, device=old.device))
     return Launched(pid=popen.pid, run_dir=run_dir, popen=popen)
 
 

@@ -9,7 +9,8 @@ A run is one OS process (``namestudio train``). It writes its folder as it goes,
   steps.jsonl          one Step event per line, every log_every steps (append + flush)
   metrics.jsonl        one Eval event per line, every evaluation (append + flush)
   model.safetensors    the best weights so far (safetensors: plain tensors, no code)
-  resume.json          points at resume-<step>/ (last.safetensors, optim.pt, state.json): one consistent resume point
+  resume.json          points at resume-<step>/ (last.safetensors, optim.pt, state.json): one consistent resume point;
+                       records its step and epoch too (resume_progress: where a stale or stopped run resumes)
   test_metrics.json    the test metrics of the best weights, at the end
   calibration.json     classifiers: the temperature fitted on validation (engine/calibration.py)
   lm.safetensors       classifiers: the character n-gram LM blended into the network, and its weights
@@ -93,7 +94,8 @@ __all__ = [
     "new_run_dir", "prepare_run_dir", "write_run_files", "resolve_run", "list_runs",
     "RunStatus", "read_status", "write_status", "pid_alive", "lock_is_free", "RunLock",
     "Tail", "event_to_record", "record_to_event", "send_control", "read_control", "ControlWatcher",
-    "last_log_lines", "save_resume_point", "resume_dir", "load_resume_point", "clean_for_resume", "RunWriter",
+    "last_log_lines", "save_resume_point", "resume_dir", "resume_progress", "shown_progress", "load_resume_point",
+    "clean_for_resume", "RunWriter",
     "blend_val", "kept_val",
 ]
 
@@ -908,10 +910,12 @@ def last_log_lines(run_dir: Path, n: int = 20) -> list[str]:
 
 
 # ---- the resume point -----------------------------------------------------------------------------
-def save_resume_point(run_dir: Path, step: int, weights: dict, optim: dict, state: dict) -> Path:
+def save_resume_point(run_dir: Path, step: int, weights: dict, optim: dict, state: dict,
+                      epoch: float | None = None) -> Path:
     """Write last weights, optimizer and counters into a fresh resume-<step>/ folder, fsync it, then switch
     resume.json to it atomically, then delete older resume folders. A kill at any moment leaves one
-    consistent resume point: never one file from one step and another from another."""
+    consistent resume point: never one file from one step and another from another. resume.json records the
+    step (and ``epoch``, when given) too: where the run resumes, read without the tensors (resume_progress)."""
     run_dir = Path(run_dir)
     name, k = f"resume-{step}", 1
     while (run_dir / name).exists():
@@ -927,7 +931,8 @@ def save_resume_point(run_dir: Path, step: int, weights: dict, optim: dict, stat
         save_torch(optim, folder / OPTIM)
         atomic_write_json(folder / STATE, {**state, "step": step})
         _fsync_dir(folder)
-        atomic_write_json(run_dir / RESUME, {"format": FORMAT, "dir": name, "step": step})
+        atomic_write_json(run_dir / RESUME, {"format": FORMAT, "dir": name, "step": step,
+                                             **({"epoch": round(epoch, 4)} if epoch is not None else {})})
     except BaseException:      # an error or an interruption (KeyboardInterrupt) at any point: the new folder goes,
         try:                   # unless resume.json already points at it (the switch was made): then it is the point
             switched = read_json(run_dir / RESUME, dict).get("dir") == name
@@ -948,11 +953,69 @@ def nothing_left(run_dir: Path) -> bool:
     (or past) its total steps. An early-stopped run is done but has steps left: `train --resume` trains on."""
     try:
         st = read_status(run_dir)
-        folder = resume_dir(run_dir)
-        step = read_json(folder / STATE, dict).get("step") if folder is not None else None
+        point = resume_progress(run_dir, st)
     except RunFolderError:
         return False
-    return st.state == "done" and isinstance(step, int) and st.total_steps > 0 and step >= st.total_steps
+    return st.state == "done" and point is not None and st.total_steps > 0 and point[0] >= st.total_steps
+
+
+def resume_progress(run_dir: Path, status: RunStatus | None = None) -> tuple[int, float | None] | None:
+    """(step, epoch) of the run's resume point: where `train --resume` continues it. None when it has none (or
+    an unreadable one). Cheap, for listings: resume.json's step and epoch (its step and the state.json of a
+    format-1 run too), never the tensors. A point saved before resume.json recorded its epoch gets it from the
+    run's steps per epoch (``status``'s step and epoch, or its total steps over its epochs); None if neither tells."""
+    run_dir = Path(run_dir)
+    try:
+        folder = resume_dir(run_dir)
+        if folder is None:
+            return None
+        where = run_dir / RESUME if folder != run_dir else folder / STATE
+        rec = _read_once(where, "json", lambda: read_json(where, dict))
+        step, epoch = rec.get("step"), rec.get("epoch")
+        if not isinstance(step, int) or isinstance(step, bool):      # a resume.json that lacks it: its state.json
+            state = folder / STATE
+            step = _read_once(state, "json", lambda: read_json(state, dict)).get("step")
+    except RunFolderError:
+        return None
+    if not isinstance(step, int) or isinstance(step, bool) or step < 0:
+        return None
+    if not isinstance(epoch, (int, float)) or isinstance(epoch, bool):
+        spe = _steps_per_epoch(run_dir, status)
+        epoch = round(step / spe, 4) if spe else (0.0 if step == 0 else None)
+    return step, float(epoch) if epoch is not None else None
+
+
+def _steps_per_epoch(run_dir: Path, status: RunStatus | None) -> int | None:
+    """A run's steps per epoch as its status tells (its step over its epoch, an epoch rounded to 4 places), or its
+    config (total steps over epochs, when no --max-steps cut them); None when neither does."""
+    if status is None:
+        try:
+            status = read_status(run_dir)
+        except RunFolderError:
+            return None
+    if status.step > 0 and isinstance(status.epoch, (int, float)) and status.epoch > 0:
+        return max(1, round(status.step / status.epoch))
+    try:
+        hp = read_config(run_dir)["train"] if (Path(run_dir) / CONFIG).is_file() else {}
+    except RunFolderError:
+        return None
+    epochs, cap, total = hp.get("epochs"), hp.get("max_steps"), status.total_steps
+    if isinstance(epochs, int) and epochs > 0 and total > 0 and total % epochs == 0 and not (
+            isinstance(cap, int) and cap and total >= cap):
+        return total // epochs
+    return None
+
+
+def shown_progress(run_dir: Path, status: RunStatus) -> tuple[int, float]:
+    """The (step, epoch) every face shows for a run: where `train --resume` continues it for a run whose trainer
+    is gone (stale) or that was stopped, when it has a resume point; the status's otherwise. A killed run's status
+    is its last heartbeat's (every ~2 s), which may be behind its last resume point (killed just after it was
+    saved) or past it (the steps trained since are lost): the resume point is where it will go on from."""
+    if status.stale or status.state == STOPPED:
+        point = resume_progress(run_dir, status)
+        if point is not None:
+            return point[0], point[1] if point[1] is not None else status.epoch
+    return status.step, status.epoch
 
 
 def resume_dir(run_dir: Path) -> Path | None:
@@ -1073,7 +1136,8 @@ def _summary(d: Path) -> dict:
         raise RunFolderError(f"{d / TEST}: damaged (test is not an object)")
     ended = {} if status.live else test   # a live run resumed after an end: that end's record is not its own now
     reason = status.reason or ended.get("reason")
-    row.update(state=state, reason=reason, step=status.step, total_steps=status.total_steps, epoch=status.epoch,
+    step, epoch = shown_progress(d, status)    # a stale or stopped run's: where `train --resume` continues it
+    row.update(state=state, reason=reason, step=step, total_steps=status.total_steps, epoch=epoch,
                train_seconds=ended.get("train_seconds"), status=reason or state)
     key = "accuracy" if hp.get("task") == "classify" else "nll"
     best, last_eval = _read_once(d / METRICS, "best " + key, lambda: _best_evals(d / METRICS, key))
@@ -1082,7 +1146,7 @@ def _summary(d: Path) -> dict:
     blended = blend_val(ended.get("test", {}).get("lm_blend"), key)
     if blended is not None:    # the run keeps the network with its n-gram LM: its validation figure is the blend's
         row["best_val_" + key] = blended
-    if not status.step and last_eval is not None:
+    if not row["step"] and last_eval is not None:
         row["step"] = last_eval
     for k in ("accuracy", "macro_f1", "balanced_accuracy", "nll", "perplexity"):
         if k in ended.get("test", {}):

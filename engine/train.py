@@ -725,7 +725,8 @@ class Trainer:
              "scaler": self.scaler.state_dict() if self.scaler.is_enabled() else None, "rng": rng},
             {"best": self.best, "best_step": self.best_step, "bad_evals": self.bad_evals,
              "train_seconds": train_seconds, "world_size": self.ranks.world, **acc,
-             "rank_losses": [p["loss"] for p in parts]})
+             "rank_losses": [p["loss"] for p in parts]},
+            epoch=step / max(1, self.steps_per_epoch))
 
     def _restore_rng(self, rng: dict) -> None:
         """The generators' states of the resume point: this rank's own when resumed with as many ranks as saved

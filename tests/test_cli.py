@@ -976,3 +976,50 @@ def test_resuming_a_run_stopped_before_it_saved_its_settings_says_what_starts_it
     (exp / "experiment.json").unlink()            # a run of its own: trained afresh
     code, _, err = run_cli(capsys, "train", "--resume", exp / "gru")
     assert code == 1 and "train it afresh" in err
+
+
+class _Killed(BaseException):
+    """A SIGKILL, in process: nothing of the trainer's own end runs (not an Exception, not a KeyboardInterrupt)."""
+
+
+@pytest.mark.parametrize("heartbeat_at", [6, 10], ids=["heartbeat-before-the-resume-point", "heartbeat-past-it"])
+def test_a_killed_runs_progress_in_runs_is_where_train_resume_continues(heartbeat_at, tmp_path, capsys, monkeypatch):
+    """A run killed at step 10, its last resume point saved at step 8 (an evaluation), its last heartbeat at step
+    6 (killed just after the point was saved, before the next heartbeat) or 10 (the steps since the point are
+    lost): `runs` said the heartbeat's step (6 or 10); it says 8, the step `train --resume` continues from."""
+    from namestudio.data import load_dataset
+    from namestudio.engine import runfolder as rf
+    from namestudio.engine.config import TrainConfig
+    from namestudio.engine.events import Step
+    from namestudio.engine.train import Trainer
+
+    ck = tmp_path / "ck"
+    data = write_names_folder(tmp_path / "names")
+    cfg = TrainConfig(task="classify", model="lstm", embed=8, hidden=16, epochs=4, batch_size=16, lr=1e-2,
+                      log_every=1, eval_every=4, patience=0, lm_order=0, threads=1, seed=0, data=str(data))
+    monkeypatch.setattr(rf.RunWriter, "start_heartbeat", lambda self: None)   # heartbeats only where said below
+
+    def sink(e):
+        if isinstance(e, Step) and e.step == heartbeat_at:
+            trainer.writer.write()                     # a heartbeat: status.json at this step
+        if isinstance(e, Step) and e.step == 10:
+            raise _Killed
+
+    trainer = Trainer(cfg, ck, [sink], dataset=load_dataset(str(data)))
+    with pytest.raises(_Killed):
+        trainer.run()
+    run = trainer.run_dir
+    assert rf.read_json(run / rf.STATUS)["step"] == heartbeat_at and rf.load_resume_point(run)[2]["step"] == 8
+    monkeypatch.setattr(rf, "pid_alive", lambda pid: False)     # its process is gone
+    spe = trainer.steps_per_epoch
+    code, out, _ = run_cli(capsys, "runs", "--checkpoints", ck, "--json")
+    row = json.loads(out)["runs"][0]
+    assert code == 0 and row["state"] == "stale" and row["resumable"]
+    assert (row["step"], row["epoch"]) == (8, round(8 / spe, 4))
+    monkeypatch.setattr(sys.stdout, "isatty", lambda: False)
+    code, out, _ = run_cli(capsys, "runs", "--checkpoints", ck)
+    assert code == 0 and f"\t8/{trainer.total_steps} " in out.splitlines()[1]     # the progress column
+    monkeypatch.undo()
+    code, _, err = run_cli(capsys, "train", "--resume", run, "--checkpoints", ck, "--max-steps", 9, "--json")
+    assert code == 0 and f"resumes from step 8 of 9 (epoch {8 / spe:.2f})" in err
+    assert [r["step"] for r in rf.read_jsonl(run / rf.STEPS)] == list(range(1, 10))   # it went on from step 8

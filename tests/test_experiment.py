@@ -445,6 +445,24 @@ def test_a_run_whose_trainer_vanished_says_so_and_how_to_resume(names, tmp_path)
     assert f"compare --resume {exp.name}" in gru["error"] and "train loss" not in gru["error"]
 
 
+def test_a_vanished_run_with_a_resume_point_says_the_step_it_resumes_from(names, tmp_path):
+    """Its last heartbeat said step 1,396, before its resume point at 1,400 (killed just after it was saved): the
+    error said "gone at step 1,396"; it says the step `compare --resume` goes on from."""
+    import torch
+    exp = ex.new_experiment(tmp_path, {"data": names, "epochs": 1}, ["gru"], {}, 1)
+    ctl = ex.Controller(exp)
+    (exp / "gru").mkdir(exist_ok=True)
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    rf.write_status(exp / "gru", rf.RunStatus(state="running", pid=dead.pid, host=rf.HOST, heartbeat=time.time(),
+                                              step=1396))
+    rf.save_resume_point(exp / "gru", 1400, {"w": torch.ones(1)}, {"optimizer": {}}, {"best": None}, epoch=1.0)
+    ctl._ended("gru", 0)
+    gru = ctl._entry("gru")
+    assert gru["error"] == (f"its trainer (pid {dead.pid}) is gone (killed?); `namestudio compare --resume "
+                            f"{exp.name}` resumes it from step 1,400")
+
+
 def test_a_paused_run_of_an_experiment_shows_as_paused(names, tmp_path):
     exp = ex.new_experiment(tmp_path, {"data": names, "epochs": 1}, ["gru"], {}, 1)
     ctl = ex.Controller(exp)

@@ -363,3 +363,27 @@ def test_ctrl_c_twice_ends_the_run_stopped_never_stopping(names, tmp_path):
     else:                                         # the second came after the end: the stop was tested
         assert 0 <= test["test"]["accuracy"] <= 1
     assert [r["state"] for r in rf.list_runs(tmp_path)] == ["stopped"]
+
+
+def test_a_launched_resume_of_a_killed_run_starts_at_its_resume_point_not_its_last_heartbeat(tmp_path, monkeypatch):
+    """`s` on the Runs pane (launch_resume) writes the run "starting" at once: at the step of its last heartbeat
+    (55, past its resume point), it read "starting 55%" until the child began; it is the resume point's, 40."""
+    import torch
+
+    from namestudio.engine import process
+    run = tmp_path / "r"
+    run.mkdir()
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    rf.write_status(run, rf.RunStatus(state="running", pid=dead.pid, host=rf.HOST, heartbeat=time.time(), step=55,
+                                      total_steps=100, epoch=2.75))
+    rf.save_resume_point(run, 40, {"w": torch.ones(1)}, {"optimizer": {}}, {"best": None}, epoch=2.0)
+    child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
+    monkeypatch.setattr(process, "spawn", lambda argv, log: child)      # no real trainer: only its status matters
+    try:
+        process.launch_resume(run)
+        st = rf.read_status(run)
+        assert (st.state, st.pid, st.step, st.epoch, st.total_steps) == ("starting", child.pid, 40, 2.0, 100)
+    finally:
+        child.kill()
+        child.wait()

@@ -178,6 +178,67 @@ def test_list_runs_rows_carry_state_progress_and_resumability(tmp_path):
     assert row["state"] == "stale" and row["step"] == 40 and row["total_steps"] == 100 and row["resumable"]
 
 
+def test_a_stale_or_stopped_runs_progress_is_its_resume_point_read_without_its_tensors(tmp_path, monkeypatch):
+    """A killed run's status is its last heartbeat's: step 30 (before its last resume point, 40) or 55 (past it).
+    The listing showed that step; it shows the resume point's, where `train --resume` continues, read from
+    resume.json (its step and epoch), never from the weights or the optimizer state."""
+    import torch
+    lag = make_run(tmp_path, "lag", state="running", pid=dead_pid(), host=rf.HOST, heartbeat=time.time(),
+                   step=30, total_steps=100, epoch=1.5)
+    lead = make_run(tmp_path, "lead", state="running", pid=dead_pid(), host=rf.HOST, heartbeat=time.time(),
+                    step=55, total_steps=100, epoch=2.75)
+    stopped = make_run(tmp_path, "stopped", state="stopped", reason="stopped", host=rf.HOST, step=55,
+                       total_steps=100, epoch=2.75)
+    failed = make_run(tmp_path, "failed", state="failed", error="loss became nan", host=rf.HOST, step=55,
+                      total_steps=100, epoch=2.75)
+    live = make_run(tmp_path, "live", state="running", pid=os.getpid(), host=rf.HOST, heartbeat=time.time(),
+                    step=55, total_steps=100, epoch=2.75)
+    for d in (lag, lead, stopped, failed, live):
+        rf.save_resume_point(d, 40, {"w": torch.ones(2)}, {"optimizer": {}}, {"best": None}, epoch=40 / 20)
+
+    def no_tensors(*a, **k):
+        raise AssertionError("a listing loaded tensors")
+
+    monkeypatch.setattr(rf, "load_weights", no_tensors)
+    monkeypatch.setattr(rf, "load_torch", no_tensors)
+    rows = {r["run"]: r for r in rf.list_runs(tmp_path)}
+    for name in ("lag", "lead", "stopped"):
+        assert (rows[name]["step"], rows[name]["epoch"]) == (40, 2.0), name
+    assert rows["lag"]["state"] == rows["lead"]["state"] == "stale"
+    assert (rows["failed"]["step"], rows["live"]["step"]) == (55, 55)   # where it failed; a live run's own
+    assert rf.resume_progress(lead) == (40, 2.0) and rf.shown_progress(live, rf.read_status(live)) == (55, 2.75)
+    from namestudio.tui.panes.runs import state_cell
+    from namestudio.tui.render import run_cells
+    assert str(state_cell(rows["lag"])) == "stale at 40" and run_cells(rows["lead"])["progress"] == "40/100 40%"
+
+
+def test_the_resume_point_of_an_older_run_folder_reads_as_well(tmp_path):
+    """Run folders written before resume.json recorded the epoch (format 2), and format-1 folders (state.json
+    in the run folder, no resume.json): the step, and the epoch from the run's steps per epoch where it can tell."""
+    import torch
+    d = make_run(tmp_path, "old", state="running", pid=dead_pid(), host=rf.HOST, heartbeat=time.time(), step=30,
+                 total_steps=100, epoch=1.5)
+    rf.save_resume_point(d, 40, {"w": torch.ones(2)}, {"optimizer": {}}, {"best": None})     # no epoch given
+    assert "epoch" not in rf.read_json(d / rf.RESUME)
+    assert rf.resume_progress(d) == (40, 2.0)                           # 20 steps an epoch, as its status says
+    rf.write_status(d, rf.RunStatus(state="running", pid=dead_pid(), host=rf.HOST, heartbeat=time.time(),
+                                    total_steps=100))                   # no step in the status: its config's
+    rf.atomic_write_json(d / rf.CONFIG, {"format": 2, "train": {"task": "classify", "epochs": 5}, "labels": ["a", "b"],
+                                         "vocab": ["a"]})
+    assert rf.resume_progress(d) == (40, 2.0)
+    ptr = rf.read_json(d / rf.RESUME)
+    rf.atomic_write_json(d / rf.RESUME, {"dir": ptr["dir"]})            # no step either: its state.json's
+    assert rf.resume_progress(d)[0] == 40
+    one = tmp_path / "format1"
+    one.mkdir()
+    rf.atomic_write_json(one / rf.STATE, {"step": 12})
+    rf.save_weights({"w": torch.ones(1)}, one / rf.LAST)
+    assert rf.resume_progress(one) == (12, None)                        # no status, no config: no epoch to tell
+    rf.atomic_write_json(d / rf.RESUME, {"dir": "elsewhere"})
+    assert rf.resume_progress(d) is None and rf.resume_progress(tmp_path / "none") is None
+    assert {r["run"]: r for r in rf.list_runs(tmp_path)}["old"]["step"] == 0   # damaged resume.json: listed, not raised
+
+
 @pytest.mark.parametrize("task,blend,best", [
     ("classify", None, 0.83),                                                             # the network alone
     ("classify", {"weight": 0.5, "val_after": {"accuracy": 0.85}}, 0.85),                  # the blend is kept

@@ -730,3 +730,79 @@ async def test_the_ngram_field_sets_the_lm_order_follows_the_task_and_names_itse
         await set_form(app, {**FAST, "f-lm": "9"})
         with pytest.raises(ValueError, match="^N-gram: --lm-order must be in"):       # the field's label first
             pane.build_config()
+
+
+def killed_run(ck: Path, heartbeat_at: int, pid: int) -> Path:
+    """A run killed at step 10, written as a trainer writes it: steps 1-10 logged, evaluations (each with its
+    resume point) at steps 4 and 8, its last heartbeat (status.json) at ``heartbeat_at``; 6 steps an epoch."""
+    import torch
+    d = ck / "20260101-000000-classify-lstm"
+    d.mkdir(parents=True)
+    rf.atomic_write_json(d / rf.CONFIG, {"format": 2, "train": {"task": "classify", "model": "lstm", "epochs": 5},
+                                         "labels": ["Alvish", "Dwarvish", "Orcish"], "vocab": ["a", "b"]})
+    for s in range(1, 11):
+        rf.append_jsonl(d / rf.STEPS, {"step": s, "epoch": round(s / 6, 4), "loss": 1 / s, "total_steps": 30})
+    for s in (4, 8):
+        rf.append_jsonl(d / rf.METRICS, {"step": s, "epoch": round(s / 6, 4), "train_loss": 1.0, "best": True,
+                                         "val": {"accuracy": 0.5, "loss": 1.0}})
+        rf.save_resume_point(d, s, {"w": torch.ones(1)}, {"optimizer": {}}, {"best": 0.5}, epoch=s / 6)
+    rf.write_status(d, rf.RunStatus(state="running", pid=pid, host=rf.HOST, heartbeat=time.time(),
+                                    started=time.time() - 5, step=heartbeat_at, total_steps=30,
+                                    epoch=round(heartbeat_at / 6, 4)))
+    return d
+
+
+def test_a_run_seen_dying_shows_its_resume_point_not_its_last_heartbeat(tmp_path):
+    """The follower re-reads the status of a run listed live; once it is stale, its row said the step of its
+    last heartbeat (6, or 10: lost steps past the resume point); it says 8, where `train --resume` continues."""
+    from namestudio.tui.follow import Follower, end_event
+    for heartbeat_at in (6, 10):
+        ck = tmp_path / str(heartbeat_at)
+        run = killed_run(ck, heartbeat_at, os.getpid())             # its trainer alive as it is listed
+        follower = Follower(ck, lambda msg: None)
+        follower.tick()
+        assert follower.runs[0]["state"] == "running" and follower.runs[0]["step"] == heartbeat_at
+        dead = subprocess_dead_pid()
+        status = rf.read_json(run / rf.STATUS)
+        rf.atomic_write_json(run / rf.STATUS, {**status, "pid": dead})    # then killed
+        follower._statuses_of_live()
+        assert (follower.runs[0]["state"], follower.runs[0]["step"]) == ("stale", 8)
+        assert follower.runs[0]["epoch"] == round(8 / 6, 4)
+        end = end_event(run, rf.read_status(run))
+        assert end.stale and (end.resume_step, end.resume_epoch) == (8, round(8 / 6, 4))
+        assert "resumes from step 8 (epoch 1.33)" in end.message.splitlines()[0]
+
+
+def subprocess_dead_pid() -> int:
+    import subprocess
+    import sys
+    p = subprocess.Popen([sys.executable, "-c", "pass"])
+    p.wait()
+    return p.pid
+
+
+@pytest.mark.parametrize("heartbeat_at", [6, 10])
+async def test_a_killed_run_watched_on_the_train_pane_shows_where_it_resumes(fixture_app, heartbeat_at):
+    """The Train pane's progress of a killed run was its last logged step (10: the steps past its resume point
+    are lost) and the Runs pane's "stale at" its last heartbeat's: both say 8, the step `train --resume`
+    continues from."""
+    app = fixture_app
+    run = killed_run(Path("ck"), heartbeat_at, subprocess_dead_pid())
+    async with app.run_test(size=SIZE) as pilot:
+        await settle_data(pilot, app)
+        await pilot.press("6")
+        runs = app.pane("runs")
+        await wait_for(pilot, lambda: any(r["path"] == str(run) for r in runs.runs))
+        table = app.query_one("#runs-table", DataTable)
+        table.move_cursor(row=table.get_row_index(str(run)))
+        await pilot.pause()
+        assert str(table.get_cell(str(run), "status")) == "stale at 8"
+        assert runs.last_note[0].endswith("s resumes it from step 8")
+        await pilot.press("w")
+        pane = app.pane("train")
+        await wait_for(pilot, lambda: pane.run_dir == str(run) and pane.state == "failed")
+        assert (pane.last_step.step, pane.last_step.epoch, pane.last_step.loss) == (8, round(8 / 6, 4), 1 / 8)
+        await pilot.press("2")
+        await pilot.pause(0.3)
+        assert "step 8/30" in str(app.query_one("#train-rate").render())
+        assert "resumes from step 8" in str(app.query_one("#train-status").render())

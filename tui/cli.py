@@ -533,6 +533,9 @@ def cmd_train(args) -> int:
                       f"{e.n_train:,} training rows (name, label) · "
                       f"device {escape(str(e.device))} · pid {os.getpid()}"
                       + (f" ({escape(e.note)})" if e.note else ""))
+            if resume is not None:     # where it goes on from: its resume point (`runs` shows the same step)
+                con.print(f"resumes from step {e.start_step:,} of {e.total_steps:,} "
+                          f"(epoch {e.start_step / max(1, e.steps_per_epoch):.2f})", markup=False)
             if progress:
                 progress.start()
                 state["task"] = progress.add_task("train", total=e.total_steps, completed=e.start_step, rate=0.0, loss=0.0)

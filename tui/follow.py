@@ -53,11 +53,15 @@ def end_event(run_dir: Path, status: rf.RunStatus):
                     best_step=int(test.get("best_step") or 0), steps=int(test.get("steps") or status.step),
                     device=str(test.get("device") or status.device),
                     untested=test.get("untested") if isinstance(test.get("untested"), str) else "")
+    stale = status.stale and not status.error
+    point = rf.resume_progress(run_dir, status) if stale else None    # where `train --resume` continues it
     why = status.error or ("its trainer is gone: no heartbeat and no process (killed?)" if status.stale
                            else f"it ended as {status.state}")
+    if point is not None:
+        why += f"; it resumes from step {point[0]:,}" + (f" (epoch {point[1]:.2f})" if point[1] is not None else "")
     lines = rf.last_log_lines(run_dir, LOG_LINES)
-    return Failed(message=why + ("\n" + "\n".join(lines) if lines else ""), run_dir=str(run_dir),
-                  stale=status.stale and not status.error)
+    return Failed(message=why + ("\n" + "\n".join(lines) if lines else ""), run_dir=str(run_dir), stale=stale,
+                  resume_step=point[0] if point else None, resume_epoch=point[1] if point else None)
 
 
 class Follower:
@@ -147,9 +151,10 @@ class Follower:
             except rf.RunFolderError:
                 continue
             state = "stale" if st.stale else st.state
-            if (state, st.step) != self._statuses.get(r["path"]):
-                self._statuses[r["path"]] = (state, st.step)
-                r.update(state=state, step=st.step, total_steps=st.total_steps, epoch=st.epoch,
+            step, epoch = rf.shown_progress(Path(r["path"]), st)   # stale: where it resumes, not its last heartbeat
+            if (state, step) != self._statuses.get(r["path"]):
+                self._statuses[r["path"]] = (state, step)
+                r.update(state=state, step=step, total_steps=st.total_steps, epoch=epoch,
                          reason=st.reason, status=st.reason or state)
                 changed = True
         return changed

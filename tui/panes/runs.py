@@ -149,7 +149,8 @@ class RunsPane(Pane):
             error = None
         why = error or ("its trainer is gone (no heartbeat, no process)" if row["state"] == "stale" else "failed")
         lines = last_log_lines(Path(row["path"]), 4)
-        hint = " · s resumes it" if row.get("resumable") else ""
+        at = row.get("step") if row["state"] == "stale" and isinstance(row.get("step"), int) else None
+        hint = (" · s resumes it" + (f" from step {at:,}" if at is not None else "")) if row.get("resumable") else ""
         self.last_note = [f"{row['run']}: {row['state']}: {why}{hint}", *lines]
         self.query_one("#runs-note", Static).update(Text("\n".join(self.last_note), style="red"))
         return True

@@ -411,6 +411,8 @@ class TrainPane(Pane):
 
     def _failed(self, e: Failed) -> None:
         self.state, self.ended = "failed", e
+        if e.stale and e.resume_step is not None:     # killed: the progress is where `train --resume` goes on from
+            self._at_resume_point(e.resume_step, e.resume_epoch)
         first, *rest = e.message.splitlines() or [""]
         head = "Run stale:" if e.stale else "Training failed:"   # killed: "stale", as runs and the Runs pane say
         self._status(Text.assemble((head, "bold red"), f" {first}",
@@ -421,6 +423,23 @@ class TrainPane(Pane):
             self._log("  " + line)
         self._update_buttons()
         self._dirty = True
+
+    def _at_resume_point(self, step: int, epoch: float | None) -> None:
+        """The progress of a run whose trainer is gone: its resume point's step and epoch (the steps logged past it
+        are lost; killed just after it was saved, the log may not have reached it yet), with the loss logged at or
+        before it."""
+        last = self.last_step
+        if last is None:
+            last = Step(step=0, epoch=0.0, loss=float("nan"), names_per_s=0.0, elapsed=0.0, eta=0.0,
+                        total_steps=self.total_steps)
+        if epoch is None:
+            epoch = last.epoch * step / last.step if last.step else 0.0
+        h = self.history
+        at = [i for i, s in enumerate(h["step_step"]) if s <= step]
+        loss = h["step_loss"][at[-1]] if at else last.loss
+        self.last_step = dataclasses.replace(last, step=step, epoch=epoch, loss=loss,
+                                             total_steps=last.total_steps or self.total_steps)
+        self._dirty_steps = True
 
     def status_text(self) -> str:
         """The status bar's words for the attached run."""
