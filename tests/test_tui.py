@@ -806,3 +806,122 @@ async def test_a_killed_run_watched_on_the_train_pane_shows_where_it_resumes(fix
         await pilot.pause(0.3)
         assert "step 8/30" in str(app.query_one("#train-rate").render())
         assert "resumes from step 8" in str(app.query_one("#train-status").render())
+
+# ---- 80x24, the smallest terminal supported: headings on one line, every column on screen or reachable -----
+NARROW = (80, 24)
+
+
+async def scroll_right(pilot, table) -> None:
+    """→ pressed until the table is scrolled right to its end (each press scrolls one column of cells)."""
+    for _ in range(40):
+        if table.scroll_x >= table.max_scroll_x:
+            break
+        await pilot.press("right")
+    await pilot.pause()
+
+
+def shown_lines(widget) -> list[str]:
+    """The widget's lines as drawn on screen (its visible region), right-trimmed."""
+    return [widget.render_line(y).text.rstrip() for y in range(widget.region.height)]
+
+
+async def test_the_data_panes_heading_and_table_titles_are_whole_lines_at_80x24(tmp_path, monkeypatch):
+    """A first start (the built-in data, pytorch-names not on disk) at 80x24. The heading wrapped mid-sentence
+    ("… · chosen at start: pytorch-names is not on" / "disk (press p to download it)"), and the split table,
+    narrower than its title, wrapped that ("Split by name (seed" / "0)"). Now the source and its counts make
+    the first line and why it was chosen the next, whole; each table's title is one line."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("NAMESTUDIO_DATA_DIR", str(tmp_path / "userdata"))
+    app = make_app()
+    async with app.run_test(size=NARROW) as pilot:
+        await settle(pilot, app)
+        assert app.dataset.source == "builtin"
+        for wid, title in (("#data-lengths", "Name length"), ("#data-split", "Split by name (seed 0)"),
+                           ("#data-dups", "Names under 2+ labels"), ("#data-cleaning", "Cleaning, by reason")):
+            assert shown_lines(app.query_one(wid))[0].strip() == title, wid
+        assert shown_lines(app.query_one("#data-split"))[1].split() == ["train", "┃", "val", "┃", "test"]
+        heading = shown_lines(app.query_one("#data-status"))
+        assert heading[0].startswith("Active source: builtin · ") and heading[0].endswith(" labels"), heading
+        assert heading[1:] == ["chosen at start: pytorch-names is not on disk (press p to download it)"], heading
+        # wide enough, the whole heading is one line again
+        await pilot.resize_terminal(170, 30)
+        await settle(pilot, app)
+        heading = shown_lines(app.query_one("#data-status"))
+        assert len(heading) == 1 and heading[0].endswith("labels · chosen at start: pytorch-names is not on disk "
+                                                         "(press p to download it)")
+
+
+async def test_the_compare_results_show_the_ngram_column_at_80x24_and_scroll_to_the_rest(tmp_path, monkeypatch):
+    """Two finished runs whose test figures include an n-gram blend, at 80x24. The n-gram column came last and
+    was cut at the right edge with its figures; it now stands next to the test figures it qualifies, and the
+    columns past the edge (the runs' cost) are named above the table and reached with → (the run stays)."""
+    from test_tui_compare import write_run         # (that module imports this one)
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("NAMESTUDIO_DATA_DIR", str(tmp_path / "userdata"))
+    write_fixture(tmp_path / "names")
+    blends = {"rnn": {"order": 5, "weight": 0.5, "prior_weight": 0.45},
+              "gru": {"order": 6, "weight": 0.25, "prior_weight": 0.5}}
+    for run, model in (("20260101-120000-classify-rnn", "rnn"), ("20260101-130000-classify-gru", "gru")):
+        write_run(tmp_path / "ck" / run, model)
+        test = rf.read_json(tmp_path / "ck" / run / rf.TEST)
+        test["test"]["lm_blend"] = blends[model]
+        rf.atomic_write_json(tmp_path / "ck" / run / rf.TEST, test)
+    app = make_app(data="names")
+    async with app.run_test(size=NARROW) as pilot:
+        await settle(pilot, app)
+        await pilot.press("6")
+        runs = app.pane("runs")
+        await wait_for(pilot, lambda: len(runs.runs) == 2, 20)
+        table = app.query_one("#runs-table", DataTable)
+        for row in runs.runs:                                    # mark both, compare the marked runs
+            table.move_cursor(row=table.get_row_index(row["path"]))
+            await pilot.press("space")
+        await pilot.press("7", "u")
+        pane = app.pane("compare")
+        await wait_for(pilot, lambda: pane.data is not None and len(pane.runs()) == 2, 20)
+        pane.show_view("results")
+        await settle(pilot, app)
+        results = app.query_one("#cmp-table", DataTable)
+        await wait_for(pilot, lambda: results.row_count == 2 and "n-gram" in shown_lines(results)[0], 10)
+        shown = shown_lines(results)
+        head = shown[0]
+        assert head.split()[:7] == ["run", "state", "acc", "bal", "acc", "F1", "n-gram"], head
+        assert any("5 · w 0.5" in line and "rnn" in line for line in shown[1:]), shown
+        assert any("6 · w 0.25" in line and "gru" in line for line in shown[1:]), shown
+        assert "ep→best" not in head
+        info = shown_lines(app.query_one("#cmp-results-info"))
+        assert info[-1].startswith("→ scrolls to ") and info[-1].endswith("ep→best (← back)"), info
+        assert app.focused is results
+        await scroll_right(pilot, results)
+        assert results.scroll_x == results.max_scroll_x > 0
+        head = shown_lines(results)[0]
+        assert head.split()[0] == "run" and head.endswith("ep→best"), head       # the run column stays
+        assert all(len(line) <= results.region.width for line in shown_lines(results))
+
+
+async def test_the_runs_table_names_the_columns_past_the_edge_at_80x24(tmp_path, monkeypatch):
+    """The Runs table at 80x24 cut its last columns (time, params) with only a thin scroll bar to tell. Under
+    the table a line names them and how to get there; → scrolls them in with the run's id kept in view."""
+    from test_tui_compare import two_runs          # (that module imports this one)
+
+    two_runs(tmp_path, monkeypatch, weights=True)
+    app = make_app(data="names")
+    async with app.run_test(size=NARROW) as pilot:
+        await settle(pilot, app)
+        await pilot.press("6")
+        runs = app.pane("runs")
+        await wait_for(pilot, lambda: len(runs.runs) == 2, 20)
+        await settle(pilot, app)
+        table = app.query_one("#runs-table", DataTable)
+        more = app.query_one("#runs-more")
+        assert "params" not in shown_lines(table)[0]
+        assert more.display and shown_lines(more) == [str(more.content)]
+        assert str(more.content).startswith("→ scrolls to ") and str(more.content).endswith("params (← back)")
+        assert app.focused is table
+        await scroll_right(pilot, table)
+        head = shown_lines(table)[0]
+        assert table.scroll_x == table.max_scroll_x > 0 and head.split()[0] == "run" and head.endswith("params")
+        await pilot.resize_terminal(140, 30)                     # wide enough: nothing past the edge, no line
+        await settle(pilot, app)
+        await wait_for(pilot, lambda: not more.display, 10)

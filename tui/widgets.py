@@ -5,15 +5,17 @@ import asyncio
 import re
 from pathlib import Path
 
+from rich.cells import cell_len
 from rich.table import Table
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.await_complete import AwaitComplete
 from textual.binding import Binding
 from textual.containers import Vertical, VerticalScroll
+from textual.message import Message
 from textual.screen import ModalScreen
 from textual.widget import Widget
-from textual.widgets import Input, Select, Static
+from textual.widgets import DataTable, Input, Select, Static
 
 from namestudio.engine.experiment import run_name
 
@@ -70,6 +72,36 @@ class Anchor(Static, can_focus=True):
     """The one-line heading of a pane, which takes the focus when no field has it, so that the pane's
     keys work (and ↑/↓ scroll the pane). Focusing a leaf is cheap; focusing the whole pane would make
     Textual restyle every widget in it on each pane switch."""
+
+
+class Heading(Anchor):
+    """A pane's heading given in parts (``show``): the first, then as many of the others as fit on its first
+    line, each whole; the rest on the next line. Laid out again whenever its width changes."""
+
+    parts: tuple[Text, list[Text]] | None = None
+
+    def show(self, first: Text, rest: list[Text]) -> None:
+        self.parts = (first, rest)
+        self._lay_out()
+
+    def say(self, text) -> None:
+        """Something else in its place (a message: loading, a failure)."""
+        self.parts = None
+        self.update(text)
+
+    def on_resize(self, event) -> None:
+        if self.parts is not None:
+            self._lay_out()
+
+    def _lay_out(self) -> None:
+        first, rest = self.parts
+        width = self.size.width or max(20, self.app.size.width - 3)     # not laid out yet: about the screen's
+        head, rest = first.copy(), list(rest)
+        while rest and head.cell_len + 3 + rest[0].cell_len <= width:
+            head.append(" · ").append_text(rest.pop(0))
+        if rest:
+            head.append("\n").append_text(Text(" · ").join(rest))
+        self.update(head)
 
 
 class Pane(VerticalScroll, can_focus=False):
@@ -387,6 +419,48 @@ def run_cell(row: dict, width: int = RUN_CELL) -> str:
         return text
     head = (width - 1) // 2
     return text[:head] + "…" + text[len(text) - (width - 1 - head):]
+
+
+class ScrollTable(DataTable):
+    """A row-cursor DataTable that says which of its columns end past its right edge (``offscreen``), so that
+    its pane can name them with the way to them (``scroll_hint``: → scrolls a row-cursor table, ← back); it
+    posts ``Resized`` on each change of its size, for the pane to keep that right. Its first ``fixed_columns``
+    stay in view as it scrolls. (At 80 columns tables were cut at the edge with only a thin scroll bar to
+    tell: the Compare pane's n-gram column, the Runs pane's time and params.)"""
+
+    class Resized(Message):
+        def __init__(self, table: "ScrollTable") -> None:
+            super().__init__()
+            self.table = table
+
+        @property
+        def control(self) -> "ScrollTable":
+            return self.table
+
+    def on_resize(self, event) -> None:
+        self.post_message(self.Resized(self))
+
+    def offscreen(self) -> list[str]:
+        """The headers of the columns that end past the right edge while the table is scrolled to the left;
+        none before it has a size. The widths are measured from the cells: the table measures its own only
+        when it is next idle."""
+        width = self.scrollable_content_region.width
+        if width <= 0:
+            return []
+        out, x = [], 0
+        for column in self.ordered_columns:
+            label = str(column.label).strip()
+            x += max([cell_len(label), *(cell_len(str(c)) for c in self.get_column(column.key))]) \
+                + 2 * self.cell_padding
+            if x > width:
+                out.append(label)
+        return out
+
+
+def scroll_hint(columns: list[str]) -> Text:
+    """What a ScrollTable's pane says of the columns past its right edge."""
+    return Text.assemble(("→", "bold"), f" scrolls to {', '.join(columns)} (", ("←", "bold"), " back)") \
+        if columns else Text("")
 
 
 class Choice(Select):

@@ -38,7 +38,8 @@ from ..messages import CompareComputed, CompareLoaded
 from ..plots import SMOOTHING, X_AXES, X_LABELS, background, bucket_means, colour, describe, faint, flat_limits, \
     log10_or_nan, next_in
 from ..render import confusion_table, difference_table, marked_task
-from ..widgets import Choice, NAME, NUMBER, Anchor, Field, Pane, compact_number, duration, set_select
+from ..widgets import Choice, NAME, NUMBER, Anchor, Field, Pane, ScrollTable, compact_number, duration, \
+    scroll_hint, set_select
 
 VIEWS = ("curves", "results", "confusion", "topk", "samples")
 VIEW_TITLES = {"curves": "Curves", "results": "Results", "confusion": "Confusion", "topk": "Top-3",
@@ -65,8 +66,15 @@ SORT_ORDER = ["test_accuracy", "test_balanced_accuracy", "test_macro_f1", "test_
 
 
 def result_columns(task: str | None) -> list[tuple[str, str]]:
-    return [("", "swatch"), *COMMON_COLUMNS, *TASK_COLUMNS.get(task or "classify", []), ("state", "state"),
-            ("n-gram", "n_gram")]     # the n-gram blend chosen (engine/blend.py short), last: state stays in view
+    """The run, its state, its test figures and the n-gram blend they include (engine/blend.py short) first,
+    so that 80 columns show them whatever the run's name; the cost of the run after them, scrolled to (the
+    n-gram column came last and was cut at 80 columns)."""
+    run, *cost = COMMON_COLUMNS
+    return [("", "swatch"), run, ("state", "state"), *TASK_COLUMNS.get(task or "classify", []),
+            ("n-gram", "n_gram"), *cost]
+
+
+FIXED_COLUMNS = 2    # the swatch and the run stay in view while the table scrolls to the right
 
 
 def sort_rows(rows: list[dict], key: str, reverse: bool = False) -> list[dict]:
@@ -144,7 +152,7 @@ class ComparePane(Pane):
                 yield DataTable(id="cmp-legend", cursor_type="row", zebra_stripes=False)
             with Vertical(id="cmp-results"):
                 yield Static("", id="cmp-results-info")
-                yield DataTable(id="cmp-table", cursor_type="row", zebra_stripes=True)
+                yield ScrollTable(id="cmp-table", cursor_type="row", zebra_stripes=True, fixed_columns=FIXED_COLUMNS)
             with Vertical(id="cmp-confusion"):
                 with Horizontal(classes="toolbar", id="cmp-pair"):
                     yield Label("A:", classes="field-label")
@@ -527,15 +535,26 @@ class ComparePane(Pane):
             table.add_row(*cells, key=row["path"])
         if keep is not None and keep in order:
             table.move_cursor(row=table.get_row_index(keep))
+        self._results_info()
+
+    @on(ScrollTable.Resized, "#cmp-table")
+    def _results_info(self) -> None:
+        """The lines above the results: the split and the order; and the columns past the table's right edge,
+        with the way to them."""
         note = self._empty_note()
         if note:
             text = Text(note, style="red" if self.error else "dim")
         else:
-            heads = dict((k, h) for h, k in columns)
+            heads = dict((k, h) for h, k in result_columns(self.data.get("task") if self.data else None))
             how = (f"sorted by {heads.get(self.sort[0], self.sort[0])} "
                    f"{'(highest first)' if self.sort[1] else '(lowest first)'}" if self.sort else "in run order")
             text = Text(f"test split · {how} · s sorts (or click a header)", style="dim")
-        self.query_one("#cmp-results-info", Static).update(text)
+            hidden = self.query_one("#cmp-table", ScrollTable).offscreen()
+            if hidden:
+                text.append("\n").append_text(scroll_hint(hidden))
+        info = self.query_one("#cmp-results-info", Static)
+        if str(info.content) != str(text):       # the same: no new layout (which would resize the table again)
+            info.update(text)
 
     def shown_order(self) -> list[str]:
         """The run labels in the results table's order (top to bottom)."""

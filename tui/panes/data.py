@@ -1,6 +1,7 @@
 """Data pane: the active source, its summary, and switching source (built-in, pytorch-names, a path)."""
 from __future__ import annotations
 
+from rich.cells import cell_len
 from rich.measure import Measurement
 from rich.table import Table
 from rich.text import Text
@@ -12,19 +13,22 @@ from textual.widgets import Button, Input, Label, ProgressBar, Static
 from .. import keys
 from ..messages import DatasetFailed, DatasetLoaded, DownloadDone, DownloadProgress
 from ..render import counted, name_counts, summary_tables
-from ..widgets import ANY, Anchor, Field, Pane, short_path
+from ..widgets import ANY, Field, Heading, Pane, short_path
 
 
 class MinWidth:
-    """A table at least ``width`` wide where there is room. Rich's own Table.min_width fails an assertion
+    """A table at least ``width`` wide where there is room, else at least as wide as its title where there is
+    room for that (a narrower table wraps its title). Rich's own Table.min_width fails an assertion
     ("Sum of ratios must be > 0") when the space is narrower than the table's columns: at 56 columns or
-    fewer on this pane (issue 13). Here the minimum applies only when it fits."""
+    fewer on this pane (issue 13). Here a minimum applies only when it fits."""
 
     def __init__(self, table: Table, width: int) -> None:
         self.table, self.width = table, width
 
     def _fit(self, options) -> Table:
-        self.table.min_width = self.width if options.max_width >= self.width else None
+        title = cell_len(str(self.table.title or ""))
+        fits = [w for w in (max(self.width, title), title) if 0 < w <= options.max_width]
+        self.table.min_width = fits[0] if fits else None
         return self.table
 
     def __rich_console__(self, console, options):
@@ -55,7 +59,7 @@ class DataPane(Pane):
                          tooltip="p: use the PyTorch names (downloaded when missing)")
             yield Label("Path:", classes="field-label")
             yield Field(placeholder="folder of <Label>.txt, .csv or .txt, then Enter", accept=ANY, id="data-path")
-        yield Anchor("", id="data-status")
+        yield Heading("", id="data-status")
         with Horizontal(id="download-row"):
             yield Label("Downloading pytorch-names ", classes="field-label")
             yield ProgressBar(id="download-bar", show_eta=True)
@@ -82,7 +86,7 @@ class DataPane(Pane):
 
     # ---- loading ------------------------------------------------------------------
     def load(self, src: str, why: str) -> None:
-        self.query_one("#data-status", Static).update(Text(f"Loading {short_path(src)} …"))   # a path: never markup
+        self._status(Text(f"Loading {short_path(src)} …"))   # a path: never markup
         self._load_worker(src, why)
 
     @work(thread=True, exclusive=True, group="data", exit_on_error=False)
@@ -106,9 +110,11 @@ class DataPane(Pane):
         self.dataset, self.summary = msg.dataset, msg.summary
         self.source = msg.dataset.source
         s = msg.summary
-        self.query_one("#data-status", Static).update(Text.assemble(
-            ("Active source:", "bold"),
-            f" {short_path(s['source'])} · {' · '.join(name_counts(s))} · {counted(s['n_labels'], 'label')} · {msg.why}"))
+        # the source and its counts on the first line, why it was chosen after them: on the next line where the
+        # first is full (at 80 columns the heading wrapped wherever the width ran out, mid-phrase and all)
+        self.query_one("#data-status", Heading).show(
+            Text.assemble(("Active source:", "bold"), f" {short_path(s['source'])}"),
+            [Text(part) for part in [*name_counts(s), counted(s["n_labels"], "label")]] + [Text(msg.why, style="dim")])
         tables = summary_tables(s)
         labels, lengths, dups, cleaning = tables[:4]
         labels.title = "Names per label"
@@ -124,9 +130,12 @@ class DataPane(Pane):
         self.query_one("#data-cleaning", Static).update(tables[3])
         self.query_one("#data-split", Static).update(tables[4] if len(tables) > 4 else "")
 
+    def _status(self, text) -> None:
+        self.query_one("#data-status", Heading).say(text)
+
     def on_dataset_failed(self, msg: DatasetFailed) -> None:
         still = f" Still using {short_path(self.source)}." if self.dataset is not None else ""
-        self.query_one("#data-status", Static).update(Text.assemble(
+        self._status(Text.assemble(
             (f"Could not load {short_path(msg.source)}:", "bold red"), f" {msg.message}.{still}"))
         if msg.source == self.typed:          # a typed path failed: the field keeps the focus, its text selected,
             self.typed = None                 # so that what is typed next corrects it (never fires a pane key)
@@ -144,7 +153,7 @@ class DataPane(Pane):
         row = self.query_one("#download-row")
         row.display = True
         self.query_one("#download-bar", ProgressBar).update(total=None, progress=0)
-        self.query_one("#data-status", Static).update("Downloading the PyTorch names (checksum verified) …")
+        self._status("Downloading the PyTorch names (checksum verified) …")
         self._download_worker()
 
     @work(thread=True, exclusive=True, group="download", exit_on_error=False)
@@ -174,7 +183,7 @@ class DataPane(Pane):
             self.app.notify("PyTorch names downloaded.")
             self.load("pytorch-names", "downloaded just now")
         else:
-            self.query_one("#data-status", Static).update(Text.assemble(("Download failed:", "bold red"),
+            self._status(Text.assemble(("Download failed:", "bold red"),
                                                                       f" {msg.message}"))
             self.app.notify(msg.message, title="Download failed", severity="error", markup=False)
 

@@ -17,7 +17,8 @@ from namestudio.engine.config import model_label
 from .. import keys
 from ..messages import OpenRun
 from ..render import counted, marked_task
-from ..widgets import Anchor, Pane, compact_number, duration, run_cell, short_path, short_run
+from ..widgets import Anchor, Pane, ScrollTable, compact_number, duration, run_cell, scroll_hint, short_path, \
+    short_run
 
 # the state and the test figures next to the id, so that 80 columns show them (issue 12); the rest scrolls
 COLUMNS = [("", "mark"), ("run", "run"), ("state", "status"), ("task", "task"), ("model", "model"),
@@ -38,7 +39,8 @@ class RunsPane(Pane):
 
     def compose_content(self) -> ComposeResult:
         yield Anchor("", id="runs-title")
-        yield DataTable(id="runs-table", cursor_type="row", zebra_stripes=True)
+        yield ScrollTable(id="runs-table", cursor_type="row", zebra_stripes=True, fixed_columns=2)  # mark, run
+        yield Static("", id="runs-more")
         yield Static("", id="runs-note")
         yield PlotextPlot(id="runs-plot")
 
@@ -75,6 +77,7 @@ class RunsPane(Pane):
             for r in changed:
                 for (_, key), cell in zip(COLUMNS, self._cells(r)):
                     table.update_cell(r["path"], key, cell, update_width=True)  # a wider state widens it
+            self._more()                      # a wider cell may push a column past the edge
             if {r["path"] for r in changed} & {r["path"] for r in self.overlay_runs()}:
                 self._draw_overlay()
             elif changed:
@@ -91,7 +94,17 @@ class RunsPane(Pane):
         if cursor_key in paths:
             table.move_cursor(row=table.get_row_index(cursor_key))
         self._title()
+        self._more()
         self._draw_overlay()
+
+    @on(ScrollTable.Resized, "#runs-table")
+    def _more(self) -> None:
+        """Under the table: the columns past its right edge, and the way to them."""
+        more = self.query_one("#runs-more", Static)
+        hidden = self.query_one("#runs-table", ScrollTable).offscreen()
+        more.display = bool(hidden)
+        if hidden and str(more.content) != str(scroll_hint(hidden)):
+            more.update(scroll_hint(hidden))
 
     def _cells(self, r: dict) -> list:
         mark = Text("●", style="bold green") if r["path"] in self.marked else Text(" ")
