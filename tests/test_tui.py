@@ -807,6 +807,7 @@ async def test_a_killed_run_watched_on_the_train_pane_shows_where_it_resumes(fix
         assert "step 8/30" in str(app.query_one("#train-rate").render())
         assert "resumes from step 8" in str(app.query_one("#train-status").render())
 
+
 # ---- 80x24, the smallest terminal supported: headings on one line, every column on screen or reachable -----
 NARROW = (80, 24)
 
