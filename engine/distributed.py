@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import datetime
 import os
+import signal
 from dataclasses import dataclass
 
 import torch
@@ -87,7 +88,6 @@ def die_with_agent() -> None:
     session of its own, so neither the terminal nor a kill of the agent reached them: they trained on as
     orphans. Linux only (prctl); elsewhere, and outside an agent, nothing changes. Call it once the SIGTERM
     handler is in place."""
-    import signal
     import sys
     if "TORCHELASTIC_RUN_ID" not in os.environ or not sys.platform.startswith("linux"):
         return
@@ -104,16 +104,70 @@ def die_with_agent() -> None:
 
 
 # ---- the process group --------------------------------------------------------------------------
-def init(ranks: Ranks) -> None:
+class StoppedBeforeStart(KeyboardInterrupt):
+    """A stop (Ctrl-C, SIGTERM) asked of a rank before every rank had joined the process group: the ranks
+    leave together, before anything began (no run folder is touched); the command says "interrupted"."""
+
+
+JOIN = "namestudio/join/"      # the ranks' keys in torchrun's store, before the process group (see _join)
+JOIN_POLL_S = 0.05
+
+
+def init(ranks: Ranks, stop=None) -> None:
     """Join the process group: gloo for CPU tensors, and NCCL for CUDA tensors where CUDA is present (one
-    group serves both, so the plan and the control flag travel over gloo whatever device trains)."""
+    group serves both, so the plan and the control flag travel over gloo whatever device trains).
+
+    With ``stop`` (a callable: whether this rank was asked to stop) and torchrun's store, the ranks first meet
+    in ``_join``, where a stop is heard: StoppedBeforeStart then, on every rank. Joining the group itself
+    blocks in C++ (no signal handler runs there) until every rank comes, so a rank waiting in it for a rank
+    that died as it started (a Ctrl-C while its interpreter started) waited until torchrun killed it."""
     if not ranks.distributed or dist.is_initialized():
         return
     backend = "cpu:gloo,cuda:nccl" if torch.cuda.is_available() and dist.is_nccl_available() else "gloo"
     if torch.cuda.is_available():
         torch.cuda.set_device(ranks.local_rank % max(1, torch.cuda.device_count()))
     # a long timeout: rank 0 alone evaluates (100k names) while the others wait at the next step
-    dist.init_process_group(backend=backend, timeout=datetime.timedelta(minutes=60))
+    timeout = datetime.timedelta(minutes=60)
+    if stop is not None and os.environ.get("TORCHELASTIC_USE_AGENT_STORE") == "True":   # the agent's store is up
+        store = _join(ranks, stop, timeout)
+        dist.init_process_group(backend=backend, timeout=timeout, store=dist.PrefixStore("default_pg", store),
+                                rank=ranks.rank, world_size=ranks.world)
+    else:
+        dist.init_process_group(backend=backend, timeout=timeout)
+
+
+def join_keys(env=None) -> tuple[str, str]:
+    """The store's keys of _join for this launch (torchrun's run id and restart): how many ranks came, and
+    what they decided."""
+    env = os.environ if env is None else env
+    run = f"{JOIN}{env.get('TORCHELASTIC_RUN_ID', '')}/{env.get('TORCHELASTIC_RESTART_COUNT', '0')}/"
+    return run + "came", run + "decided"
+
+
+def _join(ranks: Ranks, stop, timeout: datetime.timedelta):
+    """Wait for every rank in torchrun's store, in Python (a signal handler runs between polls), and agree
+    with the others, once, whether the ranks go on ("go": every rank came) or stop ("stop": some rank was
+    asked to stop first). A compare-and-set decides, so no rank goes on while another leaves. Returns the
+    store for the process group; raises StoppedBeforeStart on a stop."""
+    import time
+    from torch.distributed.rendezvous import rendezvous
+    store, _, _ = next(rendezvous("env://", ranks.rank, ranks.world, timeout=timeout))
+    store.set_timeout(timeout)
+    came, decided = join_keys()
+    store.add(came, 1)
+    while True:
+        if stop():
+            verdict = store.compare_set(decided, "", "stop")
+        elif store.add(came, 0) >= ranks.world:
+            verdict = store.compare_set(decided, "", "go")
+        elif store.check([decided]):            # another rank decided (a stop: the ranks never all come)
+            verdict = store.get(decided)
+        else:
+            time.sleep(JOIN_POLL_S)
+            continue
+        if verdict == b"go":
+            return store
+        raise StoppedBeforeStart()
 
 
 def shutdown(wait_for_all: bool = True) -> None:
@@ -277,11 +331,18 @@ def launch(args: list[str], threads: int, quiet: bool = True) -> int:
     os.environ.setdefault("PYTHONUNBUFFERED", "1")
     if quiet and not os.environ.get("NAMESTUDIO_DEBUG"):
         logging.getLogger("torch.distributed").setLevel(logging.ERROR)
-        logging.getLogger("torch.distributed.elastic").setLevel(logging.CRITICAL)
+        for name in [n for n in logging.root.manager.loggerDict if n.startswith("torch.distributed.elastic")] \
+                + ["torch.distributed.elastic"]:   # torch gives each module's logger a level of its own (WARNING:
+            logging.getLogger(name).setLevel(logging.CRITICAL)   # "Received 2 death signal, shutting down workers")
     try:
-        parsed = parse_args(args)
+        parsed = parse_args(["--signals-to-handle", AGENT_SIGNALS, *args])
     except SystemExit:
         raise DistributedError("bad torchrun options: " + " ".join(args[:args.index("-m")])) from None
+    import threading
+    here = threading.current_thread() is threading.main_thread()    # signals are the main thread's
+    previous = signal.getsignal(signal.SIGINT) if here else None
+    if here:
+        signal.signal(signal.SIGINT, _ctrl_c_to_agent)
     try:
         run(parsed)
     except SignalException:   # Ctrl-C or SIGTERM: the agent passed it on; the ranks stopped as asked
@@ -298,5 +359,22 @@ def launch(args: list[str], threads: int, quiet: bool = True) -> int:
             raise
         first = (str(e).strip().splitlines() or [type(e).__name__])[0]
         raise DistributedError(f"torchrun could not start the ranks: {type(e).__name__}: {first}") from None
+    finally:
+        if here:
+            signal.signal(signal.SIGINT, previous)
     return 0
+
+
+# the signals torchrun's agent handles itself, passing each on to the ranks: not SIGHUP (the ranks go on after a
+# hangup, as one process does), not SIGINT (_ctrl_c_to_agent)
+AGENT_SIGNALS = "SIGTERM,SIGQUIT"
+
+
+def _ctrl_c_to_agent(signum, frame):
+    """Ctrl-C of `train --nproc`: the agent stops the ranks with SIGTERM, not the SIGINT it would pass on. A rank
+    whose interpreter is still starting (no handler of namestudio's yet) then ends quietly, where SIGINT printed
+    a KeyboardInterrupt traceback from inside Python's startup or an import; a rank past that point stops
+    the same way for either signal (tui/cli.py)."""
+    from torch.distributed.elastic.multiprocessing.api import SignalException
+    raise SignalException(f"Process {os.getpid()} got signal: {signum}", sigval=signal.SIGTERM)
 

@@ -291,7 +291,7 @@ class Trainer:
         """Data, split, vocabulary, model, optimizer and schedule: everything in memory, no disk writes.
         With several ranks, rank 0 prepares the plan (data, split, resume point) and the others receive it."""
         self.cfg.validate()
-        ddp.init(self.ranks)
+        ddp.init(self.ranks, stop=self._cancel.is_set)
         plan = None
         if self.ranks.main:
             try:
@@ -396,7 +396,7 @@ class Trainer:
 
     def _tell_peers(self, e: BaseException) -> None:
         """Rank 0 could not start: the other ranks hear why and stop quietly (instead of waiting for it)."""
-        if self.ranks.distributed and self.ranks.main:
+        if self.ranks.distributed and self.ranks.main and ddp.dist.is_initialized():   # (not: a stop before it)
             try:
                 ddp.share({"error": _one_line(e)}, self.ranks)
             except Exception:
@@ -479,7 +479,7 @@ class Trainer:
         main = self.ranks.main
         if main and self.run_dir is not None:     # --run-dir or --resume: lock it before reading or writing
             try:
-                ddp.init(self.ranks)
+                ddp.init(self.ranks, stop=self._cancel.is_set)
                 self._open_run_dir()
             except BaseException as e:
                 self._tell_peers(e)

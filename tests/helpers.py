@@ -62,3 +62,44 @@ def with_umask(mask: int):
             if fsmode is not None:
                 fsmode._umask_cache = kept
     return cm()
+
+
+# Loaded by every Python process started with hold_at()'s environment (a sitecustomize on PYTHONPATH): the one
+# chosen is held at a point of its start until the file "release" appears, with a file "held" saying it is
+# there. WHAT is "startup" (inside Python's own startup, before any namestudio code) or a module (held as it is
+# first imported); RANK is a torchrun rank ("0", "1") or "-" for a process outside torchrun.
+_HOLD_HOOK = """
+import os, sys, time
+what, _, rank = os.environ.get("NS_TEST_HOLD", "").partition("@")
+folder = os.environ.get("NS_TEST_DIR", "")
+def hold():
+    open(os.path.join(folder, "held"), "w").close()
+    for _ in range(2400):
+        if os.path.exists(os.path.join(folder, "release")):
+            return
+        time.sleep(0.05)
+if what and os.environ.get("RANK", "-") == rank:
+    if what == "startup":
+        hold()
+    else:
+        class Hold:
+            def find_spec(self, name, path=None, target=None):
+                if name == what:
+                    sys.meta_path.remove(self)
+                    hold()
+                return None
+        sys.meta_path.insert(0, Hold())
+"""
+
+
+def hold_at(folder: Path, what: str, rank: str = "-", env: dict | None = None) -> dict:
+    """An environment (``env`` or os.environ, with it) whose process ``rank`` stops at ``what`` (see _HOLD_HOOK)
+    until ``folder``/release exists; ``folder``/held appears when it is there."""
+    import os
+    hook = folder / "hold-hook"
+    hook.mkdir(parents=True, exist_ok=True)
+    (hook / "sitecustomize.py").write_text(_HOLD_HOOK)
+    env = dict(os.environ if env is None else env)
+    env.update(NS_TEST_HOLD=f"{what}@{rank}", NS_TEST_DIR=str(folder),
+               PYTHONPATH=os.pathsep.join(filter(None, [str(hook), env.get("PYTHONPATH")])))
+    return env

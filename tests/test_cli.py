@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from helpers import write_names_folder
+from helpers import hold_at, write_names_folder
 from namestudio.tui.cli import build_parser, main
 
 COMMANDS = ["data", "train", "eval", "classify", "sample", "runs", "bench", "tui"]
@@ -1023,3 +1023,25 @@ def test_a_killed_runs_progress_in_runs_is_where_train_resume_continues(heartbea
     code, _, err = run_cli(capsys, "train", "--resume", run, "--checkpoints", ck, "--max-steps", 9, "--json")
     assert code == 0 and f"resumes from step 8 of 9 (epoch {8 / spe:.2f})" in err
     assert [r["step"] for r in rf.read_jsonl(run / rf.STEPS)] == list(range(1, 10))   # it went on from step 8
+
+
+@pytest.mark.parametrize("module", ["namestudio.tui.cli", "namestudio"])
+def test_a_ctrl_c_while_the_command_imports_is_one_line_not_a_traceback(tmp_path, module):
+    """Ctrl-C in the first second of `python -m namestudio.tui.cli train ...` (`train --nproc`'s launcher and its
+    ranks start so), while the command still imported its data module, printed a KeyboardInterrupt traceback
+    through numpy's imports; it says "namestudio: interrupted" and exits 130, as a Ctrl-C a moment later does."""
+    import signal
+    import time
+    env = hold_at(tmp_path, "numpy")      # the command held as it imports numpy (namestudio.data does)
+    proc = subprocess.Popen([sys.executable, "-m", module, "runs", "--checkpoints", str(tmp_path / "ck")], env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    try:
+        deadline = time.monotonic() + 60
+        while not (tmp_path / "held").exists() and time.monotonic() < deadline and proc.poll() is None:
+            time.sleep(0.05)
+        assert (tmp_path / "held").exists(), proc.communicate(timeout=60)
+        os.killpg(proc.pid, signal.SIGINT)
+        out, err = proc.communicate(timeout=60)
+    finally:
+        proc.kill()
+    assert proc.returncode == 130 and err == "namestudio: interrupted\n" and not out, err

@@ -6,6 +6,7 @@ import json
 import os
 import re
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -15,7 +16,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from helpers import write_names_folder
+from helpers import hold_at, write_names_folder
 from namestudio.data import load_dataset
 from namestudio.engine import distributed as ddp
 from namestudio.engine import runfolder as rf
@@ -503,3 +504,109 @@ def test_a_rank_checks_its_agent_by_pid_not_by_pid_1():
     gone = subprocess.run([sys.executable, "-c", code], env={**env, "NAMESTUDIO_AGENT_PID": "999999999"},
                           capture_output=True, text=True, timeout=60)      # its agent is not its parent: gone
     assert gone.stdout.strip() == "stopped" and gone.returncode == 3
+
+
+def _join_env(monkeypatch, port: int) -> None:
+    for k, v in {"MASTER_ADDR": "127.0.0.1", "MASTER_PORT": str(port), "TORCHELASTIC_USE_AGENT_STORE": "True",
+                 "TORCHELASTIC_RUN_ID": "t", "TORCHELASTIC_RESTART_COUNT": "0"}.items():
+        monkeypatch.setenv(k, v)
+
+
+def test_ranks_asked_to_stop_before_all_joined_leave_together_and_never_wait_in_torch(monkeypatch):
+    """A rank joining the process group blocked in C++ (its signal handler never ran) until every rank came: a
+    Ctrl-C that killed one rank as it started left the others waiting until torchrun killed them (5 minutes).
+    The ranks now meet in torchrun's store first, where a stop is heard, and agree once: all go on or all leave."""
+    import datetime
+    master = torch.distributed.TCPStore("127.0.0.1", 0, 1, True, timeout=datetime.timedelta(seconds=30))
+    _join_env(monkeypatch, master.port)
+    came, decided = ddp.join_keys()
+    two = lambda rank: ddp.Ranks(rank=rank, world=2, local_rank=rank, local_world=2)
+    timeout = datetime.timedelta(seconds=30)
+    polls = []
+    with pytest.raises(ddp.StoppedBeforeStart):          # rank 1 never comes; rank 0 is asked to stop meanwhile
+        ddp._join(two(0), lambda: polls.append(1) or len(polls) > 3, timeout)
+    assert master.get(decided) == b"stop" and master.add(came, 0) == 1
+    with pytest.raises(ddp.StoppedBeforeStart):          # rank 1 comes late: it hears the others' stop
+        ddp._join(two(1), lambda: False, timeout)
+
+    monkeypatch.setenv("TORCHELASTIC_RESTART_COUNT", "1")    # the next launch: both come, nobody stops
+    came, decided = ddp.join_keys()
+    master.add(came, 1)                                   # rank 1 came already
+    assert ddp._join(two(0), lambda: False, timeout) is not None and master.get(decided) == b"go"
+    assert ddp._join(two(1), lambda: True, timeout) is not None   # a stop after "go": the run stops (cancel)
+    assert ddp.join_keys({"TORCHELASTIC_RUN_ID": "x"}) != ddp.join_keys({"TORCHELASTIC_RUN_ID": "y"})
+
+
+def test_the_agent_stops_the_ranks_with_sigterm_on_ctrl_c_and_leaves_hangups_to_them(monkeypatch):
+    """Ctrl-C of `train --nproc`: the agent passed SIGINT on, and a rank whose interpreter still started printed
+    a KeyboardInterrupt traceback; it now sends SIGTERM (a rank that has no handler yet ends quietly). torchrun
+    also set its own list of signals over the one `train --nproc` gave, SIGHUP in it: a hangup stopped the
+    ranks, which go on after one."""
+
+    from torch.distributed.elastic.multiprocessing.api import SignalException
+
+    import torch.distributed.run as torchrun
+    seen = {}
+
+    from torch.distributed.elastic.multiprocessing.api import _terminate_process_handler
+
+    def agent(parsed):               # torchrun's agent: its handlers, as it starts the ranks; then a Ctrl-C
+        seen["signals"] = set(parsed.signals_to_handle.split(","))
+        for name in seen["signals"]:
+            signal.signal(getattr(signal, name), _terminate_process_handler)
+        try:
+            signal.getsignal(signal.SIGINT)(signal.SIGINT, None)
+        except SignalException as e:
+            seen["passed_on"] = e.sigval
+            raise
+    monkeypatch.setattr(torchrun, "run", agent)
+    for k in ("OMP_NUM_THREADS", "PYTHONUNBUFFERED"):
+        monkeypatch.setenv(k, os.environ.get(k, "1"))
+    before = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT)}
+    try:
+        assert ddp.launch(["--nproc-per-node", "2", "-m", "x"], threads=1) == ddp.STOPPED_EXIT
+    finally:
+        now = signal.getsignal(signal.SIGINT)
+        for s, handler in before.items():
+            signal.signal(s, handler)
+    assert seen["passed_on"] == signal.SIGTERM
+    assert "SIGHUP" not in seen["signals"] and "SIGINT" not in seen["signals"] and "SIGTERM" in seen["signals"]
+    assert now is before[signal.SIGINT]     # put back
+
+
+@pytest.mark.parametrize("what, rank", [("startup", "1"), ("torch", "0")])
+def test_a_ctrl_c_while_the_ranks_start_is_one_line_exit_130_and_no_run_folder(names, tmp_path, what, rank):
+    """Ctrl-C on `train --nproc 2` while its ranks still start, the other rank waiting to join: the ranks
+    printed KeyboardInterrupt tracebacks (from Python's startup or an import), "namestudio: interrupted" once
+    per process, and a rank waiting to join the process group for one that had died waited there until torchrun
+    killed it (5 minutes). Now: "namestudio: interrupted" once, exit 130, no run folder, as one process."""
+    ck, port = tmp_path / "ck", free_port()     # one rank held inside Python's startup, or importing torch
+    env = hold_at(tmp_path, what, rank, {k: v for k, v in os.environ.items()
+                                         if k not in ("RANK", "WORLD_SIZE", "LOCAL_RANK", "MASTER_ADDR")})
+    proc = subprocess.Popen([sys.executable, "-m", "namestudio.tui.cli", "train", "--nproc", "2", "--master-addr",
+                             "127.0.0.1", "--master-port", str(port), "--checkpoints", str(ck),
+                             *cfg_to_argv(small(epochs=1, data=str(names)))],
+                            env=env, text=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
+    try:
+        deadline = time.monotonic() + 120
+        while not (tmp_path / "held").exists() and time.monotonic() < deadline and proc.poll() is None:
+            time.sleep(0.05)
+        assert (tmp_path / "held").exists(), proc.communicate(timeout=60)
+        import datetime   # the rank not held waits to join (torchrun's store: run id "none", its default)
+        store = torch.distributed.TCPStore("127.0.0.1", port, is_master=False, timeout=datetime.timedelta(seconds=60))
+        came, _ = ddp.join_keys({"TORCHELASTIC_RUN_ID": "none", "TORCHELASTIC_RESTART_COUNT": "0"})
+        while store.add(came, 0) < 1 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert store.add(came, 0) == 1, "the other rank never came to the join"
+        os.killpg(proc.pid, signal.SIGINT)                # Ctrl-C: the terminal signals the whole group
+        (tmp_path / "release").touch()
+        out, err = proc.communicate(timeout=120)          # torchrun would have waited 300 s for a rank stuck in C++
+    finally:
+        for p in [proc.pid, *_processes_mentioning(str(ck))]:   # (the ranks have sessions of their own)
+            try:
+                os.kill(p, signal.SIGKILL)
+            except OSError:
+                pass
+    assert proc.returncode == 130, out + err
+    assert err.strip() == "namestudio: interrupted" and "Traceback" not in out, out + err
+    assert not ck.exists() or not any(ck.iterdir())      # no run folder left behind

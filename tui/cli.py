@@ -19,9 +19,55 @@ RUN_HELP = "a run folder, a run id under --checkpoints, any unique part of one, 
 RUN_EPILOG = f"RUN is {RUN_HELP}."           # for the commands that take no data source
 EPILOG = "SRC is a folder of <Label>.txt, a name,label CSV, a one-class .txt, 'pytorch-names', 'builtin' or " \
          "'names-dataset' (the extra 'large'). " + RUN_EPILOG
+HANGUP_KEEPS_ON = "NAMESTUDIO_HANGUP_KEEPS_ON"   # set by `train --nproc` for its ranks: a hangup does not stop them
 
 
-from namestudio.data.errors import NamestudioError
+def _is_entry() -> bool:
+    """Whether this module is the command being run (`python -m namestudio.tui.cli`, `python -m namestudio`:
+    how torchrun starts a rank), not a module imported by another."""
+    spec = getattr(sys.modules.get("__main__"), "__spec__", None)
+    return __name__ == "__main__" or getattr(spec, "name", None) == "namestudio.__main__"
+
+
+def _say_interrupted() -> None:
+    """ "namestudio: interrupted", said once: a rank of `train --nproc` leaves it to its launcher, and under
+    torchrun only rank 0 says it."""
+    if "TORCHELASTIC_RUN_ID" in os.environ and (os.environ.get(HANGUP_KEEPS_ON) == "1"
+                                                or os.environ.get("RANK", "0") != "0"):
+        return
+    print("namestudio: interrupted", file=sys.stderr)
+
+
+# A torchrun rank hears a stop (Ctrl-C, SIGTERM) from here on, before torch and the data are imported: it is
+# held (a KeyboardInterrupt printed a traceback from the middle of an import) and `train` takes it over with
+# its own handlers (cmd_train, _train_rank): the ranks then stop together (engine/distributed.py init).
+HELD_STOPS: list[int] = []
+
+
+def _hold_stop(signum, frame) -> None:
+    HELD_STOPS.append(signum)
+
+
+def _release_held_stops() -> None:
+    """Any command but `train` under torchrun: Ctrl-C and SIGTERM as usual again, and one held now counts."""
+    if signal.getsignal(signal.SIGINT) is _hold_stop:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        if HELD_STOPS:
+            raise KeyboardInterrupt
+
+
+if _is_entry() and "TORCHELASTIC_RUN_ID" in os.environ:
+    for _stop in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(_stop, _hold_stop)
+
+try:
+    from namestudio.data.errors import NamestudioError
+except KeyboardInterrupt:          # Ctrl-C while the command still starts: one line, not an import's traceback
+    if not _is_entry():
+        raise
+    _say_interrupted()
+    sys.exit(130)
 
 
 class CliError(NamestudioError):
@@ -583,14 +629,17 @@ def cmd_train(args) -> int:
             signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
         if under_torchrun:
             ddp.die_with_agent()         # a rank stops when its agent's process ends (kill -9 of `train --nproc`)
+        if HELD_STOPS:                   # asked before this handler: the ranks stop together, nothing said yet
+            trainer.cancel()
     # a hangup: the run goes on (under torchrun, unless `train --nproc` launched it, the agent stops the ranks)
     if under_torchrun and os.environ.get(HANGUP_KEEPS_ON) != "1":
         hang.then = trainer.cancel
     hang.to(trainer.run_dir and Path(trainer.run_dir) / rf.LOG)
     try:
         result = trainer.run()
-    except KeyboardInterrupt:            # asked to stop twice: the run ended at once (Trainer._interrupted)
-        if trainer.run_dir is None or not (Path(trainer.run_dir) / rf.CONFIG).is_file():
+    except KeyboardInterrupt as e:       # asked to stop twice: the run ended at once (Trainer._interrupted)
+        if (isinstance(e, ddp.StoppedBeforeStart) or trainer.run_dir is None
+                or not (Path(trainer.run_dir) / rf.CONFIG).is_file()):
             raise                        # nothing began there: main says "interrupted"
         return _stopped_at_once(con, args, Path(trainer.run_dir))
     finally:
@@ -689,9 +738,6 @@ def _nothing_to_resume(args, run_dir: Path, message: str) -> int:
     if args.json:
         _emit_json({"run_dir": str(run_dir), "run_id": run_dir.name, "nothing_to_do": True, "message": message})
     return 0
-
-
-HANGUP_KEEPS_ON = "NAMESTUDIO_HANGUP_KEEPS_ON"   # set by `train --nproc` for its ranks: a hangup does not stop them
 
 
 class Hangup:
@@ -900,6 +946,8 @@ def _train_rank(args, cfg, resume, ranks) -> int:
     if threading_main():
         for s in (signal.SIGINT, signal.SIGTERM):   # a stop asked of any rank reaches every rank
             signal.signal(s, lambda signum, frame: trainer.cancel())
+        if HELD_STOPS:
+            trainer.cancel()
     if os.environ.get(HANGUP_KEEPS_ON) != "1":
         _hangup(args).then = trainer.cancel
     result = trainer.run()
@@ -1406,6 +1454,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     args.hangup = Hangup() if args.func in (cmd_train, cmd_compare) else None   # long work outlives its terminal
     try:
+        if args.func is not cmd_train:
+            _release_held_stops()
         for dest, option in EMPTY_REFUSED:   # "" is never meant: it would read or write the current folder
             value = getattr(args, dest, None)
             if isinstance(value, str) and not value.strip():
@@ -1420,7 +1470,7 @@ def main(argv: list[str] | None = None) -> int:
                                   if dest == "checkpoints" and not _given(argv, option) else ""))
         return args.func(args) or 0
     except KeyboardInterrupt:
-        print("namestudio: interrupted", file=sys.stderr)
+        _say_interrupted()
         return 130
     except BrokenPipeError:
         try:
@@ -1464,5 +1514,16 @@ def end(code: int):
     sys.exit(code)
 
 
+def run_command() -> None:
+    """`python -m namestudio[.tui.cli] ...`: main, and a Ctrl-C that lands outside it (reading the command line)
+    said in one line too."""
+    try:
+        code = main()
+    except KeyboardInterrupt:
+        _say_interrupted()
+        code = 130
+    end(code)
+
+
 if __name__ == "__main__":
-    end(main())
+    run_command()

@@ -4,6 +4,6 @@ This folder is installed as the `namestudio` package itself (pyproject.toml maps
 namestudio stays a namespace package whose parts are tui/, engine/ and data/.
 """
 
-from namestudio.tui.cli import end, main
+from namestudio.tui.cli import run_command
 
-end(main())
+run_command()
