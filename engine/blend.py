@@ -18,7 +18,10 @@ for each letter position (the first and second letters lean on different evidenc
 the network alone, is in the grid.
 
 The language model is saved in the run folder as ``lm.safetensors`` (runfolder.LM): its counts and the chosen
-weights, plain tensors, and in its header the digest of the network weights they were chosen for. ``load_blend``
+weights, plain tensors, and in its header the digest of the network weights they were chosen for and the report of
+what was chosen (with its validation figures), in one atomic write: the file says what it is, so a run stopped (or
+killed) after it was saved and before its test was recorded is described with the blend it uses, in every face
+(runfolder.kept_blend for listings, ``LoadedRun.lm_blend`` for eval). ``load_blend``
 puts it back around the network when a run is loaded; a run without the file (older runs, ``--lm-order 0``, or the
 network alone chosen) is the network alone, and so is a run whose weights moved on since its blend was chosen (a
 resumed run writes a new best while it trains; it chooses its blend afresh when it ends): its blend is reported
@@ -214,21 +217,27 @@ def headline(report: dict) -> str | None:
     return "not used (earlier weights)" if report.get("stale") else None
 
 
-def save_blend(run_dir: Path, model: BlendedClassifier | MixedGenerator) -> Path:
+def save_blend(run_dir: Path, model: BlendedClassifier | MixedGenerator, report: dict | None = None) -> Path:
     """Write the language model and the chosen weights as ``lm.safetensors`` (atomically), with the digest of the
     network weights they were chosen for (the run folder's ``model.safetensors``, ``rf.weights_digest``) in its
-    header: ``load_blend`` leaves the blend out once those weights have moved on (a resumed run's new best)."""
+    header: ``load_blend`` leaves the blend out once those weights have moved on (a resumed run's new best).
+    ``report`` (``fit_blend``'s or ``fit_mix``'s: what was chosen, and the validation figures) goes in the header
+    too, in the same write: the file says what it is, so a run stopped before its test recorded the blend is still
+    described with the blend it uses (``rf.kept_blend``, ``rf.blend_chosen``)."""
+    import json
+
     import torch
     run_dir = Path(run_dir)
     path = run_dir / rf.LM
     tensors = {f"lm.{k}": v for k, v in model.lm.state_dict().items()}
     tensors["order"] = torch.tensor(model.lm.order)
     tensors.update({k: v for k, v in model.named_buffers(recurse=False)})
+    meta = {"chosen": json.dumps(report)} if report is not None else {}
     try:
-        meta = {"weights": rf.weights_digest((run_dir / rf.WEIGHTS).read_bytes())}
+        meta["weights"] = rf.weights_digest((run_dir / rf.WEIGHTS).read_bytes())
     except FileNotFoundError:      # no weights file to name (a blend saved on its own): it goes with any
-        meta = None
-    rf.save_weights(tensors, path, metadata=meta)
+        pass
+    rf.save_weights(tensors, path, metadata=meta or None)
     return path
 
 

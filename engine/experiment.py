@@ -801,10 +801,11 @@ def results_row(run_dir: Path, label: str | None = None) -> dict:
             for k in ("accuracy", "balanced_accuracy", "macro_f1", "nll", "perplexity"):
                 if isinstance(t.get(k), (int, float)):
                     row["test_" + k] = t[k]
-            if isinstance(t.get("lm_blend"), dict):   # the test figures include the n-gram LM (engine/blend.py)
-                from .blend import short
-                row["n_gram"] = short(t["lm_blend"])
-                row["val_kept"] = rf.blend_val(t["lm_blend"], "accuracy" if row["task"] == "classify" else "nll")
+        blend = rf.kept_blend(run_dir)    # the n-gram LM the run's model uses (engine/blend.py), as chosen: also
+        if blend is not None:             # that of a run stopped before its test recorded it
+            from .blend import short
+            row["n_gram"] = short(blend)
+            row["val_kept"] = rf.blend_val(blend, "accuracy" if row["task"] == "classify" else "nll")
     except NamestudioError as e:
         row["state"], row["error"] = "damaged", str(e)
     return row

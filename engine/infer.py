@@ -43,6 +43,7 @@ class LoadedRun:
     meta: dict
     weights_digest: str = ""    # rf.weights_digest of the weights (and n-gram LM) this model was loaded from
     blend_left_out: dict | None = None   # why lm.safetensors is not in ``model`` (engine/blend.load_blend), if so
+    blend_chosen: dict | None = None     # what the lm.safetensors in ``model`` was chosen as (rf.blend_chosen)
 
     @property
     def task(self) -> str:
@@ -73,16 +74,25 @@ class LoadedRun:
 
     @property
     def lm_blend(self) -> dict | None:
-        """The n-gram blend of ``model``, for engine/blend.describe: what test_metrics.json records as chosen; or,
-        when the run's blend was left out because it was chosen for earlier weights (a run resumed since), that it
-        is not used and why. None when neither says anything."""
+        """The n-gram blend of ``model``, for engine/blend.describe, always that of the model used: what its
+        lm.safetensors says it was chosen as (``blend_chosen``; test_metrics.json's record for a file saved before
+        it said); or, when the run's blend was left out because it was chosen for earlier weights (a run resumed
+        since), that it is not used and why. A model without an n-gram LM: the record only where it says the
+        network alone was chosen (not a blend whose file is gone). None when nothing says anything."""
+        from .blend import headline
+        from .models import BlendedClassifier, MixedGenerator
         if self.blend_left_out is not None:
             return self.blend_left_out
+        blended = isinstance(self.model, (BlendedClassifier, MixedGenerator))
+        if blended and self.blend_chosen is not None:
+            return self.blend_chosen
         try:
             blend = (self.test_metrics().get("test") or {}).get("lm_blend")
         except rf.RunFolderError:
             return None
-        return blend if isinstance(blend, dict) else None
+        if not isinstance(blend, dict) or (not blended and headline(blend) is not None):
+            return None
+        return blend
 
     def evaluate(self, which: str = "test") -> dict:
         """Recompute metrics on a recorded split with the best weights."""
@@ -623,4 +633,5 @@ def load_run(run: str | Path, checkpoints: str | Path = "checkpoints") -> Loaded
         path, model, len(vocab), len(labels), cfg.task, weights=rf.weights_digest(raw), data=lm)
     model.eval()
     return LoadedRun(path=path, config=cfg, labels=labels, vocab=vocab, model=model, meta=meta,
-                     weights_digest=rf.weights_digest(raw, lm), blend_left_out=left_out)
+                     weights_digest=rf.weights_digest(raw, lm), blend_left_out=left_out,
+                     blend_chosen=rf.blend_chosen(lm) if lm is not None and left_out is None else None)

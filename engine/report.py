@@ -119,7 +119,8 @@ KEPT_MARK = "with its n-gram LM (kept)"    # the legend of a run's kept validati
 
 def kept_val(row: dict, d: Path) -> float | None:
     """The validation figure (accuracy, or NLL in nats/char) of the model a run keeps: its n-gram blend's when it
-    kept one (test_metrics.json, runfolder.blend_val), else the network's best evaluation (metrics.jsonl)."""
+    kept one (the one its lm.safetensors says it uses, runfolder.kept_blend), else the network's best evaluation
+    (metrics.jsonl)."""
     if row.get("val_kept") is not None:
         return row["val_kept"]
     key = "val_accuracy" if row.get("task") == "classify" else "val_nll"

@@ -96,7 +96,7 @@ __all__ = [
     "Tail", "event_to_record", "record_to_event", "send_control", "read_control", "ControlWatcher",
     "last_log_lines", "save_resume_point", "resume_dir", "resume_progress", "shown_progress", "load_resume_point",
     "clean_for_resume", "RunWriter",
-    "blend_val", "kept_val",
+    "blend_val", "kept_val", "blend_chosen", "kept_blend",
 ]
 
 
@@ -1143,7 +1143,7 @@ def _summary(d: Path) -> dict:
     best, last_eval = _read_once(d / METRICS, "best " + key, lambda: _best_evals(d / METRICS, key))
     if best is not None:
         row["best_val_" + key] = best
-    blended = blend_val(ended.get("test", {}).get("lm_blend"), key)
+    blended = blend_val(kept_blend(d), key)
     if blended is not None:    # the run keeps the network with its n-gram LM: its validation figure is the blend's
         row["best_val_" + key] = blended
     if not row["step"] and last_eval is not None:
@@ -1174,11 +1174,55 @@ def blend_val(blend, key: str) -> float | None:
     return val if isinstance(val, (int, float)) and isinstance(chosen, (int, float)) and chosen else None
 
 
-def kept_val(run_dir: Path, key: str) -> float | None:
-    """The validation ``key`` (accuracy, nll) of the model an ended run keeps: its n-gram blend's when the LM takes
-    part, else its best evaluation's; what the listing gives as best_val_<key>. None when it has neither."""
+def blend_chosen(data: bytes) -> dict | None:
+    """What an lm.safetensors file (its bytes) was chosen as: engine/blend.py's report (order, weights, validation
+    figures before and after), written in the file's header with it, in one atomic step (``blend.save_blend``).
+    None for a file saved before it carried one (test_metrics.json's record describes it) or a damaged entry."""
+    try:
+        chosen = json.loads(weights_metadata(data).get("chosen", "null"))
+    except ValueError:
+        return None
+    return chosen if isinstance(chosen, dict) else None
+
+
+def _lm_header(path: Path) -> bytes:
+    """The first bytes of a safetensors file, its header whole (a small file: all of it)."""
+    with open(path, "rb") as f:
+        head = f.read(8)
+        n = int.from_bytes(head, "little") if len(head) == 8 else 0
+        return head + f.read(min(max(n, 0), 16 << 20))
+
+
+def kept_blend(run_dir: Path) -> dict | None:
+    """The n-gram blend (or mix) the run's model uses, as chosen (``blend_chosen``), or None: the model is the
+    network alone. The rule is load_run's (engine/blend.load_blend): lm.safetensors is used when it is there and
+    was chosen for the weights in model.safetensors (its header names their digest; a file that names none, saved
+    before it did, goes with any). So a run stopped or killed after its blend was saved and before its test was
+    recorded is described with the blend it uses, and a blend chosen for earlier weights, or a file gone, with none.
+    A file saved before it carried what was chosen: test_metrics.json's record of it. Cheap for listings: each
+    file is read once per version."""
     run_dir = Path(run_dir)
-    blended = blend_val((read_test(run_dir).get("test") or {}).get("lm_blend"), key)
+    path = run_dir / LM
+    try:
+        head = _read_once(path, "header bytes", lambda: _lm_header(path))
+        chosen_for = weights_metadata(head).get("weights")
+        if chosen_for is not None and chosen_for != _read_once(
+                run_dir / WEIGHTS, "digest", lambda: weights_digest((run_dir / WEIGHTS).read_bytes())):
+            return None
+    except OSError:                 # no blend file (or no weights to use it with): the network alone
+        return None
+    chosen = blend_chosen(head)
+    if chosen is None:
+        chosen = (read_test(run_dir).get("test") or {}).get("lm_blend")
+    return chosen if isinstance(chosen, dict) else None
+
+
+def kept_val(run_dir: Path, key: str) -> float | None:
+    """The validation ``key`` (accuracy, nll) of the model a run keeps: its n-gram blend's when the LM takes part
+    (``kept_blend``), else its best evaluation's; what the listing gives as best_val_<key>. None when it has
+    neither."""
+    run_dir = Path(run_dir)
+    blended = blend_val(kept_blend(run_dir), key)
     if blended is not None:
         return blended
     return _best_evals(run_dir / METRICS, key)[0] if (run_dir / METRICS).is_file() else None

@@ -639,8 +639,10 @@ class Trainer:
 
     def _blend(self):
         """The n-gram blend of the best weights (engine/blend.py): (the blended model or None, its report or
-        None). Written as lm.safetensors before the test is scored, so everything that loads the run (calibration,
-        eval, classify, the TUI) reads the same model the test figures are about."""
+        None). Written as lm.safetensors, with that report, before the test is scored, so everything that loads the
+        run (calibration, eval, classify, the TUI) reads the same model the test figures are about; a run stopped
+        before its test is recorded is described from the file (runfolder.kept_blend), and `train --resume` of it
+        chooses the blend afresh and tests it."""
         from .blend import describe, fit_blend, fit_mix, remove_blend, save_blend
         remove_blend(self.run_dir)
         if not self.cfg.lm_order:
@@ -649,8 +651,8 @@ class Trainer:
         try:
             blended, report = fit(self.model, self.train_data, self.val_data, len(self.labels), len(self.vocab),
                                   self.cfg.lm_order, self.device)
-            if blended is not None:
-                save_blend(self.run_dir, blended)
+            if blended is not None:      # with what was chosen in its header: the file says what it is, even
+                save_blend(self.run_dir, blended, report)   # if the run stops before its test records it
         except (NamestudioError, RuntimeError, ValueError) as e:
             _say(f"n-gram blend skipped: {_one_line(e)}")
             return None, None

@@ -103,3 +103,13 @@ def hold_at(folder: Path, what: str, rank: str = "-", env: dict | None = None) -
     env.update(NS_TEST_HOLD=f"{what}@{rank}", NS_TEST_DIR=str(folder),
                PYTHONPATH=os.pathsep.join(filter(None, [str(hook), env.get("PYTHONPATH")])))
     return env
+
+
+def blend_file_as_before(run_dir: Path) -> None:
+    """An lm.safetensors in ``run_dir`` as saved before it carried what was chosen (nor the weights' digest): a
+    run that has one uses its n-gram LM, and test_metrics.json's ``lm_blend`` record describes it. For fixtures
+    that write that record by hand (a blend is only ever described for a run that has the file)."""
+    import torch
+
+    from namestudio.engine import runfolder as rf
+    rf.save_weights({"order": torch.tensor(3)}, Path(run_dir) / rf.LM)

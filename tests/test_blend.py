@@ -340,6 +340,110 @@ def test_a_trained_run_records_the_weights_its_blend_was_chosen_for(runs):
     for d in blended:
         with safe_open(str(d / rf.LM), "pt") as f:
             recorded = f.metadata()
-        assert recorded == {"weights": rf.weights_digest((d / rf.WEIGHTS).read_bytes())}
+        chosen = json.loads((d / rf.TEST).read_text())["test"]["lm_blend"]     # and what was chosen, with it
+        assert recorded == {"weights": rf.weights_digest((d / rf.WEIGHTS).read_bytes()), "chosen": json.dumps(chosen)}
+        assert rf.blend_chosen((d / rf.LM).read_bytes()) == chosen
         assert rf.weights_metadata((d / rf.LM).read_bytes()) == recorded
     assert rf.weights_metadata(b"not safetensors") == {}
+
+
+# ---- a run stopped after its blend was saved, before its test was written --------------------------------------
+def _stopped_after_the_blend(run_dir: Path, to: Path) -> Path:
+    """A copy of a trained run as a second Ctrl-C (or a kill) left it after lm.safetensors was saved and before the
+    test wrote its record: the blend chosen for its weights, test_metrics.json stopped and untested ("test": {})."""
+    import shutil
+    d = to / "run"
+    shutil.copytree(run_dir, d)
+    test = json.loads((d / rf.TEST).read_text())
+    rf.atomic_write_json(d / rf.TEST, {**test, "test": {}, "reason": rf.STOPPED, "untested": rf.NOT_TESTED})
+    st = rf.read_status(d)
+    st.state = st.reason = rf.STOPPED
+    rf.write_status(d, st)
+    return d
+
+
+def test_a_run_stopped_between_its_blend_and_its_test_is_described_with_the_blend_it_uses(runs, tmp_path, capsys):
+    """Was: `runs` gave the network alone's validation figure and `eval --json` "lm_blend": null with no n-gram
+    line, while eval, classify and report's top-3 used the blend in lm.safetensors. Now lm.safetensors carries
+    what was chosen, and every face describes the model that is used: the blend."""
+    from namestudio.engine import experiment as ex
+    from namestudio.tui.cli import main
+    for task, order in (("classify", 3), ("generate", 4)):
+        if not (runs[task, order] / rf.LM).exists():
+            continue
+        chosen = json.loads((runs[task, order] / rf.TEST).read_text())["test"]["lm_blend"]
+        d = _stopped_after_the_blend(runs[task, order], tmp_path / task)
+        key = "accuracy" if task == "classify" else "nll"
+        row = rf.list_runs(tmp_path / task)[0]
+        assert row["state"] == "stopped" and row["untested"] == rf.NOT_TESTED
+        assert row["best_val_" + key] == rf.blend_val(chosen, key) == rf.kept_val(d, key)   # the blend's
+        run = load_run(d)
+        assert isinstance(run.model, BlendedClassifier if task == "classify" else MixedGenerator)
+        assert run.lm_blend == chosen
+        results = ex.results_row(d)
+        assert results["n_gram"] and results["val_kept"] == rf.blend_val(chosen, key)
+        if task == "classify":
+            assert main(["eval", str(d)]) == 0
+            assert "n-gram blend (order 3): weight" in capsys.readouterr().out
+            assert main(["eval", str(d), "--json"]) == 0
+            assert json.loads(capsys.readouterr().out.strip().splitlines()[-1])["lm_blend"] == chosen
+
+
+@pytest.mark.parametrize("how", ["file gone", "earlier weights"])
+def test_a_run_that_does_not_use_its_recorded_blend_is_described_as_the_network_alone(runs, tmp_path, how):
+    """The other way round: a run whose lm.safetensors is gone, or was chosen for earlier weights (a resume's new
+    best), keeps the network alone, and nothing says a blend takes part (was: `runs`, report and compare gave the
+    test record's blend figure, 0.848, and eval printed that blend's line for the network alone)."""
+    from namestudio.engine import experiment as ex
+    d = _run_with_a_blend(runs["classify", 3], tmp_path)        # its record: a blend of weight 2, 0.848
+    if how == "file gone":
+        (d / rf.LM).unlink()
+    else:
+        _new_best(d)
+    run = load_run(d)
+    assert not isinstance(run.model, BlendedClassifier)
+    assert run.lm_blend is None if how == "file gone" else run.lm_blend["stale"]
+    network = rf._best_evals(d / rf.METRICS, "accuracy")[0]
+    assert rf.list_runs(tmp_path)[0]["best_val_accuracy"] == network == rf.kept_val(d, "accuracy") != 0.848
+    row = ex.results_row(d)
+    assert row["n_gram"] is None and row["val_kept"] is None
+
+
+def test_a_second_ctrl_c_after_the_blend_is_saved_leaves_a_run_described_and_resumed_with_it(tmp_path, monkeypatch):
+    """End to end: the second Ctrl-C lands just after train saved lm.safetensors. The run ends stopped, untested;
+    every face describes the blend it uses; `train --resume` tests it (with the blend) and it is done."""
+    from namestudio.engine import blend as blend_mod
+    from namestudio.engine import experiment as ex
+    from namestudio.engine.events import Done
+    ds = load_dataset(str(write_names_folder(tmp_path / "names")))
+    cfg = TrainConfig(task="classify", model="lstm", embed=8, hidden=16, epochs=2, batch_size=16, patience=0,
+                      threads=1, lm_order=3)
+    saved = blend_mod.save_blend
+    forced = []
+
+    def save_then_interrupt(run_dir, model, *a, **kw):
+        forced.append(model)
+        path = saved(run_dir, model, *a, **kw)
+        trainer.abort()                               # the second Ctrl-C, the moment the blend is on disk
+        return path
+
+    monkeypatch.setattr(blend_mod, "save_blend", save_then_interrupt)
+    monkeypatch.setattr(blend_mod, "WEIGHTS", (2.0,))  # a blend that takes part, whatever the tiny run learned
+    monkeypatch.setattr(blend_mod, "PRIOR_WEIGHTS", (1.0,))
+    trainer = Trainer(cfg, tmp_path / "ck", dataset=ds)
+    with pytest.raises(KeyboardInterrupt):
+        trainer.run()
+    d = trainer.run_dir
+    assert forced and (d / rf.LM).exists()
+    test = rf.read_test(d)
+    assert test["test"] == {} and test["untested"] == rf.NOT_TESTED
+    run = load_run(d)
+    assert isinstance(run.model, BlendedClassifier) and run.lm_blend["weight"] == 2.0
+    row = rf.list_runs(tmp_path / "ck")[0]
+    assert row["best_val_accuracy"] == run.lm_blend["val_after"]["accuracy"]
+    assert ex.results_row(d)["n_gram"] == "3 · w 2"
+
+    monkeypatch.setattr(blend_mod, "save_blend", saved)
+    resumed = Trainer(TrainConfig.from_dict(rf.read_config(d)["train"]), tmp_path / "ck", resume_from=d).run()
+    assert isinstance(resumed, Done) and not resumed.untested and resumed.test_metrics["lm_blend"]["weight"] == 2.0
+    assert rf.read_status(d).state == "done" and rf.read_test(d)["test"]["lm_blend"] == load_run(d).lm_blend

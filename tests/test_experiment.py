@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from helpers import write_names_folder
+from helpers import blend_file_as_before, write_names_folder
 from namestudio.engine import experiment as ex
 from namestudio.engine import runfolder as rf
 from namestudio.engine.config import TrainConfig, apply_recipe
@@ -644,6 +644,7 @@ def test_an_ended_runs_figure_is_that_of_the_model_it_keeps_as_runs_gives_it(tmp
     blend = {"weight": 0.5, "prior_weight": 0.0, "val_after": {"accuracy": 0.83}}
     rf.atomic_write_json(exp / "rnn" / rf.TEST, {"test": {"accuracy": 0.8}, "reason": "stopped"})
     rf.atomic_write_json(exp / "gru" / rf.TEST, {"test": {"accuracy": 0.8, "lm_blend": blend}, "reason": "finished"})
+    blend_file_as_before(exp / "gru")     # its n-gram LM, as saved before the file said what was chosen
     rf.write_status(exp / "rnn", rf.RunStatus(state=rf.STOPPED, reason=rf.STOPPED, pid=dead_pid(), host=rf.HOST,
                                               started=time.time()))
     c = ex.Controller(exp)

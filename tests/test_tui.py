@@ -857,6 +857,7 @@ async def test_the_compare_results_show_the_ngram_column_at_80x24_and_scroll_to_
     was cut at the right edge with its figures; it now stands next to the test figures it qualifies, and the
     columns past the edge (the runs' cost) are named above the table and reached with → (the run stays)."""
     from test_tui_compare import write_run         # (that module imports this one)
+    from helpers import blend_file_as_before
 
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("NAMESTUDIO_DATA_DIR", str(tmp_path / "userdata"))
@@ -868,6 +869,7 @@ async def test_the_compare_results_show_the_ngram_column_at_80x24_and_scroll_to_
         test = rf.read_json(tmp_path / "ck" / run / rf.TEST)
         test["test"]["lm_blend"] = blends[model]
         rf.atomic_write_json(tmp_path / "ck" / run / rf.TEST, test)
+        blend_file_as_before(tmp_path / "ck" / run)
     app = make_app(data="names")
     async with app.run_test(size=NARROW) as pilot:
         await settle(pilot, app)

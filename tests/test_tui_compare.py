@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 from textual.widgets import DataTable, Select
 
-from helpers import write_names_folder
+from helpers import blend_file_as_before, write_names_folder
 from namestudio.engine import experiment as ex
 from namestudio.engine import runfolder as rf
 from namestudio.engine.smoothing import ema
@@ -198,6 +198,7 @@ async def test_results_sort_and_confusion_difference(exp_app):
     test = rf.read_json(lstm / rf.TEST)
     test["test"]["lm_blend"] = {"order": 5, "weight": 0.5, "prior_weight": 0.5}
     rf.atomic_write_json(lstm / rf.TEST, test)
+    blend_file_as_before(lstm)
     async with app.run_test(size=SIZE) as pilot:
         await show_compare(pilot, app)
         pane = app.pane("compare")
