@@ -199,7 +199,10 @@ def default_parallel(cfg: TrainConfig, n_runs: int) -> int:
 
 # ---- the folder ---------------------------------------------------------------------------------
 def is_experiment(path: str | Path) -> bool:
-    return (Path(path) / EXPERIMENT).is_file()
+    try:
+        return (Path(path) / EXPERIMENT).is_file()
+    except OSError:          # a name the system cannot look up (too long): no experiment there
+        return False
 
 
 def run_name(run_dir: str | Path) -> str:
@@ -261,7 +264,7 @@ def resolve_experiment(exp: str | Path, checkpoints: str | Path = "checkpoints")
             return matches[0]
         if len(matches) > 1:
             raise ExperimentError(f"experiment {text!r} is ambiguous: {', '.join(m.name for m in matches[:5])}")
-    raise ExperimentError(f"no experiment {text!r} (no {EXPERIMENT} there, nor an experiment id under {root})")
+    raise ExperimentError(f"no experiment {rf._shown(text)!r} (no {EXPERIMENT} there, nor an experiment id under {root})")
 
 
 def _read_doc(exp: Path) -> dict:

@@ -459,7 +459,15 @@ def write_run_files(run_dir: Path, meta: dict, split: dict) -> None:
 
 # ---- finding runs ---------------------------------------------------------------------------------
 def _is_run(d: Path) -> bool:
-    return d.is_dir() and ((d / CONFIG).is_file() or (d / STATUS).is_file())
+    try:
+        return d.is_dir() and ((d / CONFIG).is_file() or (d / STATUS).is_file())
+    except OSError:          # a name the system cannot look up (too long): no run there
+        return False
+
+
+def _shown(text: str, n: int = 40) -> str:
+    """A name as a message shows it: a long one cut, so that the message stays one line."""
+    return text if len(text) <= n else text[:n] + "…"
 
 
 def resolve_run(run: str | Path, checkpoints: str | Path = "checkpoints") -> Path:
@@ -505,7 +513,7 @@ def resolve_run(run: str | Path, checkpoints: str | Path = "checkpoints") -> Pat
         raise NotARun(f"{text!r} is {'an experiment' if len(folders) == 1 else 'in experiment ids'} "
                              f"({', '.join(f.name for f in folders[:3])}), not a run: give EXP/RUN"
                              + (f", e.g. {folders[0].name}/{runs[0]}" if runs else ""))
-    raise RunFolderError(f"no run {text!r} (not a run folder, nor a run id under {root})")
+    raise RunFolderError(f"no run {_shown(text)!r} (not a run folder, nor a run id under {root})")
 
 
 class NotARun(RunFolderError):

@@ -379,6 +379,18 @@ def test_missing_run_is_a_clear_error(env, capsys):
     assert "no-such-run" in one_line_error(code, err)
 
 
+@pytest.mark.parametrize("argv", [["eval"], ["classify", "{}", "Smith"], ["sample"], ["stop"], ["pause"],
+                                  ["train", "--resume"], ["compare", "--resume"]])
+def test_a_run_name_too_long_for_the_system_is_no_run_in_a_short_line(tmp_path, capsys, argv):
+    """`eval xxx…` (256 letters) said "namestudio: error: xxx…: File name too long" (an OSError looking it up)."""
+    long = "x" * 256
+    argv = [a.format(long) for a in argv] if "{}" in argv else [*argv, long]
+    code, _, err = run_cli(capsys, *argv, "--checkpoints", tmp_path)
+    msg = one_line_error(code, err)
+    assert "no run 'xxxx" in msg or "no experiment 'xxxx" in msg
+    assert "File name too long" not in msg and "x" * 50 not in msg        # the name is shortened
+
+
 def test_unknown_language_is_a_clear_error(env, capsys):
     code, _, err = run_cli(capsys, "sample", env["gen"], "--lang", "Klingon")
     msg = one_line_error(code, err)
