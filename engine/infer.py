@@ -362,8 +362,14 @@ class LoadedRun:
             prefixes = [self._prefix(start)]
         for p in prefixes:
             if len(p) >= max_len:
-                raise InferenceError(f"start {p!r} is {_counted(len(p), kind_of(p))}: max-len {max_len} leaves no room; "
-                                     "raise max-len")
+                kind = kind_of(p)
+                if len(p) < MAX_LEN:       # a higher max-len makes room
+                    raise InferenceError(f"start {_short(p)!r} is {_counted(len(p), kind)}: max-len {max_len} leaves no "
+                                         f"room; raise max-len to {len(p) + 1} or more (at most {MAX_LEN})")
+                # max-len is at most MAX_LEN: raising it cannot help (a start past MAX_LEN was cut to MAX_LEN)
+                typed = self.read(start).truncated_from if start_letters is None else 0
+                raise InferenceError(f"start {_short(p)!r} is {_counted(typed or len(p), kind)}: a start may be at "
+                                     f"most {_counted(MAX_LEN - 1, kind)}, one less than the highest max-len ({MAX_LEN})")
         results = []
         shares = [int(max_len) - len(p) for p in prefixes]
         total, done = sum(shares), 0

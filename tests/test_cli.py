@@ -348,6 +348,17 @@ def test_sample_counts_of_one_are_said_in_the_singular(env, capsys, tmp_path):
     assert "start 'K' is 1 letter: max-len 1 leaves no room" in one_line_error(code, err)
 
 
+def test_names_cut_at_the_highest_max_len_are_not_told_to_raise_it(env, capsys, monkeypatch):
+    """Names cut at --max-len 64 got "(a higher --max-len lets them end)", though 64 is the highest."""
+    from namestudio.engine.infer import LoadedRun
+    sample = LoadedRun.sample
+    monkeypatch.setattr(LoadedRun, "sample", lambda self, *a, **k: [dict(s, cut=True) for s in sample(self, *a, **k)])
+    code, out, _ = run_cli(capsys, "sample", env["gen"], "-n", 2, "--max-len", 64, "--seed", 0)
+    said = " ".join(out.split())
+    assert code == 0 and "2 of 2 names reached --max-len 64 before the model ended them: cut there" in said, out
+    assert "(64 is the highest --max-len)" in said and "a higher --max-len" not in said
+
+
 def test_a_name_with_no_known_letter_is_a_per_name_error(env, capsys):
     code, out, _ = run_cli(capsys, "classify", env["clf"], "😀☃", "Karov", "--json")
     bad, good = last_json(out)["results"]

@@ -167,6 +167,26 @@ def test_a_start_too_long_for_max_len_counts_its_letters_or_characters():
         run.sample(start_letters="Kж", max_len=5)
 
 
+def test_a_start_no_max_len_can_hold_says_how_long_a_start_may_be():
+    """--start of 64 letters with --max-len 64 said "max-len 64 leaves no room; raise max-len", though 64 is the
+    highest max-len; a start past 64 letters (cut to 64) said so at any max-len."""
+    run = _generator(EndingModel)
+    for start, max_len, length in (("K" + "a" * 63, MAX_LEN, 64), ("K" + "a" * 80, 10, 81)):
+        with pytest.raises(InferenceError) as e:
+            run.sample(start=start, max_len=max_len)
+        said = str(e.value)
+        assert said.startswith(f"start 'Kaaaaaaaaaaaaaaaaaaa…' is {length} letters: a start may be at most "
+                               f"{MAX_LEN - 1} letters"), said
+        assert "raise max-len" not in said
+    with pytest.raises(InferenceError) as e:
+        run.sample(start="K'" + "a" * 62, max_len=MAX_LEN)
+    assert f"at most {MAX_LEN - 1} characters" in str(e.value)
+    with pytest.raises(InferenceError) as e:            # a higher max-len makes room: say how high
+        run.sample(start="Kaaa", max_len=4)
+    assert str(e.value) == f"start 'Kaaa' is 4 letters: max-len 4 leaves no room; raise max-len to 5 or more (at most {MAX_LEN})"
+    assert run.sample(start="K" + "a" * 62, max_len=MAX_LEN, n=1)[0]["name"] == "K" + "a" * 62
+
+
 def test_a_long_name_is_cut_and_says_so():
     r = make_run().read("a" * 300)
     assert len(r.text) == MAX_LEN and r.truncated_from == 300

@@ -1210,9 +1210,12 @@ def cmd_sample(args) -> int:
               + (f" · {agreement_words(agree, judged(samples), len(samples))}" if clf is not None else ""))
     cut = sum(1 for s in samples if s.get("cut"))
     if cut:
+        from namestudio.engine.batches import MAX_LEN
         them = "it" if cut == 1 else "them"
+        higher = f"a higher --max-len lets {them} end" if args.max_len < MAX_LEN else \
+            f"{MAX_LEN} is the highest --max-len"
         con.print(f"[yellow]note:[/] {cut} of {counted(len(samples), 'name')} reached --max-len {args.max_len} before "
-                  f"the model ended {them}: cut there (a higher --max-len lets {them} end)")
+                  f"the model ended {them}: cut there ({higher})")
     if out is not None:
         con.print(f"wrote {counted(len(samples), 'name')} to {out}", markup=False)
     if args.json:
