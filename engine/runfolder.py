@@ -600,6 +600,17 @@ def read_test(run_dir: Path) -> dict:
     return test
 
 
+def stop_keeps(run_dir: str | Path | None, step: int) -> str:
+    """What stopping a live run now keeps, in the words every face shows: its best checkpoint when it has one
+    (its weights are tested); its current weights when it has trained but not evaluated yet (they are saved
+    and tested); nothing, when not one step was trained (``step``: the step its weights are at)."""
+    if run_dir is not None and (Path(run_dir) / WEIGHTS).is_file():
+        return "the best checkpoint so far is kept and tested"
+    if step > 0:
+        return "no checkpoint yet: the current weights are kept and tested"
+    return "nothing trained yet: no weights to keep, nothing to test"
+
+
 def no_weights(run_dir: Path) -> str:
     """Why a run has no weights to use (model.safetensors is absent), in one line that names the run."""
     run_dir = Path(run_dir)

@@ -88,6 +88,7 @@ class Trainer:
         self.lock: rf.RunLock | None = None
         self.watcher: rf.ControlWatcher | None = None
         self._started = False                # Started emitted: the run trains (on)
+        self.at_step = 0                     # the step the weights are at (the resume point's, then each step's)
         self._resume_rng: dict | None = None  # the random generators' states saved with the resume point
         self._acc: dict = {}                  # the open loss windows (Step, Eval) of the loop, saved with it too
         self._save_due = False                # rank 0's timer: a resume point is due (the ranks agree on it)
@@ -309,7 +310,7 @@ class Trainer:
         self.split, self.labels, self.vocab = plan["split"], plan["labels"], Vocab.from_list(plan["vocab"])
         self.data_source, resume = plan["data_source"], plan["resume"]
         self.state = resume[2] if resume else {}
-        self.start_step = self.state.get("step", 0)
+        self.start_step = self.at_step = self.state.get("step", 0)
         threads = cfg.threads or max(1, default_threads() // self.ranks.local_world)
         torch.set_num_threads(max(1, threads))
         self.device, self.device_note = resolve_device(cfg.device)
@@ -558,6 +559,7 @@ class Trainer:
                     timed_save()
                 loss = self.train_step(idx)
                 step += 1
+                self.at_step = step
                 for acc in (window, since_eval):
                     acc["loss"] += loss
                     acc["steps"] += 1

@@ -981,6 +981,40 @@ def test_ctrl_c_twice_during_train_ends_the_run_stopped_and_untested_never_stopp
     assert [r["state"] for r in last_json(out)["runs"]] == ["stopped"]
 
 
+@pytest.mark.parametrize("at_control, eval_every, says", [
+    (1, 1, "stopping: nothing trained yet: no weights to keep, nothing to test (Ctrl-C again: at once)"),
+    (3, 1000, "stopping: no checkpoint yet: the current weights are kept and tested (Ctrl-C again: at once, "
+              "untested)"),
+    (3, 1, "stopping: the best checkpoint so far is kept and tested (Ctrl-C again: at once, untested)")])
+def test_ctrl_c_says_what_the_stop_keeps_at_that_moment(env, tmp_path, capsys, monkeypatch, at_control, eval_every,
+                                                       says):
+    """A Ctrl-C before the first step said "stopping: keeping the best checkpoint (Ctrl-C again: at once,
+    untested)", though there was none, then "test none: stopped before any training: …". Now the line says what
+    the stop keeps at that moment, and a run stopped before any training says so in one plain line."""
+    import signal
+    from namestudio.engine import runfolder as rf
+    from namestudio.engine.train import Trainer
+    real_control, calls = Trainer._control, []
+
+    def control(self):
+        calls.append(1)
+        if len(calls) == at_control:
+            signal.raise_signal(signal.SIGINT)
+        return real_control(self)
+
+    monkeypatch.setattr(Trainer, "_control", control)
+    code, out, err = run_cli(capsys, "train", "--data", env["data"], "--checkpoints", tmp_path / "ck", "--embed", 8,
+                             "--hidden", 16, "--epochs", 50, "--batch-size", 16, "--eval-every", eval_every,
+                             "--threads", 1, "--json", "--lm-order", 0)
+    assert code == 130, err
+    assert says in err and "keeping the best" not in err and "test none" not in err, err
+    if at_control == 1:
+        assert f"\n{rf.UNTRAINED} · " in err and "testing" not in err and last_json(out)["untested"] == rf.UNTRAINED
+    else:
+        kept = "the best" if eval_every == 1 else "the current"
+        assert f"stopping: testing {kept} weights" in err and last_json(out)["test_accuracy"] is not None
+
+
 def test_resuming_a_run_stopped_before_it_saved_its_settings_says_what_starts_it_again(tmp_path, capsys):
     """compare stopped as a run started leaves a stopped status and nothing else: `train --resume` said
     "config.json: missing", as if the run were damaged."""

@@ -394,6 +394,25 @@ async def test_a_run_started_elsewhere_is_followed_and_its_death_shown(fixture_a
                 kill(popen)
 
 
+def test_the_train_panes_stop_words_say_what_the_stop_keeps_at_that_moment(tmp_path):
+    """The Train pane's Stop said "the best checkpoint so far is kept and tested" before the first step and before
+    the first evaluation, as `train`'s Ctrl-C line did; now the same words as `train`'s: what is kept now."""
+    from namestudio.engine.events import Started, Step
+    from namestudio.tui.panes.train import TrainPane
+    pane = TrainPane()
+    pane.run_dir = str(tmp_path)
+    assert pane._stopping_words() == "Stopping: nothing trained yet: no weights to keep, nothing to test …"
+    pane.last_step = Step(step=20, epoch=0.1, loss=2.0, names_per_s=1.0, elapsed=1.0, eta=9.0, total_steps=100)
+    assert "no checkpoint yet: the current weights are kept and tested" in pane._stopping_words()
+    (tmp_path / rf.WEIGHTS).write_bytes(b"")
+    assert pane._stopping_words() == "Stopping after this batch: the best checkpoint so far is kept and tested …"
+    pane.last_step = None
+    (tmp_path / rf.WEIGHTS).unlink()
+    pane._started(Started(run_dir=str(tmp_path), config={}, labels=[], total_steps=100, steps_per_epoch=10,
+                          n_train=10, device="cpu", start_step=40))     # resumed at step 40: trained before
+    assert "the current weights are kept" in pane._stopping_words()
+
+
 async def test_a_run_stopped_before_any_training_is_shown_untrained_and_offered_nowhere(fixture_app):
     """A run stopped as it started (step 0) was tested on its untrained weights; the TUI then offered it to the
     Classify and Evaluate panes with those figures. Now its row says "stopped, untrained", the Train pane says
@@ -426,7 +445,7 @@ async def test_a_run_stopped_before_any_training_is_shown_untrained_and_offered_
             await wait_for(pilot, lambda: pane.run_dir == str(outside.run_dir) and pane.ended is not None)
             assert pane.state == "stopped"
             status = str(app.query_one("#train-status").render())
-            assert "not tested: stopped before any training" in status and "Best checkpoint" not in status
+            assert f"Run {rf.UNTRAINED}" in status and "Best checkpoint" not in status
         finally:
             if outside is not None:
                 kill(outside.popen)

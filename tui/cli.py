@@ -593,8 +593,9 @@ def cmd_train(args) -> int:
             con.print(f"epoch {e.epoch:5.2f} step {e.step:6d} · train loss {e.train_loss:.3f} · val "
                       f"{headline(e.metrics, cfg.task)}{mark}")
         elif isinstance(e, Status):
+            kept = "the best" if trainer.run_dir and (Path(trainer.run_dir) / rf.WEIGHTS).is_file() else "the current"
             con.print({"paused": "paused", "running": "resumed",
-                       "stopping": "stopping: testing the best weights"}.get(e.state, e.state), markup=False)
+                       "stopping": f"stopping: testing {kept} weights"}.get(e.state, e.state), markup=False)
         elif isinstance(e, (Done, Failed)) and progress:
             progress.stop()
 
@@ -617,8 +618,9 @@ def cmd_train(args) -> int:
         if len(asked) > 1 or os.environ.get("RANK", "0") != "0":   # said once, by one rank (torchrun passes a
             return                                                 # Ctrl-C on to every rank, and again)
         try:                       # the signal may land inside a print of the main thread: a second write to the
-            con.print("[yellow]stopping: keeping the best checkpoint"   # same stream raises "reentrant call"
-                      + ("" if under_torchrun else " (Ctrl-C again: at once, untested)") + "[/]")
+            keeps = rf.stop_keeps(trainer.run_dir, trainer.at_step)     # same stream raises "reentrant call"
+            again = "" if under_torchrun else " (Ctrl-C again: at once" + (", untested)" if trainer.at_step else ")")
+            con.print(f"stopping: {keeps}{again}", style="yellow", markup=False)
         except (RuntimeError, OSError):
             pass
 
@@ -653,8 +655,7 @@ def cmd_train(args) -> int:
         raise CliError(result.message + (f" (run folder: {result.run_dir})" if began else ""))
     t = result.test_metrics
     if result.untested:        # stopped before any training: no test figures (an untrained network's mean nothing)
-        con.print(f"[bold]test[/] none: {escape(result.untested)} · {result.train_seconds:.1f} s · "
-                  f"{escape(rf.reason_words(result.reason))}")
+        con.print(f"{result.untested} · {result.train_seconds:.1f} s", markup=False)   # it says "stopped" itself
     else:
         con.print(f"[bold]test[/] {headline(t, cfg.task)} · {result.train_seconds:.1f} s · "
                   f"{escape(rf.reason_words(result.reason))}")

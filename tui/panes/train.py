@@ -74,6 +74,7 @@ class TrainPane(Pane):
         self._smoother = Smoother()       # smooths only the points added since the last frame
         self.plotted: dict[str, list[tuple[str, list[float], list[float]]]] = {}   # what the plots last drew
         self.last_step: Step | None = None
+        self.start_step = 0                  # the step its weights were at when this attempt began (Started)
         self.ended: Done | Failed | None = None
         self._dirty = False          # redraw everything at the next tick
         self._dirty_steps = False    # redraw the progress and the loss plot at the next tick
@@ -268,7 +269,7 @@ class TrainPane(Pane):
 
     def action_stop(self) -> None:
         if self.state in ("running", "paused") and self._control("stop"):
-            self._status("Stopping after this batch: the best checkpoint so far is kept and tested …")
+            self._status(self._stopping_words())
 
     def action_attach_next(self) -> None:
         """Attach to the next live run (in the order of the Runs pane: newest first)."""
@@ -314,6 +315,7 @@ class TrainPane(Pane):
         if run_dir == self.run_dir:
             return
         self.run_dir, self.state, self.ended, self.last_step = run_dir, None, None, None
+        self.start_step = 0
         self.reset_history()
         self.total_steps = 0
         self._pending_log = []
@@ -359,7 +361,14 @@ class TrainPane(Pane):
         self.model = cfg.get("model") or ""
         self.epochs = cfg.get("epochs") or 0
         self.total_steps = e.total_steps
+        self.start_step = e.start_step
         self._dirty = True
+
+    def _stopping_words(self) -> str:
+        """What a stop asked now keeps, as `train` says it on a Ctrl-C: the best checkpoint, the current weights
+        (trained, not evaluated yet), or nothing (not one step trained)."""
+        step = max(self.start_step, self.last_step.step if self.last_step else 0)
+        return f"{'Stopping after this batch' if step else 'Stopping'}: {rf.stop_keeps(self.run_dir, step)} …"
 
     def _state(self, state: str) -> None:
         self.state = state
@@ -367,7 +376,7 @@ class TrainPane(Pane):
         text = {"starting": Text(f"Starting run {name}: its process loads the data and torch …"),
                 "running": Text.assemble("Training ", (f"{self.model}", "bold"), f" {self.train_task} · run {name}"),
                 "paused": Text.assemble(("Paused", "bold"), f" · run {name}: press p to resume, x to stop."),
-                "stopping": "Stopping after this batch: the best checkpoint so far is kept and tested …"}
+                "stopping": self._stopping_words()}
         self._status(text.get(state, Text(f"Run {name}: {state}")))     # run folders' names: never markup
         self._update_buttons()
 
@@ -403,6 +412,8 @@ class TrainPane(Pane):
             test = f"test NLL {t.get('nll', 0):.3f} · ppl {t.get('perplexity', 0):.2f}"
         ended = f"Run {rf.STOPPED} after" if self.state == rf.STOPPED else f"Done, {reason_words(e.reason)} in"
         line = f"{ended} {duration(e.train_seconds)} · {test}"
+        if e.untested == rf.UNTRAINED:      # "stopped before any training: …", as `train` says it
+            line = f"Run {e.untested}"
         self._log(line)
         kept = "Run folder" if e.untested == rf.UNTRAINED else "Best checkpoint"    # untrained: no weights
         self._status(Text.assemble((line, "bold"), f"\n{kept}: {short_path(e.run_dir)}"))
