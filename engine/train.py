@@ -645,7 +645,7 @@ class Trainer:
         run (calibration, eval, classify, the TUI) reads the same model the test figures are about; a run stopped
         before its test is recorded is described from the file (runfolder.kept_blend), and `train --resume` of it
         chooses the blend afresh and tests it."""
-        from .blend import describe, fit_blend, fit_mix, remove_blend, save_blend
+        from .blend import fit_blend, fit_mix, remove_blend, save_blend
         remove_blend(self.run_dir)
         if not self.cfg.lm_order:
             return None, None
@@ -658,8 +658,7 @@ class Trainer:
         except (NamestudioError, RuntimeError, ValueError) as e:
             _say(f"n-gram blend skipped: {_one_line(e)}")
             return None, None
-        _say(f"{describe(report)} ({report.get('seconds', 0):.1f} s)")
-        return blended, report
+        return blended, report     # the report goes out with the test figures (Done); the CLI prints it
 
     def _calibrate(self) -> None:
         """Temperature scaling of the best weights, fitted on the validation split (calibration.json). A run whose

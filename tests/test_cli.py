@@ -74,6 +74,23 @@ def test_generator_json_reports_test_nll(env, capsys):
     assert code == 0 and last_json(out)["test_nll"] > 0
 
 
+@pytest.mark.parametrize("task, line", [("classify", "n-gram blend (order 5): "), ("generate", "n-gram mix (order 6): ")])
+def test_the_n_gram_line_goes_with_the_other_progress_lines(env, capsys, tmp_path, task, line):
+    """`train > log` kept run, epoch and test lines but not the n-gram blend's (on stderr): the log showed the
+    validation figure jump to the test figure with no word why. Now it is on stdout with them, before the test
+    line; with --json all of them are on stderr, and stdout is the JSON alone."""
+    argv = ["train", "--task", task, "--data", env["data"], "--checkpoints", tmp_path, "--hidden", 8, "--epochs", 1,
+            "--threads", 1]
+    code, out, err = run_cli(capsys, *argv)
+    assert code == 0 and line not in err, err
+    lines = out.splitlines()
+    said = next(i for i, l in enumerate(lines) if l.startswith(line))
+    assert lines[said + 1].startswith("test ") and lines[0].startswith("run ")
+    code, out, err = run_cli(capsys, *argv, "--json")
+    assert code == 0 and line in err and err.index(line) < err.index("\ntest ")
+    assert all(json.loads(l) for l in out.splitlines())        # stdout: JSON only
+
+
 def test_data_summary_json(env, capsys):
     code, out, _ = run_cli(capsys, "data", "--data", env["data"], "--json")
     s = last_json(out)

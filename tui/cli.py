@@ -596,8 +596,14 @@ def cmd_train(args) -> int:
             kept = "the best" if trainer.run_dir and (Path(trainer.run_dir) / rf.WEIGHTS).is_file() else "the current"
             con.print({"paused": "paused", "running": "resumed",
                        "stopping": f"stopping: testing {kept} weights"}.get(e.state, e.state), markup=False)
-        elif isinstance(e, (Done, Failed)) and progress:
-            progress.stop()
+        elif isinstance(e, (Done, Failed)):
+            if progress:
+                progress.stop()
+            blend = e.test_metrics.get("lm_blend") if isinstance(e, Done) else None
+            if isinstance(blend, dict) and not state.get("blend_said"):   # on this console's stream, with the
+                state["blend_said"] = True                                  # other lines (it explains the test's)
+                from namestudio.engine.blend import describe
+                con.print(f"{describe(blend)} ({blend.get('seconds', 0):.1f} s)", markup=False)
 
     trainer = Trainer(cfg, args.checkpoints, [printer], resume_from=resume, run_dir=args.run_dir)
     handled = (signal.SIGINT, signal.SIGTERM)
