@@ -435,19 +435,32 @@ def new_run_dir(checkpoints: Path, task: str, model: str) -> Path:
 
 
 RUN_FILES = (CONFIG, SPLIT, STEPS, METRICS, WEIGHTS, TEST, RESUME)
+# what a launcher (the TUI, compare, `train --nproc`) puts in a new run's folder before its `train --run-dir`
+# begins: the log of the child, its "starting" status, the lock, a stop asked meanwhile; and what a run stopped
+# before it saved its settings leaves (a stopped status): a folder `train --run-dir` takes again
+LAUNCH_FILES = (LOG, STATUS, LOCK, CONTROL)
 
 
 def prepare_run_dir(path: Path) -> Path:
-    """A folder for a new run (``train --run-dir``): created if absent; it must hold no run files yet
-    (a launcher's train.log and status.json are fine)."""
+    """A folder for a new run (``train --run-dir``): created if absent; it must be empty, or hold only what a
+    launcher put there (LAUNCH_FILES): no run yet, and none of the user's files (a data folder, a typo such as
+    ``~``: the run's files would land among them)."""
     path = Path(path)
     try:
         path.mkdir(parents=True, exist_ok=True)
+        names = sorted(p.name for p in path.iterdir())
     except OSError as e:
         raise _os_error(path, e) from None
-    taken = [f for f in RUN_FILES if (path / f).exists()]
+    taken = [f for f in RUN_FILES if f in names] or [n for n in names if n.startswith("resume-")]
     if taken:
         raise RunFolderError(f"{path}: already holds a run ({taken[0]}); use `train --resume` or another folder")
+    launched = set(LAUNCH_FILES) | {n for n in names if n.startswith(tuple(f".{f}." for f in LAUNCH_FILES))
+                                    and n.endswith(".tmp")}     # a launcher's atomic write, cut short
+    other = [n for n in names if n not in launched]
+    if other:
+        shown = ", ".join(_shown(n, 30) for n in other[:3]) + (f" … and {len(other) - 3} more" if len(other) > 3 else "")
+        raise RunFolderError(f"{path}: holds files that are not a run's ({shown}); --run-dir takes a new or empty "
+                             "folder: give another")
     return path
 
 

@@ -91,6 +91,25 @@ def test_the_n_gram_line_goes_with_the_other_progress_lines(env, capsys, tmp_pat
     assert all(json.loads(l) for l in out.splitlines())        # stdout: JSON only
 
 
+def test_train_refuses_a_run_dir_holding_the_users_files_and_writes_nothing_there(env, capsys, tmp_path):
+    """`train --run-dir DATA` (a folder of <Label>.txt) trained and wrote config.json, model.safetensors,
+    resume-N/ and split.json among the user's files. Now: one line, and the folder stays as it was."""
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "English.txt").write_text("Smith\n")
+    argv = ["train", "--data", env["data"], "--checkpoints", tmp_path / "ck", "--hidden", 8, "--epochs", 1,
+            "--threads", 1, "--run-dir"]
+    msg = one_line_error(*run_cli(capsys, *argv, data)[::2])
+    assert "holds files that are not a run's (English.txt)" in msg and "--run-dir takes a new or empty" in msg
+    assert [p.name for p in data.iterdir()] == ["English.txt"]
+    code, out, _ = run_cli(capsys, *argv, tmp_path / "fresh")
+    assert code == 0 and (tmp_path / "fresh" / "config.json").is_file()
+    with pytest.raises(SystemExit):
+        main(["train", "--help"])
+    helped = " ".join(capsys.readouterr().out.split())          # --help says which folders it takes
+    assert "--run-dir DIR train into this folder: a new or empty one" in helped and "holding other files" in helped
+
+
 def test_data_summary_json(env, capsys):
     code, out, _ = run_cli(capsys, "data", "--data", env["data"], "--json")
     s = last_json(out)

@@ -280,6 +280,37 @@ def test_resolve_run_by_any_unique_substring_and_ambiguity_counts_the_rest(tmp_p
         rf.resolve_run("nope", tmp_path)
 
 
+def test_a_new_runs_folder_is_new_empty_or_a_launchers_never_one_with_the_users_files(tmp_path):
+    """`train --run-dir` took any folder that held no run: a data folder (English.txt, German.txt) or `~` got
+    config.json, model.safetensors, resume-N/ and split.json among its files. Now such a folder is refused in one
+    line and left as it was; a new or empty folder, one a launcher prepared (TUI, compare, `train --nproc`), and
+    one a run stopped before its settings left (a stopped status) are taken."""
+    data = tmp_path / "names"
+    data.mkdir()
+    for f in ("English.txt", "German.txt"):
+        (data / f).write_text("Smith\n")
+    with pytest.raises(rf.RunFolderError) as e:
+        rf.prepare_run_dir(data)
+    assert str(e.value) == (f"{data}: holds files that are not a run's (English.txt, German.txt); --run-dir takes a "
+                            "new or empty folder: give another")
+    assert sorted(p.name for p in data.iterdir()) == ["English.txt", "German.txt"]
+    for i in range(5):
+        (data / f"more{i}.txt").write_text("x")
+    with pytest.raises(rf.RunFolderError, match=r"\(English.txt, German.txt, more0.txt … and 4 more\)"):
+        rf.prepare_run_dir(data)
+    assert rf.prepare_run_dir(tmp_path / "new" / "run").is_dir()           # created, parents too
+    (tmp_path / "empty").mkdir()
+    assert rf.prepare_run_dir(tmp_path / "empty") == tmp_path / "empty"
+    launched = tmp_path / "launched"                                    # what a launcher puts there first
+    launched.mkdir()
+    for f in (rf.LOG, rf.STATUS, rf.LOCK, rf.CONTROL, f".{rf.STATUS}.abc123.tmp"):
+        (launched / f).write_text("")
+    assert rf.prepare_run_dir(launched) == launched
+    (launched / rf.CONFIG).write_text("{}")                              # a run: train --resume it
+    with pytest.raises(rf.RunFolderError, match="already holds a run \\(config.json\\); use `train --resume`"):
+        rf.prepare_run_dir(launched)
+
+
 # ---- events <-> records -----------------------------------------------------------------------------
 def test_events_round_trip_through_records():
     s = Step(step=20, epoch=1.5, loss=0.75, names_per_s=1234.5, elapsed=3.25, eta=9.0, total_steps=100, lr=0.004)

@@ -157,7 +157,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--resume", metavar="RUN", help="continue a saved run with its own settings (--epochs may raise "
                    "the total; --device, --threads, --max-steps, --patience, --amp and --log-every may change; any other "
                    "setting is refused)")
-    p.add_argument("--run-dir", metavar="DIR", help="train into this folder (created if absent; it must hold no run yet)")
+    p.add_argument("--run-dir", metavar="DIR", help="train into this folder: a new or empty one (created if absent), or one "
+                        "the TUI or compare prepared for this run (its train.log, status.json); "
+                        "never one holding other files (a data folder, ~) or a run "
+                        "(train --resume continues that)")
     p.add_argument("--nice", type=int, metavar="N", help="lower this process's CPU priority by N (os.nice)")
     _add_checkpoints(p)
     _add_json(p)
