@@ -114,8 +114,9 @@ async def train(pilot, app, task: str = "classify", **form) -> None:
     await settle(pilot, app)
     assert not pane.running
     if pane.last_step is not None:     # the last progress words stay, with no time left to tell (no "ETA 0:38")
-        await wait_for(pilot, lambda: "ETA" not in str(app.query_one("#train-rate").render()))
-        assert "step" in str(app.query_one("#train-rate").render())
+        def words() -> str:
+            return str(app.query_one("#train-rate").render())
+        await wait_for(pilot, lambda: "step" in words() and "ETA" not in words(), 10)   # drawn on the next tick
     for child in app.follower.children:
         assert child.popen.wait(30) == 0
 
