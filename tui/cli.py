@@ -38,6 +38,72 @@ def _say_interrupted() -> None:
     print("namestudio: interrupted", file=sys.stderr)
 
 
+class Terminated(KeyboardInterrupt):
+    """SIGTERM or SIGHUP ended a command that has no policy of its own for them (``ends_as_ctrl_c``). A kind of
+    KeyboardInterrupt, so that it unwinds exactly as a Ctrl-C does: every ``finally`` and ``with`` on the way
+    runs (tmux servers killed, training children ended, temporary folders removed). The default action killed
+    the process on the spot and left all of those behind (`namestudio bench` under `timeout`)."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signum)
+        self.signum = signum
+
+    @property
+    def exit_code(self) -> int:
+        return 128 + self.signum    # as the shell reports a process the signal killed: 143 SIGTERM, 129 SIGHUP
+
+    def say(self) -> None:
+        try:
+            print(f"namestudio: terminated ({signal.Signals(self.signum).name})", file=sys.stderr)
+        except OSError:             # the terminal is gone (a hangup)
+            pass
+
+
+STOP_SIGNALS = tuple(getattr(signal, name) for name in ("SIGTERM", "SIGHUP") if hasattr(signal, name))
+
+
+@contextmanager
+def ends_as_ctrl_c():
+    """Inside: SIGTERM and SIGHUP raise Terminated in the main thread. A second one while the command cleans up
+    is ignored (`timeout`, a supervisor may send it again: it must not cut the cleanup short); a third raises
+    again (a cleanup that hangs, or a stop some code swallowed). After a hangup, what was written to the gone
+    terminal goes to /dev/null (a write to it fails, EIO, and would end the cleanup too). Restored on the way
+    out. A signal ignored when the command started (nohup) stays ignored."""
+    if not threading_main():
+        yield
+        return
+    ttys = [fd for fd in (1, 2) if _isatty(fd)]     # asked now: a hung-up terminal no longer answers
+    previous = {s: signal.getsignal(s) for s in STOP_SIGNALS}
+    heard: list[int] = []
+
+    def on_stop(signum, frame):
+        heard.append(signum)
+        if len(heard) == 2:
+            return
+        if signum != signal.SIGTERM and ttys:
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            for fd in ttys:
+                os.dup2(devnull, fd)
+            os.close(devnull)
+        raise Terminated(signum)
+
+    for s in STOP_SIGNALS:
+        if previous[s] != signal.SIG_IGN:
+            signal.signal(s, on_stop)
+    try:
+        yield
+    finally:
+        for s in STOP_SIGNALS:
+            signal.signal(s, previous[s])
+
+
+def _isatty(fd: int) -> bool:
+    try:
+        return os.isatty(fd)
+    except OSError:
+        return False
+
+
 # A torchrun rank hears a stop (Ctrl-C, SIGTERM) from here on, before torch and the data are imported: it is
 # held (a KeyboardInterrupt printed a traceback from the middle of an import) and `train` takes it over with
 # its own handlers (cmd_train, _train_rank): the ranks then stop together (engine/distributed.py init).
@@ -1458,6 +1524,13 @@ EMPTY_WHAT = {"checkpoints": "a folder", "data": "a data source", "out": "a path
               "resume": "the run or experiment to continue"}   # (was: "" read as no --resume: new work began)
 
 
+def _own_stop_policy() -> tuple:
+    """The commands that decide for themselves what SIGTERM and SIGHUP do; every other one ends as on Ctrl-C
+    (ends_as_ctrl_c). train and compare stop their runs cleanly on SIGTERM and go on after a hangup (Hangup);
+    the TUI's runs outlive it by design, and Textual owns its terminal."""
+    return (cmd_train, cmd_compare, cmd_tui)
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     if not argv or (argv[0].startswith("-") and argv[0] not in ("-h", "--help", "--version")):
@@ -1481,7 +1554,13 @@ def main(argv: list[str] | None = None) -> int:
                 raise UsageError(f"{option} {value} is a file, not a folder"
                                + (" (the default; --checkpoints DIR chooses another)"
                                   if dest == "checkpoints" and not _given(argv, option) else ""))
-        return args.func(args) or 0
+        if args.func in _own_stop_policy():
+            return args.func(args) or 0
+        with ends_as_ctrl_c():
+            return args.func(args) or 0
+    except Terminated as e:
+        e.say()
+        return e.exit_code
     except KeyboardInterrupt:
         _say_interrupted()
         return 130

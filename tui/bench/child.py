@@ -30,11 +30,16 @@ class TrainingChild:
         self._new = threading.Condition()
 
     def __enter__(self) -> "TrainingChild":
+        self._thread = None
         self.launched = launch_train(self.cfg, self.checkpoints, nice=self.nice)
-        self.run_dir = self.launched.run_dir
-        self._tail = rf.Tail(self.run_dir / rf.STEPS)
-        self._thread = threading.Thread(target=self._follow, daemon=True, name="steps-follower")
-        self._thread.start()
+        try:   # a stop (Ctrl-C, SIGTERM) that lands in here: the child is ended too
+            self.run_dir = self.launched.run_dir
+            self._tail = rf.Tail(self.run_dir / rf.STEPS)
+            self._thread = threading.Thread(target=self._follow, daemon=True, name="steps-follower")
+            self._thread.start()
+        except BaseException:
+            self.__exit__()
+            raise
         return self
 
     def __exit__(self, *exc) -> None:
@@ -43,7 +48,8 @@ class TrainingChild:
         if popen.poll() is None:
             popen.kill()   # the run is of no further use: it is ended, not stopped (no test metrics to wait for)
         popen.wait()
-        self._thread.join(timeout=5)
+        if self._thread is not None:
+            self._thread.join(timeout=5)
 
     def _follow(self) -> None:
         path = self.run_dir / rf.STEPS

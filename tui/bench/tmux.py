@@ -45,15 +45,19 @@ class Tmux:
 
     # ---- life ----------------------------------------------------------------------------
     def __enter__(self) -> "Tmux":
-        subprocess.run(["tmux", "-L", self.socket, "-f", "/dev/null", "new-session", "-d", "-s", "bench",
-                        "-x", str(self.width), "-y", str(self.height), "--", *self.argv],
-                       env=self.env, cwd=self.cwd, check=True, capture_output=True)
-        self.started = time.perf_counter()
-        self.ctl = subprocess.Popen(["tmux", "-L", self.socket, "-C", "attach", "-t", "bench"],
-                                    stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
-                                    bufsize=0)
-        self._reader = threading.Thread(target=self._read, daemon=True, name="tmux-control")
-        self._reader.start()
+        try:   # a stop (Ctrl-C, SIGTERM) that lands in here, once the server may have forked: it is killed too
+            subprocess.run(["tmux", "-L", self.socket, "-f", "/dev/null", "new-session", "-d", "-s", "bench",
+                            "-x", str(self.width), "-y", str(self.height), "--", *self.argv],
+                           env=self.env, cwd=self.cwd, check=True, capture_output=True)
+            self.started = time.perf_counter()
+            self.ctl = subprocess.Popen(["tmux", "-L", self.socket, "-C", "attach", "-t", "bench"],
+                                        stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+                                        bufsize=0)
+            self._reader = threading.Thread(target=self._read, daemon=True, name="tmux-control")
+            self._reader.start()
+        except BaseException:
+            self.__exit__()
+            raise
         return self
 
     def __exit__(self, *exc) -> None:
