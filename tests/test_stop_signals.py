@@ -7,6 +7,7 @@ import subprocess
 import sys
 import textwrap
 import time
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -72,28 +73,33 @@ STAND_IN = textwrap.dedent("""
     """)
 
 
+@contextmanager
 def _stand_in(tmp_path, cleanup_s: float = 0.0):
+    """A command that starts a child and a temporary folder (STAND_IN), ready: (its process, the folder, the
+    child's pid). Whatever the test leaves running is killed on the way out."""
     env = {**os.environ, "TMPDIR": str(tmp_path), "CLEANUP_S": str(cleanup_s)}
     proc = subprocess.Popen([sys.executable, "-c", STAND_IN, "runs"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                             text=True, env=env)
-    word, tmp, pid = proc.stdout.readline().split()
-    assert word == "ready" and Path(tmp).is_dir()
-    return proc, Path(tmp), int(pid)
-
-
-@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGHUP], ids=["SIGTERM", "SIGHUP"])
-def test_a_stop_signal_cleans_up_as_ctrl_c_does(tmp_path, signum):
-    proc, tmp, child = _stand_in(tmp_path)
+    child = None
     try:
-        proc.send_signal(signum)
-        out, err = proc.communicate(timeout=60)
-        child_ended = _wait_for(lambda: not _alive(child), 5)
+        word, tmp, pid = proc.stdout.readline().split()
+        assert word == "ready" and Path(tmp).is_dir()
+        child = int(pid)
+        yield proc, Path(tmp), child
     finally:
         if proc.poll() is None:
             proc.kill()
             proc.wait()
-        if _alive(child):
+        if child is not None and _alive(child):
             os.kill(child, signal.SIGKILL)
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGHUP], ids=["SIGTERM", "SIGHUP"])
+def test_a_stop_signal_cleans_up_as_ctrl_c_does(tmp_path, signum):
+    with _stand_in(tmp_path) as (proc, tmp, child):
+        proc.send_signal(signum)
+        out, err = proc.communicate(timeout=60)
+        child_ended = _wait_for(lambda: not _alive(child), 5)
     assert proc.returncode == 128 + signum            # 143 for SIGTERM, 129 for SIGHUP (was: -15, -1)
     assert err == f"namestudio: terminated ({signal.Signals(signum).name})\n"
     assert "cleaning" in out
@@ -102,19 +108,12 @@ def test_a_stop_signal_cleans_up_as_ctrl_c_does(tmp_path, signum):
 
 
 def test_a_second_sigterm_does_not_cut_the_cleanup_short(tmp_path):
-    proc, tmp, child = _stand_in(tmp_path, cleanup_s=1.0)
-    try:
+    with _stand_in(tmp_path, cleanup_s=1.0) as (proc, tmp, child):
         proc.send_signal(signal.SIGTERM)
         assert proc.stdout.readline().strip() == "cleaning"
         proc.send_signal(signal.SIGTERM)              # as `timeout` or a supervisor may send it again
         out, err = proc.communicate(timeout=60)
         child_ended = _wait_for(lambda: not _alive(child), 5)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
-        if _alive(child):
-            os.kill(child, signal.SIGKILL)
     assert proc.returncode == 143
     assert err == "namestudio: terminated (SIGTERM)\n"
     assert not tmp.exists()
@@ -122,19 +121,12 @@ def test_a_second_sigterm_does_not_cut_the_cleanup_short(tmp_path):
 
 
 def test_a_third_sigterm_ends_a_cleanup_that_hangs(tmp_path):
-    proc, tmp, child = _stand_in(tmp_path, cleanup_s=600)
-    try:
+    with _stand_in(tmp_path, cleanup_s=600) as (proc, tmp, child):
         proc.send_signal(signal.SIGTERM)
         assert proc.stdout.readline().strip() == "cleaning"
         # asked again and again (two sent at once may arrive as one): the second is ignored, the next ends it
         _wait_for(lambda: proc.poll() is not None or proc.send_signal(signal.SIGTERM), 60, every=0.2)
         out, err = proc.communicate(timeout=60)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
-        if _alive(child):
-            os.kill(child, signal.SIGKILL)
     assert proc.returncode == 143
     assert err == "namestudio: terminated (SIGTERM)\n"
     assert not tmp.exists()                           # what the unwinding still reached is cleaned up
