@@ -1123,10 +1123,31 @@ def test_a_ctrl_c_while_the_command_imports_is_one_line_not_a_traceback(tmp_path
     """Ctrl-C in the first second of `python -m namestudio.tui.cli train ...` (`train --nproc`'s launcher and its
     ranks start so), while the command still imported its data module, printed a KeyboardInterrupt traceback
     through numpy's imports; it says "namestudio: interrupted" and exits 130, as a Ctrl-C a moment later does."""
+    proc = _ctrl_c_while_importing(tmp_path, ["-m", module])
+    assert proc.returncode == 130 and proc.stderr == "namestudio: interrupted\n" and not proc.stdout, proc.stderr
+
+
+def test_the_console_script_says_a_ctrl_c_while_it_imports_in_one_line(tmp_path):
+    """The installed `namestudio` (pyproject's [project.scripts] entry) printed a KeyboardInterrupt traceback
+    for a Ctrl-C in its first second, while it still imported tui/cli.py's modules: the script imported the
+    entry's module before any guard. Its entry now imports the command inside one: "namestudio: interrupted",
+    exit 130. Run as the script runs it (the entry named in pyproject.toml, imported, then called), held as the
+    command imports numpy."""
+    import re
+    text = (Path(__file__).resolve().parents[1] / "pyproject.toml").read_text()
+    module, func = re.search(r'^namestudio\s*=\s*"([\w.]+):(\w+)"', text, re.M).groups()
+    proc = _ctrl_c_while_importing(tmp_path, ["-c", f"import sys; from {module} import {func}; sys.exit({func}())"])
+    assert proc.returncode == 130 and proc.stderr == "namestudio: interrupted\n" and not proc.stdout, proc.stderr
+    from namestudio.tui import cli
+    assert callable(cli.main)            # namestudio.tui.cli:main is there for whoever calls it, as before
+
+
+def _ctrl_c_while_importing(tmp_path, python_args):
+    """`python PYTHON_ARGS runs --checkpoints …` held as it imports numpy, then a Ctrl-C: the finished process."""
     import signal
     import time
     env = hold_at(tmp_path, "numpy")      # the command held as it imports numpy (namestudio.data does)
-    proc = subprocess.Popen([sys.executable, "-m", module, "runs", "--checkpoints", str(tmp_path / "ck")], env=env,
+    proc = subprocess.Popen([sys.executable, *python_args, "runs", "--checkpoints", str(tmp_path / "ck")], env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
     try:
         deadline = time.monotonic() + 60
@@ -1137,4 +1158,4 @@ def test_a_ctrl_c_while_the_command_imports_is_one_line_not_a_traceback(tmp_path
         out, err = proc.communicate(timeout=60)
     finally:
         proc.kill()
-    assert proc.returncode == 130 and err == "namestudio: interrupted\n" and not out, err
+    return subprocess.CompletedProcess(proc.args, proc.returncode, out, err)

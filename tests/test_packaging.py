@@ -20,7 +20,7 @@ def test_wheel_holds_only_the_namestudio_package(tmp_path):
     tcss = {p.name for p in (ROOT / "tui").rglob("*.tcss")}
     assert tcss <= {Path(n).name for n in names}
     entry = zipfile.ZipFile(wheel).read(next(n for n in names if n.endswith("entry_points.txt"))).decode()
-    assert "namestudio = namestudio.tui.cli:main" in entry
+    assert "namestudio = namestudio.tui.entry:main" in entry
 
 
 def test_dependencies_point_one_way():
