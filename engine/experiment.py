@@ -425,6 +425,11 @@ def _signal(p, sig: int) -> None:
         pass
 
 
+def _some(labels: list[str]) -> str:
+    """A few runs by name, more by count ("rnn, gru"; "5 runs")."""
+    return ", ".join(labels) if len(labels) <= 3 else f"{len(labels)} runs"
+
+
 class Controller:
     """Runs an experiment's runs as child processes, ``parallel`` at a time, and keeps experiment.json up to
     date. ``run()`` blocks until every run has ended or ``stop()`` was called (from a signal handler, say)."""
@@ -458,6 +463,35 @@ class Controller:
         self.stopping = True
         for p in list(self.active.values()):
             _signal(p, self._stop_signal())
+
+    def stop_keeps(self) -> str:
+        """What a stop (``stop()``) keeps at this moment, for the line a face shows as it asks: each run in
+        training, as ``runfolder.stop_keeps`` says it for a `train` (its best checkpoint, its current weights,
+        or nothing, when it has not trained a step yet); the runs done, kept as they are; the runs not begun,
+        not started. Then what asking again does, when a run trains."""
+        parts = []
+        trained = False
+        for label in self.active:
+            step = self.views[label].step
+            try:
+                step = max(step, rf.read_status(self.exp / label).step)   # the view may be a poll behind
+            except (rf.RunFolderError, OSError):
+                pass
+            trained = trained or step > 0
+            parts.append(f"{label}: {rf.stop_keeps(self.exp / label, step)}")
+        states = {r["dir"]: r.get("state") for r in self.doc["runs"] if r["dir"] not in self.active}
+        done = [label for label, s in states.items() if s == "done"]
+        pending = [label for label, s in states.items() if s in ("pending", None)]
+        if done:
+            parts.append(f"{_some(done)}: done, kept as {'it is' if len(done) == 1 else 'they are'}")
+        if pending:
+            parts.append(f"{_some(pending)}: not begun, and not started now")
+        line = " · ".join(parts) or "no run is training"
+        if self.active:
+            one = len(self.active) == 1
+            line += (f" (asked again: {'it stops' if one else 'they stop'} at once{', untested' if trained else ''}; "
+                     f"a third time: {'it is' if one else 'they are'} killed)")
+        return line
 
     def _stop_signal(self) -> int:
         return signal.SIGKILL if self.killing else signal.SIGTERM

@@ -748,3 +748,49 @@ def test_settings_are_the_fields_every_run_shares_when_a_grid_point_changes_othe
         assert key not in settings, key
     shared = {k: v for k, v in configs[0].items() if k not in ("model", "recipe") and configs[1][k] == v}
     assert settings == shared and settings["epochs"] == 1 and settings["max_steps"] == 2
+
+
+def test_compares_ctrl_c_says_what_the_stop_keeps_for_each_run_at_that_moment(names, tmp_path, capsys, monkeypatch):
+    """compare's Ctrl-C said "stopping every run: the best weights are kept and tested" whatever the runs were
+    at: runs done long ago, runs that had not trained a step, runs not begun. It says, per run, what the stop
+    keeps at that moment (as `train`'s Ctrl-C does: runfolder.stop_keeps), the runs done kept as they are, and
+    the runs not begun not started."""
+    from namestudio.tui.cli import main
+    seen = {}
+
+    def run(self):            # the moment of the Ctrl-C: one run done, three in training, two not begun
+        self._save(state="running")
+        runs = [r["dir"] for r in self.doc["runs"]]
+        done, best, current, fresh = runs[:4]
+        for label in runs[1:4]:
+            (self.exp / label).mkdir(exist_ok=True)
+        (self.exp / best / rf.WEIGHTS).write_bytes(b"")          # evaluated once: it has a best checkpoint
+        rf.write_status(self.exp / best, rf.RunStatus(state="running", step=5, pid=dead_pid(), host=rf.HOST))
+        rf.write_status(self.exp / current, rf.RunStatus(state="running", step=3, pid=dead_pid(), host=rf.HOST))
+        for r in self.doc["runs"]:
+            r["state"] = {done: "done", best: "running", current: "running", fresh: "running"}.get(r["dir"], "pending")
+        for label in (best, current, fresh):
+            self.active[label] = ex._Followed(self.exp / label, dead_pid())
+        seen["runs"] = runs
+        signal.raise_signal(signal.SIGINT)
+        for r in self.doc["runs"]:
+            r["state"] = "done" if r["dir"] == done else rf.STOPPED
+        self.active.clear()
+        self._save(state=rf.STOPPED)
+        return self.doc
+
+    monkeypatch.setattr(ex.Controller, "run", run)
+    code = main(["compare", "--data", names, "--models", "rnn,lstm,gru", "--set", "hidden=8,16", "--epochs", "1",
+                 *TINY, "--parallel", "3", "--checkpoints", str(tmp_path)])
+    out, err = capsys.readouterr()
+    done, best, current, fresh, *pending = seen["runs"]
+    line = next(line for line in (out + err).splitlines() if line.startswith("stopping"))
+    assert code == 130 and line == (
+        f"stopping: {best}: the best checkpoint so far is kept and tested · {current}: no checkpoint yet: the "
+        f"current weights are kept and tested · {fresh}: nothing trained yet: no weights to keep, nothing to test · "
+        f"{done}: done, kept as it is · {', '.join(pending)}: not begun, and not started now (asked again: they "
+        f"stop at once, untested; a third time: they are killed)"), out + err
+    assert "best weights are kept and tested" not in out + err
+
+    exp = ex.new_experiment(tmp_path / "b", {"data": names, "epochs": 1}, ["rnn", "gru", "lstm", "mylstm"], {}, 1)
+    assert ex.Controller(exp).stop_keeps() == "4 runs: not begun, and not started now"   # before any run began

@@ -328,7 +328,9 @@ def build_parser() -> argparse.ArgumentParser:
                        "one data source, one split and one seed with the same settings (every `train` option "
                        "below applies to every run). The experiment is a folder under --checkpoints "
                        "(exp-<time>-<task>/) holding experiment.json and one run folder per run. Ctrl-C stops "
-                       "every run cleanly (the best weights are kept and tested); --resume EXP continues: runs "
+                       "the runs in training cleanly (each keeps and tests what it has: its best checkpoint, or "
+                       "its current weights before its first evaluation) and starts no more; it says which "
+                       "at that moment. --resume EXP continues: runs "
                        "that are done are kept, the others resumed or restarted.")
     add_train_arguments(p)
     for action in p._actions:      # compare takes --models; its --model is there only to say so (cmd_compare)
@@ -1415,8 +1417,10 @@ def cmd_compare(args) -> int:
 
     def on_signal(signum, frame):  # first: every run stops cleanly; second: at once, untested; third: killed
         if not ctl.stopping:
-            con.print("[yellow]stopping every run: the best weights are kept and tested (asked again: they stop at "
-                      "once, untested; a third time: they are killed)[/]")
+            try:       # the signal may land inside a print of the main thread ("reentrant call"), as train's may
+                con.print(f"stopping: {ctl.stop_keeps()}", style="yellow", markup=False)
+            except (RuntimeError, OSError):
+                pass
         ctl.stop()
 
     if threading_main():
