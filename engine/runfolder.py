@@ -483,6 +483,40 @@ def _shown(text: str, n: int = 40) -> str:
     return text if len(text) <= n else text[:n] + "…"
 
 
+def too_long(path: str | Path) -> str | None:
+    """Why the system cannot take ``path`` as a folder to write runs in, when a name in it is longer than the
+    file system's names may be (or the whole path longer than a path may be), in words that show the path cut
+    as _shown cuts a run's name: the system's own "File name too long" came after the whole path, hundreds of
+    characters. None when the lengths are fine."""
+    path = Path(path)
+    near = Path(os.path.abspath(path))
+    while True:                       # the nearest folder that exists: its file system says how long a name may be
+        try:
+            if near.is_dir():
+                break
+        except OSError:
+            pass
+        if near.parent == near:
+            break
+        near = near.parent
+
+    def limit(name: str, default: int) -> int:
+        try:
+            return os.pathconf(near, name)
+        except (OSError, ValueError):
+            return default
+
+    name_max = limit("PC_NAME_MAX", 255)
+    longest = max((len(os.fsencode(part)) for part in path.parts), default=0)
+    if longest > name_max:
+        return (f"{_shown(str(path))}: a name in it is {longest:,} characters long, and this file system takes "
+                f"at most {name_max:,}")
+    path_max = limit("PC_PATH_MAX", 4096)
+    if len(os.fsencode(os.path.abspath(path))) >= path_max:
+        return f"{_shown(str(path))}: the path is longer than this system takes ({path_max - 1:,} characters)"
+    return None
+
+
 def resolve_run(run: str | Path, checkpoints: str | Path = "checkpoints") -> Path:
     """A run folder path, a run id under the checkpoints folder, or any unique substring of a run id."""
     p = Path(run)

@@ -555,6 +555,21 @@ def test_checkpoints_that_is_a_file_is_said_in_words(env, tmp_path, capsys, comm
     assert "is a file, not a folder" in one_line_error(code, err) and (tmp_path / "afile").read_text() == "x"
 
 
+@pytest.mark.parametrize("command, option", [(["train"], "--run-dir"), (["train"], "--checkpoints"),
+                                             (["compare", "--models", "rnn"], "--checkpoints")])
+def test_a_folder_name_too_long_is_a_short_usage_error_naming_the_option(env, tmp_path, capsys, command, option):
+    """`train --run-dir /tmp/<256 x's>` printed the raw 256-character path, then ": File name too long". Now a
+    usage error (exit 2) that names the option and shows the path cut, as a long run name is cut (resolve_run)."""
+    path = tmp_path / ("x" * 256)
+    code, _, err = run_cli(capsys, *command, "--data", env["data"], "--epochs", 1, option, path,
+                           *(["--checkpoints", tmp_path / "ck"] if option != "--checkpoints" else []))
+    line = one_line_error(code, err)
+    assert code == 2 and line.startswith(f"namestudio: error: {option} {str(path)[:40]}…: a name in it is 256 "
+                                         "characters long") and line.endswith("; give a shorter one"), line
+    assert "x" * 41 not in line and "File name too long" not in line and len(line) < 200
+    assert not (tmp_path / "ck").exists()
+
+
 @pytest.mark.parametrize("argv", [["--checkpoints", "afile"], ["tui", "--checkpoints", "afile"],
                                   ["--data", "builtin", "--checkpoints", "afile"], ["--checkpoints=afile"]])
 def test_the_tui_refuses_checkpoints_that_is_a_file_before_it_starts(tmp_path, capsys, monkeypatch, argv):

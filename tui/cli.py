@@ -1553,8 +1553,12 @@ def main(argv: list[str] | None = None) -> int:
         for dest, option in (("checkpoints", "--checkpoints"), ("run_dir", "--run-dir")):
             value = getattr(args, dest, None)     # where runs are written or listed (not where a RUN path is): the
             #                                       TUI lists and writes them too, so it is refused before it starts
-            if (value is not None and args.func in (cmd_train, cmd_compare, cmd_runs, cmd_tui)
-                    and Path(value).exists() and not Path(value).is_dir()):
+            if value is None or args.func not in (cmd_train, cmd_compare, cmd_runs, cmd_tui):
+                continue
+            from namestudio.engine.runfolder import too_long
+            if why := too_long(value):     # (was: the whole path, hundreds of characters, ": File name too long")
+                raise UsageError(f"{option} {why}; give a shorter one")
+            if Path(value).exists() and not Path(value).is_dir():
                 raise UsageError(f"{option} {value} is a file, not a folder"
                                + (" (the default; --checkpoints DIR chooses another)"
                                   if dest == "checkpoints" and not _given(argv, option) else ""))
