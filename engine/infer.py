@@ -28,6 +28,16 @@ class InferenceError(NamestudioError, ValueError):
     """Bad input for a loaded run (unknown language, empty name, ...); one line."""
 
 
+class StartTooLong(InferenceError):
+    """A start that leaves a sampled name no room: ``shown`` (the start as the model reads it, cut for a message)
+    is ``length`` ``kind``s long, and names end at ``max_len``. The message speaks to `sample --max-len`; a face
+    without that option words it for itself from these."""
+
+    def __init__(self, message: str, shown: str, length: int, kind: str, max_len: int):
+        super().__init__(message)
+        self.shown, self.length, self.kind, self.max_len = shown, length, kind, max_len
+
+
 MAX_SAMPLES = 10_000   # names per sample call
 MAX_TEMPERATURE = 100.0   # far past uniform letters; above ~3.4e38 the logits' float32 division gave NaN
 GREEDY_BELOW = 1e-6    # a temperature under this samples as 0 does: the likeliest letter
@@ -364,12 +374,14 @@ class LoadedRun:
             if len(p) >= max_len:
                 kind = kind_of(p)
                 if len(p) < MAX_LEN:       # a higher max-len makes room
-                    raise InferenceError(f"start {_short(p)!r} is {_counted(len(p), kind)}: max-len {max_len} leaves no "
-                                         f"room; raise max-len to {len(p) + 1} or more (at most {MAX_LEN})")
+                    raise StartTooLong(f"start {_short(p)!r} is {_counted(len(p), kind)}: max-len {max_len} leaves no "
+                                       f"room; raise max-len to {len(p) + 1} or more (at most {MAX_LEN})",
+                                       _short(p), len(p), kind, int(max_len))
                 # max-len is at most MAX_LEN: raising it cannot help (a start past MAX_LEN was cut to MAX_LEN)
                 typed = self.read(start).truncated_from if start_letters is None else 0
-                raise InferenceError(f"start {_short(p)!r} is {_counted(typed or len(p), kind)}: a start may be at "
-                                     f"most {_counted(MAX_LEN - 1, kind)}, one less than the highest max-len ({MAX_LEN})")
+                raise StartTooLong(f"start {_short(p)!r} is {_counted(typed or len(p), kind)}: a start may be at "
+                                   f"most {_counted(MAX_LEN - 1, kind)}, one less than the highest max-len ({MAX_LEN})",
+                                   _short(p), typed or len(p), kind, int(max_len))
         results = []
         shares = [int(max_len) - len(p) for p in prefixes]
         total, done = sum(shares), 0

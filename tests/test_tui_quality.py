@@ -403,3 +403,32 @@ async def test_the_ui_answers_while_a_prediction_is_under_way(env):
         await wait_for(pilot, lambda: not pane.busy, 30)
         assert pane.results and pane.attribution[0] == pane.results[0][0]
         assert len(pane.attribution[1]) == len("Nak")
+
+
+@pytest.mark.parametrize("length", [26, 70])
+async def test_a_start_too_long_for_the_generate_pane_says_how_long_a_start_may_be_there(env, length):
+    """The Generate pane has no max-len field (its names end at 24), yet a start of 24 letters or more typed
+    there was told "max-len 24 leaves no room; raise max-len to 27 or more" (or, past 64, "one less than the
+    highest max-len"): the words of `sample --max-len`. The pane says how long a start may be there; the
+    temperature table (t) says the same; `sample` keeps its own words (tests/test_infer.py)."""
+    app = env["app"]
+    name = next(n for n, _ in split_of(env["gen"])["train"] if n.isalpha())
+    start = (name.lower() * length)[:length]       # letters the run has seen
+    async with app.run_test(size=SIZE) as pilot:
+        pane = await open_generate(pilot, app)
+        field = app.query_one("#gen-start", Input)
+        field.focus()
+        await pilot.press(*start)
+        assert field.value == start                # every letter went into the field
+        await pilot.press("enter")
+        await settle(pilot, app)
+        said = text_of(app.query_one("#gen-summary"), width=300).strip()
+        shown = (start[0].upper() + start[1:])[:20] + "…"
+        assert said == (f"start {shown!r} is {length} letters: a start here may be at most 23 letters, one less "
+                        f"than the 24 a name here may have"), said
+        assert "max-len" not in said and pane.samples == []
+        await pilot.press("escape")
+        pane.action_quality_table()
+        await wait_for(pilot, lambda: not pane.table_busy, 60)
+        await settle(pilot, app)
+        assert pane.table_error == said

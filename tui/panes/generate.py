@@ -25,6 +25,7 @@ from ..widgets import Choice, best_run, INTEGER, NAME, NUMBER, Anchor, Field, Pa
 NO_CLASSIFIER = "__none__"
 TABLE_N = 200                                # names per temperature: a few seconds at most on a CPU
 SHOWN_MAX = 100      # sample rows drawn: Textual draws a Rich table whole, ~1.7 ms a row (10,000 rows froze it 17 s)
+NAME_MAX_LEN = 24    # the pane has no max-len field: its names end at `namestudio sample`'s default length
 
 
 FIELD_LABELS = {"#gen-temp": "Temp", "#gen-topk": "Top-k", "#gen-count": "Count"}
@@ -273,7 +274,7 @@ class GeneratePane(Pane):
             if samples is None:
                 samples = run.sample(lang=settings["lang"], start=settings["start"], n=settings["n"],
                                      temperature=settings["temperature"], top_k=settings["top_k"],
-                                     seed=random.randrange(2 ** 31))
+                                     max_len=NAME_MAX_LEN, seed=random.randrange(2 ** 31))
             agreement = None
             for s in samples:
                 s.pop("classifier", None)
@@ -283,7 +284,7 @@ class GeneratePane(Pane):
 
                 agreement = classifier_agreement(samples, classifier)   # the engine's one definition
         except Exception as e:   # InferenceError and the like: a message, not a crash
-            self.post_message(SamplesReady([], None, str(e).strip().splitlines()[0] if str(e).strip() else repr(e)))
+            self.post_message(SamplesReady([], None, _said(e) or repr(e)))
             return
         if not get_current_worker().is_cancelled:
             self.post_message(SamplesReady(samples, agreement, checked_by=classifier))
@@ -339,13 +340,12 @@ class GeneratePane(Pane):
                 if worker.is_cancelled:
                     return
                 rows += sample_quality(run, [t], n=TABLE_N, classifier=classifier, seed=0, lang=settings["lang"],
-                                       start=settings["start"], top_k=settings["top_k"])
+                                       start=settings["start"], top_k=settings["top_k"], max_len=NAME_MAX_LEN)
                 self.post_message(QualityProgress(key, list(rows), len(TABLE_TEMPERATURES),
                                                   done=len(rows) == len(TABLE_TEMPERATURES)))
         except Exception as e:   # a start the run cannot read and the like: one line, not a crash
-            text = str(e).strip()
-            self.post_message(QualityProgress(key, rows, len(TABLE_TEMPERATURES),
-                                              text.splitlines()[0] if text else type(e).__name__, done=True))
+            self.post_message(QualityProgress(key, rows, len(TABLE_TEMPERATURES), _said(e) or type(e).__name__,
+                                              done=True))
 
     def on_quality_progress(self, msg: QualityProgress) -> None:
         msg.stop()
@@ -470,6 +470,18 @@ class GeneratePane(Pane):
         select = self.query_one("#gen-run", Select)
         select.focus()
         select.expanded = True
+
+
+def _said(e: Exception) -> str:
+    """A sampling error in one line, as this pane says it. A start too long for its names is told the longest
+    start this pane takes: the engine's words ("raise max-len to 25") name an option the pane has not."""
+    from namestudio.engine.infer import StartTooLong
+
+    if isinstance(e, StartTooLong) and e.max_len == NAME_MAX_LEN:
+        return (f"start {e.shown!r} is {counted(e.length, e.kind)}: a start here may be at most "
+                f"{counted(NAME_MAX_LEN - 1, e.kind)}, one less than the {NAME_MAX_LEN} a name here may have")
+    text = str(e).strip()
+    return text.splitlines()[0] if text else ""
 
 
 def novelty_cell(s: dict) -> Text:
