@@ -784,6 +784,29 @@ def test_classify_and_sample_on_a_run_in_training_say_it_is_its_best_weights_so_
         assert code == 0 and "is being trained (step 12 of 40): these are its best weights so far" in out, out
 
 
+def test_stop_says_what_the_run_keeps_at_that_moment(tmp_path, capsys):
+    """`namestudio stop RUN` said "the best weights are kept and tested" of a run that had trained nothing yet, or
+    had no checkpoint: now it says what train's own Ctrl-C says at that moment (runfolder.stop_keeps)."""
+    import time
+
+    from namestudio.engine import runfolder as rf
+    run = tmp_path / "r1"
+    run.mkdir()
+    said = []
+    for step, weights in ((0, False), (5, False), (5, True)):
+        if weights:
+            (run / rf.WEIGHTS).write_bytes(b"weights")
+        with rf.RunLock(run):                                            # a trainer (this process) at work on it
+            rf.write_status(run, rf.RunStatus(state="running", pid=os.getpid(), host=rf.HOST, heartbeat=time.time(),
+                                              step=step, total_steps=40))
+            code, out, _ = run_cli(capsys, "stop", run)
+        assert code == 0 and rf.read_control(run)["command"] == "stop"
+        said.append(out.strip())
+    assert said == ["r1: asked to stop: nothing trained yet: no weights to keep, nothing to test",
+                    "r1: asked to stop: no checkpoint yet: the current weights are kept and tested",
+                    "r1: asked to stop: the best checkpoint so far is kept and tested"]
+
+
 # ---- `namestudio data`: download again offline, options of the other action, source names, dropped labels ----
 ARCHIVE = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "names-data.zip"
 

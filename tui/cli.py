@@ -233,8 +233,8 @@ def build_parser() -> argparse.ArgumentParser:
     _add_ranks(p)
     p.set_defaults(func=cmd_train)
 
-    for name, func, what in (("stop", cmd_stop, "stop a run (or EXP: every run of an experiment): the best "
-                                                "weights are kept and tested"),
+    for name, func, what in (("stop", cmd_stop, "stop a run (or EXP: every run of an experiment): "
+                                                + STOP_KEEPS_EACH),
                              ("pause", cmd_pause, "pause a run"), ("resume", cmd_resume, "resume a paused run")):
         p = sub.add_parser(name, help=f"{what} (any live local run, whoever started it)", epilog=RUN_EPILOG)
         p.add_argument("run", metavar="RUN" if name != "stop" else "RUN|EXP",
@@ -1056,7 +1056,7 @@ def _control(args, command: str, said: str) -> int:
                            f"(namestudio {command} {exp.name}/RUN), or stop it all (namestudio stop {exp.name})") from None
         asked = ex.stop_experiment(exp)
         whom = "every run" if not asked else f"its {asked} live run{'s' * (asked != 1)} (its compare is gone)"
-        print(f"{exp.name}: asked to stop {whom}; the best weights are kept and tested; "
+        print(f"{exp.name}: asked to stop {whom}; {STOP_KEEPS_EACH}; "
               f"`namestudio compare --resume {exp.name}` continues it")
         return 0
     name = _run_name(run)           # an experiment's run (EXP/RUN) goes on with its experiment
@@ -1064,12 +1064,22 @@ def _control(args, command: str, said: str) -> int:
         f"`namestudio train --resume {name}`"
     state = rf.send_control(run, command, resume_hint=hint)
     already = {"pause": "paused", "resume": "running"}.get(command) == state
+    if command == "stop":           # what it keeps at this moment, in train's words (runfolder.stop_keeps)
+        try:
+            said = f"asked to stop: {rf.stop_keeps(run, rf.read_status(run).step)}"
+        except rf.RunFolderError:
+            pass
     print(f"{name}: {said}" + (f" (it was {state} already)" if already else ""))
     return 0
 
 
+# what a stop keeps, said of a run whose moment is not known here (an experiment's runs, the help)
+STOP_KEEPS_EACH = ("each keeps and tests what it trained: its best checkpoint, or its weights before the first "
+                   "evaluation; a run not trained yet keeps nothing")
+
+
 def cmd_stop(args) -> int:
-    return _control(args, "stop", "asked to stop (the best weights are kept and tested)")
+    return _control(args, "stop", "asked to stop (it keeps and tests what it trained)")
 
 
 def cmd_pause(args) -> int:

@@ -65,7 +65,7 @@ TRAIN = [
     _key("s", "start", "Start", "Start training with the form's settings on the active data source.",
          id="train.start"),
     _key("p", "pause", "Pause", "Pause the attached run after its current batch, or resume it.", id="train.pause"),
-    _key("x", "stop", "Stop", "Stop the run within one batch; the best checkpoint so far is kept and tested.",
+    _key("x", "stop", "Stop", "Stop the run within one batch; its best checkpoint so far (or, before one, its weights) is kept and tested.",
          id="train.stop"),
     _key("a", "attach_next", "Attach", "Follow the next live run (started here or anywhere else: another "
          "terminal, tmux, SSH); the Runs pane's w attaches the run under its cursor.", id="train.attach"),
@@ -175,7 +175,7 @@ FOOTER_DROP = ["pane", "runs.refresh", "data.reload", "runs.csv"]
 ERROR = [Binding("escape,enter,q", "dismiss", "Close", tooltip="Close this message.", id="namestudio.error.close")]
 HELP = [Binding("escape,f1,question_mark,q", "dismiss", "Close", tooltip="Close the keys screen.",
                 id="namestudio.help.close")]
-QUIT = [Binding("s", "choose('stop')", "Stop it", tooltip="Stop the run (best weights kept, tested), then quit.",
+QUIT = [Binding("s", "choose('stop')", "Stop it", tooltip="Stop the run (what it trained is kept and tested), then quit.",
                 id="namestudio.quit.stop"),
         Binding("l", "choose('leave')", "Leave it", tooltip="Quit and leave the run training (its own process).",
                 id="namestudio.quit.leave"),
