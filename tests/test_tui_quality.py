@@ -432,3 +432,35 @@ async def test_a_start_too_long_for_the_generate_pane_says_how_long_a_start_may_
         await wait_for(pilot, lambda: not pane.table_busy, 60)
         await settle(pilot, app)
         assert pane.table_error == said
+
+
+@pytest.mark.parametrize("start, note", [("Úz", "this run never saw Ú: read Ú as U"),     # the fixture has no O
+                                         ("uz'", "digits and punctuation left out")])
+async def test_the_generate_pane_says_how_a_start_was_read(env, start, note):
+    """A start typed as Ω gave names starting "O…", and o' lost its apostrophe, with no word why; `namestudio
+    sample --start` says so (LoadedRun.read_start's notes). The pane shows the same notes under its summary,
+    and none for a start read as typed."""
+    from namestudio.engine.infer import load_run
+
+    notes = load_run(env["gen"]).read_start(start)[1]
+    assert notes and any(note in n for n in notes)       # the CLI's words, which the pane repeats
+    app = env["app"]
+    async with app.run_test(size=SIZE) as pilot:
+        pane = await open_generate(pilot, app)
+        field = app.query_one("#gen-start", Input)
+        field.value = start
+        field.focus()
+        await pilot.press("enter")
+        await settle(pilot, app)
+        assert pane.samples
+        said = text_of(app.query_one("#gen-summary"), width=300)
+        for n in notes:
+            assert f"note: start {start!r}: {n}" in said, said
+        pane.check_samples()                              # the same samples checked again keep their notes
+        await settle(pilot, app)
+        assert f"note: start {start!r}: {notes[0]}" in text_of(app.query_one("#gen-summary"), width=300)
+        field.value = ""
+        field.focus()
+        await pilot.press("enter")
+        await settle(pilot, app)
+        assert pane.samples and "note:" not in text_of(app.query_one("#gen-summary"), width=300)

@@ -99,6 +99,8 @@ class SamplesReady(Message):
     agreement: float | None
     error: str = ""
     checked_by: object = None
+    start: str = ""                           # the start the samples were drawn from, as typed
+    notes: tuple[str, ...] | None = None      # how it was read (LoadedRun.read_start); None: the same samples
 
 
 @message

@@ -40,6 +40,8 @@ class GeneratePane(Pane):
         self.run = None            # generator LoadedRun
         self.classifier = None     # classifier LoadedRun or None
         self.samples: list[dict] = []
+        self.start_notes: tuple[str, ...] = ()   # how the samples' start was read ("read Ω as O"), or nothing
+        self.start_read = ""                     # that start, as typed
         self.agreement: float | None = None
         self.gens: list[tuple[str, str]] = []   # generator runs to choose from
         self.clfs: list[tuple[str, str]] = []   # classifier runs to check with
@@ -270,8 +272,11 @@ class GeneratePane(Pane):
     @work(thread=True, exclusive=True, group="sample", exit_on_error=False)
     def _sample_worker(self, run, classifier, settings: dict, samples: list[dict] | None) -> None:
         """Sampling (up to 10,000 names) and the classifier check run here, off the UI thread."""
+        notes, start = None, ""
         try:
             if samples is None:
+                start = settings["start"]      # how it is read, as `sample --start` says (before the samples)
+                notes = tuple(run.read_start(start)[1]) if start else ()
                 samples = run.sample(lang=settings["lang"], start=settings["start"], n=settings["n"],
                                      temperature=settings["temperature"], top_k=settings["top_k"],
                                      max_len=NAME_MAX_LEN, seed=random.randrange(2 ** 31))
@@ -287,7 +292,8 @@ class GeneratePane(Pane):
             self.post_message(SamplesReady([], None, _said(e) or repr(e)))
             return
         if not get_current_worker().is_cancelled:
-            self.post_message(SamplesReady(samples, agreement, checked_by=classifier))
+            self.post_message(SamplesReady(samples, agreement, checked_by=classifier,
+                                           start=start, notes=notes))
 
     def on_samples_ready(self, msg: SamplesReady) -> None:
         msg.stop()
@@ -296,6 +302,8 @@ class GeneratePane(Pane):
             self._show_error(msg.error)
             return
         self.samples, self.agreement = msg.samples, msg.agreement
+        if msg.notes is not None:                    # fresh samples (not the same ones checked again)
+            self.start_read, self.start_notes = msg.start, msg.notes
         if msg.checked_by is not self.classifier:    # the classifier arrived (it loads in a worker) or changed
             self.check_samples()                     # while these were sampled: ask the one chosen now
             return
@@ -426,7 +434,11 @@ class GeneratePane(Pane):
         if self.classifier is not None:
             from namestudio.engine.infer import agreement_words, judged   # loaded with the run already (torch)
             parts.append(agreement_words(self.agreement, judged(self.samples), len(self.samples)))
-        summary.update(Text(" · ".join(parts), style="bold"))
+        said = Text(" · ".join(parts), style="bold")
+        for note in self.start_notes:       # the words of `namestudio sample --start`
+            said.append("\nnote: ", style="yellow")
+            said.append(f"start {self.start_read!r}: {note}", style="")
+        summary.update(said)
         t = Table(box=None, padding=(0, 2, 0, 0), header_style="bold", show_edge=False)
         t.add_column("name", no_wrap=True)
         t.add_column("language", no_wrap=True)
