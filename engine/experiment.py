@@ -967,7 +967,8 @@ def samples_table(run_dir: Path, temperature: float = 0.8, start_letters: str = 
                   seed: int = 0, languages: list[str] | None = None) -> dict:
     """Names sampled per language by a generator run, one column per start letter:
     {"letters": [...], "rows": [{"language", "samples": {letter: [names]}}], "notes": [one line each]}.
-    A letter the run never saw is left out with a note. Loads the run (torch; off the UI thread)."""
+    A letter the run never saw is left out with a note; one it reads as another ("Ú" as "U") is kept, with a
+    note saying so. Loads the run (torch; off the UI thread)."""
     from .infer import InferenceError, load_run
     run = load_run(run_dir)
     if run.task != "generate":
@@ -975,10 +976,12 @@ def samples_table(run_dir: Path, temperature: float = 0.8, start_letters: str = 
     letters, notes = [], []
     for c in [c for c in start_letters if not c.isspace()]:
         try:
-            run._prefix(c, "start letter")
+            said = run.read_start(c, "start letter")[1]
             letters.append(c)
         except InferenceError as e:
             notes.append(str(e))
+            continue
+        notes += [f"start letter {c!r}: {note}" for note in said]   # read as another letter: as `sample` says
     rows = []
     for lang in languages or run.labels:
         got = {}

@@ -464,3 +464,20 @@ async def test_the_generate_pane_says_how_a_start_was_read(env, start, note):
         await pilot.press("enter")
         await settle(pilot, app)
         assert pane.samples and "note:" not in text_of(app.query_one("#gen-summary"), width=300)
+
+
+def test_compare_samples_say_how_a_start_letter_was_read(env):
+    """Compare's Samples view sampled names for a start letter Ú as U with no word why (engine samples_table
+    dropped read_start's notes). Its notes, shown under the table, now say so as `sample --start-letters` does;
+    a letter read as typed has none."""
+    from namestudio.engine.experiment import samples_table
+    from namestudio.tui.panes.compare import samples_renderable
+
+    table = samples_table(env["gen"], 0.8, "ÚG", n=1, seed=0)
+    assert table["letters"] == ["Ú", "G"]
+    assert table["notes"] == ["start letter 'Ú': this run never saw Ú: read Ú as U"], table["notes"]
+    assert all(r["samples"]["Ú"][0].startswith("U") for r in table["rows"])
+    console = Console(width=200, file=io.StringIO(), color_system=None)
+    console.print(samples_renderable([("tiny", table, "")]))
+    assert "tiny: start letter 'Ú': this run never saw Ú: read Ú as U" in console.file.getvalue()
+    assert samples_table(env["gen"], 0.8, "G", n=1, seed=0)["notes"] == []
