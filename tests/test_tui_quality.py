@@ -481,3 +481,31 @@ def test_compare_samples_say_how_a_start_letter_was_read(env):
     console.print(samples_renderable([("tiny", table, "")]))
     assert "tiny: start letter 'Ú': this run never saw Ú: read Ú as U" in console.file.getvalue()
     assert samples_table(env["gen"], 0.8, "G", n=1, seed=0)["notes"] == []
+
+
+@pytest.mark.parametrize("start", ["uz'", "Uzka"])
+async def test_the_generate_pane_command_is_shell_quoted(env, start):
+    """The command the Generate pane suggests ("… --start o' --out names.txt") was not shell-quoted: pasted,
+    it left an open quote, and a start or language with a space was cut in two. Each argument is quoted where
+    it needs it, and a plain one is left as it is."""
+    import shlex
+
+    app = env["app"]
+    async with app.run_test(size=SIZE) as pilot:
+        pane = await open_generate(pilot, app)
+        app.query_one("#gen-start", Input).value = start
+        app.query_one("#gen-count", Input).value = "3"
+        pane.action_resample()
+        await settle(pilot, app)
+        assert pane.samples
+        command = pane._sample_command()
+        args = shlex.split(command)                  # would raise on an open quote
+        assert args[args.index("--start") + 1] == start and args[-2:] == ["--out", "names.txt"]
+        assert args[2] == env["gen"].name or args[2].endswith("/" + env["gen"].name)
+        if start == "Uzka":
+            assert f"--start {start} --out" in command      # plain: as it was
+        pane.run.path = env["root"] / "my run"              # a run name, or a language, with a space: one argument
+        pane.query_one("#gen-lang", Select).set_options([("Old Orcish", "Old Orcish")])
+        pane.query_one("#gen-lang", Select).value = "Old Orcish"
+        args = shlex.split(pane._sample_command())
+        assert args[2] == "my run" and args[args.index("--lang") + 1] == "Old Orcish"

@@ -4,6 +4,7 @@ uniqueness and classifier agreement across temperatures (engine.infer.sample_qua
 from __future__ import annotations
 
 import random
+import shlex
 
 from rich.table import Table
 from rich.text import Text
@@ -466,11 +467,12 @@ class GeneratePane(Pane):
             st = self.settings()
         except ValueError:
             st = {"lang": None, "start": "", "temperature": 0.8, "top_k": 0}
-        parts = ["namestudio sample", run_name(self.run.path), f"-n {len(self.samples)}",
+        q = shlex.quote     # each argument as a shell reads it: o' or a language with a space pastes whole
+        parts = ["namestudio sample", q(run_name(self.run.path)), f"-n {len(self.samples)}",
                  f"--temperature {st['temperature']:g}"]
         parts += [f"--top-k {st['top_k']}"] if st["top_k"] else []
-        parts += [f"--lang {st['lang']}"] if st["lang"] else []
-        parts += [f"--start {st['start']}"] if st["start"] else []
+        parts += [f"--lang {q(st['lang'])}"] if st["lang"] else []
+        parts += [f"--start {q(st['start'])}"] if st["start"] else []
         return " ".join(parts + ["--out names.txt"])
 
     @on(Input.Submitted)
