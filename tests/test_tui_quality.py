@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import json
 import re
+import shutil
 from pathlib import Path
 
 import pytest
@@ -509,3 +510,53 @@ async def test_the_generate_pane_command_is_shell_quoted(env, start):
         pane.query_one("#gen-lang", Select).value = "Old Orcish"
         args = shlex.split(pane._sample_command())
         assert args[2] == "my run" and args[args.index("--lang") + 1] == "Old Orcish"
+
+
+def log_lines(app) -> list[str]:
+    """The Train pane's log, a long line wrapped there (indented) made one again."""
+    out: list[str] = []
+    for x in map(str, app.query_one("#eval-log").lines):
+        if x.startswith("    ") and out:
+            out[-1] += " " + x.strip()
+        else:
+            out.append(x)
+    return out
+
+
+def words(line: str) -> str:
+    return " ".join(line.replace("…", "...").split())
+
+
+@pytest.mark.parametrize("task", ["classify", "generate"])
+async def test_the_train_pane_log_says_the_n_gram_blend_before_the_test_line(env, task):
+    """After a run ended, the Train pane's log went from the last validation figure to "Done … test acc 0.858"
+    (or "test NLL …") with no word of the n-gram blend (mix) that explains the jump. The line `train` prints,
+    from the blend report in test_metrics.json, now comes just before the Done line; a run with no blend
+    (lm_order 0) shows nothing new."""
+    from namestudio.engine.blend import describe
+
+    run = env["clf" if task == "classify" else "gen"]
+    blend = rf.read_test(run)["test"]["lm_blend"]
+    said = f"{describe(blend)} ({blend.get('seconds', 0):.1f} s)"
+    assert said.startswith("n-gram blend" if task == "classify" else "n-gram mix")
+    app = env["app"]
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot, app)
+        pane = app.pane("train")
+        app.follower.attach(run)
+        await wait_for(pilot, lambda: pane.run_dir == str(run) and pane.state == "done", 30)
+        lines = log_lines(app)
+        done = next(i for i, x in enumerate(lines) if x.startswith("Done"))
+        assert words(lines[done - 1]) == words(said), lines[-4:]
+        assert sum(x.startswith("n-gram") for x in lines) == 1
+        # the same run without its blend (as lm_order 0 leaves it): the Done line follows the validation line
+        plain = run.with_name(run.name + "-plain")
+        shutil.copytree(run, plain)
+        test = json.loads((plain / rf.TEST).read_text(encoding="utf-8"))
+        del test["test"]["lm_blend"]
+        (plain / rf.TEST).write_text(json.dumps(test), encoding="utf-8")
+        app.follower.attach(plain)
+        await wait_for(pilot, lambda: pane.run_dir == str(plain) and pane.state == "done", 30)
+        lines = log_lines(app)
+        done = max(i for i, x in enumerate(lines) if x.startswith("Done"))
+        assert not lines[done - 1].startswith("n-gram"), lines[-4:]

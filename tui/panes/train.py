@@ -414,6 +414,10 @@ class TrainPane(Pane):
         line = f"{ended} {duration(e.train_seconds)} · {test}"
         if e.untested == rf.UNTRAINED:      # "stopped before any training: …", as `train` says it
             line = f"Run {e.untested}"
+        blend = t.get("lm_blend") if t else None       # the n-gram blend (mix) the test figures are of, as
+        if isinstance(blend, dict):                    # `train` says it before its test line: why they jump
+            from namestudio.engine.blend import describe
+            self._log(f"{describe(blend)} ({blend.get('seconds', 0):.1f} s)")
         self._log(line)
         kept = "Run folder" if e.untested == rf.UNTRAINED else "Best checkpoint"    # untrained: no weights
         self._status(Text.assemble((line, "bold"), f"\n{kept}: {short_path(e.run_dir)}"))
