@@ -355,3 +355,27 @@ async def test_opening_a_damaged_run_says_what_is_wrong_not_a_none_run(narrow_ap
         assert any("gen-x cannot be opened: /runs/gen-x/model.safetensors: no such weights file" in m
                    for m in messages), messages
         assert not any("None" in m for m in messages)
+
+
+# ---- the Evaluate pane's reliability view while the attached run trains -----------------------------
+@pytest.mark.parametrize("size", [NARROW, (100, 30)])
+async def test_the_still_training_reliability_message_wraps_and_keeps_the_figures(narrow_app, size):
+    app = narrow_app
+    async with app.run_test(size=size) as pilot:
+        await show_pane(pilot, "evaluate")
+        pane = app.pane("evaluate")
+        # as tui/follow.py leaves it while a run trains: its live validation shown, not ended
+        pane.live_run, pane.live_ended = pane.shown_run, False
+        pane.live = (pane.metrics, pane.labels, "Validation, live · epoch 1.00")
+        pane.action_follow_live()
+        await pilot.press("r")
+        await settle(pilot, app)
+        cm, side = app.query_one("#eval-cm"), app.query_one("#eval-side")
+        assert "still training" in str(cm.render())
+        text = " ".join(line.text.strip() for line in cm.render_lines(cm.region.reset_offset))
+        assert "(or open a saved run, o)." in " ".join(text.split()), text
+        width = app.screen.size.width
+        assert cm.region.right <= width and side.region.right <= width and side.region.width >= 20
+        headline = " ".join(line.text for line in app.query_one("#eval-headline").render_lines(
+            app.query_one("#eval-headline").region.reset_offset))
+        assert "accuracy" in headline, headline

@@ -165,6 +165,8 @@ class EvaluatePane(Pane):
         self._shown_key = key
         for wid, part in zip(("#eval-title", "#eval-cm", "#eval-headline", "#eval-per-class"), parts):
             self.query_one(wid, Static).update(part)
+        # a sentence in place of a table (still training, computing, an error) wraps beside the figures
+        self.query_one("#eval-cm", Static).set_class(isinstance(parts[1], Text), "-message")
 
     def _visible(self) -> bool:
         try:
