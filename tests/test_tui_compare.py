@@ -631,3 +631,60 @@ def test_marked_runs_of_both_tasks_show_the_same_task_on_runs_and_compare(tmp_pa
     data = read_source(("marked", tuple(paths)))                 # newest first, as the Runs pane lists them
     assert data["task"] == "classify" and data["skipped"] == 1
     assert [Path(r["path"]).name for r in data["runs"]] == ["20260102-clf", "20260101-clf"]
+
+
+LANGUAGES = ["Arabic", "Chinese", "Czech", "Dutch", "English", "French", "German", "Greek", "Irish", "Italian",
+             "Japanese", "Korean", "Polish", "Portuguese", "Russian", "Scottish", "Spanish", "Vietnamese"]
+
+
+def eighteen_languages(exp: Path) -> None:
+    """The experiment's runs as if trained on the 18 languages of the names data set."""
+    n = len(LANGUAGES)
+    for k, run in enumerate(sorted(p for p in exp.iterdir() if p.is_dir())):
+        cfg = rf.read_json(run / rf.CONFIG)
+        cfg["labels"] = LANGUAGES
+        rf.atomic_write_json(run / rf.CONFIG, cfg)
+        cm = [[8 + k if i == j else (i + j + k) % 3 for j in range(n)] for i in range(n)]
+        test = rf.read_json(run / rf.TEST)
+        test["test"]["confusion"] = cm
+        rf.atomic_write_json(run / rf.TEST, test)
+        rows = [json.loads(line) for line in (run / rf.METRICS).read_text().splitlines() if line]
+        for row in rows:
+            row["confusion"] = cm
+        (run / rf.METRICS).write_text("".join(json.dumps(r) + "\n" for r in rows))
+
+
+@pytest.mark.parametrize("size", [(80, 24), (100, 30)])
+async def test_the_difference_of_18_languages_scrolls_to_every_column(exp_app, size):
+    app, exp = exp_app
+    eighteen_languages(exp)
+    async with app.run_test(size=size) as pilot:
+        await show_compare(pilot, app)
+        pane = app.pane("compare")
+        while pane.view != "confusion":
+            await pilot.press("v")
+        await pilot.press("d")
+        await settle(pilot, app)
+        assert pane.shown_difference is not None and len(pane.shown_difference["labels"]) == 18
+        cms = app.query_one("#cmp-cms")
+        info = app.query_one("#cmp-cm-info")
+        width = app.screen.size.width
+        seen = set()
+        for _ in range(40):
+            region = cms.scrollable_content_region
+            x = cms.scroll_x
+            table = app.query_one("#cmp-cm-a")       # its header line, as far as the view shows it now
+            shown = table.render_lines(table.region.reset_offset)[0].text
+            seen.update(shown[int(x):int(x) + region.width].split())
+            hint = str(info.render())
+            if cms.scroll_x >= cms.max_scroll_x:
+                break
+            assert "→ scrolls to" in hint and "Vietnamese" in hint, hint
+            await pilot.press("right")
+            await settle(pilot, app)
+        assert cms.region.right <= width
+        assert "→ scrolls to" not in str(info.render())
+        assert {"Ara", "Por", "Vie"} <= seen, seen
+        await pilot.press("left")
+        await settle(pilot, app)
+        assert cms.scroll_x < cms.max_scroll_x

@@ -148,6 +148,10 @@ COMPARE = [
          "other way).", id="cmp.sort"),
     _key("d", "toggle_difference", "A−B/side", "Confusion: the two runs' matrices side by side, or their "
          "difference (row %, A minus B).", id="cmp.diff"),
+    _key("right", "scroll_matrix(4)", "Scroll", "Confusion: scroll the matrices to the right (when wider than the "
+         "pane; the line above names the columns past the edge).", id="cmp.right", show=False, priority=False),
+    _key("left", "scroll_matrix(-4)", "Scroll", "Confusion: scroll the matrices back to the left.", id="cmp.left",
+         show=False, priority=False),
     _key("ctrl+r", "compute", "Compute", "Top-3 and Samples: compute again with the names, temperature and "
          "start letters typed (Enter in a field does too).", id="cmp.compute"),
 ]

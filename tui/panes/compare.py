@@ -25,7 +25,7 @@ from rich.table import Table
 from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
-from textual.containers import Horizontal, Vertical
+from textual.containers import Horizontal, HorizontalScroll, Vertical
 from textual.widgets import ContentSwitcher, DataTable, Label, Select, Static
 from textual.worker import get_current_worker
 from textual_plotext import PlotextPlot
@@ -47,7 +47,7 @@ VIEW_TITLES = {"curves": "Curves", "results": "Results", "confusion": "Confusion
 # the actions that only mean something in some views (hidden from the key bar elsewhere)
 VIEW_ACTIONS = {"x_axis": ("curves",), "smoothing": ("curves",), "log_scale": ("curves",),
                 "toggle_run": ("curves", "results"), "sort": ("results",), "toggle_difference": ("confusion",),
-                "compute": ("topk", "samples")}
+                "compute": ("topk", "samples"), "scroll_matrix": ("confusion",)}
 MARKED = "__marked__"
 LOOK_EVERY = 1.0             # seconds between two looks at the shown runs' files (while the pane shows)
 LIST_EVERY = 10.0            # seconds between two listings of the experiments (also on RunsListed, o, show)
@@ -128,6 +128,7 @@ class ComparePane(Pane):
         self.difference = False
         self.pair: list[str | None] = [None, None]  # run folders of the confusion view's A and B
         self.shown_difference: dict | None = None   # the difference matrix on screen (labels, matrix)
+        self._cm_info: Text | None = None           # the line above it, less the scroll hint
         self.topk: dict | None = None          # {"key", "rows" | "error"}
         self.samples: dict | None = None       # {"key", "tables" | "error"}
         self.plotted: dict[str, list[tuple[str, list[float], list[float]]]] = {}   # what the curves drew
@@ -160,7 +161,8 @@ class ComparePane(Pane):
                     yield Label("B:", classes="field-label")
                     yield Choice([], prompt="run B", allow_blank=True, compact=True, id="cmp-b")
                 yield Static("", id="cmp-cm-info")
-                with Horizontal(id="cmp-cms"):
+                with HorizontalScroll(id="cmp-cms") as cms:   # a matrix wider than the pane scrolls (→/←)
+                    cms.can_focus = False
                     yield Static("", id="cmp-cm-a")
                     yield Static("", id="cmp-cm-b")
             with Vertical(id="cmp-topk"):
@@ -235,6 +237,8 @@ class ComparePane(Pane):
         if self.built and "curves" in self._drawn:
             self._drawn.discard("curves")     # averaged to the old width
             self._redraw()
+        if self.shown_difference is not None:   # a wider or narrower view shows other columns
+            self.call_after_refresh(self._matrix_hint)
 
     def _shown(self) -> None:
         """The pane is shown: follow the Runs pane's marks when they are the source, look at the runs now."""
@@ -613,12 +617,14 @@ class ComparePane(Pane):
                 right.update("")
                 return
             self.shown_difference = diff
-            info.update(Text(f"A − B, row percentage points ({ra['label']} minus {rb['label']}): green where A "
-                             "does better, red where it does worse · d: side by side", style="dim"))
+            self._cm_info = Text(f"A − B, row percentage points ({ra['label']} minus {rb['label']}): green where A "
+                                 "does better, red where it does worse · d: side by side", style="dim")
+            info.update(self._cm_info)
             left.update(difference_table(diff["matrix"], diff["labels"], dark=dark, corner="true\\pred"))
             right.update("")
             right.display = False
             self._stack(False)
+            self.call_after_refresh(self._matrix_hint)
             return
         right.display = rb is not None
         info.update(Text("rows true, columns predicted, row % · d: the difference A − B" if rb is not None else
@@ -636,6 +642,42 @@ class ComparePane(Pane):
 
     def _stack(self, stacked: bool) -> None:
         self.query_one("#cmp-cms").set_class(stacked, "-stacked")
+
+    def _hidden_difference_columns(self) -> list[str]:
+        """The labels of the difference table's columns that end past the view's right edge (as scrolled)."""
+        diff = self.shown_difference
+        if not diff:
+            return []
+        cms = self.query_one("#cmp-cms", HorizontalScroll)
+        table = self.query_one("#cmp-cm-a", Static).content
+        if not isinstance(table, Table) or not cms.scrollable_content_region.width:
+            return []
+        widths = table._calculate_column_widths(self.app.console, self.app.console.options.update_width(10_000))
+        edge = cms.scroll_x + cms.scrollable_content_region.width
+        right, hidden = widths[0], []
+        for label, w in zip(diff["labels"], widths[1:]):
+            right += w
+            if right > edge:
+                hidden.append(str(label))
+        return hidden
+
+    def _matrix_hint(self) -> None:
+        """The line above the difference table, with the columns past its right edge and the way to them."""
+        if self.shown_difference is None or self._cm_info is None:
+            return
+        text = self._cm_info.copy()
+        hidden = self._hidden_difference_columns()
+        if hidden:
+            text.append("\n").append_text(scroll_hint(hidden))
+        info = self.query_one("#cmp-cm-info", Static)
+        if str(info.content) != str(text):
+            info.update(text)
+
+    def action_scroll_matrix(self, step: int) -> None:
+        """→/← in the Confusion view: the matrices scroll by a few columns."""
+        cms = self.query_one("#cmp-cms", HorizontalScroll)
+        cms.scroll_relative(x=step * 5, animate=False, immediate=True)
+        self.call_after_refresh(self._matrix_hint)
 
     @on(Select.Changed, "#cmp-a")
     @on(Select.Changed, "#cmp-b")
