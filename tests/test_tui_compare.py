@@ -688,3 +688,21 @@ async def test_the_difference_of_18_languages_scrolls_to_every_column(exp_app, s
         await pilot.press("left")
         await settle(pilot, app)
         assert cms.scroll_x < cms.max_scroll_x
+
+
+def test_a_very_long_name_leaves_the_top3_run_columns_readable():
+    from rich.console import Console
+
+    from namestudio.tui.panes.compare import topk_renderable
+
+    long = "Abcdefghij" * 10                                     # 100 letters
+    top = [("Portuguese", 0.51), ("Spanish", 0.30), ("Italian", 0.10)]
+    rows = [{"label": lab, "name": n, "top": top} for lab in ("rnn", "lstm", "gru") for n in (long, "Hou")]
+    console = Console(width=80, record=True, color_system=None)
+    console.print(topk_renderable(rows, ["rnn", "lstm", "gru"]))
+    text = console.export_text()
+    assert max(len(line) for line in text.splitlines()) <= 80, text
+    header = text.splitlines()[0].replace("┃", " ").split()
+    assert header == ["name", "rnn", "lstm", "gru"], text
+    assert text.count("Portuguese 0.51") == 6 and text.count("Spanish    0.30") == 6, text
+    assert "Abcdefghij" in text and "…" in text, text

@@ -988,6 +988,9 @@ def result_cell(key: str, row: dict):
     return Text(str(v))           # a run's label: its folder's name, never markup
 
 
+TOPK_NAME_WIDTH = 16    # the Top-3 table's name column at its widest
+
+
 def topk_renderable(rows: list[dict], labels: list[str]):
     """Names down, runs across; each cell the three likeliest languages with their probabilities. A run that
     could not be loaded says why once, under the table."""
@@ -995,7 +998,8 @@ def topk_renderable(rows: list[dict], labels: list[str]):
 
     names = list(dict.fromkeys(r["name"] for r in rows))
     table = Table(show_edge=False, header_style="bold", padding=(0, 1), pad_edge=False)
-    table.add_column("name", no_wrap=True, style="bold")
+    # a long name is cut (…) so that the runs' columns stay whole; the model reads 64 letters of it at most
+    table.add_column("name", no_wrap=True, style="bold", max_width=TOPK_NAME_WIDTH, overflow="ellipsis")
     runs = [lab for lab in labels if any(r["label"] == lab for r in rows)]
     by = {(r["label"], r["name"]): r for r in rows}
     broken = {lab: next(r["error"] for r in rows if r["label"] == lab) for lab in runs
