@@ -379,3 +379,14 @@ async def test_the_still_training_reliability_message_wraps_and_keeps_the_figure
         headline = " ".join(line.text for line in app.query_one("#eval-headline").render_lines(
             app.query_one("#eval-headline").region.reset_offset))
         assert "accuracy" in headline, headline
+
+
+async def test_the_data_paths_placeholder_is_whole_at_80_columns(narrow_app):
+    app = narrow_app
+    async with app.run_test(size=NARROW) as pilot:
+        await show_pane(pilot, "data")
+        field = app.query_one("#data-path", Input)
+        field.value = ""
+        await pilot.pause()
+        shown = field.render_line(0).text.strip()
+        assert shown == field.placeholder and shown.endswith("; Enter"), (shown, field.content_region.width)

@@ -58,7 +58,7 @@ class DataPane(Pane):
             yield Button("PyTorch names", id="use-pytorch", compact=True,
                          tooltip="p: use the PyTorch names (downloaded when missing)")
             yield Label("Path:", classes="field-label")
-            yield Field(placeholder="folder of <Label>.txt, .csv or .txt, then Enter", accept=ANY, id="data-path")
+            yield Field(placeholder="folder of <Label>.txt, .csv, .txt; Enter", accept=ANY, id="data-path")
         yield Heading("", id="data-status")
         with Horizontal(id="download-row"):
             yield Label("Downloading pytorch-names ", classes="field-label")
