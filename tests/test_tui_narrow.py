@@ -390,3 +390,21 @@ async def test_the_data_paths_placeholder_is_whole_at_80_columns(narrow_app):
         await pilot.pause()
         shown = field.render_line(0).text.strip()
         assert shown == field.placeholder and shown.endswith("; Enter"), (shown, field.content_region.width)
+
+
+async def test_the_key_bar_keeps_esc_f1_palette_and_quit_with_a_train_field_focused_at_80_columns(narrow_app):
+    from namestudio.tui.widgets import KeyBar, key_label
+
+    app = narrow_app
+    async with app.run_test(size=NARROW) as pilot:
+        await show_pane(pilot, "train")
+        app.query_one("#f-epochs", Input).focus()          # as Tab into Epochs leaves it
+        await pilot.pause()
+        await settle(pilot, app)
+        bar = app.query_one(KeyBar)
+        line = str(bar.render())
+        assert len(line) <= NARROW[0], line
+        shown = [bid for _, _, _, bid in bar.fitted()]
+        assert {"leave", "help", "palette", "quit"} <= set(shown), line
+        assert line.rstrip().endswith(f"{key_label('ctrl+q')} Quit"), line
+        assert "train.start" in shown and "train.stop" in shown, line   # the pane's first keys stay

@@ -171,8 +171,8 @@ FOOTER_SHORT = {"leave": "Leave", "data.pytorch": "PyTorch", "data.path": "Path"
                 "train.smooth": "EMA", "train.xaxis": "Axis", "cmp.smooth": "EMA", "cmp.xaxis": "Axis", "cmp.log": "Log",
                 "cmp.hide": "Hide", "cmp.marked": "Marked", "cmp.diff": "A−B", "cmp.compute": "Run"}
 # ... then these go, least needed first: the pane keys' hint, and three keys of panes whose other keys need the
-# room (Runs' x CSV and r Refresh, Data's reload; F1 and ^p still list them); the other keys of a pane, esc,
-# F1, ^p and ^q always stay.
+# room (Runs' x CSV and r Refresh, Data's reload; F1 and ^p still list them). Where that is still too long (a form
+# field focused adds esc Leave), a pane's last keys go next (KeyBar.fitted): esc, F1, ^p and ^q always stay.
 FOOTER_DROP = ["pane", "runs.refresh", "data.reload", "runs.csv"]
 
 # the modal screens

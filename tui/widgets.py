@@ -248,8 +248,9 @@ class KeyBar(Widget):
     def fitted(self, width: int | None = None) -> list[tuple[list[str], str, bool, str]]:
         """The items that fit in ``width`` cells: all of them when they fit; else without keys.FOOTER_SPARE;
         then with the short descriptions of keys.FOOTER_SHORT; then without keys.FOOTER_DROP, in that order,
-        so that the pane's keys, esc, F1, ^p and ^q stay at 80 columns (issue 12)."""
-        from .keys import FOOTER_DROP, FOOTER_SHORT, FOOTER_SPARE
+        so that the pane's keys, esc, F1, ^p and ^q stay at 80 columns (issue 12); then, if still too long,
+        without the pane's last keys, so that esc, F1, ^p and ^q always show."""
+        from .keys import FOOTER_DROP, FOOTER_ORDER, FOOTER_SHORT, FOOTER_SPARE
 
         width = self.size.width if width is None else width
         items = self.items()
@@ -264,6 +265,13 @@ class KeyBar(Widget):
             if _bar_width(items) <= width:
                 break
             items = [item for item in items if item[3] != bid]
+        # still too long (a form field focused adds esc Leave): the pane's last keys go, one by one, so that
+        # esc, F1, ^p and ^q are never cut off the end (F1 and ^p still list the keys left out)
+        while _bar_width(items) > width:
+            last = next((i for i in range(len(items) - 1, -1, -1) if items[i][3] not in FOOTER_ORDER), None)
+            if last is None:
+                break
+            del items[last]
         return items
 
     def render(self) -> Text:
