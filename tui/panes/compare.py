@@ -652,7 +652,10 @@ class ComparePane(Pane):
         table = self.query_one("#cmp-cm-a", Static).content
         if not isinstance(table, Table) or not cms.scrollable_content_region.width:
             return []
-        widths = table._calculate_column_widths(self.app.console, self.app.console.options.update_width(10_000))
+        try:        # Rich's own measure of each column (private: a Rich that renames it loses the hint, nothing else)
+            widths = table._calculate_column_widths(self.app.console, self.app.console.options.update_width(10_000))
+        except (AttributeError, TypeError):
+            return []
         edge = cms.scroll_x + cms.scrollable_content_region.width
         right, hidden = widths[0], []
         for label, w in zip(diff["labels"], widths[1:]):
