@@ -542,9 +542,11 @@ async def test_the_train_pane_log_says_the_n_gram_blend_before_the_test_line(env
     app = env["app"]
     async with app.run_test(size=SIZE) as pilot:
         await settle(pilot, app)
+        await pilot.press("2")                  # the log is read where it is shown (it wraps at its own width)
         pane = app.pane("train")
         app.follower.attach(run)
         await wait_for(pilot, lambda: pane.run_dir == str(run) and pane.state == "done", 30)
+        await pilot.pause(0.2)
         lines = log_lines(app)
         done = next(i for i, x in enumerate(lines) if x.startswith("Done"))
         assert words(lines[done - 1]) == words(said), lines[-4:]
@@ -557,6 +559,18 @@ async def test_the_train_pane_log_says_the_n_gram_blend_before_the_test_line(env
         (plain / rf.TEST).write_text(json.dumps(test), encoding="utf-8")
         app.follower.attach(plain)
         await wait_for(pilot, lambda: pane.run_dir == str(plain) and pane.state == "done", 30)
+        await pilot.pause(0.2)
         lines = log_lines(app)
         done = max(i for i, x in enumerate(lines) if x.startswith("Done"))
         assert not lines[done - 1].startswith("n-gram"), lines[-4:]
+        # followed while another pane is shown: the lines wrap at the log's own width once it is shown (they were
+        # wrapped at the screen's width less 4 and ran past the log's edge beside the form, "valida…")
+        await pilot.press("1")
+        app.follower.attach(run)
+        await wait_for(pilot, lambda: pane.run_dir == str(run) and pane.state == "done", 30)
+        await pilot.press("2")
+        await pilot.pause(0.2)
+        log = app.query_one("#eval-log")
+        shown = list(map(str, log.lines))
+        assert any(x.startswith("n-gram") for x in shown)
+        assert all(len(x) <= log.scrollable_content_region.width for x in shown), shown

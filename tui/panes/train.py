@@ -122,7 +122,7 @@ class TrainPane(Pane):
                 with Horizontal(id="train-plots"):
                     yield PlotextPlot(id="loss-plot")
                     yield PlotextPlot(id="metric-plot")
-                yield Log(id="eval-log", max_lines=200)
+                yield WrappedLog(id="eval-log", max_lines=200)
 
     @staticmethod
     def _row(label: str, field) -> ComposeResult:
@@ -134,9 +134,9 @@ class TrainPane(Pane):
         self.set_interval(REDRAW_EVERY, self._redraw_if_dirty)
 
     def on_built(self) -> None:
-        log = self.query_one("#eval-log", Log)
+        log = self.query_one("#eval-log", WrappedLog)
         for line in self._pending_log:
-            log.write_line(line)
+            log.add(line)
         self._pending_log = []
         if getattr(self, "_status_text", None):
             self._status(self._status_text)
@@ -321,7 +321,7 @@ class TrainPane(Pane):
         self._pending_log = []
         self._dirty = True
         if self.built:
-            self.query_one("#eval-log", Log).clear()
+            self.query_one("#eval-log", WrappedLog).clear()
             self.query_one("#train-progress", ProgressLine).set(0, 0)
             self.query_one("#train-rate", RateLine).show(None)
             self._status(Text(f"Attached to {os_name(run_dir)} …"))
@@ -476,14 +476,10 @@ class TrainPane(Pane):
         return "idle"
 
     def _log(self, line: str) -> None:
-        # a long line (an error) wraps at the log's width, indented, rather than running off the pane's edge
-        width = self.query_one("#eval-log", Log).scrollable_content_region.width if self.built else 0
-        width = max(20, width) if width else max(40, self.app.size.width - 4)   # not laid out yet: the screen's
-        lines = textwrap.wrap(line, width, subsequent_indent="    ") if len(line) > width else [line]
         if self.built:
-            self.query_one("#eval-log", Log).write_lines(lines)
+            self.query_one("#eval-log", WrappedLog).add(line)
         else:
-            self._pending_log.extend(lines)
+            self._pending_log.append(line)
 
     # ---- drawing ------------------------------------------------------------------
     def _draw_progress(self) -> None:
@@ -584,6 +580,36 @@ class TrainPane(Pane):
             self._line(metric_plot, "metric", "val", self._xs("eval", len(h["val_metric"])), h["val_metric"], 2,
                        legend=False)
         metric_plot.refresh()
+
+
+class WrappedLog(Log):
+    """The Train pane's log: a long line (an error, the n-gram blend's) wraps at the log's width, indented, rather
+    than running off its edge. Until the log has a width (laid out and shown: the pane may be hidden) its lines
+    wait, in order; a guess at the screen's width ran past the log beside the form."""
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self._waiting: list[str] = []
+
+    def add(self, line: str) -> None:
+        self._waiting.append(line)
+        self._flush()
+
+    def clear(self):
+        self._waiting = []
+        return super().clear()
+
+    def on_resize(self, event) -> None:
+        self._flush()
+
+    def _flush(self) -> None:
+        width = self.scrollable_content_region.width if self.size.width else 0
+        if not width or not self._waiting:
+            return
+        width = max(20, width)
+        lines, self._waiting = self._waiting, []
+        for line in lines:
+            self.write_lines(textwrap.wrap(line, width, subsequent_indent="    ") if len(line) > width else [line])
 
 
 class RateLine(Static):
