@@ -325,7 +325,7 @@ def launch(args: list[str], threads: int, quiet: bool = True) -> int:
 
     from torch.distributed.elastic.multiprocessing.api import SignalException
     from torch.distributed.elastic.multiprocessing.errors import ChildFailedError
-    from torch.distributed.run import parse_args, run
+    from torch.distributed.run import get_args_parser, parse_args, run
 
     os.environ.setdefault("OMP_NUM_THREADS", str(max(1, threads)))   # torchrun would set 1 and warn
     os.environ.setdefault("PYTHONUNBUFFERED", "1")
@@ -335,7 +335,10 @@ def launch(args: list[str], threads: int, quiet: bool = True) -> int:
                 + ["torch.distributed.elastic"]:   # torch gives each module's logger a level of its own (WARNING:
             logging.getLogger(name).setLevel(logging.CRITICAL)   # "Received 2 death signal, shutting down workers")
     try:
-        parsed = parse_args(["--signals-to-handle", AGENT_SIGNALS, *args])
+        # torch before 2.9 has no --signals-to-handle (its agent then keeps its own list, and SIGINT): asked
+        # anyway, every `train --nproc` failed there with "bad torchrun options"
+        knows = "--signals-to-handle" in get_args_parser().format_help()
+        parsed = parse_args((["--signals-to-handle", AGENT_SIGNALS] if knows else []) + list(args))
     except SystemExit:
         raise DistributedError("bad torchrun options: " + " ".join(args[:args.index("-m")])) from None
     import threading

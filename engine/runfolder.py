@@ -1279,7 +1279,7 @@ def kept_blend(run_dir: Path) -> dict | None:
         return None
     chosen = blend_chosen(head)
     if chosen is None:
-        chosen = (read_test(run_dir).get("test") or {}).get("lm_blend")
+        chosen = (_read_once(run_dir / TEST, "json", lambda: read_test(run_dir)).get("test") or {}).get("lm_blend")
     return chosen if isinstance(chosen, dict) else None
 
 

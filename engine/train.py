@@ -89,6 +89,8 @@ class Trainer:
         self.watcher: rf.ControlWatcher | None = None
         self._started = False                # Started emitted: the run trains (on)
         self.at_step = 0                     # the step the weights are at (the resume point's, then each step's)
+        if self.resume_from is not None:     # known before setup reads the point (a stop while the data loads
+            self.at_step = (rf.resume_progress(self.resume_from) or (0, None))[0]   # says what it keeps)
         self._resume_rng: dict | None = None  # the random generators' states saved with the resume point
         self._acc: dict = {}                  # the open loss windows (Step, Eval) of the loop, saved with it too
         self._save_due = False                # rank 0's timer: a resume point is due (the ranks agree on it)

@@ -610,3 +610,35 @@ def test_a_ctrl_c_while_the_ranks_start_is_one_line_exit_130_and_no_run_folder(n
     assert proc.returncode == 130, out + err
     assert err.strip() == "namestudio: interrupted" and "Traceback" not in out, out + err
     assert not ck.exists() or not any(ck.iterdir())      # no run folder left behind
+
+
+def test_a_torch_without_signals_to_handle_still_launches(monkeypatch):
+    """torchrun's --signals-to-handle came with torch 2.9; launch passed it whatever the torch, so on an older one
+    (pyproject admits torch>=2.2) every `train --nproc` failed with "bad torchrun options". Now it is passed only
+    to a torchrun that has it."""
+    import argparse
+
+    import torch.distributed.run as torchrun
+    real = torchrun.get_args_parser
+
+    def old_parser():                  # torchrun's options, less the one an older torch did not have
+        parser = real()
+        fresh = argparse.ArgumentParser(prog=parser.prog)
+        for action in parser._actions:
+            if action.option_strings and "--signals-to-handle" not in action.option_strings \
+                    and "-h" not in action.option_strings:
+                fresh._add_action(action)
+            elif not action.option_strings:
+                fresh._add_action(action)
+        return fresh
+    seen = {}
+    monkeypatch.setattr(torchrun, "get_args_parser", old_parser)
+    monkeypatch.setattr(torchrun, "run", lambda parsed: seen.setdefault("parsed", parsed))
+    for k in ("OMP_NUM_THREADS", "PYTHONUNBUFFERED"):
+        monkeypatch.setenv(k, os.environ.get(k, "1"))
+    assert ddp.launch(["--nproc-per-node", "2", "-m", "x"], threads=1) == 0
+    assert seen["parsed"].nproc_per_node == "2" and not hasattr(seen["parsed"], "signals_to_handle")
+    monkeypatch.setattr(torchrun, "get_args_parser", real)      # a torch that has it: the agent's list is ours
+    seen.clear()
+    assert ddp.launch(["--nproc-per-node", "2", "-m", "x"], threads=1) == 0
+    assert seen["parsed"].signals_to_handle == ddp.AGENT_SIGNALS

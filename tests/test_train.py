@@ -551,3 +551,22 @@ def test_a_stopped_runs_status_gives_the_epoch_of_its_last_step(tiny, tmp_path):
     st = ck.read_status(Path(result.run_dir))
     assert st.state == ck.STOPPED and st.step == result.steps and result.steps % 5 != 0   # not a logged step
     assert st.epoch == pytest.approx(result.steps / trainer.steps_per_epoch, abs=1e-4)
+
+
+def test_a_resumed_trainer_knows_its_step_before_it_reads_its_data(tmp_path):
+    """A Ctrl-C while `train --resume` still loaded its data (a run killed before its first evaluation: no
+    weights file) said "nothing trained yet: no weights to keep, nothing to test", for the step was 0 until setup
+    read the resume point; the run then kept and tested its weights all the same. Now the step is the resume
+    point's from the start, and the stop's words are those of a run that trained."""
+    import torch
+
+    from namestudio.engine import runfolder as rf
+    from namestudio.engine.config import TrainConfig
+    from namestudio.engine.train import Trainer
+    run = tmp_path / "run1"
+    run.mkdir()
+    rf.save_resume_point(run, 40, {"w": torch.ones(2)}, {"optimizer": {}}, {"best": None}, epoch=2.0)
+    trainer = Trainer(TrainConfig(), checkpoints=tmp_path, resume_from=run)
+    assert trainer.at_step == 40
+    assert rf.stop_keeps(trainer.run_dir, trainer.at_step) == "no checkpoint yet: the current weights are kept and tested"
+    assert Trainer(TrainConfig(), checkpoints=tmp_path).at_step == 0

@@ -951,8 +951,9 @@ def _launch_ranks(args, cfg, overrides: dict, rdzv: dict) -> int:
     con = _console(args.json)
     con.print(f"[dim]{nproc} rank{'s' * (nproc != 1)} on this machine: {escape(ddp.shown_command(torchrun))}[/]",
               soft_wrap=True)
-    # a hangup reaches the launcher and every rank here: all go on (torchrun's agent would stop the ranks)
-    os.environ["TORCHELASTIC_SIGNALS_TO_HANDLE"] = "SIGTERM,SIGINT,SIGQUIT"
+    # a hangup reaches the launcher and every rank here: all go on (torchrun's agent would stop the ranks); the
+    # signals the agent handles are ddp.AGENT_SIGNALS (this variable for a torch that reads it, and not the option)
+    os.environ["TORCHELASTIC_SIGNALS_TO_HANDLE"] = ddp.AGENT_SIGNALS
     os.environ[HANGUP_KEEPS_ON] = "1"
     os.environ[ddp.AGENT_PID] = str(os.getpid())     # the ranks stop when this process ends (ddp.die_with_agent)
     _hangup(args).watch(con)
