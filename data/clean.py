@@ -134,11 +134,11 @@ def _label_id(label: str, label_ids: dict[str, int], clean_labels: dict[str, int
 
 
 def clean_counted(
-    items: Iterable[tuple[tuple[str | None, str], int]], ascii_fold: bool = False, labels: Iterable[str] = (),
+    items: Iterable[tuple[tuple[str | None, str], int]], ascii_fold: bool = False, declared: Iterable[str] = (),
 ) -> tuple[PairTable, dict[str, int], list[str]]:
     """Clean ((raw name, label), count) items -- each distinct row once, with how often it occurs.
 
-    labels: the labels the source declares whatever their rows (a folder's <Label>.txt files), so that one
+    declared: the labels the source declares whatever their rows (a folder's <Label>.txt files), so that one
     with no line at all (an empty file) is a label too, dropped with the others that keep no name.
 
     Returns the distinct cleaned pairs as a PairTable, the report (the same counts as cleaning every row one
@@ -149,7 +149,7 @@ def clean_counted(
     name_ids: dict[str, int] = {}
     label_ids: dict[str, int] = {}        # raw label -> id of its cleaned form, -1 when empty
     clean_labels: dict[str, int] = {}     # cleaned label -> id
-    for label in labels:                  # once per label: no per-row work
+    for label in declared:                # once per label: no per-row work
         if label not in label_ids:
             _label_id(label, label_ids, clean_labels)
     keys: set[int] = set()

@@ -102,11 +102,11 @@ def test_loaded_file_report_matches_its_lines(tmp_path):
 def test_a_declared_label_with_no_row_is_dropped_and_named_with_the_others():
     """A label with no line at all (an empty <Label>.txt) was never registered: "labels_dropped" left it out."""
     items = [(("Smith", "English"), 2), (("123", "Digits"), 1), (("", "Blank"), 3), (("Ivanov", "Russian"), 1)]
-    table, report, dropped = clean_counted(items, labels=["Blank", "Digits", "Empty", "English", "Russian"])
+    table, report, dropped = clean_counted(items, declared=["Blank", "Digits", "Empty", "English", "Russian"])
     assert list(table.labels) == ["English", "Russian"]
     assert report["labels_dropped"] == 3 and dropped == ["Blank", "Digits", "Empty"]
     assert (report["lines_read"], report["kept"], report["duplicates_removed"]) == (7, 2, 1)
     table, report, dropped = clean_counted(items)               # no labels declared: those the rows carry
     assert report["labels_dropped"] == 2 and dropped == ["Blank", "Digits"]
-    table, report, dropped = clean_counted(items[:1], labels=["English"])
+    table, report, dropped = clean_counted(items[:1], declared=["English"])
     assert "labels_dropped" not in report and dropped == []
