@@ -73,13 +73,20 @@ STAND_IN = textwrap.dedent("""
     """)
 
 
+def _signals_as_in_a_terminal() -> None:
+    """The command's SIGTERM and SIGHUP as a shell in a terminal gives them (default), whatever this test run
+    inherited: under nohup (a CI run in the background) SIGHUP is ignored, and an ignored signal stays ignored."""
+    for s in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(s, signal.SIG_DFL)
+
+
 @contextmanager
 def _stand_in(tmp_path, cleanup_s: float = 0.0):
     """A command that starts a child and a temporary folder (STAND_IN), ready: (its process, the folder, the
     child's pid). Whatever the test leaves running is killed on the way out."""
     env = {**os.environ, "TMPDIR": str(tmp_path), "CLEANUP_S": str(cleanup_s)}
     proc = subprocess.Popen([sys.executable, "-c", STAND_IN, "runs"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True, env=env)
+                            text=True, env=env, preexec_fn=_signals_as_in_a_terminal)
     child = None
     try:
         word, tmp, pid = proc.stdout.readline().split()
