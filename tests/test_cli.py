@@ -1180,13 +1180,22 @@ def test_the_console_script_says_a_ctrl_c_while_it_imports_in_one_line(tmp_path)
     assert callable(cli.main)            # namestudio.tui.cli:main is there for whoever calls it, as before
 
 
+def _ctrl_c_as_in_a_terminal() -> None:
+    """SIGINT as a terminal's shell gives it to a command (default: Python raises KeyboardInterrupt), whatever this
+    test run inherited: a run started in the background of a non-interactive shell has it ignored, and Python keeps
+    an ignored SIGINT ignored (the command then never hears the Ctrl-C the test sends)."""
+    import signal
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def _ctrl_c_while_importing(tmp_path, python_args):
     """`python PYTHON_ARGS runs --checkpoints …` held as it imports numpy, then a Ctrl-C: the finished process."""
     import signal
     import time
     env = hold_at(tmp_path, "numpy")      # the command held as it imports numpy (namestudio.data does)
     proc = subprocess.Popen([sys.executable, *python_args, "runs", "--checkpoints", str(tmp_path / "ck")], env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True,
+                            preexec_fn=_ctrl_c_as_in_a_terminal)
     try:
         deadline = time.monotonic() + 60
         while not (tmp_path / "held").exists() and time.monotonic() < deadline and proc.poll() is None:
