@@ -570,6 +570,24 @@ def test_a_folder_name_too_long_is_a_short_usage_error_naming_the_option(env, tm
     assert not (tmp_path / "ck").exists()
 
 
+@pytest.mark.parametrize("command, option", [(["sample", "{gen}", "-n", 2], "--out"), (["report", "{clf}"], "--out"),
+                                             (["export", "{clf}"], "--tensorboard"), (["data"], "--data"),
+                                             (["eval", "{clf}"], "--data"),
+                                             (["compare", "--models", "rnn", "--epochs", 1], "--report")])
+def test_a_file_name_too_long_is_a_short_usage_error_naming_the_option(env, tmp_path, capsys, command, option):
+    """`sample RUN --out /tmp/<256 x's>` (and report --out, export --tensorboard, --data, compare --report) printed
+    the raw 256-character path, then ": File name too long", exit 1. Now a usage error (exit 2) naming the option,
+    the path cut, before any work: nothing is written."""
+    path = tmp_path / ("x" * 256)
+    argv = [str(a).format(**env) for a in command]
+    code, out, err = run_cli(capsys, *argv, option, path, *(["--checkpoints", tmp_path / "ck"] if argv != ["data"]
+                                                            else []))
+    line = one_line_error(code, err)
+    assert code == 2 and line.startswith(f"namestudio: error: {option} {str(path)[:40]}…: a name in it is 256 "
+                                         "characters long") and line.endswith("; give a shorter one"), line
+    assert "File name too long" not in line and not out and sorted(tmp_path.iterdir()) == []
+
+
 @pytest.mark.parametrize("argv", [["--checkpoints", "afile"], ["tui", "--checkpoints", "afile"],
                                   ["--data", "builtin", "--checkpoints", "afile"], ["--checkpoints=afile"]])
 def test_the_tui_refuses_checkpoints_that_is_a_file_before_it_starts(tmp_path, capsys, monkeypatch, argv):

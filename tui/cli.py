@@ -1573,6 +1573,13 @@ def main(argv: list[str] | None = None) -> int:
                 raise UsageError(f"{option} {value} is a file, not a folder"
                                + (" (the default; --checkpoints DIR chooses another)"
                                   if dest == "checkpoints" and not _given(argv, option) else ""))
+        for dest, option in (("data", "--data"), ("out", "--out"), ("report", "--report"),
+                             ("tensorboard", "--tensorboard")):   # read or written by any command that takes it
+            value = getattr(args, dest, None)
+            if isinstance(value, str):
+                from namestudio.engine.runfolder import too_long
+                if why := too_long(value):  # (was: the whole path, then ": File name too long", exit 1)
+                    raise UsageError(f"{option} {why}; give a shorter one")
         if args.func in _own_stop_policy():
             return args.func(args) or 0
         with ends_as_ctrl_c():
