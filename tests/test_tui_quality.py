@@ -460,11 +460,22 @@ async def test_the_generate_pane_says_how_a_start_was_read(env, start, note):
         pane.check_samples()                              # the same samples checked again keep their notes
         await settle(pilot, app)
         assert f"note: start {start!r}: {notes[0]}" in text_of(app.query_one("#gen-summary"), width=300)
+        pane.action_quality_table()                       # the temperature table (t) says it too, as sample --table
+        await wait_for(pilot, lambda: not pane.table_busy, 60)
+        await settle(pilot, app)
+        table = text_of(app.query_one("#gen-quality"), width=300)
+        assert pane.table_rows and not pane.table_error
+        for n in notes:
+            assert f"note: start {start!r}: {n}" in table, table
         field.value = ""
         field.focus()
         await pilot.press("enter")
         await settle(pilot, app)
         assert pane.samples and "note:" not in text_of(app.query_one("#gen-summary"), width=300)
+        pane.action_quality_table()                       # a start read as typed (none): no note
+        await wait_for(pilot, lambda: not pane.table_busy, 60)
+        await settle(pilot, app)
+        assert pane.table_rows and "note:" not in text_of(app.query_one("#gen-quality"), width=300)
 
 
 def test_compare_samples_say_how_a_start_letter_was_read(env):

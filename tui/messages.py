@@ -169,6 +169,7 @@ class QualityProgress(Message):
     total: int
     error: str = ""
     done: bool = False
+    notes: tuple = ()        # how the start was read ("read Ω as O"), the words of `sample --start`
 
 
 @message

@@ -57,6 +57,7 @@ class GeneratePane(Pane):
         self.table_shown = False
         self.table_busy = False
         self.table_error = ""
+        self.table_notes: tuple = ()          # how its start was read, as the summary says it
 
     def compose_content(self) -> ComposeResult:
         with Horizontal(classes="toolbar"):
@@ -333,7 +334,7 @@ class GeneratePane(Pane):
             self._render_table()
             return
         self.table_shown, self.table_busy, self.table_error = True, True, ""
-        self.table_key, self.table_rows = key, []
+        self.table_key, self.table_rows, self.table_notes = key, [], ()
         self._render_table()
         self._table_worker(self.run, self.classifier, settings, key)
 
@@ -344,14 +345,16 @@ class GeneratePane(Pane):
 
         worker = get_current_worker()
         rows: list[dict] = []
+        notes: tuple = ()
         try:
+            notes = tuple(run.read_start(settings["start"])[1]) if settings["start"] else ()
             for t in TABLE_TEMPERATURES:
                 if worker.is_cancelled:
                     return
                 rows += sample_quality(run, [t], n=TABLE_N, classifier=classifier, seed=0, lang=settings["lang"],
                                        start=settings["start"], top_k=settings["top_k"], max_len=NAME_MAX_LEN)
                 self.post_message(QualityProgress(key, list(rows), len(TABLE_TEMPERATURES),
-                                                  done=len(rows) == len(TABLE_TEMPERATURES)))
+                                                  done=len(rows) == len(TABLE_TEMPERATURES), notes=notes))
         except Exception as e:   # a start the run cannot read and the like: one line, not a crash
             self.post_message(QualityProgress(key, rows, len(TABLE_TEMPERATURES), _said(e) or type(e).__name__,
                                               done=True))
@@ -360,7 +363,7 @@ class GeneratePane(Pane):
         msg.stop()
         if msg.key != self.table_key:
             return                             # an older table's rows
-        self.table_rows, self.table_error = msg.rows, msg.error
+        self.table_rows, self.table_error, self.table_notes = msg.rows, msg.error, msg.notes
         self.table_busy = not msg.done
         self._render_table()
 
@@ -395,6 +398,9 @@ class GeneratePane(Pane):
                         style="yellow")
         else:
             head.append("  (t hides it)", style="dim")
+        for note in self.table_notes:       # as the samples' summary and `sample --table --start` say it
+            head.append("\nnote: ", style="yellow")
+            head.append(f"start {start!r}: {note}")
         if not self.table_rows:
             out.update(head)
             return
