@@ -279,3 +279,20 @@ def test_eval_scores_a_labelled_name_in_its_own_case_as_the_trainer_did(tmp_path
     assert code != 0 and "training split (1 row with labels it does not know skipped)" in err
     code, _, err = run_cli(capsys, "eval", run_dir, "--data", with_unknown, "--split", "val")
     assert code == 1 and "--split val and --data do not go together" in err
+
+
+@pytest.mark.parametrize("cm", [[[3, 0, 0], [0, 3, 0], [0, 0, 3]],            # every row 100% on the diagonal
+                                [[996, 4, 0], [1, 999, 0], [0, 1, 3]],        # 0% (rounded) beside 100%
+                                [[4, 996, 0], [0, 3, 0], [1, 0, 3]]])
+def test_no_confusion_cell_touches_the_label_or_the_cell_before_it(cm):
+    """The Evaluate pane's compact matrix (no corner) read "Alv100%": a full cell touched its row's label, and
+    "  0%100%" two cells. Every cell, and the label, now stands apart, so each row splits into label + one value
+    per column, as the values were computed."""
+    from namestudio.tui.render import confusion_table
+
+    labels = ["Alvish", "Dwarvish", "Orcish"]
+    lines = _rendered(confusion_table(cm, labels, title=None, corner="")).splitlines()
+    rows = {line.split()[0]: line.split()[1:] for line in lines[1:] if line.strip()}
+    for short, row in zip(["Alv", "Dwa", "Orc"], cm):
+        want = ["·" if v == 0 else f"{round(100 * v / sum(row))}%" for v in row]
+        assert rows[short] == want, lines

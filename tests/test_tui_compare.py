@@ -706,3 +706,26 @@ def test_a_very_long_name_leaves_the_top3_run_columns_readable():
     assert header == ["name", "rnn", "lstm", "gru"], text
     assert text.count("Portuguese 0.51") == 6 and text.count("Spanish    0.30") == 6, text
     assert "Abcdefghij" in text and "…" in text, text
+
+
+@pytest.mark.parametrize("eighteen", [False, True])
+async def test_the_two_matrices_sit_side_by_side_only_when_both_fit(exp_app, eighteen):
+    """The pane puts A and B side by side when both tables fit the width, else one above the other. It guessed
+    their width from the label lengths; it now measures the tables, whose cells widen when a cell reads 100%."""
+    app, exp = exp_app
+    if eighteen:
+        eighteen_languages(exp)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await show_compare(pilot, app)
+        pane = app.pane("compare")
+        while pane.view != "confusion":
+            await pilot.press("v")
+        await settle(pilot, app)
+        a, b = app.query_one("#cmp-cm-a"), app.query_one("#cmp-cm-b")
+        assert b.display and pane.difference is False
+        stacked = app.query_one("#cmp-cms").has_class("-stacked")
+        assert stacked == eighteen
+        if stacked:                                  # one above the other: B starts below A
+            assert b.region.y >= a.region.bottom
+        else:                                        # side by side, both whole on the screen
+            assert b.region.x >= a.region.right and b.region.right <= app.screen.size.width

@@ -55,20 +55,22 @@ def confusion_table(confusion: list[list[int]], labels: list[str], percent: bool
                   caption=f"left out: {counted(left_out, 'label')} with no names here, never predicted"
                   if left_out else None)
     table.add_column(corner, no_wrap=True)
-    width = 4 if percent else max(3, max((len(str(v)) for row in confusion for v in row), default=1)) + 1
+
+    def shown(v: int, total: int) -> str:
+        return ("·" if v == 0 else f"{round(100 * v / total)}%") if percent else str(v)
+
+    texts = [[shown(v, sum(row) or 1) for v in row] for row in confusion]
+    # a cell as wide as its column would touch its left neighbour ("  0%100%", "·100%"): one more cell then
+    touching = any(len(t) >= 4 and j for row in texts for j, t in enumerate(row))
+    width = 4 + touching if percent else max(3, max((len(str(v)) for row in confusion for v in row), default=1)) + 1
     width = max(width, max((len(s) for s in short), default=0) + 1)
     for s in short:     # labels are the data's own text, never markup ("[/English]")
         table.add_column(Text(s.rjust(width)), justify="right", no_wrap=True, min_width=width)
     for i, row in enumerate(confusion):
         total = sum(row) or 1
-        cells = []
-        for j, v in enumerate(row):
-            frac = v / total
-            text = f"{round(100 * frac)}%" if percent else str(v)
-            if percent and v == 0:
-                text = "·"
-            cells.append(Text(text.rjust(width), style=_cell_style(frac, i == j, dark)))
-        table.add_row(Text(short[i] if i < len(short) else str(i)), *cells)
+        cells = [Text(texts[i][j].rjust(width), style=_cell_style(v / total, i == j, dark)) for j, v in enumerate(row)]
+        # the label and the first cell apart: a short label ("Alv") touched a full cell ("Alv100%")
+        table.add_row(Text(f"{short[i] if i < len(short) else str(i)} "), *cells)
     return table
 
 

@@ -629,16 +629,15 @@ class ComparePane(Pane):
         right.display = rb is not None
         info.update(Text("rows true, columns predicted, row % · d: the difference A − B" if rb is not None else
                          "one classifier run with an evaluation: nothing to set beside it", style="dim"))
-        left.update(confusion_table(ra["confusion"]["matrix"], ra["confusion"]["labels"], dark=dark,
-                                    title=f"A: {escape(str(ra['label']))} ({ra['confusion']['split']})", corner=""))
+        tables = [confusion_table(r["confusion"]["matrix"], r["confusion"]["labels"], dark=dark, corner="",
+                                  title=f"{side}: {escape(str(r['label']))} ({r['confusion']['split']})")
+                  for side, r in (("A", ra), ("B", rb)) if r is not None]
+        left.update(tables[0])
         if rb is not None:
-            right.update(confusion_table(rb["confusion"]["matrix"], rb["confusion"]["labels"], dark=dark,
-                                         title=f"B: {escape(str(rb['label']))} ({rb['confusion']['split']})",
-                                         corner=""))
-        labels = ra["confusion"]["labels"]
-        longest = max((len(s) for s in labels), default=3)
-        one = min(longest, 8) + len(labels) * max(4, min(longest, 8) + 1) + 2
-        self._stack(rb is not None and 2 * one > self.size.width - 2)
+            right.update(tables[1])
+        # side by side when both fit (their cells' own widths, which the percentages set), else one above the other
+        widths = [self.app.console.measure(t).maximum + 2 for t in tables]
+        self._stack(rb is not None and sum(widths) > self.size.width - 2)
 
     def _stack(self, stacked: bool) -> None:
         self.query_one("#cmp-cms").set_class(stacked, "-stacked")
