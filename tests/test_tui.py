@@ -680,6 +680,21 @@ async def test_every_pane_is_built_after_start_up_so_a_first_visit_is_only_a_swi
         assert gc.get_freeze_count() > 0        # and what start-up made is out of the collector's sight
 
 
+@pytest.mark.parametrize("width", [20, 46, 80])
+def test_a_line_of_parts_breaks_only_between_parts(width):
+    """The Train pane's end line wrapped at 80 columns as "… test acc 1.000 · bal" / "1.000 · F1 1.000": a figure
+    cut from its name. render.Parts breaks only between parts, and fills each line as far as it can."""
+    from namestudio.tui.render import Parts
+
+    parts = ["Done, finished in 0:12", "test acc 0.852", "bal 0.604", "F1 0.596"]
+    lines = Parts(*parts, style="bold").lines(width).plain.split("\n")
+    assert [p for line in lines for p in line.split(" · ")] == parts          # every part whole, in order
+    assert all(len(line) <= width or " · " not in line for line in lines)     # one part too wide: alone
+    for line, following in zip(lines, lines[1:]):                             # no line could take the next part
+        assert len(line) + 3 + len(following.split(" · ")[0]) > width
+    assert len(lines) == {20: 4, 46: 2, 80: 1}[width]
+
+
 def test_a_prerendered_table_draws_the_same_and_refuses_to_squeeze():
     from rich.console import Console
 

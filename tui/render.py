@@ -13,6 +13,29 @@ from namestudio.engine import runfolder as rf
 from namestudio.engine.config import model_label
 
 
+class Parts:
+    """A line of parts joined by " · " that breaks only between parts (``lines``, for the width it is drawn at):
+    "test acc 0.852 · bal 0.604 · F1 0.596" in 46 cells wrapped as "… · bal" / "0.604 · …", a figure cut from its
+    name. A part wider than the whole width stays one line, which the widget wraps as text."""
+
+    SEP = " · "
+
+    def __init__(self, *parts: str | Text, style: str = "") -> None:
+        self.parts = [p if isinstance(p, Text) else Text(p) for p in parts if p]
+        self.style = style
+
+    def lines(self, width: int) -> Text:
+        out: list[Text] = []
+        for part in self.parts:
+            if out and out[-1].cell_len + len(self.SEP) + part.cell_len <= width:
+                out[-1].append(self.SEP).append_text(part)
+            else:
+                out.append(part.copy())
+        text = Text("\n").join(out)
+        text.stylize(self.style)
+        return text
+
+
 def abbreviations(labels: list[str], width: int = 3) -> list[str]:
     """The shortest unique prefixes of at least ``width`` letters (Spanish/Scottish -> Spa/Sco)."""
     out = []

@@ -104,6 +104,32 @@ class Heading(Anchor):
         self.update(head)
 
 
+class Flowing(Anchor):
+    """An Anchor that may show a line of parts (render.Parts) and then more text, the parts laid out to break only
+    between them, again whenever its width changes; or any text (``say``)."""
+
+    flowing: tuple | None = None
+
+    def flow(self, parts, after: Text | None = None) -> None:
+        self.flowing = (parts, after)
+        self._lay_out()
+
+    def say(self, text) -> None:
+        self.flowing = None
+        self.update(text)
+
+    def on_resize(self, event) -> None:
+        if self.flowing is not None:
+            self._lay_out()
+
+    def _lay_out(self) -> None:
+        parts, after = self.flowing
+        text = parts.lines(self.size.width or max(20, self.app.size.width - 3))   # not laid out yet: about the screen's
+        if after is not None:
+            text.append("\n").append_text(after)
+        self.update(text)
+
+
 class Pane(VerticalScroll, can_focus=False):
     """One pane of the app. It scrolls when the terminal is small; its Anchor holds the focus so that
     its keys work after Escape leaves a field.

@@ -27,7 +27,8 @@ from namestudio.engine.events import Done, Eval, Failed, Started, Status, Step
 from .. import keys
 from ..plots import SMOOTHING, X_AXES, X_LABELS, Smoother, background, bucket_means, colour, faint, log10_or_nan, \
     next_in
-from ..widgets import Choice, INTEGER, NUMBER, Anchor, Field, Pane, ProgressLine, duration, short_path
+from ..render import Parts
+from ..widgets import Choice, INTEGER, NUMBER, Field, Flowing, Pane, ProgressLine, duration, short_path
 
 MODEL_NAMES = {"lstm": "LSTM (nn.LSTM)", "gru": "GRU", "rnn": "RNN (tanh)", "mylstm": "hand-written LSTM",
                "ngram": "character n-grams", "hybrid": "n-grams + LSTM"}
@@ -116,7 +117,7 @@ class TrainPane(Pane):
                     yield Button("Pause", id="b-pause", compact=True, tooltip="p: pause or resume")
                     yield Button("Stop", id="b-stop", compact=True, variant="error", tooltip="x: stop, keep the best")
             with Vertical(id="train-main"):
-                yield Anchor("Ready: press s to train on the active data source.", id="train-status")
+                yield Flowing("Ready: press s to train on the active data source.", id="train-status")
                 yield ProgressLine(id="train-progress")
                 yield RateLine(id="train-rate")
                 with Horizontal(id="train-plots"):
@@ -420,7 +421,8 @@ class TrainPane(Pane):
             self._log(f"{describe(blend)} ({blend.get('seconds', 0):.1f} s)")
         self._log(line)
         kept = "Run folder" if e.untested == rf.UNTRAINED else "Best checkpoint"    # untrained: no weights
-        self._status(Text.assemble((line, "bold"), f"\n{kept}: {short_path(e.run_dir)}"))
+        # the status breaks only between the line's parts ("bal 0.604" stays whole at 80 columns)
+        self._status((Parts(*line.split(Parts.SEP), style="bold"), Text(f"{kept}: {short_path(e.run_dir)}")))
         self._update_buttons()
         self._dirty = True
 
@@ -491,11 +493,13 @@ class TrainPane(Pane):
             msg = dataclasses.replace(msg, eta=None)
         self.query_one("#train-rate", RateLine).show(msg, self.epochs)
 
-    def _status(self, text: str | Text) -> None:
-        """The status line: our own markup (a str), or a Text where it holds a path, a run's name or an error."""
+    def _status(self, text: str | Text | tuple) -> None:
+        """The status line: our own markup (a str), or a Text where it holds a path, a run's name or an error; at a
+        run's end (render.Parts, Text): its words, broken only between their parts, then the folder."""
         self._status_text = text
         if self.built:
-            self.query_one("#train-status", Static).update(text)
+            status = self.query_one("#train-status", Flowing)
+            status.flow(*text) if isinstance(text, tuple) else status.say(text)
 
     def _update_buttons(self) -> None:
         if not self.built:
