@@ -74,60 +74,56 @@ class Anchor(Static, can_focus=True):
     Textual restyle every widget in it on each pane switch."""
 
 
-class Heading(Anchor):
-    """A pane's heading given in parts (``show``): the first, then as many of the others as fit on its first
-    line, each whole; the rest on the next line. Laid out again whenever its width changes."""
+class Flowing(Anchor):
+    """An Anchor whose text is laid out for its width, again whenever the width changes, or any text put in its
+    place (``say``). As given: a line of parts (render.Parts) that breaks only between them, then more text
+    (``flow``)."""
 
-    parts: tuple[Text, list[Text]] | None = None
+    laid: tuple | None = None
 
-    def show(self, first: Text, rest: list[Text]) -> None:
-        self.parts = (first, rest)
-        self._lay_out()
+    def flow(self, parts, after: Text | None = None) -> None:
+        self._show(parts, after)
 
     def say(self, text) -> None:
         """Something else in its place (a message: loading, a failure)."""
-        self.parts = None
+        self.laid = None
         self.update(text)
 
+    def _show(self, *laid) -> None:
+        self.laid = laid
+        self._lay_out()
+
     def on_resize(self, event) -> None:
-        if self.parts is not None:
+        if self.laid is not None:
             self._lay_out()
 
     def _lay_out(self) -> None:
-        first, rest = self.parts
-        width = self.size.width or max(20, self.app.size.width - 3)     # not laid out yet: about the screen's
+        self.update(self._text(self.size.width or max(20, self.app.size.width - 3)))   # not laid out yet: about
+        #                                                                                the screen's width
+
+    def _text(self, width: int) -> Text:
+        parts, after = self.laid
+        text = parts.lines(width)
+        if after is not None:
+            text.append("\n").append_text(after)
+        return text
+
+
+class Heading(Flowing):
+    """A pane's heading given in parts (``show``): the first, then as many of the others as fit on its first
+    line, each whole; the rest on the next line."""
+
+    def show(self, first: Text, rest: list[Text]) -> None:
+        self._show(first, rest)
+
+    def _text(self, width: int) -> Text:
+        first, rest = self.laid
         head, rest = first.copy(), list(rest)
         while rest and head.cell_len + 3 + rest[0].cell_len <= width:
             head.append(" · ").append_text(rest.pop(0))
         if rest:
             head.append("\n").append_text(Text(" · ").join(rest))
-        self.update(head)
-
-
-class Flowing(Anchor):
-    """An Anchor that may show a line of parts (render.Parts) and then more text, the parts laid out to break only
-    between them, again whenever its width changes; or any text (``say``)."""
-
-    flowing: tuple | None = None
-
-    def flow(self, parts, after: Text | None = None) -> None:
-        self.flowing = (parts, after)
-        self._lay_out()
-
-    def say(self, text) -> None:
-        self.flowing = None
-        self.update(text)
-
-    def on_resize(self, event) -> None:
-        if self.flowing is not None:
-            self._lay_out()
-
-    def _lay_out(self) -> None:
-        parts, after = self.flowing
-        text = parts.lines(self.size.width or max(20, self.app.size.width - 3))   # not laid out yet: about the screen's
-        if after is not None:
-            text.append("\n").append_text(after)
-        self.update(text)
+        return head
 
 
 class Pane(VerticalScroll, can_focus=False):
