@@ -67,6 +67,22 @@ def test_compare_trains_every_run_and_prints_the_json(compared):
     assert said and all(float(said[k]) == round(listed[k], 3) for k in said), (said, listed)
 
 
+def test_compares_table_keeps_every_run_name_and_header_whole_in_80_columns(names, tmp_path):
+    """A grid's runs differ only at the end of their names: the table cut rnn-hidden=16 and rnn-hidden=24 both to
+    "rnn-hid…", and the header to "macro-…". Names and headers are whole now, and the table fits 80 columns."""
+    env = {**os.environ, "COLUMNS": "80"}
+    r = subprocess.run([sys.executable, "-m", "namestudio.tui.cli", "compare", "--data", names, "--models", "rnn",
+                        "--set", "hidden=16,24", "--epochs", "1", "--max-steps", "2", "--checkpoints",
+                        str(tmp_path / "ck")], capture_output=True, text=True, timeout=180, env=env)
+    assert r.returncode == 0, r.stderr
+    lines = r.stdout.splitlines()
+    head = next(line for line in lines if line.lstrip().startswith("run "))
+    assert head.split() == ["run", "state", "params", "train", "s", "names/s", "test", "acc", "bal", "acc", "macro-F1"]
+    rows = [line.split()[0] for line in lines[lines.index(head):] if line.lstrip().startswith("rnn-")]
+    assert rows == ["rnn-hidden=16", "rnn-hidden=24"], r.stdout
+    assert all(len(line) <= 80 for line in lines[lines.index(head):]), r.stdout
+
+
 def test_runs_lists_an_experiments_runs_by_a_name_every_command_takes(compared):
     ck, out, _ = compared
     exp = Path(out["experiment"])

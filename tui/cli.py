@@ -1454,11 +1454,15 @@ def cmd_compare(args) -> int:
     rows = ex.results_rows([(r["dir"], exp / r["dir"]) for r in doc["runs"]])
     from rich.table import Table
     from rich.text import Text
-    t = Table(title=f"{escape(exp.name)} · {wall:.1f} s wall", header_style="bold", title_justify="left")
+    from rich import box
+    t = Table(title=f"{escape(exp.name)} · {wall:.1f} s wall", header_style="bold", title_justify="left",
+              box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False, padding=(0, 1, 0, 0))   # as `runs` draws it
     cols = ["run", "state", "params", "train s", "names/s"] + (["test acc", "bal acc", "macro-F1"]
                                                                if doc["task"] == "classify" else ["test NLL"])
-    for c in cols:
-        t.add_column(c, justify="left" if c in ("run", "state") else "right")
+    longest = max((len(str(r["label"])) for r in rows), default=3)
+    for c in cols:   # run names are never cut (rnn-hidden=32 and rnn-hidden=64 both read "rnn-hid…"), nor headers
+        t.add_column(c, justify="left" if c in ("run", "state") else "right", no_wrap=c != "state",
+                     min_width=longest if c == "run" else len(c))
     f = lambda v, fmt=".3f": "–" if v is None else format(v, fmt)
     states = {r["dir"]: r["state"] for r in doc["runs"]}
     for r in rows:   # a stopped run's figures are those of the weights it had: its state says so
