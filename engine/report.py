@@ -211,7 +211,7 @@ def _split_words(s: dict) -> str:
     seed = f"split seed {s['seed']}" if s["seed"] is not None else "split seed not recorded"
     if s["counts"] is not None:
         tr, va, te = ("?" if c is None else f"{c:,}" for c in s["counts"])
-        split = f"train {tr} / val {va} / test {te} names; test n = {te}"
+        split = f"train {tr} / val {va} / test {te} rows (name, label); test n = {te}"   # as `train` counts them
     else:
         split = "split sizes not recorded"
     return f"`{s['source'] or 'unknown'}`, {labels}, {seed}: {split}"

@@ -279,7 +279,7 @@ def test_runs_share_data_only_with_the_same_resolved_source_and_split_and_the_ta
     table = md.split("## Results: classifiers")[1].split("### Curves")[0]
     warning = [line for line in table.splitlines() if "different test sets" in line]
     assert len(warning) == 1 and "labels, split sizes differ" in warning[0]
-    assert "- r1: " in table and "train 96 / val 12 / test 12 names" in table and "test 8 names" in table
+    assert "- r1: " in table and "train 96 / val 12 / test 12 rows (name, label)" in table and "test 8 rows" in table
     assert any("different test sets" in n for n in rep.notes)           # and on the terminal
     # the runs of one data and split: one line with the data, the split sizes and the test n; no warning
     rep = report_mod.write_report(dirs[:2], tmp_path / "rep2", ck, figures=False)
@@ -287,7 +287,8 @@ def test_runs_share_data_only_with_the_same_resolved_source_and_split_and_the_ta
     table = md.split("## Results: classifiers")[1].split("### Curves")[0]
     counts = json.loads((Path(dirs[0]) / rf.CONFIG).read_text())["split_counts"]
     assert (f"Data: `{json.loads((Path(dirs[0]) / rf.CONFIG).read_text())['data_source']}`, 3 labels, split seed 0: "
-            f"train {counts['train']} / val {counts['val']} / test {counts['test']} names; test n = {counts['test']}"
+            f"train {counts['train']} / val {counts['val']} / test {counts['test']} rows (name, label); test n = "
+            f"{counts['test']}"
             in table)
     assert "different test sets" not in md and not rep.notes
 
