@@ -443,20 +443,31 @@ class Trainer:
         if self.ranks.world != 1 or self.start_step < self.total_steps:
             return
         if self._ended_state() == "done":       # its status was left as it was (_open_run_dir): nothing changed
-            ends = f"{self.cfg.epochs} epoch{'s' * (self.cfg.epochs != 1)}" + (
-                f" and --max-steps {self.cfg.max_steps}" if self.cfg.max_steps else "")
-            where = (f"the end of {ends}" if self.start_step == self.total_steps else
-                     f"past the {self.total_steps:,} steps of {ends}")   # was "step 226 of 113 with 1 epochs"
+            short, limit, further = self._limit_words()
+            where = (short if self.start_step == self.total_steps else
+                     f"past {limit}")       # was "step 226 of 113 with 1 epochs", then "the 5 steps of 5 epochs"
             raise NothingToResume(f"run {self.run_dir.name} is done (step {self.start_step:,}, {where}): nothing to "
-                                  "resume; --epochs N with more epochs trains it further")
+                                  f"resume; {further} trains it further")
         before = rf.read_json(self.run_dir / rf.CONFIG, dict).get("train") or {}
         if any(before.get(k) != getattr(self.cfg, k) for k in ("epochs", "max_steps")):   # lowered by this resume
-            ends = f"{self.cfg.epochs} epoch{'s' * (self.cfg.epochs != 1)}" + (
-                f" and --max-steps {self.cfg.max_steps}" if self.cfg.max_steps else "")
+            _, limit, further = self._limit_words()
             trained = self.start_step / max(1, self.steps_per_epoch)
             raise NothingToResume(f"run {self.run_dir.name} has trained {self.start_step:,} steps ({trained:.2f} "
-                                  f"epochs), as many as the {self.total_steps:,} steps of {ends} or more: give "
-                                  "--epochs (or --max-steps) above its progress to train it on", refused=True)
+                                  f"epochs), as many as {limit} or more: give {further} to train it on", refused=True)
+
+    def _limit_words(self) -> tuple[str, str, str]:
+        """(what ends the run, shortly and with its steps; what would let it train further): its epochs ("the end
+        of 3 epochs", "the 264 steps of 3 epochs", "--epochs N with more epochs"), or --max-steps where that comes
+        first ("the --max-steps 5 limit", "the 5 steps --max-steps 5 allows (5 epochs are 440)", "a --max-steps above 264
+        (or 0: none)"). It said "the 5 steps of 5 epochs and --max-steps 5", as if 5 epochs were 5 steps, and
+        offered more epochs, which would not have trained a step more."""
+        epochs = f"{self.cfg.epochs} epoch{'s' * (self.cfg.epochs != 1)}"
+        by_epochs = self.steps_per_epoch * self.cfg.epochs
+        if self.cfg.max_steps and self.cfg.max_steps < by_epochs:
+            return (f"the --max-steps {self.cfg.max_steps:,} limit", f"the {self.total_steps:,} steps --max-steps "
+                    f"{self.cfg.max_steps:,} allows ({epochs} are {by_epochs:,})",
+                    f"a --max-steps above {self.start_step:,} (or 0: none)")
+        return f"the end of {epochs}", f"the {self.total_steps:,} steps of {epochs}", "--epochs N with more epochs"
 
     def _ended_state(self) -> str | None:
         """The state in a resumed run's status.json as this trainer found it (None: not a resume, or unreadable)."""

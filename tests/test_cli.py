@@ -719,10 +719,17 @@ def test_resuming_a_done_run_does_nothing_and_more_epochs_are_recorded_in_its_co
     assert {f: (run / f).read_bytes() for f in before} == before          # not re-tested, nothing rewritten
     code, out, _ = run_cli(capsys, "train", "--resume", run, "--json")
     assert code == 0 and last_json(out)["nothing_to_do"] is True and last_json(out)["run_dir"] == str(run)
-    for more, says in ((["--epochs", 3], "the end of 3 epochs)"), (["--epochs", 1], "past the"),
-                       (["--max-steps", 2], "past the 2 steps of 3 epochs and --max-steps 2)")):   # no step more
+    per_epoch = json.loads(before["status.json"])["step"] // 3
+    step = f"{json.loads(before['status.json'])['step']:,}"
+    # what ends it, and what would train it further: more epochs, or a higher --max-steps where that is the limit
+    # (it said "past the 2 steps of 3 epochs and --max-steps 2 … --epochs N with more epochs trains it further")
+    for more, says, further in ((["--epochs", 3], "the end of 3 epochs)", "--epochs N with more epochs"),
+                                (["--epochs", 1], f"past the {per_epoch} steps of 1 epoch)", "--epochs N with more"),
+                                (["--max-steps", 2], f"past the 2 steps --max-steps 2 allows (3 epochs are "
+                                                     f"{3 * per_epoch})", f"a --max-steps above {step} (or 0: none)")):
         code, out, _ = run_cli(capsys, "train", "--resume", run, *more, "--threads", 1)
         assert code == 0 and "is done (step" in out and says in out and "nothing to resume" in out, (more, out)
+        assert f"nothing to resume; {further}" in out, (more, out)
         assert {f: (run / f).read_bytes() for f in before} == before, more
     step = json.loads(before["status.json"])["step"]
     code, _, _ = run_cli(capsys, "train", "--resume", run, "--epochs", 4, "--threads", 1)

@@ -220,9 +220,9 @@ def build_parser() -> argparse.ArgumentParser:
     from namestudio.engine.config import add_train_arguments
     p = sub.add_parser("train", help="train a classifier or a generator", epilog=EPILOG)
     add_train_arguments(p)   # every option comes from the one definition in engine/config.py
-    p.add_argument("--resume", metavar="RUN", help="continue a saved run with its own settings (--epochs may raise "
-                   "the total; --device, --threads, --max-steps, --patience, --amp and --log-every may change; any other "
-                   "setting is refused)")
+    p.add_argument("--resume", metavar="RUN", help="continue a saved run with its own settings (--epochs and "
+                   "--max-steps may change where it ends, to a step past its progress; --device, --threads, --patience, "
+                   "--amp and --log-every may change; any other setting is refused)")
     p.add_argument("--run-dir", metavar="DIR", help="train into this folder: a new or empty one (created if absent), or one "
                         "the TUI or compare prepared for this run (its train.log, status.json); "
                         "never one holding other files (a data folder, ~) or a run "
