@@ -296,3 +296,39 @@ def test_no_confusion_cell_touches_the_label_or_the_cell_before_it(cm):
     for short, row in zip(["Alv", "Dwa", "Orc"], cm):
         want = ["·" if v == 0 else f"{round(100 * v / sum(row))}%" for v in row]
         assert rows[short] == want, lines
+
+
+@pytest.mark.parametrize("width", [40, 80, None])
+def test_a_confusion_matrix_too_wide_for_the_terminal_comes_in_parts_that_each_fit(width):
+    """`eval` in an 80-column terminal showed an 18-label matrix up to Por: Rus, Sco, Spa and Vie were dropped
+    with no word, and the Russian row read as if Russian were never predicted. Now the matrix comes in parts,
+    each with every row, a line naming its columns, and no wider than the terminal; piped (None): whole."""
+    from rich.table import Table
+
+    from namestudio.tui.render import abbreviations, confusion_tables
+
+    labels = ["Arabic", "Chinese", "Czech", "Dutch", "English", "French", "German", "Greek", "Irish", "Italian",
+              "Japanese", "Korean", "Polish", "Portuguese", "Russian", "Scottish", "Spanish", "Vietnamese"]
+    n = len(labels)
+    cm = [[50 if i == j else (i * j) % 4 for j in range(n)] for i in range(n)]
+    parts = confusion_tables(cm, labels, width)
+    tables = [p for p in parts if isinstance(p, Table)]
+    if width is None:
+        assert len(parts) == 1 and len(tables[0].columns) == n + 1
+        return
+    assert len(tables) > 1
+    heads, seen = [], []
+    for table in tables:
+        text = _rendered(table, width=1000).splitlines()
+        assert max(len(line.rstrip()) for line in text) <= width, text
+        heads.append(text[0].split()[1:])
+        rows = {line.split()[0]: line.split()[1:] for line in text[1:] if line.strip()}
+        assert list(rows) == abbreviations(labels)                       # every row in every part
+        seen += heads[-1]
+        for r, short in enumerate(abbreviations(labels)):               # the cells are that row's, in order
+            want = ["·" if cm[r][j] == 0 else f"{round(100 * cm[r][j] / sum(cm[r]))}%"
+                    for j in range(n) if abbreviations(labels)[j] in heads[-1]]
+            assert rows[short] == want
+    assert seen == abbreviations(labels)                                 # every column once, in order
+    lines = [p.plain for p in parts if not isinstance(p, Table)]
+    assert lines[0].endswith(f"columns 1–{len(heads[0])} of {n}") and lines[-1].endswith(f"–{n} of {n}")

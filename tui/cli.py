@@ -1101,7 +1101,7 @@ def cmd_eval(args) -> int:
 
     from namestudio.engine import calibration as cal
     from namestudio.engine.config import model_label
-    from namestudio.tui.render import confusion_table, counted, data_label, headline, per_class_table
+    from namestudio.tui.render import confusion_tables, counted, data_label, headline, per_class_table
     run = _load(args.run, args.checkpoints)
     if args.exclude_train and not args.data:
         raise CliError("--exclude-train needs --data SRC (the recorded splits never overlap the training split)")
@@ -1154,7 +1154,9 @@ def cmd_eval(args) -> int:
     if run.task == "classify":
         con.print(f"calibration: temperature {m['temperature']:.3f} · ECE (15 bins) {m['ece_before']:.4f} before, "
                   f"{m['ece_after']:.4f} after · NLL {m['loss']:.4f} before, {m['nll_after']:.4f} after")
-        con.print(confusion_table(m["confusion"], run.labels, percent=not args.counts, only_seen=True))
+        for table in confusion_tables(m["confusion"], run.labels, con.width if con.is_terminal else None,
+                                      percent=not args.counts, only_seen=True):   # in parts where it is too wide
+            con.print(table)
         con.print(per_class_table(m))
     if args.json:
         _emit_json({"run": _run_name(run.path), "task": run.task, "trained_on": run.data_source,

@@ -60,11 +60,13 @@ def _cell_style(value: float, diagonal: bool, dark: bool = True) -> Style:
 
 def confusion_table(confusion: list[list[int]], labels: list[str], percent: bool = True, dark: bool = True,
                     title: str | None = "Confusion matrix (rows: true, columns: predicted)",
-                    corner: str = "true\\pred", only_seen: bool = False) -> Table:
+                    corner: str = "true\\pred", only_seen: bool = False, columns: range | None = None) -> Table:
     """Rows are true labels, columns predicted ones. Each cell's background follows the row-normalised value;
     the diagonal is green, bold and underlined, the rest red. Label names are abbreviated to fit.
     ``only_seen``: leave out the labels with no names in the data that are never predicted (a row and a column
-    of nothing each: a source of 3 languages tested on an 18-language run); the caption counts them."""
+    of nothing each: a source of 3 languages tested on an 18-language run); the caption counts them.
+    ``columns``: the predicted labels shown (their places among those kept), all by default (``confusion_tables``
+    splits a matrix too wide for the terminal into tables of a few columns each)."""
     left_out = 0
     if only_seen and len(confusion) == len(labels):
         keep = [i for i in range(len(labels)) if sum(confusion[i]) or sum(row[i] for row in confusion)]
@@ -87,14 +89,42 @@ def confusion_table(confusion: list[list[int]], labels: list[str], percent: bool
     touching = any(len(t) >= 4 and j for row in texts for j, t in enumerate(row))
     width = 4 + touching if percent else max(3, max((len(str(v)) for row in confusion for v in row), default=1)) + 1
     width = max(width, max((len(s) for s in short), default=0) + 1)
-    for s in short:     # labels are the data's own text, never markup ("[/English]")
-        table.add_column(Text(s.rjust(width)), justify="right", no_wrap=True, min_width=width)
+    columns = range(len(short)) if columns is None else columns
+    for j in columns:     # labels are the data's own text, never markup ("[/English]")
+        table.add_column(Text(short[j].rjust(width)), justify="right", no_wrap=True, min_width=width)
     for i, row in enumerate(confusion):
         total = sum(row) or 1
-        cells = [Text(texts[i][j].rjust(width), style=_cell_style(v / total, i == j, dark)) for j, v in enumerate(row)]
+        cells = [Text(texts[i][j].rjust(width), style=_cell_style(row[j] / total, i == j, dark)) for j in columns]
         # the label and the first cell apart: a short label ("Alv") touched a full cell ("Alv100%")
         table.add_row(Text(f"{short[i] if i < len(short) else str(i)} "), *cells)
     return table
+
+
+def confusion_tables(confusion: list[list[int]], labels: list[str], width: int | None, **kw) -> list:
+    """``confusion_table`` as tables that each fit ``width`` columns: the whole matrix when it fits (or ``width``
+    is None), else a few predicted columns at a time, every table with all the rows, after a line saying which
+    columns it holds. An 18-label matrix in an 80-column terminal lost its last columns with no word of it (the
+    Russian row read as if Russian were never predicted: its diagonal was past the edge)."""
+    from rich.console import Console
+    from rich.measure import Measurement
+
+    whole = confusion_table(confusion, labels, **kw)
+    console = Console(width=10_000)
+    wide = console.options.update(width=10_000, max_width=10_000)
+    n = len(whole.columns) - 1
+    full = Measurement.get(console, wide, whole).maximum
+    if width is None or full <= width or n <= 1:
+        return [whole]
+    first = Measurement.get(console, wide, confusion_table(confusion, labels, **{**kw, "columns": range(1)})).maximum
+    column = max(1, (full - first) // (n - 1))            # the predicted columns are all as wide; then the labels'
+    per = max(1, (width - (first - column)) // column)
+    title = kw.pop("title", "Confusion matrix (rows: true, columns: predicted)")
+    out: list = []
+    for k in range(0, n, per):       # each part's title a line of its own (a narrow table would wrap it)
+        part = range(k, min(n, k + per))
+        out += [Text((f"{title}: " if title else "") + f"columns {part.start + 1}–{part.stop} of {n}", style="bold"),
+                confusion_table(confusion, labels, **kw, title=None, columns=part)]
+    return out
 
 
 def prerendered(renderable, width: int) -> Text | None:
