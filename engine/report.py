@@ -286,6 +286,17 @@ def build(runs: list[tuple[str, Path]], folder: Path, names=ex.DEFAULT_NAMES, st
                           + (f" (and {len(unread) - 1} more)" if len(unread) > 1 else ""))
     for r in unread:                       # said in the report and on the terminal, never silently left out
         rep.notes.append(f"left out of the report: {r['label']}: {_why_unread(r)}")
+    # a run stopped before its first step has no weights, no test and no curve: one note, not a row of dashes and
+    # its error in every top-3 cell
+    untrained = {id(r) for r in rows if r not in unread and rf.read_test(Path(r["run"])).get("untested") == rf.UNTRAINED}
+    if untrained and len(untrained) + len(unread) == len(rows):
+        first = next(r for r in rows if id(r) in untrained)
+        raise ReportError(f"nothing to report: {first['label']} was {rf.UNTRAINED}"
+                          + (f" (and {len(rows) - 1} more runs had nothing to report)" if len(rows) > 1 else ""))
+    for r in rows:
+        if id(r) in untrained:
+            rep.notes.append(f"left out of the report: {r['label']}: {rf.no_weights(Path(r['run']))}")
+    runs, rows = [x for x, r in zip(runs, rows) if id(r) not in untrained], [r for r in rows if id(r) not in untrained]
     by_task = {t: [(lab, d) for (lab, d), r in zip(runs, rows) if r["task"] == t] for t in ("classify", "generate")}
     md = ["# namestudio report\n", f"Generated {time.strftime('%Y-%m-%d %H:%M')} from "
           + (", ".join(f"`{s}`" for s in sources) if sources else f"{len(runs)} runs") + ".\n"]

@@ -140,6 +140,30 @@ def test_a_run_that_cannot_be_read_is_named_not_silently_left_out(runs, tmp_path
     assert len(r.stderr.strip().splitlines()) == 1 and not (tmp_path / "rep2").exists()
 
 
+def test_a_run_stopped_before_any_training_is_left_out_with_a_note_not_a_row_of_errors(runs, tmp_path):
+    """A run stopped before its first step (no weights, no test, no curve) went into the report: a row of dashes
+    and, for each top-3 name, its whole "was stopped before any training …" error in the 1st column. It is now
+    left out, with a note in the report and on the terminal; alone, it is a one-line error and no report."""
+    import dataclasses
+    import shutil
+    ck, dirs = runs
+    untrained = tmp_path / "untrained"
+    shutil.copytree(dirs[0], untrained)
+    for f in (rf.WEIGHTS, rf.LM, rf.CALIBRATION, rf.METRICS, rf.STEPS):
+        (untrained / f).unlink(missing_ok=True)
+    rf.atomic_write_json(untrained / rf.TEST, {"test": {}, "untested": rf.UNTRAINED, "reason": "stopped"})
+    rf.write_status(untrained, dataclasses.replace(rf.read_status(untrained), state=rf.STOPPED, step=0))
+    r = cli("report", dirs[1], str(untrained), "--out", str(tmp_path / "rep"), "--checkpoints", str(ck))
+    assert r.returncode == 0, r.stderr
+    md = (tmp_path / "rep" / "report.md").read_text()
+    assert f"left out of the report: untrained: run untrained was {rf.UNTRAINED}" in md
+    assert "left out of the report: untrained" in r.stdout
+    assert md.count(rf.UNTRAINED) == 1 and "| untrained |" not in md and Path(dirs[1]).name in md
+    r = cli("report", str(untrained), "--out", str(tmp_path / "rep2"), "--checkpoints", str(ck))
+    assert r.returncode == 1 and f"nothing to report: untrained was {rf.UNTRAINED}" in r.stderr
+    assert len(r.stderr.strip().splitlines()) == 1 and not (tmp_path / "rep2").exists()
+
+
 def test_bad_sampling_settings_and_an_unwritable_report_folder_are_refused_before_any_work(runs, tmp_path):
     ck, dirs = runs
     for bad, said in ((["--temperature", "-1"], "temperature"), (["--start-letters", "123"], "start letters")):
