@@ -162,6 +162,14 @@ def test_a_run_stopped_before_any_training_is_left_out_with_a_note_not_a_row_of_
     r = cli("report", str(untrained), "--out", str(tmp_path / "rep2"), "--checkpoints", str(ck))
     assert r.returncode == 1 and f"nothing to report: untrained was {rf.UNTRAINED}" in r.stderr
     assert len(r.stderr.strip().splitlines()) == 1 and not (tmp_path / "rep2").exists()
+    # export: it wrote an event file with no curve and said "1 run exported"
+    r = cli("export", dirs[1], str(untrained), "--tensorboard", str(tmp_path / "tb"), "--checkpoints", str(ck))
+    assert r.returncode == 0, r.stderr
+    assert f"left out untrained: it has logged no step (it was {rf.UNTRAINED})" in r.stdout
+    assert "1 run exported" in r.stdout and [p.name for p in (tmp_path / "tb").iterdir()] == [Path(dirs[1]).name]
+    r = cli("export", str(untrained), "--tensorboard", str(tmp_path / "tb2"), "--checkpoints", str(ck))
+    assert r.returncode == 1 and "nothing to export: run untrained has logged no step" in r.stderr
+    assert len(r.stderr.strip().splitlines()) == 1 and not (tmp_path / "tb2").exists()
 
 
 def test_bad_sampling_settings_and_an_unwritable_report_folder_are_refused_before_any_work(runs, tmp_path):

@@ -1514,6 +1514,7 @@ def cmd_report(args) -> int:
 
 
 def cmd_export(args) -> int:
+    from namestudio.engine import runfolder as rf
     from namestudio.engine.experiment import collect_runs, is_experiment, run_name
     from namestudio.engine.export import _have_tensorboard, export_tensorboard
     from namestudio.tui.render import counted
@@ -1527,7 +1528,21 @@ def cmd_export(args) -> int:
     if twice:
         raise CliError(f"two runs would be exported as {twice[0]!r} (their folders have the same name too): "
                        "export them one at a time, into different --tensorboard folders")
-    files = [export_tensorboard(d, args.tensorboard, name=name) for name, (_, d) in zip(names, runs)]
+    def logged(d) -> bool:     # a step or an evaluation to export (a run stopped before any training has none)
+        return any((d / f).is_file() and (d / f).stat().st_size for f in (rf.STEPS, rf.METRICS))
+
+    empty = [(name, d) for name, (_, d) in zip(names, runs) if not logged(d)]
+    if empty and len(empty) == len(runs):   # (was: an event file with no curve, and "1 run exported")
+        raise CliError(f"nothing to export: run {empty[0][0]} has logged no step"
+                       + (f" (nor have the {len(empty) - 1} others)" if len(empty) > 1 else "")
+                       + (f": it was {rf.UNTRAINED}" if rf.read_test(empty[0][1]).get("untested") == rf.UNTRAINED
+                          else ""))
+    for name, d in empty:
+        con.print(f"left out {name}: it has logged no step"
+                  + (f" (it was {rf.UNTRAINED})" if rf.read_test(d).get("untested") == rf.UNTRAINED else ""),
+                  markup=False)
+    files = [export_tensorboard(d, args.tensorboard, name=name) for name, (_, d) in zip(names, runs)
+             if (name, d) not in empty]
     for path in files:
         con.print(f"wrote {path}", markup=False)
     con.print(f"{counted(len(files), 'run')} exported with {how}; view: tensorboard --logdir {args.tensorboard}", markup=False)
