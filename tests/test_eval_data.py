@@ -52,6 +52,11 @@ def test_eval_data_reports_unknown_labels_and_counts_training_names(env, capsys)
     code, out, _ = run_cli(capsys, "eval", env["run"], "--data", src)
     assert "skipped 5 rows" in out and "Klingon, Vulcan" in out
     assert "6 rows (name, label) have a name in the run's training split (under any label)" in out
+    fresh = env["root"] / "fresh.csv"             # none of its names trained the run: said so, with no advice
+    fresh.write_text("name,label\nZorikov,Slavic\nPellasson,Nordic\n", encoding="utf-8")
+    code, out, _ = run_cli(capsys, "eval", env["run"], "--data", fresh)
+    assert code == 0 and "no row has a name in the run's training split (under any label)" in out
+    assert "0 rows" not in out and "--exclude-train" not in out
 
 
 def test_eval_data_exclude_train_drops_the_overlap(env, capsys):

@@ -1139,7 +1139,10 @@ def cmd_eval(args) -> int:
     if args.data:
         verb = "excluded" if args.exclude_train else "included (use --exclude-train to skip them)"
         have = "has" if m["in_train"] == 1 else "have"
-        con.print(f"{_rows(m['in_train'])} {have} a name in the run's training split (under any label): {verb}")
+        if m["in_train"]:
+            con.print(f"{_rows(m['in_train'])} {have} a name in the run's training split (under any label): {verb}")
+        else:               # (was: "0 rows (name, label) have a name …: included (use --exclude-train to skip them)")
+            con.print("no row has a name in the run's training split (under any label)")
         if m.get("in_val"):
             chosen = "checkpoint, n-gram blend and temperature were" if run.task == "classify" else \
                 "checkpoint and n-gram mix were"        # a generator has no temperature fitted
