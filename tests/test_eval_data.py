@@ -299,8 +299,15 @@ def test_no_confusion_cell_touches_the_label_or_the_cell_before_it(cm):
     lines = _rendered(confusion_table(cm, labels, title=None, corner="")).splitlines()
     rows = {line.split()[0]: line.split()[1:] for line in lines[1:] if line.strip()}
     for short, row in zip(["Alv", "Dwa", "Orc"], cm):
-        want = ["·" if v == 0 else f"{round(100 * v / sum(row))}%" for v in row]
+        want = ["·" if v == 0 else f"{round(100 * v / sum(row))}" for v in row]     # row %, the title says
         assert rows[short] == want, lines
+    # and the cells stay 4 wide: 18 labels of 100 on the diagonal fit the Evaluate pane at 80 columns (cells 5
+    # wide, to keep "100%" apart, cut its last columns)
+    eighteen = ["Arabic", "Chinese", "Czech", "Dutch", "English", "French", "German", "Greek", "Irish", "Italian",
+                "Japanese", "Korean", "Polish", "Portuguese", "Russian", "Scottish", "Spanish", "Vietnamese"]
+    wide = _rendered(confusion_table([[5 * (i == j) for j in range(18)] for i in range(18)], eighteen, title=None,
+                                     corner=""), width=1000)
+    assert max(len(line.rstrip()) for line in wide.splitlines()) <= 4 + 1 + 18 * 4, wide
 
 
 @pytest.mark.parametrize("width", [40, 80, None])
@@ -331,7 +338,7 @@ def test_a_confusion_matrix_too_wide_for_the_terminal_comes_in_parts_that_each_f
         assert list(rows) == abbreviations(labels)                       # every row in every part
         seen += heads[-1]
         for r, short in enumerate(abbreviations(labels)):               # the cells are that row's, in order
-            want = ["·" if cm[r][j] == 0 else f"{round(100 * cm[r][j] / sum(cm[r]))}%"
+            want = ["·" if cm[r][j] == 0 else f"{round(100 * cm[r][j] / sum(cm[r]))}"
                     for j in range(n) if abbreviations(labels)[j] in heads[-1]]
             assert rows[short] == want
     assert seen == abbreviations(labels)                                 # every column once, in order

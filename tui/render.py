@@ -58,8 +58,11 @@ def _cell_style(value: float, diagonal: bool, dark: bool = True) -> Style:
     return Style(bgcolor=Color.from_rgb(*rgb), color=fg, bold=diagonal, underline=diagonal)
 
 
+CONFUSION_TITLE = "Confusion matrix (rows: true, columns: predicted"    # then ", row %)" or ", counts)"
+
+
 def confusion_table(confusion: list[list[int]], labels: list[str], percent: bool = True, dark: bool = True,
-                    title: str | None = "Confusion matrix (rows: true, columns: predicted)",
+                    title: str | None = CONFUSION_TITLE,
                     corner: str = "true\\pred", only_seen: bool = False, columns: range | None = None) -> Table:
     """Rows are true labels, columns predicted ones. Each cell's background follows the row-normalised value;
     the diagonal is green, bold and underlined, the rest red. Label names are abbreviated to fit.
@@ -75,19 +78,19 @@ def confusion_table(confusion: list[list[int]], labels: list[str], percent: bool
             confusion = [[confusion[i][j] for j in keep] for i in keep]
             labels = [labels[i] for i in keep]
     short = abbreviations(labels)
+    if title == CONFUSION_TITLE:
+        title += ", row %)" if percent else ", counts)"
     table = Table(title=title, show_edge=False, pad_edge=False, padding=(0, 0), collapse_padding=True,
                   header_style="bold", title_style="bold", box=None, caption_justify="left",
                   caption=f"left out: {counted(left_out, 'label')} with no names here, never predicted"
                   if left_out else None)
     table.add_column(corner, no_wrap=True)
 
-    def shown(v: int, total: int) -> str:
-        return ("·" if v == 0 else f"{round(100 * v / total)}%") if percent else str(v)
+    def shown(v: int, total: int) -> str:     # row percentages without their sign, as the title says "row %":
+        return ("·" if v == 0 else f"{round(100 * v / total)}") if percent else str(v)   # "100" keeps a space
 
     texts = [[shown(v, sum(row) or 1) for v in row] for row in confusion]
-    # a cell as wide as its column would touch its left neighbour ("  0%100%", "·100%"): one more cell then
-    touching = any(len(t) >= 4 and j for row in texts for j, t in enumerate(row))
-    width = 4 + touching if percent else max(3, max((len(str(v)) for row in confusion for v in row), default=1)) + 1
+    width = 4 if percent else max(3, max((len(str(v)) for row in confusion for v in row), default=1)) + 1
     width = max(width, max((len(s) for s in short), default=0) + 1)
     columns = range(len(short)) if columns is None else columns
     for j in columns:     # labels are the data's own text, never markup ("[/English]")
@@ -118,7 +121,9 @@ def confusion_tables(confusion: list[list[int]], labels: list[str], width: int |
     first = Measurement.get(console, wide, confusion_table(confusion, labels, **{**kw, "columns": range(1)})).maximum
     column = max(1, (full - first) // (n - 1))            # the predicted columns are all as wide; then the labels'
     per = max(1, (width - (first - column)) // column)
-    title = kw.pop("title", "Confusion matrix (rows: true, columns: predicted)")
+    title = kw.pop("title", CONFUSION_TITLE)
+    if title == CONFUSION_TITLE:
+        title += ", row %)" if kw.get("percent", True) else ", counts)"
     out: list = []
     for k in range(0, n, per):       # each part's title a line of its own (a narrow table would wrap it)
         part = range(k, min(n, k + per))
