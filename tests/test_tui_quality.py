@@ -585,3 +585,38 @@ async def test_the_train_pane_log_says_the_n_gram_blend_before_the_test_line(env
         shown = list(map(str, log.lines))
         assert any(x.startswith("n-gram") for x in shown)
         assert all(len(x) <= log.scrollable_content_region.width for x in shown), shown
+
+
+async def test_the_generate_summary_counts_add_up_and_break_only_between_parts(env):
+    """A sample that is only the start letters ("Q'x" typed as the start) was counted nowhere: "10 samples …
+    9 new, 0 in the training set". It is counted now, in the words of `namestudio sample`; and the summary breaks
+    only between its " · " parts (it wrapped "classifier agrees" / "on 100%" at 100 columns)."""
+    app = env["app"]
+    async with app.run_test(size=(100, 30)) as pilot:
+        pane = await open_generate(pilot, app)
+        await pilot.press("ctrl+r")
+        await wait_for(pilot, lambda: bool(pane.samples), 60)
+        await settle(pilot, app)
+        only = {**pane.samples[0], "name": "Qx", "start": "Qx", "new": False, "in_training": False, "repeat": False}
+        pane.samples = [only, *pane.samples[1:]]
+        pane._refresh_view()
+        await settle(pilot, app)
+        new = sum(bool(s["new"]) for s in pane.samples)
+        seen = sum(bool(s["in_training"]) for s in pane.samples)
+        repeats = sum(bool(s["repeat"]) and not s["in_training"] for s in pane.samples)
+        said = text_of(app.query_one("#gen-summary"), width=300)
+        prefix = len(pane.samples) - new - seen - repeats
+        assert prefix >= 1 and f"{prefix} only the prefix" in said, said
+        assert new + seen + repeats + prefix == len(pane.samples)
+        whole = [f"{len(pane.samples)} samples from {Path(pane.run.path).name}",
+                 f"{new} new, {seen} in the training set" + (f", {repeats} repeated" if repeats else "")
+                 + f", {prefix} only the prefix"]
+        if pane.classifier is not None:
+            from namestudio.engine.infer import agreement_words, judged
+            whole.append(agreement_words(pane.agreement, judged(pane.samples), len(pane.samples)))
+        for width in (100, 60, 40):                 # each line holds whole parts, whatever the width
+            await pilot.resize_terminal(width, 30)
+            await settle(pilot, app)
+            lines = [line.strip() for line in text_of(app.query_one("#gen-summary"), width=300).splitlines()
+                     if line.strip()]
+            assert [p for line in lines for p in line.split(" · ")] == whole, (width, lines)

@@ -19,8 +19,8 @@ from namestudio.engine.experiment import run_name
 
 from .. import keys
 from ..messages import RunLoaded, QualityProgress, SamplesReady
-from ..render import counted
-from ..widgets import Choice, best_run, INTEGER, NAME, NUMBER, Anchor, Field, Pane, load_failed, load_run_in_worker, \
+from ..render import Parts, counted
+from ..widgets import Choice, best_run, INTEGER, NAME, NUMBER, Field, Flowing, Pane, load_failed, load_run_in_worker, \
     set_select, short_run, usable
 
 NO_CLASSIFIER = "__none__"
@@ -79,7 +79,7 @@ class GeneratePane(Pane):
             yield Field("0", accept=INTEGER, id="gen-topk")
             yield Label("Count:", classes="field-label")
             yield Field("10", accept=INTEGER, id="gen-count")
-        yield Anchor("", id="gen-summary")
+        yield Flowing("", id="gen-summary")
         yield Static("", id="gen-quality")
         yield Static("", id="gen-samples")
 
@@ -172,7 +172,7 @@ class GeneratePane(Pane):
         self.pending_run = None
         self.wanted["run"] = str(path)
         if self.run is None:
-            self.query_one("#gen-summary", Static).update(Text(f"Loading {run_name(path)} …", style="dim"))
+            self.query_one("#gen-summary", Flowing).say(Text(f"Loading {run_name(path)} …", style="dim"))
         load_run_in_worker(self, "run", str(path), "generate", quiet)
         return True
 
@@ -312,7 +312,7 @@ class GeneratePane(Pane):
         self._refresh_view()
 
     def _show_error(self, text: str) -> None:
-        self.query_one("#gen-summary", Static).update(Text(text, style="red"))
+        self.query_one("#gen-summary", Flowing).say(Text(text, style="red"))
         self.query_one("#gen-samples", Static).update("")
 
     # ---- the temperature table (t) ------------------------------------------------
@@ -421,31 +421,31 @@ class GeneratePane(Pane):
 
     def _refresh_view(self) -> None:
         self._render_table()
-        summary = self.query_one("#gen-summary", Static)
+        summary = self.query_one("#gen-summary", Flowing)
         table_w = self.query_one("#gen-samples", Static)
         if self.run is None:
-            summary.update(Text(f"Loading {run_name(self.wanted['run'])} …", style="dim") if self.wanted["run"] else
+            summary.say(Text(f"Loading {run_name(self.wanted['run'])} …", style="dim") if self.wanted["run"] else
                            "No generator run: train one on the Train pane (2) with task generate, "
                            "or open one from Runs (6).")
             table_w.update("")
             return
         if not self.samples:
-            summary.update(Text(f"{run_name(self.run.path)}: press r to sample.", style="dim"))
+            summary.say(Text(f"{run_name(self.run.path)}: press r to sample.", style="dim"))
             table_w.update("")
             return
         new = sum(bool(s.get("new")) for s in self.samples)
         seen = sum(bool(s.get("in_training")) for s in self.samples)
         repeats = sum(bool(s.get("repeat")) and not s.get("in_training") for s in self.samples)
+        prefix = len(self.samples) - new - seen - repeats   # neither: only the start letters (novelty_cell's words)
         parts = [f"{counted(len(self.samples), 'sample')} from {run_name(self.run.path)}",
-                 f"{new} new, {seen} in the training set" + (f", {repeats} repeated" if repeats else "")]
+                 f"{new} new, {seen} in the training set" + (f", {repeats} repeated" if repeats else "")
+                 + (f", {prefix} only the prefix" if prefix else "")]   # (was: 9 new, 0 in the training set of 10)
         if self.classifier is not None:
             from namestudio.engine.infer import agreement_words, judged   # loaded with the run already (torch)
             parts.append(agreement_words(self.agreement, judged(self.samples), len(self.samples)))
-        said = Text(" · ".join(parts), style="bold")
-        for note in self.start_notes:       # the words of `namestudio sample --start`
-            said.append("\nnote: ", style="yellow")
-            said.append(f"start {self.start_read!r}: {note}", style="")
-        summary.update(said)
+        notes = Text("\n").join(Text.assemble(("note: ", "yellow"), f"start {self.start_read!r}: {note}")
+                                 for note in self.start_notes)   # the words of `namestudio sample --start`
+        summary.flow(Parts(*parts, style="bold"), notes if self.start_notes else None)   # broken between parts
         t = Table(box=None, padding=(0, 2, 0, 0), header_style="bold", show_edge=False)
         t.add_column("name", no_wrap=True)
         t.add_column("language", no_wrap=True)
@@ -512,4 +512,4 @@ def novelty_cell(s: dict) -> Text:
         return Text("repeat", style="yellow")
     if s.get("new"):
         return Text("new", style="green")
-    return Text("prefix only", style="dim")
+    return Text("only the prefix", style="dim")     # as `namestudio sample` says it
