@@ -963,3 +963,25 @@ async def test_the_runs_table_names_the_columns_past_the_edge_at_80x24(tmp_path,
         await pilot.resize_terminal(140, 30)                     # wide enough: nothing past the edge, no line
         await settle(pilot, app)
         await wait_for(pilot, lambda: not more.display, 10)
+
+
+@pytest.mark.parametrize("width", [24, 30, 40])
+def test_a_duplicate_names_example_keeps_its_count_on_its_line(width):
+    """The Data pane's "Names under 2+ labels" wrapped at 80x24 as "Martin (5), Thomas" / "(5), Becker (4)": a
+    count cut from its name. Each example now keeps together; the table still wraps between examples."""
+    import io
+
+    from rich.console import Console
+
+    from namestudio.tui.render import summary_tables
+
+    summary = {"cross_label_duplicates": {"count": 357, "examples": [
+        {"name": n, "labels": ["A"] * k} for n, k in (("Martin", 5), ("Thomas", 5), ("Becker", 4), ("Abel", 3))]}}
+    dups = next(t for t in summary_tables(summary) if "label" in str(getattr(t, "title", "")) and
+                "more than one" in str(t.title))
+    console = Console(width=width, file=io.StringIO(), color_system=None)
+    console.print(dups)
+    cells = [line.split("│", 1)[1].strip() for line in console.file.getvalue().splitlines() if "│" in line]
+    examples = [e.strip() for c in cells for e in c.split(",") if e.strip()]
+    assert examples == ["Martin (5)", "Thomas (5)", "Becker (4)", "Abel (3)"], cells
+    assert all(not c.startswith("(") for c in cells) and len(cells) > 1, cells

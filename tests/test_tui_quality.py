@@ -321,10 +321,11 @@ async def test_a_run_that_fails_to_load_leaves_nothing_of_the_run_shown_before(e
             assert not text_of(app.query_one(wid)).strip(), wid
 
 
-@pytest.mark.parametrize("fid, value, said", [("gen-topk", "-3", "Top-k: top-k must be"),
-                                              ("gen-count", "99999", "Count: n must be between 1 and"),
-                                              ("gen-temp", "-1", "Temp: temperature must be")])
+@pytest.mark.parametrize("fid, value, said", [("gen-topk", "-3", "Top-k must be 0 (all letters)"),
+                                              ("gen-count", "99999", "Count must be between 1 and"),
+                                              ("gen-temp", "-1", "Temp must be between 0")])
 async def test_a_bad_generate_field_is_named_and_samples_nothing(env, fid, value, said):
+    """The field's label, not the CLI option's name after it ("Count: n must be …", "Top-k: top-k must be …")."""
     app = env["app"]
     async with app.run_test(size=SIZE) as pilot:
         pane = await open_generate(pilot, app)

@@ -14,26 +14,36 @@ from namestudio.engine.config import model_label
 
 
 class Parts:
-    """A line of parts joined by " · " that breaks only between parts (``lines``, for the width it is drawn at):
-    "test acc 0.852 · bal 0.604 · F1 0.596" in 46 cells wrapped as "… · bal" / "0.604 · …", a figure cut from its
-    name. A part wider than the whole width stays one line, which the widget wraps as text."""
+    """A line of parts joined by " · " (or ``sep``) that breaks only between parts (``lines``, for the width it is
+    drawn at): "test acc 0.852 · bal 0.604 · F1 0.596" in 46 cells wrapped as "… · bal" / "0.604 · …", a figure
+    cut from its name. A part wider than the whole width stays one line, which is then wrapped as text. Drawn by
+    Rich too (a table's cell), at the width it is given."""
 
     SEP = " · "
 
-    def __init__(self, *parts: str | Text, style: str = "") -> None:
+    def __init__(self, *parts: str | Text, style: str = "", sep: str = SEP) -> None:
         self.parts = [p if isinstance(p, Text) else Text(p) for p in parts if p]
-        self.style = style
+        self.style, self.sep = style, sep
 
     def lines(self, width: int) -> Text:
         out: list[Text] = []
         for part in self.parts:
-            if out and out[-1].cell_len + len(self.SEP) + part.cell_len <= width:
-                out[-1].append(self.SEP).append_text(part)
+            if out and out[-1].cell_len + len(self.sep) + part.cell_len <= width:
+                out[-1].append(self.sep).append_text(part)
             else:
                 out.append(part.copy())
         text = Text("\n").join(out)
         text.stylize(self.style)
         return text
+
+    def __rich_console__(self, console, options):
+        yield self.lines(options.max_width)
+
+    def __rich_measure__(self, console, options):
+        from rich.measure import Measurement
+
+        return Measurement(max((p.cell_len for p in self.parts), default=0),
+                           sum(p.cell_len for p in self.parts) + len(self.sep) * max(0, len(self.parts) - 1))
 
 
 def abbreviations(labels: list[str], width: int = 3) -> list[str]:
@@ -397,7 +407,8 @@ def summary_tables(summary: dict) -> list:
     dups.add_column("examples")
     if isinstance(dup, dict):
         examples = dup.get("examples", [])
-        dups.add_row(str(dup.get("count", 0)), Text(", ".join(_example(e) for e in examples[:6])))
+        dups.add_row(str(dup.get("count", 0)),     # a name and its count keep together ("Thomas" / "(5)" wrapped)
+                     Parts(*(Text(_example(e)) for e in examples[:6]), sep=", "))
     out = [labels, lengths, dups, cleaning]
     if summary.get("split"):
         info = summary["split"]

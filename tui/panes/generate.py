@@ -239,10 +239,10 @@ class GeneratePane(Pane):
                "n": num("#gen-count", int, 10)}
         try:
             check_sampling(out["temperature"], out["top_k"], out["n"])
-        except InferenceError as e:     # the engine's words, with the field's label in front
+        except InferenceError as e:     # the engine's words, with the field's label for its option's name
             said = str(e)
             field = "Top-k" if said.startswith("top-k") else "Count" if said.startswith("n ") else "Temp"
-            raise ValueError(f"{field}: {said}") from None
+            raise ValueError(f"{field} {said.split(' ', 1)[1]}") from None   # (was: "Count: n must be …")
         return out
 
     def _ready_settings(self) -> dict | None:
