@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import random
+import time
 from pathlib import Path
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared"
@@ -113,3 +114,15 @@ def blend_file_as_before(run_dir: Path) -> None:
 
     from namestudio.engine import runfolder as rf
     rf.save_weights({"order": torch.tensor(3)}, Path(run_dir) / rf.LM)
+
+
+def poll(what, timeout: float, every: float = 0.1):
+    """``what()`` asked every ``every`` seconds until it gives something true or ``timeout`` seconds have passed:
+    that value, or its last (falsy) one. The caller decides whether a timeout fails its test."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        got = what()
+        if got:
+            return got
+        time.sleep(every)
+    return what()

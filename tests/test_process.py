@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from helpers import write_names_folder
+from helpers import poll, write_names_folder
 from namestudio.engine import runfolder as rf
 from namestudio.engine.config import TrainConfig
 from namestudio.engine.infer import load_run
@@ -28,13 +28,10 @@ def cfg(names, **kw):
 
 
 def wait_for(what, timeout=60.0, every=0.05):
-    end = time.time() + timeout
-    while time.time() < end:
-        value = what()
-        if value:
-            return value
-        time.sleep(every)
-    raise AssertionError("timed out waiting")
+    value = poll(what, timeout, every)
+    if not value:
+        raise AssertionError("timed out waiting")
+    return value
 
 
 def cli(*args, **kw):

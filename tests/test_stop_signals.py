@@ -6,23 +6,12 @@ import signal
 import subprocess
 import sys
 import textwrap
-import time
 from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
 
-from helpers import write_names_folder
-
-
-def _wait_for(what, timeout: float, every: float = 0.1):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        got = what()
-        if got:
-            return got
-        time.sleep(every)
-    return what()
+from helpers import poll, write_names_folder
 
 
 def _alive(pid: int) -> bool:
@@ -106,7 +95,7 @@ def test_a_stop_signal_cleans_up_as_ctrl_c_does(tmp_path, signum):
     with _stand_in(tmp_path) as (proc, tmp, child):
         proc.send_signal(signum)
         out, err = proc.communicate(timeout=60)
-        child_ended = _wait_for(lambda: not _alive(child), 5)
+        child_ended = poll(lambda: not _alive(child), 5)
     assert proc.returncode == 128 + signum            # 143 for SIGTERM, 129 for SIGHUP (was: -15, -1)
     assert err == f"namestudio: terminated ({signal.Signals(signum).name})\n"
     assert "cleaning" in out
@@ -120,7 +109,7 @@ def test_a_second_sigterm_does_not_cut_the_cleanup_short(tmp_path):
         assert proc.stdout.readline().strip() == "cleaning"
         proc.send_signal(signal.SIGTERM)              # as `timeout` or a supervisor may send it again
         out, err = proc.communicate(timeout=60)
-        child_ended = _wait_for(lambda: not _alive(child), 5)
+        child_ended = poll(lambda: not _alive(child), 5)
     assert proc.returncode == 143
     assert err == "namestudio: terminated (SIGTERM)\n"
     assert not tmp.exists()
@@ -132,7 +121,7 @@ def test_a_third_sigterm_ends_a_cleanup_that_hangs(tmp_path):
         proc.send_signal(signal.SIGTERM)
         assert proc.stdout.readline().strip() == "cleaning"
         # asked again and again (two sent at once may arrive as one): the second is ignored, the next ends it
-        _wait_for(lambda: proc.poll() is not None or proc.send_signal(signal.SIGTERM), 60, every=0.2)
+        poll(lambda: proc.poll() is not None or proc.send_signal(signal.SIGTERM), 60, every=0.2)
         out, err = proc.communicate(timeout=60)
     assert proc.returncode == 143
     assert err == "namestudio: terminated (SIGTERM)\n"
@@ -176,7 +165,7 @@ def test_sigterm_to_bench_leaves_no_tmux_server_no_training_child_no_temp_folder
     sockets = [f"namestudio-bench-{proc.pid}-{n}" for n in range(6)]
     started = []
     try:
-        up = _wait_for(lambda: proc.poll() is not None or _tmux_server_up(sockets[2]), 300, every=0.2)
+        up = poll(lambda: proc.poll() is not None or _tmux_server_up(sockets[2]), 300, every=0.2)
         assert up and proc.poll() is None, (tmp_path / "err").read_text()[-2000:]
         started = _pids_mentioning(str(tmp))          # the training child, the TUI in tmux
         assert any(b"train" in Path(f"/proc/{p}/cmdline").read_bytes() for p in started if _alive(p))
@@ -191,7 +180,7 @@ def test_sigterm_to_bench_leaves_no_tmux_server_no_training_child_no_temp_folder
         for s in left:
             subprocess.run(["tmux", "-L", s, "kill-server"], capture_output=True)
         pids = started + _pids_mentioning(str(tmp))
-        _wait_for(lambda: not any(_alive(p) for p in pids), 10)   # the TUI ends on tmux's hangup: soon, not at once
+        poll(lambda: not any(_alive(p) for p in pids), 10)   # the TUI ends on tmux's hangup: soon, not at once
         running = [p for p in pids if _alive(p)]
         for p in running:
             os.kill(p, signal.SIGKILL)
