@@ -408,3 +408,47 @@ async def test_the_key_bar_keeps_esc_f1_palette_and_quit_with_a_train_field_focu
         assert {"leave", "help", "palette", "quit"} <= set(shown), line
         assert line.rstrip().endswith(f"{key_label('ctrl+q')} Quit"), line
         assert "train.start" in shown and "train.stop" in shown, line   # the pane's first keys stay
+
+
+def _wide_matrix_metrics(n: int = 24):
+    """A classifier's metrics over ``n`` labels whose names cannot be shortened (they differ only at the end)."""
+    import torch
+
+    from namestudio.engine.metrics import classification_report
+
+    labels = [f"Lang{i:02d}" for i in range(n)]
+    cm = [[(7 * i + 3 * j) % 11 + (1200 if i == j else 0) for j in range(n)] for i in range(n)]
+    return labels, classification_report(torch.tensor(cm), labels)
+
+
+def _drawn(widget) -> list[str]:
+    return [strip.text.rstrip() for strip in widget.render_lines(widget.region.reset_offset)]
+
+
+async def test_a_matrix_wider_than_the_pane_is_shown_in_parts_and_whole_again_when_it_fits(fixture_app):
+    """24 labels need 175 columns: at 80 the Evaluate pane showed the first 10 predicted columns and dropped the
+    rest with no word of it (as `namestudio eval` did in a terminal before it split the matrix). Now each part
+    holds a few predicted columns with every row, headed by which columns it holds."""
+    app = fixture_app
+    labels, metrics = _wide_matrix_metrics()
+    async with app.run_test(size=NARROW) as pilot:
+        await settle(pilot, app)
+        await pilot.press("3")
+        app.pane("evaluate").show_metrics(metrics, labels, "Validation · synthetic")
+        await settle(pilot, app)
+        cm = app.query_one("#eval-cm")
+        lines = _drawn(cm)
+        heads = [line for line in lines if line.startswith("columns ")]
+        assert len(heads) >= 3 and heads[0].startswith("columns 1–") and heads[-1].endswith(" of 24"), heads
+        header_words = [w for line in lines for w in line.split() if w.startswith("Lang")]
+        assert all(header_words.count(label) == 1 + len(heads) for label in labels), header_words   # header + rows
+        assert cm.region.right <= app.pane("evaluate").content_region.right
+        assert max(len(line) for line in lines) <= cm.region.width
+
+        await pilot.resize_terminal(200, 40)    # wide enough: the whole matrix again, beside the figures
+        await settle(pilot, app)
+        await pilot.pause(0.2)
+        lines = _drawn(cm)
+        assert not any(line.startswith("columns ") for line in lines), lines[:3]
+        assert lines[0].split() == labels
+        assert cm.region.right <= app.query_one("#eval-side").region.x

@@ -9,7 +9,7 @@ from __future__ import annotations
 import pytest
 from textual.widgets import Input
 
-from test_tui import wait_workers, eighteen_label_metrics, make_app, write_fixture
+from test_tui import wait_for, wait_workers, eighteen_label_metrics, make_app, write_fixture
 
 PANES = ["data", "train", "evaluate", "classify", "generate", "runs"]
 KEYS = {pid: str(i + 1) for i, pid in enumerate(PANES)}
@@ -28,6 +28,9 @@ def show(pane: str):
     async def run_before(pilot) -> None:
         app = pilot.app
         await wait_workers(app)
+        # the panes not shown are built once torch has loaded (a message after the workers above): a field
+        # built after the loop below blinked its cursor, and the snapshot caught it on or off by chance
+        await wait_for(pilot, lambda: all(p.built for p in app._panes.values()), 30)
         await pilot.pause()
         for field in app.query(Input):
             field.cursor_blink = False
@@ -37,6 +40,7 @@ def show(pane: str):
             app.pane("evaluate").show_metrics(metrics, labels, "Validation · epoch 4.00")
         await wait_workers(app)
         await pilot.pause()
+        assert not any(field.cursor_blink for field in app.query(Input))
 
     return run_before
 

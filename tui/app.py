@@ -155,6 +155,7 @@ class NameStudioApp(App):
     def on_resize(self, event: events.Resize) -> None:
         self._narrow(event.size.width)
         self.call_after_refresh(self._show_status)     # the status line fits the new width
+        self.call_after_refresh(self.pane("evaluate").screen_resized)
 
     def _narrow(self, width: int) -> None:
         if self.screen_stack:

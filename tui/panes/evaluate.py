@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from rich.console import Group
 from rich.table import Table
 from rich.text import Text
 from textual import on, work
@@ -24,7 +25,7 @@ from namestudio.engine.experiment import run_name
 
 from .. import keys
 from ..messages import CalibrationReady, RunMetrics, SourceEvaluated
-from ..render import confusion_table, counted, per_class_table, reliability_table
+from ..render import confusion_tables, counted, per_class_table, reliability_table
 from ..widgets import Choice, ANY, Anchor, Field, Pane, set_select, short_path, short_run, usable
 
 
@@ -152,12 +153,13 @@ class EvaluatePane(Pane):
             return
         dark = getattr(self.app.current_theme, "dark", True)
         quality = self._quality_data() if self.view == "reliability" else None
-        key = (id(m), self.percent, dark, self.title, self.view, id(quality))
+        width = self._matrix_width()
+        key = (id(m), self.percent, dark, self.title, self.view, id(quality), width)
         if key == self._shown_key:
             return                             # the widgets show this already
         parts = self._cache.get(key)
         if parts is None:
-            parts = self._renderables(m, dark) if self.view == "confusion" else self._reliability(m, quality)
+            parts = self._renderables(m, dark, width) if self.view == "confusion" else self._reliability(m, quality)
             if quality is not None or self.view == "confusion":   # not the "computing …" placeholder
                 self._cache[key] = parts
             if len(self._cache) > 8:           # the latest few (counts/percent, both themes)
@@ -186,18 +188,18 @@ class EvaluatePane(Pane):
         if not m or self.view != "confusion" or "confusion" not in m:
             return
         dark = getattr(self.app.current_theme, "dark", True)
-        key = (id(m), self.percent, dark, self.title, self.view, id(None))
-        width = (self.size.width or self.app.size.width) - 2    # the pane spans the screen (padding 0 1)
+        width = self._matrix_width()
+        key = (id(m), self.percent, dark, self.title, self.view, id(None), width)
         if key in self._cache or width <= 0:
             return
-        self._prerender_worker(key, self._renderables(m, dark), width)
+        self._prerender_worker(key, self._renderables(m, dark, width), width)
 
     @work(thread=True, exclusive=True, group="eval-prerender", exit_on_error=False)
     def _prerender_worker(self, key: tuple, parts: tuple, width: int) -> None:
         from ..render import prerendered
 
         title, cm, headline, per_class = parts
-        cm_text = prerendered(cm, width) if isinstance(cm, Table) else cm
+        cm_text = cm if isinstance(cm, (Text, str)) else prerendered(cm, width)
         if cm_text is None:
             return
         try:
@@ -227,15 +229,31 @@ class EvaluatePane(Pane):
                 pass
         return [f"class {i}" for i in range(n)]
 
-    def _renderables(self, m: dict, dark: bool) -> tuple:
+    def _matrix_width(self) -> int:
+        """The columns the confusion matrix may take: the screen's (the pane spans it) less the pane's padding, its
+        scroll bar and the matrix's right margin; beside the figures (wide terminals) less their least width too.
+        From the screen's size, not the pane's: on a resize the pane is laid out after the app hears of it."""
+        width = self.app.size.width - 4
+        try:
+            narrow = self.screen.has_class("-narrow")
+        except Exception:
+            narrow = True
+        return width if narrow else width - 20          # #eval-side's min-width
+
+    def screen_resized(self) -> None:
+        """The app's resize (after the layout): another width may split the matrix, or show it whole."""
+        if self.built and self.metrics and self.view == "confusion":
+            self.render_metrics()
+
+    def _renderables(self, m: dict, dark: bool, width: int | None = None) -> tuple:
         if "nll" in m and "confusion" not in m:
             return (Text.assemble((self.title, "bold"), "  (a generator: no confusion matrix)"), "",
                     _headline_table(_generator_values(m)),
                     "")
         mode = "row %" if self.percent else "counts"
         return (Text.assemble((self.title, "bold"), f" · rows true, columns predicted · {mode} (c)"),
-                confusion_table(m["confusion"], self._labels_for(m), percent=self.percent, dark=dark, title=None,
-                                corner="", only_seen=True),
+                _one(confusion_tables(m["confusion"], self._labels_for(m), width, percent=self.percent, dark=dark,
+                                      title=None, corner="", only_seen=True)),
                 _headline_table(_headline_values(m)),
                 per_class_table(m, compact=True) if "per_class" in m else "")
 
@@ -557,6 +575,11 @@ class EvaluatePane(Pane):
             self._display(*self.own)
         elif self.selected_run and not self.follow_live:    # read again: the run changed while a source was shown
             self.load_run(self.selected_run)
+
+
+def _one(parts: list):
+    """The matrix as one table, or its parts (a few predicted columns each, every one headed) as a group."""
+    return parts[0] if len(parts) == 1 else Group(*parts)
 
 
 def _one_line(e: BaseException) -> str:
