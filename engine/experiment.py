@@ -478,7 +478,7 @@ class Controller:
             except (rf.RunFolderError, OSError):
                 pass
             trained = trained or step > 0
-            parts.append(f"{label}: {rf.stop_keeps(self.exp / label, step)}")
+            parts.append(f"{label}: {rf.stop_keeps(self.exp / label, step, reported=True)}")
         states = {r["dir"]: r.get("state") for r in self.doc["runs"] if r["dir"] not in self.active}
         done = [label for label, s in states.items() if s == "done"]
         pending = [label for label, s in states.items() if s in ("pending", None)]
@@ -749,6 +749,34 @@ def stop_experiment(exp: str | Path) -> int:
     return asked
 
 
+def run_or_experiment(item: str, checkpoints: str | Path = "checkpoints") -> tuple[Path | None, Path | None]:
+    """What an id given on a command line names: (a run, None) or (None, an experiment). A whole path or id is
+    what it is; a piece of an id must name a run or an experiment, never both, and a piece that is ambiguous
+    among runs stays an error (`stop 2026` stopped the one experiment whose id held it, where two runs did too)."""
+    p, root = Path(item), Path(checkpoints)
+    if is_experiment(p) or is_experiment(root / item):
+        return None, (p if is_experiment(p) else root / item)
+    if rf._is_run(p) or rf._is_run(root / item):
+        return rf.resolve_run(item, checkpoints), None
+    run, run_error = None, None
+    try:
+        run = rf.resolve_run(item, checkpoints)
+    except rf.RunFolderError as e:
+        run_error = e
+    try:
+        exp = resolve_experiment(item, checkpoints)
+    except ExperimentError:
+        exp = None
+    no_run = isinstance(run_error, rf.NotARun) or str(run_error).startswith("no run ")
+    if exp is not None and (run is not None or not no_run):
+        what = run_name(run) if run is not None else "runs"
+        raise ExperimentError(f"{item!r} names both {'run ' if run is not None else ''}{what} and "
+                              f"experiment {exp.name}; give more of the id")
+    if exp is None and run is None:
+        raise run_error
+    return run, exp
+
+
 # ---- the data of the comparison views and the report -------------------------------------------
 def collect_runs(items: list[str], checkpoints: str | Path = "checkpoints") -> tuple[list[tuple[str, Path]], list[Path]]:
     """Experiments and runs as given on a command line -> ([(label, run folder)], [experiment folders]).
@@ -756,33 +784,10 @@ def collect_runs(items: list[str], checkpoints: str | Path = "checkpoints") -> t
     runs: list[tuple[str, Path]] = []
     exps: list[Path] = []
     for item in items:
-        p = Path(item)
-        exp = None
-        if is_experiment(p) or is_experiment(Path(checkpoints) / item):
-            exp = p if is_experiment(p) else Path(checkpoints) / item
-        elif rf._is_run(p) or rf._is_run(Path(checkpoints) / item):     # a run's whole path or id
-            runs.append((None, rf.resolve_run(item, checkpoints)))  # type: ignore[arg-type]
+        run, exp = run_or_experiment(item, checkpoints)
+        if exp is None:
+            runs.append((None, run))
             continue
-        else:                          # a piece of an id: of a run, or of an experiment, never both
-            run, run_error = None, None
-            try:
-                run = rf.resolve_run(item, checkpoints)
-            except rf.RunFolderError as e:
-                run_error = e
-            try:
-                exp = resolve_experiment(item, checkpoints)
-            except ExperimentError:
-                exp = None
-            no_run = isinstance(run_error, rf.NotARun) or str(run_error).startswith("no run ")
-            if exp is not None and (run is not None or not no_run):
-                what = run_name(run) if run is not None else "runs"
-                raise ExperimentError(f"{item!r} names both {'run ' if run is not None else ''}{what} and "
-                                      f"experiment {exp.name}; give more of the id")
-            if exp is None:
-                if run is None:
-                    raise run_error
-                runs.append((None, run))
-                continue
         exps.append(exp)
         for label, d in run_dirs(exp):
             runs.append((label, d))
@@ -854,21 +859,25 @@ def results_rows(runs: list[tuple[str, Path]]) -> list[dict]:
 
 
 def compare_json(exp: Path, report: Path | None = None) -> dict:
-    """`namestudio compare --json`'s object (the issue's interface)."""
-    keep = ("model", "run", "params", "train_seconds", "names_per_s")
+    """`namestudio compare --json`'s object (the issue's interface), with each run's label (a grid's runs share a
+    model), state and error, and the experiment's state: a stopped run's figures, or a run never begun, could not
+    be told from a finished one's."""
+    keep = ("label", "model", "run", "state", "error", "params", "train_seconds", "names_per_s")
     out = []
     doc = _read_doc(exp)
     for r in doc["runs"]:
         row = results_row(Path(exp) / r["dir"], r["dir"])
         item = {k: row[k] for k in keep}
         item["model"] = r["model"]
+        if r.get("state") in ("pending", None) and not (Path(exp) / r["dir"] / rf.CONFIG).is_file():
+            item["state"], item["error"] = "pending", None          # not begun: no folder of its own yet
         if doc.get("task") == "generate":
             item["test_nll"] = row["test_nll"]
         else:
             for k in ("test_accuracy", "test_balanced_accuracy", "test_macro_f1"):
                 item[k] = row[k]
         out.append(item)
-    return {"experiment": str(exp), "report": str(report) if report else None, "runs": out}
+    return {"experiment": str(exp), "state": doc.get("state"), "report": str(report) if report else None, "runs": out}
 
 
 def curves(run_dir: Path) -> dict:

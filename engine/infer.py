@@ -344,25 +344,10 @@ class LoadedRun:
             logits, state = self.model(nxt[:, None], picks, state=state)
         return [(prefix + self.vocab.decode(o), bool(a)) for o, a in zip(out, alive.tolist())]
 
-    def sample(self, lang: str | None = None, start: str = "", n: int = 10, temperature: float = 1.0,
-               top_k: int = 0, max_len: int = 24, seed: int | None = None,
-               start_letters: str | None = None, progress=None) -> list[dict]:
-        """Sample names. ``start`` is a prefix every name begins with; ``start_letters`` ("ABC") gives ``n`` names
-        per letter, each beginning with that letter (the PyTorch tutorial's meaning). Temperature 0 is greedy.
-
-        Each sample is {"name", "lang", "start", "cut", "in_training", "repeat", "new"}: "cut" when it reached
-        ``max_len`` before the model ended it; "in_training" when the name is in
-        the run's training data (any language), "repeat" when an earlier sample of this call is the same name,
-        and "new" only when it is neither, and more than the prefix.
-
-        ``progress(done, total)``, when given, is called as the letters are drawn: ``total`` is the letter positions
-        to draw (each name's ``max_len`` less its prefix, for each prefix), ``done`` how many are drawn; the last
-        call has done == total (names that all end early skip the rest). The whole batch goes through the network
-        at each position; with the n-gram mix the first positions go faster (names drawn together share their
-        first contexts, computed once), so done/total runs a little ahead of the share of the time spent."""
-        self._require("generate")
-        check_sampling(temperature, top_k, n, max_len)
-        gen = torch.Generator().manual_seed(seed) if seed is not None else None
+    def check_start(self, start: str = "", start_letters: str | None = None, max_len: int = 24) -> list[str]:
+        """The prefixes ``sample`` starts from (one, or one per start letter), or the error it would raise for them:
+        `sample` checks before it prints its notes on how a start was read (a note said a 70-letter start was
+        "cut to its first 64", and the error then counted 70)."""
         if start_letters is not None:
             letters = [c for c in start_letters if not c.isspace()]
             if not letters:
@@ -382,6 +367,28 @@ class LoadedRun:
                 raise StartTooLong(f"start {_short(p)!r} is {_counted(typed or len(p), kind)}: a start may be at "
                                    f"most {_counted(MAX_LEN - 1, kind)}, one less than the highest max-len ({MAX_LEN})",
                                    _short(p), typed or len(p), kind, int(max_len))
+        return prefixes
+
+    def sample(self, lang: str | None = None, start: str = "", n: int = 10, temperature: float = 1.0,
+               top_k: int = 0, max_len: int = 24, seed: int | None = None,
+               start_letters: str | None = None, progress=None) -> list[dict]:
+        """Sample names. ``start`` is a prefix every name begins with; ``start_letters`` ("ABC") gives ``n`` names
+        per letter, each beginning with that letter (the PyTorch tutorial's meaning). Temperature 0 is greedy.
+
+        Each sample is {"name", "lang", "start", "cut", "in_training", "repeat", "new"}: "cut" when it reached
+        ``max_len`` before the model ended it; "in_training" when the name is in
+        the run's training data (any language), "repeat" when an earlier sample of this call is the same name,
+        and "new" only when it is neither, and more than the prefix.
+
+        ``progress(done, total)``, when given, is called as the letters are drawn: ``total`` is the letter positions
+        to draw (each name's ``max_len`` less its prefix, for each prefix), ``done`` how many are drawn; the last
+        call has done == total (names that all end early skip the rest). The whole batch goes through the network
+        at each position; with the n-gram mix the first positions go faster (names drawn together share their
+        first contexts, computed once), so done/total runs a little ahead of the share of the time spent."""
+        self._require("generate")
+        check_sampling(temperature, top_k, n, max_len)
+        gen = torch.Generator().manual_seed(seed) if seed is not None else None
+        prefixes = self.check_start(start, start_letters, max_len)
         results = []
         shares = [int(max_len) - len(p) for p in prefixes]
         total, done = sum(shares), 0

@@ -647,14 +647,20 @@ def read_test(run_dir: Path) -> dict:
     return test
 
 
-def stop_keeps(run_dir: str | Path | None, step: int) -> str:
+def stop_keeps(run_dir: str | Path | None, step: int, reported: bool = False) -> str:
     """What stopping a live run now keeps, in the words every face shows: its best checkpoint when it has one
     (its weights are tested); its current weights when it has trained but not evaluated yet (they are saved
-    and tested); nothing, when not one step was trained (``step``: the step its weights are at)."""
+    and tested); nothing, when not one step was trained (``step``: the step its weights are at).
+    ``reported``: ``step`` is the last one the run reported (its status or log, every few steps), read by
+    another process: at 0 it may have trained since, and what it keeps depends on that (`stop` said "nothing
+    trained yet" of a run that then kept and tested 12 steps' weights)."""
     if run_dir is not None and (Path(run_dir) / WEIGHTS).is_file():
         return "the best checkpoint so far is kept and tested"
     if step > 0:
         return "no checkpoint yet: the current weights are kept and tested"
+    if reported:
+        return ("no trained step reported yet: the weights it has when it stops are kept and tested "
+                "(nothing, if it has not trained a step)")
     return "nothing trained yet: no weights to keep, nothing to test"
 
 

@@ -360,6 +360,15 @@ def test_a_letter_the_run_never_saw_is_read_folded(env, capsys):
     assert folded["top"] == plain["top"]
 
 
+def test_a_name_with_a_newline_or_tab_is_shown_quoted_with_how_it_was_read(env, capsys):
+    """'Bob\nSmith' printed raw as two lines ("Bob" a name with no answer), read as "Bob Smith" with no word."""
+    code, out, _ = run_cli(capsys, "classify", env["clf"], "Bob\nSmith", "Kar\tov", "--top", "1")
+    lines = out.splitlines()
+    assert code == 0 and lines[0].startswith("'Bob\\nSmith'") and "(read as Bob Smith)" in lines[0], out
+    assert not any(line.strip() == "Bob" for line in lines)
+    assert any(line.startswith("'Kar\\tov'") and "(read as Kar ov)" in line for line in lines), out
+
+
 def test_an_apostrophe_the_run_never_saw_is_one_unknown_character(env, capsys):
     """The fixture's names have no apostrophe: "Mc'Karov" got the note "read as unknown characters" for one."""
     code, out, _ = run_cli(capsys, "classify", env["clf"], "Mc'Karov")
@@ -382,6 +391,15 @@ def test_sample_counts_of_one_are_said_in_the_singular(env, capsys, tmp_path):
     assert code == 0 and "1 sample per temperature" in " ".join(out.split()), out
     code, _, err = run_cli(capsys, "sample", env["gen"], "--start", "K", "--max-len", 1)
     assert "start 'K' is 1 letter: max-len 1 leaves no room" in one_line_error(code, err)
+
+
+def test_a_start_sampling_refuses_is_an_error_with_no_note_before_it(env, capsys):
+    """A 70-letter --start printed "note: … cut to its first 64 of 70 characters" and then the error that counts
+    70: the note spoke of a sampling that never came."""
+    code, out, err = run_cli(capsys, "sample", env["gen"], "--start", "K" + "a" * 69, "-n", 1)
+    assert "is 70 letters: a start may be at most 63 letters" in one_line_error(code, err) and "note" not in out, out
+    code, out, err = run_cli(capsys, "sample", env["gen"], "--start-letters", "KLM", "--max-len", 1)
+    assert "max-len 1 leaves no room" in one_line_error(code, err) and out == "", out
 
 
 def test_names_cut_at_the_highest_max_len_are_not_told_to_raise_it(env, capsys, monkeypatch):
@@ -791,21 +809,29 @@ def test_compare_help_offers_models_not_model(capsys):
     assert "compare takes --models M1,M2 (a list), not --model" in capsys.readouterr().err
 
 
-def test_classify_and_sample_on_a_run_in_training_say_it_is_its_best_weights_so_far(env, capsys, tmp_path):
-    """classify and sample answered from a run a trainer is at work on without a word (eval said so)."""
+def test_classify_sample_and_eval_on_a_run_in_training_say_it_is_its_best_weights_so_far(env, capsys, tmp_path):
+    """classify, sample and eval answered from a run a trainer is at work on without a word (eval's headline read
+    "test: accuracy 0.747", a figure that moved seconds later, and its --json said nothing of it either)."""
     import shutil
     import time
 
     from namestudio.engine import runfolder as rf
-    for key, argv in (("clf", ["classify", "RUN", "Karov"]), ("gen", ["sample", "RUN", "-n", "2", "--seed", "0"])):
-        run = Path(shutil.copytree(env[key], tmp_path / key))
+    for key, argv in (("clf", ["classify", "RUN", "Karov"]), ("gen", ["sample", "RUN", "-n", "2", "--seed", "0"]),
+                      ("clf", ["eval", "RUN"])):
+        run = Path(shutil.copytree(env[key], tmp_path / argv[0]))
         argv = [str(run) if a == "RUN" else a for a in argv]
         code, out, _ = run_cli(capsys, *argv)
         assert code == 0 and "being trained" not in out                  # a finished run: no note
+        if argv[0] == "eval":
+            assert json.loads(run_cli(capsys, *argv, "--json")[1])["being_trained"] is False
         with rf.RunLock(run):                                             # a trainer (this process) at work on it
             rf.write_status(run, rf.RunStatus(state="running", pid=os.getpid(), host=rf.HOST, heartbeat=time.time(),
                                               step=12, total_steps=40))
             code, out, _ = run_cli(capsys, *argv)
+            if argv[0] == "eval":
+                code_json, out_json, err_json = run_cli(capsys, *argv, "--json")
+                assert code_json == 0 and json.loads(out_json)["being_trained"] is True
+                assert "is being trained (step 12 of 40)" in err_json
         assert code == 0 and "is being trained (step 12 of 40): these are its best weights so far" in out, out
 
 
@@ -827,7 +853,8 @@ def test_stop_says_what_the_run_keeps_at_that_moment(tmp_path, capsys):
             code, out, _ = run_cli(capsys, "stop", run)
         assert code == 0 and rf.read_control(run)["command"] == "stop"
         said.append(out.strip())
-    assert said == ["r1: asked to stop: nothing trained yet: no weights to keep, nothing to test",
+    assert said == ["r1: asked to stop: no trained step reported yet: the weights it has when it stops are kept and "
+                    "tested (nothing, if it has not trained a step)",     # it may train steps before it sees the stop
                     "r1: asked to stop: no checkpoint yet: the current weights are kept and tested",
                     "r1: asked to stop: the best checkpoint so far is kept and tested"]
 

@@ -40,13 +40,14 @@ def compared(names, tmp_path_factory):
 
 def test_compare_trains_every_run_and_prints_the_json(compared):
     ck, out, proc = compared
-    assert set(out) == {"experiment", "report", "runs"} and out["report"] is None
+    assert set(out) == {"experiment", "state", "report", "runs"} and out["report"] is None and out["state"] == "done"
     exp = Path(out["experiment"])
     assert exp.parent == ck and (exp / ex.EXPERIMENT).is_file()
     assert [r["model"] for r in out["runs"]] == ["rnn", "gru"]
     for r in out["runs"]:
-        assert set(r) == {"model", "run", "params", "train_seconds", "names_per_s", "test_accuracy",
-                          "test_balanced_accuracy", "test_macro_f1"}
+        assert set(r) == {"label", "model", "run", "state", "error", "params", "train_seconds", "names_per_s",
+                          "test_accuracy", "test_balanced_accuracy", "test_macro_f1"}
+        assert r["label"] == r["model"] and r["state"] == "done" and r["error"] is None
         run = Path(r["run"])
         assert run.parent == exp
         st = rf.read_status(run)
@@ -172,6 +173,8 @@ def test_grid_over_settings(names, tmp_path):
     (["--model", "lstm"], "--models"),
     (["--parallel", "0"], "--parallel"),
     (["--resume", "nope"], "no experiment"),
+    (["--set", "hidden=64", "--hidden", "128"], "--hidden and --set hidden=… are both given"),   # one was dropped
+    (["--set", "max-steps=3", "--max-steps", "2"], "--max-steps and --set max-steps=… are both given"),
 ])
 def test_bad_command_lines_are_one_line_errors(argv, words, tmp_path):
     r = cli("compare", *argv, "--checkpoints", str(tmp_path))
@@ -205,6 +208,9 @@ def test_ctrl_c_stops_every_child_and_resume_finishes(names, tmp_path):
         assert not rf.pid_alive(pid)                   # no child left behind
     doc = ex.read_experiment(exp)
     assert doc["state"] == "stopped" and [r["state"] for r in doc["runs"]] == ["stopped", "stopped"]
+    said = ex.compare_json(exp)           # --json says so too (its figures were a stopped run's, with no word)
+    assert said["state"] == "stopped" and [(r["label"], r["state"]) for r in said["runs"]] == [
+        ("rnn", "stopped"), ("lstm", "stopped")]
     for m in ("rnn", "lstm"):
         assert rf.read_status(exp / m).reason == "stopped" and rf.resume_dir(exp / m) is not None
     # resumed with fewer epochs left to go: --max-steps is not an experiment setting, so shrink via the config
@@ -422,6 +428,16 @@ def test_a_run_named_by_its_own_name_alone_is_found_in_its_experiment_and_stop_t
     with pytest.raises(ex.ExperimentError, match=r"'0101' names both run 20260101-000000-classify-gru and "
                                                  r"experiment exp-20260101; give more of the id"):
         ex.collect_runs(["0101"], other)
+    # stop/pause/resume read an id as report does: a piece ambiguous among runs is never taken for the one
+    # experiment whose id holds it too (`stop 2026` stopped an experiment where two runs' ids held 2026)
+    (other / "20260101-000001-classify-lstm").mkdir()
+    rf.atomic_write_json(other / "20260101-000001-classify-lstm" / rf.CONFIG, {"format": 2, "train": {}})
+    r = cli("stop", "0101", "--checkpoints", str(other))
+    assert r.returncode == 1 and "'0101' names both runs and experiment exp-20260101; give more of the id" in \
+        r.stderr, r.stderr
+    r = cli("stop", "classify", "--checkpoints", str(other))    # no experiment holds it: the runs' ambiguity
+    assert r.returncode == 1 and "run 'classify' is ambiguous: 20260101-000000-classify-gru, " in r.stderr, r.stderr
+    assert not list(other.rglob(rf.CONTROL))
     r = cli("pause", exp.name, "--checkpoints", str(ck))
     assert r.returncode == 1 and f"{exp.name} is an experiment: pause its runs one by one" in r.stderr
     r = cli("stop", exp.name, "--checkpoints", str(ck))        # it ended long ago: nothing to stop
@@ -803,10 +819,13 @@ def test_compares_ctrl_c_says_what_the_stop_keeps_for_each_run_at_that_moment(na
     line = next(line for line in (out + err).splitlines() if line.startswith("stopping"))
     assert code == 130 and line == (
         f"stopping: {best}: the best checkpoint so far is kept and tested · {current}: no checkpoint yet: the "
-        f"current weights are kept and tested · {fresh}: nothing trained yet: no weights to keep, nothing to test · "
+        f"current weights are kept and tested · {fresh}: no trained step reported yet: the weights it has when it "
+        f"stops are kept and tested (nothing, if it has not trained a step) · "
         f"{done}: done, kept as it is · {', '.join(pending)}: not begun, and not started now (asked again: they "
         f"stop at once, untested; a third time: they are killed)"), out + err
     assert "best weights are kept and tested" not in out + err
 
     exp = ex.new_experiment(tmp_path / "b", {"data": names, "epochs": 1}, ["rnn", "gru", "lstm", "mylstm"], {}, 1)
     assert ex.Controller(exp).stop_keeps() == "4 runs: not begun, and not started now"   # before any run began
+    said = ex.compare_json(exp)                   # pending, not "damaged: config.json missing"
+    assert said["state"] == "pending" and {(r["state"], r["error"]) for r in said["runs"]} == {("pending", None)}

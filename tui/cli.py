@@ -460,18 +460,20 @@ def _load(run, checkpoints):
     return load_run(run, checkpoints)
 
 
-def _live_note(con, run) -> None:
-    """A run a trainer is at work on answers with its best weights so far: say so, as eval does."""
+def _live_note(con, run) -> bool:
+    """A run a trainer is at work on answers with its best weights so far: say so (classify, sample, eval).
+    True when it is being trained."""
     from rich.markup import escape
 
     from namestudio.engine import runfolder as rf
     try:
         st = rf.read_status(run.path)
     except rf.RunFolderError:
-        return
+        return False
     if st.live:
         con.print(f"[yellow]note:[/] run {escape(run.path.name)} is being trained (step {st.step:,} of "
                   f"{st.total_steps:,}): these are its best weights so far")
+    return bool(st.live)
 
 
 # ---- commands -----------------------------------------------------------------------
@@ -1045,13 +1047,8 @@ def _run_name(run_dir) -> str:
 def _control(args, command: str, said: str) -> int:
     from namestudio.engine import experiment as ex
     from namestudio.engine import runfolder as rf
-    try:
-        run = rf.resolve_run(args.run, args.checkpoints)
-    except rf.RunFolderError as not_a_run:
-        try:
-            exp = ex.resolve_experiment(args.run, args.checkpoints)
-        except ex.ExperimentError:
-            raise not_a_run from None
+    run, exp = ex.run_or_experiment(args.run, args.checkpoints)
+    if exp is not None:
         if command != "stop":
             raise CliError(f"{exp.name} is an experiment: {command} its runs one by one "
                            f"(namestudio {command} {exp.name}/RUN), or stop it all (namestudio stop {exp.name})") from None
@@ -1067,7 +1064,7 @@ def _control(args, command: str, said: str) -> int:
     already = {"pause": "paused", "resume": "running"}.get(command) == state
     if command == "stop":           # what it keeps at this moment, in train's words (runfolder.stop_keeps)
         try:
-            said = f"asked to stop: {rf.stop_keeps(run, rf.read_status(run).step)}"
+            said = f"asked to stop: {rf.stop_keeps(run, rf.read_status(run).step, reported=True)}"
         except rf.RunFolderError:
             pass
     print(f"{name}: {said}" + (f" (it was {state} already)" if already else ""))
@@ -1129,6 +1126,7 @@ def cmd_eval(args) -> int:
     except cal.EvalDataError as e:
         raise CliError(f"{where}: {e}") from None
     con = _console(args.json)
+    live = _live_note(con, run)     # its figures move as it trains (its best weights so far)
     what = model_label(run.config.model, run.config.members)
     trained_on = data_label(run.data_source, run.config.ascii_fold)
     con.print(f"[bold]{escape(_run_name(run.path))}[/] · {run.task} · {escape(what)} · trained on "
@@ -1163,7 +1161,8 @@ def cmd_eval(args) -> int:
         con.print(per_class_table(m))
     if args.json:
         _emit_json({"run": _run_name(run.path), "task": run.task, "trained_on": run.data_source,
-                    "split": None if args.data else args.split, "data": where if args.data else None, **m})
+                    "split": None if args.data else args.split, "data": where if args.data else None,
+                    "being_trained": live, **m})
     return 0
 
 
@@ -1190,11 +1189,15 @@ def cmd_classify(args) -> int:
     _live_note(con, run)
     if len(results) > 1 or not failed:
         for r in results:
-            shown = escape(r.name if len(r.name) <= 64 else r.name[:64] + "…") if r.name.strip() else repr(r.name)
+            # a name with a newline, tab or other control character is shown quoted: printed raw, 'Bob\nSmith' read
+            # as two lines, "Bob" a name with no answer
+            plain = r.name.strip() and r.name.isprintable()
+            shown = escape(r.name if len(r.name) <= 64 else r.name[:64] + "…") if plain else escape(repr(r.name))
             if r.error:
                 con.print(f"[bold]{shown}[/] [red]✗ {escape(r.error)}[/]")
                 continue
-            read_as = f"  [dim](read as {escape(r.reading.text)})[/]" if r.reading.text != r.reading.name[:64] else ""
+            read_as = f"  [dim](read as {escape(r.reading.text)})[/]" if r.reading.text != r.reading.name[:64] \
+                or not plain else ""
             con.print(f"[bold]{shown}[/]{read_as}")
             for note in r.notes():
                 con.print(f"  [yellow]note:[/] {escape(note)}")
@@ -1237,6 +1240,9 @@ def cmd_sample(args) -> int:
               else [("--start", args.start)] if args.start else [])
     if starts and run.task != "generate":   # that error first, not notes on its letters
         raise CliError(f"run {run.path.name} is a {run.task} run; sample needs a generate run")
+    from namestudio.engine.batches import MAX_LEN
+    if starts and 1 <= args.max_len <= MAX_LEN:    # a start that sampling refuses: that error, not notes on it first
+        run.check_start(args.start or "", args.start_letters, args.max_len)
     for flag, text in starts:     # how each prefix was read: characters the run never saw, as what
         for note in run.read_start(text, f"start {kind_of(text)}" if flag == "--start-letters" else "start")[1]:
             con.print(f"[yellow]note:[/] {flag} {escape(repr(text))}: {escape(note)}")
@@ -1391,6 +1397,11 @@ def cmd_compare(args) -> int:
             raise CliError("compare takes --models M1,M2 (a list), not --model")
         models = ex.parse_models(args.models)
         grid = ex.parse_grid(args.grid)
+        both = [k for k in grid if k in options]
+        if both:               # one would be dropped without a word (--set hidden=64 --hidden 128 trained 64)
+            key = both[0].replace("_", "-")
+            raise CliError(f"--{key} and --set {key}=… are both given; list every value in --set ({key}=V1,V2) "
+                           f"or give --{key} alone")
         runs = ex.plan_runs(options, models, grid)
         first = TrainConfig.from_dict(runs[0]["config"])
         # the data read and split now, as train would (and cached for the runs): a bad source, or one too small
