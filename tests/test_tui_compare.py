@@ -708,6 +708,22 @@ def test_a_very_long_name_leaves_the_top3_run_columns_readable():
     assert "Abcdefghij" in text and "…" in text, text
 
 
+def test_a_long_or_wide_language_name_in_the_top3_is_cut_with_a_mark_and_the_figures_line_up():
+    """"Deutsch (Österreich)" showed as "Deutsch (Ö" (no mark), and 日本語 (6 cells, 3 characters) pushed its
+    probability 3 cells past the others'."""
+    from rich.cells import cell_len
+    from rich.console import Console
+
+    from namestudio.tui.panes.compare import topk_renderable
+
+    top = [("日本語", 0.87), ("Deutsch (Österreich)", 0.13), ("Dutch", 0.0)]
+    console = Console(width=80, record=True, color_system=None)
+    console.print(topk_renderable([{"label": "rnn", "name": "Dovesky", "top": top}], ["rnn"]))
+    lines = [line for line in console.export_text().splitlines() if "0." in line]
+    assert len(lines) == 3 and "Deutsch (…" in lines[1], lines
+    assert len({cell_len(line.rstrip()) for line in lines}) == 1, lines        # the figures end in one column
+
+
 @pytest.mark.parametrize("eighteen", [False, True])
 async def test_the_two_matrices_sit_side_by_side_only_when_both_fit(exp_app, eighteen):
     """The pane puts A and B side by side when both tables fit the width, else one above the other. It guessed

@@ -211,6 +211,11 @@ def test_the_status_line_fits_80_columns():
     assert status_line(data, train, "ck", 200) == f" {data} │ {train} │ runs in ck"
     line = status_line(data, train, "checkpoints", 80)
     assert len(line) <= 80 and train in line and "18,012 names" in line
+    # a long path: its middle goes, the training words stay whole (they lost "8.4/14" at the edge)
+    data, train = "data /work/shared/data/names (18,012 rows, 18 labels)", "training lstm classify 60% · epoch 8.4/14"
+    line = status_line(data, train, "checkpoints", 80)
+    assert len(line) <= 80 and line.endswith(f" │ {train}") and "names (18,012 rows)" in line and "…" in line, line
+    assert status_line(data, train, "ck", 44) == f" {train}"
 
 
 # ---- focus --------------------------------------------------------------------------------------------
@@ -355,6 +360,12 @@ async def test_opening_a_damaged_run_says_what_is_wrong_not_a_none_run(narrow_ap
         assert any("gen-x cannot be opened: /runs/gen-x/model.safetensors: no such weights file" in m
                    for m in messages), messages
         assert not any("None" in m for m in messages)
+        # its row says "damaged" alone (the error's first 40 characters widened the state column for every run and
+        # pushed the figures off screen); the note under the table says it whole
+        table = app.query_one("#runs-table")
+        assert str(table.get_row_at(0)[2]) == "damaged"
+        assert "gen-x: damaged: /runs/gen-x/model.safetensors: no such weights file" in str(
+            app.query_one("#runs-note").render())
 
 
 # ---- the Evaluate pane's reliability view while the attached run trains -----------------------------

@@ -392,7 +392,7 @@ async def test_the_ui_answers_while_a_prediction_is_under_way(env):
 
         pane.run.classify = slow
         await pilot.press(*"Nak")
-        await pilot.press("3")                               # a pane key while the predictions wait
+        await pilot.press("escape", "3")                     # pane keys while the predictions wait
         assert app.query_one("#panes").active == "evaluate" and waiting, "the key waited for the prediction"
         await pilot.press("4")
         app.query_one("#clf-name", Input).value = ""           # cleared while they wait: nothing is on its way

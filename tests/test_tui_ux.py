@@ -279,3 +279,49 @@ async def test_a_selector_whose_overlay_is_not_there_does_not_crash_the_app():
         await mine.remove()
         await pilot.pause()
         assert app.is_running
+
+
+async def test_a_digit_typed_in_a_name_field_is_refused_with_a_word_and_switches_nothing(fixture_app):
+    """A digit in a name field switched panes, and the letters typed after it were the new pane's keys:
+    'Louis2s' in Classify's name field opened Train and started a training run."""
+    from textual.widgets import Input
+
+    app = fixture_app
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot, app)
+        await pilot.press("4")
+        await wait_for(pilot, lambda: app.focused is app.query_one("#clf-name", Input), 10)
+        await pilot.press(*"Louis2s")
+        await pilot.pause()
+        assert app.query_one("#panes").active == "classify"
+        assert app.query_one("#clf-name", Input).value == "Louiss"
+        assert app.training_run is None and not app.follower.children
+        notes = [str(n.message) for n in app._notifications]
+        assert any("no digits" in n and "Escape" in n for n in notes), notes
+        await pilot.press("escape", "5")             # out of the field, a digit switches panes as before
+        assert app.query_one("#panes").active == "generate"
+        app.query_one("#gen-start", Input).focus()
+        await pilot.press(*"Ma3x")
+        assert app.query_one("#gen-start", Input).value == "Max" and app.query_one("#panes").active == "generate"
+
+
+async def test_the_quit_dialog_says_so_when_the_run_ends_while_it_is_open(fixture_app):
+    """The dialog kept saying "… started here is still training" and offering to stop it after the run had ended."""
+    from namestudio.tui.dialogs import QuitScreen
+
+    app = fixture_app
+    live, chosen = [1], []
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot, app)
+        app.push_screen(QuitScreen(["r1"], live=lambda: live[0]), chosen.append)
+        await pilot.pause()
+        screen = app.screen
+        assert "still training" in str(screen.query_one("#quit-text").render())
+        live[0] = 0                                          # the run ends
+        await wait_for(pilot, lambda: screen.ended, 5)
+        text = str(screen.query_one("#quit-text").render())
+        assert "r1 has ended meanwhile: nothing to stop" in text and "Stop the run" not in text, text
+        await pilot.press("s")                               # nothing to stop: not offered
+        assert app.screen is screen and not chosen
+        await pilot.press("q")
+        assert chosen == ["quit"]

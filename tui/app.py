@@ -50,8 +50,14 @@ def status_line(data: str, train: str, runs: str, width: int) -> str:
     for line in (f" {data} │ {train} │ runs in {runs}", f" {short_data} │ {train} │ runs in {runs}",
                  f" {short_data} │ {train}"):
         if len(line) <= width:
-            break
-    return line
+            return line
+    # still too wide: the data source loses the middle of its path, the training words stay whole ("training lstm
+    # classify 60% · epoch" had lost its epoch at the edge); with no room for the source, the training alone
+    room = width - len(f"  │ {train}")
+    if room >= 16:
+        return f" {short_data[:5]}…{short_data[-(room - 6):]} │ {train}"
+    line = f" {train}"
+    return line if len(line) <= width else line[:max(0, width - 1)] + "…"
 
 
 class NameStudioCommands(Provider):
@@ -442,7 +448,8 @@ class NameStudioApp(App):
                         pass                                     # it ended meanwhile
             self.exit()
 
-        self.push_screen(QuitScreen([Path(c.run_dir).name for c in own]), chosen)
+        self.push_screen(QuitScreen([Path(c.run_dir).name for c in own],
+                                    live=lambda: sum(c.popen.poll() is None for c in own)), chosen)
 
     def on_unmount(self) -> None:
         self.follower.close()

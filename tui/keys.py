@@ -3,7 +3,9 @@
 Each binding has an id, a short description (shown in the footer) and a tooltip
 (the help text shown by the keys screen, F1). Pane bindings are active while
 the focus is inside that pane; pane-switch keys work everywhere except inside
-a field that accepts digits.
+a field: a number or path field types the digit, and a name field refuses it
+with a word (a digit that switched panes from a name field let the letters typed
+after it run the new pane's keys: "Louis2s" started a training run).
 
 Letter keys are bound with ``priority=True`` so that they also work while a
 number field has the focus: a :class:`~namestudio.tui.widgets.Field` only
@@ -183,4 +185,6 @@ QUIT = [Binding("s", "choose('stop')", "Stop it", tooltip="Stop the run (what it
                 id="namestudio.quit.stop"),
         Binding("l", "choose('leave')", "Leave it", tooltip="Quit and leave the run training (its own process).",
                 id="namestudio.quit.leave"),
+        Binding("q", "choose('quit')", "Quit", tooltip="Quit (the run has ended meanwhile: nothing to stop or leave).",
+                id="namestudio.quit.quit"),
         Binding("escape", "choose('cancel')", "Cancel", tooltip="Do not quit.", id="namestudio.quit.cancel")]

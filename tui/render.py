@@ -46,6 +46,40 @@ class Parts:
                            sum(p.cell_len for p in self.parts) + len(self.sep) * max(0, len(self.parts) - 1))
 
 
+class Clipped:
+    """Text wrapped at the width it is drawn at (``lines``, as ``Parts``), in at most ``rows`` lines: the last ends
+    in "…" when the text goes on (the Train pane's status has three lines; a long error pushed the line saying
+    where the whole of it is out of sight)."""
+
+    def __init__(self, text: Text, rows: int) -> None:
+        self.text, self.rows = text, max(1, rows)
+
+    def lines(self, width: int) -> Text:
+        import io
+
+        from rich.console import Console
+
+        width = max(1, width)
+        wrapped = list(self.text.wrap(Console(width=width, file=io.StringIO()), width))
+        if len(wrapped) > self.rows:
+            wrapped = wrapped[:self.rows]
+            last = wrapped[-1]
+            last.rstrip()
+            last.truncate(width - 1)
+            last.append("…")
+        return Text("\n").join(wrapped)
+
+
+def fit_cells(text: str, width: int) -> str:
+    """``text`` in exactly ``width`` terminal cells: padded, or cut with "…" (by cells, not characters: 日本語 takes
+    6 cells, and ``f"{lang[:10]:<10}"`` cut "Deutsch (Österreich)" with no mark and misaligned wide letters)."""
+    from rich.cells import cell_len, set_cell_size
+
+    if cell_len(text) > width:
+        text = set_cell_size(text, width - 1) + "…"
+    return set_cell_size(text, width)
+
+
 def abbreviations(labels: list[str], width: int = 3) -> list[str]:
     """The shortest unique prefixes of at least ``width`` letters (Spanish/Scottish -> Spa/Sco)."""
     out = []

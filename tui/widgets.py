@@ -26,7 +26,7 @@ from .render import bar, short_path  # noqa: F401  (short_path: the panes import
 # pane-switch digits still work while, say, the epochs field has the focus.
 INTEGER = r"[0-9+\-]"
 NUMBER = r"[0-9.eE+\-]"
-NAME = r"[^\d]"          # names never hold digits: digits switch panes
+NAME = r"[^\d]"          # names never hold digits: a digit is refused, with a word (not a pane switch)
 ANY = r"."
 
 
@@ -61,11 +61,22 @@ class Field(Input):
             kw.setdefault("type", "integer")
         elif accept == NUMBER:
             kw.setdefault("type", "number")
+        if accept == NAME:
+            kw.setdefault("restrict", NAME + "*")
         super().__init__(value, **kw)
         self._accept = re.compile(accept)
+        self._name = accept == NAME
 
     def check_consume_key(self, key: str, character: str | None) -> bool:
+        if self._name and character is not None and character.isdigit():
+            return True    # refused (restricted), not a pane switch: the letters typed next would be that pane's keys
         return character is not None and character.isprintable() and bool(self._accept.fullmatch(character))
+
+    def restricted(self) -> None:
+        self.app.bell()
+        if self._name:
+            self.app.notify("A name holds no digits. Escape leaves the field; then 1–7 switch panes.",
+                            severity="warning", timeout=4)
 
 
 class Anchor(Static, can_focus=True):

@@ -37,7 +37,7 @@ from .. import keys
 from ..messages import CompareComputed, CompareLoaded
 from ..plots import SMOOTHING, X_AXES, X_LABELS, background, bucket_means, colour, describe, faint, flat_limits, \
     log10_or_nan, next_in
-from ..render import confusion_table, difference_table, marked_task
+from ..render import confusion_table, difference_table, fit_cells, marked_task
 from ..widgets import Choice, NAME, NUMBER, Anchor, Field, Pane, ScrollTable, compact_number, duration, \
     scroll_hint, set_select
 
@@ -1022,7 +1022,7 @@ def topk_renderable(rows: list[dict], labels: list[str]):
                 if f"{n}: {r['error']}" not in name_notes:
                     name_notes.append(f"{n}: {r['error']}")
             else:
-                cells.append(Text("\n".join(f"{lang[:10]:<10} {p:.2f}" for lang, p in r["top"])))
+                cells.append(Text("\n".join(f"{fit_cells(lang, 10)} {p:.2f}" for lang, p in r["top"])))
         table.add_row(Text(n), *cells)
     notes = [Text(f"{lab}: {error}", style="red") for lab, error in broken.items()]
     notes += [Text(line, style="red") for line in name_notes]

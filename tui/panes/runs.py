@@ -109,7 +109,9 @@ class RunsPane(Pane):
     def _cells(self, r: dict) -> list:
         mark = Text("●", style="bold green") if r["path"] in self.marked else Text(" ")
         if "error" in r:
-            return [mark, Text(run_cell(r)), Text(r["error"][:40], style="red"), "", "", "", "", "", "", ""]
+            # the word alone: the error (a path and a parser's words, 100 characters) took 40 cells of the state
+            # column for every run, and pushed the figures off screen; the note under the table says it whole
+            return [mark, Text(run_cell(r)), Text("damaged", style="red"), "", "", "", "", "", "", ""]
         if r.get("task") == "classify":
             best = f"acc {r['best_val_accuracy']:.3f}" if "best_val_accuracy" in r else ""
             test = f"acc {r['test_accuracy']:.3f}" if "test_accuracy" in r else ""
@@ -150,8 +152,13 @@ class RunsPane(Pane):
             self._note()
 
     def _note(self) -> bool:
-        """Under a failed or stale run: its error and the last lines of its train.log. True if shown."""
+        """Under a failed or stale run: its error and the last lines of its train.log; under a damaged one, what is
+        wrong with it. True if shown."""
         row = self.cursor_run()
+        if row and row.get("error"):
+            self.last_note = [f"{row['run']}: damaged: {row['error']}"]
+            self.query_one("#runs-note", Static).update(Text(self.last_note[0], style="red"))
+            return True
         if not row or row.get("state") not in ("failed", "stale"):
             return False
         from namestudio.engine.runfolder import last_log_lines, read_status
@@ -178,7 +185,9 @@ class RunsPane(Pane):
     def overlay_runs(self) -> list[dict]:
         rows = [r for r in self.runs if r["path"] in self.marked] if self.marked else \
             [r for r in [self.cursor_run()] if r]
-        rows = [r for r in rows if "error" not in r]
+        # a run with no task failed before it wrote its config: it has no curve (it was drawn as an empty frame
+        # titled "validation NLL", over its failure's note)
+        rows = [r for r in rows if "error" not in r and r.get("task")]
         if rows:                                  # the same task the Compare pane shows for these marks
             task = marked_task([r.get("task") for r in rows])     # (self.runs is newest first)
             rows = [r for r in rows if r.get("task") == task]

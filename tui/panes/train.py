@@ -27,7 +27,7 @@ from namestudio.engine.events import Done, Eval, Failed, Started, Status, Step
 from .. import keys
 from ..plots import SMOOTHING, X_AXES, X_LABELS, Smoother, background, bucket_means, colour, faint, log10_or_nan, \
     next_in
-from ..render import Parts
+from ..render import Clipped, Parts
 from ..widgets import Choice, INTEGER, NUMBER, Field, Flowing, Pane, ProgressLine, duration, short_path
 
 MODEL_NAMES = {"lstm": "LSTM (nn.LSTM)", "gru": "GRU", "rnn": "RNN (tanh)", "mylstm": "hand-written LSTM",
@@ -369,7 +369,7 @@ class TrainPane(Pane):
         """What a stop asked now keeps, as `train` says it on a Ctrl-C: the best checkpoint, the current weights
         (trained, not evaluated yet), or nothing (not one step trained)."""
         step = max(self.start_step, self.last_step.step if self.last_step else 0)
-        return f"{'Stopping after this batch' if step else 'Stopping'}: {rf.stop_keeps(self.run_dir, step)} …"
+        return f"{'Stopping after this batch' if step else 'Stopping'}: {rf.stop_keeps(self.run_dir, step, True)} …"
 
     def _state(self, state: str) -> None:
         self.state = state
@@ -432,10 +432,13 @@ class TrainPane(Pane):
             self._at_resume_point(e.resume_step, e.resume_epoch)
         first, *rest = e.message.splitlines() or [""]
         head = "Run stale:" if e.stale else "Training failed:"   # killed: "stale", as runs and the Runs pane say
-        self._status(Text.assemble((head, "bold red"), f" {first}",
-                                   (f"\nlast lines of {os_name(self.run_dir or '')}/train.log below" if rest else "",
-                                    "dim")))
+        # the status has 3 lines: a long first line is cut to leave the pointer to the rest in sight (the log has
+        # it whole: "failed: …" below)
+        pointer = Text("last lines of its train.log below", "dim") if rest else None
+        self._status((Clipped(Text.assemble((head, "bold red"), f" {first}"), 3 - bool(rest)), pointer))
         self._log(f"{'stale' if e.stale else 'failed'}: {first}")
+        if rest:
+            self._log(f"last lines of {os_name(self.run_dir or '')}/train.log:")
         for line in rest:
             self._log("  " + line)
         self._update_buttons()
@@ -613,7 +616,16 @@ class WrappedLog(Log):
         width = max(20, width)
         lines, self._waiting = self._waiting, []
         for line in lines:
-            self.write_lines(textwrap.wrap(line, width, subsequent_indent="    ") if len(line) > width else [line])
+            self.write_lines(_wrapped(line, width) if len(line) > width else [line])
+
+
+def _wrapped(line: str, width: int) -> list[str]:
+    """A log line wrapped at ``width``, indented after the first; a line of parts joined by " · " breaks only
+    between them when each fits ("… · bal" / "0.325 · F1 0.300" cut a figure from its name)."""
+    parts = line.split(Parts.SEP)
+    if len(parts) > 1 and all(len(part) <= width - 4 for part in parts):
+        line = Parts.SEP.join(part.replace(" ", "\ue000") for part in parts)   # not a space to textwrap
+    return [w.replace("\ue000", " ") for w in textwrap.wrap(line, width, subsequent_indent="    ")]
 
 
 class RateLine(Static):
