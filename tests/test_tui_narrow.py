@@ -163,6 +163,21 @@ def test_name_length_headers_are_whole_at_30_columns():
         assert header in text
 
 
+def test_long_labels_shorten_the_bars_so_the_tables_beside_them_keep_their_columns():
+    """A 12-letter label ("Scandinavian") widened the Names per label table by 2 and cut Name length's p95 at 80
+    columns; 14 letters cut its median too. The bars give way, up to a point."""
+    from namestudio.tui.render import summary_tables
+
+    def width(labels: list[str]) -> int:
+        table = summary_tables({"per_label": {lab: 40 - i for i, lab in enumerate(labels)}})[0]
+        table.title = None
+        return Console(width=200).measure(table).maximum
+
+    usual = width(["Portuguese", "Dutch"])                 # the names data's longest label: 10 letters
+    assert width(["Scandinavian", "Dutch"]) <= usual and width(["Serbo-Croatian", "Dutch"]) <= usual
+    assert width(["Deutsch (Österreich)", "Dutch"]) < usual + 10      # the bars keep 8 cells: it grows, less
+
+
 async def test_the_runs_table_shows_state_and_test_f1_within_80_columns(narrow_app):
     app = narrow_app
     async with app.run_test(size=NARROW) as pilot:

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import os
 
+from rich.cells import cell_len
 from rich.color import Color
 from rich.markup import escape
 from rich.style import Style
@@ -411,8 +412,12 @@ def summary_tables(summary: dict) -> list:
     labels.add_column("label")
     labels.add_column("names", justify="right")
     labels.add_column("", no_wrap=True, style="green")
+    # the bars give way to long labels, so that the table keeps its width: at 80 columns a 14-letter label
+    # ("Serbo-Croatian") widened it and cut the tables beside it ("med" and p95 of Name length gone)
+    longest = max((cell_len(str(lab)) for lab in per_label), default=0)
+    width = max(8, 24 - 2 * max(0, longest - 10))       # (a median of 10.0 and more takes a column more too)
     for lab, n in sorted(per_label.items(), key=lambda kv: -kv[1]):
-        labels.add_row(Text(lab), str(n), bar(n / most, 24))
+        labels.add_row(Text(lab), str(n), bar(n / most, width))
     lengths = Table(title="Name length", show_edge=False, header_style="bold", pad_edge=False)
     stats = summary.get("length", {})
     for k in stats:     # headers whole at 30 columns (80×24): "median" as "med", never "me…"
