@@ -560,6 +560,13 @@ def resolve_run(run: str | Path, checkpoints: str | Path = "checkpoints") -> Pat
         raise NotARun(f"{text!r} is {'an experiment' if len(folders) == 1 else 'in experiment ids'} "
                              f"({', '.join(f.name for f in folders[:3])}), not a run: give EXP/RUN"
                              + (f", e.g. {folders[0].name}/{runs[0]}" if runs else ""))
+    try:            # an experiment's folder given by its path (`eval ck/exp-…`): said, as for its id above
+        inner = sorted(c.name for c in p.iterdir() if _is_run(c))[:1] if p.is_dir() else []
+    except OSError:
+        inner = []
+    if inner:
+        raise NotARun(f"{_shown(text)!r} is a folder of runs (an experiment), not a run: give one of its runs, "
+                      f"e.g. {p / inner[0]}")
     raise RunFolderError(f"no run {_shown(text)!r} (not a run folder, nor a run id under {root})")
 
 

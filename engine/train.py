@@ -465,7 +465,7 @@ class Trainer:
         by_epochs = self.steps_per_epoch * self.cfg.epochs
         if self.cfg.max_steps and self.cfg.max_steps < by_epochs:
             return (f"the --max-steps {self.cfg.max_steps:,} limit", f"the {self.total_steps:,} steps --max-steps "
-                    f"{self.cfg.max_steps:,} allows ({epochs} are {by_epochs:,})",
+                    f"{self.cfg.max_steps:,} allows ({epochs} {'are' if self.cfg.epochs != 1 else 'is'} {by_epochs:,})",
                     f"a --max-steps above {self.start_step:,} (or 0: none)")
         return f"the end of {epochs}", f"the {self.total_steps:,} steps of {epochs}", "--epochs N with more epochs"
 

@@ -1258,3 +1258,16 @@ def _ctrl_c_while_importing(tmp_path, python_args):
     finally:
         proc.kill()
     return subprocess.CompletedProcess(proc.args, proc.returncode, out, err)
+
+
+def test_data_says_when_train_would_refuse_the_source_as_too_small_to_split(tmp_path, capsys):
+    """`data` showed a 4 / 0 / 0 split without a word, and `train` then refused the source."""
+    tiny = tmp_path / "tiny"
+    tiny.mkdir()
+    (tiny / "A.txt").write_text("Anna\nBert\n")
+    (tiny / "B.txt").write_text("Xu\nLi\n")
+    code, out, _ = run_cli(capsys, "data", "--data", tiny)
+    assert code == 0 and "too few names to split into train and validation: `namestudio train` refuses" in \
+        " ".join(out.split()), out
+    code, out, _ = run_cli(capsys, "data", "--data", write_names_folder(tmp_path / "more"))
+    assert code == 0 and "too few names" not in out

@@ -416,6 +416,9 @@ def test_a_run_named_by_its_own_name_alone_is_found_in_its_experiment_and_stop_t
     with pytest.raises(rf.RunFolderError, match=r"'p-2' is an experiment \(exp-2\), not a run: give EXP/RUN, "
                                                 r"e.g. exp-2/gru"):
         rf.resolve_run("p-2", other)
+    with pytest.raises(rf.NotARun, match=r"is a folder of runs \(an experiment\), not a run: give one of its runs, "
+                                          r"e.g. .*exp-2/gru"):          # its path (was: "no run …")
+        rf.resolve_run(str(other / "exp-2"), other)
     # a run of its own whose id also holds the piece: ambiguous, named both (it silently took the piece)
     (other / "20260101-000000-classify-gru").mkdir()
     rf.atomic_write_json(other / "20260101-000000-classify-gru" / rf.CONFIG, {"format": 2, "train": {}})

@@ -513,6 +513,9 @@ def cmd_data(args) -> int:
     for t in summary_tables(summary):
         con.print(t)
         con.print()
+    if split is None or not split.train or not split.val:   # a split train refuses: said here, not there first
+        con.print("[yellow]note:[/] too few names to split into train and validation: "
+                  "`namestudio train` refuses this source")
     return 0
 
 
@@ -1377,6 +1380,7 @@ def cmd_compare(args) -> int:
     from namestudio.engine import experiment as ex
     from namestudio.engine import runfolder as rf
     from namestudio.engine.config import TrainConfig, given_options
+    from namestudio.tui.render import counted
 
     options = given_options(args)
     if args.parallel is not None and args.parallel < 1:
@@ -1412,7 +1416,7 @@ def cmd_compare(args) -> int:
     doc = ex.read_experiment(exp)
     parallel = args.parallel or doc.get("parallel") or 1
     con = _hangup(args).watch(_console(args.json, keep_going=True))
-    con.print(f"[bold]experiment[/] {escape(str(exp))} · {doc['task']} · {len(doc['runs'])} runs · "
+    con.print(f"[bold]experiment[/] {escape(str(exp))} · {doc['task']} · {counted(len(doc['runs']), 'run')} · "
               f"{parallel} at a time")
 
     progress, tasks, said = None, {}, {}
