@@ -325,3 +325,25 @@ async def test_the_quit_dialog_says_so_when_the_run_ends_while_it_is_open(fixtur
         assert app.screen is screen and not chosen
         await pilot.press("q")
         assert chosen == ["quit"]
+
+
+async def test_start_refuses_what_train_would_refuse_without_starting_a_process(tmp_path, monkeypatch):
+    """A classifier on one language: the Train pane started a process that failed at once and left a failed run
+    folder; it now says what `train` says, and starts nothing."""
+    from test_tui import make_app
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("NAMESTUDIO_DATA_DIR", str(tmp_path / "userdata"))
+    (tmp_path / "one").mkdir()
+    (tmp_path / "one" / "Orcish.txt").write_text("\n".join(f"Gr{'a' * i}k" for i in range(1, 30)) + "\n")
+    app = make_app(data="one")
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot, app)
+        await pilot.press("2")
+        await pilot.press("s")
+        await pilot.pause()
+        notes = [(n.title, str(n.message)) for n in app._notifications]
+        assert any(t == "Cannot start" and "one language only (Orcish): a classifier needs at least two" in m
+                   for t, m in notes), notes
+        assert not app.follower.children
+        assert not (tmp_path / "ck").exists() or not any((tmp_path / "ck").iterdir())

@@ -233,7 +233,13 @@ class TrainPane(Pane):
             return
         from namestudio.data.errors import NamestudioError
         from namestudio.engine.process import launch_train
+        from namestudio.engine.train import split_to_train
 
+        try:   # what train refuses of this data (one language for a classifier, too few names to split), said
+            split_to_train(dataset, cfg)   # now: a process started, failed and left a failed run folder (9 ms)
+        except NamestudioError as e:
+            self.app.notify(str(e), title="Cannot start", severity="error", markup=False)
+            return
         try:
             launched = launch_train(cfg, self.app.checkpoints, nice=10)
         except (NamestudioError, OSError) as e:
