@@ -117,7 +117,8 @@ async def test_a_long_error_line_wraps_in_the_train_log_instead_of_running_off_t
         assert 20 <= width < 76                                # the log is a column of the pane, not the screen
         assert lines[0].startswith("failed: word00") and len(lines) >= 6
         assert all(len(line) <= width for line in lines)
-        assert " ".join(" ".join(lines).split()) == "failed: " + " ".join(words) + " last log line"   # nothing lost
+        assert " ".join(" ".join(lines).split()) == ("failed: " + " ".join(words) + " last lines of its train.log: "
+                                                     "last log line")                       # nothing lost
 
 
 async def test_classify_and_generate_start_on_runs_of_the_data_loaded(fixture_app, tmp_path):

@@ -444,7 +444,7 @@ class TrainPane(Pane):
         self._status((Clipped(Text.assemble((head, "bold red"), f" {first}"), 3 - bool(rest)), pointer))
         self._log(f"{'stale' if e.stale else 'failed'}: {first}")
         if rest:
-            self._log(f"last lines of {os_name(self.run_dir or '')}/train.log:")
+            self._log(f"last lines of {os_name(self.run_dir) + '/' if self.run_dir else 'its '}train.log:")
         for line in rest:
             self._log("  " + line)
         self._update_buttons()
