@@ -749,10 +749,13 @@ def stop_experiment(exp: str | Path) -> int:
     return asked
 
 
-def run_or_experiment(item: str, checkpoints: str | Path = "checkpoints") -> tuple[Path | None, Path | None]:
+def run_or_experiment(item: str, checkpoints: str | Path = "checkpoints",
+                      prefer_run: bool = False) -> tuple[Path | None, Path | None]:
     """What an id given on a command line names: (a run, None) or (None, an experiment). A whole path or id is
-    what it is; a piece of an id must name a run or an experiment, never both, and a piece that is ambiguous
-    among runs stays an error (`stop 2026` stopped the one experiment whose id held it, where two runs did too)."""
+    what it is; a piece of an id must name a run or an experiment, never both (``prefer_run``: the one run it
+    names wins, as `stop 0612` takes "any unique part of the run id" though a same-day experiment's id holds it
+    too), and a piece that is ambiguous among runs stays an error (`stop 2026` stopped the one experiment whose
+    id held it, where two runs did too)."""
     p, root = Path(item), Path(checkpoints)
     if is_experiment(p) or is_experiment(root / item):
         return None, (p if is_experiment(p) else root / item)
@@ -768,6 +771,8 @@ def run_or_experiment(item: str, checkpoints: str | Path = "checkpoints") -> tup
     except ExperimentError:
         exp = None
     no_run = isinstance(run_error, rf.NotARun) or str(run_error).startswith("no run ")
+    if prefer_run and run is not None:
+        return run, None
     if exp is not None and (run is not None or not no_run):
         what = run_name(run) if run is not None else "runs"
         raise ExperimentError(f"{item!r} names both {'run ' if run is not None else ''}{what} and "

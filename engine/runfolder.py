@@ -565,8 +565,7 @@ def resolve_run(run: str | Path, checkpoints: str | Path = "checkpoints") -> Pat
     except OSError:
         inner = []
     if inner:
-        raise NotARun(f"{_shown(text)!r} is a folder of runs (an experiment), not a run: give one of its runs, "
-                      f"e.g. {p / inner[0]}")
+        raise NotARun(f"{_shown(text)!r} is a folder of runs, not a run: give one of its runs, e.g. {p / inner[0]}")
     raise RunFolderError(f"no run {_shown(text)!r} (not a run folder, nor a run id under {root})")
 
 

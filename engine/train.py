@@ -47,14 +47,22 @@ class TrainingError(NamestudioError):
     """A run that cannot go on; the message is one line."""
 
 
-def split_to_train(ds, cfg: TrainConfig) -> Split:
-    """The split a new run of ``cfg`` trains on from the dataset ``ds``, with what train refuses before it builds
-    anything: a classifier of one language, too few names to split into train and validation. `compare` checks
-    its data with it before it makes an experiment folder (engine/experiment.py: check_data)."""
+SMALL_DATA = 5000    # pairs: a source this small may be too small to split (a larger one never is, in practice)
+
+
+def check_labels(ds, cfg: TrainConfig) -> None:
+    """What train refuses of a source's labels before it splits it: a classifier of one language."""
     labels = list(ds.labels)
     if cfg.task == "classify" and len(labels) < 2:
         raise TrainingError(f"{ds.source}: one language only ({', '.join(labels) or 'none'}): a "
                             f"classifier needs at least two (or train a generator: --task generate)")
+
+
+def split_to_train(ds, cfg: TrainConfig) -> Split:
+    """The split a new run of ``cfg`` trains on from the dataset ``ds``, with what train refuses before it builds
+    anything: a classifier of one language, too few names to split into train and validation. `compare` checks
+    its data with it before it makes an experiment folder (engine/experiment.py: check_data)."""
+    check_labels(ds, cfg)
     split = split_by_name(ds.pairs, seed=cfg.split_seed, val=cfg.val_fraction, test=cfg.test_fraction)
     if not split.train or not split.val:
         raise TrainingError(f"{ds.source}: too few names to split into train and validation")

@@ -344,3 +344,22 @@ def test_a_confusion_matrix_too_wide_for_the_terminal_comes_in_parts_that_each_f
     assert seen == abbreviations(labels)                                 # every column once, in order
     lines = [p.plain for p in parts if not isinstance(p, Table)]
     assert lines[0].endswith(f"columns 1–{len(heads[0])} of {n}") and lines[-1].endswith(f"–{n} of {n}")
+
+
+def test_a_matrix_of_wide_letter_labels_is_split_by_the_cells_they_take():
+    """日本語0 takes 7 cells, not 4: the parts were counted by characters and one table of 87 cells came back for
+    76."""
+    from rich.cells import cell_len
+    from rich.table import Table
+
+    from namestudio.tui.render import confusion_tables
+
+    labels = [f"{w}{i}" for i, w in enumerate(["日本語", "中文", "한국어", "русский"] * 3)]
+    cm = [[9 if i == j else 1 for j in range(12)] for i in range(12)]
+    for percent in (True, False):
+        tables = [p for p in confusion_tables(cm, labels, 76, percent=percent) if isinstance(p, Table)]
+        assert len(tables) > 1
+        for table in tables:
+            text = _rendered(table, width=1000).splitlines()
+            assert max(cell_len(line.rstrip()) for line in text) <= 76, text
+            assert len({cell_len(line.rstrip()) for line in text if line.strip()}) == 1, text    # columns align

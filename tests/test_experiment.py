@@ -416,7 +416,7 @@ def test_a_run_named_by_its_own_name_alone_is_found_in_its_experiment_and_stop_t
     with pytest.raises(rf.RunFolderError, match=r"'p-2' is an experiment \(exp-2\), not a run: give EXP/RUN, "
                                                 r"e.g. exp-2/gru"):
         rf.resolve_run("p-2", other)
-    with pytest.raises(rf.NotARun, match=r"is a folder of runs \(an experiment\), not a run: give one of its runs, "
+    with pytest.raises(rf.NotARun, match=r"is a folder of runs, not a run: give one of its runs, "
                                           r"e.g. .*exp-2/gru"):          # its path (was: "no run …")
         rf.resolve_run(str(other / "exp-2"), other)
     # a run of its own whose id also holds the piece: ambiguous, named both (it silently took the piece)
@@ -431,6 +431,10 @@ def test_a_run_named_by_its_own_name_alone_is_found_in_its_experiment_and_stop_t
     with pytest.raises(ex.ExperimentError, match=r"'0101' names both run 20260101-000000-classify-gru and "
                                                  r"experiment exp-20260101; give more of the id"):
         ex.collect_runs(["0101"], other)
+    # ... where stop/pause/resume take the one run it names ("any unique part of the run id": a run's date is in
+    # a same-day experiment's id too)
+    r = cli("pause", "0101", "--checkpoints", str(other))
+    assert "names both" not in r.stderr and "20260101-000000-classify-gru" in r.stdout + r.stderr, r.stderr
     # stop/pause/resume read an id as report does: a piece ambiguous among runs is never taken for the one
     # experiment whose id holds it too (`stop 2026` stopped an experiment where two runs' ids held 2026)
     (other / "20260101-000001-classify-lstm").mkdir()

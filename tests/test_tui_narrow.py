@@ -163,6 +163,16 @@ def test_name_length_headers_are_whole_at_30_columns():
         assert header in text
 
 
+def test_the_train_panes_end_line_keeps_the_run_id_of_a_long_folder_in_sight():
+    """At 80 columns the status is 50 cells wide: "Best checkpoint: checkpoints/20261207-184947-classify-lstm" (58)
+    wrapped to a fourth line, out of sight. The folder loses its beginning instead."""
+    from namestudio.tui.render import Squeezed
+
+    line = Squeezed("Best checkpoint: ", "checkpoints/20261207-184947-classify-lstm").lines(50).plain
+    assert len(line) <= 50 and line.startswith("Best checkpoint: …") and line.endswith("20261207-184947-classify-lstm")
+    assert Squeezed("Best checkpoint: ", "ck/r1").lines(50).plain == "Best checkpoint: ck/r1"
+
+
 def test_long_labels_shorten_the_bars_so_the_tables_beside_them_keep_their_columns():
     """A 12-letter label ("Scandinavian") widened the Names per label table by 2 and cut Name length's p95 at 80
     columns; 14 letters cut its median too. The bars give way, up to a point."""

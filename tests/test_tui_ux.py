@@ -5,6 +5,7 @@ from pathlib import Path
 
 import pytest
 
+from textual import events
 from textual.command import CommandList, CommandPalette
 
 from test_tui import SIZE, fixture_app, settle, wait_for  # noqa: F401  (fixture_app is a fixture)
@@ -299,6 +300,13 @@ async def test_a_digit_typed_in_a_name_field_is_refused_with_a_word_and_switches
         assert app.training_run is None and not app.follower.children
         notes = [str(n.message) for n in app._notifications]
         assert any("no digits" in n and "Escape" in n for n in notes), notes
+        await pilot.press(*"2026")                    # said once while the word is on screen, not four times
+        assert sum("no digits" in str(n.message) for n in app._notifications) == 1
+        field = app.query_one("#clf-name", Input)      # a pasted name keeps its letters (the paste was refused)
+        field.value = ""
+        field.post_message(events.Paste("Louis2"))
+        await pilot.pause()
+        assert field.value == "Louis"
         await pilot.press("escape", "5")             # out of the field, a digit switches panes as before
         assert app.query_one("#panes").active == "generate"
         app.query_one("#gen-start", Input).focus()

@@ -1050,7 +1050,7 @@ def _run_name(run_dir) -> str:
 def _control(args, command: str, said: str) -> int:
     from namestudio.engine import experiment as ex
     from namestudio.engine import runfolder as rf
-    run, exp = ex.run_or_experiment(args.run, args.checkpoints)
+    run, exp = ex.run_or_experiment(args.run, args.checkpoints, prefer_run=True)
     if exp is not None:
         if command != "stop":
             raise CliError(f"{exp.name} is an experiment: {command} its runs one by one "

@@ -47,6 +47,22 @@ class Parts:
                            sum(p.cell_len for p in self.parts) + len(self.sep) * max(0, len(self.parts) - 1))
 
 
+class Squeezed:
+    """A prefix and a text (a path) on one line at the width it is drawn at (``lines``, as ``Parts``): the text
+    loses its beginning to "…" when the line is too long, so that its end (a run's id) stays in sight ("Best
+    checkpoint: checkpoints/2026…-classify-lstm" wrapped to a line the Train pane's status had no room for)."""
+
+    def __init__(self, prefix: str, text: str) -> None:
+        self.prefix, self.text = prefix, text
+
+    def lines(self, width: int) -> Text:
+        line = self.prefix + self.text
+        keep = width - cell_len(self.prefix) - 1
+        if cell_len(line) > width and keep >= 8:
+            line = self.prefix + "…" + self.text[-keep:]
+        return Text(line)
+
+
 class Clipped:
     """Text wrapped at the width it is drawn at (``lines``, as ``Parts``), in at most ``rows`` lines: the last ends
     in "…" when the text goes on (the Train pane's status has three lines; a long error pushed the line saying
@@ -136,10 +152,11 @@ def confusion_table(confusion: list[list[int]], labels: list[str], percent: bool
 
     texts = [[shown(v, sum(row) or 1) for v in row] for row in confusion]
     width = 4 if percent else max(3, max((len(str(v)) for row in confusion for v in row), default=1)) + 1
-    width = max(width, max((len(s) for s in short), default=0) + 1)
+    width = max(width, max((cell_len(s) for s in short), default=0) + 1)    # cells: 日本語 takes 6
     columns = range(len(short)) if columns is None else columns
     for j in columns:     # labels are the data's own text, never markup ("[/English]")
-        table.add_column(Text(short[j].rjust(width)), justify="right", no_wrap=True, min_width=width)
+        table.add_column(Text(" " * (width - cell_len(short[j])) + short[j]), justify="right", no_wrap=True,
+                         min_width=width)
     for i, row in enumerate(confusion):
         total = sum(row) or 1
         cells = [Text(texts[i][j].rjust(width), style=_cell_style(row[j] / total, i == j, dark)) for j in columns]

@@ -75,8 +75,31 @@ class Field(Input):
     def restricted(self) -> None:
         self.app.bell()
         if self._name:
+            self._no_digits()
+
+    def _no_digits(self) -> None:
+        """Say it once while the word is on screen (typing "2026" stacked four toasts)."""
+        import time
+
+        now = time.monotonic()
+        if now - getattr(self, "_said", -10.0) > 4:
+            self._said = now
             self.app.notify("A name holds no digits. Escape leaves the field; then 1–7 switch panes.",
                             severity="warning", timeout=4)
+
+    def _on_paste(self, event) -> None:
+        """A pasted name keeps its letters and leaves its digits out, as `namestudio classify` reads one (the whole
+        paste of "Louis2" was refused)."""
+        if self._name and event.text and any(c.isdigit() for c in event.text.splitlines()[0]):
+            event.prevent_default()
+            event.stop()
+            line = re.sub(r"\d", "", event.text.splitlines()[0])
+            self._no_digits()
+            if self.selection.is_empty:
+                self.insert_text_at_cursor(line)
+            else:
+                self.replace(line, *self.selection)
+        # otherwise Input's own handler (Textual calls each class's handler in turn, unless prevented) pastes it
 
 
 class Anchor(Static, can_focus=True):
@@ -116,7 +139,7 @@ class Flowing(Anchor):
         parts, after = self.laid
         text = parts.lines(width)
         if after is not None:
-            text.append("\n").append_text(after)
+            text.append("\n").append_text(after.lines(width) if hasattr(after, "lines") else after)
         return text
 
 

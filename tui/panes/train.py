@@ -27,7 +27,7 @@ from namestudio.engine.events import Done, Eval, Failed, Started, Status, Step
 from .. import keys
 from ..plots import SMOOTHING, X_AXES, X_LABELS, Smoother, background, bucket_means, colour, faint, log10_or_nan, \
     next_in
-from ..render import Clipped, Parts
+from ..render import Clipped, Parts, Squeezed
 from ..widgets import Choice, INTEGER, NUMBER, Field, Flowing, Pane, ProgressLine, duration, short_path
 
 MODEL_NAMES = {"lstm": "LSTM (nn.LSTM)", "gru": "GRU", "rnn": "RNN (tanh)", "mylstm": "hand-written LSTM",
@@ -233,10 +233,12 @@ class TrainPane(Pane):
             return
         from namestudio.data.errors import NamestudioError
         from namestudio.engine.process import launch_train
-        from namestudio.engine.train import split_to_train
+        from namestudio.engine.train import SMALL_DATA, check_labels, split_to_train
 
         try:   # what train refuses of this data (one language for a classifier, too few names to split), said
-            split_to_train(dataset, cfg)   # now: a process started, failed and left a failed run folder (9 ms)
+            # now: a process started, failed and left a failed run folder. The split only where it can be too
+            # small (1 ms; a large source's would hold up the UI: 1.5 s for 350k names)
+            split_to_train(dataset, cfg) if len(dataset.pairs) < SMALL_DATA else check_labels(dataset, cfg)
         except NamestudioError as e:
             self.app.notify(str(e), title="Cannot start", severity="error", markup=False)
             return
@@ -428,7 +430,7 @@ class TrainPane(Pane):
         self._log(line)
         kept = "Run folder" if e.untested == rf.UNTRAINED else "Best checkpoint"    # untrained: no weights
         # the status breaks only between the line's parts ("bal 0.604" stays whole at 80 columns)
-        self._status((Parts(*line.split(Parts.SEP), style="bold"), Text(f"{kept}: {short_path(e.run_dir)}")))
+        self._status((Parts(*line.split(Parts.SEP), style="bold"), Squeezed(f"{kept}: ", short_path(e.run_dir))))
         self._update_buttons()
         self._dirty = True
 
