@@ -181,7 +181,7 @@ def test_sigterm_to_bench_leaves_no_tmux_server_no_training_child_no_temp_folder
             subprocess.run(["tmux", "-L", s, "kill-server"], capture_output=True)
         pids = started + _pids_mentioning(str(tmp))
         # the TUI ends on tmux's hangup, and the training child after its stop: soon, not at once (10 s was too
-        # short once on a machine loaded by two test runs; both ended in 2 s on an idle one)
+        # short once, on a machine loaded by a second test run)
         poll(lambda: not any(_alive(p) for p in pids), 30)
         running = [p for p in pids if _alive(p)]
         for p in running:
