@@ -101,6 +101,12 @@ async def show_pane(pilot, pane: str) -> None:
     await pilot.pause(0.2)
 
 
+def rows_of_our_own(app) -> None:
+    """The follower stops: a test that shows rows of its own in the Runs pane keeps them (a listing of the
+    checkpoints that arrived between two of its lines replaced them)."""
+    app.follower.close()
+
+
 # ---- snapshots of every pane with data, at 80×24 ---------------------------------------------------
 @pytest.mark.parametrize("pane", ["data", "train", "evaluate", "classify", "generate", "runs"])
 def test_every_pane_with_data_at_80x24(pane, narrow_app, snap_compare):
@@ -280,6 +286,7 @@ async def test_a_state_that_grows_in_place_widens_its_column(narrow_app):
     app = narrow_app
     async with app.run_test(size=NARROW) as pilot:
         await show_pane(pilot, "runs")
+        rows_of_our_own(app)
         runs = app.pane("runs")
         row = {"run": "20260101-130000-classify-lstm", "path": "/runs/x", "task": "classify", "model": "lstm",
                "state": "running", "step": 0, "total_steps": 0}     # no total yet: "running"
@@ -351,6 +358,7 @@ async def test_an_experiments_long_run_ids_leave_state_and_test_f1_within_80_col
     async with app.run_test(size=NARROW) as pilot:
         await show_pane(pilot, "runs")
         await settle(pilot, app)              # the app's own listing of the checkpoints arrived: it is not ours
+        rows_of_our_own(app)
         runs = app.pane("runs")
         runs.set_runs(rows)
         await pilot.pause()
@@ -375,6 +383,7 @@ async def test_opening_a_damaged_run_says_what_is_wrong_not_a_none_run(narrow_ap
     app = narrow_app
     async with app.run_test(size=NARROW) as pilot:
         await show_pane(pilot, "runs")
+        rows_of_our_own(app)
         runs = app.pane("runs")
         runs.set_runs([{"run": "gen-x", "path": "/runs/gen-x", "error": "/runs/gen-x/model.safetensors: no such "
                                                                         "weights file"}])

@@ -208,3 +208,27 @@ def test_the_runs_csv_has_the_test_figures_of_a_run_stopped_before_its_first_eva
     assert rows[1] == ["val", "20", "0.5", "4.0", "1.2", "0.8", "0.6", "", "", "True"]
     assert rows[2][:7] == ["test", "40", "", "9.7", "", "0.851", ""] and rows[2][7:9] == ["0.574", "1795"]
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []      # no temporary left
+
+
+def test_the_follower_posts_the_runs_only_when_their_listing_changes(tmp_path, monkeypatch):
+    """It posted the same rows every 2 s: each pane redrew them, and rows a pane was showing were replaced under
+    it (three Runs-pane tests failed in one CI-style run, their rows gone between two lines)."""
+    from namestudio.engine import runfolder as rf
+    from namestudio.tui import follow
+    from namestudio.tui.messages import RunsListed
+
+    monkeypatch.setattr(follow, "LIST_EVERY", 0.0)          # a listing at every tick
+    posted = []
+    f = follow.Follower(tmp_path, post=posted.append)
+    listed = lambda: [m for m in posted if isinstance(m, RunsListed)]
+    f.tick()
+    assert len(listed()) == 1 and listed()[0].runs == []    # the first listing is said, even of no runs
+    f.tick()
+    f.tick()
+    assert len(listed()) == 1
+    (tmp_path / "r1").mkdir()
+    rf.atomic_write_json(tmp_path / "r1" / rf.CONFIG, {"format": 2, "train": {"task": "classify"}})
+    f.tick()
+    assert len(listed()) == 2 and [r["run"] for r in listed()[1].runs] == ["r1"]
+    f.tick()
+    assert len(listed()) == 2

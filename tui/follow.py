@@ -2,7 +2,7 @@
 
 Every ``EVERY`` seconds it reads only what may have changed:
 - ``list_all_runs`` (experiments' runs too) when the checkpoints folder's mtime changes, or every
-  ``LIST_EVERY`` seconds (progress, and runs inside an experiment's folder);
+  ``LIST_EVERY`` seconds (progress, and runs inside an experiment's folder); posted only when it differs;
 - ``read_status`` of every live run (a pause, a stop, a death shows within one tick);
 - the new bytes of the ATTACHED run's steps.jsonl and metrics.jsonl (``runfolder.Tail``).
 
@@ -136,10 +136,15 @@ class Follower:
         now = time.monotonic()
         if mtime == self._mtime and now - self._listed < LIST_EVERY:
             return False
+        first = not self._listed
         self._mtime, self._listed = mtime, now
-        self.runs = list_all_runs(self.checkpoints)
+        runs = list_all_runs(self.checkpoints)
+        # said only when it differs (or the first time): every 2 s the same rows were posted, each pane redrew them,
+        # and rows a pane was showing (a test's own) were replaced under it
+        changed = first or runs != self.runs
+        self.runs = runs
         self._statuses = {r["path"]: (r.get("state"), r.get("step")) for r in self.runs}
-        return True
+        return changed
 
     def _statuses_of_live(self) -> bool:
         changed = False
