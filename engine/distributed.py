@@ -101,6 +101,30 @@ def die_with_agent() -> None:
         return
     if os.getppid() != parent:      # the agent was gone before the line above (pid 1 is no sign: in a container
         os.kill(os.getpid(), signal.SIGTERM)   # the agent itself may be pid 1)
+    import threading
+    threading.Thread(target=_outlive_agent, args=(parent,), name="namestudio-agent-watch", daemon=True).start()
+
+
+ORPHAN_GRACE_S = SHUTDOWN_TIMEOUT_S   # how long a rank whose agent ended may take to stop cleanly before it leaves
+
+
+def _outlive_agent(parent: int, poll_s: float = 1.0) -> None:
+    """The last resort of die_with_agent, in a thread: once the agent's process is gone, SIGTERM again (a stop
+    asked twice is one stop), and a rank still alive ORPHAN_GRACE_S later (stuck, say, in a collective with
+    a rank that is gone) leaves at once, as the agent would have ended it after its own shutdown timeout."""
+    import sys
+    import time
+    while os.getppid() == parent:
+        time.sleep(poll_s)
+    os.kill(os.getpid(), signal.SIGTERM)
+    time.sleep(ORPHAN_GRACE_S)
+    try:
+        sys.stderr.write(f"namestudio: rank {os.environ.get('RANK', '?')}: its launcher ended "
+                         f"{ORPHAN_GRACE_S} s ago and it had not stopped; it leaves now\n")
+        sys.stderr.flush()
+    except (OSError, ValueError):
+        pass
+    os._exit(STOPPED_EXIT)
 
 
 # ---- the process group --------------------------------------------------------------------------

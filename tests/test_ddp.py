@@ -455,6 +455,22 @@ def _processes_mentioning(text: str) -> list[int]:
     return out
 
 
+def _where_stuck(pids: list[int]) -> str:
+    """What each live process is doing, for a failure message: its state, its kernel wait, and its Python
+    stacks when py-spy is installed."""
+    said = []
+    for p in pids:
+        try:
+            state = next(line for line in Path(f"/proc/{p}/status").read_text().splitlines() if line.startswith("State"))
+            wchan = Path(f"/proc/{p}/wchan").read_text()
+        except (OSError, StopIteration):
+            state = wchan = "?"
+        said.append(f"pid {p}: {state}, wchan {wchan}")
+        if shutil.which("py-spy"):
+            said.append(subprocess.run(["py-spy", "dump", "--pid", str(p)], capture_output=True, text=True).stdout)
+    return "\n".join(said)
+
+
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="prctl(PR_SET_PDEATHSIG) is Linux's")
 def test_the_ranks_stop_when_their_launcher_is_killed(names, tmp_path):
     """kill -9 of `train --nproc 2`: torch starts each rank in a session of its own, and both trained on as
@@ -464,8 +480,9 @@ def test_the_ranks_stop_when_their_launcher_is_killed(names, tmp_path):
     argv = [sys.executable, "-m", "namestudio.tui.cli", "train", "--nproc", "2", "--master-addr", "127.0.0.1",
             "--master-port", str(free_port()), "--checkpoints", str(ck), *cfg_to_argv(small(epochs=100_000,
                                                                                                data=str(names)))]
-    proc = subprocess.Popen(argv, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                            start_new_session=True)
+    out = tmp_path / "out.txt"      # the launcher's and the ranks' output: shown if a rank outlives it
+    with open(out, "wb") as sink:
+        proc = subprocess.Popen(argv, env=env, stdout=sink, stderr=subprocess.STDOUT, start_new_session=True)
     try:
         deadline = time.monotonic() + 120
         while time.monotonic() < deadline:
@@ -481,7 +498,8 @@ def test_the_ranks_stop_when_their_launcher_is_killed(names, tmp_path):
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline and [p for p in ranks if rf.pid_alive(p)]:
             time.sleep(0.3)
-        assert not [p for p in ranks if rf.pid_alive(p)], "ranks outlived their launcher"
+        alive = [p for p in ranks if rf.pid_alive(p)]
+        assert not alive, f"ranks outlived their launcher: {_where_stuck(alive)}\n{out.read_text()[-3000:]}"
     finally:
         for p in _processes_mentioning(str(ck)):
             try:
@@ -504,6 +522,18 @@ def test_a_rank_checks_its_agent_by_pid_not_by_pid_1():
     gone = subprocess.run([sys.executable, "-c", code], env={**env, "NAMESTUDIO_AGENT_PID": "999999999"},
                           capture_output=True, text=True, timeout=60)      # its agent is not its parent: gone
     assert gone.stdout.strip() == "stopped" and gone.returncode == 3
+
+
+def test_a_rank_stuck_after_its_agent_ended_leaves_after_the_grace():
+    """The last resort beside PR_SET_PDEATHSIG: a rank whose agent is gone is asked to stop again, and one that
+    still has not stopped after ORPHAN_GRACE_S leaves (here: a SIGTERM handler that stops nothing)."""
+    code = ("import os, signal, threading, time; from namestudio.engine import distributed as ddp\n"
+            "signal.signal(signal.SIGTERM, lambda *a: print('asked', flush=True)); ddp.ORPHAN_GRACE_S = 0.5\n"
+            "threading.Thread(target=ddp._outlive_agent, args=(999999999, 0.05), daemon=True).start()\n"
+            "time.sleep(60); print('trained on')")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=90)
+    assert done.returncode == ddp.STOPPED_EXIT, (done.returncode, done.stderr)
+    assert done.stdout.split() == ["asked"] and "it had not stopped; it leaves now" in done.stderr
 
 
 def _join_env(monkeypatch, port: int) -> None:

@@ -1024,12 +1024,14 @@ def _given_argv(given: dict) -> list[str]:
 def _train_rank(args, cfg, resume, ranks) -> int:
     """A rank other than 0 under torchrun: trains its share, says nothing; exits 1 on failure (its error on
     one line, unless rank 0 failed first: rank 0 says why)."""
+    from namestudio.engine import distributed as ddp
     from namestudio.engine.events import Failed
     from namestudio.engine.train import Trainer
     trainer = Trainer(cfg, args.checkpoints, None, resume_from=resume, run_dir=args.run_dir)
     if threading_main():
         for s in (signal.SIGINT, signal.SIGTERM):   # a stop asked of any rank reaches every rank
             signal.signal(s, lambda signum, frame: trainer.cancel())
+        ddp.die_with_agent()    # as rank 0 (cmd_train): it stops when its agent's process ends
         if HELD_STOPS:
             trainer.cancel()
     if os.environ.get(HANGUP_KEEPS_ON) != "1":
