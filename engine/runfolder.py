@@ -916,10 +916,10 @@ def record_to_event(kind: str, rec: dict):
 
 
 # ---- control --------------------------------------------------------------------------------------
-def send_control(run_dir: Path, command: str, resume_hint: str | None = None) -> str:
+def send_control(run_dir: Path, command: str, resume_hint: str | None = None, name: str | None = None) -> str:
     """Ask a live run to stop, pause or resume (through control.json); returns its state as it was asked (a pause
     of a paused run is sent all the same: a resume sent just before may not have been seen yet). RunFolderError
-    if it is not live."""
+    if it is not live, naming the run ``name`` (EXP/RUN for an experiment's run) or its folder's name."""
     if command not in COMMANDS:
         raise RunFolderError(f"unknown command {command!r}; choose stop, pause or resume")
     run_dir = Path(run_dir)
@@ -931,7 +931,7 @@ def send_control(run_dir: Path, command: str, resume_hint: str | None = None) ->
             hint = f"; {how} continues it" if resume_dir(run_dir) is not None and st.state != "done" else ""
         except RunFolderError:
             hint = ""
-        raise RunFolderError(f"run {run_dir.name} is not running: {what}{hint}")
+        raise RunFolderError(f"run {name or run_dir.name} is not running: {what}{hint}")
     atomic_write_json(run_dir / CONTROL, {"command": command, "at": time.time()})
     return st.state
 

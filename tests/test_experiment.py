@@ -449,6 +449,8 @@ def test_a_run_named_by_its_own_name_alone_is_found_in_its_experiment_and_stop_t
     assert r.returncode == 1 and f"{exp.name} is an experiment: pause its runs one by one" in r.stderr
     r = cli("stop", exp.name, "--checkpoints", str(ck))        # it ended long ago: nothing to stop
     assert r.returncode == 1 and "is not running here (it is done)" in r.stderr
+    r = cli("pause", f"{exp.name}/gru", "--checkpoints", str(ck))     # its run, by the name that finds it (was:
+    assert r.returncode == 1 and f"run {exp.name}/gru is not running: it is done" in r.stderr, r.stderr  # "run gru")
 
 
 def test_a_runs_kept_validation_figure_is_the_same_in_results_rows_and_runs(compared):

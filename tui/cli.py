@@ -1065,7 +1065,7 @@ def _control(args, command: str, said: str) -> int:
     name = _run_name(run)           # an experiment's run (EXP/RUN) goes on with its experiment
     hint = f"`namestudio compare --resume {name.split('/')[0]}`" if "/" in name else \
         f"`namestudio train --resume {name}`"
-    state = rf.send_control(run, command, resume_hint=hint)
+    state = rf.send_control(run, command, resume_hint=hint, name=name)
     already = {"pause": "paused", "resume": "running"}.get(command) == state
     if command == "stop":           # what it keeps at this moment, in train's words (runfolder.stop_keeps)
         try:
