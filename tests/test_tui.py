@@ -735,6 +735,9 @@ async def test_an_evaluation_that_arrives_while_evaluate_is_hidden_is_rendered_b
         await settle(pilot, app)
         assert app.query_one("#eval-cm").content is cached[0][1] or \
             str(app.query_one("#eval-cm").content) == str(cached[0][1])
+        cm = app.query_one("#eval-cm")           # laid out at the table's own width: taken for a sentence, it shared
+        assert not cm.has_class("-message")      # the row with the figures and every row of the matrix wrapped
+        assert cm.size.width >= max(len(line) for line in cached[0][1].plain.split("\n"))
 
 
 async def test_the_members_field_trains_an_ensemble_or_names_itself_when_wrong(fixture_app):

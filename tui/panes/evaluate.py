@@ -25,7 +25,7 @@ from namestudio.engine.experiment import run_name
 
 from .. import keys
 from ..messages import CalibrationReady, RunMetrics, SourceEvaluated
-from ..render import confusion_tables, counted, per_class_table, reliability_table
+from ..render import DrawnTable, confusion_tables, counted, per_class_table, reliability_table
 from ..widgets import Choice, ANY, Anchor, Field, Pane, set_select, short_path, short_run, usable
 
 
@@ -167,8 +167,10 @@ class EvaluatePane(Pane):
         self._shown_key = key
         for wid, part in zip(("#eval-title", "#eval-cm", "#eval-headline", "#eval-per-class"), parts):
             self.query_one(wid, Static).update(part)
-        # a sentence in place of a table (still training, computing, an error) wraps beside the figures
-        self.query_one("#eval-cm", Static).set_class(isinstance(parts[1], Text), "-message")
+        # a sentence in place of a table (still training, computing, an error) wraps beside the figures; a table
+        # drawn ahead (_prerender) keeps its own width: as a sentence it shared the row and every row wrapped
+        self.query_one("#eval-cm", Static).set_class(isinstance(parts[1], Text)
+                                                     and not isinstance(parts[1], DrawnTable), "-message")
 
     def _visible(self) -> bool:
         try:
