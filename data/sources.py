@@ -364,7 +364,7 @@ def read_csv(path: Path) -> list[tuple[str | None, str]]:
 
 def _csv_counts(path: Path, lines: list[str]) -> Rows:
     """((name, label), count) of the data lines: each distinct line is parsed once."""
-    parse, i_name, i_label, width = _csv_parser(path, lines)
+    parse, i_name, i_label, width, columns = _csv_parser(path, lines)
     counts = Counter(lines)
     counts[lines[0]] -= 1                          # the header
 
@@ -376,8 +376,16 @@ def _csv_counts(path: Path, lines: list[str]) -> Rows:
                 yield parse(line), n
             else:                                  # the common case, inlined
                 row = line.split(",")
-                yield (_fields(row[i_name], row[i_label]) if len(row) > width else _short(line)), n
+                yield (_short(line) if len(row) <= width else (None, "") if _too_many(row, columns)
+                       else _fields(row[i_name], row[i_label])), n
     return rows()
+
+
+def _too_many(row: list[str], columns: int) -> bool:
+    """Whether a row holds more fields than the header's ``columns`` (empty ones past them, a trailing comma, are
+    no fields): malformed, a name with an unquoted comma ("Smith, Jr,English" under name,label was read as the
+    name "Smith" of a class " Jr")."""
+    return len(row) > columns and any(f.strip() for f in row[columns:])
 
 
 def _fields(name: str, label: str) -> tuple[str | None, str]:
@@ -395,8 +403,9 @@ def _short(line: str) -> tuple[str | None, str]:
 
 
 def _csv_parser(path: Path, lines: list[str]):
-    """(parse, i_name, i_label, width) from the header in lines[0]: parse turns one data line into
-    (name, label), or (None, "") when its quoting is broken."""
+    """(parse, i_name, i_label, width, columns) from the header in lines[0]: parse turns one data line into
+    (name, label), or (None, "") when its quoting is broken or it has more fields than the header (a name with
+    an unquoted comma); ``columns``: the header's fields."""
     if not lines:
         raise DataError(f"{path}: empty CSV; it needs a header row with 'name' and 'label'")
     try:
@@ -407,7 +416,7 @@ def _csv_parser(path: Path, lines: list[str]):
         found = ", ".join(h for h in header if h) or "nothing"
         raise DataError(f"{path}: CSV needs header columns 'name' and 'label' (found: {found})")
     i_name, i_label = header.index("name"), header.index("label")
-    width = max(i_name, i_label)
+    width, columns = max(i_name, i_label), len(header)
 
     def parse(line: str) -> tuple[str | None, str]:
         if '"' in line:                            # only quotes make a line more than comma-separated fields
@@ -417,8 +426,12 @@ def _csv_parser(path: Path, lines: list[str]):
                 return (None, "")
         else:
             row = line.split(",")
-        return _fields(row[i_name], row[i_label]) if len(row) > width else _short(line)
-    return parse, i_name, i_label, width
+        if len(row) <= width:
+            return _short(line)
+        if _too_many(row, columns):
+            return (None, "")
+        return _fields(row[i_name], row[i_label])
+    return parse, i_name, i_label, width, columns
 
 
 def _csv_line(line: str) -> list[str]:

@@ -315,6 +315,19 @@ def test_csv_unclosed_quote_drops_one_row_and_keeps_the_rest(tmp_path):
         + r["duplicates_removed"]
 
 
+def test_a_csv_row_with_more_fields_than_the_header_is_malformed_not_a_new_class(tmp_path):
+    """"Smith, Jr,English" (an unquoted comma in the name) was read as the name "Smith" of a class "Jr", and
+    "A,B,C,D" as a name A of class B, both counted as kept. A trailing comma (an empty field past the header)
+    and a quoted comma stay good rows; so do extra fields under a header that has them."""
+    bad = write(tmp_path / "people.csv", 'name,label\nSmith, Jr,English\nA,B,C,D\nBrown,English,\n'
+                                         '"Li, Wei",Chinese\nNguyen,Vietnamese\n"Ng, Jr",Vietnamese,x\n')
+    ds = load_dataset(str(bad))
+    assert sorted({label for _, label in ds.pairs}) == ["Chinese", "English", "Vietnamese"]
+    assert ("Brown", "English") in ds.pairs and ds.report["dropped_malformed"] == 3
+    wide = write(tmp_path / "wide.csv", 'name,label,count\nSmith,English,3\nDupont,French\n')
+    assert load_dataset(str(wide)).pairs == [("Dupont", "French"), ("Smith", "English")]
+
+
 def test_csv_unclosed_quote_on_the_last_line(tmp_path):
     bad = write(tmp_path / "people.csv", 'name,label\nSmith,English\n"Last,English')
     ds = load_dataset(str(bad))
