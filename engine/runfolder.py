@@ -687,9 +687,17 @@ def no_weights(run_dir: Path) -> str:
     how = f"; `namestudio train --resume {name}` trains it on" if resumable else ""
     if test.get("untested") == UNTRAINED:
         return f"run {name} was {UNTRAINED}{how}"
-    if st.state == STOPPED:
+    if st.state == STOPPED and not test.get("test") and not evaluated(run_dir):
         return f"run {name} was stopped before its first evaluation: it has no best weights yet{how}"
     return f"{run_dir / WEIGHTS}: no such weights file"
+
+
+def evaluated(run_dir: Path) -> bool:
+    """Whether the run logged an evaluation (its first one saves the weights)."""
+    try:
+        return _best_evals(Path(run_dir) / METRICS, "step")[1] is not None
+    except RunFolderError:
+        return False
 
 
 def pid_alive(pid: int | None) -> bool:
@@ -1207,8 +1215,6 @@ def _summary(d: Path) -> dict:
                data=data_source(cfg), ascii_fold=bool(hp.get("ascii_fold")), hidden=hp.get("hidden"), layers=hp.get("layers"), epochs=hp.get("epochs"),
                members=hp.get("members", 1))
     state = "stale" if status.stale else status.state
-    if state == "done":                         # a finished run's weights must be there and whole (else: damaged)
-        _read_once(d / WEIGHTS, "header", lambda: read_safetensors_header(d / WEIGHTS))
     test = _read_once(d / TEST, "json", lambda: read_test(d))
     if not isinstance(test.get("test", {}), dict):
         raise RunFolderError(f"{d / TEST}: damaged (test is not an object)")
@@ -1219,6 +1225,10 @@ def _summary(d: Path) -> dict:
                train_seconds=ended.get("train_seconds"), status=reason or state)
     key = "accuracy" if hp.get("task") == "classify" else "nll"
     best, last_eval = _read_once(d / METRICS, "best " + key, lambda: _best_evals(d / METRICS, key))
+    if state == "done" or (not status.live and (best is not None or ended.get("test"))):
+        # a finished run's weights, or an ended run's that was evaluated or tested, are there and whole (else:
+        # damaged; a stopped one without them read as healthy, and `classify` said it was never evaluated)
+        _read_once(d / WEIGHTS, "header", lambda: read_safetensors_header(d / WEIGHTS))
     if best is not None:
         row["best_val_" + key] = best
     blended = blend_val(kept_blend(d), key)

@@ -9,6 +9,7 @@ import time
 from pathlib import Path
 
 import pytest
+import torch
 
 from helpers import blend_file_as_before, write_names_folder
 from namestudio.engine import experiment as ex
@@ -684,6 +685,7 @@ def test_an_ended_runs_figure_is_that_of_the_model_it_keeps_as_runs_gives_it(tmp
         {"dir": "rnn", "model": "rnn", "error": None}, {"dir": "gru", "model": "gru", "error": None}]})
     blend = {"weight": 0.5, "prior_weight": 0.0, "val_after": {"accuracy": 0.83}}
     rf.atomic_write_json(exp / "rnn" / rf.TEST, {"test": {"accuracy": 0.8}, "reason": "stopped"})
+    rf.save_weights({"w": torch.zeros(2)}, exp / "rnn" / rf.WEIGHTS)   # tested: it has weights (else: damaged)
     rf.atomic_write_json(exp / "gru" / rf.TEST, {"test": {"accuracy": 0.8, "lm_blend": blend}, "reason": "finished"})
     blend_file_as_before(exp / "gru")     # its n-gram LM, as saved before the file said what was chosen
     rf.write_status(exp / "rnn", rf.RunStatus(state=rf.STOPPED, reason=rf.STOPPED, pid=dead_pid(), host=rf.HOST,

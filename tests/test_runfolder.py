@@ -18,11 +18,15 @@ def make_run(root, name, task="classify", **status):
     rf.atomic_write_json(d / rf.CONFIG, {"format": 2, "train": {"task": task, "model": "lstm"}, "n_params": 10})
     if status:
         rf.write_status(d, rf.RunStatus(**status))
-    if status.get("state") == "done":          # a finished run has its weights
-        from safetensors.torch import save_file
-        import torch
-        save_file({"w": torch.zeros(2)}, str(d / rf.WEIGHTS))
+    if status.get("state") in ("done", "stopped"):   # a finished run has its weights; so has a stopped one that
+        give_weights(d)                              # was tested (these tests give it test figures)
     return d
+
+
+def give_weights(d):
+    from safetensors.torch import save_file
+    import torch
+    save_file({"w": torch.zeros(2)}, str(d / rf.WEIGHTS))
 
 
 def dead_pid():
@@ -389,6 +393,7 @@ def test_a_run_trained_on_after_its_end_lists_without_that_ends_test_figures(tmp
     assert row["state"] == "running" and row["status"] == "running" and row["reason"] is None
     assert "test_accuracy" not in row and row["train_seconds"] is None
     rf.write_status(d, rf.RunStatus(state="stopped", reason="stopped", host=rf.HOST, step=40, total_steps=100))
+    give_weights(d)                   # tested: it has weights (without them it reads damaged)
     row = rf.list_runs(tmp_path)[0]
     assert row["test_accuracy"] == 0.5 and row["train_seconds"] == 12.5 and row["status"] == "stopped"
 
@@ -415,6 +420,7 @@ def test_a_stopped_run_is_stopped_in_its_folder_and_in_every_listing_and_an_olde
     rf.RunWriter(new)(Done(run_dir=str(new), test_metrics={"nll": 1.0}, train_seconds=2.0, reason=rf.STOPPED, steps=7))
     assert rf.read_json(new / rf.STATUS)["state"] == rf.read_json(new / rf.STATUS)["reason"] == "stopped"
     assert rf.read_json(new / rf.TEST)["reason"] == "stopped"
+    give_weights(new)                 # tested: it has weights (without them it reads damaged)
     old = make_run(tmp_path, "old", state="cancelled", reason="cancelled", host=rf.HOST, step=3, total_steps=9)
     rf.atomic_write_json(old / rf.TEST, {"test": {}, "reason": "cancelled"})      # as earlier versions wrote it
     assert rf.read_test(old)["reason"] == "stopped"

@@ -409,6 +409,23 @@ def test_a_second_stop_while_the_resume_point_is_written_waits_for_it(tiny, tmp_
         load_run(trainer.run_dir)
 
 
+def test_a_stopped_run_that_was_evaluated_and_lost_its_weights_reads_damaged(tiny, tmp_path):
+    """Its weights deleted, a run stopped after evaluations was listed as healthy (beside its test figures) while
+    `classify` and `eval` said it "was stopped before its first evaluation". It reads as a done run does."""
+    def on(e):
+        if isinstance(e, Step) and e.step == 3:
+            trainer.cancel()
+
+    trainer = Trainer(small(epochs=50, log_every=1, eval_every=1), tmp_path, on, dataset=tiny)
+    run = Path(trainer.run().run_dir)
+    assert ck.read_status(run).state == "stopped" and ck.read_test(run).get("test")
+    (run / ck.WEIGHTS).unlink()
+    with pytest.raises(ck.RunFolderError, match=r"model\.safetensors: no such weights file"):
+        load_run(run)
+    row = next(r for r in ck.list_runs(tmp_path) if r["path"] == str(run))
+    assert row["state"] == "damaged" and "no such weights file" in row["error"], row
+
+
 def test_a_second_stop_as_a_resume_sets_up_leaves_the_run_as_it_was(tiny, tmp_path, monkeypatch):
     """Interrupted before it trained on, a resume must not rewrite the run's end (it would read stopped at
     another step, or lose a done run's state): its status is put back as it was."""
