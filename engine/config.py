@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from namestudio.data.errors import NamestudioError
 
 TABLE_TEMPERATURES = (0.5, 0.8, 1.0, 1.2)   # the temperature table's rows (sample --table, the Generate pane)
+MAX_TEMPERATURE = 100.0   # far past uniform letters; above ~3.4e38 the logits' float32 division gave NaN
 
 TASKS = ("classify", "generate")
 MODELS = ("rnn", "lstm", "gru", "mylstm", "ngram", "hybrid")  # engine/models.py registers exactly these (a test checks)

@@ -960,7 +960,8 @@ def confusion_difference(a: dict, b: dict) -> dict:
 
 
 def topk_table(runs: list[tuple[str, Path]], names: list[str] = DEFAULT_NAMES, k: int = 3) -> list[dict]:
-    """For every classifier run and name: {"label", "name", "top": [(language, probability)], "error"}.
+    """For every classifier run and name: {"label", "name", "top": [(language, probability)], "error", "broken"}:
+    "broken" when the run itself could not be read ("error" then says why, on each of its rows), not the name.
     Loads each run's best weights (torch; call it off the UI thread)."""
     from .infer import load_run
     rows = []
@@ -971,9 +972,9 @@ def topk_table(runs: list[tuple[str, Path]], names: list[str] = DEFAULT_NAMES, k
             run = load_run(d)
             answers = run.classify_each(list(names), k)
         except NamestudioError as e:
-            rows += [{"label": label, "name": n, "top": [], "error": str(e)} for n in names]
+            rows += [{"label": label, "name": n, "top": [], "error": str(e), "broken": True} for n in names]
             continue
-        rows += [{"label": label, "name": a.name, "top": a.top, "error": a.error} for a in answers]
+        rows += [{"label": label, "name": a.name, "top": a.top, "error": a.error, "broken": False} for a in answers]
     return rows
 
 
@@ -996,6 +997,8 @@ def samples_table(run_dir: Path, temperature: float = 0.8, start_letters: str = 
             notes.append(str(e))
             continue
         notes += [f"start letter {c!r}: {note}" for note in said]   # read as another letter: as `sample` says
+    if not letters:       # nothing to sample from: a table of empty cells said nothing (Generate says why)
+        raise ExperimentError("; ".join(notes) if notes else "type one or more start letters, e.g. ABC")
     rows = []
     for lang in languages or run.labels:
         got = {}

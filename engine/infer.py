@@ -20,7 +20,7 @@ from namestudio.data.fsmode import set_file_mode
 
 from . import runfolder as rf
 from .batches import MAX_LEN, encode, pad
-from .config import TABLE_TEMPERATURES, TrainConfig
+from .config import MAX_TEMPERATURE, TABLE_TEMPERATURES, TrainConfig
 from .models import build_model
 
 
@@ -39,7 +39,6 @@ class StartTooLong(InferenceError):
 
 
 MAX_SAMPLES = 10_000   # names per sample call
-MAX_TEMPERATURE = 100.0   # far past uniform letters; above ~3.4e38 the logits' float32 division gave NaN
 GREEDY_BELOW = 1e-6    # a temperature under this samples as 0 does: the likeliest letter
 
 

@@ -6,6 +6,7 @@ would), so what is drawn is known and the snapshots are deterministic. Two tests
 """
 from __future__ import annotations
 
+import io
 import json
 import math
 import os
@@ -15,6 +16,7 @@ import time
 from pathlib import Path
 
 import pytest
+from rich.console import Console
 from textual.widgets import DataTable, Select
 
 from helpers import blend_file_as_before, write_names_folder
@@ -405,6 +407,15 @@ async def test_top3_and_samples_of_real_runs(compared, monkeypatch):
         await pilot.press("enter")
         await wait_for(pilot, lambda: pane.topk.get("rows") is not None, 60)
         assert [r["name"] for r in pane.topk["rows"]] == ["Kalov", "Kalov"]
+        app.query_one("#cmp-names").value = "!!, Kalov"          # a name no run can read: that name's error,
+        await pilot.press("enter")                                # never the run's ("cannot load")
+        await wait_for(pilot, lambda: pane.topk.get("rows") is not None, 60)
+        bad = [r for r in pane.topk["rows"] if r["name"] == "!!"]
+        assert len(bad) == 2 and all(r["error"] and not r["broken"] for r in bad)
+        console = Console(width=200, record=True, file=io.StringIO())
+        console.print(app.query_one("#cmp-topk-out").content)
+        drawn = console.export_text()
+        assert "cannot load" not in drawn and "!!: " in drawn and "never saw" in drawn
         app.query_one("#cmp-names").value = " , "
         await pilot.press("enter")
         assert "Type names" in pane.topk["error"]
@@ -427,6 +438,12 @@ async def test_top3_and_samples_of_real_runs(compared, monkeypatch):
         app.query_one("#cmp-temp").value = "hot"
         await pilot.press("ctrl+r")
         assert "not a number" in pane.samples["error"]
+        app.query_one("#cmp-temp").value = "50"              # within Generate's and `sample`'s limit (was: "to 10")
+        app.query_one("#cmp-letters").value = "!?"           # no letter the run can read: said, not an empty table
+        await pilot.press("ctrl+r")
+        await wait_for(pilot, lambda: pane.samples and pane.samples.get("tables") is not None, 60)
+        (label, table, error), = pane.samples["tables"]
+        assert not pane.samples.get("error") and table is None and "never saw" in error, pane.samples
         await wait_workers(app)
 
 

@@ -31,7 +31,7 @@ from textual.worker import get_current_worker
 from textual_plotext import PlotextPlot
 
 from namestudio.engine import runfolder as rf
-from namestudio.engine.config import model_label
+from namestudio.engine.config import MAX_TEMPERATURE, model_label
 
 from .. import keys
 from ..messages import CompareComputed, CompareLoaded
@@ -759,8 +759,8 @@ class ComparePane(Pane):
             temperature = float(text)
         except ValueError:
             return None, letters, f"Temperature: {text!r} is not a number (0 is greedy; 0.8 is usual)."
-        if not 0 <= temperature <= 10:
-            return None, letters, "Temperature: give a number from 0 (greedy) to 10."
+        if not 0 <= temperature <= MAX_TEMPERATURE:      # as Generate and `sample` take it
+            return None, letters, f"Temperature: give a number from 0 (greedy) to {MAX_TEMPERATURE:g}."
         if not letters:
             return temperature, letters, "Start letters: type one or more, e.g. ABC."
         if len(letters) > 12:
@@ -1004,8 +1004,8 @@ def topk_renderable(rows: list[dict], labels: list[str]):
     table.add_column("name", no_wrap=True, style="bold", max_width=TOPK_NAME_WIDTH, overflow="ellipsis")
     runs = [lab for lab in labels if any(r["label"] == lab for r in rows)]
     by = {(r["label"], r["name"]): r for r in rows}
-    broken = {lab: next(r["error"] for r in rows if r["label"] == lab) for lab in runs
-              if all(r.get("error") for r in rows if r["label"] == lab)}
+    broken = {lab: next(r["error"] for r in rows if r["label"] == lab) for lab in runs   # the run, not a name:
+              if any(r.get("broken") for r in rows if r["label"] == lab)}   # names it cannot read are each said
     for lab in runs:
         table.add_column(escape(lab), no_wrap=True)      # a run's label: text, never markup
     name_notes: list[str] = []
