@@ -740,6 +740,33 @@ async def test_an_evaluation_that_arrives_while_evaluate_is_hidden_is_rendered_b
         assert cm.size.width >= max(len(line) for line in cached[0][1].plain.split("\n"))
 
 
+async def test_a_followed_generator_clears_the_classifier_shown_as_live(fixture_app):
+    """Evaluate followed a classifier, then the Train pane a generator: "Run: live" still showed the classifier's
+    test split. The pane now says that the live run is a generator; a saved run opened (o) is never cleared."""
+    from namestudio.engine.events import Done, Started
+
+    app = fixture_app
+    labels, metrics = eighteen_label_metrics()
+
+    def started(run_dir, task):
+        return Started(run_dir=run_dir, config={"task": task}, labels=labels if task == "classify" else ["x"],
+                       total_steps=10, steps_per_epoch=5, n_train=100, device="cpu")
+
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot, app)
+        await pilot.press("3")
+        await settle(pilot, app)
+        pane = app.pane("evaluate")
+        pane.on_live_started("ck/clf", started("ck/clf", "classify"))
+        pane.on_live_done(Done(run_dir="ck/clf", test_metrics=metrics, train_seconds=1.0, reason="finished"))
+        await pilot.pause()
+        assert pane.metrics is metrics and "Test split · clf" in str(app.query_one("#eval-title").render())
+        pane.on_live_started("ck/gen", started("ck/gen", "generate"))
+        await pilot.pause()
+        assert pane.metrics is None and not str(app.query_one("#eval-cm").render()).strip()
+        assert "The live run gen is a generator" in str(app.query_one("#eval-title").render())
+
+
 async def test_the_members_field_trains_an_ensemble_or_names_itself_when_wrong(fixture_app):
     app = fixture_app
     async with app.run_test(size=SIZE) as pilot:

@@ -43,6 +43,7 @@ class EvaluatePane(Pane):
         self.title = ""
         self.live: tuple[dict, list[str], str] | None = None   # the latest live evaluation
         self.live_run: str | None = None
+        self.live_generator: str | None = None                 # the followed run, when it is a generator
         self.shown_run: str | None = None                      # run folder of what is shown
         self.selected_run: str | None = None                   # the saved run chosen (None: live)
         self.options: list[tuple[str, str]] = []               # classifier runs to choose from
@@ -314,17 +315,23 @@ class EvaluatePane(Pane):
         if self.live_run is not None and self.follow_live:
             return Text(f"Waiting for the first evaluation of {run_name(self.live_run)}: its validation confusion "
                         f"matrix shows here (or open a saved run, o).")
+        if self.live_generator is not None and self.follow_live:
+            return Text(f"The live run {run_name(self.live_generator)} is a generator: no confusion matrix "
+                        f"(open a saved classifier, o).")
         return Text("No evaluation yet: train a classifier (2), or open a saved run (o).")
 
     def on_live_started(self, run_dir: str, e) -> None:
         classify = e.config.get("task") == "classify"
         self.live_run = run_dir if classify else None
+        self.live_generator = None if classify else run_dir
         self.live_labels = list(e.labels)
         self.live = None
         self.live_ended = False
         self.quality.pop(run_dir, None)      # a run trained on (resumed): its weights change
-        if self.built and not self.metrics:  # nothing shown yet: say what is coming (was: "train a classifier")
-            self.query_one("#eval-title", Static).update(self._idle_title())
+        if self.follow_live and self.metrics and self.source is None and self.shown_run != run_dir:
+            self._clear(self._idle_title())  # the run followed before this one: not "live" any more (a classifier's
+        elif self.built and not self.metrics:   # test split stayed under "live" while a generator trained)
+            self.query_one("#eval-title", Static).update(self._idle_title())  # what is coming
 
     def on_live_eval(self, e) -> None:
         if self.live_run is None or "confusion" not in e.metrics:
@@ -400,7 +407,8 @@ class EvaluatePane(Pane):
         if self.live:
             self.show_metrics(*self.live, run=self.live_run)
         else:
-            self._clear("Live: waiting for the first evaluation of a classifier run.")
+            self._clear(self._idle_title() if self.live_generator else
+                        "Live: waiting for the first evaluation of a classifier run.")
 
     def _clear(self, title) -> None:
         """No metrics shown: the title says why, the tables are emptied."""
