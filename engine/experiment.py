@@ -101,10 +101,11 @@ def parse_grid(items: list[str] | None) -> dict[str, list]:
             f = _field(key)
         except KeyError:
             raise ExperimentError(f"--set {key}: no such setting; see `namestudio train --help`") from None
+        if key == "model":
+            raise ExperimentError("--set model: the models to compare are listed with --models (e.g. --models rnn,gru)")
         if key in SHARED_FIELDS:
-            what = "--models" if key == "model" else "its own option, once"
             raise ExperimentError(f"--set {key}: every run of an experiment shares one task, data source and "
-                                  f"split; use {what}")
+                                  f"split; use its own option, once")
         if key in grid:
             raise ExperimentError(f"--set {key} is given twice; list every value once: --set {key}=V1,V2")
         parsed = [_parse_value(f, v) for v in values.split(",") if v.strip()]

@@ -239,6 +239,10 @@ def test_sample_table_across_temperatures(env, capsys):
     assert code == 0 and "temperature" in out and "unique" in out and "classifier" not in out.split("\n")[1]
     code, _, err = run_cli(capsys, "sample", env["gen"], "--table", "--temperatures", "hot")
     assert "--temperatures" in one_line_error(code, err)
+    code, _, err = run_cli(capsys, "eval", env["gen"], "--counts")
+    assert "--counts is for a classifier's confusion matrix" in one_line_error(code, err)   # (was: ignored)
+    code, _, err = run_cli(capsys, "sample", env["gen"], "--table", "--temperatures", "0.5,0.50")
+    assert "a temperature is listed twice" in one_line_error(code, err)     # (was: the same row sampled twice)
     code, out, err = run_cli(capsys, "sample", env["gen"], "--table", "-n", 5, "--start-letters", "KLM", "--json")
     assert code == 0 and all(r["n"] == 15 for r in last_json(out)["table"])     # 5 for each of 3 letters
     assert "15 samples per temperature (5 for each start letter)" in " ".join((out + err).split())

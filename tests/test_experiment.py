@@ -119,6 +119,9 @@ def test_resume_keeps_done_runs(compared):
     again = json.loads(r.stdout.strip().splitlines()[-1])
     assert [x["test_accuracy"] for x in again["runs"]] == [x["test_accuracy"] for x in out["runs"]]
     assert {k: (Path(k) / rf.TEST).stat().st_mtime_ns for k in before} == before   # nothing retrained
+    r = cli("compare", "--resume", exp.name, "--checkpoints", str(ck), "--threads", "1")   # a setting: refused, and
+    assert r.returncode == 1 and "drop --threads (only --parallel, --nice, --report and --names may be given" \
+        in r.stderr, r.stderr                                                  # what may be given is said
 
 
 def test_view_data_for_the_tui(compared):
@@ -147,6 +150,10 @@ def test_view_data_for_the_tui(compared):
 def test_grid_over_settings(names, tmp_path):
     grid = ex.parse_grid(["hidden=8,12", "lr=0.01"])
     assert grid == {"hidden": [8, 12], "lr": [0.01]}
+    with pytest.raises(ex.ExperimentError, match=r"^--set model: the models to compare are listed with --models"):
+        ex.parse_grid(["model=rnn,gru"])      # (was: "every run shares one task, data source and split")
+    with pytest.raises(ex.ExperimentError, match="--set task: every run of an experiment shares one task"):
+        ex.parse_grid(["task=generate"])
     runs = ex.plan_runs({"data": names, "epochs": 1}, ["rnn", "lstm"], grid)
     assert [r["label"] for r in runs] == ["rnn-hidden=8-lr=0.01", "rnn-hidden=12-lr=0.01",
                                           "lstm-hidden=8-lr=0.01", "lstm-hidden=12-lr=0.01"]

@@ -342,7 +342,9 @@ def build_parser() -> argparse.ArgumentParser:
                         "e.g. --set hidden=64,128 --set lr=0.002,0.005")
     p.add_argument("--parallel", type=int, metavar="N",
                    help="runs at once (default: the CPU cores divided by each run's torch threads; one per GPU)")
-    p.add_argument("--resume", metavar="EXP", help="continue an experiment (a folder or an id under --checkpoints)")
+    p.add_argument("--resume", metavar="EXP", help="continue an experiment (a folder or an id under --checkpoints) with "
+                   "its own settings: each run as it was planned; only --parallel, --nice, --report and --names may be "
+                   "given beside it")
     p.add_argument("--nice", type=int, default=10, metavar="N", help="each run's CPU priority is lowered by N (default 10)")
     p.add_argument("--report", metavar="DIR", help="write a report folder at the end (see `namestudio report`)")
     p.add_argument("--names", metavar="N1,N2", help="the report's top-3 names (default Dovesky,Jackson,Hou)")
@@ -1105,6 +1107,8 @@ def cmd_eval(args) -> int:
     from namestudio.engine.config import model_label
     from namestudio.tui.render import confusion_tables, counted, data_label, headline, per_class_table
     run = _load(args.run, args.checkpoints)
+    if args.counts and run.task != "classify":   # nothing to count: the option did nothing, unsaid
+        raise CliError(f"--counts is for a classifier's confusion matrix; run {_run_name(run.path)} is a generator")
     if args.exclude_train and not args.data:
         raise CliError("--exclude-train needs --data SRC (the recorded splits never overlap the training split)")
     if args.split and args.data:    # one or the other was meant: the source would be tested, the split ignored
@@ -1261,6 +1265,8 @@ def cmd_sample(args) -> int:
                            "e.g. 0.5,0.8,1.0") from None
         if not temps:
             raise CliError("--temperatures: give at least one temperature")
+        if len(set(temps)) != len(temps):     # the same row sampled twice (refused as --set refuses it)
+            raise CliError(f"--temperatures {args.temperatures!r}: a temperature is listed twice")
         n = args.n if args.n is not None else 200
         for t in temps:
             check_sampling(t, args.top_k, n, args.max_len)
@@ -1396,7 +1402,8 @@ def cmd_compare(args) -> int:
         asked = sorted(k for k in options if k != "recipe") + (["models"] if args.models else []) + \
             (["set"] if args.grid else [])
         if asked:
-            raise CliError(f"--resume continues an experiment with its own settings; drop --{asked[0].replace('_', '-')}")
+            raise CliError(f"--resume continues an experiment with its own settings; drop --{asked[0].replace('_', '-')} "
+                           "(only --parallel, --nice, --report and --names may be given beside it)")
         exp = ex.resolve_experiment(args.resume, args.checkpoints)
     else:
         if "model" in options:
