@@ -197,6 +197,24 @@ def describe(report: dict) -> str:
     return f"n-gram blend (order {report.get('order')}): not used ({report.get('why', 'nothing chosen')})"
 
 
+def brief(report: dict) -> str:
+    """``describe`` for a narrow log (the Train pane's): parts joined by " · ", so that a wrap breaks between
+    them, with what was chosen in a few words and the validation figures it moved (the weights of each letter
+    position are `train`'s and `eval`'s to print)."""
+    if "val_nll_after" in report:
+        a, b = mix_weights(report)
+        chosen = f"weights by letter position 1 to {len(a)}+" if len(a) > 1 else \
+            f"network {a[0] if a else 0:g}, n-gram {b[0] if b else 0:g}"
+        return (f"n-gram mix (order {report['order']}) · {chosen} · "
+                f"val NLL {report['val_nll_before']:.3f} → {report['val_nll_after']:.3f}")
+    if "val_after" in report:
+        b, a = report["val_before"], report["val_after"]
+        return (f"n-gram blend (order {report['order']}) · weight {report['weight']:g}, prior {report['prior_weight']:g}"
+                f" · val acc {b['accuracy']:.3f} → {a['accuracy']:.3f} · bal {b['balanced_accuracy']:.3f} → "
+                f"{a['balanced_accuracy']:.3f} · F1 {b['macro_f1']:.3f} → {a['macro_f1']:.3f}")
+    return describe(report)
+
+
 def short(report: dict) -> str:
     """What was chosen, in a few characters for a table: "5 · w 0.5", "6 · 0.5/0.45", "6 · 8 positions" (weights
     by letter position), or "none" (the network alone did best on validation)."""

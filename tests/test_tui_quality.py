@@ -545,11 +545,11 @@ async def test_the_train_pane_log_says_the_n_gram_blend_before_the_test_line(env
     (or "test NLL …") with no word of the n-gram blend (mix) that explains the jump. The line `train` prints,
     from the blend report in test_metrics.json, now comes just before the Done line; a run with no blend
     (lm_order 0) shows nothing new."""
-    from namestudio.engine.blend import describe
+    from namestudio.engine.blend import brief
 
     run = env["clf" if task == "classify" else "gen"]
     blend = rf.read_test(run)["test"]["lm_blend"]
-    said = f"{describe(blend)} ({blend.get('seconds', 0):.1f} s)"
+    said = f"{brief(blend)} · {blend.get('seconds', 0):.1f} s"   # in parts: at 80 columns its lines were scraps
     assert said.startswith("n-gram blend" if task == "classify" else "n-gram mix")
     app = env["app"]
     async with app.run_test(size=SIZE) as pilot:
@@ -562,6 +562,8 @@ async def test_the_train_pane_log_says_the_n_gram_blend_before_the_test_line(env
         lines = log_lines(app)
         done = next(i for i, x in enumerate(lines) if x.startswith("Done"))
         assert words(lines[done - 1]) == words(said), lines[-4:]
+        raw = [str(x).strip() for x in app.query_one("#eval-log").lines]   # wrapped between its parts only
+        assert all(any(part in x for x in raw) for part in said.split(" · ")), raw[-5:]
         assert sum(x.startswith("n-gram") for x in lines) == 1
         # the same run without its blend (as lm_order 0 leaves it): the Done line follows the validation line
         plain = run.with_name(run.name + "-plain")
