@@ -648,6 +648,16 @@ def test_marked_runs_of_both_tasks_show_the_same_task_on_runs_and_compare(tmp_pa
     data = read_source(("marked", tuple(paths)))                 # newest first, as the Runs pane lists them
     assert data["task"] == "classify" and data["skipped"] == 1
     assert [Path(r["path"]).name for r in data["runs"]] == ["20260102-clf", "20260101-clf"]
+    # the views of the other task say that one was left out, not "these runs are classifiers"
+    from types import SimpleNamespace
+
+    from namestudio.tui.panes.compare import ComparePane
+    note = ComparePane._task_note(SimpleNamespace(data=data), "generate", "Samples are", " (see Top-3)")
+    assert note.startswith("Samples are for generators: Compare shows one task at a time, here the classifiers")
+    assert note.endswith("to compare the 1 generator marked.")
+    alone = {**data, "skipped": 0}
+    assert ComparePane._task_note(SimpleNamespace(data=alone), "generate", "Samples are", " (see Top-3)") == \
+        "Samples are for generators: these runs are classifiers (see Top-3)."
 
 
 LANGUAGES = ["Arabic", "Chinese", "Czech", "Dutch", "English", "French", "German", "Greek", "Irish", "Italian",

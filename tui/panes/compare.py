@@ -37,7 +37,7 @@ from .. import keys
 from ..messages import CompareComputed, CompareLoaded
 from ..plots import SMOOTHING, X_AXES, X_LABELS, background, bucket_means, colour, describe, faint, flat_limits, \
     log10_or_nan, next_in
-from ..render import confusion_table, difference_table, fit_cells, marked_task
+from ..render import confusion_table, counted, difference_table, fit_cells, marked_task
 from ..widgets import Choice, NAME, NUMBER, Anchor, Field, Pane, ScrollTable, compact_number, duration, \
     scroll_hint, set_select
 
@@ -428,6 +428,18 @@ class ComparePane(Pane):
             return "No run has started yet: their folders appear as they start."
         return None
 
+    def _task_note(self, needs: str, what: str, see: str) -> str:
+        """Why a view of one task (``needs``) shows nothing: the runs are of the other task; or, for marked runs of
+        both, Compare shows the task most of them have, and the others are left out (it said "these runs are
+        generators" of a marked classifier)."""
+        kind = {"classify": "classifier", "generate": "generator"}
+        shown = (self.data or {}).get("task")
+        skipped = (self.data or {}).get("skipped") or 0
+        if skipped and shown in kind and shown != needs:
+            return (f"{what} for {kind[needs]}s: Compare shows one task at a time, here the {kind[shown]}s (most of "
+                    f"the runs marked); unmark them on Runs (6) to compare the {counted(skipped, kind[needs])} marked.")
+        return f"{what} for {kind[needs]}s: these runs are {kind.get(shown, 'other run')}s{see}."
+
     # ---- Curves -------------------------------------------------------------------
     def _draw_curves(self) -> None:
         from namestudio.engine.experiment import curve_points
@@ -596,7 +608,7 @@ class ComparePane(Pane):
         self.shown_difference = None
         note = self._empty_note()
         if note is None and not runs:
-            note = ("Confusion matrices are for classifiers: these runs are generators." if self.data and
+            note = (self._task_note("classify", "Confusion matrices are", "") if self.data and
                     self.data.get("task") == "generate" else "No classifier run has an evaluation yet.")
         if note:
             info.update(Text(note, style="red" if self.error else "dim"))
@@ -696,8 +708,8 @@ class ComparePane(Pane):
         return (self.source, tuple(parse_names(self.query_one("#cmp-names", Field).value)))
 
     def _draw_topk(self) -> None:
-        self._draw_computed("#cmp-topk-out", "classify", "Top-3 is for classifiers: these runs are generators (see "
-                            "Samples).", self.topk, self._topk_key(), self.compute_topk, "rows",
+        self._draw_computed("#cmp-topk-out", "classify", self._task_note("classify", "Top-3 is", " (see Samples)"),
+                            self.topk, self._topk_key(), self.compute_topk, "rows",
                             lambda rows, runs: topk_renderable(rows, [r["label"] for r in runs]))
 
     def _draw_computed(self, out_id: str, task: str, other_task: str, state: dict | None, key: tuple, compute,
@@ -772,8 +784,8 @@ class ComparePane(Pane):
                 self.query_one("#cmp-letters", Field).value.strip())
 
     def _draw_samples(self) -> None:
-        self._draw_computed("#cmp-samples-out", "generate", "Samples are for generators: these runs are classifiers "
-                            "(see Top-3).", self.samples, self._samples_key(), self.compute_samples, "tables",
+        self._draw_computed("#cmp-samples-out", "generate", self._task_note("generate", "Samples are", " (see Top-3)"),
+                            self.samples, self._samples_key(), self.compute_samples, "tables",
                             lambda tables, runs: samples_renderable(tables))
 
     def compute_samples(self) -> None:
