@@ -470,7 +470,8 @@ def test_unknown_language_is_a_clear_error(env, capsys):
     ("--top-k", -1, "top-k"), ("--temperature", "nan", "temperature"), ("--temperature", -0.5, "temperature"),
     ("-n", 0, "n must"), ("--max-len", 0, "max-len"),
     ("--temperature", "1e39", "temperature"),                    # past float32: torch's NaN error, called a bug
-    ("--seed", -1, "--seed"), ("--seed", 10 ** 30, "--seed")])   # -1 was taken; 10**30 overflowed in torch
+    ("--seed", -1, "--seed must be ≥ 0 (got -1)"),                 # -1 was taken; 10**30 overflowed in torch;
+    ("--seed", 10 ** 30, "--seed must be ≤ 9,223,372,036,854,775,807")])   # worded as train's and data's
 def test_bad_sampling_values_are_one_line_errors(env, capsys, option, value, word):
     msg = one_line_error(*run_cli(capsys, "sample", env["gen"], option, value)[::2])
     assert word in msg and "RuntimeError" not in msg and "bug" not in msg

@@ -1227,7 +1227,7 @@ def cmd_sample(args) -> int:
                                          judged, kind_of, novelty, sample_quality, write_lines)
     from namestudio.tui.render import counted
     if args.seed is not None and not 0 <= args.seed <= 2 ** 63 - 1:   # as train's --seed
-        raise CliError(f"--seed must be between 0 and 2**63-1, not {args.seed}")
+        raise CliError(f"--seed must be {'≥ 0' if args.seed < 0 else f'≤ {2**63 - 1:,}'} (got {args.seed})")  # as train's
     if args.table and args.temperature is not None:   # said, not silently ignored
         raise CliError("--table samples at --temperatures T1,T2,... (default "
                        f"{','.join(map(str, TABLE_TEMPERATURES))}), not --temperature")
