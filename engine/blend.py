@@ -177,42 +177,35 @@ def mix_used(report: dict) -> bool:
     return any(mix_weights(report)[1])
 
 
-def describe(report: dict) -> str:
-    """One line on what ``fit_blend`` or ``fit_mix`` chose (train prints it; eval shows it from test_metrics.json)."""
+# the blend's validation figures: (key, as `train` and `eval` print them, as the Train pane's narrow log does)
+BLEND_FIGURES = (("accuracy", "validation accuracy", "val acc"), ("balanced_accuracy", "balanced", "bal"),
+                 ("macro_f1", "macro-F1", "F1"))
+
+
+def describe(report: dict, narrow: bool = False) -> str:
+    """One line on what ``fit_blend`` or ``fit_mix`` chose (train prints it; eval shows it from test_metrics.json).
+    ``narrow``: for a narrow log (the Train pane's), in parts joined by " · ", so that a wrap breaks between
+    them, and in fewer words (the weights of each letter position are `train`'s and `eval`'s to print)."""
+    head, sep, join, arrow = (" · ", " · ", " · ", "→") if narrow else (": ", "; ", ", ", "->")
     if "val_nll_after" in report:
         a, b = mix_weights(report)
         if len(a) > 1:
-            pairs = " ".join(f"{x:g}/{y:g}" for x, y in zip(a, b))
-            weights = f"network/n-gram by letter position 1, 2, … {len(a)}+: {pairs}"
+            weights = f"weights by letter position 1 to {len(a)}+" if narrow else \
+                "network/n-gram by letter position 1, 2, … {}+: {}".format(
+                    len(a), " ".join(f"{x:g}/{y:g}" for x, y in zip(a, b)))
         else:
             weights = f"network {a[0] if a else 0:g}, n-gram {b[0] if b else 0:g}"
-        return (f"n-gram mix (order {report['order']}): {weights}; "
-                f"validation NLL {report['val_nll_before']:.4f} -> {report['val_nll_after']:.4f} nats/char")
+        before, after = report["val_nll_before"], report["val_nll_after"]
+        nll = f"val NLL {before:.3f} → {after:.3f}" if narrow else \
+            f"validation NLL {before:.4f} -> {after:.4f} nats/char"
+        return f"n-gram mix (order {report['order']}){head}{weights}{sep}{nll}"
     if "val_after" in report:
         b, a = report["val_before"], report["val_after"]
-        return (f"n-gram blend (order {report['order']}): weight {report['weight']:g}, prior {report['prior_weight']:g}; "
-                f"validation accuracy {b['accuracy']:.3f} -> {a['accuracy']:.3f}, balanced "
-                f"{b['balanced_accuracy']:.3f} -> {a['balanced_accuracy']:.3f}, macro-F1 {b['macro_f1']:.3f} -> "
-                f"{a['macro_f1']:.3f}")
+        figures = join.join(f"{short if narrow else wide} {b[key]:.3f} {arrow} {a[key]:.3f}"
+                            for key, wide, short in BLEND_FIGURES)
+        return (f"n-gram blend (order {report['order']}){head}weight {report['weight']:g}, "
+                f"prior {report['prior_weight']:g}{sep}{figures}")
     return f"n-gram blend (order {report.get('order')}): not used ({report.get('why', 'nothing chosen')})"
-
-
-def brief(report: dict) -> str:
-    """``describe`` for a narrow log (the Train pane's): parts joined by " · ", so that a wrap breaks between
-    them, with what was chosen in a few words and the validation figures it moved (the weights of each letter
-    position are `train`'s and `eval`'s to print)."""
-    if "val_nll_after" in report:
-        a, b = mix_weights(report)
-        chosen = f"weights by letter position 1 to {len(a)}+" if len(a) > 1 else \
-            f"network {a[0] if a else 0:g}, n-gram {b[0] if b else 0:g}"
-        return (f"n-gram mix (order {report['order']}) · {chosen} · "
-                f"val NLL {report['val_nll_before']:.3f} → {report['val_nll_after']:.3f}")
-    if "val_after" in report:
-        b, a = report["val_before"], report["val_after"]
-        return (f"n-gram blend (order {report['order']}) · weight {report['weight']:g}, prior {report['prior_weight']:g}"
-                f" · val acc {b['accuracy']:.3f} → {a['accuracy']:.3f} · bal {b['balanced_accuracy']:.3f} → "
-                f"{a['balanced_accuracy']:.3f} · F1 {b['macro_f1']:.3f} → {a['macro_f1']:.3f}")
-    return describe(report)
 
 
 def short(report: dict) -> str:

@@ -545,11 +545,11 @@ async def test_the_train_pane_log_says_the_n_gram_blend_before_the_test_line(env
     (or "test NLL …") with no word of the n-gram blend (mix) that explains the jump. The line `train` prints,
     from the blend report in test_metrics.json, now comes just before the Done line; a run with no blend
     (lm_order 0) shows nothing new."""
-    from namestudio.engine.blend import brief
+    from namestudio.engine.blend import describe
 
     run = env["clf" if task == "classify" else "gen"]
     blend = rf.read_test(run)["test"]["lm_blend"]
-    said = f"{brief(blend)} · {blend.get('seconds', 0):.1f} s"   # in parts: at 80 columns its lines were scraps
+    said = f"{describe(blend, narrow=True)} · {blend.get('seconds', 0):.1f} s"   # in parts: at 80 columns its lines were scraps
     assert said.startswith("n-gram blend" if task == "classify" else "n-gram mix")
     app = env["app"]
     async with app.run_test(size=SIZE) as pilot:

@@ -425,8 +425,8 @@ class TrainPane(Pane):
             line = f"Run {e.untested}"
         blend = t.get("lm_blend") if t else None       # the n-gram blend (mix) the test figures are of, as
         if isinstance(blend, dict):                    # `train` says it before its test line: why they jump
-            from namestudio.engine.blend import brief     # in parts: a wrap at 80 columns breaks between them
-            self._log(f"{brief(blend)} · {blend.get('seconds', 0):.1f} s")
+            from namestudio.engine.blend import describe   # in parts: a wrap at 80 columns breaks between them
+            self._log(f"{describe(blend, narrow=True)} · {blend.get('seconds', 0):.1f} s")
         self._log(line)
         kept = "Run folder" if e.untested == rf.UNTRAINED else "Best checkpoint"    # untrained: no weights
         # the status breaks only between the line's parts ("bal 0.604" stays whole at 80 columns)
