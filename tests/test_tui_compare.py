@@ -772,3 +772,36 @@ async def test_the_two_matrices_sit_side_by_side_only_when_both_fit(exp_app, eig
             assert b.region.y >= a.region.bottom
         else:                                        # side by side, both whole on the screen
             assert b.region.x >= a.region.right and b.region.right <= app.screen.size.width
+
+
+async def test_unmarking_every_run_empties_the_marked_view(tmp_path, monkeypatch):
+    """Compare showed the runs marked before under "runs marked on the Runs pane (0)" once all were unmarked."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("NAMESTUDIO_DATA_DIR", str(tmp_path / "userdata"))
+    write_fixture(tmp_path / "names")
+    ck = tmp_path / "ck"
+    write_run(ck / "20260101-120000-classify-rnn", "rnn")
+    write_run(ck / "20260101-130000-classify-gru", "gru")
+    app = make_app(data="names")
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot, app)
+        await pilot.press("6")
+        runs = app.pane("runs")
+        await wait_for(pilot, lambda: len(runs.runs) == 2, 20)
+        table = app.query_one("#runs-table", DataTable)
+
+        async def toggle_all():
+            for path in [r["path"] for r in runs.runs]:
+                table.move_cursor(row=table.get_row_index(path))
+                await pilot.press("space")
+        await toggle_all()
+        await pilot.press("7", "u")
+        pane = app.pane("compare")
+        await wait_for(pilot, lambda: pane.data is not None and len(pane.runs()) == 2, 20)
+        await pilot.press("6")
+        await toggle_all()                                       # unmarked again
+        assert not runs.marked
+        await pilot.press("7")
+        await settle(pilot, app)
+        assert pane.source == ("marked", ()) and not pane.runs()
+        assert pane._empty_note().startswith("No runs are marked")

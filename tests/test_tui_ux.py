@@ -356,3 +356,101 @@ async def test_start_refuses_what_train_would_refuse_without_starting_a_process(
                    for t, m in notes), notes
         assert not app.follower.children
         assert not (tmp_path / "ck").exists() or not any((tmp_path / "ck").iterdir())
+
+
+def _train_tiny(task: str, model: str = "lstm") -> None:
+    from namestudio.tui.cli import main
+    assert main(["train", "--task", task, "--model", model, "--data", "names", "--epochs", "1", "--hidden", "8",
+                 "--embed", "8", "--threads", "1", "--checkpoints", "ck"]) == 0
+
+
+async def test_the_blank_run_entry_and_a_failed_resample_leave_no_run_or_samples_that_are_not_shown(fixture_app):
+    """Choosing the blank "no … run yet" entry kept the old run in use under that blank; after a failed resample
+    (Count 0), choosing another generator drew the previous generator's samples under the new one's name."""
+    from textual.widgets import Input, Select
+
+    from namestudio.engine import runfolder as rf
+    _train_tiny("classify")
+    _train_tiny("generate", "lstm")
+    _train_tiny("generate", "gru")
+    gens = sorted(d["path"] for d in rf.list_runs("ck") if d["task"] == "generate")
+    app = fixture_app
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot, app)
+        await pilot.press("4")
+        clf = app.pane("classify")
+        await wait_for(pilot, lambda: clf.run is not None, 30)
+        shown = str(clf.run.path)
+        app.query_one("#clf-run", Select).value = Select.NULL           # the blank entry, as Home + Enter picks it
+        await settle(pilot, app)
+        assert str(clf.run.path) == shown and app.query_one("#clf-run", Select).value == shown
+
+        await pilot.press("5")
+        gen = app.pane("generate")
+        await wait_for(pilot, lambda: gen.run is not None and gen.samples, 30)
+        first = str(gen.run.path)
+        app.query_one("#gen-run", Select).value = Select.NULL
+        await settle(pilot, app)
+        assert str(gen.run.path) == first and app.query_one("#gen-run", Select).value == first
+
+        app.query_one("#gen-count", Input).value = "0"
+        await pilot.press("ctrl+r")                                      # refused: the old samples stay unshown
+        await settle(pilot, app)
+        other = next(g for g in gens if g != first)
+        app.query_one("#gen-run", Select).value = other
+        await wait_for(pilot, lambda: gen.run is not None and str(gen.run.path) == other, 30)
+        await settle(pilot, app)
+        assert gen.samples == []
+        app.query_one("#gen-clf", Select).value = "__none__"             # redraws what the pane holds
+        await settle(pilot, app)
+        summary = str(app.query_one("#gen-summary").render())
+        assert "Count must be between 1 and 10000, not 0" in summary, summary
+        assert str(app.query_one("#gen-samples").render()).strip() == ""
+
+
+async def test_a_run_trained_here_does_not_replace_the_classifier_the_user_chose(fixture_app):
+    """The user chose a classifier on Classify; a run trained from the Train pane then took its place silently.
+    It now stays, and the end-of-run toast says so."""
+    from textual.widgets import Select
+
+    from namestudio.engine import runfolder as rf
+    from test_tui import train
+    _train_tiny("classify", "lstm")
+    _train_tiny("classify", "gru")
+    app = fixture_app
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot, app)
+        await pilot.press("4")
+        clf = app.pane("classify")
+        await wait_for(pilot, lambda: clf.run is not None, 30)
+        mine = next(d["path"] for d in rf.list_runs("ck") if d["path"] != str(clf.run.path))
+        app.query_one("#clf-run", Select).value = mine                   # the user's choice
+        await wait_for(pilot, lambda: str(clf.run.path) == mine, 30)
+        await pilot.press("escape")                                      # out of the name field: 2 is a pane
+        await train(pilot, app, "classify")
+        await settle(pilot, app)
+        assert str(clf.run.path) == mine and clf.wanted is None
+        notes = [str(n.message) for n in app._notifications]
+        assert any("Classify keeps" in m and "your choice" in m for m in notes), notes
+
+
+async def test_a_paused_run_shows_no_time_left(fixture_app):
+    """A paused run kept its last ETA under the bar as if it still counted down."""
+    from namestudio.engine.events import Step
+    app = fixture_app
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot, app)
+        await pilot.press("2")
+        pane = app.pane("train")
+        pane.run_dir, pane.epochs = "ck/20260101-120000-classify-lstm", 10
+        pane.last_step = Step(step=30, epoch=2.5, loss=0.5, names_per_s=900.0, elapsed=12.0, eta=40.0,
+                              total_steps=120)
+
+        def words() -> str:
+            return str(app.query_one("#train-rate").render())
+        pane._state("running")
+        await wait_for(pilot, lambda: "ETA 0:40" in words(), 5)
+        pane._state("paused")
+        await wait_for(pilot, lambda: "step 30/120" in words() and "ETA" not in words(), 5)
+        pane._state("running")
+        await wait_for(pilot, lambda: "ETA 0:40" in words(), 5)

@@ -301,15 +301,20 @@ class NameStudioApp(App):
             self.notify(f"Run {run_name(e.run_dir)}: {e.untested or rf.no_weights(e.run_dir)}.",
                         title=f"Training {rf.STOPPED}", markup=False)
             return
+        pane = self.pane("classify" if task == "classify" else "generate")
+        chosen, kept = pane.users_run(), ""
+        if chosen is None:                   # a run the user chose in the pane stays chosen
+            pane.load_run(e.run_dir, quiet=True)
+            pane.auto = True                 # chosen for them: the next run trained replaces it too
+        else:
+            kept = (f" {'Classify' if task == 'classify' else 'Generate'} keeps {run_name(chosen)}, your choice;"
+                    " this run is in its Run list.")
         if task == "classify":
-            self.pane("classify").load_run(e.run_dir, quiet=True)
             gen = self.pane("generate")
             if gen.classifier is None:
                 gen.load_classifier(e.run_dir, quiet=True)
-        else:
-            self.pane("generate").load_run(e.run_dir, quiet=True)
         title = f"Training {rf.STOPPED}" if rf.stopped_word(e.reason) == rf.STOPPED else "Training done"
-        self.notify(f"Run {run_name(e.run_dir)}: {words}.", title=title, markup=False)
+        self.notify(f"Run {run_name(e.run_dir)}: {words}.{kept}", title=title, markup=False)
 
     def set_train_status(self, text: str) -> None:
         """The Train pane's words for the attached run; drawn by its 4 Hz timer (flush_status)."""

@@ -77,9 +77,19 @@ class ClassifyPane(Pane):
             row = best_run(runs, "classify", self.app.data_source())
             self.pending = row["path"] if row else self.pending
 
+    def users_run(self) -> str | None:
+        """The run the user chose here (shown, loading or waiting for the pane), or None: none, or one chosen for
+        them (``auto``), which a run trained since may replace."""
+        if self.auto:
+            return None
+        return self.wanted or (str(self.run.path) if self.run is not None else None) or self.pending
+
     @on(Select.Changed, "#clf-run")
     def _run_chosen(self, event: Select.Changed) -> None:
         value = event.select.value
+        if value == Select.NULL and self.run is not None and self.wanted is None:   # the blank entry: not a run
+            set_select(event.select, value=str(self.run.path))
+            return
         if value == Select.NULL or (self.run is not None and str(self.run.path) == value) or value == self.wanted:
             return
         self.load_run(str(value))

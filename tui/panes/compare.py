@@ -244,7 +244,7 @@ class ComparePane(Pane):
         """The pane is shown: follow the Runs pane's marks when they are the source, look at the runs now."""
         if self.source and self.source[0] == "marked":
             marked = self._marked()
-            if marked and marked != self.source[1]:
+            if marked != self.source[1]:       # none marked now: the pane says so, not the runs marked before
                 self.set_source(("marked", marked))
         self._list_due = True
         self._apply_experiments()

@@ -44,6 +44,7 @@ class GeneratePane(Pane):
         self.start_notes: tuple[str, ...] = ()   # how the samples' start was read ("read Ω as O"), or nothing
         self.start_read = ""                     # that start, as typed
         self.agreement: float | None = None
+        self.error = ""            # why the last sampling failed, shown until samples come (or the run changes)
         self.gens: list[tuple[str, str]] = []   # generator runs to choose from
         self.clfs: list[tuple[str, str]] = []   # classifier runs to check with
         self.pending_run: str | None = None     # runs to load once the pane is built
@@ -137,10 +138,19 @@ class GeneratePane(Pane):
         keep = str(self.classifier.path) if self.classifier is not None else NO_CLASSIFIER
         set_select(self.query_one("#gen-clf", Select), [("no classifier", NO_CLASSIFIER)] + self.clfs, keep)
 
+    def users_run(self) -> str | None:
+        """The generator the user chose here (shown, loading or waiting for the pane), or None: none, or one chosen
+        for them (``auto``), which a run trained since may replace."""
+        if self.auto:
+            return None
+        return self.wanted["run"] or (str(self.run.path) if self.run is not None else None) or self.pending_run
+
     @on(Select.Changed, "#gen-run")
     def _run_chosen(self, event: Select.Changed) -> None:
         value = event.select.value
-        if value != Select.NULL and not (self.run is not None and str(self.run.path) == value) \
+        if value == Select.NULL and self.run is not None and self.wanted["run"] is None:   # the blank entry
+            set_select(event.select, value=str(self.run.path))
+        elif value != Select.NULL and not (self.run is not None and str(self.run.path) == value) \
                 and value != self.wanted["run"]:
             self.load_run(str(value))
 
@@ -199,6 +209,7 @@ class GeneratePane(Pane):
             load_failed(self, msg, "#gen-run")
             return
         self.run = run
+        self.samples, self.agreement = [], None     # the previous run's samples are not this run's
         set_select(self.query_one("#gen-run", Select), value=str(run.path))
         lang = self.query_one("#gen-lang", Select)
         previous = lang.value
@@ -303,7 +314,7 @@ class GeneratePane(Pane):
             self.samples = []
             self._show_error(msg.error)
             return
-        self.samples, self.agreement = msg.samples, msg.agreement
+        self.samples, self.agreement, self.error = msg.samples, msg.agreement, ""
         if msg.notes is not None:                    # fresh samples (not the same ones checked again)
             self.start_read, self.start_notes = msg.start, msg.notes
         if msg.checked_by is not self.classifier:    # the classifier arrived (it loads in a worker) or changed
@@ -312,6 +323,7 @@ class GeneratePane(Pane):
         self._refresh_view()
 
     def _show_error(self, text: str) -> None:
+        self.error = text
         self.query_one("#gen-summary", Flowing).say(Text(text, style="red"))
         self.query_one("#gen-samples", Static).update("")
 
@@ -430,7 +442,8 @@ class GeneratePane(Pane):
             table_w.update("")
             return
         if not self.samples:
-            summary.say(Text(f"{run_name(self.run.path)}: press r to sample.", style="dim"))
+            summary.say(Text(self.error, style="red") if self.error
+                        else Text(f"{run_name(self.run.path)}: press r to sample.", style="dim"))
             table_w.update("")
             return
         new = sum(bool(s.get("new")) for s in self.samples)

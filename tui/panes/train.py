@@ -380,6 +380,7 @@ class TrainPane(Pane):
         return f"{'Stopping after this batch' if step else 'Stopping'}: {rf.stop_keeps(self.run_dir, step, True)} …"
 
     def _state(self, state: str) -> None:
+        self._dirty_steps = self._dirty_steps or "paused" in (state, self.state)   # the ETA goes or comes back
         self.state = state
         name = os_name(self.run_dir or "")
         text = {"starting": Text(f"Starting run {name}: its process loads the data and torch …"),
@@ -500,8 +501,8 @@ class TrainPane(Pane):
         if msg is None:
             return
         self.query_one("#train-progress", ProgressLine).set(msg.step, msg.total_steps)
-        if self.ended is not None and self.state not in LIVE:   # it ended: no time left to tell
-            msg = dataclasses.replace(msg, eta=None)
+        if self.state == "paused" or (self.ended is not None and self.state not in LIVE):
+            msg = dataclasses.replace(msg, eta=None)    # paused, or ended: no time left to tell
         self.query_one("#train-rate", RateLine).show(msg, self.epochs)
 
     def _status(self, text: str | Text | tuple) -> None:
