@@ -591,10 +591,21 @@ def sample_quality(run: LoadedRun, temperatures=TABLE_TEMPERATURES, n: int = 200
 
 def write_lines(path: str | Path, lines: list[str]) -> Path:
     """Write one line per item, atomically: a temporary file beside ``path``, fsync, rename. The file keeps the
-    mode of the one it replaces; a new one gets what ``open()`` would give it (0666 & ~umask)."""
+    mode of the one it replaces; a new one gets what ``open()`` would give it (0666 & ~umask). A link is written
+    through, as the shell's ``>`` does: the file it points to is replaced, the link stays. Something that is not
+    a file (a FIFO, /dev/stdout, a terminal) is written to as it is, since renaming a file over it would replace it
+    (and, for root, /dev/stdout itself)."""
     path = Path(path)
     if path.is_dir():
         raise InferenceError(f"{path}: is a folder; give a file name")
+    if path.exists() and not path.is_file():
+        try:
+            with open(path, "w", encoding="utf-8") as f:
+                f.write("".join(line + "\n" for line in lines))
+        except OSError as e:
+            raise InferenceError(f"could not write {path}: {e.strerror or e}") from None
+        return Path(path)
+    shown, path = path, (Path(os.path.realpath(path)) if path.is_symlink() else path)
     if not path.parent.is_dir():
         raise InferenceError(f"{path.parent}: no such folder")
     try:
@@ -614,7 +625,7 @@ def write_lines(path: str | Path, lines: list[str]) -> Path:
         except OSError:
             pass
         raise
-    return path
+    return shown
 
 
 def load_run(run: str | Path, checkpoints: str | Path = "checkpoints") -> LoadedRun:

@@ -328,6 +328,29 @@ def test_write_lines_is_atomic_and_leaves_no_temporary_file(tmp_path):
         write_lines(tmp_path / "missing" / "x.txt", ["a"])
 
 
+@pytest.mark.skipif(os.name == "nt", reason="POSIX links and FIFOs")
+def test_write_lines_writes_through_a_link_and_into_a_fifo_instead_of_replacing_them(tmp_path):
+    """`sample --out link.txt` replaced the link with a file (its target kept the old text); `--out fifo` replaced
+    the FIFO, and its reader waited for ever; `--out /dev/stdout` (as root) replaced /dev/stdout itself."""
+    import threading
+    target = tmp_path / "target.txt"
+    target.write_text("old\n")
+    link = tmp_path / "link.txt"
+    link.symlink_to("target.txt")
+    assert write_lines(link, ["Kalo"]) == link
+    assert link.is_symlink() and target.read_text() == "Kalo\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["link.txt", "target.txt"]
+    fifo = tmp_path / "fifo"
+    os.mkfifo(fifo)
+    got = []
+    reader = threading.Thread(target=lambda: got.append(fifo.read_text()), daemon=True)
+    reader.start()
+    write_lines(fifo, ["Kalo", "Mirov"])
+    reader.join(10)
+    assert got == ["Kalo\nMirov\n"]
+    assert not fifo.is_file() and fifo.exists()          # still the FIFO
+
+
 @pytest.mark.skipif(os.name == "nt", reason="POSIX file modes")
 def test_write_lines_keeps_the_mode_of_the_file_it_replaces_and_a_new_file_gets_opens(tmp_path):
     """`sample --out FILE` turned a user's 0644 file into 0600 (mkstemp's mode, kept by the rename), and a new
