@@ -562,9 +562,9 @@ class Controller:
             if st is not None and st.stale:   # its trainer vanished mid-run (kill -9, out of memory): no error of its own
                 point = rf.resume_progress(run_dir, st)   # its last heartbeat's step may be before or past it
                 gone = (f"its trainer (pid {st.pid}) is gone (killed?)"
-                        + (f"; `namestudio compare --resume {self.exp.name}` resumes it from step {point[0]:,}"
+                        + (f"; `namestudio compare --resume {rf.as_arg(self.exp)}` resumes it from step {point[0]:,}"
                            if point is not None else f" at step {st.step:,}; `namestudio compare --resume "
-                           f"{self.exp.name}` resumes it from its last resume point"))
+                           f"{rf.as_arg(self.exp)}` resumes it from its last resume point"))
             r["error"] = (st.error if st is not None and st.error else None) or gone or r.get("error") or \
                 (lines[-1] if lines else f"the trainer {how} before it wrote a word")
         self.views[label].state = r["state"]

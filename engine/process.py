@@ -83,7 +83,7 @@ def launch_resume(run_dir: str | Path, nice: int = 10, check: bool = True) -> La
             raise rf.RunFolderError(f"run {run_dir.name} is {st.state} already (pid {st.pid})")
         if rf.nothing_left(run_dir):    # an early-stopped run is done too, but has steps left: it trains on
             raise rf.RunFolderError(f"run {run_dir.name} is done: nothing to resume "
-                                    f"(`namestudio train --resume {run_dir.name} --epochs N` trains it further)")
+                                    f"(`namestudio train --resume {rf.as_arg(run_dir)} --epochs N` trains it further)")
         if rf.resume_dir(run_dir) is None:
             raise rf.RunFolderError(f"run {run_dir.name} has no resume point (it stopped before its first save)")
     popen = spawn(resume_argv(run_dir, nice), run_dir / rf.LOG)

@@ -420,7 +420,7 @@ def _unstarted(exp: Path) -> list[str]:
         return []
     state = doc.get("state") or "unknown"
     have = "run has" if len(missing) == 1 else "runs have"
-    how = (f"; `namestudio compare --resume {exp.name}` trains {'it' if len(missing) == 1 else 'them'}"
+    how = (f"; `namestudio compare --resume {rf.as_arg(exp)}` trains {'it' if len(missing) == 1 else 'them'}"
            if state in (rf.STOPPED, "failed", "stale") else "")
     return [f"experiment {exp.name} is {state}: {len(missing)} of its {len(doc['runs'])} {have} not started "
             f"({', '.join(missing)}) and {'is' if len(missing) == 1 else 'are'} in no table{how}"]

@@ -684,12 +684,22 @@ def no_weights(run_dir: Path) -> str:
         resumable = resume_dir(run_dir) is not None
     except RunFolderError:
         resumable = False
-    how = f"; `namestudio train --resume {name}` trains it on" if resumable else ""
+    how = f"; `namestudio train --resume {as_arg(run_dir)}` trains it on" if resumable else ""
     if test.get("untested") == UNTRAINED:
         return f"run {name} was {UNTRAINED}{how}"
     if st.state == STOPPED and not test.get("test") and not evaluated(run_dir):
         return f"run {name} was stopped before its first evaluation: it has no best weights yet{how}"
     return f"{run_dir / WEIGHTS}: no such weights file"
+
+
+def as_arg(path) -> str:
+    """A run or experiment folder as a command's argument from here (`train --resume X`, `compare --resume X`):
+    its path, relative when shorter, quoted for the shell. An id alone resolves only under the default
+    checkpoints folder, so hints that named the id failed for a run under --checkpoints (and EXP/RUN never)."""
+    import shlex
+    full = os.path.abspath(path)
+    rel = os.path.relpath(full)
+    return shlex.quote(rel if len(rel) < len(full) and not rel.startswith("..") else full)
 
 
 def evaluated(run_dir: Path) -> bool:
@@ -935,7 +945,7 @@ def send_control(run_dir: Path, command: str, resume_hint: str | None = None, na
     if not st.live:
         what = "its trainer is gone (stale)" if st.stale else f"it is {st.state}"
         try:
-            how = resume_hint or f"`namestudio train --resume {run_dir.name}`"
+            how = resume_hint or f"`namestudio train --resume {as_arg(run_dir)}`"
             hint = f"; {how} continues it" if resume_dir(run_dir) is not None and st.state != "done" else ""
         except RunFolderError:
             hint = ""

@@ -491,7 +491,7 @@ def test_a_run_whose_trainer_vanished_says_so_and_how_to_resume(names, tmp_path)
     gru = ctl._entry("gru")
     assert gru["state"] == "failed"
     assert gru["error"].startswith(f"its trainer (pid {dead.pid}) is gone (killed?) at step 1,396")
-    assert f"compare --resume {exp.name}" in gru["error"] and "train loss" not in gru["error"]
+    assert f"compare --resume {rf.as_arg(exp)}" in gru["error"] and "train loss" not in gru["error"]
 
 
 def test_a_vanished_run_with_a_resume_point_says_the_step_it_resumes_from(names, tmp_path):
@@ -509,7 +509,7 @@ def test_a_vanished_run_with_a_resume_point_says_the_step_it_resumes_from(names,
     ctl._ended("gru", 0)
     gru = ctl._entry("gru")
     assert gru["error"] == (f"its trainer (pid {dead.pid}) is gone (killed?); `namestudio compare --resume "
-                            f"{exp.name}` resumes it from step 1,400")
+                            f"{rf.as_arg(exp)}` resumes it from step 1,400")
 
 
 def test_a_paused_run_of_an_experiment_shows_as_paused(names, tmp_path):

@@ -260,7 +260,7 @@ def test_a_stopped_experiments_report_names_the_runs_that_never_started(runs, tm
         {"dir": "rnn", "model": "rnn", "state": "pending"}]})
     rep = report_mod.write_report([exp.name], tmp_path / "rep", tmp_path / "ck", figures=False)
     said = (f"experiment {exp.name} is stopped: 2 of its 3 runs have not started (gru, rnn) and are in no "
-            f"table; `namestudio compare --resume {exp.name}` trains them")
+            f"table; `namestudio compare --resume {rf.as_arg(exp)}` trains them")
     assert said in rep.notes and said in (tmp_path / "rep" / "report.md").read_text()
 
 

@@ -1,4 +1,5 @@
 """The run-folder format 2 readers and writers (engine/runfolder.py), without training."""
+import re
 import json
 import os
 import shutil
@@ -354,6 +355,25 @@ def test_the_writer_turns_events_into_files(tmp_path):
 
 
 # ---- control and logs -------------------------------------------------------------------------------
+def test_resume_hints_name_a_folder_that_resolves_from_here_under_any_checkpoints(tmp_path, monkeypatch):
+    """`stop --checkpoints ck5 RUN` said "`namestudio train --resume RUN` continues it", which then failed: the id
+    alone resolves only under the default checkpoints folder. The hints now give the folder's path."""
+    import shlex
+    monkeypatch.chdir(tmp_path)
+    d = make_run(tmp_path / "ck5", "20260101-120000-classify-lstm", state="stopped", reason="stopped", host=rf.HOST)
+    rf.save_resume_point(d, 4, {"w": __import__("torch").ones(1)}, {"optimizer": {}}, {"best": None})
+    with pytest.raises(rf.RunFolderError, match="continues it$") as caught:
+        rf.send_control(d, "resume")
+    said = re.search(r"`namestudio train --resume (.+)` continues it", str(caught.value)).group(1)
+    assert rf.resolve_run(shlex.split(said)[0]).resolve() == d.resolve()      # no --checkpoints needed
+    assert said == "ck5/20260101-120000-classify-lstm"                        # relative: shorter
+    (tmp_path / "sub").mkdir()
+    monkeypatch.chdir(tmp_path / "sub")
+    assert rf.as_arg(d) == str(d.resolve())                                   # not ../ck5/…: absolute
+    (tmp_path / "my runs").mkdir()
+    assert rf.as_arg(tmp_path / "my runs") == shlex.quote(str((tmp_path / "my runs").resolve()))
+
+
 def test_send_control_needs_a_live_run_and_the_watcher_sees_each_command_once(tmp_path):
     d = make_run(tmp_path, "r1", state="done", pid=dead_pid(), host=rf.HOST)
     with pytest.raises(rf.RunFolderError, match="run r1 is not running: it is done"):
@@ -371,7 +391,7 @@ def test_send_control_needs_a_live_run_and_the_watcher_sees_each_command_once(tm
     assert watcher.poll() == "resume"
     rf.write_status(d, rf.RunStatus(state="stopped", reason="stopped", host=rf.HOST))
     rf.save_resume_point(d, 4, {"w": __import__("torch").ones(1)}, {"optimizer": {}}, {"best": None})
-    with pytest.raises(rf.RunFolderError, match=r"it is stopped; `namestudio train --resume r1` continues it$"):
+    with pytest.raises(rf.RunFolderError, match=rf"it is stopped; `namestudio train --resume {re.escape(rf.as_arg(d))}` continues it$"):
         rf.send_control(d, "resume")
     with pytest.raises(rf.RunFolderError, match="unknown command"):
         rf.send_control(d, "explode")

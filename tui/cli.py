@@ -790,12 +790,8 @@ def _given(argv, option: str) -> bool:
 
 
 def _where(run_dir) -> str:
-    """A run folder as a resume command takes it from here: its path (relative when shorter). Its id alone
-    resolved only under the default checkpoints folder, and never for an experiment's run (EXP/RUN)."""
-    path = os.path.abspath(run_dir)
-    rel = os.path.relpath(path)
-    shown = rel if len(rel) < len(path) and not rel.startswith("..") else path
-    return shlex.quote(shown)
+    from namestudio.engine.runfolder import as_arg
+    return as_arg(run_dir)
 
 
 def _check_began(run_dir: Path) -> None:
@@ -1062,11 +1058,10 @@ def _control(args, command: str, said: str) -> int:
         asked = ex.stop_experiment(exp)
         whom = "every run" if not asked else f"its {asked} live run{'s' * (asked != 1)} (its compare is gone)"
         print(f"{exp.name}: asked to stop {whom}; {STOP_KEEPS_EACH}; "
-              f"`namestudio compare --resume {exp.name}` continues it")
+              f"`namestudio compare --resume {_where(exp)}` continues it")
         return 0
     name = _run_name(run)           # an experiment's run (EXP/RUN) goes on with its experiment
-    hint = f"`namestudio compare --resume {name.split('/')[0]}`" if "/" in name else \
-        f"`namestudio train --resume {name}`"
+    hint = f"`namestudio compare --resume {_where(Path(run).parent)}`" if "/" in name else None
     state = rf.send_control(run, command, resume_hint=hint, name=name)
     already = {"pause": "paused", "resume": "running"}.get(command) == state
     if command == "stop":           # what it keeps at this moment, in train's words (runfolder.stop_keeps)
@@ -1519,7 +1514,7 @@ def cmd_compare(args) -> int:
     if args.json:
         _emit_json(ex.compare_json(exp, report))
     if doc["state"] == rf.STOPPED:
-        con.print(f"{rf.STOPPED}: `namestudio compare --resume {exp}` continues it", markup=False)
+        con.print(f"{rf.STOPPED}: `namestudio compare --resume {_where(exp)}` continues it", markup=False)
         return 130
     failed = [r for r in doc["runs"] if r["state"] == "failed"]
     if failed:
