@@ -50,6 +50,10 @@ class ExperimentError(NamestudioError):
     """An experiment that cannot be made, found or continued; one line."""
 
 
+class AmbiguousExperiment(ExperimentError):
+    """A piece of an id that several experiments' ids hold."""
+
+
 # ---- planning -----------------------------------------------------------------------------------
 def parse_models(text: str | None) -> list[str]:
     models = [m.strip() for m in (",".join(DEFAULT_MODELS) if text is None else text).split(",") if m.strip()]
@@ -264,7 +268,7 @@ def resolve_experiment(exp: str | Path, checkpoints: str | Path = "checkpoints")
         if len(matches) == 1:
             return matches[0]
         if len(matches) > 1:
-            raise ExperimentError(f"experiment {text!r} is ambiguous: {', '.join(m.name for m in matches[:5])}")
+            raise AmbiguousExperiment(f"experiment {text!r} is ambiguous: {', '.join(m.name for m in matches[:5])}")
     raise ExperimentError(f"no experiment {rf._shown(text)!r} (no {EXPERIMENT} there, nor an experiment id under {root})")
 
 
@@ -767,13 +771,22 @@ def run_or_experiment(item: str, checkpoints: str | Path = "checkpoints",
         run = rf.resolve_run(item, checkpoints)
     except rf.RunFolderError as e:
         run_error = e
+    exp, several = None, None
     try:
         exp = resolve_experiment(item, checkpoints)
+    except AmbiguousExperiment as e:    # several experiments hold it: as ambiguous as one run and one experiment
+        several = e
     except ExperimentError:
-        exp = None
+        pass
     no_run = isinstance(run_error, rf.NotARun) or str(run_error).startswith("no run ")
     if prefer_run and run is not None:
         return run, None
+    if several is not None:
+        if run is None and no_run:
+            raise several
+        what = f"run {run_name(run)}" if run is not None else "runs"
+        raise ExperimentError(f"{item!r} names both {what} and experiments {str(several).split(': ', 1)[1]}; "
+                              "give more of the id")
     if exp is not None and (run is not None or not no_run):
         what = run_name(run) if run is not None else "runs"
         raise ExperimentError(f"{item!r} names both {'run ' if run is not None else ''}{what} and "

@@ -2,6 +2,7 @@
 the tutorial recipe; the data functions of the comparison views."""
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -439,6 +440,14 @@ def test_a_run_named_by_its_own_name_alone_is_found_in_its_experiment_and_stop_t
     with pytest.raises(ex.ExperimentError, match=r"'0101' names both run 20260101-000000-classify-gru and "
                                                  r"experiment exp-20260101; give more of the id"):
         ex.collect_runs(["0101"], other)
+    (other / "exp-20260101-b").mkdir()                        # two experiments hold it: as ambiguous (it took the run)
+    (other / "exp-20260101-b" / ex.EXPERIMENT).write_text('{"runs": []}')
+    with pytest.raises(ex.ExperimentError, match=r"'0101' names both run 20260101-000000-classify-gru and "
+                                                 r"experiments exp-20260101, exp-20260101-b; give more of the id"):
+        ex.collect_runs(["0101"], other)
+    with pytest.raises(ex.ExperimentError, match=r"experiment 'p-2026' is ambiguous: exp-20260101, exp-20260101-b"):
+        ex.collect_runs(["p-2026"], other)                   # no run holds it: the experiments' ambiguity
+    shutil.rmtree(other / "exp-20260101-b")
     # ... where stop/pause/resume take the one run it names ("any unique part of the run id": a run's date is in
     # a same-day experiment's id too)
     r = cli("pause", "0101", "--checkpoints", str(other))
