@@ -856,7 +856,7 @@ def results_row(run_dir: Path, label: str | None = None) -> dict:
             row["epochs_to_best"] = best[-1].get("epoch")
             row["best_step"] = best[-1].get("step")
         if (run_dir / rf.TEST).is_file() and not st.live:   # a live run's test_metrics.json is an earlier end's
-            test = rf.read_json(run_dir / rf.TEST, dict)
+            test = rf.read_test(run_dir)
             row["train_seconds"] = test.get("train_seconds")
             t = test.get("test") or {}
             for k in ("accuracy", "balanced_accuracy", "macro_f1", "nll", "perplexity"):
@@ -951,7 +951,7 @@ def confusion(run_dir: Path) -> dict | None:
         return None
     labels = cfg.get("labels") or []
     if (run_dir / rf.TEST).is_file() and not rf.read_status(run_dir).live:   # not an earlier end of a live run
-        cm = (rf.read_json(run_dir / rf.TEST, dict).get("test") or {}).get("confusion")
+        cm = (rf.read_test(run_dir).get("test") or {}).get("confusion")
         if cm:
             return {"labels": labels, "matrix": cm, "split": "test"}
     best = [e for e in rf.read_jsonl(run_dir / rf.METRICS) if e.get("best") and e.get("confusion")]

@@ -65,7 +65,7 @@ class LoadedRun:
 
     @cached_property
     def split(self) -> dict:
-        return rf.read_json(self.path / rf.SPLIT)
+        return rf.read_split(self.path)
 
     @cached_property
     def train_names(self) -> set[str]:
@@ -79,7 +79,7 @@ class LoadedRun:
         return out
 
     def test_metrics(self) -> dict:
-        return rf.read_json(self.path / rf.TEST) if (self.path / rf.TEST).is_file() else {}
+        return rf.read_test(self.path)
 
     @property
     def lm_blend(self) -> dict | None:

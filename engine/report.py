@@ -254,8 +254,9 @@ def machine(runs: list[tuple[str, Path]]) -> list[tuple[str, str]]:
         t = (cfg.get("train") or {}).get("threads")
         threads.add(f"{t}" if t else f"auto ({default_threads()} here)")
         try:
-            if (d / rf.TEST).is_file() and rf.read_json(d / rf.TEST, dict).get("device"):
-                devices.add(rf.read_json(d / rf.TEST, dict)["device"])
+            device = rf.read_test(d).get("device")
+            if device:
+                devices.add(device)
             elif rf.read_status(d).device:
                 devices.add(rf.read_status(d).device)
         except NamestudioError:

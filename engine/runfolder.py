@@ -464,6 +464,18 @@ def prepare_run_dir(path: Path) -> Path:
     return path
 
 
+def read_split(run_dir: Path) -> dict:
+    """split.json: {"train", "val", "test"}, each a list of [name, label] pairs; RunFolderError, one line, for a
+    file without them (eval and report stopped on a KeyError, "a bug")."""
+    path = Path(run_dir) / SPLIT
+    split = read_json(path, dict)
+    for part in ("train", "val", "test"):
+        pairs = split.get(part)
+        if not isinstance(pairs, list) or (pairs and not (isinstance(pairs[0], list) and len(pairs[0]) == 2)):
+            raise RunFolderError(f"{path}: damaged (no list of {part} pairs)")
+    return split
+
+
 def write_run_files(run_dir: Path, meta: dict, split: dict) -> None:
     """config.json (with the format number) and split.json, once, atomically."""
     atomic_write_json(Path(run_dir) / SPLIT, split, indent=None)   # up to millions of pairs: compact
@@ -648,6 +660,8 @@ def read_test(run_dir: Path) -> dict:
     if not path.is_file():
         return {}
     test = read_json(path, dict)
+    if not isinstance(test.get("test", {}), dict):
+        raise RunFolderError(f"{path}: damaged (test is not an object)")
     if "reason" in test:
         test = {**test, "reason": stopped_word(test["reason"])}
     return test
@@ -1226,8 +1240,6 @@ def _summary(d: Path) -> dict:
                members=hp.get("members", 1))
     state = "stale" if status.stale else status.state
     test = _read_once(d / TEST, "json", lambda: read_test(d))
-    if not isinstance(test.get("test", {}), dict):
-        raise RunFolderError(f"{d / TEST}: damaged (test is not an object)")
     ended = {} if status.live else test   # a live run resumed after an end: that end's record is not its own now
     reason = status.reason or ended.get("reason")
     step, epoch = shown_progress(d, status)    # a stale or stopped run's: where `train --resume` continues it

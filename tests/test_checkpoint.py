@@ -107,6 +107,27 @@ def test_a_damaged_config_is_named_in_one_line_by_every_reader(run_dir, tmp_path
     assert type(result).__name__ == "Failed" and words in result.message
 
 
+@pytest.mark.parametrize("file, content, words", [
+    ("split.json", {}, "split.json: damaged (no list of train pairs)"),
+    ("split.json", {"train": [], "val": [], "test": 5}, "split.json: damaged (no list of test pairs)"),
+    ("test_metrics.json", {"test": 5}, "test_metrics.json: damaged (test is not an object)")])
+def test_a_damaged_split_or_test_record_is_one_line_in_eval_and_report(run_dir, tmp_path, capsys, file, content, words):
+    """`eval` and `report` stopped with "KeyError: 'test' (a bug: please report it)" and "AttributeError: 'int'
+    object has no attribute 'get'" where `runs` already said "damaged"."""
+    from namestudio.tui.cli import main
+    bad = copy_run(run_dir, tmp_path / "run")
+    ck.atomic_write_json(bad / file, content)
+    needs = {"split.json": "eval", "test_metrics.json": "report"}[file]   # eval tests the weights again on the
+    for argv in (["eval", str(bad)], ["report", str(bad), "--out", str(tmp_path / "rep")]):   # split; report
+        code = main(argv)                                                                  # reads the record
+        err = capsys.readouterr().err
+        assert "bug" not in err, err
+        if argv[0] == needs:
+            assert code != 0 and words in err and len(err.strip().splitlines()) == 1, err
+        else:
+            assert code == 0, err
+
+
 def test_labels_of_the_split_missing_from_the_config_are_named_on_resume(run_dir, tmp_path):
     bad = copy_run(run_dir, tmp_path / "run")
     meta = ck.read_json(bad / "config.json")

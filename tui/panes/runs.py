@@ -352,10 +352,10 @@ def export_csv(run_dir: Path) -> Path:
     Written atomically."""
     import io
 
-    from namestudio.engine.runfolder import METRICS, TEST, atomic_write_bytes, read_json, read_jsonl
+    from namestudio.engine.runfolder import METRICS, atomic_write_bytes, read_jsonl, read_test
 
     rows = read_jsonl(run_dir / METRICS)
-    test = read_json(run_dir / TEST) if (run_dir / TEST).is_file() else None
+    test = read_test(run_dir) or None      # {} when the run has none: no test row
     t = (test or {}).get("test") or {}
     keys: list[str] = []
     for figures in [r.get("val", {}) for r in rows] + [t]:
