@@ -40,11 +40,13 @@ def default_threads() -> int:
 
 
 def opt(default, help: str, *, flag: str | None = None, choices: tuple | None = None, lo=None, hi=None,
-        lo_open: bool = False, hi_open: bool = False, cli: bool = True, metavar: str | None = None):
-    """A config field with its one definition: help, flag, choices and bounds ([lo, hi]; open ends if asked)."""
+        lo_open: bool = False, hi_open: bool = False, cli: bool = True, metavar: str | None = None,
+        only: str | None = None):
+    """A config field with its one definition: help, flag, choices and bounds ([lo, hi]; open ends if asked);
+    ``only``: the task it acts on (the other task ignores it, so a command line that sets it there is refused)."""
     return field(default=default, metadata={"help": help, "flag": flag, "choices": choices, "lo": lo, "hi": hi,
                                             "lo_open": lo_open, "hi_open": hi_open, "cli": cli,
-                                            "metavar": metavar})
+                                            "metavar": metavar, "only": only})
 
 
 # task-dependent defaults: None in the dataclass, resolved in __post_init__
@@ -69,9 +71,10 @@ class TrainConfig:
     embed: int = opt(64, "character embedding size; 0 = one-hot letters", lo=0, hi=4096)
     hidden: int | None = opt(None, "hidden size", lo=1, hi=8192)
     layers: int = opt(1, "stacked RNN layers", lo=1, hi=16)
-    bidirectional: bool | None = opt(None, "classifiers: read names both ways (generators are always one-way)")
+    bidirectional: bool | None = opt(None, "classifiers: read names both ways (generators are always one-way)",
+                                       only="classify")
     dropout: float | None = opt(None, "dropout probability", lo=0, hi=1, hi_open=True)
-    label_init: bool = opt(True, "generators: the language also sets the initial hidden state")
+    label_init: bool = opt(True, "generators: the language also sets the initial hidden state", only="generate")
     members: int = opt(1, "an ensemble: N networks of this shape trained side by side (each from its own "
                           "initialisation, on the same batches) and read as the mean of their probabilities; "
                           "N times the training time", lo=1, hi=16)
@@ -83,7 +86,7 @@ class TrainConfig:
     clip: float = opt(5.0, "gradient-norm clipping; 0 = off", lo=0, hi=1e6)
     schedule: str = opt("cosine", "learning-rate schedule", choices=SCHEDULES)
     class_weighting: float = opt(0.25, "classifiers: loss weight per class = (1/frequency)^this; 0 = plain "
-                                       "cross-entropy, 1 = fully balanced", lo=0, hi=2)
+                                       "cross-entropy, 1 = fully balanced", lo=0, hi=2, only="classify")
     lm_order: int | None = opt(None, "after training, combine the network with a character n-gram language model "
                                      "per language of this order, weighted as the validation split says; "
                                      "0 = the network alone", lo=0, hi=8)
@@ -278,9 +281,22 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def given_options(args: argparse.Namespace) -> dict:
-    """The config fields a command line set (everything it left out stays at the config's default)."""
+    """The config fields a command line set (everything it left out stays at the config's default). ConfigError
+    for an option of one task set to what the other task cannot do (`--task generate --class-weighting 2` was
+    ignored without a word; `--no-bidirectional` on a generator is what it does, and passes)."""
     names = {f.name for f in dataclasses.fields(TrainConfig) if f.metadata["cli"]}
-    return apply_recipe({k: v for k, v in vars(args).items() if k in names and v is not None})
+    given = {k: v for k, v in vars(args).items() if k in names and v is not None}
+    task = given.get("task") or TrainConfig.task
+    for f in dataclasses.fields(TrainConfig):
+        only = f.metadata["only"]
+        if only and only != task and f.name in given:
+            default = TASK_DEFAULTS[f.name][task] if f.name in TASK_DEFAULTS else f.default
+            if given[f.name] != default:
+                flag = flag_of(f) if given[f.name] is not False else "--no-" + flag_of(f)[2:]
+                kind = {"classify": ("classifiers", "a classifier"), "generate": ("generators", "a generator")}
+                raise ConfigError(f"{flag} is for {kind[only][0]} only; this run is {kind[task][1]} "
+                                  f"(--task {task})")
+    return apply_recipe(given)
 
 
 def config_from_args(args: argparse.Namespace) -> TrainConfig:
@@ -288,10 +304,11 @@ def config_from_args(args: argparse.Namespace) -> TrainConfig:
 
 
 def cfg_to_argv(cfg: TrainConfig) -> list[str]:
-    """The `namestudio train` options that rebuild exactly this config (config_from_args(parse(argv)) == cfg)."""
+    """The `namestudio train` options that rebuild exactly this config (config_from_args(parse(argv)) == cfg), but
+    for the options of the other task, which this one ignores (left out: `train` refuses them)."""
     argv: list[str] = []
     for f in dataclasses.fields(TrainConfig):
-        if not f.metadata["cli"]:
+        if not f.metadata["cli"] or f.metadata["only"] not in (None, cfg.task):
             continue
         value, flag = getattr(cfg, f.name), flag_of(f)
         if value is None:

@@ -23,13 +23,30 @@ def parse_train(argv: list[str]):
     TrainConfig(),
     TrainConfig(task="generate", model="gru", data="/tmp/x y/names", ascii_fold=True, embed=0, hidden=17, layers=2,
                 dropout=0.0, label_init=False, epochs=3, batch_size=7, lr=1e-4, weight_decay=0.0, clip=0.0,
-                schedule="none", class_weighting=1.0, eval_every=5, patience=0, seed=9, split_seed=4,
+                schedule="none", eval_every=5, patience=0, seed=9, split_seed=4,
                 val_fraction=0.15, test_fraction=0.2, device="cpu", amp=False, threads=1, log_every=3, max_steps=11),
-    TrainConfig(task="classify", bidirectional=False, lr=0.1 + 0.2),   # a float that prints with many digits
-])
+    TrainConfig(task="classify", bidirectional=False, lr=0.1 + 0.2, class_weighting=1.0),   # a float that prints
+])                                                                                            # with many digits
 def test_cfg_to_argv_rebuilds_the_same_config(cfg):
     again = config_from_args(parse_train(cfg_to_argv(cfg)))
     assert again == cfg
+
+
+@pytest.mark.parametrize("argv, said", [
+    (["--task", "generate", "--bidirectional"], "--bidirectional is for classifiers only; this run is a generator"),
+    (["--task", "generate", "--class-weighting", "2"], "--class-weighting is for classifiers only"),
+    (["--no-label-init"], "--no-label-init is for generators only; this run is a classifier (--task classify)"),
+])
+def test_an_option_of_the_other_task_is_refused_not_ignored(argv, said, capsys):
+    """`train --task generate --class-weighting 2` trained and recorded nothing of it; --bidirectional on a
+    generator was recorded as false. What the task does anyway passes (a generator is one-way)."""
+    with pytest.raises(ConfigError, match=re.escape(said)):
+        config_from_args(parse_train(argv))
+    assert main(["train", *argv, "--data", "builtin"]) == 1
+    assert said in capsys.readouterr().err
+    assert config_from_args(parse_train(["--task", "generate", "--no-bidirectional"])).bidirectional is False
+    cfg = TrainConfig(task="generate", class_weighting=1.0)     # a form's leftover: not passed to `train`
+    assert "--class-weighting" not in cfg_to_argv(cfg) and config_from_args(parse_train(cfg_to_argv(cfg))).task == "generate"
 
 
 def test_every_field_is_a_train_option_with_help():
