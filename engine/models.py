@@ -436,13 +436,16 @@ class CharNGramLM(nn.Module):
 
     @staticmethod
     def _discounts(counts: torch.Tensor) -> torch.Tensor:
-        """D1, D2, D3+ from the count-of-counts (Chen & Goodman); 0.5/1/1.5 where the counts are too few."""
+        """D1, D2, D3+ from the count-of-counts (Chen & Goodman); 0.5/1/1.5 where the counts are too few, and for
+        an estimate at or below 0 (few names: D3+ came out at 0, a context whose continuations all occur 3 times
+        or more then freed no mass, and a letter unseen after it got probability 0: log p = -inf)."""
+        fallback = (0.5, 1.0, 1.5)
         n = [int((counts == i).sum()) for i in (1, 2, 3, 4)]
         if min(n) == 0:
-            return torch.tensor([0.5, 1.0, 1.5])
+            return torch.tensor(fallback)
         y = n[0] / (n[0] + 2 * n[1])
         d = [1 - 2 * y * n[1] / n[0], 2 - 3 * y * n[2] / n[1], 3 - 4 * y * n[3] / n[2]]
-        return torch.tensor([min(max(v, 0.0), float(i + 1)) for i, v in enumerate(d)])
+        return torch.tensor([min(v, float(i + 1)) if v > 0 else fallback[i] for i, v in enumerate(d)])
 
     @torch.no_grad()
     def fit(self, ids: torch.Tensor, lengths: torch.Tensor, labels: torch.Tensor) -> "CharNGramLM":
