@@ -255,6 +255,7 @@ def evaluate_pairs(run, pairs, exclude_train: bool = False, temperature: float |
     counts = {"skipped_unknown": sum(unknown.values()), "unknown_labels": sorted(unknown), "in_train": overlap,
               "in_val": in_val,
               "excluded_train": overlap if exclude_train else 0, "unreadable": len(unreadable),
+              "unreadable_names": unreadable[:3],
               "n_source": len(pairs), "lm_blend": run.lm_blend}
     if run.task != "classify":  # generators: NLL per character on the source's names
         from .batches import encode

@@ -363,3 +363,31 @@ def test_a_matrix_of_wide_letter_labels_is_split_by_the_cells_they_take():
             text = _rendered(table, width=1000).splitlines()
             assert max(cell_len(line.rstrip()) for line in text) <= 76, text
             assert len({cell_len(line.rstrip()) for line in text if line.strip()}) == 1, text    # columns align
+
+
+def test_eval_data_says_what_cleaning_dropped_and_which_names_it_could_not_read(env, capsys):
+    """`eval --data` printed "n 4" for a source of 6 lines and said nothing of the 2 it left out; --json alone
+    counted the unreadable names."""
+    src = env["root"] / "dirty.csv"
+    src.write_text("name,label\nZorikov,Slavic\nZorikov,Slavic\n123,Nordic\nWyx,Slavic\nPellasson,Nordic\n",
+                   encoding="utf-8")
+    code, out, _ = run_cli(capsys, "eval", env["run"], "--data", src)
+    assert code == 0
+    assert "1 dropped in cleaning (no letter left, junk or malformed) and 1 duplicate counted once" in out, out
+    assert "skipped 1 row whose name has no letter the run knows (e.g. 'Wyx')" in out, out
+    code, out, _ = run_cli(capsys, "eval", env["run"], "--data", src, "--json")
+
+    def strict(constant):
+        raise ValueError(f"not JSON: {constant}")
+    m = json.loads(out.strip().splitlines()[-1], parse_constant=strict)
+    assert m["unreadable"] == 1 and m["unreadable_names"] == ["Wyx"] and m["n"] == 2
+    assert m["cleaning"]["duplicates_removed"] == 1 and m["cleaning"]["kept"] == 3
+
+
+def test_json_output_is_strict_json_even_for_a_nan_or_infinite_figure(capsys):
+    from namestudio.tui.cli import _emit_json
+
+    def strict(constant):
+        raise ValueError(f"not JSON: {constant}")
+    _emit_json({"loss": float("nan"), "nll": [1.5, float("inf")], "n": 3})
+    assert json.loads(capsys.readouterr().out, parse_constant=strict) == {"loss": None, "nll": [1.5, None], "n": 3}

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import shlex
 import shutil
@@ -418,8 +419,20 @@ def _reader_went_away():
 
 
 def _emit_json(obj) -> None:
-    sys.stdout.write(json.dumps(obj, default=_json_default) + "\n")
+    """One JSON line, strict: a float that is not finite (a NaN loss, an infinite NLL) is null, since json.dumps
+    writes NaN and Infinity, which no strict JSON reader (jq, JSON.parse) takes."""
+    sys.stdout.write(json.dumps(_finite(json.loads(json.dumps(obj, default=_json_default)))) + "\n")
     sys.stdout.flush()
+
+
+def _finite(o):
+    if isinstance(o, float):
+        return o if math.isfinite(o) else None
+    if isinstance(o, dict):
+        return {k: _finite(v) for k, v in o.items()}
+    if isinstance(o, list):
+        return [_finite(v) for v in o]
+    return o
 
 
 def _json_default(o):
@@ -1110,9 +1123,10 @@ def cmd_eval(args) -> int:
         raise CliError(f"--split {args.split} and --data do not go together: --data tests the run on that source, "
                        "--split on one of its recorded splits")
     args.split = args.split or "test"
+    cleaning = None
     if args.data:
         ds = cal.load_source(run, args.data)
-        pairs, where = list(ds.pairs), ds.source
+        pairs, where, cleaning = list(ds.pairs), ds.source, dict(ds.report)
     else:
         pairs, where = [tuple(p) for p in run.split[args.split]], args.split
     fitted_now = None
@@ -1138,6 +1152,18 @@ def cmd_eval(args) -> int:
     if m["skipped_unknown"]:
         con.print(f"skipped {counted(m['skipped_unknown'], 'row')} with labels the run does not know: "
                   f"{', '.join(map(str, m['unknown_labels']))}", markup=False)
+    if cleaning and cleaning.get("kept", 0) < cleaning.get("lines_read", 0):   # (was: n 4 of 6 lines, unsaid)
+        dropped = sum(cleaning.get(k, 0) for k in ("dropped_empty", "dropped_junk", "dropped_malformed"))
+        dups = cleaning.get("duplicates_removed", 0)
+        con.print(f"the source's {counted(cleaning['lines_read'], 'line')}: "
+                  + " and ".join(p for p in (f"{dropped:,} dropped in cleaning (no letter left, junk or malformed)"
+                                             if dropped else "", f"{dups:,} duplicate{'s' * (dups != 1)} counted once"
+                                             if dups else "") if p)
+                  + f"; `namestudio data --data {shlex.quote(args.data)}` lists what cleaning did", markup=False)
+    if m.get("unreadable"):          # as the Evaluate pane says it (was: only in --json)
+        shown = ", ".join(repr(n) for n in m.get("unreadable_names", []))
+        con.print(f"skipped {counted(m['unreadable'], 'row')} whose name has no letter the run knows"
+                  + (f" (e.g. {shown})" if shown else ""), markup=False)
     if args.data:
         verb = "excluded" if args.exclude_train else "included (use --exclude-train to skip them)"
         have = "has" if m["in_train"] == 1 else "have"
@@ -1166,7 +1192,7 @@ def cmd_eval(args) -> int:
     if args.json:
         _emit_json({"run": _run_name(run.path), "task": run.task, "trained_on": run.data_source,
                     "split": None if args.data else args.split, "data": where if args.data else None,
-                    "being_trained": live, **m})
+                    "being_trained": live, **m, **({"cleaning": cleaning} if cleaning else {})})
     return 0
 
 
