@@ -554,7 +554,8 @@ def test_compare_on_data_train_would_refuse_says_so_and_leaves_no_experiment(tmp
     (["report", "CLF", "--out", "OUT", "--names", ",,,"], "--names"),
     (["compare", "--models", "rnn", "--epochs", 1, "--names", ",,,", "--checkpoints", "CK"], "--names"),
     (["train", "--resume", "", "--max-steps", 1, "--checkpoints", "CK"], "--resume"),
-    (["compare", "--resume", "", "--epochs", 1, "--checkpoints", "CK"], "--resume")])
+    (["compare", "--resume", "", "--epochs", 1, "--checkpoints", "CK"], "--resume"),
+    (["data", "download", "--url", ""], "--url: give an address")])   # (was: the PyTorch address, online)
 def test_an_empty_value_is_said_not_read_as_the_current_folder_or_the_default(env, tmp_path, capsys, argv, option):
     """'' read the current folder (--data), wrote into it (--tensorboard) or nothing at all (--out); ",,," was the
     default names, silently (report, and compare after every run had trained); `--resume ''` (an empty $RUN in

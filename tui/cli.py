@@ -1602,8 +1602,9 @@ def cmd_export(args) -> int:
 # ---- entry --------------------------------------------------------------------------
 EMPTY_REFUSED = [("checkpoints", "--checkpoints (or NAMESTUDIO_CHECKPOINTS)"), ("data", "--data"), ("out", "--out"),
                  ("tensorboard", "--tensorboard"), ("report", "--report"), ("run_dir", "--run-dir"),
-                 ("names", "--names"), ("resume", "--resume")]
+                 ("names", "--names"), ("resume", "--resume"), ("url", "--url")]
 EMPTY_WHAT = {"checkpoints": "a folder", "data": "a data source", "out": "a path", "tensorboard": "a folder",
+              "url": "an address (leave --url out for the PyTorch one)",
               "report": "a folder", "run_dir": "a folder", "names": "names separated by commas",
               "resume": "the run or experiment to continue"}   # (was: "" read as no --resume: new work began)
 
