@@ -46,6 +46,34 @@ def rank_device(device: torch.device, local_rank: int) -> torch.device:
     return torch.device("cuda", local_rank)
 
 
+TRAIN_BYTES_PER_PARAM = 16     # float32 weights, their gradients and AdamW's two moments
+
+
+def memory_of(device: torch.device) -> int | None:
+    """The bytes a device holds in all (a GPU's memory, the machine's RAM for the CPU); None when unknown (MPS)."""
+    import os
+    if device.type == "cuda":
+        return torch.cuda.get_device_properties(device).total_memory
+    if device.type == "cpu":
+        try:
+            return os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+        except (ValueError, OSError, AttributeError):   # not POSIX
+            return None
+    return None
+
+
+def check_fits(n_params: int, device: torch.device) -> None:
+    """DeviceError, one line, for a model whose training state cannot fit the device's memory at all (every
+    option in range, but --hidden 8192 --layers 16 --members 16 is 400 billion parameters: the allocator's
+    "can't allocate memory", or the machine swapping until the OOM killer came)."""
+    total = memory_of(device)
+    need = n_params * TRAIN_BYTES_PER_PARAM
+    if total is not None and need > total:
+        raise DeviceError(f"the model has {n_params:,} parameters: training it needs about {need / 2**30:,.0f} GiB "
+                          f"(weights, gradients and optimizer state) and {device.type} has {total / 2**30:,.0f} GiB; "
+                          "give a smaller --hidden, --layers, --embed or --members")
+
+
 def amp_dtype(device: torch.device, enabled: bool = True) -> torch.dtype | None:
     """Mixed precision for a device: bf16 where the GPU has it (no loss scaling needed), else fp16 (with a
     GradScaler); None off CUDA or when turned off."""

@@ -26,7 +26,7 @@ from . import distributed as ddp
 from . import runfolder as rf
 from .batches import Encoded, encode, epoch_batches
 from .config import TrainConfig, default_threads
-from .device import amp_dtype, rank_device, resolve_device, to_device
+from .device import amp_dtype, check_fits, rank_device, resolve_device, to_device
 from .events import Done, Eval, Failed, Started, Status, Step
 from .metrics import classification_report, confusion_matrix, perplexity
 from .models import build_model
@@ -328,6 +328,11 @@ class Trainer:
         if self.ranks.distributed:
             backend = "nccl" if self.device.type == "cuda" else "gloo"
             self.device_note = "; ".join(filter(None, [self.device_note, f"{self.ranks.world} ranks ({backend})"]))
+        with torch.device("meta"):    # its size first, without memory: one that cannot fit is one line, not an OOM
+            shape = build_model(cfg.task, cfg.model, len(self.vocab), len(self.labels), embed=cfg.embed,
+                                hidden=cfg.hidden, layers=cfg.layers, bidirectional=cfg.bidirectional,
+                                dropout=cfg.dropout, label_init=cfg.label_init, recipe=cfg.recipe, members=cfg.members)
+        check_fits(sum(p.numel() for p in shape.parameters()), self.device)
         torch.manual_seed(cfg.seed)
         random.seed(cfg.seed)
         self.model = build_model(cfg.task, cfg.model, len(self.vocab), len(self.labels), embed=cfg.embed,

@@ -214,6 +214,23 @@ def test_unknown_device_and_absent_cuda_are_clear_errors(tiny, tmp_path):
     assert isinstance(result, Failed) and "cuda" in result.message and "not available" in result.message
 
 
+def test_a_model_too_big_for_the_memory_is_one_line_before_anything_is_allocated(tiny, tmp_path, monkeypatch):
+    """Every option in range, the model 400 billion parameters: the allocator's "can't allocate memory", or the
+    machine swapping until the OOM killer came. Its size is now counted on the meta device and said."""
+    from namestudio.engine import device as dev
+    small_cfg = small()
+    done = Trainer(small_cfg, tmp_path / "a", dataset=tiny).run()
+    assert isinstance(done, Done)
+    n = load_run(done.run_dir).meta["n_params"]
+    monkeypatch.setattr(dev, "memory_of", lambda device: n * dev.TRAIN_BYTES_PER_PARAM - 1)   # just too small
+    result = Trainer(small_cfg, tmp_path / "b", dataset=tiny).run()
+    assert isinstance(result, Failed) and f"the model has {n:,} parameters: training it needs about" in result.message
+    assert "give a smaller --hidden" in result.message and "\n" not in result.message
+    monkeypatch.setattr(dev, "memory_of", lambda device: n * dev.TRAIN_BYTES_PER_PARAM)      # just enough
+    again = Trainer(small_cfg, tmp_path / "c", dataset=tiny).run()
+    assert isinstance(again, Done) and again.test_metrics["loss"] == done.test_metrics["loss"]   # no RNG moved
+
+
 def test_nan_before_any_checkpoint_says_none_exists(tiny, tmp_path, monkeypatch):
     trainer = Trainer(small(epochs=20, log_every=1), tmp_path, dataset=tiny)
     real = trainer.train_step
