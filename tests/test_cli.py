@@ -1277,3 +1277,12 @@ def test_data_says_when_train_would_refuse_the_source_as_too_small_to_split(tmp_
         " ".join(out.split()), out
     code, out, _ = run_cli(capsys, "data", "--data", write_names_folder(tmp_path / "more"))
     assert code == 0 and "too few names" not in out
+
+
+def test_runs_of_a_run_folder_says_it_is_one_and_where_it_is_listed(env, capsys, monkeypatch):
+    """`runs --checkpoints RUN_FOLDER` said only "no runs under …"."""
+    monkeypatch.chdir(env["ck"].parent)
+    code, out, _ = run_cli(capsys, "runs", "--checkpoints", env["clf"])
+    assert code == 0 and f"it is a run folder itself; `namestudio runs --checkpoints {env['ck'].name}` lists it" in out, out
+    code, out, _ = run_cli(capsys, "runs", "--checkpoints", "nothere")
+    assert "no runs under nothere (no such folder yet)" in out and "run folder" not in out

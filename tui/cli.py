@@ -1369,8 +1369,12 @@ def cmd_runs(args) -> int:
         return 0
     con = _console()
     if not rows:
-        con.print(f"no runs under {args.checkpoints}" + ("" if root.is_dir() else " (no such folder yet)"),
-                  markup=False)
+        from namestudio.engine import runfolder as rf
+        from namestudio.engine.experiment import is_experiment
+        what = "a run folder" if rf._is_run(root) else "an experiment's folder" if is_experiment(root) else None
+        why = ("" if root.is_dir() else " (no such folder yet)") if what is None else \
+            f": it is {what} itself; `namestudio runs --checkpoints {_where(root.absolute().parent)}` lists it"
+        con.print(f"no runs under {args.checkpoints}{why}", markup=False)
         return 0
     if not con.is_terminal:          # piped: whole tab-separated lines for cut, awk, grep
         sys.stdout.write("".join(line + "\n" for line in runs_tsv(rows)))
