@@ -232,3 +232,34 @@ def test_the_follower_posts_the_runs_only_when_their_listing_changes(tmp_path, m
     assert len(listed()) == 2 and [r["run"] for r in listed()[1].runs] == ["r1"]
     f.tick()
     assert len(listed()) == 2
+
+
+async def test_exporting_a_run_whose_test_record_is_damaged_is_a_message_not_a_crash(tmp_path, monkeypatch):
+    """x on a run whose test_metrics.json is damaged raised RunFolderError out of the key's action: the app
+    crashed."""
+    from textual.widgets import DataTable
+
+    from namestudio.engine import runfolder as rf
+    from namestudio.tui.cli import main
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("NAMESTUDIO_DATA_DIR", str(tmp_path / "userdata"))
+    write_fixture(tmp_path / "names")
+    assert main(["train", "--data", "names", "--epochs", "1", "--hidden", "8", "--embed", "8", "--threads", "1",
+                 "--checkpoints", "ck"]) == 0
+    run = next((tmp_path / "ck").iterdir())
+    rf.atomic_write_json(run / rf.TEST, {"test": 5})
+    app = make_app(data="names")
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot, app)
+        await pilot.press("6")
+        runs = app.pane("runs")
+        for _ in range(100):
+            if runs.runs:
+                break
+            await pilot.pause(0.05)
+        app.query_one("#runs-table", DataTable).move_cursor(row=0)
+        await pilot.press("x")
+        await pilot.pause()
+        notes = [(n.title, str(n.message)) for n in app._notifications]
+        assert any(t == "Export failed" and "damaged (test is not an object)" in m for t, m in notes), notes
+        assert app.is_running and not (run / "metrics.csv").exists()

@@ -278,13 +278,14 @@ class RunsPane(Pane):
         self.post_message(OpenRun(row["path"], target))
 
     def action_export(self) -> None:
+        from namestudio.data.errors import NamestudioError
         row = self.cursor_run()
         if not row:
             self.app.notify("No run under the cursor.", severity="warning")
             return
         try:
             path = export_csv(Path(row["path"]))
-        except OSError as e:
+        except (NamestudioError, OSError) as e:     # a damaged record is a message, not a crash of the app
             self.app.notify(str(e), title="Export failed", severity="error", markup=False)
             return
         self.app.notify(f"Saved {short_path(path)}", title="Metrics exported", markup=False)
