@@ -287,16 +287,28 @@ def given_options(args: argparse.Namespace) -> dict:
     names = {f.name for f in dataclasses.fields(TrainConfig) if f.metadata["cli"]}
     given = {k: v for k, v in vars(args).items() if k in names and v is not None}
     task = given.get("task") or TrainConfig.task
+    hit = other_task_option(given, task)
+    if hit is not None:
+        f, value = hit
+        flag = flag_of(f) if value is not False else "--no-" + flag_of(f)[2:]
+        raise ConfigError(f"{flag} is for {TASK_WORDS[f.metadata['only']][0]} only; this run is "
+                          f"{TASK_WORDS[task][1]} (--task {task})")
+    return apply_recipe(given)
+
+
+TASK_WORDS = {"classify": ("classifiers", "a classifier"), "generate": ("generators", "a generator")}
+
+
+def other_task_option(options: dict, task: str) -> tuple[dataclasses.Field, object] | None:
+    """The first of ``options`` (field -> value) that only the other task acts on, set to something ``task`` does
+    not do anyway (`--no-bidirectional` on a generator is what it does), with its value; None when there is none."""
     for f in dataclasses.fields(TrainConfig):
         only = f.metadata["only"]
-        if only and only != task and f.name in given:
+        if only and only != task and f.name in options:
             default = TASK_DEFAULTS[f.name][task] if f.name in TASK_DEFAULTS else f.default
-            if given[f.name] != default:
-                flag = flag_of(f) if given[f.name] is not False else "--no-" + flag_of(f)[2:]
-                kind = {"classify": ("classifiers", "a classifier"), "generate": ("generators", "a generator")}
-                raise ConfigError(f"{flag} is for {kind[only][0]} only; this run is {kind[task][1]} "
-                                  f"(--task {task})")
-    return apply_recipe(given)
+            if options[f.name] != default:
+                return f, options[f.name]
+    return None
 
 
 def config_from_args(args: argparse.Namespace) -> TrainConfig:

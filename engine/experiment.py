@@ -30,7 +30,8 @@ from typing import Callable
 from namestudio.data.errors import NamestudioError
 
 from . import runfolder as rf
-from .config import MODELS, TrainConfig, _field, _kind, apply_recipe, check_value, default_threads, flag_of
+from .config import (MODELS, TASK_WORDS, TrainConfig, _field, _kind, apply_recipe, check_value, default_threads,
+                     flag_of, other_task_option)
 from .process import CLI_MODULE, launch_resume, launch_train, spawn
 
 EXPERIMENT = "experiment.json"
@@ -130,6 +131,13 @@ def _fmt(v) -> str:
 
 def plan_runs(base: dict, models: list[str], grid: dict[str, list]) -> list[dict]:
     """One entry per (model, grid point): {"label", "model", "overrides", "config"} with a validated config."""
+    task = base.get("task") or TrainConfig.task
+    for key, values in grid.items():    # what `train` refuses, --set refuses (it trained them all alike, labelled apart)
+        hit = next((h for h in (other_task_option({key: v}, task) for v in values) if h is not None), None)
+        if hit is not None:
+            f, value = hit
+            raise ExperimentError(f"--set {key}={_fmt(value)}: {key} is for {TASK_WORDS[f.metadata['only']][0]} only; "
+                                  f"this experiment trains {TASK_WORDS[task][0]} (--task {task})")
     points: list[dict] = [{}]
     for key, values in grid.items():
         points = [{**p, key: v} for p in points for v in values]

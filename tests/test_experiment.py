@@ -2,6 +2,7 @@
 the tutorial recipe; the data functions of the comparison views."""
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -164,6 +165,15 @@ def test_grid_over_settings(names, tmp_path):
                                            "rnn-lr=0.005000001-dropout=0", "rnn-lr=0.005000001-dropout=1e-05"]
     with pytest.raises(ex.ExperimentError, match="two runs would both be named rnn-lr=0.01 "):
         ex.plan_runs({"data": names, "epochs": 1}, ["rnn", "rnn"], {"lr": [0.01]})   # one folder, two trainers
+    # what `train` refuses for the task, --set refuses (generators were trained alike under labels that differed)
+    for key, values, said in (("bidirectional", [True, False], "--set bidirectional=true: bidirectional is for "
+                               "classifiers only; this experiment trains generators (--task generate)"),
+                              ("class_weighting", [1.0], "--set class_weighting=1: class_weighting is for classifiers")):
+        with pytest.raises(ex.ExperimentError, match=re.escape(said)):
+            ex.plan_runs({"data": names, "epochs": 1, "task": "generate"}, ["gru"], {key: values})
+    assert len(ex.plan_runs({"data": names, "epochs": 1, "task": "generate"}, ["gru"], {"bidirectional": [False]})) == 1
+    with pytest.raises(ex.ExperimentError, match="label_init is for generators only; this experiment trains classifiers"):
+        ex.plan_runs({"data": names, "epochs": 1}, ["gru"], {"label_init": [True, False]})
     r = cli("compare", "--data", names, "--models", "rnn", "--set", "hidden=8,12", "--max-steps", "3", *TINY[4:],
             "--checkpoints", str(tmp_path), "--json")
     assert r.returncode == 0, r.stderr
