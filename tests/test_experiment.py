@@ -85,6 +85,20 @@ def test_compares_table_keeps_every_run_name_and_header_whole_in_80_columns(name
     rows = [line.split()[0] for line in lines[lines.index(head):] if line.lstrip().startswith("rnn-")]
     assert rows == ["rnn-hidden=16", "rnn-hidden=24"], r.stdout
     assert all(len(line) <= 80 for line in lines[lines.index(head):]), r.stdout
+    # names too long for 80 columns: Rich dropped whole columns (state, bal acc, macro-F1) to fit; now every column
+    # is there, on lines as wide as they need
+    r = subprocess.run([sys.executable, "-m", "namestudio.tui.cli", "compare", "--data", names, "--models", "rnn",
+                        "--set", "hidden=16,24", "--set", "batch_size=64", "--set", "log_every=3", "--set", "eval_every=2",
+                        "--epochs", "1", "--max-steps", "2", "--checkpoints", str(tmp_path / "ck2")],
+                       capture_output=True, text=True, timeout=180, env=env)
+    assert r.returncode == 0, r.stderr
+    lines = r.stdout.splitlines()
+    head = next(line for line in lines if line.lstrip().startswith("run "))
+    assert head.split() == ["run", "state", "params", "train", "s", "names/s", "test", "acc", "bal", "acc", "macro-F1"]
+    rows = [line.split() for line in lines[lines.index(head):] if line.lstrip().startswith("rnn-")]
+    assert [row[:2] for row in rows] == [["rnn-hidden=16-batch_size=64-log_every=3-eval_every=2", "done"],
+                                         ["rnn-hidden=24-batch_size=64-log_every=3-eval_every=2", "done"]], r.stdout
+    assert all(len(row) == 8 for row in rows), r.stdout
 
 
 def test_runs_lists_an_experiments_runs_by_a_name_every_command_takes(compared):

@@ -1530,7 +1530,15 @@ def cmd_compare(args) -> int:
                 pass
         t.add_row(Text(str(r["label"])), Text(state), f(r["params"], ","),
                   f(r["train_seconds"], ".1f"), f(r["names_per_s"], ",.0f"), *tail)
-    con.print(t)
+    from rich.measure import Measurement
+    need = Measurement.get(con, con.options.update_width(10_000), t).minimum
+    width = con.width
+    if need > width:      # a grid's long run names: Rich dropped whole columns (state, bal acc, macro-F1) to fit
+        con.width = need  # the width; wider lines, every column
+    try:
+        con.print(t)
+    finally:
+        con.width = width
     report = None
     if args.report and doc["state"] in ("done", "failed") and any(r["state"] == "done" for r in doc["runs"]):
         from namestudio.engine.report import write_report
