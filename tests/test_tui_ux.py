@@ -445,6 +445,7 @@ async def test_a_paused_run_shows_no_time_left(fixture_app):
         pane.run_dir, pane.epochs = "ck/20260101-120000-classify-lstm", 10
         pane.last_step = Step(step=30, epoch=2.5, loss=0.5, names_per_s=900.0, elapsed=12.0, eta=40.0,
                               total_steps=120)
+        pane._dirty_steps = True                 # as a Step event leaves it: drawn on the next tick
 
         def words() -> str:
             return str(app.query_one("#train-rate").render())
