@@ -896,8 +896,11 @@ def compare_json(exp: Path, report: Path | None = None) -> dict:
         row = results_row(Path(exp) / r["dir"], r["dir"])
         item = {k: row[k] for k in keep}
         item["model"] = r["model"]
-        if r.get("state") in ("pending", None) and not (Path(exp) / r["dir"] / rf.CONFIG).is_file():
-            item["state"], item["error"] = "pending", None          # not begun: no folder of its own yet
+        if not (Path(exp) / r["dir"] / rf.CONFIG).is_file():
+            if r.get("state") in ("pending", None):
+                item["state"], item["error"] = "pending", None      # not begun: no folder of its own yet
+            elif r.get("state") != "running":   # ended before it wrote its settings (a device not here): as the
+                item["state"], item["error"] = r["state"], r.get("error")   # controller recorded it, not "damaged"
         if doc.get("task") == "generate":
             item["test_nll"] = row["test_nll"]
         else:

@@ -280,7 +280,7 @@ def build(runs: list[tuple[str, Path]], folder: Path, names=ex.DEFAULT_NAMES, st
     if figures and not plots:
         rep.notes.append(MATPLOTLIB_MISSING)
     rows = ex.results_rows(runs)
-    unread = [r for r in rows if r["task"] not in ("classify", "generate")]
+    unread = [r for r in rows if r["task"] not in ("classify", "generate") or r["state"] == "damaged"]
     if unread and len(unread) == len(rows):
         first = unread[0]
         raise ReportError(f"no run could be read: {first['label']}: {_why_unread(first)}"

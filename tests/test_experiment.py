@@ -880,3 +880,17 @@ def test_compares_ctrl_c_says_what_the_stop_keeps_for_each_run_at_that_moment(na
     assert ex.Controller(exp).stop_keeps() == "4 runs: not begun, and not started now"   # before any run began
     said = ex.compare_json(exp)                   # pending, not "damaged: config.json missing"
     assert said["state"] == "pending" and {(r["state"], r["error"]) for r in said["runs"]} == {("pending", None)}
+
+
+def test_compare_json_gives_a_run_that_failed_before_its_settings_as_it_failed(tmp_path):
+    """`compare --json` said "damaged: config.json: missing" of a run whose trainer refused its device at once
+    (no settings written), where the table and experiment.json said failed and why."""
+    exp = tmp_path / "exp-20260101-000000-classify"
+    (exp / "rnn-device=cuda").mkdir(parents=True)
+    why = "device 'cuda' was asked for but is not available here"
+    rf.atomic_write_json(exp / ex.EXPERIMENT, {"task": "classify", "state": "failed", "runs": [
+        {"dir": "rnn-device=cuda", "model": "rnn", "state": "failed", "error": why},
+        {"dir": "gru", "model": "gru", "state": "pending"}]})
+    runs = {r["label"]: r for r in ex.compare_json(exp)["runs"]}
+    assert (runs["rnn-device=cuda"]["state"], runs["rnn-device=cuda"]["error"]) == ("failed", why)
+    assert (runs["gru"]["state"], runs["gru"]["error"]) == ("pending", None)

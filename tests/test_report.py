@@ -138,6 +138,15 @@ def test_a_run_that_cannot_be_read_is_named_not_silently_left_out(runs, tmp_path
     r = cli("report", str(broken), "--out", str(tmp_path / "rep2"), "--checkpoints", str(ck))
     assert r.returncode == 1 and "no run could be read: broken" in r.stderr
     assert len(r.stderr.strip().splitlines()) == 1 and not (tmp_path / "rep2").exists()
+    # a damaged test record in one run left out with its words, the others reported (was: no report at all)
+    damaged = tmp_path / "damaged"
+    shutil.copytree(dirs[0], damaged)
+    rf.atomic_write_json(damaged / rf.TEST, [])
+    r = cli("report", dirs[1], str(damaged), "--out", str(tmp_path / "rep3"), "--checkpoints", str(ck))
+    assert r.returncode == 0, r.stderr
+    said = "left out of the report: damaged: "
+    assert said in r.stdout and "test_metrics.json: damaged (a JSON list where an object belongs)" in r.stdout
+    assert said in (tmp_path / "rep3" / "report.md").read_text()
 
 
 def test_a_run_stopped_before_any_training_is_left_out_with_a_note_not_a_row_of_errors(runs, tmp_path):
