@@ -1286,3 +1286,16 @@ def test_runs_of_a_run_folder_says_it_is_one_and_where_it_is_listed(env, capsys,
     assert code == 0 and f"it is a run folder itself; `namestudio runs --checkpoints {env['ck'].name}` lists it" in out, out
     code, out, _ = run_cli(capsys, "runs", "--checkpoints", "nothere")
     assert "no runs under nothere (no such folder yet)" in out and "run folder" not in out
+
+
+def test_data_tells_the_splits_rows_from_its_unique_names(env, capsys):
+    """`data` titled its split counts "Split by unique name" and showed rows (14400 for the names data), which
+    read as 14400 unique names; it now gives both, each named."""
+    import json as _json
+    code, out, _ = run_cli(capsys, "data", "--data", env["data"], "--json")
+    split = _json.loads(out.strip().splitlines()[-1])["split"]
+    code, out, _ = run_cli(capsys, "data", "--data", env["data"])
+    lines = {line.split("│")[0].strip(): [c.strip() for c in line.split("│")[1:]]
+             for line in out.splitlines() if "│" in line and line.split("│")[0].strip() in ("rows", "names")}
+    assert lines["rows"] == [str(split["counts"][k]) for k in ("train", "val", "test")], out
+    assert lines["names"] == [str(split["names"][k]) for k in ("train", "val", "test")], out

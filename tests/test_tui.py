@@ -905,7 +905,7 @@ async def test_the_data_panes_heading_and_table_titles_are_whole_lines_at_80x24(
     async with app.run_test(size=NARROW) as pilot:
         await settle(pilot, app)
         assert app.dataset.source == "builtin"
-        for wid, title in (("#data-lengths", "Name length"), ("#data-split", "Split by name (seed 0)"),
+        for wid, title in (("#data-lengths", "Name length"), ("#data-split", "Rows split by name (seed 0)"),
                            ("#data-dups", "Names under 2+ labels"), ("#data-cleaning", "Cleaning, by reason")):
             assert shown_lines(app.query_one(wid))[0].strip() == title, wid
         assert shown_lines(app.query_one("#data-split"))[1].split() == ["train", "┃", "val", "┃", "test"]

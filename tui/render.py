@@ -423,8 +423,10 @@ def name_counts(summary: dict) -> list[str]:
 NAMELESS_SHOWN = 6      # labels with no name left named in the cleaning table; the rest counted
 
 
-def summary_tables(summary: dict) -> list:
-    """The data summary as a few small tables: labels with bars, lengths, duplicates, cleaning counts."""
+def summary_tables(summary: dict, names_row: bool = True) -> list:
+    """The data summary as a few small tables: labels with bars, lengths, duplicates, cleaning counts, and the
+    split: its rows (name, label) and, with ``names_row``, its unique names per part (the Data pane's 30
+    columns hold one row: its title says they are rows)."""
     per_label = summary.get("per_label", {})
     most = max(per_label.values(), default=1) or 1
     labels = Table(title=" · ".join([*name_counts(summary), counted(summary.get('n_labels', 0), "label"),
@@ -475,9 +477,14 @@ def summary_tables(summary: dict) -> list:
             k: v for k, v in info.items() if not isinstance(v, dict)}
         split = Table(title=f"Split by unique name (seed {info.get('seed', 0)})" if "counts" in info
                       else "Split (by unique name)", show_edge=False, header_style="bold")
+        names = info.get("names") if isinstance(info.get("names"), dict) and names_row else None
+        if names:                             # rows and names told apart (14400 rows read as 14400 unique names)
+            split.add_column("", no_wrap=True)
         for k in counts:
             split.add_column(k, justify="right")
-        split.add_row(*[str(v) for v in counts.values()])
+        split.add_row(*(["rows"] if names else []), *[str(v) for v in counts.values()])
+        if names:
+            split.add_row("names", *[str(names.get(k, "–")) for k in counts])
         out.append(split)
     return out
 

@@ -115,12 +115,12 @@ class DataPane(Pane):
         self.query_one("#data-status", Heading).show(
             Text.assemble(("Active source:", "bold"), f" {short_path(s['source'])}"),
             [Text(part) for part in [*name_counts(s), counted(s["n_labels"], "label")]] + [Text(msg.why, style="dim")])
-        tables = summary_tables(s)
+        tables = summary_tables(s, names_row=False)
         labels, lengths, dups, cleaning = tables[:4]
         labels.title = "Names per label"
         lengths.title, dups.title, cleaning.title = "Name length", "Names under 2+ labels", "Cleaning, by reason"
         if len(tables) > 4:
-            tables[4].title = "Split by name (seed 0)"
+            tables[4].title = "Rows split by name (seed 0)"   # rows (name, label), not unique names
         for t in tables[1:]:
             t.title_justify = "left"
         tables[1:] = [MinWidth(t, 30) for t in tables[1:]]
