@@ -420,7 +420,7 @@ def _unstarted(exp: Path) -> list[str]:
     if not missing:
         return []
     state = doc.get("state") or "unknown"
-    have = "run has" if len(missing) == 1 else "runs have"
+    have = "runs has" if len(missing) == 1 else "runs have"     # "1 of its 2 runs has", never "2 run has"
     how = (f"; `namestudio compare --resume {rf.as_arg(exp)}` trains {'it' if len(missing) == 1 else 'them'}"
            if state in (rf.STOPPED, "failed", "stale") else "")
     return [f"experiment {exp.name} is {state}: {len(missing)} of its {len(doc['runs'])} {have} not started "

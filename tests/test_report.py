@@ -271,6 +271,11 @@ def test_a_stopped_experiments_report_names_the_runs_that_never_started(runs, tm
     said = (f"experiment {exp.name} is stopped: 2 of its 3 runs have not started (gru, rnn) and are in no "
             f"table; `namestudio compare --resume {rf.as_arg(exp)}` trains them")
     assert said in rep.notes and said in (tmp_path / "rep" / "report.md").read_text()
+    shutil.copytree(dirs[1], exp / "gru")                                  # one left: "1 of its 3 runs has"
+    (exp / ex.EXPERIMENT).write_text((exp / ex.EXPERIMENT).read_text().replace('"gru", "state": "pending"',
+                                                                               '"gru", "state": "done"'))
+    assert report_mod._unstarted(exp)[0].startswith(f"experiment {exp.name} is stopped: 1 of its 3 runs has not "
+                                                    "started (rnn) and is in no table")
 
 
 def test_a_killed_writers_temporary_folders_are_swept_by_the_next_report(runs, tmp_path):
