@@ -228,6 +228,21 @@ def test_export_tensorboard_event_file(runs, tmp_path):
     assert list(again.parent.glob("events.out.tfevents.*")) == [again]
 
 
+def test_an_export_that_cannot_write_one_run_writes_and_says_the_others(runs, tmp_path):
+    """A file where one run's folder goes stopped the export at that run with one error line: the runs written
+    before it were left unsaid (no "wrote", no JSON), and the runs after it never written."""
+    ck, dirs = runs
+    names = [Path(d).name for d in dirs[:2]]
+    (tmp_path / "tb").mkdir()
+    (tmp_path / "tb" / names[0]).write_text("in the way")
+    r = cli("export", dirs[0], dirs[1], "--tensorboard", str(tmp_path / "tb"), "--json")
+    assert r.returncode == 1
+    out = json.loads(r.stdout.strip().splitlines()[-1])
+    assert [Path(f).parent.name for f in out["files"]] == [names[1]] and Path(out["files"][0]).is_file()
+    assert [x["run"] for x in out["left_out"]] == [names[0]] and "File exists" in out["left_out"][0]["why"]
+    assert f"namestudio: error: {names[0]}: could not write" in r.stderr and "File exists" in r.stderr
+
+
 def test_export_of_two_runs_with_one_folder_name_keeps_both(runs, tmp_path):
     """a/run1 and b/run1 were both exported into tb/run1, the second deleting the first, and "2 runs exported"."""
     ck, dirs = runs

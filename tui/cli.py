@@ -1597,18 +1597,28 @@ def cmd_export(args) -> int:
                        + (f" (nor have the {len(empty) - 1} others)" if len(empty) > 1 else "")
                        + (f": it was {rf.UNTRAINED}" if rf.read_test(empty[0][1]).get("untested") == rf.UNTRAINED
                           else ""))
-    for name, d in empty:
-        con.print(f"left out {name}: it has logged no step"
-                  + (f" (it was {rf.UNTRAINED})" if rf.read_test(d).get("untested") == rf.UNTRAINED else ""),
-                  markup=False)
-    files = [export_tensorboard(d, args.tensorboard, name=name) for name, (_, d) in zip(names, runs)
-             if (name, d) not in empty]
+    left_out = [{"run": name, "why": "it has logged no step"
+                 + (f" (it was {rf.UNTRAINED})" if rf.read_test(d).get("untested") == rf.UNTRAINED else "")}
+                for name, d in empty]
+    for item in left_out:
+        con.print(f"left out {item['run']}: {item['why']}", markup=False)
+    files, failed = [], []
+    for name, (_, d) in zip(names, runs):     # one run that cannot be written stops none of the others, and every
+        if (name, d) in empty:                # file written is said (it stopped at the first, its files unsaid)
+            continue
+        try:
+            files.append(export_tensorboard(d, args.tensorboard, name=name))
+        except (NamestudioError, OSError) as e:
+            failed.append({"run": name, "why": rf._first_line(e)})
     for path in files:
         con.print(f"wrote {path}", markup=False)
+    for item in failed:
+        print(f"namestudio: error: {item['run']}: {item['why']}", file=sys.stderr)
     con.print(f"{counted(len(files), 'run')} exported with {how}; view: tensorboard --logdir {args.tensorboard}", markup=False)
     if args.json:
-        _emit_json({"tensorboard": str(args.tensorboard), "files": [str(p) for p in files]})
-    return 0
+        _emit_json({"tensorboard": str(args.tensorboard), "files": [str(p) for p in files],
+                    "left_out": left_out + failed})
+    return 1 if failed else 0
 
 
 # ---- entry --------------------------------------------------------------------------
