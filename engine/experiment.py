@@ -183,6 +183,19 @@ def check_data(runs: list[dict]) -> str:
     return next(iter(checked.values()))
 
 
+def data_digest(config: dict) -> str:
+    """sha256 of the (name, label) pairs a run's data reads as now (cleaned, sorted): what the runs of an
+    experiment split alike. A run keeps its split in split.json; a run not begun yet reads the data anew."""
+    import hashlib
+
+    from namestudio.data import load_dataset
+    cfg = TrainConfig.from_dict(config)
+    digest = hashlib.sha256()
+    for name, label in load_dataset(cfg.data, ascii_fold=cfg.ascii_fold).pairs:
+        digest.update(f"{name}\t{label}\n".encode("utf-8", "surrogatepass"))
+    return digest.hexdigest()
+
+
 def _as_typed(data) -> bool:
     """Data as an experiment made before runs recorded it resolved kept it: --data as typed, a relative path (or
     ``~/…``), or None for the default source. Named sources and absolute paths read the same from anywhere."""
@@ -257,7 +270,7 @@ def new_experiment(checkpoints: str | Path, base: dict, models: list[str], grid:
                 if k != "model" and k not in grid and all(k in r["config"] and r["config"][k] == v for r in runs)}
     doc = {"format": FORMAT, "kind": "experiment", "id": exp.name, "created": time.time(), "task": task,
            "models": models, "grid": grid, "settings": settings, "parallel": parallel, "state": "pending",
-           "pid": None, "host": None, "heartbeat": None, "ended": None,
+           "pid": None, "host": None, "heartbeat": None, "ended": None, "data_digest": data_digest(runs[0]["config"]),
            "runs": [{**r, "dir": r["label"], "state": "pending", "error": None, "attempts": 0} for r in runs]}
     rf.atomic_write_json(exp / EXPERIMENT, doc)
     return exp
@@ -609,6 +622,7 @@ class Controller:
                                   f"holds it)") from None
         try:
             self._pin_data()
+            self._check_data_unchanged()
             return self._run()
         finally:
             for p in self.active.values():      # only on an unexpected error: never leave children behind
@@ -663,6 +677,26 @@ class Controller:
         if self.on_update:
             self.on_update(list(self.views.values()))
         return self.doc
+
+    def _check_data_unchanged(self) -> None:
+        """Refused in one line, the experiment as it was, when a run not begun would read other names than the
+        runs that trained: its data changed since the experiment began (`compare --resume` trained the runs left
+        on the folder as it was then, and the table set them beside the others with no word)."""
+        recorded = self.doc.get("data_digest")
+        fresh = [r for r in self.doc["runs"] if not (self.exp / r["dir"] / rf.CONFIG).is_file()
+                 and r.get("state") != "done" and isinstance(r.get("config"), dict)]
+        began = [r["dir"] for r in self.doc["runs"] if (self.exp / r["dir"] / rf.CONFIG).is_file()]
+        if not recorded or not fresh or not began:
+            return
+        try:
+            now = data_digest(fresh[0]["config"])
+        except NamestudioError as e:
+            raise ExperimentError(f"experiment {self.exp.name}: its data does not read now: {rf._first_line(e)}") from None
+        if now != recorded:
+            data = fresh[0]["config"].get("data")
+            raise ExperimentError(f"experiment {self.exp.name}: its data ({data}) changed since it began: "
+                                  f"{', '.join(r['dir'] for r in fresh)} would split other names than {began[0]} "
+                                  "trained on; put the data back, or compare on it as a new experiment")
 
     def _pin_data(self) -> None:
         """An experiment made before each run's config recorded its data resolved (experiment.json holding --data

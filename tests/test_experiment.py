@@ -894,3 +894,24 @@ def test_compare_json_gives_a_run_that_failed_before_its_settings_as_it_failed(t
     runs = {r["label"]: r for r in ex.compare_json(exp)["runs"]}
     assert (runs["rnn-device=cuda"]["state"], runs["rnn-device=cuda"]["error"]) == ("failed", why)
     assert (runs["gru"]["state"], runs["gru"]["error"]) == ("pending", None)
+
+
+def test_a_resume_whose_data_changed_is_refused_before_a_run_left_reads_it(tmp_path):
+    """`compare --resume` trained the runs not begun on the data folder as it was then (names removed, a language
+    added) and set their figures beside the others' with no word; the data's digest, recorded at the start, now
+    refuses that in one line (put back, the data is taken again)."""
+    from helpers import write_names_folder
+    names = write_names_folder(tmp_path / "names")
+    exp = ex.new_experiment(tmp_path / "ck", {"data": str(names), "epochs": 1}, ["rnn", "gru"], {}, 1)
+    assert len(rf.read_json(exp / ex.EXPERIMENT)["data_digest"]) == 64
+    (exp / "rnn").mkdir()
+    rf.atomic_write_json(exp / "rnn" / rf.CONFIG, {"format": 2, "train": {}})     # rnn began, gru not yet
+    ex.Controller(exp)._check_data_unchanged()                                    # the same data: nothing to say
+    first = next(names.iterdir())
+    kept = first.read_text()
+    first.write_text("\n".join(kept.splitlines()[5:]) + "\n")
+    with pytest.raises(ex.ExperimentError, match=r"its data \(.*\) changed since it began: gru would split other "
+                                                 r"names than rnn trained on; put the data back"):
+        ex.Controller(exp)._check_data_unchanged()
+    first.write_text(kept)
+    ex.Controller(exp)._check_data_unchanged()
