@@ -1277,6 +1277,11 @@ def test_data_says_when_train_would_refuse_the_source_as_too_small_to_split(tmp_
         " ".join(out.split()), out
     code, out, _ = run_cli(capsys, "data", "--data", write_names_folder(tmp_path / "more"))
     assert code == 0 and "too few names" not in out
+    import json as _json                        # --json says it too (it dropped the note)
+    code, out, _ = run_cli(capsys, "data", "--data", tiny, "--json")
+    assert code == 0 and any("too few names to split" in n for n in _json.loads(out.strip().splitlines()[-1])["notes"])
+    code, out, _ = run_cli(capsys, "data", "--data", tmp_path / "more", "--json")
+    assert code == 0 and _json.loads(out.strip().splitlines()[-1])["notes"] == []
 
 
 def test_runs_of_a_run_folder_says_it_is_one_and_where_it_is_listed(env, capsys, monkeypatch):

@@ -521,16 +521,18 @@ def cmd_data(args) -> int:
     ds = data.load_dataset(args.data, ascii_fold=args.ascii)
     split = data.split_by_name(ds.pairs, seed=args.seed) if len(ds.pairs) >= 3 else None
     summary = data.summarise(ds, split)
+    # a split train refuses: said here, not there first (and in --json too: it dropped the note)
+    notes = ["too few names to split into train and validation: `namestudio train` refuses this source"] \
+        if split is None or not split.train or not split.val else []
     if args.json:
-        _emit_json(summary)
+        _emit_json({**summary, "notes": notes})
         return 0
     from namestudio.tui.render import summary_tables
     for t in summary_tables(summary):
         con.print(t)
         con.print()
-    if split is None or not split.train or not split.val:   # a split train refuses: said here, not there first
-        con.print("[yellow]note:[/] too few names to split into train and validation: "
-                  "`namestudio train` refuses this source")
+    for note in notes:
+        con.print(f"[yellow]note:[/] {note}")   # our own words: no markup in them
     return 0
 
 
